@@ -1,0 +1,17 @@
+from .audit import AuditLog
+from .ledger import HouseAccount, Journal, LedgerAccount, Posting
+from .payments import Deposit, PaymentWebhookEvent, WithdrawalRequest
+from .users import Account, User
+
+__all__ = [
+    "Account",
+    "AuditLog",
+    "Deposit",
+    "HouseAccount",
+    "Journal",
+    "LedgerAccount",
+    "PaymentWebhookEvent",
+    "Posting",
+    "User",
+    "WithdrawalRequest",
+]

@@ -1,0 +1,67 @@
+"""Users' KYB and their accounts: opening, status and margin eligibility."""
+
+from django.db import transaction
+from django.db.models import Max
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Account, User
+from accounts.models.users import MAX_ACCOUNTS_PER_USER
+from accounts.services.audit import audit_record
+from accounts.services.ledger import cash_ledger_account
+from portal.errors import AccountNotActive, Forbidden, InvalidParams
+
+
+def account_open(*, owner: User, kind: Account.Kind, name: str = "") -> Account:
+    """Open the owner's next account (index 0 first, then sub-accounts 1–9).
+
+    Locks the owner's user row so two concurrent opens cannot pick the same
+    index; creates the account's cash ledger account in the same transaction.
+    """
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=owner.pk)
+        last = Account.objects.filter(owner=owner).aggregate(last=Max("index"))["last"]
+        index = 0 if last is None else last + 1
+        if index >= MAX_ACCOUNTS_PER_USER:
+            raise InvalidParams(f"A user can hold at most {MAX_ACCOUNTS_PER_USER} accounts.")
+        account = Account.objects.create(owner=owner, index=index, kind=kind, name=name)
+        cash_ledger_account(account)
+    return account
+
+
+def user_kyb_set(
+    *,
+    user: User,
+    status: User.KybStatus,
+    actor: User,
+    note: str = "",
+    request: HttpRequest | None = None,
+) -> User:
+    """Record an ops decision on a user's KYB, audited with the actor."""
+    if not actor.is_staff:
+        raise Forbidden("Only ops staff can review KYB.")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        before = locked.kyb_status
+        locked.kyb_status = status
+        locked.kyb_reviewed_at = timezone.now()
+        locked.kyb_reviewed_by = actor
+        if note:
+            locked.kyb_note = note
+        locked.save(update_fields=["kyb_status", "kyb_reviewed_at", "kyb_reviewed_by", "kyb_note"])
+        audit_record(
+            actor=actor,
+            action=f"kyb_{status}",
+            obj=locked,
+            changes={"kyb_status": [before, status]},
+            request=request,
+        )
+    return locked
+
+
+def account_check_can_transact(account: Account) -> None:
+    """Raise unless the account may move money: active, owner KYB-approved."""
+    if account.status != Account.Status.ACTIVE:
+        raise AccountNotActive(f"Account {account.public_id} is {account.status}.")
+    if not account.owner.is_kyb_approved:
+        raise Forbidden("KYB approval is required before moving money.", code="kyb_required")

@@ -1,0 +1,125 @@
+"""The one module that writes the ledger.
+
+`journal_post` is the only code path that creates journals and postings.
+It checks in Python what PostgreSQL also enforces at commit (the journal sums
+to zero, has two or more lines, amounts at USDC precision and non-zero) and
+keeps each customer's cached `Account.cash_balance` equal to the sum of its
+cash postings, in the same transaction.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting, User
+from portal.errors import Conflict
+from portal.money import ZERO, quantize_money
+
+
+class UnbalancedJournal(ValueError):
+    """A journal whose lines do not sum to zero (a programming error)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    ledger_account: LedgerAccount
+    amount: Decimal
+
+
+def cash_ledger_account(account: Account) -> LedgerAccount:
+    """The customer's cash ledger account (created with the account)."""
+    ledger_account, _ = LedgerAccount.objects.get_or_create(
+        account=account,
+        purpose=LedgerAccount.Purpose.CASH,
+        defaults={"code": f"cash:{account.public_id}", "name": f"Cash of {account.public_id}"},
+    )
+    return ledger_account
+
+
+def house_ledger_account(house: HouseAccount) -> LedgerAccount:
+    """One of the broker's own ledger accounts, created on first use."""
+    ledger_account, _ = LedgerAccount.objects.get_or_create(
+        code=house.value,
+        defaults={"name": house.label, "purpose": LedgerAccount.Purpose.HOUSE},
+    )
+    return ledger_account
+
+
+def _validated(lines: Sequence[Line]) -> list[Line]:
+    if len(lines) < 2:
+        raise UnbalancedJournal("A journal needs at least two lines.")
+    checked = []
+    for line in lines:
+        amount = Decimal(line.amount)
+        if amount == ZERO:
+            raise UnbalancedJournal("A journal line cannot be zero.")
+        if quantize_money(amount) != amount:
+            raise UnbalancedJournal(f"{amount} has more than USDC precision.")
+        checked.append(Line(line.ledger_account, amount))
+    total = sum((line.amount for line in checked), ZERO)
+    if total != ZERO:
+        raise UnbalancedJournal(f"Journal lines sum to {total}, not zero.")
+    return checked
+
+
+def journal_post(
+    *,
+    kind: Journal.Kind,
+    lines: Sequence[Line],
+    account: Account | None = None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    created_by: User | None = None,
+) -> Journal:
+    """Post one balanced journal and update cached cash balances.
+
+    Must run inside `transaction.atomic()` with every customer Account whose
+    cash changes already locked (`select_for_update`) by the caller, so the
+    caller's checks (funds, margin) and this write see the same balance.
+    An `idempotency_key` may be posted once: a second use raises Conflict.
+    If `account` is given, its in-memory `cash_balance` is refreshed.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("journal_post must run inside transaction.atomic().")
+    checked = _validated(lines)
+    if idempotency_key and Journal.objects.filter(idempotency_key=idempotency_key).exists():
+        raise Conflict(f"Journal {idempotency_key!r} was already posted.", code="already_posted")
+    try:
+        with transaction.atomic():
+            journal = Journal.objects.create(
+                kind=kind,
+                account=account,
+                memo=memo[:255],
+                idempotency_key=idempotency_key,
+                created_by=created_by,
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Journal {idempotency_key!r} was already posted.", code="already_posted"
+        ) from exc
+    Posting.objects.bulk_create(
+        Posting(journal=journal, ledger_account=line.ledger_account, amount=line.amount)
+        for line in checked
+    )
+    cash_deltas: dict[int, Decimal] = {}
+    for line in checked:
+        if line.ledger_account.purpose == LedgerAccount.Purpose.CASH:
+            account_id = line.ledger_account.account_id
+            cash_deltas[account_id] = cash_deltas.get(account_id, ZERO) + line.amount
+    for account_id, delta in cash_deltas.items():
+        if delta != ZERO:
+            Account.objects.filter(pk=account_id).update(cash_balance=F("cash_balance") + delta)
+    if account is not None and account.pk in cash_deltas:
+        account.refresh_from_db(fields=["cash_balance"])
+    return journal
+
+
+def cash_balance_from_ledger(account: Account) -> Decimal:
+    """The account's cash as the ledger says it: the sum of its cash postings."""
+    total = Posting.objects.filter(
+        ledger_account__account=account, ledger_account__purpose=LedgerAccount.Purpose.CASH
+    ).aggregate(total=Sum("amount"))["total"]
+    return total if total is not None else ZERO

@@ -1,0 +1,56 @@
+"""The one error vocabulary: domain errors with a stable code and HTTP status.
+
+Services raise these; the API's exception handler, the WebSocket consumers
+and the pages turn them into `{"code", "message"}` or a form message.
+"""
+
+
+class DomainError(Exception):
+    code = "invalid_params"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidParams(DomainError):
+    code = "invalid_params"
+    status = 400
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class InsufficientFunds(DomainError):
+    """The account does not hold the cash an action needs (no borrowing)."""
+
+    code = "insufficient_funds"
+    status = 422
+
+
+class InsufficientMargin(DomainError):
+    code = "insufficient_margin"
+    status = 422
+
+
+class AccountNotActive(DomainError):
+    code = "account_not_active"
+    status = 403

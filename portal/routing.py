@@ -1,0 +1,3 @@
+"""WebSocket URL routes (browser dashboard and partner streams join here)."""
+
+websocket_urlpatterns: list = []

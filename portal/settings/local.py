@@ -1,0 +1,19 @@
+"""Settings for `make run` and development: embedded defaults, no secrets needed.
+
+SQLite under var/ unless DATABASE_URL is set; Redis from REDIS_URL (the
+launcher points it at a reachable or private Redis).
+"""
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, database_from_env, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
+PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="whsec_local_development_only")
+
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
+
+# Serve static files straight from static/ without collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

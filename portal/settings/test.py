@@ -1,0 +1,42 @@
+"""Settings for `make test`: real PostgreSQL and real Redis.
+
+DATABASE_URL defaults to the machine's PostgreSQL (pytest-django creates and
+drops its own test database); REDIS_URL to the machine's Redis, in a database
+and key prefix of its own so tests never touch a developer's data.
+"""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import CHANNEL_LAYERS, database_from_env, env
+
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
+PAYMENT_WEBHOOK_SECRET = "whsec_test_only"
+DEBUG = False
+
+DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/portal")}
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+# One prefix per test process so parallel runs cannot see each other's keys.
+KEY_PREFIX = f"portal-test-{os.getpid()}"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": KEY_PREFIX,
+    }
+}
+CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [REDIS_URL], "prefix": f"{KEY_PREFIX}:asgi"}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=f"/tmp/portal-test-media-{os.getpid()}")
+SIMULATED_BANK_TRANSFER_DELAY = 0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True

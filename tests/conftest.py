@@ -1,0 +1,60 @@
+"""Shared fixtures: real PostgreSQL (pytest-django) and real Redis."""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import Account, HouseAccount, Journal
+from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from tests.factories import StaffFactory, UserFactory, open_account
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _redis_clean_after_session():
+    """Delete every key this test process wrote (its own prefix) at the end."""
+    yield
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory()
+
+
+@pytest.fixture
+def custodial_account(db) -> Account:
+    return open_account(kind=Account.Kind.CUSTODIAL)
+
+
+@pytest.fixture
+def non_custodial_account(db) -> Account:
+    return open_account(kind=Account.Kind.NON_CUSTODIAL)
+
+
+def credit_cash(account: Account, amount: Decimal | str, memo: str = "test funding") -> Journal:
+    """Credit cash from the payment clearing account with a balanced journal."""
+    amount = Decimal(amount)
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        journal = journal_post(
+            kind=Journal.Kind.DEPOSIT,
+            account=locked,
+            memo=memo,
+            lines=[
+                Line(cash_ledger_account(locked), amount),
+                Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), -amount),
+            ],
+        )
+    account.refresh_from_db(fields=["cash_balance"])
+    return journal
