@@ -2,6 +2,7 @@
 
 import logging
 
+import httpx
 from celery import shared_task
 
 from accounts.services.reconciliation import ledger_reconcile
@@ -28,3 +29,37 @@ def ledger_reconcile_task() -> dict:
         "mismatches": [m.account_public_id for m in report.mismatches],
         "unbalanced_journals": report.unbalanced_journal_ids,
     }
+
+
+@shared_task(
+    name="accounts.simulated_payment_deliver",
+    autoretry_for=(httpx.HTTPError,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=10,
+)
+def simulated_payment_deliver_task(*, reference: str, succeed: bool) -> bool:
+    """The simulated provider's webhook delivery; retried with backoff until 2xx.
+
+    Safe to run twice: the provider sends nothing for a deposit that is
+    already final, and the endpoint dedupes a repeated event by its id.
+    """
+    from accounts.payments.simulated import SimulatedPaymentProvider
+
+    return SimulatedPaymentProvider().webhook_deliver(reference=reference, succeed=succeed)
+
+
+@shared_task(
+    name="accounts.withdrawal_payout",
+    autoretry_for=(httpx.HTTPError,),
+    retry_backoff=5,
+    retry_backoff_max=900,
+    retry_jitter=True,
+    max_retries=10,
+)
+def withdrawal_payout_task(*, withdrawal_id: int) -> str:
+    """Send an approved withdrawal to the payment provider; safe to run twice."""
+    from accounts.services.withdrawals import withdrawal_payout_send
+
+    return withdrawal_payout_send(withdrawal_id=withdrawal_id).provider_reference

@@ -2,10 +2,34 @@
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+
+from accounts.payments.signing import SIGNATURE_HEADER
+from accounts.services.deposits import payment_webhook_handle
+from portal.errors import DomainError
 
 
 @csrf_exempt
-@require_POST
 def payment_webhook(request: HttpRequest, provider: str) -> JsonResponse:
-    raise NotImplementedError  # filled in with the payments service
+    """The payment provider's webhook: `POST /payments/webhooks/<provider>/`.
+
+    Authenticated by the signature over the raw body, not by a session (hence
+    csrf-exempt). 200 once an event is handled or recognised as a replay;
+    errors as `{"code", "message"}`: 400 for a bad signature or body, 404 for
+    an unknown provider or payment, 405 for anything but POST.
+    """
+    if request.method != "POST":
+        response = JsonResponse(
+            {"code": "method_not_allowed", "message": "Webhooks are delivered with POST."},
+            status=405,
+        )
+        response["Allow"] = "POST"
+        return response
+    try:
+        result = payment_webhook_handle(
+            provider=provider,
+            body=request.body,
+            signature_header=request.headers.get(SIGNATURE_HEADER, ""),
+        )
+    except DomainError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    return JsonResponse({"received": True, "event_id": result.event_id, "outcome": result.outcome})

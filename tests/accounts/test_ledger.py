@@ -88,7 +88,7 @@ def test_service_requires_a_transaction():
         Line(cash_ledger_account(account), Decimal("1")),
         Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), Decimal("-1")),
     ]
-    with pytest.raises(RuntimeError, match="transaction.atomic"):
+    with pytest.raises(RuntimeError, match=r"transaction\.atomic"):
         journal_post(kind=Journal.Kind.DEPOSIT, lines=lines)
     assert not Journal.objects.exists()
 

@@ -1,0 +1,52 @@
+# The two commands: `make run` (the whole product, embedded defaults) and
+# `make test` (linters + the full suite against real PostgreSQL and Redis).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
+
+.PHONY: run test lint otp check-deploy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m portal.launcher
+
+test: $(VENV)/.installed-dev
+	$(TEST_ENV) $(BIN)/python -m portal.services_check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/python manage.py check --fail-level WARNING
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory check-deploy
+	$(TEST_ENV) $(BIN)/pytest
+
+# Production settings must pass Django's deployment checklist.
+check-deploy: $(VENV)/.installed
+	DJANGO_SETTINGS_MODULE=portal.settings.production \
+	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	PAYMENT_WEBHOOK_SECRET=check-deploy DATABASE_URL=postgres://check@127.0.0.1/check \
+	DJANGO_ALLOWED_HOSTS=portal.example.com \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The demo ops user's current TOTP code, for the admin login.
+otp: $(VENV)/.installed
+	$(BIN)/python manage.py totp_code ops@prime.local
+
+clean:
+	rm -rf var staticfiles .pytest_cache .ruff_cache

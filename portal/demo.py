@@ -1,0 +1,232 @@
+"""Demo data for `make run` (`manage.py seed_demo`), idempotent.
+
+An ops user with a TOTP device, two approved traders (one custodial with a
+confirmed deposit, one non-custodial), one trader awaiting KYB, Kalshi- and
+Polymarket-style markets across a few events, and BTC/ETH/SOL perpetuals.
+Everything goes through the real services (account opening, KYB review,
+deposit confirmed by a signed provider webhook).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Account, Deposit, User
+from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.services.accounts import account_open, user_kyb_set
+from accounts.services.audit import audit_record
+from accounts.services.deposits import deposit_create, payment_webhook_handle
+from trading.models import EventGroup, Instrument, Listing, Venue
+
+DEMO_PASSWORD = "prime-demo-2026"  # noqa: S105 - published demo credential
+DEMO_OPS_EMAIL = "ops@prime.local"
+# A fixed TOTP key so `make otp` and an authenticator app agree across restarts.
+DEMO_OPS_TOTP_KEY = "3132333435363738393031323334353637383930"
+DEMO_DEPOSIT = Decimal("250000")
+DEMO_TRADERS = [
+    ("alice@prime.local", "trader, custodial, $250,000 deposited, margin enabled"),
+    ("bob@prime.local", "trader, non-custodial (tracked Kalshi/Polymarket)"),
+    ("carol@prime.local", "applicant, KYB pending (approve her in the admin)"),
+]
+
+VENUES = [
+    ("kalshi", "Kalshi", Venue.Kind.PREDICTION),
+    ("polymarket", "Polymarket", Venue.Kind.PREDICTION),
+    ("leviathan", "Leviathan Perps", Venue.Kind.PERPETUALS),
+]
+
+
+@dataclass(frozen=True)
+class DemoMarket:
+    symbol: str
+    title: str
+    event: str
+    expires: datetime
+    kalshi: str = ""
+    polymarket: str = ""
+
+
+EVENTS = {
+    "pres-2028": "US presidential election 2028",
+    "fed-dec-2026": "Federal Reserve decision, December 2026",
+    "btc-eoy-2026": "Bitcoin price at the end of 2026",
+    "nba-finals-2027": "NBA Finals 2027",
+}
+
+MARKETS = [
+    DemoMarket(
+        "TRUMP-WIN",
+        "Trump-endorsed candidate wins the 2028 presidency",
+        "pres-2028",
+        datetime(2028, 11, 8, tzinfo=UTC),
+        kalshi="KXPRES-2028-TRUMPEND",
+        polymarket="21742633143463906290569050155826241533067272736897614950488156847949938836455",
+    ),
+    DemoMarket(
+        "PRES-2028-DEM",
+        "A Democrat wins the 2028 presidency",
+        "pres-2028",
+        datetime(2028, 11, 8, tzinfo=UTC),
+        kalshi="KXPRES-2028-DEM",
+        polymarket="48331043336612883890938759509493159234755048973500640148014422747788308965732",
+    ),
+    DemoMarket(
+        "FED-DEC26-CUT",
+        "The Fed cuts rates at its December 2026 meeting",
+        "fed-dec-2026",
+        datetime(2026, 12, 9, 19, tzinfo=UTC),
+        kalshi="KXFEDDECISION-26DEC-C25",
+    ),
+    DemoMarket(
+        "FED-DEC26-HOLD",
+        "The Fed holds rates at its December 2026 meeting",
+        "fed-dec-2026",
+        datetime(2026, 12, 9, 19, tzinfo=UTC),
+        kalshi="KXFEDDECISION-26DEC-H0",
+    ),
+    DemoMarket(
+        "BTC-150K-EOY26",
+        "Bitcoin above $150,000 on 31 December 2026",
+        "btc-eoy-2026",
+        datetime(2026, 12, 31, 23, 59, tzinfo=UTC),
+        kalshi="KXBTCY-26DEC31-B150000",
+        polymarket="93525418417315413325312384542355282431180221618734329437212440125307617283937",
+    ),
+    DemoMarket(
+        "NBA27-OKC",
+        "Oklahoma City wins the 2027 NBA Finals",
+        "nba-finals-2027",
+        datetime(2027, 6, 20, tzinfo=UTC),
+        polymarket="60487116984468020978247225474488676749601001829886755968952521846780452448915",
+    ),
+    DemoMarket(
+        "NBA27-BOS",
+        "Boston wins the 2027 NBA Finals",
+        "nba-finals-2027",
+        datetime(2027, 6, 20, tzinfo=UTC),
+        polymarket="11386256217358425389870233934040155384474372542466358618627290124418394566024",
+    ),
+]
+
+# symbol, title, base asset, max leverage, default leverage, MMF, funding hours
+PERPS = [
+    ("BTC-PERP", "Bitcoin perpetual", "BTC", 20, 5, "0.03", 8),
+    ("ETH-PERP", "Ether perpetual", "ETH", 20, 5, "0.03", 8),
+    ("SOL-PERP", "Solana perpetual", "SOL", 10, 3, "0.05", 8),
+]
+
+
+def _instruments() -> None:
+    venues = {
+        code: Venue.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})[0]
+        for code, name, kind in VENUES
+    }
+    events = {
+        code: EventGroup.objects.get_or_create(code=code, defaults={"title": title})[0]
+        for code, title in EVENTS.items()
+    }
+    for market in MARKETS:
+        instrument, _ = Instrument.objects.get_or_create(
+            symbol=market.symbol,
+            defaults={
+                "title": market.title,
+                "kind": Instrument.Kind.BINARY,
+                "tick_size": Decimal("0.01"),
+                "event": events[market.event],
+                "expires_at": market.expires,
+            },
+        )
+        for venue_code, venue_symbol in (
+            ("kalshi", market.kalshi),
+            ("polymarket", market.polymarket),
+        ):
+            if venue_symbol:
+                Listing.objects.get_or_create(
+                    instrument=instrument,
+                    venue=venues[venue_code],
+                    defaults={"venue_symbol": venue_symbol},
+                )
+    for symbol, title, base, max_lev, default_lev, mmf, funding_hours in PERPS:
+        instrument, _ = Instrument.objects.get_or_create(
+            symbol=symbol,
+            defaults={
+                "title": title,
+                "kind": Instrument.Kind.PERPETUAL,
+                "tick_size": Decimal("0.1") if base != "SOL" else Decimal("0.01"),
+                "base_asset": base,
+                "max_leverage": max_lev,
+                "default_leverage": default_lev,
+                "maintenance_margin_fraction": Decimal(mmf),
+                "funding_interval_hours": funding_hours,
+            },
+        )
+        Listing.objects.get_or_create(
+            instrument=instrument, venue=venues["leviathan"], defaults={"venue_symbol": symbol}
+        )
+
+
+def _user(email: str, full_name: str, **flags) -> tuple[User, bool]:
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        return user, False
+    user = User.objects.create_user(email=email, password=DEMO_PASSWORD, full_name=full_name)
+    for name, value in flags.items():
+        setattr(user, name, value)
+    if flags:
+        user.save(update_fields=list(flags))
+    return user, True
+
+
+def _ops() -> User:
+    ops, _ = _user(
+        DEMO_OPS_EMAIL, "Olivia Ops", is_staff=True, is_superuser=True, kyb_status="approved"
+    )
+    TOTPDevice.objects.get_or_create(
+        user=ops, name="demo", defaults={"key": DEMO_OPS_TOTP_KEY, "confirmed": True}
+    )
+    return ops
+
+
+def _confirmed_deposit(account: Account, amount: Decimal) -> None:
+    """Deposit through the simulated provider, confirmed by its signed webhook."""
+    if account.deposits.filter(status=Deposit.Status.CONFIRMED).exists():
+        return
+    deposit = deposit_create(account=account, amount=amount, method=Deposit.Method.BANK_TRANSFER)
+    body, signature = SimulatedPaymentProvider.build_event(deposit, succeed=True)
+    payment_webhook_handle(provider=deposit.provider, body=body, signature_header=signature)
+
+
+def demo_seed() -> None:
+    """Create (or leave in place) every piece of demo data."""
+    with transaction.atomic():
+        _instruments()
+        ops = _ops()
+
+        alice, created = _user("alice@prime.local", "Alice Trader")
+        if created:
+            user_kyb_set(user=alice, status=User.KybStatus.APPROVED, actor=ops)
+        alice_account = alice.accounts.first() or account_open(
+            owner=alice, kind=Account.Kind.CUSTODIAL, name="Main"
+        )
+        if not alice_account.margin_enabled:
+            alice_account.margin_enabled = True
+            alice_account.save(update_fields=["margin_enabled"])
+            audit_record(
+                actor=ops,
+                action="margin_grant",
+                obj=alice_account,
+                changes={"margin_enabled": [False, True]},
+            )
+
+        bob, created = _user("bob@prime.local", "Bob Holder")
+        if created:
+            user_kyb_set(user=bob, status=User.KybStatus.APPROVED, actor=ops)
+        if not bob.accounts.exists():
+            account_open(owner=bob, kind=Account.Kind.NON_CUSTODIAL, name="Linked exchanges")
+
+        _user("carol@prime.local", "Carol Applicant")
+
+    _confirmed_deposit(alice_account, DEMO_DEPOSIT)

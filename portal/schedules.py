@@ -1,0 +1,37 @@
+"""Default periodic schedules (django-celery-beat), installed once, then ops-owned.
+
+`manage.py install_schedules` creates any missing schedule; it never
+overwrites one ops have edited or disabled in the admin.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class DefaultSchedule:
+    name: str
+    task: str
+    every_seconds: int
+
+
+DEFAULT_SCHEDULES = [
+    DefaultSchedule("Ledger reconciliation", "accounts.ledger_reconcile", 3600),
+]
+
+
+def schedules_install() -> list[str]:
+    """Create missing default schedules; return the names created."""
+    created = []
+    with transaction.atomic():
+        for schedule in DEFAULT_SCHEDULES:
+            if PeriodicTask.objects.filter(name=schedule.name).exists():
+                continue
+            interval, _ = IntervalSchedule.objects.get_or_create(
+                every=schedule.every_seconds, period=IntervalSchedule.SECONDS
+            )
+            PeriodicTask.objects.create(name=schedule.name, task=schedule.task, interval=interval)
+            created.append(schedule.name)
+    return created
