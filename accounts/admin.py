@@ -1,0 +1,476 @@
+"""Ops console for users (KYB), accounts, the ledger, payments and the audit log.
+
+KYB decisions and withdrawal reviews go through their services, which record
+the reviewer; accounts open through `account_open`; the ledger, deposits and
+the audit log are read-only for everyone.
+"""
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.db import router, transaction
+from django.db.models import Case, Value, When
+from django.template.response import TemplateResponse
+
+from accounts.models import (
+    Account,
+    AuditLog,
+    Deposit,
+    Journal,
+    LedgerAccount,
+    PaymentWebhookEvent,
+    Posting,
+    User,
+    WithdrawalRequest,
+)
+from accounts.models.users import MAX_ACCOUNTS_PER_USER
+from accounts.services.accounts import account_open, user_kyb_set
+from accounts.services.audit import audit_changes
+from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
+from portal.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
+from portal.errors import InvalidParams
+
+MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
+
+# --- Users and KYB -----------------------------------------------------------
+
+
+class UserCreationForm(BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email address already exists.")
+        return email
+
+
+class UserForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
+    form = UserForm
+    add_form = UserCreationForm
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    fieldsets = (
+        (None, {"fields": ("email", "password", "full_name")}),
+        (
+            "KYB",
+            {
+                "fields": ("kyb_status", "kyb_reviewed_by", "kyb_reviewed_at", "kyb_note"),
+                "description": "Changed only by the Approve KYB / Reject KYB actions, "
+                "which record the reviewer.",
+            },
+        ),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = (
+        "kyb_status",
+        "kyb_reviewed_by",
+        "kyb_reviewed_at",
+        "kyb_note",
+        "last_login",
+        "date_joined",
+    )
+    # Only superusers hand out staff access and permissions.
+    privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
+    list_display = ("email", "full_name", "kyb_status", "is_staff", "is_active", "date_joined")
+    list_filter = ("kyb_status", "is_staff", "is_superuser", "is_active")
+    search_fields = ("email", "full_name")
+    ordering = ("-date_joined",)
+    actions = ("approve_kyb", "reject_kyb")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, *self.privilege_fields)
+
+    @admin.action(description="Approve KYB of selected users", permissions=["change"])
+    def approve_kyb(self, request, queryset):
+        self._kyb_set(request, queryset, User.KybStatus.APPROVED)
+
+    @admin.action(description="Reject KYB of selected users", permissions=["change"])
+    def reject_kyb(self, request, queryset):
+        self._kyb_set(request, queryset, User.KybStatus.REJECTED)
+
+    def _kyb_set(self, request, queryset, status: User.KybStatus) -> None:
+        self.apply_each(
+            request,
+            queryset,
+            lambda user: user_kyb_set(
+                user=user, status=status, actor=request.user, request=request
+            ),
+            done=f"KYB {status.label.lower()}",
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's password view saves outside the change form: record it here.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            user = self.get_object(request, unquote(id))
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                before = user.password
+                user.refresh_from_db(fields=["password"])
+                if changes := audit_changes({"password": before}, {"password": user.password}):
+                    self.audit(request, user, "password_change", changes)
+        return response
+
+
+# --- Accounts ----------------------------------------------------------------
+
+
+class AccountOpenForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ("owner", "kind", "name")
+
+    def clean_owner(self) -> User:
+        owner = self.cleaned_data["owner"]
+        if owner.accounts.count() >= MAX_ACCOUNTS_PER_USER:
+            raise forms.ValidationError(
+                f"This user already holds the maximum of {MAX_ACCOUNTS_PER_USER} accounts."
+            )
+        return owner
+
+
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ("name", "margin_enabled")
+
+    def clean_margin_enabled(self) -> bool:
+        enabled = self.cleaned_data["margin_enabled"]
+        if enabled and not self.instance.is_custodial:
+            raise forms.ValidationError(MARGIN_CUSTODIAL_ONLY)
+        return enabled
+
+
+def _refuse_closed(account: Account) -> str:
+    return "The account is closed." if account.status == Account.Status.CLOSED else ""
+
+
+def _refuse_non_custodial(account: Account) -> str:
+    return "" if account.is_custodial else MARGIN_CUSTODIAL_ONLY
+
+
+@admin.register(Account)
+class AccountAdmin(AuditedModelAdmin):
+    form = AccountForm
+    add_form = AccountOpenForm
+    add_fieldsets = ((None, {"fields": ("owner", "kind", "name")}),)
+    fieldsets = (
+        (None, {"fields": ("public_id", "owner", "index", "kind", "name", "created_at")}),
+        (
+            "Status and margin",
+            {
+                "fields": ("status", "margin_enabled"),
+                "description": "Freeze and unfreeze with the actions of the account list.",
+            },
+        ),
+        (
+            "Balances",
+            {
+                "fields": ("cash_balance", "lifetime_volume"),
+                "description": "Cash is the sum of the account's ledger postings; "
+                "money moves only through journals.",
+            },
+        ),
+    )
+    readonly_fields = (
+        "public_id",
+        "owner",
+        "index",
+        "kind",
+        "created_at",
+        "status",
+        "cash_balance",
+        "lifetime_volume",
+    )
+    list_display = (
+        "public_id",
+        "owner",
+        "index",
+        "name",
+        "kind",
+        "status",
+        "margin_enabled",
+        "cash_balance",
+        "lifetime_volume",
+        "created_at",
+    )
+    list_filter = ("kind", "status", "margin_enabled")
+    search_fields = ("public_id", "name", "owner__email")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    actions = ("freeze", "unfreeze", "grant_margin", "revoke_margin")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # The ledger refers to every account: accounts are frozen or closed, never deleted.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only what the form changed: the ledger keeps cash_balance current
+            # under the account's lock, and a full save would write back a stale copy.
+            obj.save(update_fields=form.changed_data)
+            return
+        opened = account_open(owner=obj.owner, kind=obj.kind, name=obj.name)
+        obj.pk = opened.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Freeze selected accounts", permissions=["change"])
+    def freeze(self, request, queryset):
+        self._update_each(
+            request,
+            queryset,
+            "account_freeze",
+            "Frozen",
+            _refuse_closed,
+            status=Account.Status.FROZEN,
+        )
+
+    @admin.action(description="Unfreeze selected accounts", permissions=["change"])
+    def unfreeze(self, request, queryset):
+        self._update_each(
+            request,
+            queryset,
+            "account_unfreeze",
+            "Unfrozen",
+            _refuse_closed,
+            status=Account.Status.ACTIVE,
+        )
+
+    @admin.action(description="Enable margin on selected accounts", permissions=["change"])
+    def grant_margin(self, request, queryset):
+        self._update_each(
+            request,
+            queryset,
+            "margin_grant",
+            "Margin enabled",
+            _refuse_non_custodial,
+            margin_enabled=True,
+        )
+
+    @admin.action(description="Revoke margin on selected accounts", permissions=["change"])
+    def revoke_margin(self, request, queryset):
+        self._update_each(
+            request,
+            queryset,
+            "margin_revoke",
+            "Margin revoked",
+            lambda account: "",
+            margin_enabled=False,
+        )
+
+    def _update_each(
+        self,
+        request,
+        queryset,
+        action: str,
+        done: str,
+        refuse: Callable[[Account], str],
+        **values,
+    ) -> None:
+        """Set fields on each account under its row lock (as money movements take it), audited."""
+
+        def update(account: Account) -> None:
+            with transaction.atomic():
+                locked = Account.objects.select_for_update().get(pk=account.pk)
+                if reason := refuse(locked):
+                    raise InvalidParams(reason)
+                before = {name: getattr(locked, name) for name in values}
+                if before == values:
+                    return
+                for name, value in values.items():
+                    setattr(locked, name, value)
+                locked.save(update_fields=list(values))
+                self.audit(request, locked, action, audit_changes(before, values))
+
+        self.apply_each(request, queryset, update, done=done)
+
+
+# --- Ledger (read-only) ------------------------------------------------------
+
+
+class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Posting
+    fields = ("ledger_account", "amount", "created_at")
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("code", "name", "purpose", "account", "created_at")
+    list_filter = ("purpose",)
+    search_fields = ("code", "name", "account__public_id", "account__owner__email")
+    list_select_related = ("account__owner",)
+
+
+@admin.register(Journal)
+class JournalAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("id", "kind", "account", "memo", "created_by", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("memo", "idempotency_key", "account__public_id")
+    list_select_related = ("account__owner", "created_by")
+    date_hierarchy = "created_at"
+    inlines = (PostingInline,)
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("id", "journal", "ledger_account", "amount", "created_at")
+    list_filter = ("ledger_account__purpose", "journal__kind")
+    search_fields = ("ledger_account__code", "journal__memo")
+    list_select_related = ("journal", "ledger_account")
+
+
+# --- Payments ----------------------------------------------------------------
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "public_id",
+        "account",
+        "amount",
+        "method",
+        "status",
+        "provider",
+        "provider_reference",
+        "created_at",
+        "confirmed_at",
+    )
+    list_filter = ("status", "method", "provider")
+    search_fields = (
+        "public_id",
+        "provider_reference",
+        "account__public_id",
+        "account__owner__email",
+    )
+    list_select_related = ("account__owner",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(PaymentWebhookEvent)
+class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("provider", "event_id", "event_type", "received_at")
+    list_filter = ("provider", "event_type")
+    search_fields = ("event_id",)
+
+
+class RejectionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept with each request and shown to the customer.",
+    )
+
+
+@admin.register(WithdrawalRequest)
+class WithdrawalRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "public_id",
+        "account",
+        "amount",
+        "destination",
+        "status",
+        "created_at",
+        "reviewed_by",
+        "reviewed_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("public_id", "destination", "account__public_id", "account__owner__email")
+    list_select_related = ("account__owner", "reviewed_by")
+    # Pending requests first (the review queue), newest first within each group.
+    ordering = (
+        Case(When(status=WithdrawalRequest.Status.PENDING, then=Value(0)), default=Value(1)).asc(),
+        "-created_at",
+    )
+    actions = ("approve", "reject")
+
+    def has_review_permission(self, request) -> bool:
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.action(description="Approve selected withdrawals", permissions=["review"])
+    def approve(self, request, queryset):
+        self.apply_each(
+            request,
+            queryset,
+            lambda withdrawal: withdrawal_approve(
+                withdrawal=withdrawal, actor=request.user, request=request
+            ),
+            done="Approved",
+        )
+
+    @admin.action(description="Reject selected withdrawals…", permissions=["review"])
+    def reject(self, request, queryset):
+        form = RejectionForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/accounts/withdrawalrequest/reject.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Reject withdrawals",
+                    "opts": self.opts,
+                    "form": form,
+                    "queryset": queryset,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        reason = form.cleaned_data["reason"]
+        self.apply_each(
+            request,
+            queryset,
+            lambda withdrawal: withdrawal_reject(
+                withdrawal=withdrawal, actor=request.user, reason=reason, request=request
+            ),
+            done="Rejected",
+        )
+        return None
+
+
+# --- Audit log ---------------------------------------------------------------
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "created_at",
+        "actor_email",
+        "action",
+        "object_type",
+        "object_repr",
+        "ip_address",
+    )
+    list_filter = ("action", "object_type", "created_at")
+    search_fields = ("actor_email", "object_repr", "object_id", "object_type")
+    date_hierarchy = "created_at"

@@ -1,12 +1,13 @@
 """Root URL configuration."""
 
-from django.contrib import admin
 from django.urls import include, path
 
-from portal.views import health
+from portal.admin import ops_admin_site
+from portal.views import health, home
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("admin/", ops_admin_site().urls),
     path("health/", health, name="health"),
+    path("", home, name="home"),
     path("", include("accounts.urls")),
 ]

@@ -1,0 +1,559 @@
+"""The ops console: two-factor login, lockout, audited changes, KYB, accounts,
+the read-only ledger and withdrawal review, driven through the real admin login."""
+
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from pytest_django.asserts import assertContains, assertNotContains
+
+from accounts.models import Account, AuditLog, Journal, LedgerAccount, Posting, User
+from accounts.models import WithdrawalRequest as Withdrawal
+from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
+from portal.admin import NO_DEVICE_MESSAGE
+from tests.conftest import credit_cash
+from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
+
+pytestmark = pytest.mark.django_db
+
+LOCKOUT_TEXT = "too many login attempts"
+
+
+def enrol_totp(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+
+def current_code(device: TOTPDevice) -> str:
+    code = totp(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{code:0{device.digits}d}"
+
+
+def wrong_code(device: TOTPDevice) -> str:
+    """A code valid at no step the device tolerates around now."""
+    accepted = {
+        totp(device.bin_key, device.step, device.t0, device.digits, drift)
+        for drift in range(device.drift - device.tolerance, device.drift + device.tolerance + 1)
+    }
+    return next(f"{n:06d}" for n in range(10) if n not in accepted)
+
+
+def admin_login(client, email: str, password: str = DEFAULT_PASSWORD, code: str = ""):
+    return client.post(
+        reverse("admin:login"),
+        {
+            "username": email,
+            "password": password,
+            "otp_token": code,
+            "next": reverse("admin:index"),
+        },
+    )
+
+
+def login_ops(client, user: User) -> None:
+    device = TOTPDevice.objects.filter(user=user).first() or enrol_totp(user)
+    response = admin_login(client, user.email, code=current_code(device))
+    assert response.status_code == 302, response.content.decode()
+
+
+def assert_outside(client) -> None:
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def run_action(client, changelist: str, action: str, objects, **data):
+    return client.post(
+        reverse(changelist),
+        {"action": action, ACTION_CHECKBOX_NAME: [obj.pk for obj in objects], "index": 0, **data},
+        follow=True,
+    )
+
+
+@pytest.fixture
+def ops_client(client, staff):
+    login_ops(client, staff)
+    return client
+
+
+# --- Getting in --------------------------------------------------------------
+
+
+def test_anonymous_visitor_is_sent_to_the_login(client):
+    assert_outside(client)
+
+
+def test_non_staff_user_cannot_enter_even_with_a_device(client, user):
+    device = enrol_totp(user)
+    response = admin_login(client, user.email, code=current_code(device))
+    assertContains(response, "for a staff account")
+    assert_outside(client)
+
+
+def test_staff_without_a_device_is_told_to_ask_for_enrolment(client, staff):
+    response = admin_login(client, staff.email, code="123456")
+    assertContains(response, NO_DEVICE_MESSAGE)
+    assertContains(response, "Ask an administrator to enrol one")
+    assert_outside(client)
+
+
+def test_staff_signed_in_with_password_only_is_not_let_in(client, staff):
+    enrol_totp(staff)
+    client.force_login(staff)  # e.g. a portal session: no second factor
+    assert_outside(client)
+
+
+def test_staff_with_a_wrong_code_cannot_enter(client, staff):
+    device = enrol_totp(staff)
+    response = admin_login(client, staff.email, code=wrong_code(device))
+    assertContains(response, "That authentication code is not valid")
+    assertNotContains(response, DEFAULT_PASSWORD)  # the password is not echoed into the page
+    assert_outside(client)
+
+
+def test_staff_with_the_right_code_enters_and_the_login_is_audited(client, staff):
+    device = enrol_totp(staff)
+    response = admin_login(client, staff.email, code=current_code(device))
+    assert response.status_code == 302
+    index = client.get(reverse("admin:index"))
+    assertContains(index, "Prime Portal ops console")
+    assertContains(index, "Withdrawal requests")
+    entry = AuditLog.objects.get(action="login")
+    assert entry.actor == staff
+    assert entry.ip_address == "127.0.0.1"
+
+
+def test_staff_can_enter_with_a_backup_code(client, staff):
+    backup = StaticDevice.objects.create(user=staff, name="backup codes", confirmed=True)
+    backup.token_set.create(token="k7q2mx4z")
+    enrol_totp(staff)
+    response = admin_login(client, staff.email, code="k7q2mx4z")
+    assert response.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert not backup.token_set.exists()  # a backup code works once
+
+
+def test_five_bad_passwords_lock_the_email_out(client, staff):
+    device = enrol_totp(staff)
+    for _ in range(4):
+        response = admin_login(client, staff.email, password="wrong-password")
+        assertContains(response, "Please enter the correct email address and password")
+    locked = admin_login(client, staff.email, password="wrong-password")
+    assert locked.status_code == 429
+    assert LOCKOUT_TEXT in locked.content.decode()
+
+    # Locked out: even the right password and code are refused.
+    response = admin_login(client, staff.email, code=current_code(device))
+    assert response.status_code == 429
+    assert LOCKOUT_TEXT in response.content.decode()
+    assert_outside(client)
+
+
+def test_wrong_codes_count_towards_the_lockout(client, staff):
+    device = enrol_totp(staff)
+    for _ in range(4):
+        assert admin_login(client, staff.email, code=wrong_code(device)).status_code == 200
+    response = admin_login(client, staff.email, code=wrong_code(device))
+    assert response.status_code == 429
+    assert_outside(client)
+
+
+def test_totp_code_command_prints_a_code_that_signs_in(client, staff, settings):
+    enrol_totp(staff)
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("totp_code", staff.email, stdout=out)
+    response = admin_login(client, staff.email, code=out.getvalue().strip())
+    assert response.status_code == 302
+
+
+def test_totp_code_command_refuses_without_debug(staff, settings):
+    enrol_totp(staff)
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("totp_code", staff.email)
+
+
+# --- Users and KYB -----------------------------------------------------------
+
+
+def test_approve_kyb_action_records_reviewer_and_audit(ops_client, staff):
+    applicant = UserFactory(kyb_status=User.KybStatus.PENDING)
+    response = run_action(ops_client, "admin:accounts_user_changelist", "approve_kyb", [applicant])
+    assertContains(response, "KYB approved: 1 user.")
+    applicant.refresh_from_db()
+    assert applicant.kyb_status == User.KybStatus.APPROVED
+    assert applicant.kyb_reviewed_by == staff
+    assert applicant.kyb_reviewed_at is not None
+    entry = AuditLog.objects.get(action="kyb_approved", object_id=str(applicant.pk))
+    assert entry.actor == staff
+    assert entry.changes == {"kyb_status": ["pending", "approved"]}
+
+
+def test_reject_kyb_action(ops_client):
+    applicant = UserFactory(kyb_status=User.KybStatus.PENDING)
+    response = run_action(ops_client, "admin:accounts_user_changelist", "reject_kyb", [applicant])
+    assertContains(response, "KYB rejected: 1 user.")
+    applicant.refresh_from_db()
+    assert applicant.kyb_status == User.KybStatus.REJECTED
+
+
+def test_kyb_status_is_not_editable_in_the_change_form(ops_client, staff):
+    applicant = UserFactory(kyb_status=User.KybStatus.PENDING, full_name="Ada")
+    response = ops_client.post(
+        reverse("admin:accounts_user_change", args=[applicant.pk]),
+        {
+            "email": applicant.email,
+            "full_name": "Ada Lovelace",
+            "is_active": "on",
+            "kyb_status": "approved",
+        },
+    )
+    assert response.status_code == 302
+    applicant.refresh_from_db()
+    assert applicant.full_name == "Ada Lovelace"
+    assert applicant.kyb_status == User.KybStatus.PENDING
+    entry = AuditLog.objects.get(action="change", object_type="accounts.User")
+    assert entry.actor == staff
+    assert entry.changes == {"full_name": ["Ada", "Ada Lovelace"]}
+
+
+def test_create_user_with_email_and_password(ops_client):
+    response = ops_client.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "New.Trader@Example.TEST",
+            "password1": "a-long-new-secret-9",
+            "password2": "a-long-new-secret-9",
+        },
+    )
+    assert response.status_code == 302
+    created = User.objects.get(email="new.trader@example.test")
+    assert created.check_password("a-long-new-secret-9")
+    entry = AuditLog.objects.get(action="add", object_type="accounts.User")
+    assert entry.changes["email"] == [None, "new.trader@example.test"]
+    assert "a-long-new-secret-9" not in json.dumps(entry.changes)
+
+
+def test_password_change_is_audited_with_the_secret_masked(ops_client, user):
+    response = ops_client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"password1": "another-long-secret-7", "password2": "another-long-secret-7"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("another-long-secret-7")
+    entry = AuditLog.objects.get(action="password_change", object_id=str(user.pk))
+    assert entry.changes == {"password": ["***", "***"]}
+
+
+def test_staff_who_is_not_superuser_cannot_grant_themselves_superuser(client):
+    ops = StaffFactory(is_superuser=False)
+    ops.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    login_ops(client, ops)
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[ops.pk]),
+        {
+            "email": ops.email,
+            "full_name": "Me",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+        },
+    )
+    assert response.status_code == 302
+    ops.refresh_from_db()
+    assert ops.full_name == "Me"
+    assert not ops.is_superuser
+
+
+# --- Accounts ----------------------------------------------------------------
+
+
+def account_change(client, account: Account, **data):
+    fields = {"name": account.name, **data}
+    return client.post(reverse("admin:accounts_account_change", args=[account.pk]), fields)
+
+
+def test_margin_enabled_change_is_audited_field_by_field(ops_client, staff, custodial_account):
+    response = account_change(ops_client, custodial_account, margin_enabled="on")
+    assert response.status_code == 302
+    custodial_account.refresh_from_db()
+    assert custodial_account.margin_enabled
+    entry = AuditLog.objects.get(action="change", object_type="accounts.Account")
+    assert entry.actor == staff
+    assert entry.object_id == str(custodial_account.pk)
+    assert entry.changes == {"margin_enabled": [False, True]}
+
+
+def test_cash_balance_cannot_be_edited(ops_client, custodial_account):
+    credit_cash(custodial_account, "100")
+    response = account_change(
+        ops_client, custodial_account, cash_balance="1000000", lifetime_volume="5"
+    )
+    assert response.status_code == 302
+    custodial_account.refresh_from_db()
+    assert custodial_account.cash_balance == Decimal("100")
+    assert custodial_account.lifetime_volume == 0
+
+
+def test_margin_is_refused_for_a_non_custodial_account_in_the_form(
+    ops_client, non_custodial_account
+):
+    response = account_change(ops_client, non_custodial_account, margin_enabled="on")
+    assertContains(response, "Margin is available to custodial accounts only.")
+    non_custodial_account.refresh_from_db()
+    assert not non_custodial_account.margin_enabled
+
+
+def test_freeze_and_unfreeze_actions_are_audited(ops_client, staff, custodial_account):
+    changelist = "admin:accounts_account_changelist"
+    assertContains(
+        run_action(ops_client, changelist, "freeze", [custodial_account]), "Frozen: 1 account."
+    )
+    custodial_account.refresh_from_db()
+    assert custodial_account.status == Account.Status.FROZEN
+    entry = AuditLog.objects.get(action="account_freeze")
+    assert (entry.actor, entry.changes) == (staff, {"status": ["active", "frozen"]})
+
+    run_action(ops_client, changelist, "unfreeze", [custodial_account])
+    custodial_account.refresh_from_db()
+    assert custodial_account.status == Account.Status.ACTIVE
+
+
+def test_grant_margin_action_reports_each_refusal(
+    ops_client, custodial_account, non_custodial_account
+):
+    response = run_action(
+        ops_client,
+        "admin:accounts_account_changelist",
+        "grant_margin",
+        [custodial_account, non_custodial_account],
+    )
+    assertContains(response, "Margin enabled: 1 account.")
+    assertContains(response, f"{non_custodial_account.public_id} (Non-custodial")
+    assertContains(response, "Margin is available to custodial accounts only.")
+    custodial_account.refresh_from_db()
+    non_custodial_account.refresh_from_db()
+    assert custodial_account.margin_enabled
+    assert not non_custodial_account.margin_enabled
+    assert AuditLog.objects.get(action="margin_grant").changes == {"margin_enabled": [False, True]}
+    selected = AuditLog.objects.get(action="action:grant_margin").changes["selected"]
+    assert sorted(selected) == sorted([str(custodial_account.pk), str(non_custodial_account.pk)])
+
+
+def test_accounts_are_opened_through_the_service(ops_client, user):
+    open_account(owner=user)
+    response = ops_client.post(
+        reverse("admin:accounts_account_add"),
+        {"owner": user.pk, "kind": Account.Kind.CUSTODIAL, "name": "Hedging"},
+    )
+    assert response.status_code == 302
+    opened = Account.objects.get(owner=user, name="Hedging")
+    assert opened.index == 1
+    assert LedgerAccount.objects.filter(account=opened, purpose=LedgerAccount.Purpose.CASH).exists()
+    assert AuditLog.objects.filter(action="add", object_id=str(opened.pk)).exists()
+
+
+# --- Ledger, deposits and the audit log are read-only -----------------------
+
+
+@pytest.mark.parametrize("model", [Journal, Posting, LedgerAccount])
+def test_ledger_is_read_only_even_for_superusers(ops_client, staff, custodial_account, model):
+    assert staff.is_superuser
+    credit_cash(custodial_account, "100")
+    obj = model.objects.order_by("id").first()
+    name = f"admin:accounts_{model._meta.model_name}"
+
+    changelist = ops_client.get(reverse(f"{name}_changelist"))
+    assert changelist.status_code == 200
+    assertNotContains(changelist, reverse(f"{name}_add"))
+    assert ops_client.get(reverse(f"{name}_add")).status_code == 403
+
+    change_url = reverse(f"{name}_change", args=[obj.pk])
+    page = ops_client.get(change_url)
+    assert page.status_code == 200
+    assertNotContains(page, 'name="_save"')
+    assert ops_client.post(change_url, {"memo": "edited", "amount": "1"}).status_code == 403
+    assert (
+        ops_client.post(reverse(f"{name}_delete", args=[obj.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_journal_page_shows_its_postings(ops_client, custodial_account):
+    journal = credit_cash(custodial_account, "100")
+    page = ops_client.get(reverse("admin:accounts_journal_change", args=[journal.pk]))
+    assertContains(page, f"cash:{custodial_account.public_id}")
+    assertContains(page, "-100.000000")
+
+
+def test_deposits_cannot_be_created_by_hand(ops_client):
+    assert ops_client.get(reverse("admin:accounts_deposit_changelist")).status_code == 200
+    assert ops_client.get(reverse("admin:accounts_deposit_add")).status_code == 403
+
+
+def test_audit_log_is_read_only_and_searchable(ops_client, staff):
+    entry = AuditLog.objects.get(action="login")
+    changelist = reverse("admin:accounts_auditlog_changelist")
+    found = ops_client.get(changelist, {"q": staff.email}).context["cl"].result_list
+    assert list(found) == [entry]
+    assert not ops_client.get(changelist, {"q": "nobody@example.test"}).context["cl"].result_list
+    assert not ops_client.get(changelist, {"action": "kyb_approved"}).context["cl"].result_list
+    assert ops_client.get(reverse("admin:accounts_auditlog_add")).status_code == 403
+    change_url = reverse("admin:accounts_auditlog_change", args=[entry.pk])
+    assert ops_client.post(change_url, {"action": "nothing"}).status_code == 403
+    entry.refresh_from_db()
+    assert entry.action == "login"
+
+
+# --- Withdrawals -------------------------------------------------------------
+
+
+def withdrawal_for(account: Account, amount: str) -> Withdrawal:
+    return withdrawal_request(
+        account=account,
+        amount=Decimal(amount),
+        destination="Bank ****1234",
+        requested_by=account.owner,
+    )
+
+
+def test_approve_shows_the_services_error_for_insufficient_funds(ops_client, custodial_account):
+    credit_cash(custodial_account, "100")
+    withdrawal = withdrawal_for(custodial_account, "80")
+    credit_cash(custodial_account, "-50", memo="trade cost")
+    response = run_action(
+        ops_client, "admin:accounts_withdrawalrequest_changelist", "approve", [withdrawal]
+    )
+    assert response.status_code == 200
+    assertContains(response, f"{withdrawal.public_id}")
+    assertContains(response, "50.000000 USDC is available to withdraw")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.PENDING
+
+
+def test_approve_posts_the_withdrawal(ops_client, staff, custodial_account):
+    credit_cash(custodial_account, "100")
+    withdrawal = withdrawal_for(custodial_account, "80")
+    response = run_action(
+        ops_client, "admin:accounts_withdrawalrequest_changelist", "approve", [withdrawal]
+    )
+    assertContains(response, "Approved: 1 withdrawal request.")
+    withdrawal.refresh_from_db()
+    custodial_account.refresh_from_db()
+    assert (withdrawal.status, withdrawal.reviewed_by) == (Withdrawal.Status.APPROVED, staff)
+    assert custodial_account.cash_balance == Decimal("20")
+    assert AuditLog.objects.get(action="withdrawal_approved").actor == staff
+
+
+def test_reject_asks_for_a_reason_first(ops_client, staff, custodial_account):
+    credit_cash(custodial_account, "100")
+    withdrawal = withdrawal_for(custodial_account, "80")
+    changelist = "admin:accounts_withdrawalrequest_changelist"
+
+    page = run_action(ops_client, changelist, "reject", [withdrawal])
+    assertContains(page, "will be rejected with the reason below")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.PENDING
+
+    blank = ops_client.post(
+        reverse(changelist),
+        {"action": "reject", ACTION_CHECKBOX_NAME: [withdrawal.pk], "reason": "  "},
+    )
+    assertContains(blank, "This field is required.")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.PENDING
+    assert not AuditLog.objects.filter(action="action:reject").exists()
+
+    done = ops_client.post(
+        reverse(changelist),
+        {
+            "action": "reject",
+            ACTION_CHECKBOX_NAME: [withdrawal.pk],
+            "reason": "Destination not verified",
+        },
+        follow=True,
+    )
+    assertContains(done, "Rejected: 1 withdrawal request.")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.REJECTED
+    assert withdrawal.rejection_reason == "Destination not verified"
+    assert AuditLog.objects.get(action="withdrawal_rejected").actor == staff
+    assert AuditLog.objects.filter(action="action:reject").count() == 1
+
+
+def test_withdrawals_list_pending_first(ops_client, staff, custodial_account):
+    credit_cash(custodial_account, "100")
+    older_pending = withdrawal_for(custodial_account, "10")
+    newer_rejected = withdrawal_for(custodial_account, "20")
+    withdrawal_reject(withdrawal=newer_rejected, actor=staff, reason="Duplicate")
+    newest_pending = withdrawal_for(custodial_account, "30")
+    response = ops_client.get(reverse("admin:accounts_withdrawalrequest_changelist"))
+    listed = [w.public_id for w in response.context["cl"].result_list]
+    assert listed == [newest_pending.public_id, older_pending.public_id, newer_rejected.public_id]
+
+
+def test_withdrawals_cannot_be_edited_by_hand(ops_client, custodial_account):
+    credit_cash(custodial_account, "100")
+    withdrawal = withdrawal_for(custodial_account, "10")
+    url = reverse("admin:accounts_withdrawalrequest_change", args=[withdrawal.pk])
+    assert ops_client.post(url, {"status": "approved", "amount": "10"}).status_code == 403
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.PENDING
+
+
+# --- Other apps' admins are audited too ----------------------------------------
+
+
+def test_device_enrolment_is_audited_with_the_seed_masked(ops_client, staff, user):
+    key = "0123456789abcdef0123456789abcdef01234567"
+    response = ops_client.post(
+        reverse("admin:otp_totp_totpdevice_add"),
+        {
+            "user": user.pk,
+            "name": "phone",
+            "confirmed": "on",
+            "key": key,
+            "step": 30,
+            "t0": 0,
+            "digits": 6,
+            "tolerance": 1,
+            "drift": 0,
+            "throttling_failure_count": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    device = TOTPDevice.objects.get(user=user)
+    entry = AuditLog.objects.get(action="add", object_type="otp_totp.TOTPDevice")
+    assert entry.object_id == str(device.pk)
+    assert entry.actor == staff
+    assert entry.changes["key"] == ["***", "***"]
+    assert entry.changes["user"] == [None, user.email]
+    assert key not in json.dumps(entry.changes)
+
+
+def test_third_party_admin_actions_are_audited(ops_client, staff):
+    every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+    task = PeriodicTask.objects.create(
+        name="reconcile", task="accounts.ledger_reconcile", interval=every_minute, enabled=False
+    )
+    run_action(
+        ops_client, "admin:django_celery_beat_periodictask_changelist", "enable_tasks", [task]
+    )
+    task.refresh_from_db()
+    assert task.enabled
+    entry = AuditLog.objects.get(action="action:enable_tasks")
+    assert entry.actor == staff
+    assert entry.object_type == "django_celery_beat.PeriodicTask"
+    assert entry.changes == {"selected": [str(task.pk)]}
