@@ -19,6 +19,7 @@ class DefaultSchedule:
 
 DEFAULT_SCHEDULES = [
     DefaultSchedule("Ledger reconciliation", "accounts.ledger_reconcile", 3600),
+    DefaultSchedule("Prune old price history", "trading.price_ticks_prune", 86400),
 ]
 
 

@@ -17,3 +17,4 @@ DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'portal.sqlite3
 # Serve static files straight from static/ without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT = None  # static files are served from static/ by the finders

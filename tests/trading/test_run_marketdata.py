@@ -1,0 +1,62 @@
+"""`manage.py run_marketdata`: the feed process."""
+
+import os
+import signal
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from trading.marketdata import store
+from trading.models import PriceTick
+
+MANAGE = Path(settings.BASE_DIR) / "manage.py"
+
+
+def test_runs_the_requested_ticks(markets, quote_store):
+    out = StringIO()
+    before = signal.getsignal(signal.SIGTERM)
+    call_command("run_marketdata", "--iterations=3", "--interval=0.01", "--seed=5", stdout=out)
+    assert set(store.quotes_all()) == {
+        "TRUMP-WIN@kalshi",
+        "TRUMP-WIN@polymarket",
+        "BTC-PERP@leviathan",
+    }
+    # Each listing's first tick starts its history.
+    assert PriceTick.objects.values("listing").distinct().count() == 3
+    assert "stopped after 3 ticks" in out.getvalue()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("argument", ["--interval=0", "--seed=-1", "--iterations=-2"])
+def test_bad_arguments_are_refused(argument):
+    with pytest.raises(CommandError):
+        call_command("run_marketdata", argument)
+
+
+def test_sigterm_stops_the_feed_cleanly(db):
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
+        "PYTHONUNBUFFERED": "1",
+    }
+    feed = subprocess.Popen(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, str(MANAGE), "run_marketdata", "--interval=0.05"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert feed.stdout.readline().startswith("marketdata: seed")
+        feed.send_signal(signal.SIGTERM)
+        out, _ = feed.communicate(timeout=20)
+    finally:
+        feed.kill()
+    assert feed.returncode == 0
+    assert "marketdata: stopped after" in out

@@ -1,0 +1,54 @@
+"""`manage.py run_marketdata`: the market-data feed process (Procfile `marketdata`)."""
+
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from trading.marketdata.feed import MarketDataFeed
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the market-data feed: move the simulated markets, write the latest quotes "
+        "to Redis, publish each tick and keep a downsampled history."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--seed", type=int, default=None, help="RNG seed (default: MARKETDATA_SEED)."
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="Seconds between ticks (default: MARKETDATA_INTERVAL).",
+        )
+        parser.add_argument(
+            "--iterations", type=int, default=0, help="Ticks to run; 0 runs until stopped."
+        )
+
+    def handle(self, *args, seed, interval, iterations, **options):
+        seed = settings.MARKETDATA_SEED if seed is None else seed
+        interval = settings.MARKETDATA_INTERVAL if interval is None else interval
+        if seed < 0:
+            raise CommandError("--seed must be a non-negative integer.")
+        if interval <= 0:
+            raise CommandError("--interval must be positive.")
+        if iterations < 0:
+            raise CommandError("--iterations must be 0 (forever) or more.")
+        feed = MarketDataFeed(seed=seed, interval=interval)
+        previous = {
+            signum: signal.signal(signum, lambda *_: feed.stop())
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
+        try:
+            stats = feed.run(iterations=iterations)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stdout.write(
+            f"marketdata: stopped after {stats.cycles} ticks, {stats.quotes} quotes, "
+            f"{stats.history_rows} history rows, {stats.errors} errors"
+        )

@@ -1,0 +1,164 @@
+"""The latest quote of every listing, in Redis, and the stream of ticks.
+
+Redis keys, under `settings.KEY_PREFIX`:
+
+- `<prefix>:md:quotes`: a hash; field = listing key "SYMBOL@venue", value =
+  the Quote as JSON (`Quote.to_json`). It holds the last quote of every
+  listing the feed has quoted: a halted or resolved market keeps its last
+  quote, whose `ts` tells how old it is.
+- `<prefix>:md:ticks`: a pub/sub channel; one message per feed cycle,
+  `{"ts": ..., "quotes": [Quote.to_dict(), ...]}` with every listing that
+  moved in that cycle.
+
+The hash is the source of truth. A message is a hint: a subscriber that may
+have missed some re-reads the hash (`quotes_all`).
+"""
+
+import functools
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import orjson
+import redis
+from django.conf import settings
+
+from portal.errors import DomainError
+from trading.marketdata.quotes import Quote
+
+
+class MarketDataUnavailable(DomainError):
+    """No usable quote for a listing (feed not running, or quote too old)."""
+
+    code = "market_data_unavailable"
+    status = 503
+
+
+def quotes_key() -> str:
+    return f"{settings.KEY_PREFIX}:md:quotes"
+
+
+def ticks_channel() -> str:
+    return f"{settings.KEY_PREFIX}:md:ticks"
+
+
+@functools.cache
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def redis_client() -> redis.Redis:
+    """The process's Redis client for `settings.REDIS_URL` (thread-safe, pooled)."""
+    return _client_for(settings.REDIS_URL)
+
+
+@dataclass(frozen=True, slots=True)
+class TickBatch:
+    """The quotes one feed cycle moved, as published on the ticks channel."""
+
+    ts: datetime
+    quotes: tuple[Quote, ...]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"ts": self.ts.isoformat(), "quotes": [quote.to_dict() for quote in self.quotes]}
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Self:
+        data = orjson.loads(raw)
+        return cls(
+            ts=datetime.fromisoformat(data["ts"]),
+            quotes=tuple(Quote.from_dict(item) for item in data["quotes"]),
+        )
+
+
+def quotes_publish(quotes: Sequence[Quote], *, ts: datetime) -> None:
+    """Store `quotes` as the latest and publish them as one tick batch.
+
+    One round trip in a MULTI block: a subscriber that re-reads the hash on
+    a message sees at least this batch. Does nothing for an empty batch.
+    """
+    if not quotes:
+        return
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.hset(quotes_key(), mapping={quote.listing_key: quote.to_json() for quote in quotes})
+    pipe.publish(ticks_channel(), TickBatch(ts=ts, quotes=tuple(quotes)).to_json())
+    pipe.execute()
+
+
+def quote_get(listing_key: str) -> Quote | None:
+    """The latest quote of one listing ("SYMBOL@venue"), or None if never quoted."""
+    raw = redis_client().hget(quotes_key(), listing_key)
+    return None if raw is None else Quote.from_json(raw)
+
+
+def quotes_get_many(listing_keys: Iterable[str]) -> dict[str, Quote]:
+    """The latest quotes of these listings; listings never quoted are absent."""
+    keys = list(listing_keys)
+    if not keys:
+        return {}
+    values = redis_client().hmget(quotes_key(), keys)
+    return {key: Quote.from_json(raw) for key, raw in zip(keys, values, strict=True) if raw}
+
+
+def quotes_all() -> dict[str, Quote]:
+    """The latest quote of every listing ever quoted, by listing key."""
+    return {
+        key.decode(): Quote.from_json(raw)
+        for key, raw in redis_client().hgetall(quotes_key()).items()
+    }
+
+
+class TickSubscription:
+    """Tick batches published from the moment of subscribing on.
+
+    Creating it waits for Redis to confirm the subscription, so no batch
+    published after `ticks_subscribe()` returns is missed. It holds a Redis
+    connection: close it, or use it as a context manager.
+    """
+
+    def __init__(self, client: redis.Redis, channel: str, *, confirm_timeout: float = 5.0):
+        self._pubsub = client.pubsub()
+        self._pubsub.subscribe(channel)
+        confirmation = self._pubsub.get_message(timeout=confirm_timeout)
+        if confirmation is None or confirmation["type"] != "subscribe":
+            self._pubsub.close()
+            raise redis.TimeoutError(f"Redis did not confirm the subscription to {channel}.")
+
+    def get(self, timeout: float) -> TickBatch | None:
+        """The next batch, or None if none arrives within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            message = self._pubsub.get_message(timeout=remaining)
+            if message is not None and message["type"] == "message":
+                return TickBatch.from_json(message["data"])
+        return None
+
+    def __iter__(self) -> Iterator[TickBatch]:
+        """Every batch as it arrives, blocking between batches."""
+        for message in self._pubsub.listen():
+            if message["type"] == "message":
+                yield TickBatch.from_json(message["data"])
+
+    def close(self) -> None:
+        self._pubsub.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def ticks_subscribe() -> TickSubscription:
+    """Subscribe to the feed's tick batches (see TickSubscription)."""
+    return TickSubscription(redis_client(), ticks_channel())

@@ -1,0 +1,165 @@
+"""The interface every venue adapter implements, and the book walk they share.
+
+An adapter answers for one venue code (`kalshi`, `polymarket`, `leviathan`,
+`simulated`). Today it quotes, shows the order book and prices a market
+order against it; placing and cancelling orders, and reading the broker's
+positions and balance on the venue, join this interface (as abstract
+methods) with the orders issue, when the order and position records they
+return exist.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+
+from portal.errors import InvalidParams
+from portal.money import QUANTITY_DECIMAL_PLACES, ZERO
+from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
+from trading.models import Listing
+
+QUANTITY_QUANTUM = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
+BPS_PER_UNIT = Decimal(10_000)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class FillEstimate:
+    """What a market order of a given size fills at against a book.
+
+    `notional` is the exact sum of price × quantity over the levels taken
+    (callers round it to USDC with their own rounding policy). `complete` is
+    False when the book ran out first; `quantity` is then what it had.
+    Prices are None when nothing could be filled.
+    """
+
+    side: Side
+    quantity: Decimal
+    notional: Decimal
+    average_price: Decimal | None
+    best_price: Decimal | None
+    worst_price: Decimal | None
+    complete: bool
+
+    @property
+    def slippage_bps(self) -> Decimal | None:
+        """How far the average price is from the best price, in basis points (≥ 0)."""
+        if self.average_price is None or self.best_price is None:
+            return None
+        move = self.average_price - self.best_price
+        if self.side == Side.SELL:
+            move = -move
+        return move / self.best_price * BPS_PER_UNIT
+
+
+def book_walk(
+    book: OrderBook,
+    side: Side | str,
+    *,
+    quantity: Decimal | None = None,
+    notional: Decimal | None = None,
+) -> FillEstimate:
+    """Fill a market order level by level: buys take asks, sells hit bids.
+
+    Give exactly one of `quantity` (contracts or base units) or `notional`
+    (USDC to spend, or to raise by selling). In notional mode each level
+    yields whole quantity steps (6 decimals) rounded down, so the notional
+    filled never exceeds the one asked for; the order is complete when what
+    is left cannot buy one more step. Raises InvalidParams for a bad side or
+    size.
+    """
+    try:
+        side = Side(side)
+    except ValueError as exc:
+        raise InvalidParams(f"Side must be 'buy' or 'sell', not {side!r}.") from exc
+    if (quantity is None) == (notional is None):
+        raise InvalidParams("Give exactly one of quantity or notional.")
+    size = quantity if quantity is not None else notional
+    if size is None or size <= ZERO:
+        raise InvalidParams("The order size must be positive.")
+
+    levels = book.asks if side == Side.BUY else book.bids
+    filled = spent = ZERO
+    worst: Decimal | None = None
+
+    def wanted_at(price: Decimal) -> Decimal:
+        """How much more the order takes at `price`."""
+        if quantity is not None:
+            return quantity - filled
+        return ((size - spent) / price).quantize(QUANTITY_QUANTUM, rounding=ROUND_DOWN)
+
+    satisfied = False
+    for level in levels:
+        wanted = wanted_at(level.price)
+        if wanted <= ZERO:
+            satisfied = True
+            break
+        take = min(level.size, wanted)
+        filled += take
+        spent += take * level.price
+        worst = level.price
+    else:
+        satisfied = worst is not None and wanted_at(worst) <= ZERO
+    return FillEstimate(
+        side=side,
+        quantity=filled,
+        notional=spent,
+        average_price=quantize_price(spent / filled) if filled else None,
+        best_price=levels[0].price if levels else None,
+        worst_price=worst,
+        complete=satisfied and filled > ZERO,
+    )
+
+
+class VenueAdapter(ABC):
+    """One venue as the broker trades on it.
+
+    Binary listings are quoted for YES; pass `outcome=Outcome.NO` to see or
+    fill the NO contract (its book is the complement of the YES book).
+    """
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.code}>"
+
+    @abstractmethod
+    def quote(self, listing: Listing) -> Quote:
+        """The listing's current quote, book included (YES side for binaries).
+
+        Raises MarketDataUnavailable when the venue has no usable quote.
+        """
+
+    def order_book(
+        self, listing: Listing, *, depth: int | None = None, outcome: Outcome | None = None
+    ) -> OrderBook:
+        """The best `depth` levels per side (all when None) for `outcome`.
+
+        Raises InvalidParams for an outcome of a perpetual or a depth < 1.
+        """
+        quote = self.quote(listing)
+        try:
+            return quote.for_outcome(outcome).book.top(depth)
+        except ValueError as exc:
+            raise InvalidParams(str(exc)) from exc
+
+    def fill_market(
+        self,
+        listing: Listing,
+        side: Side | str,
+        *,
+        quantity: Decimal | None = None,
+        notional: Decimal | None = None,
+        outcome: Outcome | None = None,
+    ) -> FillEstimate:
+        """Price a market order of this size against the current full book.
+
+        Nothing is sent to the venue; see `book_walk` for the rules.
+        """
+        book = self.order_book(listing, outcome=outcome)
+        return book_walk(book, side, quantity=quantity, notional=notional)
