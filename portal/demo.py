@@ -19,18 +19,8 @@ from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.accounts import account_open, user_kyb_set
 from accounts.services.audit import audit_record
 from accounts.services.deposits import deposit_create, payment_webhook_handle
+from portal.demo_logins import DEMO_DEPOSIT, DEMO_OPS_EMAIL, DEMO_OPS_TOTP_KEY, DEMO_PASSWORD
 from trading.models import EventGroup, Instrument, Listing, Venue
-
-DEMO_PASSWORD = "prime-demo-2026"  # noqa: S105 - published demo credential
-DEMO_OPS_EMAIL = "ops@prime.local"
-# A fixed TOTP key so `make otp` and an authenticator app agree across restarts.
-DEMO_OPS_TOTP_KEY = "3132333435363738393031323334353637383930"
-DEMO_DEPOSIT = Decimal("250000")
-DEMO_TRADERS = [
-    ("alice@prime.local", "trader, custodial, $250,000 deposited, margin enabled"),
-    ("bob@prime.local", "trader, non-custodial (tracked Kalshi/Polymarket)"),
-    ("carol@prime.local", "applicant, KYB pending (approve her in the admin)"),
-]
 
 VENUES = [
     ("kalshi", "Kalshi", Venue.Kind.PREDICTION),

@@ -75,7 +75,7 @@ def _manage(env: dict, *args: str) -> None:
 
 
 def _banner(url: str, redis_note: str) -> str:
-    from portal.demo import DEMO_OPS_EMAIL, DEMO_PASSWORD, DEMO_TRADERS
+    from portal.demo_logins import DEMO_OPS_EMAIL, DEMO_PASSWORD, DEMO_TRADERS
 
     traders = "\n".join(f"    {email:<28} {note}" for email, note in DEMO_TRADERS)
     return f"""
