@@ -145,11 +145,11 @@ def main() -> int:
         # The terminal sent SIGINT to honcho too; let it stop its processes.
         if honcho is not None:
             try:
-                return honcho.wait(timeout=30)
+                honcho.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 honcho.send_signal(signal.SIGTERM)
-                return honcho.wait()
-        return 130
+                honcho.wait()
+        return 0
     finally:
         stop.set()
         if redis_process is not None:
