@@ -60,3 +60,10 @@ def test_sigterm_stops_the_feed_cleanly(db):
         feed.kill()
     assert feed.returncode == 0
     assert "marketdata: stopped after" in out
+
+
+def test_a_second_feed_is_refused_while_one_runs(markets, quote_store):
+    with store.feed_lock(), pytest.raises(CommandError, match="already running"):
+        call_command("run_marketdata", "--iterations=1", "--interval=0.01")
+    # Released on exit: the next feed starts.
+    call_command("run_marketdata", "--iterations=1", "--interval=0.01", stdout=StringIO())

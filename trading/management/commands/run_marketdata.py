@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.marketdata.feed import MarketDataFeed
+from trading.marketdata.store import FeedAlreadyRunning, feed_lock
 
 
 class Command(BaseCommand):
@@ -44,7 +45,10 @@ class Command(BaseCommand):
         }
         self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
         try:
-            stats = feed.run(iterations=iterations)
+            with feed_lock():
+                stats = feed.run(iterations=iterations)
+        except FeedAlreadyRunning as exc:
+            raise CommandError(str(exc)) from exc
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
