@@ -1,5 +1,6 @@
 from .audit import AuditLog
 from .ledger import HouseAccount, Journal, LedgerAccount, Posting
+from .notifications import Notification
 from .payments import Deposit, PaymentWebhookEvent, WithdrawalRequest
 from .users import Account, User
 
@@ -10,6 +11,7 @@ __all__ = [
     "HouseAccount",
     "Journal",
     "LedgerAccount",
+    "Notification",
     "PaymentWebhookEvent",
     "Posting",
     "User",

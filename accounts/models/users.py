@@ -113,8 +113,19 @@ class Account(models.Model):
     name = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    class MarginOverride(models.TextChoices):
+        AUTOMATIC = "", "Automatic (by lifetime volume)"
+        GRANTED = "granted", "Granted by ops"
+        REVOKED = "revoked", "Revoked by ops"
+
     margin_enabled = models.BooleanField(
-        default=False, help_text="May borrow (cash below zero). Custodial accounts only."
+        default=False,
+        help_text="May borrow (cash below zero). Custodial accounts only. Follows lifetime "
+        "volume unless ops override it.",
+    )
+    margin_override = models.CharField(
+        max_length=8, choices=MarginOverride.choices, blank=True, default=""
     )
     lifetime_volume = models.DecimalField(default=0, **money_field_kwargs())
     cash_balance = models.DecimalField(default=0, editable=False, **money_field_kwargs())

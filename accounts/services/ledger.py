@@ -17,6 +17,7 @@ from django.db.models import F, Sum
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting, User
 from portal.errors import Conflict
 from portal.money import ZERO, quantize_money
+from portal.redis import redis_client, redis_key
 
 
 class UnbalancedJournal(ValueError):
@@ -114,7 +115,20 @@ def journal_post(
             Account.objects.filter(pk=account_id).update(cash_balance=F("cash_balance") + delta)
     if account is not None and account.pk in cash_deltas:
         account.refresh_from_db(fields=["cash_balance"])
+    changed = list(cash_deltas)
+    transaction.on_commit(lambda: accounts_changed_mark(account_ids=changed), robust=True)
     return journal
+
+
+def accounts_changed_key() -> str:
+    """Redis set of account ids whose cash or positions changed since the margin
+    engine last reloaded them (every fill, deposit or withdrawal posts a journal)."""
+    return redis_key("accounts", "changed")
+
+
+def accounts_changed_mark(*, account_ids: Sequence[int]) -> None:
+    if account_ids:
+        redis_client().sadd(accounts_changed_key(), *account_ids)
 
 
 def cash_balance_from_ledger(account: Account) -> Decimal:

@@ -14,7 +14,6 @@ The hash is the source of truth. A message is a hint: a subscriber that may
 have missed some re-reads the hash (`quotes_all`).
 """
 
-import functools
 import logging
 import threading
 import time
@@ -30,6 +29,7 @@ import redis
 from django.conf import settings
 
 from portal.errors import DomainError
+from portal.redis import redis_client
 from trading.marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
@@ -48,16 +48,6 @@ def quotes_key() -> str:
 
 def ticks_channel() -> str:
     return f"{settings.KEY_PREFIX}:md:ticks"
-
-
-@functools.cache
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def redis_client() -> redis.Redis:
-    """The process's Redis client for `settings.REDIS_URL` (thread-safe, pooled)."""
-    return _client_for(settings.REDIS_URL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,90 @@
+"""Margin eligibility: who may borrow.
+
+Borrowing (cash below zero) needs `Account.margin_enabled`. It follows the
+rule: custodial accounts only; on automatically once lifetime traded volume
+reaches the policy's threshold ($1M by default); ops can grant it earlier or
+revoke it (`margin_override`), and their choice wins over the volume rule.
+"""
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts.models import Account, User
+from accounts.services.audit import audit_record
+from portal.errors import Forbidden, InvalidParams
+from trading.models import RiskPolicy
+from trading.selectors import risk_policy_get
+
+MARGIN_FIELDS = ("margin_override", "margin_enabled")
+
+
+def margin_eligible(account: Account, policy: RiskPolicy) -> bool:
+    """What `margin_enabled` should be for `account` under `policy`."""
+    if account.kind != Account.Kind.CUSTODIAL:
+        return False
+    if account.margin_override == Account.MarginOverride.GRANTED:
+        return True
+    if account.margin_override == Account.MarginOverride.REVOKED:
+        return False
+    return account.lifetime_volume >= policy.margin_volume_threshold
+
+
+def account_margin_eligibility_refresh(*, account: Account) -> bool:
+    """Bring `margin_enabled` in line with the rule; return its value.
+
+    Call with `account` locked and freshly read (its lifetime volume and
+    override) inside the transaction that changed them. An automatic change
+    is written to the audit log with no actor.
+    """
+    enabled = margin_eligible(account, risk_policy_get())
+    if enabled != account.margin_enabled:
+        before = account.margin_enabled
+        account.margin_enabled = enabled
+        account.save(update_fields=["margin_enabled"])
+        audit_record(
+            actor=None,
+            action="margin_auto_enabled" if enabled else "margin_auto_disabled",
+            obj=account,
+            changes={"margin_enabled": [before, enabled]},
+        )
+    return enabled
+
+
+def account_margin_override_set(
+    *,
+    account: Account,
+    override: Account.MarginOverride,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> Account:
+    """Ops grant or revoke margin, or hand it back to the volume rule; audited.
+
+    Locks the account row. Revoking margin does not repay a loan: an account
+    already borrowing keeps its Used Margin and can only reduce risk.
+    Raises Forbidden (not staff) or InvalidParams (granting a non-custodial
+    account).
+    """
+    if not actor.is_staff:
+        raise Forbidden("Only ops staff can change margin eligibility.")
+    if override not in Account.MarginOverride.values:
+        raise InvalidParams(f"Unknown margin override {override!r}.")
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        if override == Account.MarginOverride.GRANTED and locked.kind != Account.Kind.CUSTODIAL:
+            raise InvalidParams("Only custodial accounts can borrow on margin.")
+        before = {
+            "margin_override": locked.margin_override,
+            "margin_enabled": locked.margin_enabled,
+        }
+        locked.margin_override = override
+        locked.save(update_fields=["margin_override"])
+        account_margin_eligibility_refresh(account=locked)
+        after = {name: getattr(locked, name) for name in MARGIN_FIELDS}
+        audit_record(
+            actor=actor,
+            action=f"margin_override_{override or 'automatic'}",
+            obj=locked,
+            changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+            request=request,
+        )
+    return locked

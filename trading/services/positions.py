@@ -1,0 +1,115 @@
+"""The one path by which a fill changes a binary position and the ledger.
+
+Execute, resting orders, liquidation and settlement all record fills through
+`binary_fill_apply`: position quantity and average price, realized P&L, the
+balanced trade journal (cash against the venue's settlement account, the fee
+to fee income), lifetime volume and margin eligibility, in the caller's
+transaction under the caller's account lock.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Account, HouseAccount, Journal
+from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from portal.errors import InvalidParams
+from portal.money import ZERO, quantize_money
+from trading.marketdata.quotes import quantize_price
+from trading.models import Instrument, Position
+from trading.services.eligibility import account_margin_eligibility_refresh
+
+
+class Side:
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True)
+class FillResult:
+    position: Position
+    journal: Journal
+    notional: Decimal  # cash paid (buy) or received (sell), before fees
+    realized_pnl: Decimal  # of this fill (sells only)
+
+
+def binary_fill_apply(
+    *,
+    account: Account,
+    instrument: Instrument,
+    outcome: str,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    fee: Decimal = ZERO,
+    journal_kind: Journal.Kind = Journal.Kind.TRADE,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> FillResult:
+    """Record a filled buy or sell of `quantity` contracts at `price`.
+
+    The caller holds `account` locked (select_for_update) inside
+    transaction.atomic() and has done its checks (margin, funds, market
+    open); this function only refuses what would corrupt state: a
+    non-binary instrument, a non-positive quantity, a price outside (0, 1],
+    or selling more than the position holds (InvalidParams). Cash paid is
+    rounded up to the micro-dollar, cash received down (never in the
+    customer's favour by a rounding). Returns the position and the journal.
+    """
+    if instrument.kind != Instrument.Kind.BINARY:
+        raise InvalidParams(f"{instrument.symbol} is not a binary contract.")
+    if outcome not in (Position.Outcome.YES, Position.Outcome.NO):
+        raise InvalidParams("A binary fill is for the YES or the NO contract.")
+    if quantity <= 0:
+        raise InvalidParams("A fill needs a positive quantity.")
+    if not ZERO < price <= 1:
+        raise InvalidParams("A binary contract's price lies in (0, 1].")
+    now = timezone.now()
+    position, _ = Position.objects.select_for_update().get_or_create(
+        account=account, instrument=instrument, outcome=outcome
+    )
+    realized = ZERO
+    if side == Side.BUY:
+        notional = quantize_money(quantity * price, rounding=ROUND_UP)
+        held_cost = position.quantity * position.average_price
+        if position.quantity == 0:
+            position.opened_at = now
+        position.quantity += quantity
+        position.average_price = quantize_price((held_cost + quantity * price) / position.quantity)
+        cash_delta = -notional
+    elif side == Side.SELL:
+        if quantity > position.quantity:
+            raise InvalidParams(
+                f"Cannot sell {quantity} {instrument.symbol} {outcome.upper()}: "
+                f"the position holds {position.quantity}."
+            )
+        notional = quantize_money(quantity * price, rounding=ROUND_DOWN)
+        realized = quantize_money(notional - quantity * position.average_price)
+        position.quantity -= quantity
+        position.realized_pnl += realized
+        cash_delta = notional
+    else:
+        raise InvalidParams("side must be 'buy' or 'sell'.")
+    position.updated_at = now
+    position.save()
+
+    fee = quantize_money(fee, rounding=ROUND_UP)
+    lines = [
+        Line(cash_ledger_account(account), cash_delta - fee),
+        Line(house_ledger_account(HouseAccount.VENUE_SETTLEMENT), -cash_delta),
+    ]
+    if fee:
+        lines.append(Line(house_ledger_account(HouseAccount.FEE_INCOME), fee))
+    journal = journal_post(
+        kind=journal_kind,
+        account=account,
+        memo=memo or f"{side} {quantity} {instrument.symbol} {outcome.upper()} @ {price}",
+        idempotency_key=idempotency_key,
+        lines=lines,
+    )
+    Account.objects.filter(pk=account.pk).update(lifetime_volume=F("lifetime_volume") + notional)
+    account.refresh_from_db(fields=["lifetime_volume", "cash_balance"])
+    account_margin_eligibility_refresh(account=account)
+    return FillResult(position=position, journal=journal, notional=notional, realized_pnl=realized)
