@@ -1,10 +1,12 @@
 """Celery tasks of the accounts app: thin, idempotent wrappers over services."""
 
 import logging
+import smtplib
 
 import httpx
 from celery import shared_task
 
+from accounts.services.notifications import notification_email_send, notification_emails_pending
 from accounts.services.reconciliation import ledger_reconcile
 
 logger = logging.getLogger(__name__)
@@ -63,3 +65,30 @@ def withdrawal_payout_task(*, withdrawal_id: int) -> str:
     from accounts.services.withdrawals import withdrawal_payout_send
 
     return withdrawal_payout_send(withdrawal_id=withdrawal_id).provider_reference
+
+
+@shared_task(
+    name="accounts.notification_email_send",
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=10,
+)
+def notification_email_send_task(*, notification_id: int) -> bool:
+    """Email one notification; retried with backoff. Safe to run twice: sends once."""
+    return notification_email_send(notification_id=notification_id)
+
+
+@shared_task(name="accounts.notification_emails_flush")
+def notification_emails_flush_task() -> int:
+    """Re-enqueue emails of notifications whose own task was lost (the outbox's safety net).
+
+    Safe to run twice: each email task skips a notification already emailed.
+    """
+    pending = notification_emails_pending()
+    for notification_id in pending:
+        notification_email_send_task.delay(notification_id=notification_id)
+    if pending:
+        logger.warning("Re-enqueued %d notification emails left pending.", len(pending))
+    return len(pending)

@@ -12,15 +12,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Deposit, User
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.accounts import account_open, user_kyb_set
-from accounts.services.audit import audit_record
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from portal.demo_logins import DEMO_DEPOSIT, DEMO_OPS_EMAIL, DEMO_OPS_TOTP_KEY, DEMO_PASSWORD
-from trading.models import EventGroup, Instrument, Listing, Venue
+from trading.models import EventGroup, Instrument, Listing, PriceTick, Venue
+from trading.services.eligibility import account_margin_override_set
+from trading.services.positions import Side, binary_fill_apply
 
 VENUES = [
     ("kalshi", "Kalshi", Venue.Kind.PREDICTION),
@@ -35,6 +37,7 @@ class DemoMarket:
     title: str
     event: str
     expires: datetime
+    price: Decimal  # reference YES price the feed starts from
     kalshi: str = ""
     polymarket: str = ""
 
@@ -52,6 +55,7 @@ MARKETS = [
         "Trump-endorsed candidate wins the 2028 presidency",
         "pres-2028",
         datetime(2028, 11, 8, tzinfo=UTC),
+        Decimal("0.43"),
         kalshi="KXPRES-2028-TRUMPEND",
         polymarket="21742633143463906290569050155826241533067272736897614950488156847949938836455",
     ),
@@ -60,6 +64,7 @@ MARKETS = [
         "A Democrat wins the 2028 presidency",
         "pres-2028",
         datetime(2028, 11, 8, tzinfo=UTC),
+        Decimal("0.48"),
         kalshi="KXPRES-2028-DEM",
         polymarket="48331043336612883890938759509493159234755048973500640148014422747788308965732",
     ),
@@ -68,6 +73,7 @@ MARKETS = [
         "The Fed cuts rates at its December 2026 meeting",
         "fed-dec-2026",
         datetime(2026, 12, 9, 19, tzinfo=UTC),
+        Decimal("0.62"),
         kalshi="KXFEDDECISION-26DEC-C25",
     ),
     DemoMarket(
@@ -75,6 +81,7 @@ MARKETS = [
         "The Fed holds rates at its December 2026 meeting",
         "fed-dec-2026",
         datetime(2026, 12, 9, 19, tzinfo=UTC),
+        Decimal("0.36"),
         kalshi="KXFEDDECISION-26DEC-H0",
     ),
     DemoMarket(
@@ -82,6 +89,7 @@ MARKETS = [
         "Bitcoin above $150,000 on 31 December 2026",
         "btc-eoy-2026",
         datetime(2026, 12, 31, 23, 59, tzinfo=UTC),
+        Decimal("0.12"),
         kalshi="KXBTCY-26DEC31-B150000",
         polymarket="93525418417315413325312384542355282431180221618734329437212440125307617283937",
     ),
@@ -90,6 +98,7 @@ MARKETS = [
         "Oklahoma City wins the 2027 NBA Finals",
         "nba-finals-2027",
         datetime(2027, 6, 20, tzinfo=UTC),
+        Decimal("0.31"),
         polymarket="60487116984468020978247225474488676749601001829886755968952521846780452448915",
     ),
     DemoMarket(
@@ -97,15 +106,26 @@ MARKETS = [
         "Boston wins the 2027 NBA Finals",
         "nba-finals-2027",
         datetime(2027, 6, 20, tzinfo=UTC),
+        Decimal("0.18"),
         polymarket="11386256217358425389870233934040155384474372542466358618627290124418394566024",
     ),
 ]
 
-# symbol, title, base asset, max leverage, default leverage, MMF, funding hours
+# symbol, title, base asset, max leverage, default leverage, MMF, funding hours, price
 PERPS = [
-    ("BTC-PERP", "Bitcoin perpetual", "BTC", 20, 5, "0.03", 8),
-    ("ETH-PERP", "Ether perpetual", "ETH", 20, 5, "0.03", 8),
-    ("SOL-PERP", "Solana perpetual", "SOL", 10, 3, "0.05", 8),
+    ("BTC-PERP", "Bitcoin perpetual", "BTC", 20, 5, "0.03", 8, "95000"),
+    ("ETH-PERP", "Ether perpetual", "ETH", 20, 5, "0.03", 8, "3400"),
+    ("SOL-PERP", "Solana perpetual", "SOL", 10, 3, "0.05", 8, "180"),
+]
+
+# Alice's demo portfolio: (symbol, outcome, contracts), bought at reference prices.
+# It costs more than her deposit, so she borrows (healthy Margin Health ≈ 3).
+DEMO_POSITIONS = [
+    ("TRUMP-WIN", "yes", Decimal("120000")),
+    ("PRES-2028-DEM", "yes", Decimal("80000")),
+    ("FED-DEC26-CUT", "yes", Decimal("150000")),
+    ("BTC-150K-EOY26", "no", Decimal("100000")),
+    ("NBA27-OKC", "yes", Decimal("90000")),
 ]
 
 
@@ -139,7 +159,7 @@ def _instruments() -> None:
                     venue=venues[venue_code],
                     defaults={"venue_symbol": venue_symbol},
                 )
-    for symbol, title, base, max_lev, default_lev, mmf, funding_hours in PERPS:
+    for symbol, title, base, max_lev, default_lev, mmf, funding_hours, _ in PERPS:
         instrument, _ = Instrument.objects.get_or_create(
             symbol=symbol,
             defaults={
@@ -156,6 +176,51 @@ def _instruments() -> None:
         Listing.objects.get_or_create(
             instrument=instrument, venue=venues["leviathan"], defaults={"venue_symbol": symbol}
         )
+
+
+def _reference_prices() -> dict[str, Decimal]:
+    """Reference prices by symbol (binary: YES price), as one stored tick per listing.
+
+    The feed starts each market from its last stored tick, so the demo's
+    positions and the live prices begin in the same place.
+    """
+    prices = {market.symbol: market.price for market in MARKETS}
+    prices.update({perp[0]: Decimal(perp[-1]) for perp in PERPS})
+    now = timezone.now()
+    for listing in Listing.objects.select_related("instrument").filter(ticks__isnull=True):
+        price = prices.get(listing.instrument.symbol)
+        if price is None:
+            continue
+        half_spread = listing.instrument.tick_size
+        PriceTick.objects.create(
+            listing=listing,
+            ts=now,
+            is_binary=listing.instrument.is_binary,
+            mark=price,
+            bid=price - half_spread,
+            ask=price + half_spread,
+            twap=price,
+        )
+    return prices
+
+
+def _demo_positions(account: Account, prices: dict[str, Decimal]) -> None:
+    """Buy Alice's demo portfolio through the fill path, once."""
+    if account.positions.exists():
+        return
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        for symbol, outcome, quantity in DEMO_POSITIONS:
+            yes_price = prices[symbol]
+            binary_fill_apply(
+                account=locked,
+                instrument=Instrument.objects.get(symbol=symbol),
+                outcome=outcome,
+                side=Side.BUY,
+                quantity=quantity,
+                price=yes_price if outcome == "yes" else 1 - yes_price,
+                memo=f"Demo portfolio: buy {quantity} {symbol} {outcome.upper()}",
+            )
 
 
 def _user(email: str, full_name: str, **flags) -> tuple[User, bool]:
@@ -201,14 +266,9 @@ def demo_seed() -> None:
         alice_account = alice.accounts.first() or account_open(
             owner=alice, kind=Account.Kind.CUSTODIAL, name="Main"
         )
-        if not alice_account.margin_enabled:
-            alice_account.margin_enabled = True
-            alice_account.save(update_fields=["margin_enabled"])
-            audit_record(
-                actor=ops,
-                action="margin_grant",
-                obj=alice_account,
-                changes={"margin_enabled": [False, True]},
+        if alice_account.margin_override != Account.MarginOverride.GRANTED:
+            account_margin_override_set(
+                account=alice_account, override=Account.MarginOverride.GRANTED, actor=ops
             )
 
         bob, created = _user("bob@prime.local", "Bob Holder")
@@ -220,3 +280,6 @@ def demo_seed() -> None:
         _user("carol@prime.local", "Carol Applicant")
 
     _confirmed_deposit(alice_account, DEMO_DEPOSIT)
+    with transaction.atomic():
+        prices = _reference_prices()
+    _demo_positions(alice_account, prices)

@@ -20,6 +20,10 @@ class DefaultSchedule:
 DEFAULT_SCHEDULES = [
     DefaultSchedule("Ledger reconciliation", "accounts.ledger_reconcile", 3600),
     DefaultSchedule("Prune old price history", "trading.price_ticks_prune", 86400),
+    DefaultSchedule("Margin sweep (safety net)", "trading.margin_sweep_full", 300),
+    DefaultSchedule("Margin call reminders and grace period", "trading.margin_calls_remind", 300),
+    DefaultSchedule("Notification emails left pending", "accounts.notification_emails_flush", 120),
+    DefaultSchedule("Daily interest accrual", "trading.interest_accrue_daily", 86400),
 ]
 
 

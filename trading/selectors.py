@@ -19,7 +19,7 @@ from accounts.models import Account, Journal, LedgerAccount, Posting
 from portal.money import ZERO, quantize_money
 from trading import margin
 from trading.marketdata import store
-from trading.marketdata.quotes import Outcome
+from trading.marketdata.quotes import Outcome, Quote
 from trading.models import Instrument, Listing, Position, PriceTick, RiskPolicy
 
 SECONDS_PER_DAY = 86400.0
@@ -69,6 +69,16 @@ def _resolved_price(instrument: Instrument, outcome: str) -> Decimal | None:
     return Decimal(1) if instrument.resolution == outcome else Decimal(0)
 
 
+def collateral_price_live(quotes: Iterable[Quote], outcome: str) -> Decimal | None:
+    """An outcome's collateral price from its listings' live quotes (None: no quote).
+
+    Per venue the lower of the best bid and the TWAP; across venues the best
+    of those (the position could be sold there).
+    """
+    prices = [quote.for_outcome(Outcome(outcome)).collateral_price for quote in quotes]
+    return max(prices) if prices else None
+
+
 def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Contract]:
     """Contracts by (instrument id, outcome), priced for collateral.
 
@@ -105,24 +115,21 @@ def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Cont
         instrument = instruments[instrument_id]
         price = _resolved_price(instrument, outcome)
         if price is None:
-            live = [
-                quotes[listing.key].for_outcome(Outcome(outcome)).collateral_price
-                for listing in by_instrument[instrument_id]
-                if listing.key in quotes
-            ]
-            if live:
-                price = max(live)
-            else:
+            price = collateral_price_live(
+                (
+                    quotes[listing.key]
+                    for listing in by_instrument[instrument_id]
+                    if listing.key in quotes
+                ),
+                outcome,
+            )
+            if price is None:
                 marks = [
-                    listing.last_mark
+                    listing.last_mark if outcome == Outcome.YES else 1 - listing.last_mark
                     for listing in by_instrument[instrument_id]
                     if listing.last_mark is not None
                 ]
-                yes_mark = max(marks) if marks else None
-                if yes_mark is None:
-                    price = ZERO
-                else:
-                    price = yes_mark if outcome == Outcome.YES else 1 - yes_mark
+                price = max(marks) if marks else ZERO
         addon = getattr(instrument, "haircut_addon", None)
         contracts[(instrument_id, outcome)] = Contract(
             instrument_id=instrument_id,
@@ -147,7 +154,7 @@ class Portfolio:
 
     account_ids: list[int]
     cash: np.ndarray
-    position_ids: list[int]
+    position_ids: list[int | None]  # None: a simulated position, not held yet
     position_account: np.ndarray
     position_contract: np.ndarray
     quantity: np.ndarray
@@ -218,7 +225,8 @@ def portfolio_load(*, accounts: Sequence[Account]) -> Portfolio:
     )
 
 
-def _money(value: float) -> Decimal:
+def money_decimal(value: float) -> Decimal:
+    """A float amount from the margin arrays as USDC (6 places, half to even)."""
     return quantize_money(Decimal(repr(float(value))))
 
 
@@ -281,9 +289,9 @@ def margin_summaries_get(
                 outcome=contract.outcome,
                 quantity=portfolio.quantity_exact[i],
                 collateral_price=contract.collateral_price,
-                value=_money(result.value[i]),
+                value=money_decimal(result.value[i]),
                 haircut=ratio_decimal(haircuts[portfolio.position_contract[i]]),
-                contribution=_money(result.contribution[i]),
+                contribution=money_decimal(result.contribution[i]),
             )
         )
     summaries = []
@@ -294,13 +302,13 @@ def margin_summaries_get(
                 account_id=account.pk,
                 cash=account.cash_balance,
                 deposit=deposits.get(account.pk, ZERO),
-                used_margin=_money(result.used_margin[k]),
-                adjusted_equity=_money(result.adjusted_equity[k]),
-                available_margin=_money(result.available_margin[k]),
+                used_margin=money_decimal(result.used_margin[k]),
+                adjusted_equity=money_decimal(result.adjusted_equity[k]),
+                available_margin=money_decimal(result.available_margin[k]),
                 health=ratio_decimal(result.health[k]),
                 utilization=ratio_decimal(result.utilization[k]),
                 status=margin.STATUS_NAMES[result.status[k]],
-                collateral_value=_money(result.collateral_value[k]),
+                collateral_value=money_decimal(result.collateral_value[k]),
                 diversification=ratio_decimal(result.diversification[k]),
                 breakdown=breakdowns[k],
                 at=portfolio.at,

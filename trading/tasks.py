@@ -1,13 +1,18 @@
 """Celery tasks of the trading app: thin, idempotent wrappers over services."""
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 
+from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
+from trading.services.interest import interest_accrue
+from trading.services.liquidation import account_liquidate
+from trading.services.margin_calls import margin_call_notify, margin_calls_remind
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +27,94 @@ def price_ticks_prune_task() -> int:
     deleted = price_ticks_prune(older_than=cutoff)
     logger.info("Pruned %d price ticks older than %s", deleted, cutoff.isoformat())
     return deleted
+
+
+@shared_task(
+    name="trading.account_liquidate",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def account_liquidate_task(
+    *, account_id: int, reason: str, margin_call_id: int | None = None
+) -> int | None:
+    """Liquidate an account the margin engine found under-margined; return the report's id.
+
+    `reason` is "below_threshold" or "grace_expired". Safe to run twice or
+    concurrently: the service re-checks under the account lock and does
+    nothing once health is restored. Retried on database errors (deadlock,
+    lost connection); the transaction rolled back, so a retry starts afresh.
+    """
+    liquidation = account_liquidate(
+        account_id=account_id, reason=reason, margin_call_id=margin_call_id
+    )
+    return None if liquidation is None else liquidation.pk
+
+
+@shared_task(name="trading.interest_accrue_daily")
+def interest_accrue_daily_task(day: str | None = None) -> dict[str, str | int]:
+    """Charge interest on Used Margin for `day` (ISO date; default: yesterday, UTC).
+
+    Safe to run twice: each account is charged once per day (idempotency key).
+    """
+    accrual_day = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
+    run = interest_accrue(day=accrual_day)
+    log = logger.warning if run.failed else logger.info
+    log("Interest for %s: %s", accrual_day.isoformat(), run.as_dict())
+    return run.as_dict()
+
+
+@shared_task(
+    name="trading.margin_call_notify",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def margin_call_notify_task(*, margin_call_id: int) -> bool:
+    """Notify the user of a margin call (in-app + email); return whether this run did.
+
+    Exactly once per call: safe to run twice (the call's `notified_at`,
+    under its row lock; the email by the notification's `emailed_at`).
+    """
+    return margin_call_notify(margin_call_id=margin_call_id)
+
+
+@shared_task(name="trading.margin_calls_remind")
+def margin_calls_remind_task() -> dict[str, list[int]]:
+    """Remind open margin calls in escalating words, re-notify any whose notification
+    was lost, and request liquidation for calls past the grace period.
+
+    Safe to run twice: each reminder slot is sent once (dedupe key, call lock).
+    """
+    summary = margin_calls_remind()
+    if summary.reminded or summary.renotified or summary.grace_expired:
+        logger.info("Margin call reminders: %s", summary)
+    return {
+        "reminded": summary.reminded,
+        "renotified": summary.renotified,
+        "resolved": summary.resolved,
+        "grace_expired": summary.grace_expired,
+    }
+
+
+@shared_task(name="trading.margin_sweep_full")
+def margin_sweep_full_task() -> dict[str, int]:
+    """Evaluate every account in one vectorised pass; open and resolve margin calls,
+    request liquidations and store due snapshots (no live pushes).
+
+    The safety net behind the margin engine process, and its stand-in when it
+    is down. Safe to run twice, and alongside the engine: margin calls are
+    decided under each account's lock from the database.
+    """
+    accounts, stats = margin_sweep_full()
+    return {
+        "accounts": accounts,
+        "calls_opened": stats.calls_opened,
+        "calls_resolved": stats.calls_resolved,
+        "liquidations_requested": stats.liquidations_requested,
+        "snapshots": stats.snapshots,
+    }

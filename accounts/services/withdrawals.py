@@ -19,8 +19,9 @@ from accounts.services.audit import audit_record
 from accounts.services.deposits import payment_account_check, payment_amount_clean
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from accounts.tasks import withdrawal_payout_task
-from portal.errors import Conflict, Forbidden, InsufficientFunds, InvalidParams
-from portal.money import MONEY_QUANTUM, ZERO, quantize_money
+from portal.errors import Conflict, Forbidden, InvalidParams
+from portal.money import MONEY_QUANTUM, ZERO
+from trading.services.margin_check import margin_check_withdrawal
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +34,15 @@ def withdrawal_funds_check(*, account: Account, amount: Decimal, reserved: Decim
     """The one funds check every withdrawal passes, at request and at approval.
 
     A withdrawal never borrows, margin-enabled account or not: `amount` must
-    be ≤ max(0, cash) − `reserved` (what other pending requests claim).
-    Expects `account` locked (select_for_update) and freshly read. The margin
-    pre-trade check on withdrawals (projected Margin Health) belongs here.
+    be ≤ max(0, cash) − `reserved` (what other pending requests claim). It is
+    the margin pre-trade check for withdrawals
+    (`trading.services.margin_check.margin_check_withdrawal`). Expects
+    `account` locked (select_for_update) and freshly read, inside the
+    caller's transaction.
 
     Raises InsufficientFunds.
     """
-    available = max(ZERO, max(ZERO, account.cash_balance) - reserved)
-    if amount > available:
-        raise InsufficientFunds(
-            f"Cannot withdraw {quantize_money(amount)} USDC from {account.public_id}: "
-            f"{quantize_money(available)} USDC is available to withdraw."
-        )
+    margin_check_withdrawal(account=account, amount=amount, reserved=reserved)
 
 
 def _account_lock(account_id: int) -> Account:

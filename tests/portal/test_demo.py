@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Account, Deposit, Journal, User
 from accounts.services.reconciliation import ledger_reconcile
 from trading.models import Instrument, Listing
+from trading.selectors import margin_summary_get
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,6 @@ def test_seed_demo_twice_gives_the_same_demo():
 
     alice = Account.objects.get(owner__email="alice@prime.local")
     assert alice.kind == Account.Kind.CUSTODIAL and alice.margin_enabled
-    assert alice.cash_balance == Decimal("250000")
     assert alice.deposits.get().status == Deposit.Status.CONFIRMED
 
     bob = Account.objects.get(owner__email="bob@prime.local")
@@ -52,4 +52,11 @@ def test_seed_demo_twice_gives_the_same_demo():
     assert set(
         Listing.objects.filter(instrument__symbol="TRUMP-WIN").values_list("venue__code", flat=True)
     ) == {"kalshi", "polymarket"}
+    # Alice's demo portfolio borrows, and is healthy at the reference prices.
+    assert alice.positions.filter(quantity__gt=0).count() == 5
+    alice.refresh_from_db()
+    assert alice.cash_balance < 0
+    summary = margin_summary_get(account=alice)
+    assert summary.status == "healthy" and summary.health > Decimal("2")
+    assert summary.deposit == Decimal("250000")
     assert ledger_reconcile().ok

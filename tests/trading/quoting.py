@@ -30,7 +30,9 @@ def put_quote(
         ask=ask,
         twap=Decimal(twap) if twap is not None else mark,
         book=OrderBook(
-            bids=tuple(BookLevel(bid - i * step, size) for i in range(levels) if bid - i * step > 0),
+            bids=tuple(
+                BookLevel(bid - i * step, size) for i in range(levels) if bid - i * step > 0
+            ),
             asks=tuple(
                 BookLevel(ask + i * step, size)
                 for i in range(levels)

@@ -1,0 +1,132 @@
+"""Notifications: an outbox row in the caller's transaction, emailed once after commit."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Notification
+from accounts.services import notifications
+from accounts.services.notifications import (
+    notification_create,
+    notification_email_send,
+    notification_email_send_on_commit,
+)
+from accounts.tasks import notification_email_send_task, notification_emails_flush_task
+
+pytestmark = pytest.mark.django_db
+
+
+def create(user, *, email: bool = True, dedupe_key: str | None = "test:1") -> Notification:
+    notification, _ = notification_create(
+        user_id=user.pk,
+        kind=Notification.Kind.SYSTEM,
+        title="Scheduled maintenance",
+        body="The portal is read-only from 02:00 to 02:30 UTC.",
+        dedupe_key=dedupe_key,
+        email=email,
+    )
+    return notification
+
+
+def test_a_dedupe_key_makes_creation_idempotent(user):
+    first, created = notification_create(
+        user_id=user.pk,
+        kind=Notification.Kind.SYSTEM,
+        title="First",
+        body="first",
+        dedupe_key="event:7",
+    )
+    again, created_again = notification_create(
+        user_id=user.pk,
+        kind=Notification.Kind.SYSTEM,
+        title="Second",
+        body="second",
+        dedupe_key="event:7",
+    )
+    assert created and not created_again
+    assert again.pk == first.pk and again.title == "First"
+    assert Notification.objects.count() == 1
+
+
+def test_without_a_dedupe_key_every_call_is_a_notification(user):
+    create(user, dedupe_key=None)
+    create(user, dedupe_key=None)
+    assert Notification.objects.count() == 2
+
+
+def test_creation_belongs_to_the_callers_transaction(user):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        create(user)
+        raise RuntimeError("the event rolled back")
+    assert not Notification.objects.exists()
+
+
+def test_the_email_is_sent_once_however_often_the_task_runs(user):
+    notification = create(user)
+    assert notification_email_send_task.delay(notification_id=notification.pk).get() is True
+    assert notification_email_send_task.delay(notification_id=notification.pk).get() is False
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [user.email]
+    assert message.subject == "Scheduled maintenance"
+    assert "read-only" in message.body
+    notification.refresh_from_db()
+    assert notification.emailed_at is not None
+
+
+def test_an_in_app_only_notification_is_never_emailed(user):
+    notification = create(user, email=False)
+    assert notification_email_send(notification_id=notification.pk) is False
+    assert mail.outbox == []
+
+
+def test_the_email_task_is_enqueued_only_when_the_transaction_commits(
+    user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        notification_email_send_on_commit(notification=create(user))
+    assert mail.outbox == []
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert len(mail.outbox) == 1
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        notification_email_send_on_commit(notification=create(user, email=False, dedupe_key="x"))
+    assert callbacks == []
+
+
+def test_a_failed_send_leaves_the_email_pending_for_a_retry(user, monkeypatch):
+    notification = create(user)
+
+    def refuse(**_):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(notifications, "send_mail", refuse)
+    with pytest.raises(OSError):
+        notification_email_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.emailed_at is None
+
+    monkeypatch.undo()
+    assert notification_email_send(notification_id=notification.pk) is True
+    assert len(mail.outbox) == 1
+
+
+def test_the_flush_sends_emails_whose_task_was_lost_and_only_those(user):
+    lost = create(user, dedupe_key="lost")
+    Notification.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    create(user, dedupe_key="in-flight")  # its own task is still due to run
+    sent = create(user, dedupe_key="sent")
+    Notification.objects.filter(pk=sent.pk).update(
+        created_at=timezone.now() - timedelta(hours=1), emailed_at=timezone.now()
+    )
+
+    assert notification_emails_flush_task.delay().get() == 1
+    assert [m.subject for m in mail.outbox] == ["Scheduled maintenance"]
+    assert notification_emails_flush_task.delay().get() == 0
+    assert len(mail.outbox) == 1

@@ -1,0 +1,114 @@
+"""Build margin scenarios through the real services, and watch what the engine sends.
+
+The scenario: deposit 1,000 USDC, buy 2,000 TRUMP-WIN YES at 0.60 (cash
+−200: a 200 USDC loan). With the collateral price p (the best bid of the one
+quoted listing, a 30-day market) Margin Health is about
+
+    p = 0.60 → 3.1    p = 0.30 → 1.6    p = 0.15 → 0.93    p = 0.10 → 0.65
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from accounts.models import Account
+from accounts.services.ledger import accounts_changed_key
+from portal.redis import redis_client, redis_key
+from tests.conftest import credit_cash
+from tests.factories import open_account
+from tests.trading.quoting import put_quote
+from trading.marketdata.store import TickBatch
+from trading.models import Instrument
+from trading.services.positions import Side, binary_fill_apply
+
+LISTING = "TRUMP-WIN@kalshi"
+
+
+def buy(account: Account, instrument: Instrument, quantity: str, price: str, outcome="yes"):
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        binary_fill_apply(
+            account=locked,
+            instrument=instrument,
+            outcome=outcome,
+            side=Side.BUY,
+            quantity=Decimal(quantity),
+            price=Decimal(price),
+        )
+    account.refresh_from_db()
+
+
+def borrower(
+    instrument: Instrument,
+    *,
+    deposit: str = "1000",
+    quantity: str = "2000",
+    price: str = "0.60",
+    kind: Account.Kind = Account.Kind.CUSTODIAL,
+) -> Account:
+    """An account holding `quantity` contracts bought with `deposit` and, if short, a loan."""
+    fields = {"margin_enabled": True, "margin_override": "granted"}
+    account = open_account(kind=kind, **(fields if kind == Account.Kind.CUSTODIAL else {}))
+    credit_cash(account, deposit)
+    buy(account, instrument, quantity, price)
+    return account
+
+
+def tick(listing_key: str = LISTING, *, bid: str, ask: str | None = None) -> TickBatch:
+    """Publish a quote (as the feed does) and return the batch the engine would receive."""
+    ask = ask or str(Decimal(bid) + Decimal("0.02"))
+    quote = put_quote(listing_key, bid=bid, ask=ask, twap=bid)
+    return TickBatch(ts=quote.ts, quotes=(quote,))
+
+
+def margin_keys_clear() -> None:
+    """Forget what earlier tests left in this process's Redis: changed accounts,
+    liquidation requests, the engine lock."""
+    client = redis_client()
+    client.delete(accounts_changed_key(), redis_key("margin", "engine-lock"))
+    for key in client.scan_iter(match=redis_key("margin", "liquidation-requested", "*")):
+        client.delete(key)
+
+
+@dataclass
+class SentTasks:
+    """Tasks sent by name (`current_app.send_task`), captured instead of queued."""
+
+    calls: list[tuple[str, dict]]
+
+    def named(self, name: str) -> list[dict]:
+        return [kwargs for task, kwargs in self.calls if task == name]
+
+
+def capture_send_task(monkeypatch) -> SentTasks:
+    from portal.celery import app
+
+    sent = SentTasks(calls=[])
+    monkeypatch.setattr(
+        app, "send_task", lambda name, kwargs=None, **_: sent.calls.append((name, kwargs))
+    )
+    return sent
+
+
+def listen(group: str) -> str:
+    """A channel in `group`, as a consumer's would be (a plain name: read with `receive`)."""
+    channel = f"test.{uuid.uuid4().hex}"
+    async_to_sync(get_channel_layer().group_add)(group, channel)
+    return channel
+
+
+def receive(channel: str, timeout: float = 2.0) -> dict | None:
+    """The next message on `channel`, or None after `timeout` seconds."""
+
+    async def wait() -> dict | None:
+        try:
+            return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
+        except TimeoutError:
+            return None
+
+    return async_to_sync(wait)()

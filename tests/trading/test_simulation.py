@@ -1,0 +1,474 @@
+"""Margin simulations (trading.services.simulation): trade, close, add funds, buying
+power and seed 003's what-if, on accounts built through the real services.
+
+The market throughout: ALPHA, long-dated (h = 0.3·4p(1−p) = 0.3 at p = 0.5), quoted
+  kalshi      bid 0.50  ask 0.52  (TWAP = mid 0.51 → collateral min(0.50, 0.51) = 0.50)
+  polymarket  bid 0.49  ask 0.51  (TWAP = mid 0.50 → collateral min(0.49, 0.50) = 0.49)
+so its collateral price is 0.50 (kalshi's), the best ask 0.51 (polymarket), the best
+bid 0.50 (kalshi). One position: HHI = 1, D = 0.75, so each contract held adds
+0.75·0.50·(1 − 0.3) = 0.2625 USDC of Adjusted Equity.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import Account, Journal
+from accounts.services.accounts import account_open
+from portal.errors import Conflict, InvalidParams, NotFound
+from tests.conftest import credit_cash
+from tests.trading.conftest import perp_create
+from tests.trading.quoting import put_quote
+from tests.trading.test_selectors import fill, margin_grant, market
+from trading.marketdata import store
+from trading.marketdata.store import MarketDataUnavailable
+from trading.models import Instrument, Position
+from trading.services.simulation import (
+    Breach,
+    add_funds_simulate,
+    buying_power_get,
+    portfolio_what_if,
+    position_close_simulate,
+    trade_simulate,
+)
+from trading.venues.base import Side
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+def alpha_quoted(**kalshi) -> Instrument:
+    """ALPHA on kalshi and polymarket with the quotes of the module docstring."""
+    alpha = market("ALPHA")
+    put_quote("ALPHA@kalshi", bid="0.50", ask="0.52", **kalshi)
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51")
+    return alpha
+
+
+def holder_open(owner, staff, alpha: Instrument) -> Account:
+    """Margin granted; 1000 deposited; 1000 ALPHA YES bought at 0.50: cash 500.
+
+    V = 500, AE = 500 + 0.75·500·0.7 = 762.5, UM = 0: health unbounded.
+    """
+    account = margin_grant(account_open(owner=owner, kind=Account.Kind.CUSTODIAL), staff)
+    credit_cash(account, "1000")
+    fill(account, alpha, quantity="1000", price="0.50")
+    return account
+
+
+def borrower_open(owner, staff, alpha: Instrument) -> Account:
+    """Margin granted; 500 deposited; 3000 ALPHA YES bought at 0.50: cash −1000.
+
+    V = 1500, AE = 0.75·1500·0.7 = 787.5, UM = 1000: health 0.7875, a margin call.
+    """
+    account = margin_grant(account_open(owner=owner, kind=Account.Kind.CUSTODIAL), staff)
+    credit_cash(account, "500")
+    fill(account, alpha, quantity="3000", price="0.50")
+    return account
+
+
+@pytest.fixture
+def alpha(quote_store) -> Instrument:
+    return alpha_quoted()
+
+
+@pytest.fixture
+def holder(user, staff, alpha) -> Account:
+    return holder_open(user, staff, alpha)
+
+
+@pytest.fixture
+def borrower(user, staff, alpha) -> Account:
+    return borrower_open(user, staff, alpha)
+
+
+def _state_fingerprint(account: Account):
+    account.refresh_from_db()
+    return (
+        account.cash_balance,
+        list(Position.objects.filter(account=account).values_list("quantity", flat=True)),
+        Journal.objects.count(),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Trade
+
+
+def test_a_buy_is_filled_at_the_best_ask_and_valued_at_the_collateral_price(holder):
+    unchanged = _state_fingerprint(holder)
+    trade = trade_simulate(
+        account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="1000"
+    )
+    # Polymarket's ask 0.51 beats kalshi's 0.52: 1000 / 0.51 = 1960.784313 contracts
+    # (whole micro-contracts), costing 999.99999963 → 1000.000000 paid (rounded up).
+    assert (trade.venue, trade.side, trade.average_price) == ("polymarket", Side.BUY, D("0.51"))
+    assert trade.quantity == D("1960.784313")
+    assert trade.notional == D("1000.000000")
+    before, after = trade.projection.before, trade.projection.after
+    assert (before.adjusted_equity, before.used_margin, before.health) == (
+        D("762.500000"),
+        D("0.000000"),
+        None,
+    )
+    # After: cash 500 − 1000 = −500; 2960.784313 contracts at 0.50: V = 1480.3921565;
+    # AE = 0.75·1480.3921565·0.7 = 777.205882; UM = 500; health 1.554412 (healthy).
+    assert after.cash == D("-500.000000")
+    assert after.adjusted_equity == D("777.205882")
+    assert after.used_margin == D("500.000000")
+    assert after.health == D("1.554412")
+    assert after.status == "healthy"
+    # Seed 003's requirements: initial 1.2·UM = 600, maintenance 1.0·UM = 500.
+    assert (after.initial_requirement, after.maintenance_requirement) == (D("600"), D("500"))
+    assert trade.projection.is_valid_trade
+    assert _state_fingerprint(holder) == unchanged  # a simulation writes nothing
+
+
+def test_a_buy_below_the_initial_requirement_is_projected_invalid(holder):
+    trade = trade_simulate(
+        account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="1500"
+    )
+    # 1500 / 0.51 = 2941.176470 contracts for 1500.000000: cash −1000, 3941.176470 held,
+    # V = 1970.588235, AE = 0.525·1970.588235 = 1034.558823; health 1.034559 < 1.2.
+    after = trade.projection.after
+    assert after.adjusted_equity == D("1034.558823")
+    assert after.health == D("1.034559")
+    assert after.status == "caution"
+    assert not trade.projection.is_valid_trade
+    assert trade.projection.breach is Breach.INITIAL_MARGIN
+
+
+def test_a_chosen_venue_is_used_even_when_another_is_cheaper(holder):
+    trade = trade_simulate(
+        account=holder,
+        symbol="ALPHA",
+        outcome="yes",
+        side="buy",
+        notional="1000",
+        venue="kalshi",
+    )
+    # 1000 / 0.52 = 1923.076923 contracts.
+    assert (trade.venue, trade.average_price, trade.quantity) == (
+        "kalshi",
+        D("0.52"),
+        D("1923.076923"),
+    )
+
+
+def test_routing_walks_each_book_for_the_size(holder):
+    # Polymarket thin: 100 at 0.51, 100 at 0.56, 100 at 0.61.
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51", size="100", step="0.05")
+    small = trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="40")
+    assert (small.venue, small.average_price) == ("polymarket", D("0.51"))
+    # 100 USDC there: 100 at 0.51 (51) + 87.5 at 0.56 (49) → average 0.5333 > kalshi's 0.52.
+    large = trade_simulate(
+        account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="100"
+    )
+    assert (large.venue, large.average_price) == ("kalshi", D("0.52"))
+
+
+def test_a_sell_receives_the_best_bid_and_always_passes(borrower):
+    trade = trade_simulate(
+        account=borrower, symbol="ALPHA", outcome="yes", side="sell", notional="250"
+    )
+    # Kalshi's bid 0.50 beats polymarket's 0.49: 500 contracts for 250.
+    assert (trade.venue, trade.quantity, trade.notional) == ("kalshi", D("500"), D("250"))
+    # Cash −750, 2500 held: AE = 0.2625·2500 = 656.25, health 0.875: still a margin call,
+    # but selling only reduces risk.
+    after = trade.projection.after
+    assert (after.adjusted_equity, after.health, after.status) == (
+        D("656.250000"),
+        D("0.875000"),
+        "margin_call",
+    )
+    assert trade.projection.is_valid_trade
+
+
+def test_selling_more_than_the_position_is_refused(holder):
+    with pytest.raises(InvalidParams, match=r"Cannot sell 1200\.000000 ALPHA YES.*holds 1000"):
+        trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="sell", notional="600")
+
+
+def test_the_no_contract_trades_on_the_complement_book(holder):
+    # NO asks = 1 − YES bids: kalshi 0.50, polymarket 0.51 → kalshi at 0.50.
+    trade = trade_simulate(account=holder, symbol="ALPHA", outcome="NO", side="buy", notional="50")
+    assert (trade.outcome, trade.venue, trade.average_price, trade.quantity) == (
+        "no",
+        "kalshi",
+        D("0.50"),
+        D("100"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"symbol": "NOPE"}, NotFound, "Unknown instrument 'NOPE'"),
+        ({"venue": "leviathan"}, NotFound, "not listed on 'leviathan'"),
+        ({"outcome": "maybe"}, InvalidParams, "outcome must be 'yes' or 'no'"),
+        ({"side": "short"}, InvalidParams, "side must be 'buy' or 'sell'"),
+        ({"notional": "0"}, InvalidParams, "greater than zero"),
+        ({"notional": "-5"}, InvalidParams, "greater than zero"),
+        ({"notional": 10.5}, InvalidParams, "not a float"),
+        ({"notional": "1.0000001"}, InvalidParams, "6 decimal places"),
+        ({"notional": "lots"}, InvalidParams, "decimal number"),
+        ({"notional": "1e13"}, InvalidParams, "at most"),
+    ],
+)
+def test_bad_trade_requests_are_refused(holder, kwargs, error, match):
+    request = {"symbol": "ALPHA", "outcome": "yes", "side": "buy", "notional": "10"} | kwargs
+    with pytest.raises(error, match=match):
+        trade_simulate(account=holder, **request)
+
+
+def test_a_perpetual_is_not_simulated_in_the_margin_portfolio(holder):
+    perp_create("BTC-PERP", "BTC")
+    with pytest.raises(InvalidParams, match="perpetual"):
+        trade_simulate(account=holder, symbol="BTC-PERP", outcome="yes", side="buy", notional="10")
+
+
+@pytest.mark.parametrize(
+    ("status", "resolution", "match"),
+    [
+        (Instrument.Status.HALTED, "", "halted"),
+        (Instrument.Status.RESOLVED, Instrument.Resolution.NO, r"resolved \(NO\)"),
+    ],
+)
+def test_a_closed_market_cannot_be_simulated(holder, alpha, status, resolution, match):
+    Instrument.objects.filter(pk=alpha.pk).update(status=status, resolution=resolution)
+    with pytest.raises(Conflict, match=match) as info:
+        trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="10")
+    assert (info.value.code, info.value.status) == ("market_closed", 409)
+    position = Position.objects.get(account=holder)
+    with pytest.raises(Conflict, match=match):
+        position_close_simulate(account=holder, position_id=position.pk)
+
+
+def test_without_live_prices_there_is_nothing_to_simulate(holder, quote_store):
+    quote_store.delete(store.quotes_key())
+    with pytest.raises(MarketDataUnavailable) as info:
+        trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="10")
+    assert info.value.status == 503
+
+
+def test_a_size_no_book_can_fill_is_refused(holder):
+    put_quote("ALPHA@kalshi", bid="0.50", ask="0.52", size="100", levels=1)
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51", size="100", levels=1)
+    with pytest.raises(InvalidParams, match="Not enough liquidity") as info:
+        trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="60")
+    assert info.value.code == "insufficient_liquidity"
+
+
+# ---------------------------------------------------------------------------
+# Close a position
+
+
+def test_closing_a_position_shows_how_health_improves(borrower):
+    position = Position.objects.get(account=borrower)
+    close = position_close_simulate(account=borrower, position_id=position.pk)
+    # 3000 sold at kalshi's 0.50: +1500 → cash 500, no positions: AE 500, nothing borrowed.
+    assert (close.venue, close.side, close.quantity, close.notional) == (
+        "kalshi",
+        Side.SELL,
+        D("3000"),
+        D("1500"),
+    )
+    before, after = close.projection.before, close.projection.after
+    assert (before.health, before.status) == (D("0.787500"), "margin_call")
+    assert (after.cash, after.adjusted_equity, after.health, after.status) == (
+        D("500"),
+        D("500.000000"),
+        None,
+        "healthy",
+    )
+    assert close.projection.is_valid_trade
+
+
+def test_only_an_open_position_of_the_account_can_be_closed(borrower, holder):
+    other = Position.objects.get(account=holder)
+    with pytest.raises(NotFound, match=f"No open position {other.pk}"):
+        position_close_simulate(account=borrower, position_id=other.pk)
+    fill(holder, other.instrument, quantity="1000", price="0.50", side="sell")
+    with pytest.raises(NotFound):
+        position_close_simulate(account=holder, position_id=other.pk)
+
+
+# ---------------------------------------------------------------------------
+# Add funds
+
+
+def test_add_funds_restores_the_target_health_exactly(borrower):
+    # AE 787.5, UM 1000. Target 1.5: d* = 1000 − 787.5/1.5 = 1000 − 525 = 475.
+    healthy = add_funds_simulate(account=borrower)
+    assert (healthy.target, healthy.amount) == (D("1.5"), D("475.000000"))
+    after = healthy.projection.after
+    assert (after.cash, after.adjusted_equity, after.used_margin, after.health) == (
+        D("-525.000000"),
+        D("787.500000"),
+        D("525.000000"),
+        D("1.500000"),
+    )
+    # Target 1.2: d* = 1000 − 787.5/1.2 = 1000 − 656.25 = 343.75 → health 787.5/656.25 = 1.2.
+    initial = add_funds_simulate(account=borrower, target="1.2")
+    assert initial.amount == D("343.750000")
+    assert initial.projection.after.health == D("1.200000")
+
+
+def test_add_funds_rounds_up_to_the_micro_dollar(borrower):
+    # Target 1.7: d* = 1000 − 787.5/1.7 = 1000 − 463.235294117… = 536.764705882… → 536.764706.
+    answer = add_funds_simulate(account=borrower, target="1.7")
+    assert answer.amount == D("536.764706")
+    # 787.5 / (1000 − 536.764706) = 1.70000000043 ≥ 1.7.
+    assert answer.projection.after.health == D("1.700000")
+    assert answer.projection.result.health[0] >= 1.7
+
+
+def test_nothing_to_add_without_borrowing(holder):
+    answer = add_funds_simulate(account=holder)
+    assert answer.amount == D("0")
+    assert answer.projection.after.health is None
+
+
+@pytest.mark.parametrize("target", ["0", "-1.5", "high", 1.5])
+def test_a_bad_target_is_refused(holder, target):
+    with pytest.raises(InvalidParams):
+        add_funds_simulate(account=holder, target=target)
+
+
+# ---------------------------------------------------------------------------
+# Buying power
+
+
+def test_buying_power_of_a_margin_account_worked_example(holder):
+    # Buying N at 0.51: cash 500 − N, contracts 1000 + N/0.51, AE = 0.2625·(1000 + N/0.51).
+    # Health = 1.2 ⇔ 262.5 + 0.514706·N = 1.2·(N − 500) ⇔ N = 862.5 / 0.685294 = 1258.5837.
+    power = buying_power_get(account=holder, symbol="ALPHA", outcome="yes")
+    assert power.notional == D("1258.58")
+    # At 1258.58: 2467.803921 more contracts, cash −758.58, AE 910.298529 → health 1.200003.
+    assert power.trade.venue == "polymarket"
+    assert power.trade.quantity == D("2467.803921")
+    assert power.trade.projection.after.health == D("1.200003")
+    over = trade_simulate(
+        account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="1258.59"
+    )
+    assert over.projection.after.health < D("1.2")
+    assert not over.projection.is_valid_trade
+
+
+def test_buying_power_without_margin_is_the_cash(user, alpha):
+    account = account_open(owner=user, kind=Account.Kind.CUSTODIAL)
+    credit_cash(account, "1000")
+    power = buying_power_get(account=account, symbol="ALPHA", outcome="yes")
+    assert power.notional == D("1000.00")
+    assert power.trade.projection.after.cash == D("0")
+
+
+def test_an_account_below_the_requirement_has_no_buying_power(borrower):
+    power = buying_power_get(account=borrower, symbol="ALPHA", outcome="no")
+    assert (power.notional, power.trade) == (D("0.00"), None)
+    assert power.before.health == D("0.787500")
+
+
+# ---------------------------------------------------------------------------
+# Seed 003's what-if
+
+
+def test_what_if_deposit_and_buy_at_the_ask(holder):
+    what_if = portfolio_what_if(
+        account=holder,
+        collateral_changes=[{"amount": "100", "asset_name": "USDC"}],
+        position_changes=[{"instrument_name": "ALPHA", "amount": "1000"}],
+    )
+    # 1000 at the best ask for that size (polymarket 0.51): 510 paid.
+    (priced,) = what_if.positions
+    assert (priced.symbol, priced.outcome, priced.entry_price, priced.cash) == (
+        "ALPHA",
+        "yes",
+        D("0.51"),
+        D("-510.000000"),
+    )
+    # Cash 500 + 100 − 510 = 90; 2000 held: AE = 90 + 0.2625·2000 = 615; UM 0.
+    post = what_if.projection.after
+    assert (post.cash, post.adjusted_equity, post.used_margin, post.health) == (
+        D("90.000000"),
+        D("615.000000"),
+        D("0.000000"),
+        None,
+    )
+    assert what_if.projection.is_valid_trade
+
+
+def test_what_if_borrowing_below_the_requirement_is_not_a_valid_trade(holder):
+    what_if = portfolio_what_if(
+        account=holder,
+        position_changes=[{"instrument_name": "ALPHA:YES", "amount": "3000", "entry_price": "0.5"}],
+    )
+    # Cash 500 − 1500 = −1000; 4000 held: AE = 0.2625·4000 = 1050; health 1.05.
+    projection = what_if.projection
+    assert (projection.before.initial_requirement, projection.before.maintenance_requirement) == (
+        D("0"),
+        D("0"),
+    )
+    post = projection.after
+    assert (post.adjusted_equity, post.used_margin, post.health) == (
+        D("1050.000000"),
+        D("1000.000000"),
+        D("1.050000"),
+    )
+    # AE 1050 < initial requirement 1.2·1000 = 1200, ≥ maintenance 1.0·1000.
+    assert (post.initial_requirement, post.maintenance_requirement) == (D("1200"), D("1000"))
+    assert not projection.is_valid_trade
+
+
+def test_what_if_no_contract_and_a_sell(holder):
+    what_if = portfolio_what_if(
+        account=holder,
+        position_changes=[
+            {"instrument_name": "ALPHA:no", "amount": "100"},
+            {"instrument_name": "ALPHA", "amount": "-400"},
+        ],
+    )
+    bought, sold = what_if.positions
+    # NO: best ask 0.50 (kalshi, 1 − its YES bid) → −50; YES sold at the best bid 0.50 → +200.
+    assert (bought.outcome, bought.entry_price, bought.cash) == ("no", D("0.50"), D("-50.000000"))
+    assert (sold.outcome, sold.entry_price, sold.cash) == ("yes", D("0.50"), D("200.000000"))
+    # Cash 500 − 50 + 200 = 650. YES 600 at 0.50: V 300, h 0.3. NO 100 at collateral
+    # max(min(0.48, 0.49), min(0.49, 0.50)) = 0.49: V 49, h = 0.3·4·0.49·0.51 = 0.29988.
+    # One event: D = 0.75; AE = 650 + 0.75·(300·0.7 + 49·0.70012) = 650 + 183.229410.
+    assert what_if.projection.after.adjusted_equity == D("833.229410")
+
+
+def test_a_what_if_withdrawal_can_never_borrow(holder):
+    what_if = portfolio_what_if(
+        account=holder, collateral_changes=[{"amount": "-600", "asset_name": "usdc"}]
+    )
+    # Cash −100 would leave health 262.5 / 100 = 2.625, but a withdrawal never borrows.
+    assert what_if.projection.after.health == D("2.625000")
+    assert what_if.projection.breach is Breach.BORROWING
+    assert not what_if.projection.is_valid_trade
+
+
+@pytest.mark.parametrize(
+    ("collateral", "positions", "error", "match"),
+    [
+        ([{"amount": "1", "asset_name": "ETH"}], [], InvalidParams, "Only USDC"),
+        ([{"amount": 1.5, "asset_name": "USDC"}], [], InvalidParams, "not a float"),
+        ("USDC", [], InvalidParams, "must be a list"),
+        ([], [{"instrument_name": "NOPE", "amount": "1"}], NotFound, "Unknown instrument"),
+        ([], [{"instrument_name": "ALPHA:MAYBE", "amount": "1"}], InvalidParams, "outcome"),
+        ([], [{"instrument_name": "", "amount": "1"}], InvalidParams, "instrument_name"),
+        ([], [{"instrument_name": "ALPHA", "amount": "0"}], InvalidParams, "not be zero"),
+        ([], [{"instrument_name": "ALPHA", "amount": "-1001"}], InvalidParams, "holds 1000"),
+        (
+            [],
+            [{"instrument_name": "ALPHA", "amount": "1", "entry_price": "1.5"}],
+            InvalidParams,
+            r"\(0, 1\]",
+        ),
+        ([], [{"instrument_name": "ALPHA"}], InvalidParams, "decimal number"),
+        ([], [["ALPHA", "1"]], InvalidParams, "must be an object"),
+    ],
+)
+def test_bad_what_ifs_are_refused(holder, collateral, positions, error, match):
+    with pytest.raises(error, match=match):
+        portfolio_what_if(account=holder, collateral_changes=collateral, position_changes=positions)

@@ -1,0 +1,131 @@
+"""The one place that pushes to channel groups (Channels, Redis layer).
+
+Every account has a group `account.<id>`; the dashboard's and the partner
+stream's consumers join it. Messages carry their client payload already
+serialized (`text`, JSON): it is built once here, in the sender, and a
+consumer forwards it to any number of sockets as is.
+
+    {"type": "margin.update", "text": '{"type":"margin","account_id":…}'}
+    {"type": "margin.call",   "text": '{"type":"margin_call","account_id":…}'}
+
+Pushes are hints (SPEC §8): REST stays the source of truth. They are sent
+after the caller's transaction commits (at once outside one), so a client is
+never told about a change that rolled back; a failed push is logged, never
+raised into the caller.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import orjson
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from trading.models import MarginCall
+
+logger = logging.getLogger(__name__)
+
+MARGIN_UPDATE = "margin.update"
+MARGIN_CALL = "margin.call"
+SEND_CONCURRENCY = 32
+
+
+def account_group(account_id: int) -> str:
+    """The channel group of one account's live updates."""
+    return f"account.{account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MarginUpdate:
+    """An account's headline margin figures (the dashboard gauge and summary)."""
+
+    account_id: int
+    cash: Decimal
+    used_margin: Decimal
+    adjusted_equity: Decimal
+    available_margin: Decimal
+    health: Decimal | None  # None: unbounded (no borrowing)
+    utilization: Decimal | None  # None: AE = 0 while borrowing
+    status: str
+    at: datetime
+
+    def to_text(self) -> str:
+        return _json(
+            {
+                "type": "margin",
+                "account_id": self.account_id,
+                "ts": self.at.isoformat(),
+                "status": self.status,
+                "health": _str_or_none(self.health),
+                "utilization": _str_or_none(self.utilization),
+                "cash": str(self.cash),
+                "used_margin": str(self.used_margin),
+                "adjusted_equity": str(self.adjusted_equity),
+                "available_margin": str(self.available_margin),
+            }
+        )
+
+
+def margin_updates_broadcast(*, updates: Sequence[MarginUpdate]) -> None:
+    """Push each update to its account's group, after the current transaction commits."""
+    messages = [
+        (account_group(update.account_id), {"type": MARGIN_UPDATE, "text": update.to_text()})
+        for update in updates
+    ]
+    _send_on_commit(messages)
+
+
+def margin_call_broadcast(*, margin_call: MarginCall, health: Decimal | None) -> None:
+    """Push a margin call's opening or resolution to its account's group, after commit."""
+    text = _json(
+        {
+            "type": "margin_call",
+            "account_id": margin_call.account_id,
+            "margin_call_id": margin_call.pk,
+            "status": margin_call.status,
+            "health": _str_or_none(health),
+            "opened_at": margin_call.opened_at.isoformat(),
+            "resolved_at": margin_call.resolved_at.isoformat() if margin_call.resolved_at else None,
+        }
+    )
+    _send_on_commit([(account_group(margin_call.account_id), {"type": MARGIN_CALL, "text": text})])
+
+
+def _json(payload: dict) -> str:
+    return orjson.dumps(payload).decode()
+
+
+def _str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _send_on_commit(messages: list[tuple[str, dict]]) -> None:
+    if messages:
+        transaction.on_commit(lambda: _send(messages))
+
+
+def _send(messages: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_group_send_all)(layer, messages)
+    except Exception:
+        # A push is a hint; the caller's work (already committed) must not fail for it.
+        logger.exception("broadcasts: could not push %d messages", len(messages))
+
+
+async def _group_send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    # Concurrent, but on a bounded number of Redis connections.
+    limit = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def send(group: str, message: dict) -> None:
+        async with limit:
+            await layer.group_send(group, message)
+
+    await asyncio.gather(*(send(group, message) for group, message in messages))

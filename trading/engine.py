@@ -1,0 +1,398 @@
+"""The margin engine: the loop behind `manage.py run_margin_engine` (Procfile `risk`).
+
+It keeps a MarginBook of every account and, for each tick batch the feed
+publishes (`process_batch`):
+
+1. reloads the accounts in the "accounts changed" set (fills, deposits, …);
+2. re-prices the moved instruments' contracts and finds who holds them;
+3. evaluates those accounts, and the reloaded ones, in one vectorised pass;
+4. for the custodial accounts whose figures crossed a line (below
+   maintenance without an open call, back above with one, deeper into a call,
+   below the liquidation threshold): `margin_calls_sync`, which re-checks
+   from the database under each account's lock and opens, resolves or
+   escalates. This comes first, so a call is as close to its tick as can be;
+5. stores the snapshots the rule says are due (one bulk insert);
+6. pushes the changed figures to the accounts' groups.
+
+Every `sweep_every` seconds (`sweep`) it reloads everything (a missed tick,
+a re-dated market) and evaluates every account; the risk policy is re-read
+every POLICY_RELOAD_SECONDS. Between ticks it picks up changed accounts every
+IDLE_SECONDS. The clock is injectable; a Redis or database error costs one
+batch, not the process; `stop()` ends the loop after the current batch. One
+engine runs per Redis (a lock); `margin_sweep_full` runs one sweep apart
+from it, as a safety net.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import redis
+from celery import current_app
+from django.db import DatabaseError, close_old_connections, connection
+from redis.exceptions import LockNotOwnedError
+
+from portal.redis import redis_client, redis_key
+from trading import margin
+from trading.broadcasts import MarginUpdate, margin_updates_broadcast
+from trading.marketdata import store
+from trading.marketdata.store import TickBatch, TickSubscription
+from trading.models import MarginCall
+from trading.selectors import margin_params_get, money_decimal, ratio_decimal
+from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
+from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
+from trading.services.snapshots import SnapshotRule, SnapshotTracker
+
+logger = logging.getLogger(__name__)
+
+# The book stays current from ticks and the changed set: the full sweep is a
+# safety net, and rare enough that the ticks it delays stay out of the p99.
+SWEEP_EVERY_SECONDS = 300.0
+POLICY_RELOAD_SECONDS = 10.0
+IDLE_SECONDS = 0.25  # how often changed accounts are picked up when no tick comes
+DRAIN_SECONDS = 0.001  # batches already waiting are merged into the one at hand
+DRAIN_MAX = 100
+RETRY_SECONDS = 1.0
+LOWEST_HEALTH_STEP = 0.01  # an open call's lowest health is recorded in these steps
+LOCK_TTL_SECONDS = 30.0
+# Figures equal at their shown precision (USDC and ratios: 6 places) are not re-pushed.
+PUSH_EPSILON = 5e-7
+
+
+class MarginEngineAlreadyRunning(RuntimeError):
+    """Another margin engine holds the engine lock on this Redis."""
+
+
+@dataclass
+class EngineStats:
+    """Counters since the engine started, for its log lines and tests."""
+
+    batches: int = 0
+    sweeps: int = 0
+    evaluated: int = 0
+    calls_opened: int = 0
+    calls_resolved: int = 0
+    liquidations_requested: int = 0
+    snapshots: int = 0
+    pushes: int = 0
+    errors: int = 0
+    busy_seconds: float = 0.0
+
+
+class MarginEngine:
+    """Evaluates accounts as prices and balances move (see module docstring).
+
+    `publish=False` pushes nothing; `consume_changes=False` leaves the
+    "accounts changed" set to the engine process (both: `margin_sweep_full`).
+    Per-account state lives in arrays aligned with the book's slots.
+    """
+
+    def __init__(
+        self,
+        *,
+        sweep_every: float = SWEEP_EVERY_SECONDS,
+        publish: bool = True,
+        consume_changes: bool = True,
+        clock: Callable[[], float] = time.time,
+        snapshot_rule: SnapshotRule | None = None,
+    ):
+        if sweep_every <= 0:
+            raise ValueError("The sweep interval must be positive.")
+        self.sweep_every = sweep_every
+        self.book = MarginBook()
+        self.snapshots = SnapshotTracker(snapshot_rule)
+        self.stats = EngineStats()
+        self._publish = publish
+        self._consume_changes = consume_changes
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._swept = False
+        self._policy_reload_at = 0.0
+        self._failed_in_a_row = 0
+        # Per account slot:
+        self._call_open = np.zeros(0, dtype=bool)
+        self._call_lowest = np.zeros(0)  # nan: no open call
+        self._liquidation_recheck_at = np.zeros(0)  # epoch seconds
+        self._pushed = np.zeros((0, 5))  # cash, AE, UM, health, status last pushed
+
+    # One batch -----------------------------------------------------------------
+
+    def process_batch(self, batch: TickBatch | None) -> BookFigures | None:
+        """Process one tick batch (None: only accounts changed since the last call).
+
+        Returns the figures of the accounts it evaluated (None if none).
+        """
+        at = self._now()
+        if at.timestamp() >= self._policy_reload_at:
+            self.book.params = margin_params_get()
+            self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
+        refreshed = self.book.refresh_changed()
+        self._grow()
+        if refreshed.size:
+            self._calls_load(refreshed)
+        moved = (
+            self.book.prices_update(quote.symbol for quote in batch.quotes)
+            if batch is not None
+            else NO_ACCOUNTS
+        )
+        affected = np.union1d(refreshed, moved)
+        if batch is not None:
+            self.stats.batches += 1
+        if not affected.size:
+            return None
+        figures = self.book.evaluate(affected, at=at)
+        self._act(figures)
+        return figures
+
+    def sweep(self) -> BookFigures:
+        """Reload everything and evaluate every account; return their figures."""
+        at = self._now()
+        self.book.load(consume_changes=self._consume_changes)
+        self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
+        self._grow()
+        self._calls_load(None)
+        figures = self.book.evaluate(None, at=at)
+        self._act(figures)
+        self._swept = True
+        self.stats.sweeps += 1
+        return figures
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), tz=UTC)
+
+    def _grow(self) -> None:
+        n, known = self.book.n_accounts, self._call_open.size
+        if n > known:
+            extra = n - known
+            self._call_open = np.concatenate([self._call_open, np.zeros(extra, bool)])
+            self._call_lowest = np.concatenate([self._call_lowest, np.full(extra, np.nan)])
+            self._liquidation_recheck_at = np.concatenate(
+                [self._liquidation_recheck_at, np.zeros(extra)]
+            )
+            self._pushed = np.concatenate([self._pushed, np.full((extra, 5), np.nan)])
+        self.snapshots.track(self.book.account_ids)
+
+    def _calls_load(self, slots: margin.IntArray | None) -> None:
+        """Re-read which of these accounts (all: None) have an open call."""
+        calls = MarginCall.objects.filter(status=MarginCall.Status.OPEN)
+        if slots is None:
+            self._call_open[:] = False
+            self._call_lowest[:] = np.nan
+        else:
+            self._call_open[slots] = False
+            self._call_lowest[slots] = np.nan
+            calls = calls.filter(account_id__in=self.book.account_ids[slots].tolist())
+        # An account opened since the book loaded is not in it yet: the next load has it.
+        rows = [
+            row for row in calls.values_list("account_id", "lowest_health") if row[0] in self.book
+        ]
+        if rows:
+            open_slots = self.book.slots_of(account_id for account_id, _ in rows)
+            self._call_open[open_slots] = True
+            self._call_lowest[open_slots] = [float(lowest) for _, lowest in rows]
+
+    def _act(self, figures: BookFigures) -> None:
+        self.stats.evaluated += len(figures)
+        self._calls_act(figures)
+        self.stats.snapshots += self.snapshots.record(figures)
+        self._push(figures)
+
+    def _calls_act(self, figures: BookFigures) -> None:
+        slots, health = figures.index, figures.health
+        now = figures.at.timestamp()
+        below = figures.status == margin.MARGIN_CALL
+        has_call = self._call_open[slots]
+        with np.errstate(invalid="ignore"):
+            deeper = has_call & (health < self._call_lowest[slots] - LOWEST_HEALTH_STEP)
+        liquidate = (health < self.book.params.liquidation) & (
+            self._liquidation_recheck_at[slots] <= now
+        )
+        candidates = figures.custodial & ((below != has_call) | deeper | liquidate)
+        if not candidates.any():
+            return
+        self._liquidation_recheck_at[slots[candidates & liquidate]] = (
+            now + LIQUIDATION_REQUEST_TTL_SECONDS
+        )
+        states = margin_calls_sync(
+            account_ids=figures.account_id[candidates].tolist(), now=figures.at
+        )
+        for state in states:
+            slot = self.book.slots_of([state.account_id])[0]
+            call = state.open_call
+            self._call_open[slot] = call is not None
+            self._call_lowest[slot] = np.nan if call is None else float(call.lowest_health)
+            self.stats.calls_opened += state.opened
+            self.stats.calls_resolved += state.resolved is not None
+            self.stats.liquidations_requested += state.liquidation_requested
+
+    def _push(self, figures: BookFigures) -> None:
+        """Push the figures that changed since last pushed (none on the first sweep:
+        a client that connects reads a fresh snapshot over REST)."""
+        current = np.column_stack(
+            [
+                figures.cash,
+                figures.adjusted_equity,
+                figures.used_margin,
+                figures.health,
+                figures.status,
+            ]
+        )
+        previous = self._pushed[figures.index]
+        with np.errstate(invalid="ignore"):
+            same = (np.abs(current - previous) < PUSH_EPSILON) | (current == previous)
+        changed = ~same.all(axis=1)
+        if not changed.any():
+            return
+        self._pushed[figures.index[changed]] = current[changed]
+        if not (self._publish and self._swept):
+            return
+        rows = figures.take(changed)
+        margin_updates_broadcast(
+            updates=[
+                MarginUpdate(
+                    account_id=int(rows.account_id[i]),
+                    cash=money_decimal(rows.cash[i]),
+                    used_margin=money_decimal(rows.used_margin[i]),
+                    adjusted_equity=money_decimal(rows.adjusted_equity[i]),
+                    available_margin=money_decimal(rows.available_margin[i]),
+                    health=ratio_decimal(rows.health[i]),
+                    utilization=ratio_decimal(rows.utilization[i]),
+                    status=margin.STATUS_NAMES[rows.status[i]],
+                    at=rows.at,
+                )
+                for i in range(len(rows))
+            ]
+        )
+        self.stats.pushes += len(rows)
+
+    # The loop ------------------------------------------------------------------
+
+    def run(self, *, iterations: int = 0) -> EngineStats:
+        """Sweep, then process tick batches until stopped (or `iterations` turns done).
+
+        Holds the engine lock (MarginEngineAlreadyRunning if another engine
+        does). A lost subscription is re-made after RETRY_SECONDS, with a
+        sweep, since ticks may have been missed meanwhile.
+        """
+        lock = redis_client().lock(redis_key("margin", "engine-lock"), timeout=LOCK_TTL_SECONDS)
+        if not lock.acquire(blocking=False):
+            raise MarginEngineAlreadyRunning("Another margin engine is running on this Redis.")
+        # Import the task modules now, so the first margin call does not pay for it.
+        current_app.loader.import_default_modules()
+        try:
+            self._run(lock, iterations)
+        finally:
+            try:
+                lock.release()
+            except redis.RedisError:
+                logger.warning("margin engine: the engine lock had already expired")
+        return self.stats
+
+    def stop(self) -> None:
+        """Finish after the current batch; safe to call from a signal handler."""
+        self._stopping.set()
+
+    def _run(self, lock: redis.lock.Lock, iterations: int) -> None:
+        done = 0
+        renew_at = time.monotonic() + LOCK_TTL_SECONDS / 3
+        while not self._stopping.is_set():
+            try:
+                with store.ticks_subscribe() as subscription:
+                    next_sweep = self._clock()
+                    while not self._stopping.is_set():
+                        if self._clock() >= next_sweep:
+                            swept = self._guarded(self.sweep)
+                            next_sweep = self._clock() + (
+                                self.sweep_every if swept else RETRY_SECONDS
+                            )
+                            self._log_stats()
+                        wait = min(IDLE_SECONDS, max(0.0, next_sweep - self._clock()))
+                        self._guarded(self.process_batch, self._receive(subscription, wait))
+                        if time.monotonic() >= renew_at:
+                            lock.reacquire()
+                            renew_at = time.monotonic() + LOCK_TTL_SECONDS / 3
+                        done += 1
+                        if iterations and done >= iterations:
+                            return
+            except LockNotOwnedError:
+                logger.error("margin engine: lost the engine lock to another engine; stopping")
+                return
+            except redis.RedisError:
+                self.stats.errors += 1
+                logger.exception("margin engine: lost the tick subscription; retrying")
+                self._stopping.wait(RETRY_SECONDS)
+
+    def _receive(self, subscription: TickSubscription, wait: float) -> TickBatch | None:
+        """The next batch, merged with any already waiting behind it (the quote
+        store is re-read anyway, so only which instruments moved matters)."""
+        batch = subscription.get(wait) if wait > 0 else None
+        if batch is None:
+            return None
+        quotes = list(batch.quotes)
+        for _ in range(DRAIN_MAX):
+            waiting = subscription.get(DRAIN_SECONDS)
+            if waiting is None:
+                break
+            quotes += waiting.quotes
+            batch = waiting
+        return TickBatch(ts=batch.ts, quotes=tuple(quotes))
+
+    def _guarded(self, step: Callable, *args: object) -> bool:
+        """Run one step; a Redis or database error is logged (once per outage) and
+        counted, and the step reported failed."""
+        started = time.perf_counter()
+        if not connection.in_atomic_block:
+            # A long-running process must expire its own connections, as
+            # Django does per request (CONN_MAX_AGE, health checks).
+            close_old_connections()
+        try:
+            step(*args)
+        except (redis.RedisError, DatabaseError):
+            self.stats.errors += 1
+            if not self._failed_in_a_row:
+                logger.exception("margin engine: a batch failed; retrying with the next")
+            self._failed_in_a_row += 1
+            return False
+        else:
+            if self._failed_in_a_row:
+                logger.info("margin engine: recovered after %d failures", self._failed_in_a_row)
+            self._failed_in_a_row = 0
+            return True
+        finally:
+            self.stats.busy_seconds += time.perf_counter() - started
+
+    def _log_stats(self) -> None:
+        stats = self.stats
+        logger.info(
+            "margin engine: %d accounts, %d positions; %d batches, %d sweeps "
+            "(%.2f ms busy per batch), %d calls opened, %d resolved, %d liquidations "
+            "requested, %d snapshots, %d pushes, %d errors",
+            self.book.n_accounts,
+            self.book.n_positions,
+            stats.batches,
+            stats.sweeps,
+            1000 * stats.busy_seconds / max(stats.batches + stats.sweeps, 1),
+            stats.calls_opened,
+            stats.calls_resolved,
+            stats.liquidations_requested,
+            stats.snapshots,
+            stats.pushes,
+            stats.errors,
+        )
+
+
+def margin_sweep_full() -> tuple[int, EngineStats]:
+    """Evaluate every account once, apart from the engine process; return (accounts, stats).
+
+    Opens and resolves margin calls (each re-checked under its account's
+    lock), requests liquidations and stores due snapshots; pushes nothing and
+    leaves the "accounts changed" set to the engine, so it is safe to run
+    alongside it, and twice.
+    """
+    engine = MarginEngine(publish=False, consume_changes=False)
+    figures = engine.sweep()
+    return len(figures), engine.stats

@@ -1,0 +1,62 @@
+"""`manage.py run_margin_engine`: the margin engine process (Procfile `risk`)."""
+
+import signal
+
+from django.core.management.base import BaseCommand, CommandError
+
+from trading.engine import (
+    SWEEP_EVERY_SECONDS,
+    MarginEngine,
+    MarginEngineAlreadyRunning,
+    margin_sweep_full,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the margin engine: re-evaluate the accounts holding each instrument that "
+        "ticks, open and resolve margin calls, store margin snapshots and push live "
+        "figures; re-evaluate every account periodically."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--sweep-every",
+            type=float,
+            default=SWEEP_EVERY_SECONDS,
+            help=f"Seconds between full sweeps (default {SWEEP_EVERY_SECONDS:g}).",
+        )
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="Run one full sweep alongside any running engine (no pushes) and exit.",
+        )
+
+    def handle(self, *args, sweep_every, once, **options):
+        if sweep_every <= 0:
+            raise CommandError("--sweep-every must be positive.")
+        if once:
+            accounts, stats = margin_sweep_full()
+            self.stdout.write(
+                f"margin engine: swept {accounts} accounts; {stats.calls_opened} calls opened, "
+                f"{stats.calls_resolved} resolved, {stats.snapshots} snapshots"
+            )
+            return
+        engine = MarginEngine(sweep_every=sweep_every)
+        previous = {
+            signum: signal.signal(signum, lambda *_: engine.stop())
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s")
+        try:
+            stats = engine.run()
+        except MarginEngineAlreadyRunning as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stdout.write(
+            f"margin engine: stopped after {stats.batches} batches and {stats.sweeps} sweeps; "
+            f"{stats.calls_opened} calls opened, {stats.calls_resolved} resolved, "
+            f"{stats.errors} errors"
+        )

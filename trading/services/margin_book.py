@@ -1,0 +1,338 @@
+"""The margin engine's in-memory book: every account's cash and open binary
+positions as arrays, kept current cheaply.
+
+- `load()` reads everything through the selectors' loaders (`portfolio_load`,
+  which prices contracts from the quote store): the full refresh, on a timer.
+- `refresh_changed()` reloads only the accounts in the Redis "accounts
+  changed" set (every journal marks the accounts whose cash changed: fills,
+  deposits, withdrawals, settlement, liquidation), taken atomically.
+- `prices_update(symbols)` re-prices the contracts of the instruments that
+  moved, from the quote store (the source of truth; a tick is a hint), and
+  returns the accounts holding them: a tick re-evaluates only those.
+- `evaluate(indices)` runs `margin_evaluate` over those accounts' positions.
+
+Account slots are stable: an account keeps its index for the life of the
+book and new accounts are appended, so callers can keep per-account state in
+arrays aligned with `account_ids`. The book is a cache: the database and the
+quote store stay the truth, and anything that acts on money re-checks there.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from accounts.models import Account
+from accounts.services.ledger import accounts_changed_key, accounts_changed_mark
+from portal.redis import redis_client
+from trading import margin
+from trading.marketdata import store
+from trading.models import Listing
+from trading.selectors import (
+    SECONDS_PER_DAY,
+    Contract,
+    Portfolio,
+    collateral_price_live,
+    margin_params_get,
+    portfolio_load,
+)
+
+BoolArray = NDArray[np.bool_]
+NO_ACCOUNTS = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class BookFigures:
+    """Margin figures of some of the book's accounts at one instant.
+
+    Every array is aligned with `index` (the accounts' slots in the book).
+    `health` is +inf when Used Margin is 0; `status` holds margin.HEALTHY,
+    CAUTION or MARGIN_CALL.
+    """
+
+    index: margin.IntArray
+    account_id: margin.IntArray
+    custodial: BoolArray
+    cash: margin.FloatArray
+    adjusted_equity: margin.FloatArray
+    used_margin: margin.FloatArray
+    available_margin: margin.FloatArray
+    health: margin.FloatArray
+    utilization: margin.FloatArray
+    status: NDArray[np.int8]
+    at: datetime
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def take(self, rows: margin.IntArray | BoolArray) -> "BookFigures":
+        """The figures of a subset of these accounts (a mask or positions)."""
+        return replace(
+            self,
+            **{f.name: getattr(self, f.name)[rows] for f in fields(self) if f.name != "at"},
+        )
+
+
+def accounts_changed_pop() -> list[int]:
+    """Take every id from the "accounts changed" set, emptying it, in one atomic step."""
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.smembers(accounts_changed_key())
+    pipe.delete(accounts_changed_key())
+    members, _ = pipe.execute()
+    return sorted(int(member) for member in members)
+
+
+class MarginBook:
+    """Cash and binary positions of every account, as margin-engine arrays."""
+
+    def __init__(self) -> None:
+        self.params = margin.MarginParams()
+        self.account_ids: margin.IntArray = np.zeros(0, dtype=np.int64)
+        self.custodial: BoolArray = np.zeros(0, dtype=bool)
+        self.cash: margin.FloatArray = np.zeros(0)
+        self._slot: dict[int, int] = {}
+        self.position_account: margin.IntArray = np.zeros(0, dtype=np.int64)
+        self.position_contract: margin.IntArray = np.zeros(0, dtype=np.int64)
+        self.quantity: margin.FloatArray = np.zeros(0)
+        self._contracts_reset()
+
+    def _contracts_reset(self) -> None:
+        self._contract_slot: dict[tuple[int, str], int] = {}
+        self._contract_outcome: list[str] = []
+        self.contract_price: margin.FloatArray = np.zeros(0)
+        self._contract_expiry = np.zeros(0)  # epoch seconds
+        self._contract_addon = np.zeros(0)
+        self._contract_group = np.zeros(0, dtype=np.int64)
+        self._symbol_contracts: dict[str, list[int]] = defaultdict(list)
+        self._symbol_listings: dict[str, list[str]] = {}
+        self._derived_reset()
+
+    def _derived_reset(self) -> None:
+        self._grouping_all: margin.Grouping | None = None
+        self._order_all: margin.IntArray = NO_ACCOUNTS
+        self._holders: tuple[margin.IntArray, margin.IntArray] | None = None
+
+    @property
+    def n_accounts(self) -> int:
+        return int(self.account_ids.size)
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.quantity.size)
+
+    def __contains__(self, account_id: int) -> bool:
+        return account_id in self._slot
+
+    def slots_of(self, account_ids: Iterable[int]) -> margin.IntArray:
+        """The slots of these accounts (each must be in the book)."""
+        return np.array([self._slot[account_id] for account_id in account_ids], dtype=np.int64)
+
+    # Loading -----------------------------------------------------------------
+
+    def load(self, *, consume_changes: bool = True) -> None:
+        """Reload every account, position, price and the risk policy.
+
+        With `consume_changes` (the engine, the set's one consumer), empties
+        the "accounts changed" set first: what changes while this runs is
+        marked again and picked up by the next `refresh_changed`. A one-off
+        sweep passes False and leaves the set to the engine. Existing
+        accounts keep their slots.
+        """
+        if consume_changes:
+            accounts_changed_pop()
+        self.params = margin_params_get()
+        accounts = list(Account.objects.order_by("pk").only("pk", "kind", "cash_balance"))
+        portfolio = portfolio_load(accounts=accounts)
+        self._contracts_reset()
+        self._apply(accounts, portfolio, everything=True)
+
+    def refresh(self, *, account_ids: Sequence[int]) -> margin.IntArray:
+        """Reload these accounts' cash and positions; return their slots."""
+        accounts = list(
+            Account.objects.filter(pk__in=account_ids)
+            .order_by("pk")
+            .only("pk", "kind", "cash_balance")
+        )
+        if not accounts:
+            return NO_ACCOUNTS
+        return self._apply(accounts, portfolio_load(accounts=accounts), everything=False)
+
+    def refresh_changed(self) -> margin.IntArray:
+        """Reload the accounts marked changed since the last call; return their slots.
+
+        If reloading fails, the ids are marked again (nothing is lost) and
+        the error propagates.
+        """
+        account_ids = accounts_changed_pop()
+        if not account_ids:
+            return NO_ACCOUNTS
+        try:
+            return self.refresh(account_ids=account_ids)
+        except BaseException:
+            accounts_changed_mark(account_ids=account_ids)
+            raise
+
+    def _apply(
+        self, accounts: list[Account], portfolio: Portfolio, *, everything: bool
+    ) -> margin.IntArray:
+        new_ids = [account.pk for account in accounts if account.pk not in self._slot]
+        if new_ids:
+            for account_id in new_ids:
+                self._slot[account_id] = len(self._slot)
+            self.account_ids = np.concatenate([self.account_ids, new_ids]).astype(np.int64)
+            self.custodial = np.concatenate([self.custodial, np.zeros(len(new_ids), bool)])
+            self.cash = np.concatenate([self.cash, np.zeros(len(new_ids))])
+        slots = self.slots_of(account.pk for account in accounts)
+        if everything:
+            # An account gone from the database keeps its slot, empty.
+            self.cash[:] = 0.0
+            kept = np.zeros(self.n_positions, dtype=bool)
+        else:
+            reloaded = np.zeros(self.n_accounts, dtype=bool)
+            reloaded[slots] = True
+            kept = ~reloaded[self.position_account]
+        self.cash[slots] = portfolio.cash
+        self.custodial[slots] = [account.kind == Account.Kind.CUSTODIAL for account in accounts]
+        contract_slots = self._contracts_merge(portfolio.contracts)
+        self.position_account = np.concatenate(
+            [self.position_account[kept], slots[portfolio.position_account]]
+        )
+        self.position_contract = np.concatenate(
+            [self.position_contract[kept], contract_slots[portfolio.position_contract]]
+        )
+        self.quantity = np.concatenate([self.quantity[kept], portfolio.quantity])
+        self._derived_reset()
+        return slots
+
+    def _contracts_merge(self, contracts: list[Contract]) -> margin.IntArray:
+        """Book slots of these contracts: known ones re-priced, new ones appended."""
+        slots = np.zeros(len(contracts), dtype=np.int64)
+        new: list[Contract] = []
+        for i, contract in enumerate(contracts):
+            key = (contract.instrument_id, contract.outcome)
+            slot = self._contract_slot.get(key)
+            if slot is None:
+                slot = self._contract_slot[key] = len(self._contract_slot)
+                self._contract_outcome.append(contract.outcome)
+                self._symbol_contracts[contract.symbol].append(slot)
+                new.append(contract)
+            else:
+                self.contract_price[slot] = float(contract.collateral_price)
+            slots[i] = slot
+        if new:
+            self.contract_price = np.concatenate(
+                [self.contract_price, [float(c.collateral_price) for c in new]]
+            )
+            self._contract_expiry = np.concatenate(
+                [self._contract_expiry, [c.expires_at.timestamp() for c in new]]
+            )
+            self._contract_addon = np.concatenate([self._contract_addon, [c.addon for c in new]])
+            self._contract_group = np.concatenate(
+                [self._contract_group, [c.event_group_id for c in new]]
+            ).astype(np.int64)
+            self._listings_load({c.instrument_id for c in new})
+        return slots
+
+    def _listings_load(self, instrument_ids: set[int]) -> None:
+        keys: dict[str, list[str]] = defaultdict(list)
+        for listing in Listing.objects.filter(
+            instrument_id__in=instrument_ids, is_active=True
+        ).select_related("instrument", "venue"):
+            keys[listing.instrument.symbol].append(listing.key)
+        self._symbol_listings.update(keys)
+
+    # Prices ------------------------------------------------------------------
+
+    def prices_update(self, symbols: Iterable[str]) -> margin.IntArray:
+        """Re-price the contracts of these instruments; return the slots of their holders.
+
+        Reads the listings' latest quotes from the quote store in one round
+        trip. Symbols nobody holds cost nothing; only accounts holding a
+        contract whose collateral price actually changed are returned.
+        """
+        held = [symbol for symbol in set(symbols) if symbol in self._symbol_contracts]
+        if not held:
+            return NO_ACCOUNTS
+        quotes = store.quotes_get_many(
+            key for symbol in held for key in self._symbol_listings.get(symbol, ())
+        )
+        moved = []
+        for symbol in held:
+            live = [quotes[key] for key in self._symbol_listings.get(symbol, ()) if key in quotes]
+            for slot in self._symbol_contracts[symbol]:
+                price = collateral_price_live(live, self._contract_outcome[slot])
+                if price is not None and float(price) != self.contract_price[slot]:
+                    self.contract_price[slot] = float(price)
+                    moved.append(slot)
+        return self.holders(moved)
+
+    def holders(self, contract_slots: Sequence[int]) -> margin.IntArray:
+        """Slots of the accounts holding any of these contracts (sorted, unique)."""
+        if not len(contract_slots):
+            return NO_ACCOUNTS
+        if self._holders is None:
+            order = np.argsort(self.position_contract, kind="stable")
+            bounds = np.searchsorted(
+                self.position_contract[order], np.arange(self.contract_price.size + 1)
+            )
+            self._holders = (self.position_account[order], bounds)
+        accounts, bounds = self._holders
+        return np.unique(
+            np.concatenate([accounts[bounds[c] : bounds[c + 1]] for c in contract_slots])
+        )
+
+    # Evaluation --------------------------------------------------------------
+
+    def evaluate(self, indices: margin.IntArray | None = None, *, at: datetime) -> BookFigures:
+        """Evaluate these accounts (all when None) at `at`, in one vectorised pass."""
+        days = (self._contract_expiry - at.timestamp()) / SECONDS_PER_DAY
+        haircuts = margin.haircut(self.contract_price, days, self._contract_addon, self.params)
+        if indices is None:
+            index = np.arange(self.n_accounts, dtype=np.int64)
+            if self._grouping_all is None:
+                # Positions in account order: margin_evaluate's fast path.
+                self._order_all = np.argsort(self.position_account, kind="stable")
+                self._grouping_all = margin.Grouping.build(
+                    self.position_account[self._order_all],
+                    self._contract_group[self.position_contract[self._order_all]],
+                    self.n_accounts,
+                )
+            positions, grouping = self._order_all, self._grouping_all
+        else:
+            index = np.unique(np.asarray(indices, dtype=np.int64))
+            local = np.full(self.n_accounts, -1, dtype=np.int64)
+            local[index] = np.arange(index.size)
+            positions = np.flatnonzero(local[self.position_account] >= 0)
+            positions = positions[
+                np.argsort(local[self.position_account[positions]], kind="stable")
+            ]
+            grouping = margin.Grouping.build(
+                local[self.position_account[positions]],
+                self._contract_group[self.position_contract[positions]],
+                int(index.size),
+            )
+        contract = self.position_contract[positions]
+        result = margin.margin_evaluate(
+            grouping=grouping,
+            quantity=self.quantity[positions],
+            price=self.contract_price[contract],
+            haircut=haircuts[contract],
+            cash=self.cash[index],
+            params=self.params,
+        )
+        return BookFigures(
+            index=index,
+            account_id=self.account_ids[index],
+            custodial=self.custodial[index],
+            cash=self.cash[index],
+            adjusted_equity=result.adjusted_equity,
+            used_margin=result.used_margin,
+            available_margin=result.available_margin,
+            health=result.health,
+            utilization=result.utilization,
+            status=result.status,
+            at=at,
+        )

@@ -1,0 +1,493 @@
+"""Margin calls (SPEC §4): one record per episode of Margin Health below maintenance.
+
+`margin_calls_sync` is the one path that opens, deepens and resolves calls.
+The engine and the sweep call it for the accounts their in-memory figures
+say crossed a line; it re-evaluates each from the database under the
+account's row lock and acts only on what it finds there:
+
+- health < maintenance, no open call: open one, with its outbox Notification
+  in the same transaction; after commit, `trading.margin_call_notify`
+  (in-app + email, exactly once per call) and a push to `account.<id>`;
+- health < maintenance, open call: record the lowest health;
+- health < the liquidation threshold: request liquidation;
+- health ≥ maintenance, open call: resolve it (notification, email, push).
+
+While a call stays open, `margin_calls_remind` reminds every
+`reminder_interval_hours` in escalating words and requests liquidation once
+it has been open `grace_period_hours`. Liquidation itself is the liquidation
+engine's task, `trading.account_liquidate`, enqueued here by name.
+Non-custodial accounts never borrow and never get margin calls.
+"""
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_UP, Decimal
+
+import numpy as np
+import redis
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, Notification
+from accounts.services.notifications import (
+    notification_create,
+    notification_email_send_on_commit,
+)
+from portal.redis import redis_client, redis_key
+from trading import margin
+from trading.broadcasts import margin_call_broadcast
+from trading.models import Liquidation, MarginCall, RiskPolicy
+from trading.selectors import (
+    margin_params_get,
+    money_decimal,
+    portfolio_load,
+    ratio_decimal,
+    risk_policy_get,
+)
+
+logger = logging.getLogger(__name__)
+
+LIQUIDATE_TASK = "trading.account_liquidate"
+# One liquidation request per account per this many seconds, across processes;
+# the liquidation task re-checks the account under its lock anyway.
+LIQUIDATION_REQUEST_TTL_SECONDS = 60
+# Accounts locked per transaction: a market-wide drop opens calls in chunks
+# rather than holding thousands of account locks at once.
+SYNC_CHUNK = 200
+# An open call not yet notified this long after opening lost its task.
+NOTIFY_GRACE = timedelta(minutes=2)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class MarginCallState:
+    """An account's margin-call standing after a sync, as verified in the database."""
+
+    account_id: int
+    health: float  # +inf when not borrowing
+    adjusted_equity: Decimal
+    used_margin: Decimal
+    open_call: MarginCall | None  # the account's open call after the sync
+    opened: bool = False  # open_call was opened by this sync
+    resolved: MarginCall | None = None  # the call this sync resolved
+    liquidation_requested: bool = False  # asked for after commit (deduplicated there)
+
+
+def margin_calls_sync(
+    *, account_ids: Iterable[int], now: datetime | None = None
+) -> list[MarginCallState]:
+    """Open, deepen or resolve the margin calls of these accounts from their current health.
+
+    Locks the custodial accounts among `account_ids` (select_for_update, in
+    id order, SYNC_CHUNK per transaction) and their open calls, re-evaluates
+    them from the locked rows, their positions and the quote store, and acts
+    (see the module docstring). Idempotent: a second run finds the state it
+    left and changes nothing. Notification tasks, liquidation requests and
+    pushes are sent after commit. Returns one state per custodial account.
+    """
+    policy = risk_policy_get()
+    params = margin_params_get(policy)
+    now = now or timezone.now()
+    ids = sorted(set(account_ids))
+    states: list[MarginCallState] = []
+    for start in range(0, len(ids), SYNC_CHUNK):
+        states += _sync_chunk(ids[start : start + SYNC_CHUNK], policy, params, now)
+    return states
+
+
+def _sync_chunk(
+    ids: list[int], policy: RiskPolicy, params: margin.MarginParams, now: datetime
+) -> list[MarginCallState]:
+    with transaction.atomic():
+        accounts = list(
+            Account.objects.select_for_update()
+            .filter(pk__in=ids, kind=Account.Kind.CUSTODIAL)
+            .order_by("pk")
+        )
+        if not accounts:
+            return []
+        figures = portfolio_load(accounts=accounts).evaluate(params)
+        open_calls = {
+            call.account_id: call
+            for call in MarginCall.objects.select_for_update().filter(
+                account__in=accounts, status=MarginCall.Status.OPEN
+            )
+        }
+        return [
+            _sync_account(
+                account,
+                open_calls.get(account.pk),
+                health=float(figures.health[k]),
+                adjusted_equity=float(figures.adjusted_equity[k]),
+                used_margin=float(figures.used_margin[k]),
+                below=bool(figures.status[k] == margin.MARGIN_CALL),
+                policy=policy,
+                params=params,
+                now=now,
+            )
+            for k, account in enumerate(accounts)
+        ]
+
+
+def _sync_account(
+    account: Account,
+    call: MarginCall | None,
+    *,
+    health: float,
+    adjusted_equity: float,
+    used_margin: float,
+    below: bool,
+    policy: RiskPolicy,
+    params: margin.MarginParams,
+    now: datetime,
+) -> MarginCallState:
+    state = MarginCallState(
+        account_id=account.pk,
+        health=health,
+        adjusted_equity=money_decimal(adjusted_equity),
+        used_margin=money_decimal(used_margin),
+        open_call=call,
+    )
+    if not below:
+        if call is None:
+            return state
+        _resolve(account, call, health=ratio_decimal(health), now=now)
+        return replace(state, open_call=None, resolved=call)
+    health_exact = ratio_decimal(health)
+    if call is None:
+        call = _open(account, health=health_exact, state=state, policy=policy, now=now)
+    elif health_exact < call.lowest_health:
+        call.lowest_health = health_exact
+        call.save(update_fields=["lowest_health"])
+    liquidate = health < params.liquidation
+    if liquidate:
+        account_liquidate_request(
+            account_id=account.pk,
+            reason=Liquidation.Reason.BELOW_THRESHOLD,
+            margin_call_id=call.pk,
+        )
+    return replace(
+        state, open_call=call, opened=state.open_call is None, liquidation_requested=liquidate
+    )
+
+
+def _open(
+    account: Account,
+    *,
+    health: Decimal,
+    state: MarginCallState,
+    policy: RiskPolicy,
+    now: datetime,
+) -> MarginCall:
+    call = MarginCall.objects.create(
+        account=account,
+        opened_at=now,
+        health_at_open=health,
+        lowest_health=health,
+        used_margin_at_open=state.used_margin,
+        adjusted_equity_at_open=state.adjusted_equity,
+    )
+    title, body = _opened_message(call, account, policy)
+    notification_create(
+        user_id=account.owner_id,
+        account_id=account.pk,
+        kind=Notification.Kind.MARGIN_CALL,
+        title=title,
+        body=body,
+        dedupe_key=_dedupe_key(call, "opened"),
+        email=True,
+    )
+    _notify_on_commit(call.pk)
+    margin_call_broadcast(margin_call=call, health=health)
+    logger.warning("Margin call %s opened on %s at health %s.", call.pk, account.public_id, health)
+    return call
+
+
+def _resolve(account: Account, call: MarginCall, *, health: Decimal | None, now: datetime) -> None:
+    call.status = MarginCall.Status.RESOLVED
+    call.resolved_at = now
+    call.save(update_fields=["status", "resolved_at"])
+    shown = "unbounded (no borrowing)" if health is None else f"{health:.2f}"
+    notification, _ = notification_create(
+        user_id=account.owner_id,
+        account_id=account.pk,
+        kind=Notification.Kind.MARGIN_CALL_RESOLVED,
+        title=f"Margin call on {account.public_id} resolved",
+        body=(
+            f"Margin Health of account {account.public_id} is back at {shown}, at or above "
+            f"the maintenance requirement. The margin call opened "
+            f"{call.opened_at:%Y-%m-%d %H:%M} UTC is resolved; no liquidation is pending."
+        ),
+        dedupe_key=_dedupe_key(call, "resolved"),
+        email=True,
+    )
+    notification_email_send_on_commit(notification=notification)
+    margin_call_broadcast(margin_call=call, health=health)
+    logger.info("Margin call %s on %s resolved.", call.pk, account.public_id)
+
+
+def margin_call_notify(*, margin_call_id: int, now: datetime | None = None) -> bool:
+    """Notify the user of a margin call, exactly once per call; return whether this run did.
+
+    Locks the call (select_for_update) and does nothing if `notified_at` is
+    set. Otherwise makes sure the call's in-app notification exists (the
+    outbox row written when the call opened; created now if missing), sets
+    `notified_at` and, after commit, enqueues its email (sent once, by
+    `emailed_at`). Safe to run twice, or twice at once. Raises
+    MarginCall.DoesNotExist for an unknown id.
+    """
+    with transaction.atomic():
+        call = (
+            MarginCall.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .get(pk=margin_call_id)
+        )
+        if call.notified_at is not None:
+            return False
+        title, body = _opened_message(call, call.account, risk_policy_get())
+        notification, _ = notification_create(
+            user_id=call.account.owner_id,
+            account_id=call.account_id,
+            kind=Notification.Kind.MARGIN_CALL,
+            title=title,
+            body=body,
+            dedupe_key=_dedupe_key(call, "opened"),
+            email=True,
+        )
+        call.notified_at = now or timezone.now()
+        call.save(update_fields=["notified_at"])
+        notification_email_send_on_commit(notification=notification)
+    return True
+
+
+@dataclass(frozen=True)
+class RemindSummary:
+    """What one run of `margin_calls_remind` did (margin call ids)."""
+
+    reminded: list[int]
+    renotified: list[int]
+    resolved: list[int]
+    grace_expired: list[int]
+
+
+def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
+    """Remind, re-notify and escalate open margin calls (the periodic task's service).
+
+    - A call still not notified NOTIFY_GRACE after opening (its task was
+      lost) gets `trading.margin_call_notify` enqueued again.
+    - Calls due a reminder, or past the grace period, are first re-checked
+      with `margin_calls_sync` (a recovered account is resolved, not
+      reminded). Then a call open `grace_period_hours` or longer gets
+      liquidation requested (reason grace_expired); one whose last reminder
+      (or opening) is `reminder_interval_hours` old gets the next reminder
+      (`margin_call_remind`). An interval of 0 turns reminders off.
+
+    Idempotent: reminders are per slot under the call's lock, notify and
+    liquidation are deduplicated downstream. Locks as margin_calls_sync and
+    margin_call_remind do, one account or call at a time.
+    """
+    now = now or timezone.now()
+    policy = risk_policy_get()
+    interval = timedelta(hours=policy.reminder_interval_hours)
+    grace = timedelta(hours=policy.grace_period_hours)
+    open_calls = list(
+        MarginCall.objects.filter(status=MarginCall.Status.OPEN).values_list(
+            "pk", "account_id", "opened_at", "last_reminded_at", "notified_at"
+        )
+    )
+    renotified = [
+        pk
+        for pk, _, opened_at, _, notified_at in open_calls
+        if notified_at is None and opened_at <= now - NOTIFY_GRACE
+    ]
+    for pk in renotified:
+        _notify_on_commit(pk)
+    due = [
+        account_id
+        for _, account_id, opened_at, last_reminded_at, _ in open_calls
+        if opened_at <= now - grace
+        or (interval and (last_reminded_at or opened_at) <= now - interval)
+    ]
+    reminded, resolved, grace_expired = [], [], []
+    for state in margin_calls_sync(account_ids=due, now=now):
+        if state.resolved is not None:
+            resolved.append(state.resolved.pk)
+        call = state.open_call
+        if call is None:
+            continue
+        if call.opened_at <= now - grace:
+            account_liquidate_request(
+                account_id=call.account_id,
+                reason=Liquidation.Reason.GRACE_EXPIRED,
+                margin_call_id=call.pk,
+            )
+            grace_expired.append(call.pk)
+        elif margin_call_remind(margin_call_id=call.pk, now=now):
+            reminded.append(call.pk)
+    return RemindSummary(
+        reminded=reminded, renotified=renotified, resolved=resolved, grace_expired=grace_expired
+    )
+
+
+def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> bool:
+    """Send an open call's next reminder if it is due; return whether one was sent.
+
+    Locks the call (select_for_update) and re-checks it is open and that
+    `reminder_interval_hours` have passed since its last reminder (or its
+    opening); the reminder quotes the account's current figures (read, not
+    locked: they only word the message). Reminder n is a notification with dedupe key
+    `margin_call:<id>:reminder:<n>` (in-app + email after commit), worded
+    more urgently as n grows and as the grace period runs out; the call's
+    `reminders_sent` becomes n. Safe to run twice: the second finds it not due.
+    """
+    now = now or timezone.now()
+    policy = risk_policy_get()
+    interval = timedelta(hours=policy.reminder_interval_hours)
+    with transaction.atomic():
+        call = (
+            MarginCall.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .get(pk=margin_call_id)
+        )
+        last = call.last_reminded_at or call.opened_at
+        if call.status != MarginCall.Status.OPEN or not interval or last > now - interval:
+            return False
+        number = call.reminders_sent + 1
+        title, body = _reminder_message(call, number=number, policy=policy, now=now)
+        notification, _ = notification_create(
+            user_id=call.account.owner_id,
+            account_id=call.account_id,
+            kind=Notification.Kind.MARGIN_CALL_REMINDER,
+            title=title,
+            body=body,
+            dedupe_key=_dedupe_key(call, f"reminder:{number}"),
+            email=True,
+        )
+        call.reminders_sent = number
+        call.last_reminded_at = now
+        call.save(update_fields=["reminders_sent", "last_reminded_at"])
+        notification_email_send_on_commit(notification=notification)
+    return True
+
+
+def account_liquidate_request(
+    *, account_id: int, reason: Liquidation.Reason, margin_call_id: int | None
+) -> None:
+    """Enqueue `trading.account_liquidate` for the account after the caller commits.
+
+    At most once per account per LIQUIDATION_REQUEST_TTL_SECONDS across all
+    processes (a Redis SET NX key, `<prefix>:margin:liquidation-requested:<id>`);
+    the task itself re-checks the account under its lock. If enqueueing
+    fails the key is removed, so the next check asks again.
+    """
+    key = redis_key("margin", "liquidation-requested", str(account_id))
+    kwargs = {"account_id": account_id, "reason": str(reason), "margin_call_id": margin_call_id}
+
+    def enqueue() -> None:
+        client = redis_client()
+        if not client.set(key, str(reason), nx=True, ex=LIQUIDATION_REQUEST_TTL_SECONDS):
+            return
+        try:
+            current_app.send_task(LIQUIDATE_TASK, kwargs=kwargs)
+        except Exception:
+            try:
+                client.delete(key)
+            except redis.RedisError:
+                logger.exception("Could not clear the liquidation request of %s.", account_id)
+            raise
+        logger.warning("Liquidation of account %s requested (%s).", account_id, reason)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def _notify_on_commit(margin_call_id: int) -> None:
+    from trading.tasks import margin_call_notify_task
+
+    def enqueue() -> None:
+        margin_call_notify_task.delay(margin_call_id=margin_call_id)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def _dedupe_key(call: MarginCall, event: str) -> str:
+    return f"margin_call:{call.pk}:{event}"
+
+
+def _usdc(amount: Decimal) -> str:
+    return f"{amount:,.2f} USDC"
+
+
+def _deposit_to_meet(
+    *, adjusted_equity: Decimal, used_margin: Decimal, policy: RiskPolicy
+) -> Decimal:
+    """The deposit that brings health back to maintenance, rounded up to a cent."""
+    needed = margin.add_funds_needed(
+        np.array([float(adjusted_equity)]),
+        np.array([float(used_margin)]),
+        float(policy.maintenance_threshold),
+    )
+    return money_decimal(needed[0]).quantize(CENT, rounding=ROUND_UP)
+
+
+def _deadline(call: MarginCall, policy: RiskPolicy) -> datetime:
+    return call.opened_at + timedelta(hours=policy.grace_period_hours)
+
+
+def _opened_message(call: MarginCall, account: Account, policy: RiskPolicy) -> tuple[str, str]:
+    deposit = _deposit_to_meet(
+        adjusted_equity=call.adjusted_equity_at_open,
+        used_margin=call.used_margin_at_open,
+        policy=policy,
+    )
+    return (
+        f"Margin call on account {account.public_id}",
+        (
+            f"Margin Health of account {account.public_id} fell to "
+            f"{call.health_at_open:.2f}, below the maintenance requirement of "
+            f"{policy.maintenance_threshold:.2f} (Used Margin "
+            f"{_usdc(call.used_margin_at_open)}, Adjusted Equity "
+            f"{_usdc(call.adjusted_equity_at_open)}).\n\n"
+            f"Deposit at least {_usdc(deposit)} or reduce positions "
+            f"to meet the call. If Margin Health falls below "
+            f"{policy.liquidation_threshold:.2f}, or the call is still open at "
+            f"{_deadline(call, policy):%Y-%m-%d %H:%M} UTC, positions will be liquidated."
+        ),
+    )
+
+
+def _reminder_message(
+    call: MarginCall, *, number: int, policy: RiskPolicy, now: datetime
+) -> tuple[str, str]:
+    figures = portfolio_load(accounts=[call.account]).evaluate(margin_params_get(policy))
+    health = ratio_decimal(figures.health[0])
+    deposit = _deposit_to_meet(
+        adjusted_equity=money_decimal(figures.adjusted_equity[0]),
+        used_margin=money_decimal(figures.used_margin[0]),
+        policy=policy,
+    )
+    deadline = _deadline(call, policy)
+    hours_left = max(0, math.ceil((deadline - now).total_seconds() / 3600))
+    if hours_left <= policy.reminder_interval_hours:
+        level = "Final notice"
+    elif number == 1:
+        level = "Reminder"
+    else:
+        level = "Urgent"
+    public_id = call.account.public_id
+    shown = "unbounded" if health is None else f"{health:.2f}"
+    return (
+        f"{level}: margin call on {public_id} still open",
+        (
+            f"The margin call on account {public_id}, open since "
+            f"{call.opened_at:%Y-%m-%d %H:%M} UTC, is still open: Margin Health is {shown}, "
+            f"below {policy.maintenance_threshold:.2f} (reminder {number}).\n\n"
+            f"Deposit at least {_usdc(deposit)} or reduce positions now. Unless Margin "
+            f"Health is back at "
+            f"{policy.maintenance_threshold:.2f} by {deadline:%Y-%m-%d %H:%M} UTC "
+            f"(about {hours_left} h from now), positions will be liquidated."
+        ),
+    )

@@ -1,0 +1,130 @@
+"""The pre-trade margin check (SPEC §4) every action that can lower Margin Health passes.
+
+Buys (execute, resting orders), opening or adding to a perp's isolated
+margin, lowering perp leverage and withdrawals call it inside their
+transaction, with their account row locked (select_for_update) and freshly
+read, before they write. It projects the action with the simulation service
+(`trading.services.simulation.change_simulate`: the same projection the
+order form and the API's simulate show) and refuses it when:
+
+- a withdrawal would take cash below zero: withdrawals never borrow,
+  margin or not (InsufficientFunds, 422 `insufficient_funds`);
+- a non-margin account (`margin_enabled` off) would take cash below zero
+  (InsufficientMargin, 422 `insufficient_margin`);
+- projected Used Margin > 0 and projected health < the initial margin
+  requirement, 1.2 by default (InsufficientMargin).
+
+A change that only reduces risk (sells, closes, freed perp margin, a
+deposit) always passes, even when health is below 1.2.
+"""
+
+from decimal import ROUND_FLOOR, ROUND_UP, Decimal
+
+from django.db import transaction
+
+from accounts.models import Account
+from portal.errors import DomainError, InsufficientFunds, InsufficientMargin
+from portal.money import ZERO, quantize_money
+from trading import margin
+from trading.services.simulation import Breach, PortfolioChange, Projection, change_simulate
+
+CENT = Decimal("0.01")
+
+
+def _usdc(amount: Decimal, rounding: str = ROUND_UP) -> str:
+    """An amount as a person reads it: cents, thousands separated."""
+    return f"{amount.quantize(CENT, rounding=rounding):,}"
+
+
+def _in_transaction_check() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(
+            "The margin check runs inside the caller's transaction, under its account lock."
+        )
+
+
+def _refusal(projection: Projection, *, account: Account, action: str) -> DomainError:
+    """The error, in words a customer understands, for a refused projection."""
+    before, after = projection.before, projection.after
+    if projection.breach in (Breach.BORROWING, Breach.MARGIN_DISABLED):
+        needed = _usdc(max(ZERO, -projection.change.cash))
+        cash = _usdc(max(ZERO, before.cash), ROUND_FLOOR)
+        if projection.breach is Breach.BORROWING:
+            return InsufficientFunds(
+                f"A {action} cannot borrow: it needs {needed} USDC and account "
+                f"{account.public_id} has {cash} USDC of cash."
+            )
+        return InsufficientMargin(
+            f"Margin is not enabled on account {account.public_id}, so it cannot borrow: "
+            f"this {action} needs {needed} USDC and the account has {cash} USDC of cash."
+        )
+    deposit = margin.add_funds_needed(
+        projection.result.adjusted_equity,
+        projection.result.used_margin,
+        float(projection.initial_threshold),
+    )[0]
+    health = (after.health or ZERO).quantize(CENT, rounding=ROUND_FLOOR)
+    return InsufficientMargin(
+        f"Insufficient margin: after this {action} Margin Health would be {health} "
+        f"(Adjusted Equity {_usdc(after.adjusted_equity, ROUND_FLOOR)} USDC / Used Margin "
+        f"{_usdc(after.used_margin)} USDC), below the initial margin requirement of "
+        f"{projection.initial_threshold}. Available Margin is "
+        f"{_usdc(before.available_margin, ROUND_FLOOR)} USDC now; deposit at least "
+        f"{_usdc(Decimal(repr(float(deposit))))} USDC or reduce the size."
+    )
+
+
+def margin_check_action(
+    *, account: Account, change: PortfolioChange, action: str = "trade"
+) -> Projection:
+    """Check `change` against the initial margin requirement; return its projection.
+
+    `account` is the caller's locked (select_for_update), freshly read row,
+    inside its transaction.atomic(); `action` names the action in the
+    message ("buy", "perp margin allocation", "leverage change").
+    Raises InsufficientMargin (`insufficient_margin`, 422) as the module
+    docstring says, InsufficientFunds for a change that may not borrow and
+    would, InvalidParams for a change that sells more than a position holds,
+    and RuntimeError outside a transaction.
+    """
+    _in_transaction_check()
+    projection = change_simulate(account=account, change=change)
+    if projection.breach is not None:
+        raise _refusal(projection, account=account, action=action)
+    return projection
+
+
+def margin_check_cash_debit(*, account: Account, amount: Decimal, action: str) -> Projection:
+    """The check for a cash-only change: cash falls by `amount` USDC.
+
+    For perp isolated margin allocated on opening or adding to a position,
+    and more margin for a lower leverage (`action` names it). Same lock,
+    rules and errors as `margin_check_action`; a negative `amount` frees
+    cash and always passes.
+    """
+    return margin_check_action(account=account, change=PortfolioChange(cash=-amount), action=action)
+
+
+def margin_check_withdrawal(
+    *, account: Account, amount: Decimal, reserved: Decimal = ZERO
+) -> Projection:
+    """The check every withdrawal passes: it never borrows, margin account or not.
+
+    `amount` must be ≤ max(0, cash) − `reserved` (what the account's other
+    pending withdrawals claim), so cash stays ≥ 0 after all of them; with
+    no borrowing, Used Margin cannot rise. Same lock as
+    `margin_check_action`. Raises InsufficientFunds (`insufficient_funds`,
+    422) naming what is available to withdraw.
+    """
+    _in_transaction_check()
+    change = PortfolioChange(cash=-(amount + reserved), may_borrow=False)
+    projection = change_simulate(account=account, change=change)
+    if projection.breach is Breach.BORROWING:
+        available = max(ZERO, max(ZERO, account.cash_balance) - reserved)
+        raise InsufficientFunds(
+            f"Cannot withdraw {quantize_money(amount)} USDC from {account.public_id}: "
+            f"{quantize_money(available)} USDC is available to withdraw."
+        )
+    if projection.breach is not None:
+        raise _refusal(projection, account=account, action="withdrawal")
+    return projection

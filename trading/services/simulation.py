@@ -1,0 +1,873 @@
+"""Margin simulations (SPEC §4): the one service behind the API, the order
+form and the dashboard, and the projection the pre-trade check decides on.
+
+A simulation applies a hypothetical `PortfolioChange` (a cash delta and
+position quantity deltas, in contracts held or not yet held) to one
+account's `Portfolio` arrays and evaluates the result with
+`Portfolio.evaluate`, that is `trading.margin.margin_evaluate`: the same
+maths as the dashboard and the sweep, never a copy. Nothing here writes.
+
+Two layers:
+
+- pure projections over an `AccountState` (no ORM, no I/O):
+  `change_project`, `trade_route`, `trade_change`, `trade_project`,
+  `add_funds_project`, `buying_power_find`;
+- thin DB-facing entry points that load the account's state, the contracts
+  and the venues' books, then call them: `account_state_load`,
+  `change_simulate`, `order_books_get`, `trade_simulate`,
+  `position_close_simulate`, `add_funds_simulate`, `buying_power_get`,
+  `portfolio_what_if`.
+
+None of them locks anything: a simulation is a read. The pre-trade check
+(`trading.services.margin_check`) calls `change_simulate` under the caller's
+account lock.
+
+Errors: NotFound (unknown instrument, venue or position), InvalidParams
+(bad input; code `insufficient_liquidity` when no venue's book can fill the
+size), Conflict with code `market_closed` (409: the market is halted or
+resolved; the request is well formed but conflicts with the market's state),
+MarketDataUnavailable (503: no live order book to price a trade on).
+
+Seed 003 (`public/get_margin`) mapping, per `MarginFigures`:
+`initial_margin` is `initial_requirement` = initial threshold × UM (1.2·UM:
+the Adjusted Equity an action that adds risk must leave), `maintenance_margin`
+is `maintenance_requirement` = maintenance threshold × UM (1.0·UM: below it a
+margin call opens), both before and after; `is_valid_trade` is the pre-trade
+check's verdict on the change.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from accounts.models import Account
+from portal.errors import Conflict, InvalidParams, NotFound
+from portal.money import MONEY_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
+from trading import margin
+from trading.marketdata.quotes import OrderBook, Outcome
+from trading.marketdata.store import MarketDataUnavailable
+from trading.models import Instrument, Position
+from trading.selectors import (
+    Contract,
+    Portfolio,
+    contracts_get,
+    margin_params_get,
+    money_decimal,
+    portfolio_load,
+    ratio_decimal,
+)
+from trading.venues import venue_adapter
+from trading.venues.base import FillEstimate, Side, book_walk
+
+CENT = Decimal("0.01")
+AMOUNT_MAX = Decimal(10) ** 12  # no notional, quantity or cash change beyond this
+WHAT_IF_CHANGES_MAX = 100  # per list of a what-if
+ONE = Decimal(1)
+
+
+# ---------------------------------------------------------------------------
+# What a simulation changes, and what it projects
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDelta:
+    """A change in one contract's quantity: > 0 buys, < 0 sells (contracts)."""
+
+    contract: Contract
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioChange:
+    """A hypothetical change to one account's Margin Portfolio.
+
+    `cash` is signed USDC: sale proceeds and deposits add; purchases, fees,
+    withdrawals and isolated margin allocated subtract. `may_borrow` is
+    False for an action that can never borrow (a withdrawal): cash must stay
+    at or above zero after it, whatever the health.
+    """
+
+    cash: Decimal = ZERO
+    positions: tuple[PositionDelta, ...] = ()
+    may_borrow: bool = True
+
+    @property
+    def reduces_risk(self) -> bool:
+        """Sells, closes, freed margin, deposits: no position grows and cash does not fall."""
+        return self.cash >= ZERO and all(delta.quantity <= ZERO for delta in self.positions)
+
+
+@dataclass(frozen=True, slots=True)
+class MarginFigures:
+    """One account's Margin Portfolio figures at one instant, as users see them."""
+
+    cash: Decimal
+    collateral_value: Decimal  # Σ V
+    adjusted_equity: Decimal
+    used_margin: Decimal
+    available_margin: Decimal  # AE − UM
+    health: Decimal | None  # None: unbounded (UM = 0)
+    utilization: Decimal | None  # UM / AE; None when AE = 0 < UM
+    status: str
+    initial_requirement: Decimal  # initial threshold × UM (seed 003: initial_margin)
+    maintenance_requirement: Decimal  # maintenance threshold × UM (seed 003: maintenance_margin)
+
+
+class Breach(StrEnum):
+    """Which SPEC §4 rule the pre-trade check would refuse a change under."""
+
+    BORROWING = "borrowing"  # an action that never borrows would take cash below zero
+    MARGIN_DISABLED = "margin_disabled"  # a non-margin account would borrow
+    INITIAL_MARGIN = "initial_margin"  # projected health below the initial requirement
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """An account's figures before and after a change, and the check's verdict."""
+
+    account_id: int
+    margin_enabled: bool
+    change: PortfolioChange
+    before: MarginFigures
+    after: MarginFigures
+    initial_threshold: Decimal  # the initial margin requirement on health (1.2)
+    breach: Breach | None  # None: the pre-trade check accepts the change
+    result: margin.MarginResult = field(repr=False, compare=False)  # the floats behind `after`
+
+    @property
+    def is_valid_trade(self) -> bool:
+        return self.breach is None
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What projections start from: one account's portfolio, evaluated once."""
+
+    account_id: int
+    cash: Decimal
+    margin_enabled: bool
+    portfolio: Portfolio
+    params: margin.MarginParams
+    result: margin.MarginResult
+    before: MarginFigures
+
+
+def _threshold(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def _figures(
+    result: margin.MarginResult, cash: Decimal, params: margin.MarginParams
+) -> MarginFigures:
+    used_margin = money_decimal(result.used_margin[0])
+    return MarginFigures(
+        cash=cash,
+        collateral_value=money_decimal(result.collateral_value[0]),
+        adjusted_equity=money_decimal(result.adjusted_equity[0]),
+        used_margin=used_margin,
+        available_margin=money_decimal(result.available_margin[0]),
+        health=ratio_decimal(result.health[0]),
+        utilization=ratio_decimal(result.utilization[0]),
+        status=margin.STATUS_NAMES[result.status[0]],
+        initial_requirement=quantize_money(used_margin * _threshold(params.initial)),
+        maintenance_requirement=quantize_money(used_margin * _threshold(params.maintenance)),
+    )
+
+
+def account_state(
+    *, portfolio: Portfolio, cash: Decimal, margin_enabled: bool, params: margin.MarginParams
+) -> AccountState:
+    """Evaluate a one-account `portfolio` whose exact cash is `cash`.
+
+    Raises ValueError for a portfolio of more or fewer than one account.
+    """
+    if len(portfolio.account_ids) != 1:
+        raise ValueError("A simulation starts from exactly one account's portfolio.")
+    portfolio = replace(portfolio, cash=np.array([float(cash)], dtype=np.float64))
+    result = portfolio.evaluate(params)
+    return AccountState(
+        account_id=portfolio.account_ids[0],
+        cash=cash,
+        margin_enabled=margin_enabled,
+        portfolio=portfolio,
+        params=params,
+        result=result,
+        before=_figures(result, cash, params),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Pure projections
+
+
+def _portfolio_changed(portfolio: Portfolio, change: PortfolioChange, cash: Decimal) -> Portfolio:
+    """A copy of one account's `portfolio` with `change` applied and cash `cash`.
+
+    A contract not held yet joins as a new position (id None). Raises
+    InvalidParams when a position would go below zero (binary positions are
+    long-only).
+    """
+    contracts = list(portfolio.contracts)
+    contract_index = {(c.instrument_id, c.outcome): i for i, c in enumerate(contracts)}
+    position_of = {int(c): i for i, c in enumerate(portfolio.position_contract)}
+    position_ids = list(portfolio.position_ids)
+    position_contract = [int(c) for c in portfolio.position_contract]
+    quantity = list(portfolio.quantity_exact)
+    held: dict[int, tuple[Contract, Decimal]] = {}  # touched positions: quantity before
+    for delta in change.positions:
+        key = (delta.contract.instrument_id, delta.contract.outcome)
+        if key not in contract_index:
+            contract_index[key] = len(contracts)
+            contracts.append(delta.contract)
+        i = contract_index[key]
+        if i not in position_of:
+            position_of[i] = len(quantity)
+            position_ids.append(None)
+            position_contract.append(i)
+            quantity.append(ZERO)
+        k = position_of[i]
+        held.setdefault(k, (delta.contract, quantity[k]))
+        quantity[k] += delta.quantity
+    for k, (contract, before) in held.items():
+        if quantity[k] < ZERO:
+            raise InvalidParams(
+                f"Cannot sell {before - quantity[k]} {contract.symbol} "
+                f"{contract.outcome.upper()}: the position holds {before}."
+            )
+    return replace(
+        portfolio,
+        cash=np.array([float(cash)], dtype=np.float64),
+        position_ids=position_ids,
+        position_account=np.zeros(len(quantity), dtype=np.int64),
+        position_contract=np.array(position_contract, dtype=np.int64),
+        quantity=np.array([float(q) for q in quantity], dtype=np.float64),
+        quantity_exact=quantity,
+        contracts=contracts,
+    )
+
+
+def _breach(
+    *,
+    change: PortfolioChange,
+    cash_after: Decimal,
+    result: margin.MarginResult,
+    margin_enabled: bool,
+    params: margin.MarginParams,
+) -> Breach | None:
+    """SPEC §4's rules, in order: an action that never borrows cannot take
+    cash below zero; a change that only reduces risk always passes; a
+    non-margin account cannot take cash below zero; otherwise projected
+    health must be ≥ the initial threshold whenever projected UM > 0."""
+    if cash_after < ZERO and not change.may_borrow:
+        return Breach.BORROWING
+    if change.reduces_risk:
+        return None
+    if cash_after < ZERO and not margin_enabled:
+        return Breach.MARGIN_DISABLED
+    if result.used_margin[0] > 0 and result.health[0] < params.initial:
+        return Breach.INITIAL_MARGIN
+    return None
+
+
+def change_project(*, state: AccountState, change: PortfolioChange) -> Projection:
+    """Project `change` on `state`: the figures after it and the check's verdict.
+
+    Raises InvalidParams when the change sells more of a contract than held.
+    """
+    cash_after = state.cash + change.cash
+    result = _portfolio_changed(state.portfolio, change, cash_after).evaluate(state.params)
+    return Projection(
+        account_id=state.account_id,
+        margin_enabled=state.margin_enabled,
+        change=change,
+        before=state.before,
+        after=_figures(result, cash_after, state.params),
+        initial_threshold=_threshold(state.params.initial),
+        breach=_breach(
+            change=change,
+            cash_after=cash_after,
+            result=result,
+            margin_enabled=state.margin_enabled,
+            params=state.params,
+        ),
+        result=result,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBook:
+    """One venue's live order book for the outcome being traded."""
+
+    venue: str
+    book: OrderBook
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedFill:
+    """Where a market order would go, and what it would fill there."""
+
+    venue: str
+    estimate: FillEstimate
+
+
+def trade_route(
+    *,
+    books: Sequence[VenueBook],
+    side: Side,
+    notional: Decimal | None = None,
+    quantity: Decimal | None = None,
+) -> RoutedFill | None:
+    """Smart routing (SPEC §6): the venue whose book fills the whole size at the
+    best average price (lowest for a buy, highest for a sell); the first such
+    venue on a tie. None when no book can fill it all.
+
+    Give exactly one of `notional` (USDC) or `quantity` (contracts); each book
+    is walked with `trading.venues.base.book_walk`, as the venue adapters do.
+    """
+    best: RoutedFill | None = None
+    for venue_book in books:
+        estimate = book_walk(venue_book.book, side, notional=notional, quantity=quantity)
+        if not estimate.complete:
+            continue
+        if best is None or (
+            estimate.average_price < best.estimate.average_price
+            if side == Side.BUY
+            else estimate.average_price > best.estimate.average_price
+        ):
+            best = RoutedFill(venue=venue_book.venue, estimate=estimate)
+    return best
+
+
+def _routed(
+    *,
+    contract: Contract,
+    books: Sequence[VenueBook],
+    side: Side,
+    notional: Decimal | None = None,
+    quantity: Decimal | None = None,
+) -> RoutedFill:
+    """`trade_route`, or InvalidParams `insufficient_liquidity` when no book fills it."""
+    route = trade_route(books=books, side=side, notional=notional, quantity=quantity)
+    if route is None:
+        size = f"{notional} USDC of" if notional is not None else f"{quantity}"
+        raise InvalidParams(
+            f"Not enough liquidity: no venue's order book can {side} {size} "
+            f"{contract.symbol} {contract.outcome.upper()} right now.",
+            code="insufficient_liquidity",
+        )
+    return route
+
+
+def fill_cash(*, side: Side, notional: Decimal) -> Decimal:
+    """The USDC a fill pays (buy) or receives (sell), as `binary_fill_apply` books
+    it: rounded to the micro-dollar, never in the customer's favour."""
+    return quantize_money(notional, rounding=ROUND_UP if side == Side.BUY else ROUND_DOWN)
+
+
+def trade_change(
+    *, contract: Contract, side: Side, quantity: Decimal, notional: Decimal, fee: Decimal = ZERO
+) -> PortfolioChange:
+    """The change a fill of `quantity` contracts for `notional` USDC makes.
+
+    `fee` is the venue fee plus the broker's commission (SPEC §6), zero until
+    the fee schedule exists; it always comes off cash, rounded up.
+    """
+    fee = quantize_money(fee, rounding=ROUND_UP)
+    cash = fill_cash(side=side, notional=notional)
+    if side == Side.BUY:
+        return PortfolioChange(cash=-cash - fee, positions=(PositionDelta(contract, quantity),))
+    return PortfolioChange(cash=cash - fee, positions=(PositionDelta(contract, -quantity),))
+
+
+@dataclass(frozen=True, slots=True)
+class TradeSimulation:
+    """A market order as it would fill, and the account's figures after it."""
+
+    symbol: str
+    outcome: str
+    side: Side
+    venue: str
+    quantity: Decimal  # contracts
+    average_price: Decimal
+    notional: Decimal  # USDC paid (buy) or received (sell) before fees
+    fee: Decimal
+    projection: Projection
+
+
+def _trade_simulation(
+    state: AccountState, contract: Contract, route: RoutedFill, fee: Decimal
+) -> TradeSimulation:
+    estimate = route.estimate
+    change = trade_change(
+        contract=contract,
+        side=estimate.side,
+        quantity=estimate.quantity,
+        notional=estimate.notional,
+        fee=fee,
+    )
+    return TradeSimulation(
+        symbol=contract.symbol,
+        outcome=contract.outcome,
+        side=estimate.side,
+        venue=route.venue,
+        quantity=estimate.quantity,
+        average_price=estimate.average_price,
+        notional=fill_cash(side=estimate.side, notional=estimate.notional),
+        fee=quantize_money(fee, rounding=ROUND_UP),
+        projection=change_project(state=state, change=change),
+    )
+
+
+def trade_project(
+    *,
+    state: AccountState,
+    contract: Contract,
+    books: Sequence[VenueBook],
+    side: Side,
+    notional: Decimal | None = None,
+    quantity: Decimal | None = None,
+    fee: Decimal = ZERO,
+) -> TradeSimulation:
+    """Buy or sell a notional (or a quantity) of `contract` at the best venue.
+
+    A buy takes the asks, a sell hits the bids (`trade_route`); the position
+    is then valued at the contract's collateral price like any other.
+    Raises InvalidParams `insufficient_liquidity` when no book can fill the
+    size, InvalidParams when a sell exceeds the position.
+    """
+    route = _routed(contract=contract, books=books, side=side, notional=notional, quantity=quantity)
+    return _trade_simulation(state, contract, route, fee)
+
+
+@dataclass(frozen=True, slots=True)
+class AddFundsSimulation:
+    """The deposit that brings Margin Health to `target`, and the figures after it."""
+
+    target: Decimal
+    amount: Decimal  # rounded up to the micro-dollar: health after ≥ target
+    projection: Projection
+
+
+def add_funds_project(*, state: AccountState, target: Decimal) -> AddFundsSimulation:
+    """The exact deposit d* = max(0, UM − AE/t) (`margin.add_funds_needed`) for
+    target health t, rounded up to the micro-dollar, and its projection."""
+    needed = margin.add_funds_needed(
+        state.result.adjusted_equity, state.result.used_margin, float(target)
+    )[0]
+    amount = quantize_money(Decimal(repr(float(needed))), rounding=ROUND_UP)
+    return AddFundsSimulation(
+        target=target,
+        amount=amount,
+        projection=change_project(state=state, change=PortfolioChange(cash=amount)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BuyingPower:
+    """The largest buy of one contract the pre-trade check accepts."""
+
+    symbol: str
+    outcome: str
+    notional: Decimal  # USDC, to the cent, rounded down; 0 when nothing can be bought
+    trade: TradeSimulation | None  # buying `notional` (None when it is 0)
+    before: MarginFigures
+
+
+def buying_power_find(
+    *, state: AccountState, contract: Contract, books: Sequence[VenueBook], fee: Decimal = ZERO
+) -> BuyingPower:
+    """The largest notional (whole cents) of `contract` whose buy passes the
+    pre-trade check: projected health ≥ the initial threshold while borrowing
+    (a margin account), cash ≥ 0 after it (a non-margin account), and a book
+    that can fill it.
+
+    Bisection over cents on `trade_project`'s projection: the lower end
+    always passes (0 buys nothing), the upper end never does (more than any
+    book's asks hold), so it ends with `notional` passing and `notional` +
+    0.01 refused, after about log2(book depth in cents) projections. The
+    cash-funded part passes by itself (UM = 0 after it: health unbounded);
+    beyond it each dollar borrowed adds 1 to UM and less than 1 to AE, so
+    health falls as the notional grows and the answer is where it crosses
+    the threshold.
+    """
+
+    def passing(cents: int) -> TradeSimulation | None:
+        route = trade_route(books=books, side=Side.BUY, notional=Decimal(cents) * CENT)
+        if route is None:
+            return None
+        trade = _trade_simulation(state, contract, route, fee)
+        return trade if trade.projection.is_valid_trade else None
+
+    depth = max(
+        (sum((level.price * level.size for level in b.book.asks), ZERO) for b in books),
+        default=ZERO,
+    )
+    low, high, best = 0, int(depth / CENT) + 2, None
+    while high - low > 1:
+        middle = (low + high) // 2
+        trade = passing(middle)
+        if trade is None:
+            high = middle
+        else:
+            low, best = middle, trade
+    return BuyingPower(
+        symbol=contract.symbol,
+        outcome=contract.outcome,
+        notional=Decimal(low) * CENT,
+        trade=best,
+        before=state.before,
+    )
+
+
+# ---------------------------------------------------------------------------
+# DB-facing entry points
+
+
+def account_state_load(*, account: Account) -> AccountState:
+    """`account`'s cash (as passed in), open binary positions and risk policy, evaluated.
+
+    Pass a freshly read row; the pre-trade check passes the locked one.
+    """
+    return account_state(
+        portfolio=portfolio_load(accounts=[account]),
+        cash=account.cash_balance,
+        margin_enabled=account.margin_enabled,
+        params=margin_params_get(),
+    )
+
+
+def change_simulate(*, account: Account, change: PortfolioChange) -> Projection:
+    """Project an arbitrary change on `account` (see `change_project`)."""
+    return change_project(state=account_state_load(account=account), change=change)
+
+
+def _open_binary_check(instrument: Instrument) -> None:
+    if not instrument.is_binary:
+        raise InvalidParams(
+            f"{instrument.symbol} is a perpetual: its isolated margin is not part of the "
+            "Margin Portfolio, so it is not simulated here."
+        )
+    if instrument.status == Instrument.Status.HALTED:
+        raise Conflict(
+            f"The {instrument.symbol} market is halted: it cannot be traded now.",
+            code="market_closed",
+        )
+    if instrument.status == Instrument.Status.RESOLVED:
+        raise Conflict(
+            f"The {instrument.symbol} market has resolved "
+            f"({instrument.get_resolution_display()}): it no longer trades.",
+            code="market_closed",
+        )
+
+
+def _open_binaries_get(symbols: Sequence[str]) -> dict[str, Instrument]:
+    """Open binary instruments by symbol; NotFound, InvalidParams or Conflict
+    `market_closed` for the first symbol that is not one."""
+    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=set(symbols))}
+    for symbol in symbols:
+        if symbol not in instruments:
+            raise NotFound(f"Unknown instrument {symbol!r}.")
+        _open_binary_check(instruments[symbol])
+    return instruments
+
+
+def _outcome_clean(value: object) -> Outcome:
+    try:
+        return Outcome(str(value).strip().lower())
+    except ValueError as exc:
+        raise InvalidParams(f"The outcome must be 'yes' or 'no', not {value!r}.") from exc
+
+
+def _side_clean(value: object) -> Side:
+    try:
+        return Side(str(value).strip().lower())
+    except ValueError as exc:
+        raise InvalidParams(f"The side must be 'buy' or 'sell', not {value!r}.") from exc
+
+
+def _decimal_clean(
+    value: object, *, name: str, places: int = MONEY_DECIMAL_PLACES, positive: bool = False
+) -> Decimal:
+    """`value` as an exact Decimal with at most `places` decimals, |value| ≤ AMOUNT_MAX.
+
+    Raises InvalidParams for a float (binary floats are not money), anything
+    that is not a finite number, too many decimals (never rounded silently),
+    or, with `positive`, a value ≤ 0.
+    """
+    if isinstance(value, float | bool):
+        raise InvalidParams(f"{name} must be a decimal number (a string), not a float.")
+    try:
+        number = Decimal(value)
+        exact = number.is_finite() and number.quantize(Decimal(1).scaleb(-places)) == number
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise InvalidParams(f"{name} must be a decimal number.") from exc
+    if not exact:
+        raise InvalidParams(f"{name} must be a number with at most {places} decimal places.")
+    if abs(number) > AMOUNT_MAX:
+        raise InvalidParams(f"{name} must be at most {AMOUNT_MAX} in size.")
+    if positive and number <= ZERO:
+        raise InvalidParams(f"{name} must be greater than zero.")
+    return number
+
+
+def _contracts_for(
+    state: AccountState, keys: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], Contract]:
+    """Contracts priced for collateral: the state's own for those it holds, so a
+    projection values a held contract as its `before` did."""
+    held = {(c.instrument_id, c.outcome): c for c in state.portfolio.contracts}
+    missing = [key for key in keys if key not in held]
+    return held | (contracts_get(missing) if missing else {})
+
+
+def order_books_get(
+    *, instrument: Instrument, outcome: Outcome, venue: str | None = None
+) -> list[VenueBook]:
+    """Each active venue's live order book for `outcome` of `instrument`, by venue code.
+
+    One quote read per listing, through its venue adapter (which refuses a
+    stale quote). With `venue`, only that venue's book: NotFound if it does
+    not list the instrument, MarketDataUnavailable if it has no live quote.
+    Without it, venues with no live quote are left out, and
+    MarketDataUnavailable is raised when none has one.
+    """
+    listings = (
+        instrument.listings.filter(is_active=True, venue__is_active=True)
+        .select_related("instrument", "venue")
+        .order_by("venue__code")
+    )
+    if venue is not None:
+        listings = listings.filter(venue__code=venue)
+        if not listings:
+            raise NotFound(f"{instrument.symbol} is not listed on {venue!r}.")
+    books = []
+    for listing in listings:
+        try:
+            book = venue_adapter(listing.venue.code).order_book(listing, outcome=outcome)
+        except MarketDataUnavailable:
+            if venue is not None:
+                raise
+            continue
+        books.append(VenueBook(venue=listing.venue.code, book=book))
+    if not books:
+        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+    return books
+
+
+def trade_simulate(
+    *,
+    account: Account,
+    symbol: str,
+    outcome: str,
+    side: str,
+    notional: Decimal | str,
+    venue: str | None = None,
+) -> TradeSimulation:
+    """Projected figures after buying (at the ask) or selling (at the bid) a
+    notional of one outcome of a binary market, at `venue` or the best venue.
+
+    A read: no lock, nothing written. Raises NotFound (symbol, venue),
+    InvalidParams (outcome, side, notional; a sell beyond the position;
+    `insufficient_liquidity`), Conflict `market_closed`,
+    MarketDataUnavailable.
+    """
+    outcome, side = _outcome_clean(outcome), _side_clean(side)
+    notional = _decimal_clean(notional, name="notional", positive=True)
+    instrument = _open_binaries_get([symbol])[symbol]
+    state = account_state_load(account=account)
+    key = (instrument.pk, outcome.value)
+    return trade_project(
+        state=state,
+        contract=_contracts_for(state, [key])[key],
+        books=order_books_get(instrument=instrument, outcome=outcome, venue=venue),
+        side=side,
+        notional=notional,
+    )
+
+
+def position_close_simulate(*, account: Account, position_id: int) -> TradeSimulation:
+    """Projected figures after selling the whole of one binary position at the
+    best bid: how much health improves.
+
+    A read: no lock, nothing written. Raises NotFound (no such open position
+    in `account`), InvalidParams (a perpetual; `insufficient_liquidity`),
+    Conflict `market_closed`, MarketDataUnavailable.
+    """
+    position = (
+        Position.objects.select_related("instrument")
+        .filter(pk=position_id, account=account, quantity__gt=0)
+        .first()
+    )
+    if position is None:
+        raise NotFound(f"No open position {position_id} in account {account.public_id}.")
+    _open_binary_check(position.instrument)
+    outcome = Outcome(position.outcome)
+    state = account_state_load(account=account)
+    key = (position.instrument_id, outcome.value)
+    return trade_project(
+        state=state,
+        contract=_contracts_for(state, [key])[key],
+        books=order_books_get(instrument=position.instrument, outcome=outcome),
+        side=Side.SELL,
+        quantity=position.quantity,
+    )
+
+
+def add_funds_simulate(
+    *, account: Account, target: Decimal | str | None = None
+) -> AddFundsSimulation:
+    """The deposit that restores Margin Health `target` (default: the policy's
+    healthy threshold, 1.5; the initial requirement 1.2 is the other usual
+    one), rounded up to the micro-dollar, and the figures after it.
+
+    A read: no lock. Raises InvalidParams for a target that is not a
+    positive number.
+    """
+    state = account_state_load(account=account)
+    if target is None:
+        target = _threshold(state.params.healthy)
+    else:
+        target = _decimal_clean(target, name="target", places=6, positive=True)
+    return add_funds_project(state=state, target=target)
+
+
+def buying_power_get(
+    *, account: Account, symbol: str, outcome: str, venue: str | None = None
+) -> BuyingPower:
+    """The largest notional of one outcome of a binary market that `account`
+    can buy now and still pass the pre-trade check (see `buying_power_find`).
+
+    A read: no lock. Raises NotFound, InvalidParams, Conflict
+    `market_closed`, MarketDataUnavailable as `trade_simulate` does.
+    """
+    outcome = _outcome_clean(outcome)
+    instrument = _open_binaries_get([symbol])[symbol]
+    state = account_state_load(account=account)
+    key = (instrument.pk, outcome.value)
+    return buying_power_find(
+        state=state,
+        contract=_contracts_for(state, [key])[key],
+        books=order_books_get(instrument=instrument, outcome=outcome, venue=venue),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfPosition:
+    """One simulated position change of a what-if, as priced."""
+
+    instrument_name: str
+    symbol: str
+    outcome: str
+    amount: Decimal  # contracts, signed
+    entry_price: Decimal
+    cash: Decimal  # −paid for a buy, +received for a sell
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """Seed 003's answer: pre/post figures, requirements and is_valid_trade."""
+
+    projection: Projection
+    positions: tuple[WhatIfPosition, ...]
+
+
+def _changes_list(value: object, name: str) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise InvalidParams(f"{name} must be a list.")
+    if len(value) > WHAT_IF_CHANGES_MAX:
+        raise InvalidParams(f"{name} can hold at most {WHAT_IF_CHANGES_MAX} changes.")
+    if not all(isinstance(item, Mapping) for item in value):
+        raise InvalidParams(f"Each of {name} must be an object.")
+    return list(value)
+
+
+def _instrument_name_parse(name: object) -> tuple[str, Outcome]:
+    """'TRUMP-WIN' is the YES contract; 'TRUMP-WIN:NO' (or ':YES') names the outcome."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParams("instrument_name must be an instrument's symbol, e.g. 'TRUMP-WIN:NO'.")
+    symbol, colon, outcome = name.strip().rpartition(":")
+    if not colon:
+        return name.strip(), Outcome.YES
+    return symbol, _outcome_clean(outcome)
+
+
+def portfolio_what_if(
+    *,
+    account: Account,
+    collateral_changes: Sequence[Mapping[str, Any]] | None = None,
+    position_changes: Sequence[Mapping[str, Any]] | None = None,
+) -> WhatIf:
+    """Seed 003's simulation: `account` with simulated collateral and position
+    changes → pre/post AE, UM, health, requirements, is_valid_trade.
+
+    `collateral_changes`: [{amount, asset_name: "USDC"}], signed USDC
+    (deposits +, withdrawals −). A net withdrawal can never borrow: such a
+    what-if is valid only if cash stays ≥ 0.
+    `position_changes`: [{instrument_name, amount, entry_price?}];
+    `instrument_name` is our symbol, optionally with the outcome
+    ("TRUMP-WIN" = YES, "TRUMP-WIN:NO"); `amount` signed contracts (buy +,
+    sell −); a buy pays amount × entry_price from cash, a sell receives it;
+    entry_price defaults to the executable price at the best venue for that
+    quantity (the ask for a buy, the bid for a sell).
+
+    A read: no lock, nothing written. Raises InvalidParams (shape, asset,
+    amounts, prices, a sell beyond the position, a perpetual,
+    `insufficient_liquidity`), NotFound (instrument), Conflict
+    `market_closed`, MarketDataUnavailable (no live price for a default).
+    """
+    collateral = ZERO
+    for item in _changes_list(collateral_changes, "simulated_collateral_changes"):
+        asset = str(item.get("asset_name", "")).strip().upper()
+        if asset != "USDC":
+            raise InvalidParams(
+                f"Only USDC collateral can be simulated, not {item.get('asset_name')!r}."
+            )
+        collateral += _decimal_clean(item.get("amount"), name="collateral amount")
+
+    requested = []
+    for item in _changes_list(position_changes, "simulated_position_changes"):
+        name = item.get("instrument_name")
+        symbol, outcome = _instrument_name_parse(name)
+        amount = _decimal_clean(
+            item.get("amount"), name="position amount", places=QUANTITY_DECIMAL_PLACES
+        )
+        if amount == ZERO:
+            raise InvalidParams(f"The simulated amount of {name} must not be zero.")
+        price = item.get("entry_price")
+        if price is not None:
+            price = _decimal_clean(price, name="entry_price", places=8, positive=True)
+            if price > ONE:
+                raise InvalidParams("A binary contract's entry_price lies in (0, 1].")
+        requested.append((str(name).strip(), symbol, outcome, amount, price))
+
+    instruments = _open_binaries_get([symbol for _, symbol, _, _, _ in requested])
+    state = account_state_load(account=account)
+    keys = [(instruments[symbol].pk, outcome.value) for _, symbol, outcome, _, _ in requested]
+    contracts = _contracts_for(state, keys)
+    books: dict[tuple[int, str], list[VenueBook]] = {}
+    priced, deltas, cash = [], [], collateral
+    for (name, symbol, outcome, amount, price), key in zip(requested, keys, strict=True):
+        side = Side.BUY if amount > ZERO else Side.SELL
+        quantity = abs(amount)
+        if price is None:
+            if key not in books:
+                books[key] = order_books_get(instrument=instruments[symbol], outcome=outcome)
+            estimate = _routed(
+                contract=contracts[key], books=books[key], side=side, quantity=quantity
+            ).estimate
+            price = estimate.average_price
+            notional = fill_cash(side=side, notional=estimate.notional)
+        else:
+            notional = fill_cash(side=side, notional=quantity * price)
+        moved = -notional if side == Side.BUY else notional
+        cash += moved
+        deltas.append(PositionDelta(contracts[key], amount))
+        priced.append(WhatIfPosition(name, symbol, outcome.value, amount, price, moved))
+    change = PortfolioChange(cash=cash, positions=tuple(deltas), may_borrow=collateral >= ZERO)
+    return WhatIf(projection=change_project(state=state, change=change), positions=tuple(priced))
