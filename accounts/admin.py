@@ -1,8 +1,11 @@
-"""Ops console for users (KYB), accounts, the ledger, payments and the audit log.
+"""Ops console for users (KYB), accounts, the ledger, payments, notifications
+and the audit log.
 
 KYB decisions and withdrawal reviews go through their services, which record
-the reviewer; accounts open through `account_open`; the ledger, deposits and
-the audit log are read-only for everyone.
+the reviewer; accounts open through `account_open`; margin is granted,
+revoked or handed back to the volume rule through
+`account_margin_override_set`, which keeps `margin_enabled` in line; the
+ledger, deposits, notifications and the audit log are read-only for everyone.
 """
 
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from accounts.models import (
     Deposit,
     Journal,
     LedgerAccount,
+    Notification,
     PaymentWebhookEvent,
     Posting,
     User,
@@ -35,6 +39,7 @@ from accounts.services.audit import audit_changes
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
 from portal.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
 from portal.errors import InvalidParams
+from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 
 MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
 
@@ -153,21 +158,23 @@ class AccountOpenForm(forms.ModelForm):
 class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ("name", "margin_enabled")
+        fields = ("name", "margin_override")
+        labels = {"margin_override": "Margin eligibility"}
+        help_texts = {
+            "margin_override": "Automatic: margin turns on when lifetime traded volume reaches "
+            "the risk policy's threshold. Granted or Revoked: ops decide, whatever the volume. "
+            "Revoking does not repay a loan: a borrowing account can only reduce risk.",
+        }
 
-    def clean_margin_enabled(self) -> bool:
-        enabled = self.cleaned_data["margin_enabled"]
-        if enabled and not self.instance.is_custodial:
+    def clean_margin_override(self) -> str:
+        override = self.cleaned_data["margin_override"]
+        if override == Account.MarginOverride.GRANTED and not self.instance.is_custodial:
             raise forms.ValidationError(MARGIN_CUSTODIAL_ONLY)
-        return enabled
+        return override
 
 
 def _refuse_closed(account: Account) -> str:
     return "The account is closed." if account.status == Account.Status.CLOSED else ""
-
-
-def _refuse_non_custodial(account: Account) -> str:
-    return "" if account.is_custodial else MARGIN_CUSTODIAL_ONLY
 
 
 @admin.register(Account)
@@ -180,8 +187,10 @@ class AccountAdmin(AuditedModelAdmin):
         (
             "Status and margin",
             {
-                "fields": ("status", "margin_enabled"),
-                "description": "Freeze and unfreeze with the actions of the account list.",
+                "fields": ("status", "margin_override", "margin_enabled"),
+                "description": "Freeze and unfreeze with the actions of the account list. "
+                "Margin enabled follows the eligibility chosen here (and, when automatic, "
+                "lifetime volume); every change is audited with its effect.",
             },
         ),
         (
@@ -200,6 +209,7 @@ class AccountAdmin(AuditedModelAdmin):
         "kind",
         "created_at",
         "status",
+        "margin_enabled",
         "cash_balance",
         "lifetime_volume",
     )
@@ -211,15 +221,16 @@ class AccountAdmin(AuditedModelAdmin):
         "kind",
         "status",
         "margin_enabled",
+        "margin_override",
         "cash_balance",
         "lifetime_volume",
         "created_at",
     )
-    list_filter = ("kind", "status", "margin_enabled")
+    list_filter = ("kind", "status", "margin_enabled", "margin_override")
     search_fields = ("public_id", "name", "owner__email")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
-    actions = ("freeze", "unfreeze", "grant_margin", "revoke_margin")
+    actions = ("freeze", "unfreeze", "grant_margin", "revoke_margin", "automatic_margin")
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -237,14 +248,31 @@ class AccountAdmin(AuditedModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        if change:
-            # Only what the form changed: the ledger keeps cash_balance current
-            # under the account's lock, and a full save would write back a stale copy.
-            obj.save(update_fields=form.changed_data)
+        if not change:
+            opened = account_open(owner=obj.owner, kind=obj.kind, name=obj.name)
+            obj.pk = opened.pk
+            obj.refresh_from_db()
             return
-        opened = account_open(owner=obj.owner, kind=obj.kind, name=obj.name)
-        obj.pk = opened.pk
-        obj.refresh_from_db()
+        # Only what the form changed: the ledger keeps cash_balance current
+        # under the account's lock, and a full save would write back a stale copy.
+        fields = [name for name in form.changed_data if name not in MARGIN_FIELDS]
+        if fields:
+            obj.save(update_fields=fields)
+        if "margin_override" in form.changed_data:
+            updated = account_margin_override_set(
+                account=obj, override=obj.margin_override, actor=request.user, request=request
+            )
+            obj.margin_enabled = updated.margin_enabled
+
+    def audit(self, request, obj, action, changes=None):
+        if action == "change" and changes:
+            # account_margin_override_set has audited these, with their effect.
+            changes = {
+                name: change for name, change in changes.items() if name not in MARGIN_FIELDS
+            }
+            if not changes:
+                return
+        super().audit(request, obj, action, changes)
 
     @admin.action(description="Freeze selected accounts", permissions=["change"])
     def freeze(self, request, queryset):
@@ -268,26 +296,37 @@ class AccountAdmin(AuditedModelAdmin):
             status=Account.Status.ACTIVE,
         )
 
-    @admin.action(description="Enable margin on selected accounts", permissions=["change"])
+    @admin.action(description="Grant margin to selected accounts", permissions=["change"])
     def grant_margin(self, request, queryset):
-        self._update_each(
-            request,
-            queryset,
-            "margin_grant",
-            "Margin enabled",
-            _refuse_non_custodial,
-            margin_enabled=True,
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.GRANTED, "Margin granted"
         )
 
     @admin.action(description="Revoke margin on selected accounts", permissions=["change"])
     def revoke_margin(self, request, queryset):
-        self._update_each(
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.REVOKED, "Margin revoked"
+        )
+
+    @admin.action(
+        description="Margin by lifetime volume (automatic) on selected accounts",
+        permissions=["change"],
+    )
+    def automatic_margin(self, request, queryset):
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.AUTOMATIC, "Margin set to automatic"
+        )
+
+    def _margin_override_set(
+        self, request, queryset, override: Account.MarginOverride, done: str
+    ) -> None:
+        self.apply_each(
             request,
             queryset,
-            "margin_revoke",
-            "Margin revoked",
-            lambda account: "",
-            margin_enabled=False,
+            lambda account: account_margin_override_set(
+                account=account, override=override, actor=request.user, request=request
+            ),
+            done=done,
         )
 
     def _update_each(
@@ -456,6 +495,27 @@ class WithdrawalRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
             done="Rejected",
         )
         return None
+
+
+# --- Notifications (read-only) -----------------------------------------------
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "account",
+        "kind",
+        "title",
+        "email",
+        "emailed_at",
+        "read_at",
+    )
+    list_filter = ("kind", "email", "created_at")
+    search_fields = ("title", "user__email", "account__public_id", "dedupe_key")
+    list_select_related = ("user", "account__owner")
+    date_hierarchy = "created_at"
 
 
 # --- Audit log ---------------------------------------------------------------

@@ -1,13 +1,33 @@
-"""Ops console for venues, events, instruments, listings and stored prices.
+"""Ops console for venues, events, instruments, listings, stored prices and margin.
 
 Ops list, open and halt markets here; resolving a market is a settlement and
-is not an edit of the instrument, so resolution fields are read-only.
+is not an edit of the instrument, so resolution fields are read-only. The
+risk policy (SPEC §4's parameters, with per-instrument haircut add-ons) is
+one row that ops edit, audited field by field; positions, margin snapshots,
+margin calls and liquidations are written only by their services and are
+read-only here.
 """
 
 from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from portal.admin import AuditedModelAdmin, ReadOnlyAdminMixin
-from trading.models import EventGroup, Instrument, Listing, PriceTick, Venue
+from trading.models import (
+    EventGroup,
+    Instrument,
+    InstrumentHaircut,
+    Liquidation,
+    Listing,
+    MarginCall,
+    MarginSnapshot,
+    Position,
+    PriceTick,
+    RiskPolicy,
+    Venue,
+)
 
 EDITABLE_STATUSES = (Instrument.Status.OPEN, Instrument.Status.HALTED)
 
@@ -96,3 +116,229 @@ class PriceTickAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     ordering = ("-ts",)
     # The history is large: skip the unfiltered COUNT(*) on every page.
     show_full_result_count = False
+
+
+# --- Margin Portfolio -------------------------------------------------------
+
+
+class InstrumentHaircutInline(admin.TabularInline):
+    model = InstrumentHaircut
+    fields = ("instrument", "addon", "note")
+    autocomplete_fields = ("instrument",)
+    extra = 0
+    verbose_name = "instrument haircut add-on"
+    verbose_name_plural = "Instrument haircut add-ons (added to h before the h_max cap)"
+
+
+@admin.register(RiskPolicy)
+class RiskPolicyAdmin(AuditedModelAdmin):
+    """The one risk policy: its list is its change form; never added twice, never deleted."""
+
+    fieldsets = (
+        (
+            "Margin Health thresholds",
+            {
+                "fields": (
+                    "healthy_threshold",
+                    "initial_margin_threshold",
+                    "maintenance_threshold",
+                    "liquidation_threshold",
+                ),
+                "description": "Must keep 0 < liquidation < maintenance ≤ initial ≤ healthy.",
+            },
+        ),
+        ("Margin calls", {"fields": ("grace_period_hours", "reminder_interval_hours")}),
+        (
+            "Haircut and concentration",
+            {
+                "fields": (
+                    "haircut_uncertainty_a",
+                    "haircut_expiry_b",
+                    "haircut_tau0_days",
+                    "haircut_max",
+                    "concentration_c",
+                ),
+                "description": "h = min(h_max, a·4p(1−p) + b·exp(−τ/τ0) + add-on); "
+                "D = 1 − c·HHI. Need a, b ≥ 0, τ0 > 0, 0 < h_max ≤ 1, 0 ≤ c < 1.",
+            },
+        ),
+        (
+            "Interest and eligibility",
+            {"fields": ("interest_rate_annual", "margin_volume_threshold", "updated_at")},
+        ),
+    )
+    readonly_fields = ("updated_at",)
+    inlines = (InstrumentHaircutInline,)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not RiskPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        policy = RiskPolicy.objects.first()
+        if policy is None:
+            return HttpResponseRedirect(reverse("admin:trading_riskpolicy_add"))
+        return HttpResponseRedirect(reverse("admin:trading_riskpolicy_change", args=[policy.pk]))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.pk = 1  # the singleton's key (a database constraint)
+        super().save_model(request, obj, form, change)
+
+
+class PositionOpenFilter(admin.SimpleListFilter):
+    title = "open or closed"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Open"), ("no", "Closed (quantity 0)"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(~Q(quantity=0))
+        if self.value() == "no":
+            return queryset.filter(quantity=0)
+        return queryset
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "account",
+        "instrument",
+        "outcome",
+        "quantity",
+        "average_price",
+        "realized_pnl",
+        "isolated_margin",
+        "leverage",
+        "opened_at",
+        "updated_at",
+    )
+    list_filter = (PositionOpenFilter, "instrument__kind", "outcome", "instrument__status")
+    search_fields = ("account__public_id", "account__owner__email", "instrument__symbol")
+    list_select_related = ("account__owner", "instrument")
+
+
+@admin.register(MarginSnapshot)
+class MarginSnapshotAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("account", "ts", "status", "health", "adjusted_equity", "used_margin", "cash")
+    list_filter = ("status", "ts")
+    search_fields = ("account__public_id", "account__owner__email")
+    list_select_related = ("account__owner",)
+    date_hierarchy = "ts"
+    ordering = ("-ts", "-id")
+    # The health history is large: skip the unfiltered COUNT(*) on every page.
+    show_full_result_count = False
+
+
+class LiquidationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Liquidation
+    fields = ("created_at", "reason", "status", "health_before", "health_after", "proceeds")
+    show_change_link = True
+
+
+@admin.register(MarginCall)
+class MarginCallAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "id",
+        "account",
+        "status",
+        "opened_at",
+        "health_at_open",
+        "lowest_health",
+        "used_margin_at_open",
+        "adjusted_equity_at_open",
+        "notified_at",
+        "reminders_sent",
+        "resolved_at",
+    )
+    list_filter = ("status", "opened_at")
+    search_fields = ("account__public_id", "account__owner__email")
+    list_select_related = ("account__owner",)
+    date_hierarchy = "opened_at"
+    inlines = (LiquidationInline,)
+
+
+# A liquidation step's fields (trading.services.liquidation), in table order.
+LIQUIDATION_STEP_COLUMNS = (
+    ("venue", "Venue"),
+    ("quantity", "Quantity sold"),
+    ("average_price", "Average price"),
+    ("proceeds", "Proceeds (USDC)"),
+    ("remaining", "Quantity left"),
+)
+
+
+@admin.register(Liquidation)
+class LiquidationAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "id",
+        "account",
+        "reason",
+        "status",
+        "created_at",
+        "health_before",
+        "health_after",
+        "used_margin_before",
+        "used_margin_after",
+        "proceeds",
+        "margin_call",
+    )
+    list_filter = ("reason", "status", "created_at")
+    search_fields = ("account__public_id", "account__owner__email")
+    list_select_related = ("account__owner", "margin_call")
+    date_hierarchy = "created_at"
+    fields = (
+        "account",
+        "margin_call",
+        "reason",
+        "status",
+        "created_at",
+        "health_before",
+        "health_after",
+        "used_margin_before",
+        "used_margin_after",
+        "proceeds",
+        "sales",
+    )
+    readonly_fields = ("sales",)
+
+    @admin.display(description="Sales")
+    def sales(self, obj: Liquidation) -> str:
+        """The steps as a table: one row per sale, each with its ledger journal."""
+        if not obj.steps:
+            return "Nothing was sold."
+        header = format_html_join(
+            "", "<th>{}</th>", [("Contract",), *((label,) for _, label in LIQUIDATION_STEP_COLUMNS)]
+        )
+        header = format_html("{}<th>Journal</th>", header)
+        rows = format_html_join(
+            "",
+            "<tr><td>{} {}</td>{}<td>{}</td></tr>",
+            (
+                (
+                    step.get("symbol", "—"),
+                    str(step.get("outcome", "")).upper(),
+                    format_html_join(
+                        "",
+                        "<td>{}</td>",
+                        ((step.get(key, "—"),) for key, _ in LIQUIDATION_STEP_COLUMNS),
+                    ),
+                    self._journal_link(step.get("journal_id")),
+                )
+                for step in obj.steps
+            ),
+        )
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows
+        )
+
+    @staticmethod
+    def _journal_link(journal_id: str | None) -> str:
+        if not journal_id:
+            return "—"
+        url = reverse("admin:accounts_journal_change", args=[journal_id])
+        return format_html('<a href="{}">J{}</a>', url, journal_id)

@@ -15,10 +15,14 @@ all accounts at once:
 
 Risk ratios are float64; callers turn amounts into Decimal at the edge.
 Positions are grouped once (`Grouping`) and re-evaluated cheaply on every
-price tick: a handful of gathers and `bincount`s over all positions.
+price tick: three elementwise passes, two segment sums and one `bincount`
+over all positions (see `bench/margin_sweep.py`). The segment sums need
+positions in account order, as `portfolio_load` returns them; any other
+order gives the same figures through a slower `bincount`.
 """
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,16 +63,67 @@ def haircut(
 
 
 @dataclass(frozen=True, slots=True)
+class _AccountRuns:
+    """Per-account sums over items (positions, or buckets) that each belong to an account.
+
+    Items in account order (each account's items contiguous, accounts
+    ascending) are summed with one `np.add.reduceat` over the accounts' runs,
+    items in any other order with a `bincount`: the same sums up to rounding
+    (reduceat adds a long run in blocks, bincount one item after another).
+    """
+
+    account: IntArray  # per item: its account index
+    n_accounts: int
+    starts: IntArray | None  # per occupied account: its run's first item; None: not in order
+    occupied: IntArray | None  # the accounts that hold items; None: every account does
+
+    @classmethod
+    def of(cls, account: IntArray, n_accounts: int) -> "_AccountRuns":
+        account = np.asarray(account, dtype=np.int64)
+        if np.any(account[1:] < account[:-1]):
+            return cls(account=account, n_accounts=n_accounts, starts=None, occupied=None)
+        starts = np.flatnonzero(np.diff(account, prepend=-1))
+        occupied = account[starts]
+        return cls(
+            account=account,
+            n_accounts=n_accounts,
+            starts=starts,
+            occupied=None if occupied.size == n_accounts else occupied,
+        )
+
+    def sum(self, values: FloatArray) -> FloatArray:
+        """Σ values per account (length n_accounts; 0 for an account without items)."""
+        if self.starts is None:
+            return np.bincount(self.account, weights=values, minlength=self.n_accounts)
+        if self.occupied is None:
+            return np.add.reduceat(values, self.starts)
+        sums = np.zeros(self.n_accounts)
+        if self.starts.size:
+            sums[self.occupied] = np.add.reduceat(values, self.starts)
+        return sums
+
+
+@dataclass(frozen=True, slots=True)
 class Grouping:
     """Which account, and which (account, event group) bucket, each position is in.
 
     Built once per set of positions (it changes with fills, not with prices).
+    `build` numbers buckets in (account, event group) order, so buckets are
+    always in account order; positions are when the caller's are.
     """
 
     account: IntArray  # per position: account index in [0, n_accounts)
     bucket: IntArray  # per position: (account, event group) bucket index
     bucket_account: IntArray  # per bucket: its account index
     n_accounts: int
+    _position_runs: _AccountRuns = field(init=False, repr=False, compare=False)
+    _bucket_runs: _AccountRuns = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_position_runs", _AccountRuns.of(self.account, self.n_accounts))
+        object.__setattr__(
+            self, "_bucket_runs", _AccountRuns.of(self.bucket_account, self.n_accounts)
+        )
 
     @classmethod
     def build(cls, account: IntArray, group: IntArray, n_accounts: int) -> "Grouping":
@@ -85,6 +140,26 @@ class Grouping:
             bucket_account=(unique_keys // n_groups).astype(np.int64, copy=False),
             n_accounts=n_accounts,
         )
+
+
+class _Scratch(threading.local):
+    """Each thread's reusable memory for a sweep's position-sized temporaries.
+
+    Fresh arrays of a million positions cost more than the arithmetic on
+    them: the allocator returns such blocks to the OS and faults them back in
+    on every tick. Nothing handed to a caller lives here.
+    """
+
+    def __init__(self) -> None:
+        self.buffer: FloatArray = np.empty(0)
+
+    def pair(self, size: int) -> tuple[FloatArray, FloatArray]:
+        if self.buffer.size < 2 * size:
+            self.buffer = np.empty(2 * size)
+        return self.buffer[:size], self.buffer[size : 2 * size]
+
+
+_scratch = _Scratch()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,29 +194,38 @@ def margin_evaluate(
     `cash` is per account. With `per_position`, also returns each position's
     value and contribution to Adjusted Equity.
     """
-    n = grouping.n_accounts
-    value = quantity * price
-    equity_part = value * (1.0 - haircut)
-    collateral = np.bincount(grouping.account, weights=value, minlength=n)
-    bucket_value = np.bincount(
+    size = grouping.account.size
+    if per_position:
+        value, equity_part = np.empty(size), np.empty(size)
+    else:
+        value, equity_part = _scratch.pair(size)
+    np.multiply(quantity, price, out=value)
+    np.subtract(1.0, haircut, out=equity_part)
+    np.multiply(equity_part, value, out=equity_part)
+    collateral = grouping._position_runs.sum(value)
+    haircut_value = grouping._position_runs.sum(equity_part)
+    # HHI = Σ_g (V_g / ΣV)² = (Σ_g V_g²) / (ΣV)²: square the bucket values in
+    # place (the squares of any amount a ledger can hold are normal floats).
+    bucket_square = np.bincount(
         grouping.bucket, weights=value, minlength=grouping.bucket_account.size
     )
-    bucket_total = collateral[grouping.bucket_account]
+    np.multiply(bucket_square, bucket_square, out=bucket_square)
+    square_sum = grouping._bucket_runs.sum(bucket_square)
+    # Plain quotients first, then the exceptions patched by index: np.where
+    # over a sweep's accounts (borrowing or not, at random) is several times
+    # slower than either.
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(bucket_total > 0, bucket_value / bucket_total, 0.0)
-    hhi = np.bincount(grouping.bucket_account, weights=share * share, minlength=n)
-    diversification = np.where(collateral > 0, 1.0 - params.c * hhi, 1.0)
-    haircut_value = np.bincount(grouping.account, weights=equity_part, minlength=n)
-    adjusted_equity = np.maximum(cash, 0.0) + diversification * haircut_value
-    used_margin = np.maximum(-cash, 0.0)
+        diversification = 1.0 - params.c * (square_sum / (collateral * collateral))
+        diversification[np.flatnonzero(~(collateral > 0))] = 1.0
+        adjusted_equity = np.maximum(cash, 0.0) + diversification * haircut_value
+        used_margin = np.maximum(-cash, 0.0)
+        health = adjusted_equity / used_margin
+        utilization = used_margin / adjusted_equity
     borrowing = used_margin > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        health = np.where(borrowing, adjusted_equity / used_margin, np.inf)
-        utilization = np.where(
-            borrowing,
-            np.where(adjusted_equity > 0, used_margin / adjusted_equity, np.nan),
-            0.0,
-        )
+    not_borrowing = np.flatnonzero(~borrowing)
+    health[not_borrowing] = np.inf
+    utilization[not_borrowing] = 0.0
+    utilization[np.flatnonzero(borrowing & ~(adjusted_equity > 0))] = np.nan
     status = margin_status(health, params)
     contribution = None
     if per_position:
@@ -162,9 +246,14 @@ def margin_evaluate(
 
 def margin_status(health: FloatArray, params: MarginParams) -> NDArray[np.int8]:
     """healthy above `healthy`, caution down to `maintenance`, margin call below."""
+    below = health < params.maintenance
+    above = health > params.healthy
+    # Arithmetic on the codes (HEALTHY, CAUTION, MARGIN_CALL = 0, 1, 2) rather
+    # than masked stores, which are many times slower over a sweep's accounts.
+    # Below maintenance wins over above healthy, whatever the thresholds.
     status = np.full(health.shape, CAUTION, dtype=np.int8)
-    status[health > params.healthy] = HEALTHY
-    status[health < params.maintenance] = MARGIN_CALL
+    status += below
+    status -= above > below
     return status
 
 

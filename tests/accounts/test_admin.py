@@ -17,7 +17,15 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.asserts import assertContains, assertNotContains
 
-from accounts.models import Account, AuditLog, Journal, LedgerAccount, Posting, User
+from accounts.models import (
+    Account,
+    AuditLog,
+    Journal,
+    LedgerAccount,
+    Notification,
+    Posting,
+    User,
+)
 from accounts.models import WithdrawalRequest as Withdrawal
 from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
 from portal.admin import NO_DEVICE_MESSAGE
@@ -284,15 +292,49 @@ def account_change(client, account: Account, **data):
     return client.post(reverse("admin:accounts_account_change", args=[account.pk]), fields)
 
 
-def test_margin_enabled_change_is_audited_field_by_field(ops_client, staff, custodial_account):
+def test_margin_eligibility_is_changed_through_the_service_and_audited_once(
+    ops_client, staff, custodial_account
+):
+    response = account_change(ops_client, custodial_account, margin_override="granted")
+    assert response.status_code == 302
+    custodial_account.refresh_from_db()
+    assert custodial_account.margin_override == Account.MarginOverride.GRANTED
+    assert custodial_account.margin_enabled
+    entry = AuditLog.objects.get(action="margin_override_granted")
+    assert (entry.actor, entry.object_id) == (staff, str(custodial_account.pk))
+    assert entry.ip_address == "127.0.0.1"
+    assert entry.changes == {"margin_enabled": [False, True], "margin_override": ["", "granted"]}
+    # The service's entry says what changed; the form adds no second "change" entry.
+    assert not AuditLog.objects.filter(action="change", object_type="accounts.Account").exists()
+
+
+def test_other_fields_edited_with_the_eligibility_are_audited_apart(
+    ops_client, staff, custodial_account
+):
+    response = account_change(
+        ops_client, custodial_account, name="Hedging", margin_override="revoked"
+    )
+    assert response.status_code == 302
+    custodial_account.refresh_from_db()
+    assert (custodial_account.name, custodial_account.margin_override) == ("Hedging", "revoked")
+    entries = AuditLog.objects.filter(
+        object_type="accounts.Account", action__in=["change", "margin_override_revoked"]
+    )
+    assert {entry.action: entry.changes for entry in entries} == {
+        "change": {"name": ["", "Hedging"]},
+        "margin_override_revoked": {"margin_override": ["", "revoked"]},
+    }
+
+
+def test_margin_enabled_is_read_only_in_the_form(ops_client, custodial_account):
+    page = ops_client.get(reverse("admin:accounts_account_change", args=[custodial_account.pk]))
+    assertContains(page, 'name="margin_override"')
+    assertNotContains(page, 'name="margin_enabled"')
     response = account_change(ops_client, custodial_account, margin_enabled="on")
     assert response.status_code == 302
     custodial_account.refresh_from_db()
-    assert custodial_account.margin_enabled
-    entry = AuditLog.objects.get(action="change", object_type="accounts.Account")
-    assert entry.actor == staff
-    assert entry.object_id == str(custodial_account.pk)
-    assert entry.changes == {"margin_enabled": [False, True]}
+    assert not custodial_account.margin_enabled
+    assert not AuditLog.objects.filter(object_type="accounts.Account").exists()
 
 
 def test_cash_balance_cannot_be_edited(ops_client, custodial_account):
@@ -309,9 +351,10 @@ def test_cash_balance_cannot_be_edited(ops_client, custodial_account):
 def test_margin_is_refused_for_a_non_custodial_account_in_the_form(
     ops_client, non_custodial_account
 ):
-    response = account_change(ops_client, non_custodial_account, margin_enabled="on")
+    response = account_change(ops_client, non_custodial_account, margin_override="granted")
     assertContains(response, "Margin is available to custodial accounts only.")
     non_custodial_account.refresh_from_db()
+    assert non_custodial_account.margin_override == Account.MarginOverride.AUTOMATIC
     assert not non_custodial_account.margin_enabled
 
 
@@ -331,7 +374,7 @@ def test_freeze_and_unfreeze_actions_are_audited(ops_client, staff, custodial_ac
 
 
 def test_grant_margin_action_reports_each_refusal(
-    ops_client, custodial_account, non_custodial_account
+    ops_client, staff, custodial_account, non_custodial_account
 ):
     response = run_action(
         ops_client,
@@ -339,16 +382,61 @@ def test_grant_margin_action_reports_each_refusal(
         "grant_margin",
         [custodial_account, non_custodial_account],
     )
-    assertContains(response, "Margin enabled: 1 account.")
+    assertContains(response, "Margin granted: 1 account.")
     assertContains(response, f"{non_custodial_account.public_id} (Non-custodial")
-    assertContains(response, "Margin is available to custodial accounts only.")
+    assertContains(response, "Only custodial accounts can borrow on margin.")
     custodial_account.refresh_from_db()
     non_custodial_account.refresh_from_db()
     assert custodial_account.margin_enabled
+    assert custodial_account.margin_override == Account.MarginOverride.GRANTED
     assert not non_custodial_account.margin_enabled
-    assert AuditLog.objects.get(action="margin_grant").changes == {"margin_enabled": [False, True]}
+    assert non_custodial_account.margin_override == Account.MarginOverride.AUTOMATIC
+    entry = AuditLog.objects.get(action="margin_override_granted")
+    assert (entry.actor, entry.object_id) == (staff, str(custodial_account.pk))
+    assert entry.changes == {"margin_enabled": [False, True], "margin_override": ["", "granted"]}
     selected = AuditLog.objects.get(action="action:grant_margin").changes["selected"]
     assert sorted(selected) == sorted([str(custodial_account.pk), str(non_custodial_account.pk)])
+
+
+def test_revoke_then_automatic_hands_margin_back_to_the_volume_rule(ops_client):
+    changelist = "admin:accounts_account_changelist"
+    trader = open_account(lifetime_volume=Decimal("1500000"), margin_enabled=True)
+    newcomer = open_account(
+        lifetime_volume=Decimal("20000"), margin_enabled=True, margin_override="granted"
+    )
+
+    assertContains(
+        run_action(ops_client, changelist, "revoke_margin", [trader, newcomer]),
+        "Margin revoked: 2 accounts.",
+    )
+    trader.refresh_from_db()
+    newcomer.refresh_from_db()
+    assert not trader.margin_enabled and not newcomer.margin_enabled
+    assert trader.margin_override == newcomer.margin_override == Account.MarginOverride.REVOKED
+
+    assertContains(
+        run_action(ops_client, changelist, "automatic_margin", [trader, newcomer]),
+        "Margin set to automatic: 2 accounts.",
+    )
+    trader.refresh_from_db()
+    newcomer.refresh_from_db()
+    # Over the policy's $1M of lifetime volume margin comes back; under it, it stays off.
+    assert trader.margin_enabled and not newcomer.margin_enabled
+    assert trader.margin_override == newcomer.margin_override == Account.MarginOverride.AUTOMATIC
+    back = AuditLog.objects.get(action="margin_override_automatic", object_id=str(trader.pk))
+    assert back.changes == {"margin_enabled": [False, True], "margin_override": ["revoked", ""]}
+
+
+def test_accounts_filter_by_margin_eligibility(ops_client, custodial_account):
+    granted = open_account(margin_enabled=True, margin_override="granted")
+    result = (
+        ops_client.get(
+            reverse("admin:accounts_account_changelist"), {"margin_override__exact": "granted"}
+        )
+        .context["cl"]
+        .result_list
+    )
+    assert list(result) == [granted]
 
 
 def test_accounts_are_opened_through_the_service(ops_client, user):
@@ -415,6 +503,33 @@ def test_audit_log_is_read_only_and_searchable(ops_client, staff):
     assert ops_client.post(change_url, {"action": "nothing"}).status_code == 403
     entry.refresh_from_db()
     assert entry.action == "login"
+
+
+# --- Notifications -------------------------------------------------------------
+
+
+def test_notifications_are_listed_read_only(ops_client, custodial_account):
+    notification = Notification.objects.create(
+        user=custodial_account.owner,
+        account=custodial_account,
+        kind=Notification.Kind.DEPOSIT,
+        title="Deposit confirmed",
+        body="100 USDC arrived.",
+    )
+    changelist = reverse("admin:accounts_notification_changelist")
+    assert list(ops_client.get(changelist).context["cl"].result_list) == [notification]
+    by_kind = ops_client.get(changelist, {"kind__exact": "margin_call"}).context["cl"]
+    assert not by_kind.result_list
+    found = ops_client.get(changelist, {"q": custodial_account.owner.email}).context["cl"]
+    assert list(found.result_list) == [notification]
+    assert ops_client.get(reverse("admin:accounts_notification_add")).status_code == 403
+    change_url = reverse("admin:accounts_notification_change", args=[notification.pk])
+    assert ops_client.get(change_url).status_code == 200
+    assert ops_client.post(change_url, {"title": "Edited"}).status_code == 403
+    delete_url = reverse("admin:accounts_notification_delete", args=[notification.pk])
+    assert ops_client.post(delete_url, {"post": "yes"}).status_code == 403
+    notification.refresh_from_db()
+    assert notification.title == "Deposit confirmed"
 
 
 # --- Withdrawals -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Ops console for venues, events, instruments, listings and prices."""
+"""Ops console for venues, events, instruments, listings, prices and the Margin Portfolio."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,7 +9,24 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from accounts.models import AuditLog
 from tests.accounts.test_admin import login_ops
-from trading.models import EventGroup, Instrument, Listing, PriceTick, Venue
+from tests.trading.margining import borrower, capture_send_task, margin_keys_clear, tick
+from trading.engine import MarginEngine
+from trading.models import (
+    EventGroup,
+    Instrument,
+    InstrumentHaircut,
+    Liquidation,
+    Listing,
+    MarginCall,
+    MarginSnapshot,
+    Position,
+    PriceTick,
+    RiskPolicy,
+    Venue,
+)
+from trading.selectors import margin_params_get, risk_policy_get
+from trading.services.liquidation import account_liquidate
+from trading.services.margin_calls import margin_calls_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +201,250 @@ def test_deleting_is_audited_with_the_values_deleted(ops_client, staff):
     assert entry.object_id == str(event.pk)
     assert entry.changes["code"] == ["nba-2027", None]
     assert entry.changes["title"] == ["NBA Finals 2027", None]
+
+
+# --- Risk policy ----------------------------------------------------------------
+
+
+def policy_form(policy: RiskPolicy, *, haircuts: list[dict] | None = None, **fields) -> dict:
+    """The policy's change-form data as it stands, with `fields` changed."""
+    data = {
+        name: str(getattr(policy, name))
+        for name in (
+            "healthy_threshold",
+            "initial_margin_threshold",
+            "maintenance_threshold",
+            "liquidation_threshold",
+            "grace_period_hours",
+            "reminder_interval_hours",
+            "haircut_uncertainty_a",
+            "haircut_expiry_b",
+            "haircut_tau0_days",
+            "haircut_max",
+            "concentration_c",
+            "interest_rate_annual",
+            "margin_volume_threshold",
+        )
+    }
+    existing = list(policy.haircuts.order_by("pk")) if policy.pk else []
+    rows = [
+        {
+            "id": addon.pk,
+            "instrument": addon.instrument_id,
+            "addon": addon.addon,
+            "note": addon.note,
+        }
+        for addon in existing
+    ] + (haircuts or [])
+    data |= {
+        "haircuts-TOTAL_FORMS": len(rows),
+        "haircuts-INITIAL_FORMS": len(existing),
+        "haircuts-MIN_NUM_FORMS": 0,
+        "haircuts-MAX_NUM_FORMS": 1000,
+    }
+    for i, row in enumerate(rows):
+        data |= {f"haircuts-{i}-{name}": value for name, value in row.items() if value is not None}
+    return data | fields
+
+
+def policy_change(client, policy: RiskPolicy, **kwargs):
+    url = reverse("admin:trading_riskpolicy_change", args=[policy.pk])
+    return client.post(url, policy_form(policy, **kwargs))
+
+
+def test_the_risk_policy_list_is_the_one_policy(ops_client):
+    policy = risk_policy_get()
+    response = ops_client.get(reverse("admin:trading_riskpolicy_changelist"))
+    assert response.status_code == 302
+    assert response.url == reverse("admin:trading_riskpolicy_change", args=[policy.pk])
+    page = ops_client.get(response.url)
+    assertContains(page, "Margin Health thresholds")
+    assertContains(page, "Instrument haircut add-ons")
+    # One policy: no second one, and it cannot be deleted.
+    assertNotContains(page, reverse("admin:trading_riskpolicy_delete", args=[policy.pk]))
+    assert ops_client.get(reverse("admin:trading_riskpolicy_add")).status_code == 403
+    delete = reverse("admin:trading_riskpolicy_delete", args=[policy.pk])
+    assert ops_client.post(delete, {"post": "yes"}).status_code == 403
+    assert RiskPolicy.objects.count() == 1
+
+
+def test_without_a_policy_ops_add_the_one_policy(ops_client, staff):
+    response = ops_client.get(reverse("admin:trading_riskpolicy_changelist"))
+    assert response.url == reverse("admin:trading_riskpolicy_add")
+    defaults = RiskPolicy()
+    response = ops_client.post(
+        reverse("admin:trading_riskpolicy_add"), policy_form(defaults, concentration_c="0.3")
+    )
+    assert response.status_code == 302, response.content.decode()
+    policy = RiskPolicy.objects.get()
+    assert (policy.pk, policy.concentration_c) == (1, Decimal("0.3"))
+    assert risk_policy_get() == policy
+    entry = AuditLog.objects.get(action="add", object_type="trading.RiskPolicy")
+    assert entry.actor == staff
+    assert entry.changes["concentration_c"] == [None, "0.3"]
+    assert ops_client.get(reverse("admin:trading_riskpolicy_add")).status_code == 403
+
+
+def test_policy_edits_are_audited_field_by_field_and_reach_the_margin_maths(ops_client, staff):
+    policy = risk_policy_get()
+    response = policy_change(ops_client, policy, haircut_max="0.90", grace_period_hours="12")
+    assert response.status_code == 302, response.content.decode()
+    entry = AuditLog.objects.get(action="change", object_type="trading.RiskPolicy")
+    assert entry.actor == staff
+    assert entry.ip_address == "127.0.0.1"
+    assert entry.changes == {"grace_period_hours": [24, 12], "haircut_max": ["0.950000", "0.90"]}
+    assert margin_params_get().h_max == 0.9
+    assert risk_policy_get().grace_period_hours == 12
+
+
+def test_an_unchanged_policy_save_writes_no_audit_entry(ops_client):
+    policy = risk_policy_get()
+    assert policy_change(ops_client, policy).status_code == 302
+    assert not AuditLog.objects.filter(object_type="trading.RiskPolicy").exists()
+
+
+def test_thresholds_out_of_order_are_refused(ops_client):
+    policy = risk_policy_get()
+    response = policy_change(ops_client, policy, liquidation_threshold="1.1")
+    assert response.status_code == 200
+    assertContains(response, "riskpolicy_threshold_order")
+    assert risk_policy_get().liquidation_threshold == Decimal("0.9")
+    assert not AuditLog.objects.filter(object_type="trading.RiskPolicy").exists()
+
+
+def test_instrument_haircut_add_ons_are_edited_inline_and_audited(ops_client, staff, election):
+    policy = risk_policy_get()
+    instrument = binary("TRUMP-WIN", election)
+    response = policy_change(
+        ops_client,
+        policy,
+        haircuts=[{"instrument": instrument.pk, "addon": "0.05", "note": "Thin book"}],
+    )
+    assert response.status_code == 302, response.content.decode()
+    addon = InstrumentHaircut.objects.get(instrument=instrument)
+    assert (addon.policy, addon.addon, addon.note) == (policy, Decimal("0.05"), "Thin book")
+    added = AuditLog.objects.get(action="add", object_type="trading.InstrumentHaircut")
+    assert added.actor == staff
+    assert added.changes["addon"] == [None, "0.05"]
+    assert added.changes["instrument"] == [None, "TRUMP-WIN"]
+
+    form = policy_form(policy)
+    form["haircuts-0-addon"] = "0.08"
+    url = reverse("admin:trading_riskpolicy_change", args=[policy.pk])
+    assert ops_client.post(url, form).status_code == 302
+    changed = AuditLog.objects.get(action="change", object_type="trading.InstrumentHaircut")
+    assert changed.changes == {"addon": ["0.050000", "0.08"]}
+
+    form = policy_form(policy)
+    form["haircuts-0-DELETE"] = "on"
+    assert ops_client.post(url, form).status_code == 302
+    assert not InstrumentHaircut.objects.exists()
+    deleted = AuditLog.objects.get(action="delete", object_type="trading.InstrumentHaircut")
+    assert deleted.changes["addon"] == ["0.080000", None]
+
+
+def test_an_add_on_above_one_is_refused(ops_client, election):
+    policy = risk_policy_get()
+    instrument = binary("TRUMP-WIN", election)
+    response = policy_change(
+        ops_client, policy, haircuts=[{"instrument": instrument.pk, "addon": "1.5"}]
+    )
+    assert response.status_code == 200
+    assertContains(response, "instrumenthaircut_range")
+    assert not InstrumentHaircut.objects.exists()
+
+
+# --- Margin records are read-only ------------------------------------------------
+
+
+@pytest.fixture
+def liquidated(markets, quote_store, monkeypatch):
+    """A borrower whose margin call opened at health ≈ 0.93, then liquidated at ≈ 0.65,
+    all through the real services; the engine's sweep stored its snapshot."""
+    margin_keys_clear()
+    capture_send_task(monkeypatch)
+    tick(bid="0.60")
+    account = borrower(markets.trump)
+    MarginEngine(publish=False).sweep()
+    tick(bid="0.15")
+    (state,) = margin_calls_sync(account_ids=[account.pk])
+    tick(bid="0.10")
+    liquidation = account_liquidate(
+        account_id=account.pk,
+        reason=Liquidation.Reason.BELOW_THRESHOLD,
+        margin_call_id=state.open_call.pk,
+    )
+    assert liquidation is not None and liquidation.steps
+    return liquidation
+
+
+@pytest.mark.parametrize("model", [Position, MarginSnapshot, MarginCall, Liquidation])
+def test_margin_records_are_read_only_even_for_superusers(ops_client, staff, liquidated, model):
+    assert staff.is_superuser
+    obj = model.objects.filter(account=liquidated.account).order_by("pk").first()
+    name = f"admin:trading_{model._meta.model_name}"
+    changelist = ops_client.get(reverse(f"{name}_changelist"))
+    assert changelist.status_code == 200
+    assert obj in changelist.context["cl"].result_list
+    assertNotContains(changelist, reverse(f"{name}_add"))
+    assert ops_client.get(reverse(f"{name}_add")).status_code == 403
+    change_url = reverse(f"{name}_change", args=[obj.pk])
+    page = ops_client.get(change_url)
+    assert page.status_code == 200
+    assertNotContains(page, 'name="_save"')
+    assert ops_client.post(change_url, {"status": "resolved"}).status_code == 403
+    assert (
+        ops_client.post(reverse(f"{name}_delete", args=[obj.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_a_liquidation_shows_its_sales_as_a_table(ops_client, liquidated):
+    page = ops_client.get(reverse("admin:trading_liquidation_change", args=[liquidated.pk]))
+    (step,) = liquidated.steps
+    journal_url = reverse("admin:accounts_journal_change", args=[step["journal_id"]])
+    assertContains(page, "<th>Quantity sold</th>", html=True)
+    assertContains(
+        page,
+        f"<tr><td>TRUMP-WIN YES</td><td>{step['venue']}</td><td>{step['quantity']}</td>"
+        f"<td>{step['average_price']}</td><td>{step['proceeds']}</td>"
+        f"<td>{step['remaining']}</td>"
+        f'<td><a href="{journal_url}">J{step["journal_id"]}</a></td></tr>',
+        html=True,
+    )
+
+
+def test_a_margin_call_lists_its_liquidations(ops_client, liquidated):
+    call = liquidated.margin_call
+    page = ops_client.get(reverse("admin:trading_margincall_change", args=[call.pk]))
+    assertContains(page, reverse("admin:trading_liquidation_change", args=[liquidated.pk]))
+    assertContains(page, "Health below the liquidation threshold")
+
+
+def test_margin_calls_filter_by_status_and_search_by_account(ops_client, liquidated):
+    changelist = reverse("admin:trading_margincall_changelist")
+    status = liquidated.margin_call.status
+
+    def listed(**query) -> list[MarginCall]:
+        return list(ops_client.get(changelist, query).context["cl"].result_list)
+
+    assert listed(status__exact=status) == [liquidated.margin_call]
+    other = "open" if status != "open" else "resolved"
+    assert listed(status__exact=other) == []
+    assert listed(q=liquidated.account.public_id) == [liquidated.margin_call]
+    assert listed(q="acct_nobody") == []
+
+
+def test_positions_filter_open_or_closed(ops_client, liquidated, markets):
+    changelist = reverse("admin:trading_position_changelist")
+    position = Position.objects.get(account=liquidated.account)
+    remaining = Decimal(liquidated.steps[-1]["remaining"])
+
+    def listed(**query) -> list[Position]:
+        return list(ops_client.get(changelist, query).context["cl"].result_list)
+
+    assert listed(open="yes" if remaining else "no") == [position]
+    assert listed(open="no" if remaining else "yes") == []
+    assert listed(q="TRUMP-WIN", instrument__kind__exact="binary") == [position]
+    assert listed(instrument__kind__exact="perpetual") == []
