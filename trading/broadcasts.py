@@ -80,20 +80,32 @@ def margin_updates_broadcast(*, updates: Sequence[MarginUpdate]) -> None:
     _send_on_commit(messages)
 
 
-def margin_call_broadcast(*, margin_call: MarginCall, health: Decimal | None) -> None:
-    """Push a margin call's opening or resolution to its account's group, after commit."""
-    text = _json(
-        {
-            "type": "margin_call",
-            "account_id": margin_call.account_id,
-            "margin_call_id": margin_call.pk,
-            "status": margin_call.status,
-            "health": _str_or_none(health),
-            "opened_at": margin_call.opened_at.isoformat(),
-            "resolved_at": margin_call.resolved_at.isoformat() if margin_call.resolved_at else None,
-        }
+def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]) -> None:
+    """Push margin calls' openings or resolutions to their accounts' groups, after commit."""
+    _send_on_commit(
+        [
+            (
+                account_group(call.account_id),
+                {
+                    "type": MARGIN_CALL,
+                    "text": _json(
+                        {
+                            "type": "margin_call",
+                            "account_id": call.account_id,
+                            "margin_call_id": call.pk,
+                            "status": call.status,
+                            "health": _str_or_none(health),
+                            "opened_at": call.opened_at.isoformat(),
+                            "resolved_at": call.resolved_at.isoformat()
+                            if call.resolved_at
+                            else None,
+                        }
+                    ),
+                },
+            )
+            for call, health in calls
+        ]
     )
-    _send_on_commit([(account_group(margin_call.account_id), {"type": MARGIN_CALL, "text": text})])
 
 
 def _json(payload: dict) -> str:

@@ -34,9 +34,8 @@ import numpy as np
 import redis
 from celery import current_app
 from django.db import DatabaseError, close_old_connections, connection
-from redis.exceptions import LockNotOwnedError
 
-from portal.redis import redis_client, redis_key
+from portal.redis import singleton_lock
 from trading import margin
 from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
@@ -61,10 +60,6 @@ LOWEST_HEALTH_STEP = 0.01  # an open call's lowest health is recorded in these s
 LOCK_TTL_SECONDS = 30.0
 # Figures equal at their shown precision (USDC and ratios: 6 places) are not re-pushed.
 PUSH_EPSILON = 5e-7
-
-
-class MarginEngineAlreadyRunning(RuntimeError):
-    """Another margin engine holds the engine lock on this Redis."""
 
 
 @dataclass
@@ -274,31 +269,22 @@ class MarginEngine:
     def run(self, *, iterations: int = 0) -> EngineStats:
         """Sweep, then process tick batches until stopped (or `iterations` turns done).
 
-        Holds the engine lock (MarginEngineAlreadyRunning if another engine
-        does). A lost subscription is re-made after RETRY_SECONDS, with a
+        Holds the engine's singleton lock (portal.redis.AlreadyRunning if
+        another engine does). A lost subscription is re-made after RETRY_SECONDS, with a
         sweep, since ticks may have been missed meanwhile.
         """
-        lock = redis_client().lock(redis_key("margin", "engine-lock"), timeout=LOCK_TTL_SECONDS)
-        if not lock.acquire(blocking=False):
-            raise MarginEngineAlreadyRunning("Another margin engine is running on this Redis.")
-        # Import the task modules now, so the first margin call does not pay for it.
-        current_app.loader.import_default_modules()
-        try:
-            self._run(lock, iterations)
-        finally:
-            try:
-                lock.release()
-            except redis.RedisError:
-                logger.warning("margin engine: the engine lock had already expired")
+        with singleton_lock("margin engine", ttl=LOCK_TTL_SECONDS, on_lost=self.stop):
+            # Import the task modules now, so the first margin call does not pay for it.
+            current_app.loader.import_default_modules()
+            self._run(iterations)
         return self.stats
 
     def stop(self) -> None:
         """Finish after the current batch; safe to call from a signal handler."""
         self._stopping.set()
 
-    def _run(self, lock: redis.lock.Lock, iterations: int) -> None:
+    def _run(self, iterations: int) -> None:
         done = 0
-        renew_at = time.monotonic() + LOCK_TTL_SECONDS / 3
         while not self._stopping.is_set():
             try:
                 with store.ticks_subscribe() as subscription:
@@ -312,15 +298,9 @@ class MarginEngine:
                             self._log_stats()
                         wait = min(IDLE_SECONDS, max(0.0, next_sweep - self._clock()))
                         self._guarded(self.process_batch, self._receive(subscription, wait))
-                        if time.monotonic() >= renew_at:
-                            lock.reacquire()
-                            renew_at = time.monotonic() + LOCK_TTL_SECONDS / 3
                         done += 1
                         if iterations and done >= iterations:
                             return
-            except LockNotOwnedError:
-                logger.error("margin engine: lost the engine lock to another engine; stopping")
-                return
             except redis.RedisError:
                 self.stats.errors += 1
                 logger.exception("margin engine: lost the tick subscription; retrying")

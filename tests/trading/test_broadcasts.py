@@ -13,7 +13,7 @@ from trading import broadcasts
 from trading.broadcasts import (
     MarginUpdate,
     account_group,
-    margin_call_broadcast,
+    margin_calls_broadcast,
     margin_updates_broadcast,
 )
 from trading.models import MarginCall
@@ -106,7 +106,7 @@ def test_a_margin_call_push_says_what_happened(django_capture_on_commit_callback
     )
     channel = listen(account_group(account.pk))
     with django_capture_on_commit_callbacks(execute=True):
-        margin_call_broadcast(margin_call=call, health=Decimal("0.930000"))
+        margin_calls_broadcast(calls=[(call, Decimal("0.930000"))])
     message = receive(channel)
     assert message["type"] == "margin.call"
     assert orjson.loads(message["text"]) == {

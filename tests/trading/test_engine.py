@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 
 from accounts.services.ledger import accounts_changed_mark
+from portal.redis import AlreadyRunning, singleton_lock
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.conftest import FakeClock, binary_create
@@ -22,7 +23,7 @@ from tests.trading.margining import (
     tick,
 )
 from trading.broadcasts import account_group
-from trading.engine import MarginEngine, MarginEngineAlreadyRunning
+from trading.engine import MarginEngine
 from trading.models import MarginCall, MarginSnapshot
 from trading.services.margin_book import accounts_changed_pop
 from trading.tasks import margin_sweep_full_task
@@ -206,15 +207,26 @@ def test_a_failed_batch_costs_that_batch_not_the_loop(markets, monkeypatch):
 
 
 def test_one_engine_per_redis(markets):
-    from portal.redis import redis_client, redis_key
+    with singleton_lock("margin engine"), pytest.raises(AlreadyRunning):
+        MarginEngine().run(iterations=1)
+    # Released with the first holder: the next engine runs.
+    assert MarginEngine().run(iterations=1).errors == 0
 
-    lock = redis_client().lock(redis_key("margin", "engine-lock"), timeout=5)
-    assert lock.acquire(blocking=False)
-    try:
-        with pytest.raises(MarginEngineAlreadyRunning):
-            MarginEngine().run(iterations=1)
-    finally:
-        lock.release()
+
+def test_an_engine_that_loses_its_lock_stops(markets, monkeypatch):
+    from portal import redis as portal_redis
+
+    engine = MarginEngine()
+    lost = threading.Event()
+
+    def losing_lock(name, *, ttl=30.0, on_lost=None):
+        on_lost()  # as the renewal thread does when Redis no longer knows the lock
+        lost.set()
+        return portal_redis.singleton_lock(name, ttl=ttl, on_lost=on_lost)
+
+    monkeypatch.setattr("trading.engine.singleton_lock", losing_lock)
+    stats = engine.run(iterations=1000)
+    assert lost.is_set() and stats.batches == 0
 
 
 def test_the_command_runs_one_sweep(markets, capsys, committed):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from portal.redis import singleton_lock
 from trading.marketdata import store
 from trading.models import PriceTick
 
@@ -63,7 +64,7 @@ def test_sigterm_stops_the_feed_cleanly(db):
 
 
 def test_a_second_feed_is_refused_while_one_runs(markets, quote_store):
-    with store.feed_lock(), pytest.raises(CommandError, match="already running"):
+    with singleton_lock("market-data feed"), pytest.raises(CommandError, match="already running"):
         call_command("run_marketdata", "--iterations=1", "--interval=0.01")
     # Released on exit: the next feed starts.
     call_command("run_marketdata", "--iterations=1", "--interval=0.01", stdout=StringIO())

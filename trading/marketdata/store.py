@@ -15,10 +15,8 @@ have missed some re-reads the hash (`quotes_all`).
 """
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -157,41 +155,3 @@ class TickSubscription:
 def ticks_subscribe() -> TickSubscription:
     """Subscribe to the feed's tick batches (see TickSubscription)."""
     return TickSubscription(redis_client(), ticks_channel())
-
-
-class FeedAlreadyRunning(RuntimeError):
-    """Another feed process holds the feed lock."""
-
-
-@contextmanager
-def feed_lock(*, ttl: float = 15.0) -> Iterator[None]:
-    """Hold the single-feed lock while the block runs.
-
-    Two feeds would both move and publish the same markets, so only one may
-    run per Redis. The lock expires `ttl` seconds after its holder dies; a
-    daemon thread renews it every ttl/3 while the holder lives.
-    Raises FeedAlreadyRunning when another live feed holds it.
-    """
-    lock = redis_client().lock(f"{settings.KEY_PREFIX}:md:feed-lock", timeout=ttl)
-    if not lock.acquire(blocking=False):
-        raise FeedAlreadyRunning("Another market-data feed is already running on this Redis.")
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(ttl / 3):
-            try:
-                lock.reacquire()
-            except redis.RedisError:
-                logger.exception("marketdata: could not renew the feed lock")
-
-    renewer = threading.Thread(target=renew, name="feed-lock", daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        renewer.join()
-        try:
-            lock.release()
-        except redis.RedisError:
-            logger.warning("marketdata: the feed lock had already expired")

@@ -1,17 +1,24 @@
 from .instruments import EventGroup, Instrument, Listing, PriceTick, Venue
+from .orders import FeePolicy, Fill, FundingPayment, LeverageSetting, Order, VenueFeeSchedule
 from .positions import Position
 from .risk import InstrumentHaircut, Liquidation, MarginCall, MarginSnapshot, RiskPolicy
 
 __all__ = [
     "EventGroup",
+    "FeePolicy",
+    "Fill",
+    "FundingPayment",
     "Instrument",
     "InstrumentHaircut",
+    "LeverageSetting",
     "Liquidation",
     "Listing",
     "MarginCall",
     "MarginSnapshot",
+    "Order",
     "Position",
     "PriceTick",
     "RiskPolicy",
     "Venue",
+    "VenueFeeSchedule",
 ]

@@ -65,6 +65,9 @@ class Instrument(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=8, choices=Resolution.choices, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every position was paid out after resolution."
+    )
     # Perpetuals
     base_asset = models.CharField(max_length=16, blank=True)
     max_leverage = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -62,13 +62,21 @@ class RiskPolicy(models.Model):
     class Meta:
         verbose_name_plural = "risk policy"
         constraints = [
-            models.CheckConstraint(condition=models.Q(pk=1), name="riskpolicy_singleton"),
+            models.CheckConstraint(
+                condition=models.Q(pk=1),
+                name="riskpolicy_singleton",
+                violation_error_message="There is one risk policy; edit it instead.",
+            ),
             models.CheckConstraint(
                 name="riskpolicy_threshold_order",
                 condition=models.Q(liquidation_threshold__gt=0)
                 & models.Q(liquidation_threshold__lt=models.F("maintenance_threshold"))
                 & models.Q(maintenance_threshold__lte=models.F("initial_margin_threshold"))
                 & models.Q(initial_margin_threshold__lte=models.F("healthy_threshold")),
+                violation_error_message=(
+                    "Thresholds must satisfy 0 < liquidation < maintenance ≤ initial ≤ healthy "
+                    "(defaults 0.9 < 1.0 ≤ 1.2 ≤ 1.5)."
+                ),
             ),
             models.CheckConstraint(
                 name="riskpolicy_haircut_ranges",
@@ -81,6 +89,10 @@ class RiskPolicy(models.Model):
                 & models.Q(concentration_c__lt=1)
                 & models.Q(interest_rate_annual__gte=0)
                 & models.Q(interest_rate_annual__lt=1),
+                violation_error_message=(
+                    "Haircut a, b and concentration c must be ≥ 0 (c below 1), τ0 above 0, "
+                    "h_max in (0, 1], and the interest rate in [0, 1)."
+                ),
             ),
         ]
 
@@ -103,6 +115,7 @@ class InstrumentHaircut(models.Model):
             models.CheckConstraint(
                 condition=models.Q(addon__gte=0) & models.Q(addon__lte=1),
                 name="instrumenthaircut_range",
+                violation_error_message="A haircut add-on lies between 0 and 1.",
             )
         ]
 

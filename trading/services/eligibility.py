@@ -29,6 +29,16 @@ def margin_eligible(account: Account, policy: RiskPolicy) -> bool:
     return account.lifetime_volume >= policy.margin_volume_threshold
 
 
+def _margin_enabled_apply(account: Account) -> tuple[bool, bool]:
+    """Set `margin_enabled` by the rule; return (before, after)."""
+    before = account.margin_enabled
+    after = margin_eligible(account, risk_policy_get())
+    if after != before:
+        account.margin_enabled = after
+        account.save(update_fields=["margin_enabled"])
+    return before, after
+
+
 def account_margin_eligibility_refresh(*, account: Account) -> bool:
     """Bring `margin_enabled` in line with the rule; return its value.
 
@@ -36,18 +46,15 @@ def account_margin_eligibility_refresh(*, account: Account) -> bool:
     override) inside the transaction that changed them. An automatic change
     is written to the audit log with no actor.
     """
-    enabled = margin_eligible(account, risk_policy_get())
-    if enabled != account.margin_enabled:
-        before = account.margin_enabled
-        account.margin_enabled = enabled
-        account.save(update_fields=["margin_enabled"])
+    before, after = _margin_enabled_apply(account)
+    if after != before:
         audit_record(
             actor=None,
-            action="margin_auto_enabled" if enabled else "margin_auto_disabled",
+            action="margin_auto_enabled" if after else "margin_auto_disabled",
             obj=account,
-            changes={"margin_enabled": [before, enabled]},
+            changes={"margin_enabled": [before, after]},
         )
-    return enabled
+    return after
 
 
 def account_margin_override_set(
@@ -78,7 +85,7 @@ def account_margin_override_set(
         }
         locked.margin_override = override
         locked.save(update_fields=["margin_override"])
-        account_margin_eligibility_refresh(account=locked)
+        _margin_enabled_apply(locked)
         after = {name: getattr(locked, name) for name in MARGIN_FIELDS}
         audit_record(
             actor=actor,

@@ -39,7 +39,7 @@ from accounts.services.notifications import (
 )
 from portal.redis import redis_client, redis_key
 from trading import margin
-from trading.broadcasts import margin_call_broadcast
+from trading.broadcasts import margin_calls_broadcast
 from trading.models import Liquidation, MarginCall, RiskPolicy
 from trading.selectors import (
     margin_params_get,
@@ -114,97 +114,92 @@ def _sync_chunk(
         open_calls = {
             call.account_id: call
             for call in MarginCall.objects.select_for_update().filter(
-                account__in=accounts, status=MarginCall.Status.OPEN
+                account_id__in=ids, status=MarginCall.Status.OPEN
             )
         }
-        return [
-            _sync_account(
-                account,
-                open_calls.get(account.pk),
-                health=float(figures.health[k]),
-                adjusted_equity=float(figures.adjusted_equity[k]),
-                used_margin=float(figures.used_margin[k]),
-                below=bool(figures.status[k] == margin.MARGIN_CALL),
-                policy=policy,
-                params=params,
-                now=now,
+        states: list[MarginCallState] = []
+        to_open: list[tuple[Account, MarginCallState]] = []
+        for k, account in enumerate(accounts):
+            health = float(figures.health[k])
+            call = open_calls.get(account.pk)
+            state = MarginCallState(
+                account_id=account.pk,
+                health=health,
+                adjusted_equity=money_decimal(figures.adjusted_equity[k]),
+                used_margin=money_decimal(figures.used_margin[k]),
+                open_call=call,
             )
-            for k, account in enumerate(accounts)
-        ]
+            if figures.status[k] != margin.MARGIN_CALL:
+                if call is not None:
+                    _resolve(account, call, health=ratio_decimal(health), now=now)
+                    state = replace(state, open_call=None, resolved=call)
+            elif call is None:
+                to_open.append((account, state))
+            elif ratio_decimal(health) < call.lowest_health:
+                call.lowest_health = ratio_decimal(health)
+                call.save(update_fields=["lowest_health"])
+            states.append(state)
+        opened = {call.account_id: call for call in _open_many(to_open, policy, now)}
+        result = []
+        for state in states:
+            if state.account_id in opened:
+                state = replace(state, open_call=opened[state.account_id], opened=True)
+            if state.health < params.liquidation:
+                account_liquidate_request(
+                    account_id=state.account_id,
+                    reason=Liquidation.Reason.BELOW_THRESHOLD,
+                    margin_call_id=state.open_call.pk,
+                )
+                state = replace(state, liquidation_requested=True)
+            result.append(state)
+        return result
 
 
-def _sync_account(
-    account: Account,
-    call: MarginCall | None,
-    *,
-    health: float,
-    adjusted_equity: float,
-    used_margin: float,
-    below: bool,
-    policy: RiskPolicy,
-    params: margin.MarginParams,
-    now: datetime,
-) -> MarginCallState:
-    state = MarginCallState(
-        account_id=account.pk,
-        health=health,
-        adjusted_equity=money_decimal(adjusted_equity),
-        used_margin=money_decimal(used_margin),
-        open_call=call,
-    )
-    if not below:
-        if call is None:
-            return state
-        _resolve(account, call, health=ratio_decimal(health), now=now)
-        return replace(state, open_call=None, resolved=call)
-    health_exact = ratio_decimal(health)
-    if call is None:
-        call = _open(account, health=health_exact, state=state, policy=policy, now=now)
-    elif health_exact < call.lowest_health:
-        call.lowest_health = health_exact
-        call.save(update_fields=["lowest_health"])
-    liquidate = health < params.liquidation
-    if liquidate:
-        account_liquidate_request(
-            account_id=account.pk,
-            reason=Liquidation.Reason.BELOW_THRESHOLD,
-            margin_call_id=call.pk,
+def _open_many(
+    to_open: list[tuple[Account, "MarginCallState"]], policy: RiskPolicy, now: datetime
+) -> list[MarginCall]:
+    """Open a call for each account, with its outbox notification, in bulk.
+
+    A market-wide move opens many calls at once: two INSERTs for all of them,
+    and after commit one batch of notify tasks and one batch of pushes.
+    """
+    if not to_open:
+        return []
+    calls = MarginCall.objects.bulk_create(
+        MarginCall(
+            account=account,
+            opened_at=now,
+            health_at_open=ratio_decimal(state.health),
+            lowest_health=ratio_decimal(state.health),
+            used_margin_at_open=state.used_margin,
+            adjusted_equity_at_open=state.adjusted_equity,
         )
-    return replace(
-        state, open_call=call, opened=state.open_call is None, liquidation_requested=liquidate
+        for account, state in to_open
     )
-
-
-def _open(
-    account: Account,
-    *,
-    health: Decimal,
-    state: MarginCallState,
-    policy: RiskPolicy,
-    now: datetime,
-) -> MarginCall:
-    call = MarginCall.objects.create(
-        account=account,
-        opened_at=now,
-        health_at_open=health,
-        lowest_health=health,
-        used_margin_at_open=state.used_margin,
-        adjusted_equity_at_open=state.adjusted_equity,
-    )
-    title, body = _opened_message(call, account, policy)
-    notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
-        kind=Notification.Kind.MARGIN_CALL,
-        title=title,
-        body=body,
-        dedupe_key=_dedupe_key(call, "opened"),
-        email=True,
-    )
-    _notify_on_commit(call.pk)
-    margin_call_broadcast(margin_call=call, health=health)
-    logger.warning("Margin call %s opened on %s at health %s.", call.pk, account.public_id, health)
-    return call
+    notifications = []
+    for call, (account, _) in zip(calls, to_open, strict=True):
+        title, body = _opened_message(call, account, policy)
+        notifications.append(
+            Notification(
+                user_id=account.owner_id,
+                account_id=account.pk,
+                kind=Notification.Kind.MARGIN_CALL,
+                title=title[:200],
+                body=body,
+                dedupe_key=_dedupe_key(call, "opened"),
+                email=True,
+            )
+        )
+        logger.warning(
+            "Margin call %s opened on %s at health %s.",
+            call.pk,
+            account.public_id,
+            call.health_at_open,
+        )
+    Notification.objects.bulk_create(notifications)
+    _notify_on_commit([call.pk for call in calls])
+    margin_calls_broadcast(calls=[(call, call.health_at_open) for call in calls])
+    return calls
 
 
 def _resolve(account: Account, call: MarginCall, *, health: Decimal | None, now: datetime) -> None:
@@ -226,7 +221,7 @@ def _resolve(account: Account, call: MarginCall, *, health: Decimal | None, now:
         email=True,
     )
     notification_email_send_on_commit(notification=notification)
-    margin_call_broadcast(margin_call=call, health=health)
+    margin_calls_broadcast(calls=[(call, health)])
     logger.info("Margin call %s on %s resolved.", call.pk, account.public_id)
 
 
@@ -305,7 +300,7 @@ def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
         if notified_at is None and opened_at <= now - NOTIFY_GRACE
     ]
     for pk in renotified:
-        _notify_on_commit(pk)
+        _notify_on_commit([pk])
     due = [
         account_id
         for _, account_id, opened_at, last_reminded_at, _ in open_calls
@@ -404,11 +399,12 @@ def account_liquidate_request(
     transaction.on_commit(enqueue, robust=True)
 
 
-def _notify_on_commit(margin_call_id: int) -> None:
+def _notify_on_commit(margin_call_ids: list[int]) -> None:
     from trading.tasks import margin_call_notify_task
 
     def enqueue() -> None:
-        margin_call_notify_task.delay(margin_call_id=margin_call_id)
+        for margin_call_id in margin_call_ids:
+            margin_call_notify_task.delay(margin_call_id=margin_call_id)
 
     transaction.on_commit(enqueue, robust=True)
 

@@ -4,10 +4,10 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.redis import AlreadyRunning
 from trading.engine import (
     SWEEP_EVERY_SECONDS,
     MarginEngine,
-    MarginEngineAlreadyRunning,
     margin_sweep_full,
 )
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s")
         try:
             stats = engine.run()
-        except MarginEngineAlreadyRunning as exc:
+        except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
         finally:
             for signum, handler in previous.items():

@@ -5,8 +5,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.redis import AlreadyRunning, singleton_lock
 from trading.marketdata.feed import MarketDataFeed
-from trading.marketdata.store import FeedAlreadyRunning, feed_lock
 
 
 class Command(BaseCommand):
@@ -45,9 +45,9 @@ class Command(BaseCommand):
         }
         self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
         try:
-            with feed_lock():
+            with singleton_lock("market-data feed", ttl=15.0, on_lost=feed.stop):
                 stats = feed.run(iterations=iterations)
-        except FeedAlreadyRunning as exc:
+        except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
         finally:
             for signum, handler in previous.items():
