@@ -68,16 +68,20 @@ def withdrawal_payout_task(*, withdrawal_id: int) -> str:
 
 
 @shared_task(
-    name="accounts.notification_email_send",
+    name="accounts.notification_emails_send",
     autoretry_for=(OSError, smtplib.SMTPException),
     retry_backoff=5,
     retry_backoff_max=600,
     retry_jitter=True,
     max_retries=10,
 )
-def notification_email_send_task(*, notification_id: int) -> bool:
-    """Email one notification; retried with backoff. Safe to run twice: sends once."""
-    return notification_email_send(notification_id=notification_id)
+def notification_emails_send_task(*, notification_ids: list[int]) -> int:
+    """Email these notifications; return how many were sent now. Retried with
+    backoff; safe to run twice: each notification is emailed once."""
+    return sum(
+        notification_email_send(notification_id=notification_id)
+        for notification_id in notification_ids
+    )
 
 
 @shared_task(name="accounts.notification_emails_flush")
@@ -87,8 +91,8 @@ def notification_emails_flush_task() -> int:
     Safe to run twice: each email task skips a notification already emailed.
     """
     pending = notification_emails_pending()
-    for notification_id in pending:
-        notification_email_send_task.delay(notification_id=notification_id)
+    if pending:
+        notification_emails_send_task.delay(notification_ids=pending)
     if pending:
         logger.warning("Re-enqueued %d notification emails left pending.", len(pending))
     return len(pending)

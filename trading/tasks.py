@@ -67,20 +67,20 @@ def interest_accrue_daily_task(day: str | None = None) -> dict[str, str | int]:
 
 
 @shared_task(
-    name="trading.margin_call_notify",
+    name="trading.margin_calls_notify",
     autoretry_for=(OperationalError,),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
     max_retries=10,
 )
-def margin_call_notify_task(*, margin_call_id: int) -> bool:
-    """Notify the user of a margin call (in-app + email); return whether this run did.
+def margin_calls_notify_task(*, margin_call_ids: list[int]) -> int:
+    """Notify the users of these margin calls (in-app + email); return how many this run did.
 
-    Exactly once per call: safe to run twice (the call's `notified_at`,
+    Exactly once per call: safe to run twice (each call's `notified_at`,
     under its row lock; the email by the notification's `emailed_at`).
     """
-    return margin_call_notify(margin_call_id=margin_call_id)
+    return sum(margin_call_notify(margin_call_id=call_id) for call_id in margin_call_ids)
 
 
 @shared_task(name="trading.margin_calls_remind")

@@ -9,6 +9,7 @@ the task runs, and `notification_emails_pending` finds any whose task was lost
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -54,20 +55,19 @@ def notification_create(
     return Notification.objects.get_or_create(dedupe_key=dedupe_key, defaults=fields)
 
 
-def notification_email_send_on_commit(*, notification: Notification) -> None:
-    """Enqueue the notification's email once the caller's transaction commits.
+def notification_email_send_on_commit(*, notifications: Sequence[Notification]) -> None:
+    """Enqueue the notifications' emails, as one task, once the caller's transaction commits.
 
-    Does nothing for a notification that is not meant for email. Safe to call
-    for a notification that was already emailed (the task then skips it).
+    Notifications not meant for email are left out. Safe to call for ones
+    already emailed (the task then skips them).
     """
-    if not notification.email:
+    notification_ids = [notification.pk for notification in notifications if notification.email]
+    if not notification_ids:
         return
-    from accounts.tasks import notification_email_send_task
-
-    notification_id = notification.pk
+    from accounts.tasks import notification_emails_send_task
 
     def enqueue() -> None:
-        notification_email_send_task.delay(notification_id=notification_id)
+        notification_emails_send_task.delay(notification_ids=notification_ids)
 
     transaction.on_commit(enqueue, robust=True)
 

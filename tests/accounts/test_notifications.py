@@ -14,7 +14,7 @@ from accounts.services.notifications import (
     notification_email_send,
     notification_email_send_on_commit,
 )
-from accounts.tasks import notification_email_send_task, notification_emails_flush_task
+from accounts.tasks import notification_emails_flush_task, notification_emails_send_task
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +66,8 @@ def test_creation_belongs_to_the_callers_transaction(user):
 
 def test_the_email_is_sent_once_however_often_the_task_runs(user):
     notification = create(user)
-    assert notification_email_send_task.delay(notification_id=notification.pk).get() is True
-    assert notification_email_send_task.delay(notification_id=notification.pk).get() is False
+    assert notification_emails_send_task.delay(notification_ids=[notification.pk]).get() == 1
+    assert notification_emails_send_task.delay(notification_ids=[notification.pk]).get() == 0
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [user.email]
@@ -87,14 +87,14 @@ def test_the_email_task_is_enqueued_only_when_the_transaction_commits(
     user, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
-        notification_email_send_on_commit(notification=create(user))
+        notification_email_send_on_commit(notifications=[create(user)])
     assert mail.outbox == []
     assert len(callbacks) == 1
     callbacks[0]()
     assert len(mail.outbox) == 1
 
     with django_capture_on_commit_callbacks() as callbacks:
-        notification_email_send_on_commit(notification=create(user, email=False, dedupe_key="x"))
+        notification_email_send_on_commit(notifications=[create(user, email=False, dedupe_key="x")])
     assert callbacks == []
 
 

@@ -19,7 +19,7 @@ from trading.services.margin_calls import (
     margin_calls_remind,
     margin_calls_sync,
 )
-from trading.tasks import margin_call_notify_task, margin_calls_remind_task
+from trading.tasks import margin_calls_notify_task, margin_calls_remind_task
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +71,8 @@ def test_a_price_path_below_maintenance_opens_one_call_notifies_once_and_resolve
 
     # The task, run again (a retry, a duplicate delivery): still one notification.
     with committed():
-        assert margin_call_notify_task.delay(margin_call_id=call.pk).get() is False
-        assert margin_call_notify_task.delay(margin_call_id=call.pk).get() is False
+        assert margin_calls_notify_task.delay(margin_call_ids=[call.pk]).get() == 0
+        assert margin_calls_notify_task.delay(margin_call_ids=[call.pk]).get() == 0
     assert kinds() == [Notification.Kind.MARGIN_CALL]
     assert len(mail.outbox) == 1
 

@@ -158,7 +158,7 @@ def account_liquidate(
             dedupe_key=f"liquidation:{liquidation.pk}",
             **_notification_text(liquidation, account=account, policy=policy),
         )
-        notification_email_send_on_commit(notification=notification)
+        notification_email_send_on_commit(notifications=[notification])
     return liquidation
 
 

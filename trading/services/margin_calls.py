@@ -119,6 +119,7 @@ def _sync_chunk(
         }
         states: list[MarginCallState] = []
         to_open: list[tuple[Account, MarginCallState]] = []
+        to_resolve: list[tuple[Account, MarginCall, Decimal | None]] = []
         for k, account in enumerate(accounts):
             health = float(figures.health[k])
             call = open_calls.get(account.pk)
@@ -131,7 +132,7 @@ def _sync_chunk(
             )
             if figures.status[k] != margin.MARGIN_CALL:
                 if call is not None:
-                    _resolve(account, call, health=ratio_decimal(health), now=now)
+                    to_resolve.append((account, call, ratio_decimal(health)))
                     state = replace(state, open_call=None, resolved=call)
             elif call is None:
                 to_open.append((account, state))
@@ -139,6 +140,7 @@ def _sync_chunk(
                 call.lowest_health = ratio_decimal(health)
                 call.save(update_fields=["lowest_health"])
             states.append(state)
+        _resolve_many(to_resolve, now=now)
         opened = {call.account_id: call for call in _open_many(to_open, policy, now)}
         result = []
         for state in states:
@@ -202,27 +204,38 @@ def _open_many(
     return calls
 
 
-def _resolve(account: Account, call: MarginCall, *, health: Decimal | None, now: datetime) -> None:
-    call.status = MarginCall.Status.RESOLVED
-    call.resolved_at = now
-    call.save(update_fields=["status", "resolved_at"])
-    shown = "unbounded (no borrowing)" if health is None else f"{health:.2f}"
-    notification, _ = notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
-        kind=Notification.Kind.MARGIN_CALL_RESOLVED,
-        title=f"Margin call on {account.public_id} resolved",
-        body=(
-            f"Margin Health of account {account.public_id} is back at {shown}, at or above "
-            f"the maintenance requirement. The margin call opened "
-            f"{call.opened_at:%Y-%m-%d %H:%M} UTC is resolved; no liquidation is pending."
-        ),
-        dedupe_key=_dedupe_key(call, "resolved"),
-        email=True,
+def _resolve_many(
+    to_resolve: list[tuple[Account, MarginCall, Decimal | None]], *, now: datetime
+) -> None:
+    """Resolve these open calls (their accounts locked) with one notification each, in bulk."""
+    if not to_resolve:
+        return
+    MarginCall.objects.filter(pk__in=[call.pk for _, call, _ in to_resolve]).update(
+        status=MarginCall.Status.RESOLVED, resolved_at=now
     )
-    notification_email_send_on_commit(notification=notification)
-    margin_calls_broadcast(calls=[(call, health)])
-    logger.info("Margin call %s on %s resolved.", call.pk, account.public_id)
+    notifications = []
+    for account, call, health in to_resolve:
+        call.status = MarginCall.Status.RESOLVED
+        call.resolved_at = now
+        shown = "unbounded (no borrowing)" if health is None else f"{health:.2f}"
+        notifications.append(
+            Notification(
+                user_id=account.owner_id,
+                account_id=account.pk,
+                kind=Notification.Kind.MARGIN_CALL_RESOLVED,
+                title=f"Margin call on {account.public_id} resolved",
+                body=(
+                    f"Margin Health of account {account.public_id} is back at {shown}, at or "
+                    f"above the maintenance requirement. The margin call opened "
+                    f"{call.opened_at:%Y-%m-%d %H:%M} UTC is resolved; no liquidation is pending."
+                ),
+                dedupe_key=_dedupe_key(call, "resolved"),
+                email=True,
+            )
+        )
+        logger.info("Margin call %s on %s resolved.", call.pk, account.public_id)
+    notification_email_send_on_commit(notifications=Notification.objects.bulk_create(notifications))
+    margin_calls_broadcast(calls=[(call, health) for _, call, health in to_resolve])
 
 
 def margin_call_notify(*, margin_call_id: int, now: datetime | None = None) -> bool:
@@ -255,7 +268,7 @@ def margin_call_notify(*, margin_call_id: int, now: datetime | None = None) -> b
         )
         call.notified_at = now or timezone.now()
         call.save(update_fields=["notified_at"])
-        notification_email_send_on_commit(notification=notification)
+        notification_email_send_on_commit(notifications=[notification])
     return True
 
 
@@ -365,7 +378,7 @@ def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> b
         call.reminders_sent = number
         call.last_reminded_at = now
         call.save(update_fields=["reminders_sent", "last_reminded_at"])
-        notification_email_send_on_commit(notification=notification)
+        notification_email_send_on_commit(notifications=[notification])
     return True
 
 
@@ -400,11 +413,10 @@ def account_liquidate_request(
 
 
 def _notify_on_commit(margin_call_ids: list[int]) -> None:
-    from trading.tasks import margin_call_notify_task
+    from trading.tasks import margin_calls_notify_task
 
     def enqueue() -> None:
-        for margin_call_id in margin_call_ids:
-            margin_call_notify_task.delay(margin_call_id=margin_call_id)
+        margin_calls_notify_task.delay(margin_call_ids=margin_call_ids)
 
     transaction.on_commit(enqueue, robust=True)
 
