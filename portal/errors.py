@@ -54,3 +54,17 @@ class InsufficientMargin(DomainError):
 class AccountNotActive(DomainError):
     code = "account_not_active"
     status = 403
+
+
+class DuplicateOrder(Conflict):
+    """A client_order_id reused for a different request on the same account."""
+
+    code = "duplicate_order"
+    status = 409
+
+
+class SlippageExceeded(DomainError):
+    """A market order would fill further from the best price than the client allows."""
+
+    code = "slippage_exceeded"
+    status = 422

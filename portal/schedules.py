@@ -24,6 +24,8 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Margin call reminders and grace period", "trading.margin_calls_remind", 300),
     DefaultSchedule("Notification emails left pending", "accounts.notification_emails_flush", 120),
     DefaultSchedule("Daily interest accrual", "trading.interest_accrue_daily", 86400),
+    DefaultSchedule("Perpetual funding payments", "trading.funding_apply_due", 600),
+    DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
 ]
 
 

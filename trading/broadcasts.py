@@ -7,6 +7,7 @@ consumer forwards it to any number of sockets as is.
 
     {"type": "margin.update", "text": '{"type":"margin","account_id":…}'}
     {"type": "margin.call",   "text": '{"type":"margin_call","account_id":…}'}
+    {"type": "order.update",  "text": '{"type":"order","order_id":…,"status":…}'}
 
 Pushes are hints (SPEC §8): REST stays the source of truth. They are sent
 after the caller's transaction commits (at once outside one), so a client is
@@ -26,12 +27,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from trading.models import MarginCall
+from trading.models import MarginCall, Order
 
 logger = logging.getLogger(__name__)
 
 MARGIN_UPDATE = "margin.update"
 MARGIN_CALL = "margin.call"
+ORDER_UPDATE = "order.update"
 SEND_CONCURRENCY = 32
 
 
@@ -106,6 +108,29 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
             for call, health in calls
         ]
     )
+
+
+def order_update_broadcast(*, order: Order) -> None:
+    """Push an order's state (filled, pending, rejected…) to its account's group, after commit."""
+    text = _json(
+        {
+            "type": "order",
+            "account_id": order.account_id,
+            "order_id": order.public_id,
+            "client_order_id": order.client_order_id,
+            "status": order.status,
+            "side": order.side,
+            "symbol": order.instrument.symbol,
+            "outcome": order.outcome,
+            "venue": order.venue.code if order.venue_id else None,
+            "filled_quantity": str(order.filled_quantity),
+            "filled_notional": str(order.filled_notional),
+            "average_fill_price": _str_or_none(order.average_fill_price),
+            "fees": str(order.fees),
+            "ts": order.updated_at.isoformat(),
+        }
+    )
+    _send_on_commit([(account_group(order.account_id), {"type": ORDER_UPDATE, "text": text})])
 
 
 def _json(payload: dict) -> str:

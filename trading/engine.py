@@ -78,6 +78,42 @@ class EngineStats:
     busy_seconds: float = 0.0
 
 
+def _moved_markets_act(batch: TickBatch) -> None:
+    """After the margin pass: resting orders and perp isolated liquidation in moved markets.
+
+    Matches resting orders through `trading.services.orders.orders_match` when
+    that module provides it (imported lazily: the engine runs without it),
+    then liquidates perp positions below maintenance in the moved perps. A
+    failure is logged and costs this step of this batch only.
+    """
+    from trading.models import Instrument
+    from trading.services.perps import perp_positions_liquidate
+
+    symbols = {quote.symbol for quote in batch.quotes}
+    if not symbols:
+        return
+    try:
+        moved = dict(Instrument.objects.filter(symbol__in=symbols).values_list("pk", "kind"))
+    except DatabaseError:
+        logger.exception("Could not read the moved markets of a tick batch")
+        return
+    try:
+        from trading.services.orders import orders_match
+    except ImportError:
+        orders_match = None
+    if orders_match is not None:
+        try:
+            orders_match(instrument_ids=list(moved))
+        except Exception:
+            logger.exception("Resting order matching failed for a tick batch")
+    try:
+        perps = [pk for pk, kind in moved.items() if kind == Instrument.Kind.PERPETUAL]
+        if perps:
+            perp_positions_liquidate(instrument_ids=perps)
+    except Exception:
+        logger.exception("Perp isolated liquidation failed for a tick batch")
+
+
 class MarginEngine:
     """Evaluates accounts as prices and balances move (see module docstring).
 
@@ -137,10 +173,12 @@ class MarginEngine:
         affected = np.union1d(refreshed, moved)
         if batch is not None:
             self.stats.batches += 1
-        if not affected.size:
-            return None
-        figures = self.book.evaluate(affected, at=at)
-        self._act(figures)
+        figures = None
+        if affected.size:
+            figures = self.book.evaluate(affected, at=at)
+            self._act(figures)
+        if batch is not None:
+            _moved_markets_act(batch)
         return figures
 
     def sweep(self) -> BookFigures:

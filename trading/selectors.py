@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from accounts.models import Account, Journal, LedgerAccount, Posting
 from portal.money import ZERO, quantize_money
-from trading import margin
+from trading import margin, perp_math
 from trading.marketdata import store
-from trading.marketdata.quotes import Outcome, Quote
-from trading.models import Instrument, Listing, Position, PriceTick, RiskPolicy
+from trading.marketdata.quotes import Outcome, Quote, quantize_price
+from trading.models import Fill, Instrument, Listing, Order, Position, PriceTick, RiskPolicy
 
 SECONDS_PER_DAY = 86400.0
 RATIO_QUANTUM = Decimal("0.000001")
@@ -335,3 +335,194 @@ def net_deposits_get(*, account_ids: Sequence[int]) -> dict[int, Decimal]:
         .values_list("ledger_account__account_id", "total")
     )
     return dict(rows)
+
+
+# Perpetuals (SPEC §5) ---------------------------------------------------------
+
+
+def perp_quotes_get(*, instrument_ids: Iterable[int]) -> dict[int, Quote]:
+    """The live quote of each perpetual (by instrument id) that has one.
+
+    A perp listed on several venues uses its first active listing with a
+    quote (venue code order). One query and one Redis round trip.
+    """
+    listings = list(
+        Listing.objects.filter(
+            instrument_id__in=list(instrument_ids),
+            instrument__kind=Instrument.Kind.PERPETUAL,
+            is_active=True,
+        )
+        .select_related("instrument", "venue")
+        .order_by("instrument_id", "venue__code")
+    )
+    quotes = store.quotes_get_many(listing.key for listing in listings)
+    found: dict[int, Quote] = {}
+    for listing in listings:
+        if listing.instrument_id not in found and listing.key in quotes:
+            found[listing.instrument_id] = quotes[listing.key]
+    return found
+
+
+@dataclass(frozen=True)
+class PerpPositionView:
+    symbol: str
+    side: str  # "long" | "short"
+    quantity: Decimal  # |s|
+    entry: Decimal
+    mark: Decimal | None  # None: no live quote (figures that need it are None too)
+    notional: Decimal | None  # |s|·mark
+    isolated_margin: Decimal
+    leverage: int | None
+    unrealized_pnl: Decimal | None
+    liquidation_price: Decimal | None
+    maintenance_margin: Decimal | None
+
+
+def perp_positions_get(*, account: Account) -> list[PerpPositionView]:
+    """The account's open perpetual positions with mark, uPnL and liquidation price."""
+    positions = list(
+        Position.objects.filter(
+            account=account, outcome="", instrument__kind=Instrument.Kind.PERPETUAL
+        )
+        .exclude(quantity=0)
+        .select_related("instrument")
+        .order_by("instrument__symbol")
+    )
+    quotes = perp_quotes_get(instrument_ids=[position.instrument_id for position in positions])
+    views = []
+    for position in positions:
+        instrument, s = position.instrument, position.quantity
+        mmf = instrument.maintenance_margin_fraction
+        quote = quotes.get(position.instrument_id)
+        mark = quote.mark if quote is not None else None
+        liquidation = perp_math.liquidation_price(
+            quantity=s, entry=position.average_price, margin=position.isolated_margin, mmf=mmf
+        )
+        views.append(
+            PerpPositionView(
+                symbol=instrument.symbol,
+                side="long" if s > 0 else "short",
+                quantity=abs(s),
+                entry=position.average_price,
+                mark=mark,
+                notional=None if mark is None else quantize_money(abs(s) * mark),
+                isolated_margin=position.isolated_margin,
+                leverage=position.leverage,
+                unrealized_pnl=None
+                if mark is None
+                else quantize_money(
+                    perp_math.unrealized_pnl(quantity=s, entry=position.average_price, mark=mark)
+                ),
+                liquidation_price=None if liquidation is None else quantize_price(liquidation),
+                maintenance_margin=None
+                if mark is None
+                else quantize_money(perp_math.maintenance_margin(quantity=s, mark=mark, mmf=mmf)),
+            )
+        )
+    return views
+
+
+# ---------------------------------------------------------------------------
+# Orders and fills (seed 002: list / history)
+
+
+def _contract_symbol_filter(symbol: str | None) -> dict[str, str]:
+    """Filter kwargs for 'SYMBOL' (YES of a binary, or a perp) / 'SYMBOL:NO'."""
+    if not symbol:
+        return {}
+    base, _, outcome = symbol.partition(":")
+    filters = {"instrument__symbol": base}
+    if outcome:
+        filters["outcome"] = outcome.lower()
+    else:
+        filters["outcome__in"] = ["yes", ""]
+    return filters
+
+
+def _with_contract_symbol(rows: list[dict]) -> list[dict]:
+    for row in rows:
+        symbol = row.pop("instrument__symbol")
+        row["symbol"] = f"{symbol}:NO" if row["outcome"] == "no" else symbol
+        row["venue"] = row.pop("venue__code")
+    return rows
+
+
+ORDER_FIELDS = (
+    "public_id",
+    "client_order_id",
+    "instrument__symbol",
+    "outcome",
+    "side",
+    "order_type",
+    "time_in_force",
+    "status",
+    "quantity",
+    "notional_usdc",
+    "limit_price",
+    "take_profit",
+    "stop_loss",
+    "leverage",
+    "filled_quantity",
+    "filled_notional",
+    "average_fill_price",
+    "fees",
+    "venue__code",
+    "reject_code",
+    "reject_reason",
+    "parent__public_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def order_list(
+    *,
+    account,
+    status: str | None = None,
+    symbol: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict]:
+    """An account's orders, newest first, as dicts (one query).
+
+    `status` filters one status, or "active" for pending / open / partially
+    filled; `symbol` is 'SYMBOL' (YES, or a perp) or 'SYMBOL:NO'. Each row's
+    `symbol` is the contract's, `venue` the venue code.
+    """
+    orders = Order.objects.filter(account=account, **_contract_symbol_filter(symbol))
+    if status == "active":
+        orders = orders.filter(status__in=Order.ACTIVE_STATUSES)
+    elif status:
+        orders = orders.filter(status=status)
+    rows = list(
+        orders.order_by("-created_at", "-id").values(*ORDER_FIELDS)[offset : offset + limit]
+    )
+    return _with_contract_symbol(rows)
+
+
+FILL_FIELDS = (
+    "public_id",
+    "order__public_id",
+    "order__client_order_id",
+    "instrument__symbol",
+    "outcome",
+    "side",
+    "quantity",
+    "price",
+    "notional",
+    "venue_fee",
+    "commission",
+    "realized_pnl",
+    "liquidity",
+    "venue__code",
+    "created_at",
+)
+
+
+def fill_list(
+    *, account, symbol: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict]:
+    """An account's fills, newest first, as dicts (one query); `symbol` as in `order_list`."""
+    fills = Fill.objects.filter(account=account, **_contract_symbol_filter(symbol))
+    rows = list(fills.order_by("-created_at", "-id").values(*FILL_FIELDS)[offset : offset + limit])
+    return _with_contract_symbol(rows)

@@ -8,11 +8,13 @@ from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
+from portal.errors import DomainError
 from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
 from trading.services.interest import interest_accrue
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
+from trading.services.settlement import market_settle
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +120,64 @@ def margin_sweep_full_task() -> dict[str, int]:
         "liquidations_requested": stats.liquidations_requested,
         "snapshots": stats.snapshots,
     }
+
+
+@shared_task(
+    name="trading.market_settle",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def market_settle_task(*, instrument_id: int) -> dict[str, int | str | bool]:
+    """Pay out the positions of a resolved market into cash.
+
+    Exactly once per position: safe to run twice or concurrently (each
+    position settles under its locks only while still open, with an
+    idempotency key on its journal). Retried on database errors.
+    """
+    return market_settle(instrument_id=instrument_id).as_dict()
+
+
+@shared_task(name="trading.orders_reconcile")
+def orders_reconcile_task() -> dict[str, list[str]]:
+    """Settle market orders a venue did not confirm in time from the venue's own record.
+
+    Safe to run twice or concurrently: each order is settled under its row
+    lock, once (trading.services.execute.order_reconcile).
+    """
+    from trading.services.execute import orders_reconcile
+
+    summary = orders_reconcile()
+    if summary.filled or summary.closed:
+        logger.info("Orders reconciled: %s", summary.as_dict())
+    return summary.as_dict()
+
+
+@shared_task(name="trading.funding_apply_due")
+def funding_apply_due_task() -> dict[str, dict[str, str | int]]:
+    """Apply every open perp market's last completed funding period.
+
+    Safe to run twice or late: each (market, account, period) is paid once.
+    A market without a funding rate is skipped (logged) and caught up next run
+    only while its period is still the last completed one.
+    """
+    from trading.models import Instrument
+    from trading.services.perps import funding_apply, funding_period_last_completed
+
+    now = timezone.now()
+    runs: dict[str, dict[str, str | int]] = {}
+    perps = Instrument.objects.filter(
+        kind=Instrument.Kind.PERPETUAL, status=Instrument.Status.OPEN
+    ).order_by("symbol")
+    for instrument in perps:
+        period_start = funding_period_last_completed(instrument=instrument, now=now)
+        try:
+            runs[instrument.symbol] = funding_apply(
+                instrument=instrument, period_start=period_start
+            ).as_dict()
+        except DomainError as exc:
+            logger.warning("Funding for %s skipped: %s", instrument.symbol, exc)
+            runs[instrument.symbol] = {"error": exc.code}
+    return runs

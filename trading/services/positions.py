@@ -2,9 +2,10 @@
 
 Execute, resting orders, liquidation and settlement all record fills through
 `binary_fill_apply`: position quantity and average price, realized P&L, the
-balanced trade journal (cash against the venue's settlement account, the fee
-to fee income), lifetime volume and margin eligibility, in the caller's
-transaction under the caller's account lock.
+balanced trade journal (cash against the venue's settlement account, the
+venue's fee with it, the broker's commission to fee income), lifetime volume
+and margin eligibility, in the caller's transaction under the caller's
+account lock.
 """
 
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ def binary_fill_apply(
     quantity: Decimal,
     price: Decimal,
     fee: Decimal = ZERO,
+    venue_fee: Decimal = ZERO,
+    commission: Decimal = ZERO,
     journal_kind: Journal.Kind = Journal.Kind.TRADE,
     memo: str = "",
     idempotency_key: str | None = None,
@@ -56,7 +59,10 @@ def binary_fill_apply(
     non-binary instrument, a non-positive quantity, a price outside (0, 1],
     or selling more than the position holds (InvalidParams). Cash paid is
     rounded up to the micro-dollar, cash received down (never in the
-    customer's favour by a rounding). Returns the position and the journal.
+    customer's favour by a rounding). Fees come off the customer's cash:
+    `venue_fee` is paid to the venue (its settlement account line),
+    `commission` and any other broker `fee` go to fee income, each as its
+    own journal line. Returns the position and the journal.
     """
     if instrument.kind != Instrument.Kind.BINARY:
         raise InvalidParams(f"{instrument.symbol} is not a binary contract.")
@@ -95,13 +101,16 @@ def binary_fill_apply(
     position.updated_at = now
     position.save()
 
-    fee = quantize_money(fee, rounding=ROUND_UP)
-    lines = [
-        Line(cash_ledger_account(account), cash_delta - fee),
-        Line(house_ledger_account(HouseAccount.VENUE_SETTLEMENT), -cash_delta),
+    venue_fee = quantize_money(venue_fee, rounding=ROUND_UP)
+    fee_income = quantize_money(fee, rounding=ROUND_UP) + quantize_money(
+        commission, rounding=ROUND_UP
+    )
+    amounts = [
+        (cash_ledger_account(account), cash_delta - venue_fee - fee_income),
+        (house_ledger_account(HouseAccount.VENUE_SETTLEMENT), -cash_delta + venue_fee),
+        (house_ledger_account(HouseAccount.FEE_INCOME), fee_income),
     ]
-    if fee:
-        lines.append(Line(house_ledger_account(HouseAccount.FEE_INCOME), fee))
+    lines = [Line(ledger_account, amount) for ledger_account, amount in amounts if amount]
     journal = journal_post(
         kind=journal_kind,
         account=account,

@@ -138,7 +138,7 @@ class SnapshotTracker:
 
 
 def _insert(due: BookFigures) -> None:
-    """INSERT … SELECT FROM unnest(arrays): each column travels as one array.
+    """On PostgreSQL INSERT … SELECT FROM unnest(arrays): each column travels as one array.
 
     A price move can make thousands of accounts due at once, on the engine's
     hot path; `bulk_create` costs a Python model instance and per-field
@@ -155,28 +155,32 @@ def _insert(due: BookFigures) -> None:
     )
     bounded = np.isfinite(due.health)
     health = np.minimum(due.health, HEALTH_STORED_MAX)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
-        "SELECT a, %s, c, u, e, h, s FROM unnest("
-        "%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::text[]"
-        ") AS row(a, c, u, e, h, s)"
-    )
+    values = [
+        due.account_id.tolist(),
+        _decimal_texts(due.cash),
+        _decimal_texts(due.used_margin),
+        _decimal_texts(due.adjusted_equity),
+        [
+            f"{value:.6f}" if finite else None
+            for value, finite in zip(health.tolist(), bounded.tolist(), strict=True)
+        ],
+        [margin.STATUS_NAMES[code] for code in due.status.tolist()],
+    ]
+    table = quote(meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                due.at,
-                due.account_id.tolist(),
-                _decimal_texts(due.cash),
-                _decimal_texts(due.used_margin),
-                _decimal_texts(due.adjusted_equity),
-                [
-                    f"{value:.6f}" if finite else None
-                    for value, finite in zip(health.tolist(), bounded.tolist(), strict=True)
-                ],
-                [margin.STATUS_NAMES[code] for code in due.status.tolist()],
-            ],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+                "SELECT a, %s, c, u, e, h, s FROM unnest("
+                "%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
+                "%s::text[]) AS row(a, c, u, e, h, s)",
+                [due.at, *values],
+            )
+        else:  # SQLite (make run's embedded default): one statement, many rows
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+                [(row[0], due.at, *row[1:]) for row in zip(*values, strict=True)],
+            )
 
 
 def _decimal_texts(values: margin.FloatArray) -> list[str]:

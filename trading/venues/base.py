@@ -115,6 +115,34 @@ def book_walk(
     )
 
 
+class VenueOrderStatus(StrEnum):
+    FILLED = "filled"
+    PENDING = "pending"  # accepted, not (yet) filled
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """A venue's own record of one order we sent it, as it reports it."""
+
+    client_order_id: str  # our Order.public_id: the venue's dedupe key
+    venue_order_id: str
+    status: VenueOrderStatus
+    quantity: Decimal = ZERO  # filled
+    average_price: Decimal | None = None
+    venue_fill_id: str = ""
+    reason: str = ""
+
+
+class VenueTimeout(Exception):
+    """The venue did not confirm an order in time: its true state is unknown.
+
+    The order may or may not have filled; ask `order_status` later (the
+    reconciliation task does), never place it again under a new id.
+    """
+
+
 class VenueAdapter(ABC):
     """One venue as the broker trades on it.
 
@@ -163,3 +191,27 @@ class VenueAdapter(ABC):
         """
         book = self.order_book(listing, outcome=outcome)
         return book_walk(book, side, quantity=quantity, notional=notional)
+
+    def market_order_place(
+        self,
+        listing: Listing,
+        side: Side | str,
+        *,
+        notional: Decimal,
+        client_order_id: str,
+        outcome: Outcome | None = None,
+    ) -> VenueOrder:
+        """Send a market order for `notional` USDC; return the venue's confirmation.
+
+        `client_order_id` (our order's public id) makes it idempotent: placing
+        the same id twice returns the first order. Raises VenueTimeout when
+        the venue does not confirm in time (the order may have filled).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not place orders.")
+
+    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+        """The venue's record of the order sent as `client_order_id` (None: never received).
+
+        Raises VenueTimeout when the venue does not answer in time.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not report orders.")

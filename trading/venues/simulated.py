@@ -5,21 +5,45 @@ reads the latest quote the market-data feed wrote to Redis and prices market
 orders by walking that book. A quote older than STALE_AFTER_INTERVALS feed
 intervals (and at least MIN_STALE_SECONDS) is refused: a stopped feed, or a
 halted market, must not leave the broker trading on old prices.
+
+Placed market orders fill at once against the book and are recorded in Redis
+(keyed by venue code and our order's public id, for ORDER_TTL_SECONDS), so
+`order_status` can read them back and a retried placement returns the first
+order. The setting SIMULATED_VENUE_NO_CONFIRM simulates a venue that does
+not confirm in time: "filled" (the venue fills, but the answer is lost) or
+"unfilled" (the order never reaches the venue); either raises VenueTimeout.
 """
 
+import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.conf import settings
 
+from portal.redis import redis_client, redis_key
 from trading.marketdata import store
-from trading.marketdata.quotes import Quote
+from trading.marketdata.quotes import Outcome, Quote
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Listing
-from trading.venues.base import VenueAdapter
+from trading.venues.base import (
+    Side,
+    VenueAdapter,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueTimeout,
+)
 
 STALE_AFTER_INTERVALS = 10
 MIN_STALE_SECONDS = 5.0
+ORDER_TTL_SECONDS = 7 * 86400
+NO_CONFIRM_FILLED = "filled"
+NO_CONFIRM_UNFILLED = "unfilled"
+
+
+def simulated_order_key(code: str, client_order_id: str) -> str:
+    """Redis key of the simulated venue's record of one order."""
+    return redis_key("venue", code, "orders", client_order_id)
 
 
 class SimulatedVenue(VenueAdapter):
@@ -49,3 +73,81 @@ class SimulatedVenue(VenueAdapter):
         if age > self.max_quote_age:
             raise MarketDataUnavailable(f"The last quote for {listing.key} is {age:.0f}s old.")
         return quote
+
+    def market_order_place(
+        self,
+        listing: Listing,
+        side: Side | str,
+        *,
+        notional: Decimal,
+        client_order_id: str,
+        outcome: Outcome | None = None,
+    ) -> VenueOrder:
+        """Fill a market order at once against the current book (see the module docstring).
+
+        A book that cannot fill the whole notional rejects the order (the
+        venue's record says so). Idempotent by `client_order_id`.
+        """
+        mode = getattr(settings, "SIMULATED_VENUE_NO_CONFIRM", "")
+        if mode == NO_CONFIRM_UNFILLED:
+            raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
+        existing = self.order_status(listing, client_order_id=client_order_id)
+        if existing is None:
+            estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
+            venue_order_id = f"sim-{client_order_id}"
+            if estimate.complete:
+                order = VenueOrder(
+                    client_order_id=client_order_id,
+                    venue_order_id=venue_order_id,
+                    status=VenueOrderStatus.FILLED,
+                    quantity=estimate.quantity,
+                    average_price=estimate.average_price,
+                    venue_fill_id=f"{venue_order_id}-1",
+                )
+            else:
+                order = VenueOrder(
+                    client_order_id=client_order_id,
+                    venue_order_id=venue_order_id,
+                    status=VenueOrderStatus.REJECTED,
+                    reason="Not enough liquidity in the book.",
+                )
+            key = simulated_order_key(self.code, client_order_id)
+            if not redis_client().set(key, _dumps(order), nx=True, ex=ORDER_TTL_SECONDS):
+                order = self.order_status(listing, client_order_id=client_order_id)
+            existing = order
+        if mode == NO_CONFIRM_FILLED:
+            raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
+        return existing
+
+    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+        """The recorded order placed as `client_order_id`, or None if it never arrived."""
+        raw = redis_client().get(simulated_order_key(self.code, client_order_id))
+        return None if raw is None else _loads(raw)
+
+
+def _dumps(order: VenueOrder) -> str:
+    return json.dumps(
+        {
+            "client_order_id": order.client_order_id,
+            "venue_order_id": order.venue_order_id,
+            "status": order.status.value,
+            "quantity": str(order.quantity),
+            "average_price": None if order.average_price is None else str(order.average_price),
+            "venue_fill_id": order.venue_fill_id,
+            "reason": order.reason,
+        }
+    )
+
+
+def _loads(raw: bytes | str) -> VenueOrder:
+    data = json.loads(raw)
+    price = data["average_price"]
+    return VenueOrder(
+        client_order_id=data["client_order_id"],
+        venue_order_id=data["venue_order_id"],
+        status=VenueOrderStatus(data["status"]),
+        quantity=Decimal(data["quantity"]),
+        average_price=None if price is None else Decimal(price),
+        venue_fill_id=data["venue_fill_id"],
+        reason=data["reason"],
+    )

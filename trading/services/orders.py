@@ -1,0 +1,856 @@
+"""Limit and market orders (seed 002): place, match, modify, cancel.
+
+An order names a contract by symbol ("TRUMP-WIN" is its YES contract,
+"TRUMP-WIN:NO" its NO contract, "BTC-PERP" a perpetual), a side, a size in
+contracts and, for a limit order, a limit price. Time in force:
+
+- GTC: fills what crosses the book now and rests the remainder (status
+  `open` / `partially_filled`); `orders_match`, run by the margin engine on
+  every tick, fills it later when the book crosses its limit (maker).
+- IOC: fills what crosses now and cancels the rest (market orders are IOC).
+- FOK: fills the whole quantity now or is rejected with nothing filled.
+
+An order that has filled and carries a take-profit and/or a stop-loss arms
+them: when the mark reaches the take-profit (a long: mark ≥ TP; a short:
+mark ≤ TP) or the stop-loss (a long: mark ≤ SL; a short: mark ≥ SL), a child
+market order (parent = the original) closes the filled quantity. A trigger
+fires once: the child order records it.
+
+Every fill goes through `trading.services.fills.order_fill_apply` (the one
+fill path: fees, position, journal, Fill, order totals) at the crossing book
+levels' prices, inside one transaction with the account row locked, then
+the order row. Lock order everywhere: account, then order, then position.
+
+Errors: InvalidParams (bad input), NotFound (unknown symbol or order),
+Conflict `market_closed` (halted / resolved market), `duplicate_order`
+(client_order_id reused), `order_not_active` (modify / cancel of a final
+order), InsufficientMargin / InsufficientFunds (pre-trade check),
+AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
+"""
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from accounts.models import Account
+from accounts.services.accounts import account_check_can_transact
+from portal.errors import Conflict, DomainError, Forbidden, InvalidParams, NotFound
+from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
+from trading.marketdata.quotes import OrderBook, Outcome
+from trading.marketdata.store import MarketDataUnavailable
+from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position, Venue
+from trading.selectors import contracts_get
+from trading.services.fills import order_fill_apply
+from trading.services.margin_check import margin_check_action, margin_check_cash_debit
+from trading.services.markets import instrument_check_tradable
+from trading.services.simulation import PortfolioChange, PositionDelta, _decimal_clean
+from trading.venues import venue_adapter
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = Order.ACTIVE_STATUSES
+RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
+CLIENT_ORDER_ID_MAX = 64
+
+try:  # DuplicateOrder joins portal.errors with execute; same code and status.
+    from portal.errors import DuplicateOrder
+except ImportError:  # pragma: no cover - until then
+
+    class DuplicateOrder(Conflict):
+        code = "duplicate_order"
+
+
+# ---------------------------------------------------------------------------
+# Input
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """What a symbol names: an instrument and (binaries) an outcome ('' for perps)."""
+
+    instrument: Instrument
+    outcome: str
+
+    @property
+    def book_outcome(self) -> Outcome | None:
+        return Outcome(self.outcome) if self.outcome else None
+
+
+def contract_from_symbol(symbol: object) -> Contract:
+    """'SYMBOL' (YES), 'SYMBOL:YES', 'SYMBOL:NO' or a perpetual's symbol.
+
+    Raises InvalidParams for a malformed symbol, NotFound for an unknown one.
+    """
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise InvalidParams("symbol is required.")
+    base, _, outcome = symbol.strip().partition(":")
+    instrument = Instrument.objects.filter(symbol=base).first()
+    if instrument is None:
+        raise NotFound(f"Unknown instrument {base!r}.")
+    if not instrument.is_binary:
+        if outcome:
+            raise InvalidParams(f"{base} is a perpetual: it has no YES/NO contracts.")
+        return Contract(instrument, "")
+    outcome = (outcome or Outcome.YES.value).lower()
+    if outcome not in (Outcome.YES, Outcome.NO):
+        raise InvalidParams(f"The contract must be {base}, {base}:YES or {base}:NO.")
+    return Contract(instrument, outcome)
+
+
+def _choice(value: object, choices: type, *, name: str) -> str:
+    text = str(value).strip()
+    for choice in choices:
+        if text.lower() == str(choice.value).lower():
+            return choice.value
+    allowed = ", ".join(str(choice.value) for choice in choices)
+    raise InvalidParams(f"{name} must be one of {allowed}, not {value!r}.")
+
+
+def _price_clean(value: object, *, name: str, instrument: Instrument) -> Decimal:
+    """A price on the instrument's tick grid; for a binary strictly inside (0, 1)."""
+    price = _decimal_clean(value, name=name, places=PRICE_DECIMAL_PLACES, positive=True)
+    if instrument.is_binary and not price < 1:
+        raise InvalidParams(f"{name} of a binary contract must lie strictly between 0 and 1.")
+    if price % instrument.tick_size:
+        raise InvalidParams(
+            f"{name} {price} is not on {instrument.symbol}'s tick grid of "
+            f"{instrument.tick_size.normalize()}."
+        )
+    return price
+
+
+def _triggers_check(
+    *, side: str, price: Decimal | None, take_profit: Decimal | None, stop_loss: Decimal | None
+) -> None:
+    """TP above and SL below the price for a buy (long); the reverse for a sell (short)."""
+    if price is None:
+        return
+    long = side == Order.Side.BUY
+    if take_profit is not None and (take_profit <= price if long else take_profit >= price):
+        where = "above" if long else "below"
+        raise InvalidParams(f"take_profit must be {where} the price {price} for a {side}.")
+    if stop_loss is not None and (stop_loss >= price if long else stop_loss <= price):
+        where = "below" if long else "above"
+        raise InvalidParams(f"stop_loss must be {where} the price {price} for a {side}.")
+
+
+def _client_order_id_clean(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text or len(text) > CLIENT_ORDER_ID_MAX or not text.isprintable():
+        raise InvalidParams(
+            f"client_order_id must be 1 to {CLIENT_ORDER_ID_MAX} printable characters."
+        )
+    return text
+
+
+def _account_check(account: Account) -> None:
+    """The checks every order passes on the locked account row."""
+    if account.kind != Account.Kind.CUSTODIAL:
+        raise Forbidden(
+            f"Account {account.public_id} is non-custodial: orders are placed from "
+            "custodial accounts.",
+            code="custodial_required",
+        )
+    account_check_can_transact(account)
+
+
+def _leverage_for(*, account: Account, instrument: Instrument, leverage: object) -> int:
+    """A perp order's leverage: as given (1…max), else the account's setting, else the default."""
+    if leverage is None:
+        setting = LeverageSetting.objects.filter(account=account, instrument=instrument).first()
+        return setting.leverage if setting else instrument.default_leverage
+    if isinstance(leverage, bool) or not str(leverage).isdigit():
+        raise InvalidParams("leverage must be a whole number.")
+    value = int(leverage)
+    if not 1 <= value <= instrument.max_leverage:
+        raise InvalidParams(
+            f"leverage for {instrument.symbol} must be between 1 and {instrument.max_leverage}."
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Books and the pre-trade check
+
+
+def _listings(instrument: Instrument, venue: Venue | None = None) -> list[Listing]:
+    listings = instrument.listings.filter(is_active=True, venue__is_active=True).select_related(
+        "instrument", "venue"
+    )
+    if venue is not None:
+        listings = listings.filter(venue=venue)
+    return list(listings.order_by("venue__code"))
+
+
+def _book(listing: Listing, outcome: Outcome | None) -> OrderBook | None:
+    """The listing's live book for `outcome` (None: no live quote)."""
+    try:
+        return venue_adapter(listing.venue.code).order_book(listing, outcome=outcome)
+    except MarketDataUnavailable:
+        return None
+
+
+def _venue_book_best(*, contract: Contract, side: str) -> tuple[Venue, OrderBook | None]:
+    """Where an order goes: the venue with the best top of book for its side.
+
+    With no live book anywhere, the first listing's venue and no book (a GTC
+    order may still rest there). NotFound when the contract is not listed.
+    """
+    listings = _listings(contract.instrument)
+    if not listings:
+        raise NotFound(f"{contract.instrument.symbol} is not listed on any active venue.")
+    best: tuple[Venue, OrderBook] | None = None
+    for listing in listings:
+        book = _book(listing, contract.book_outcome)
+        levels = None if book is None else (book.asks if side == Order.Side.BUY else book.bids)
+        if not levels:
+            continue
+        if best is None:
+            best = (listing.venue, book)
+            continue
+        best_top = (best[1].asks if side == Order.Side.BUY else best[1].bids)[0].price
+        better = (
+            levels[0].price < best_top if side == Order.Side.BUY else levels[0].price > best_top
+        )
+        if better:
+            best = (listing.venue, book)
+    return best if best is not None else (listings[0].venue, None)
+
+
+def crossing_levels(
+    book: OrderBook | None, *, side: str, limit: Decimal | None, quantity: Decimal
+) -> list[tuple[Decimal, Decimal]]:
+    """(price, quantity) to fill, best first: asks ≤ limit for a buy, bids ≥ limit
+    for a sell (any price without a limit), up to `quantity` in total."""
+    if book is None or quantity <= 0:
+        return []
+    levels = book.asks if side == Order.Side.BUY else book.bids
+    fills, left = [], quantity
+    for level in levels:
+        if left <= 0:
+            break
+        if limit is not None and (
+            level.price > limit if side == Order.Side.BUY else level.price < limit
+        ):
+            break
+        take = min(level.size, left)
+        if take > 0:
+            fills.append((level.price, take))
+            left -= take
+    return fills
+
+
+def _margin_check(
+    *,
+    account: Account,
+    contract: Contract,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    leverage: int | None,
+) -> None:
+    """The pre-trade check for `quantity` at `price` (the limit, the worst case).
+
+    A binary buy projects the cash paid and the contracts added; a sell only
+    reduces risk (the position must hold it: InvalidParams). A perp order
+    allocates notional / leverage of isolated margin.
+    """
+    instrument = contract.instrument
+    if instrument.is_binary:
+        if side == Order.Side.SELL:
+            held = (
+                Position.objects.filter(
+                    account=account, instrument=instrument, outcome=contract.outcome
+                )
+                .values_list("quantity", flat=True)
+                .first()
+                or ZERO
+            )
+            if quantity > held:
+                raise InvalidParams(
+                    f"Cannot sell {quantity} {instrument.symbol} {contract.outcome.upper()}: "
+                    f"the position holds {held}."
+                )
+            return
+        key = (instrument.pk, contract.outcome)
+        change = PortfolioChange(
+            cash=-(quantity * price).quantize(Decimal(1).scaleb(-6), rounding=ROUND_UP),
+            positions=(PositionDelta(contract=contracts_get([key])[key], quantity=quantity),),
+        )
+        margin_check_action(account=account, change=change, action="buy")
+        return
+    margin = (quantity * price / Decimal(leverage or 1)).quantize(
+        Decimal(1).scaleb(-6), rounding=ROUND_UP
+    )
+    margin_check_cash_debit(account=account, amount=margin, action="perp order")
+
+
+# ---------------------------------------------------------------------------
+# Fills
+
+
+def _fills_apply(
+    *,
+    order: Order,
+    account: Account,
+    fills: Iterable[tuple[Decimal, Decimal]],
+    liquidity: str,
+) -> None:
+    """Record each (price, quantity) through the one fill path (account locked)."""
+    for price, quantity in fills:
+        order_fill_apply(
+            order=order,
+            account=account,
+            quantity=quantity,
+            price=price,
+            venue=order.venue,
+            liquidity=liquidity,
+        )
+
+
+def _finish(order: Order, *, status: str, code: str = "", reason: str = "") -> None:
+    order.status = status
+    order.reject_code = code
+    order.reject_reason = reason[:255]
+    order.updated_at = timezone.now()
+    order.save(update_fields=["status", "reject_code", "reject_reason", "updated_at"])
+
+
+def _remaining(order: Order) -> Decimal:
+    return (order.quantity or ZERO) - order.filled_quantity
+
+
+def _status_after_fills(order: Order) -> str:
+    if _remaining(order) <= 0:
+        return Order.Status.FILLED
+    return Order.Status.PARTIALLY_FILLED if order.filled_quantity > 0 else Order.Status.OPEN
+
+
+def _execute_now(
+    *, order: Order, account: Account, book: OrderBook | None, liquidity: str
+) -> Order:
+    """Match a new (or modified) order against `book` under the caller's locks.
+
+    GTC rests what does not cross, IOC cancels it, FOK fills all or nothing.
+    """
+    remaining = _remaining(order)
+    fills = crossing_levels(book, side=order.side, limit=order.limit_price, quantity=remaining)
+    available = sum((quantity for _, quantity in fills), ZERO)
+    if order.time_in_force == Order.TimeInForce.FOK and available < remaining:
+        _finish(
+            order,
+            status=Order.Status.REJECTED,
+            code="fok_not_filled",
+            reason=f"Fill or kill: only {available} of {remaining} could fill now.",
+        )
+        return order
+    _fills_apply(order=order, account=account, fills=fills, liquidity=liquidity)
+    if _remaining(order) > 0 and order.time_in_force != Order.TimeInForce.GTC:
+        reason = "Immediate or cancel: the rest did not cross the book."
+        _finish(order, status=Order.Status.CANCELLED, code="ioc_unfilled", reason=reason)
+    elif order.status != _status_after_fills(order):
+        _finish(order, status=_status_after_fills(order))
+    return order
+
+
+# ---------------------------------------------------------------------------
+# Place, modify, cancel
+
+
+def order_place(
+    *,
+    account: Account,
+    symbol: str,
+    side: str,
+    order_type: str = Order.Type.LIMIT,
+    time_in_force: str = Order.TimeInForce.GTC,
+    quantity: Decimal | str,
+    price: Decimal | str | None,
+    take_profit: Decimal | str | None = None,
+    stop_loss: Decimal | str | None = None,
+    client_order_id: str | None = None,
+    leverage: int | None = None,
+) -> Order:
+    """Place an order and match it against the venue's book at once; return it.
+
+    Validates the input (InvalidParams with what is wrong), then inside one
+    transaction with the account row locked: the account checks, the market
+    open (Conflict `market_closed`), `client_order_id` unused in the account
+    (Conflict `duplicate_order`), the pre-trade margin check at the limit
+    price (buys; sells must hold the contracts), then the order is created
+    and filled per its time in force (see the module docstring). Returns the
+    order as it stands after matching (FOK not filled: status `rejected`).
+    """
+    contract = contract_from_symbol(symbol)
+    instrument = contract.instrument
+    side = _choice(side, Order.Side, name="side")
+    order_type = _choice(order_type, Order.Type, name="order_type")
+    time_in_force = _choice(time_in_force, Order.TimeInForce, name="time_in_force")
+    quantity = _decimal_clean(
+        quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
+    )
+    if order_type == Order.Type.MARKET:
+        if price is not None:
+            raise InvalidParams("A market order has no price; use a limit order.")
+        if time_in_force == Order.TimeInForce.GTC:
+            time_in_force = Order.TimeInForce.IOC
+        if take_profit is not None or stop_loss is not None:
+            raise InvalidParams("Take-profit and stop-loss need a limit order.")
+        limit = None
+    else:
+        if price is None:
+            raise InvalidParams("A limit order needs a price.")
+        limit = _price_clean(price, name="price", instrument=instrument)
+    take_profit = (
+        None
+        if take_profit is None
+        else _price_clean(take_profit, name="take_profit", instrument=instrument)
+    )
+    stop_loss = (
+        None
+        if stop_loss is None
+        else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
+    )
+    if instrument.is_binary and side == Order.Side.SELL and (take_profit or stop_loss):
+        raise InvalidParams(
+            "Binary positions are long-only: take-profit and stop-loss go on the buy order."
+        )
+    _triggers_check(side=side, price=limit, take_profit=take_profit, stop_loss=stop_loss)
+    client_order_id = _client_order_id_clean(client_order_id)
+    if instrument.is_binary and leverage is not None:
+        raise InvalidParams("leverage applies to perpetuals only.")
+
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        _account_check(locked)
+        instrument_check_tradable(instrument)
+        if (
+            client_order_id
+            and Order.objects.filter(account=locked, client_order_id=client_order_id).exists()
+        ):
+            raise DuplicateOrder(
+                f"client_order_id {client_order_id!r} is already used in account "
+                f"{locked.public_id}.",
+                code="duplicate_order",
+            )
+        venue, book = _venue_book_best(contract=contract, side=side)
+        if book is None and time_in_force != Order.TimeInForce.GTC:
+            raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+        lev = (
+            None
+            if instrument.is_binary
+            else _leverage_for(account=locked, instrument=instrument, leverage=leverage)
+        )
+        check_price = limit
+        if check_price is None:  # market: the worst level it would take
+            fills = crossing_levels(book, side=side, limit=None, quantity=quantity)
+            check_price = fills[-1][0] if fills else None
+        if check_price is not None:
+            _margin_check(
+                account=locked,
+                contract=contract,
+                side=side,
+                quantity=quantity,
+                price=check_price,
+                leverage=lev,
+            )
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    account=locked,
+                    instrument=instrument,
+                    outcome=contract.outcome,
+                    side=side,
+                    order_type=order_type,
+                    time_in_force=time_in_force,
+                    status=Order.Status.OPEN,
+                    quantity=quantity,
+                    limit_price=limit,
+                    take_profit=take_profit,
+                    stop_loss=stop_loss,
+                    leverage=lev,
+                    client_order_id=client_order_id,
+                    venue=venue,
+                    reference_price=check_price,
+                    created_at=now,
+                    updated_at=now,
+                )
+        except IntegrityError as exc:
+            raise DuplicateOrder(
+                f"client_order_id {client_order_id!r} is already used in account "
+                f"{locked.public_id}.",
+                code="duplicate_order",
+            ) from exc
+        _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+    return order
+
+
+def _order_locked(*, account: Account, order_id: str | None, client_order_id: str | None) -> Order:
+    """The account's order by public id or client order id, row-locked (NotFound)."""
+    if (order_id is None) == (client_order_id is None):
+        raise InvalidParams("Give exactly one of order_id or client_order_id.")
+    lookup = (
+        {"public_id": order_id} if order_id is not None else {"client_order_id": client_order_id}
+    )
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("instrument", "venue")
+        .filter(account=account, **lookup)
+        .first()
+    )
+    if order is None:
+        which = order_id if order_id is not None else f"client_order_id {client_order_id!r}"
+        raise NotFound(f"No order {which} in account {account.public_id}.")
+    return order
+
+
+def _active_check(order: Order) -> None:
+    if order.status not in ACTIVE:
+        raise Conflict(
+            f"Order {order.public_id} is {order.status}: only active orders change.",
+            code="order_not_active",
+        )
+
+
+def order_modify(
+    *,
+    account: Account,
+    order_id: str | None = None,
+    client_order_id: str | None = None,
+    price: Decimal | str | None = None,
+    quantity: Decimal | str | None = None,
+    take_profit: Decimal | str | None = None,
+    stop_loss: Decimal | str | None = None,
+) -> Order:
+    """Change an active limit order's price, quantity, take-profit or stop-loss.
+
+    Under the account lock, then the order's: the order must be active
+    (Conflict `order_not_active`) and its market open; the new quantity may
+    not be below what has filled; validation and the margin check (on what
+    is left, at the new price) run again. If the new price crosses the book
+    the order fills at once, like a new GTC order. Returns the order.
+    """
+    if price is None and quantity is None and take_profit is None and stop_loss is None:
+        raise InvalidParams("Give a new price, quantity, take_profit or stop_loss.")
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        _account_check(locked)
+        order = _order_locked(account=locked, order_id=order_id, client_order_id=client_order_id)
+        _active_check(order)
+        instrument = order.instrument
+        instrument_check_tradable(instrument)
+        if order.order_type != Order.Type.LIMIT:
+            raise InvalidParams("Only limit orders can be modified.")
+        new_price = (
+            order.limit_price
+            if price is None
+            else _price_clean(price, name="price", instrument=instrument)
+        )
+        new_quantity = (
+            order.quantity
+            if quantity is None
+            else _decimal_clean(
+                quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
+            )
+        )
+        if new_quantity <= order.filled_quantity:
+            raise InvalidParams(
+                f"quantity must be above the {order.filled_quantity} already filled."
+            )
+        new_tp = (
+            order.take_profit
+            if take_profit is None
+            else _price_clean(take_profit, name="take_profit", instrument=instrument)
+        )
+        new_sl = (
+            order.stop_loss
+            if stop_loss is None
+            else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
+        )
+        if instrument.is_binary and order.side == Order.Side.SELL and (new_tp or new_sl):
+            raise InvalidParams(
+                "Binary positions are long-only: take-profit and stop-loss go on the buy order."
+            )
+        _triggers_check(side=order.side, price=new_price, take_profit=new_tp, stop_loss=new_sl)
+        contract = Contract(instrument, order.outcome)
+        remaining = new_quantity - order.filled_quantity
+        _margin_check(
+            account=locked,
+            contract=contract,
+            side=order.side,
+            quantity=remaining,
+            price=new_price,
+            leverage=order.leverage,
+        )
+        order.limit_price, order.quantity = new_price, new_quantity
+        order.take_profit, order.stop_loss = new_tp, new_sl
+        order.updated_at = timezone.now()
+        order.save(
+            update_fields=["limit_price", "quantity", "take_profit", "stop_loss", "updated_at"]
+        )
+        listing = _listings(instrument, order.venue)
+        book = _book(listing[0], contract.book_outcome) if listing else None
+        _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+    return order
+
+
+def order_cancel(
+    *, account: Account, order_id: str | None = None, client_order_id: str | None = None
+) -> Order:
+    """Cancel an active order by public id or client order id; return it.
+
+    Under the order's row lock. NotFound for no such order in the account,
+    Conflict `order_not_active` for one already filled, cancelled or
+    rejected. What has filled stays filled.
+    """
+    with transaction.atomic():
+        order = _order_locked(account=account, order_id=order_id, client_order_id=client_order_id)
+        _active_check(order)
+        _finish(
+            order,
+            status=Order.Status.CANCELLED,
+            code="cancelled",
+            reason="Cancelled by the customer.",
+        )
+    return order
+
+
+def _orders_cancel(orders, *, reason: str) -> list[Order]:
+    """Cancel the active orders of `orders` (a queryset), row-locked; return them."""
+    cancelled = list(orders.filter(status__in=ACTIVE).select_for_update(of=("self",)))
+    for order in cancelled:
+        _finish(order, status=Order.Status.CANCELLED, code="cancelled", reason=reason)
+    return cancelled
+
+
+def orders_cancel_for_market(
+    *, account: Account, instrument: Instrument, reason: str
+) -> list[Order]:
+    """Cancel the account's active orders in one market (e.g. its leverage changed).
+
+    Runs in the caller's transaction if any (the caller holds the account
+    lock); returns the cancelled orders.
+    """
+    with transaction.atomic():
+        return _orders_cancel(
+            Order.objects.filter(account=account, instrument=instrument), reason=reason
+        )
+
+
+def orders_cancel_for_instrument(*, instrument: Instrument, reason: str) -> list[Order]:
+    """Cancel every active order in a market (it halted or resolved); return them."""
+    with transaction.atomic():
+        return _orders_cancel(Order.objects.filter(instrument=instrument), reason=reason)
+
+
+# ---------------------------------------------------------------------------
+# Matching resting orders and firing take-profit / stop-loss (every tick)
+
+
+def _trigger_fired(order: Order, mark: Decimal) -> str | None:
+    """'take_profit' / 'stop_loss' when `mark` reaches one of a filled order's triggers."""
+    long = order.side == Order.Side.BUY
+    if order.take_profit is not None and (
+        mark >= order.take_profit if long else mark <= order.take_profit
+    ):
+        return "take_profit"
+    if order.stop_loss is not None and (
+        mark <= order.stop_loss if long else mark >= order.stop_loss
+    ):
+        return "stop_loss"
+    return None
+
+
+def _match_resting(*, order_id: int, book: OrderBook) -> bool:
+    """Fill one resting order against `book` as a maker; True if anything filled.
+
+    Locks the account, then the order, and re-checks under the locks: still
+    resting, market open, still crossing, and (buys) the pre-trade check for
+    what would fill. An order that can no longer fill (the margin check or
+    the position refuses it) is cancelled with the reason.
+    """
+    with transaction.atomic():
+        account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
+        account = Account.objects.select_for_update().get(pk=account_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "venue")
+            .get(pk=order_id)
+        )
+        if order.status not in RESTING or order.instrument.status != Instrument.Status.OPEN:
+            return False
+        fills = crossing_levels(
+            book, side=order.side, limit=order.limit_price, quantity=_remaining(order)
+        )
+        if not fills:
+            return False
+        quantity = sum((q for _, q in fills), ZERO)
+        try:
+            with transaction.atomic():
+                _margin_check(
+                    account=account,
+                    contract=Contract(order.instrument, order.outcome),
+                    side=order.side,
+                    quantity=quantity,
+                    price=fills[-1][0],
+                    leverage=order.leverage,
+                )
+                _fills_apply(
+                    order=order, account=account, fills=fills, liquidity=Fill.Liquidity.MAKER
+                )
+        except DomainError as exc:  # margin, position: cancel; the customer re-places
+            order.refresh_from_db()
+            _finish(order, status=Order.Status.CANCELLED, code=exc.code, reason=exc.message)
+            logger.info("Resting order %s cancelled: %s", order.public_id, exc.message)
+            return False
+    return True
+
+
+def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | None:
+    """Close a filled order's quantity with a child market order; return the child.
+
+    Under the account lock, then the parent's: the trigger fires once (the
+    child order records it, whether it filled or not). The parent's unfilled
+    remainder is cancelled first. The child closes at most what the position
+    still holds, at the book's prices (IOC: the rest is cancelled).
+    """
+    with transaction.atomic():
+        account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
+        account = Account.objects.select_for_update().get(pk=account_id)
+        parent = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "venue")
+            .get(pk=order_id)
+        )
+        if parent.children.exists() or parent.filled_quantity <= 0:
+            return None
+        if parent.status in RESTING:
+            _finish(
+                parent,
+                status=Order.Status.CANCELLED,
+                code=trigger,
+                reason=f"The {trigger.replace('_', '-')} closed the filled part.",
+            )
+        instrument = parent.instrument
+        closing = Order.Side.SELL if parent.side == Order.Side.BUY else Order.Side.BUY
+        held = (
+            Position.objects.select_for_update()
+            .filter(account=account, instrument=instrument, outcome=parent.outcome)
+            .values_list("quantity", flat=True)
+            .first()
+            or ZERO
+        )
+        available = held if parent.side == Order.Side.BUY else -held
+        quantity = min(parent.filled_quantity, max(available, ZERO))
+        now = timezone.now()
+        child = Order.objects.create(
+            account=account,
+            instrument=instrument,
+            outcome=parent.outcome,
+            side=closing,
+            order_type=Order.Type.MARKET,
+            time_in_force=Order.TimeInForce.IOC,
+            status=Order.Status.OPEN,
+            quantity=parent.filled_quantity,
+            leverage=parent.leverage,
+            venue=parent.venue,
+            parent=parent,
+            created_at=now,
+            updated_at=now,
+        )
+        if quantity <= 0 or instrument.status != Instrument.Status.OPEN:
+            _finish(
+                child,
+                status=Order.Status.CANCELLED,
+                code=trigger,
+                reason="Nothing left to close." if quantity <= 0 else "The market is closed.",
+            )
+            return child
+        if quantity < child.quantity:
+            child.quantity = quantity
+            child.save(update_fields=["quantity"])
+        _execute_now(order=child, account=account, book=book, liquidity=Fill.Liquidity.TAKER)
+    return child
+
+
+def orders_match(*, instrument_ids: Collection[int]) -> int:
+    """Fill resting orders that now cross the book and fire reached triggers; return
+    how many orders filled or fired.
+
+    Called by the margin engine on every tick with the instruments that
+    ticked. One query finds the candidates (resting limit orders, and filled
+    orders with an armed take-profit / stop-loss that has not fired), one
+    book read per listing they rest on; only orders that cross (or whose
+    trigger the mark reached) are locked and re-checked, each in its own
+    transaction so one failure does not hold up the others.
+    """
+    if not instrument_ids:
+        return 0
+    armed = Q(filled_quantity__gt=0, parent__isnull=True) & (
+        Q(take_profit__isnull=False) | Q(stop_loss__isnull=False)
+    )
+    candidates = list(
+        Order.objects.filter(instrument_id__in=instrument_ids, instrument__status="open")
+        .filter(
+            Q(status__in=RESTING, order_type=Order.Type.LIMIT)
+            | (armed & ~Exists(Order.objects.filter(parent=OuterRef("pk"))))
+        )
+        .select_related("instrument", "venue")
+        .order_by("created_at", "pk")
+    )
+    books: dict[tuple[int, int, str], OrderBook | None] = {}
+    listings = {
+        (listing.instrument_id, listing.venue_id): listing
+        for listing in Listing.objects.filter(
+            instrument_id__in={order.instrument_id for order in candidates},
+            is_active=True,
+            venue__is_active=True,
+        ).select_related("instrument", "venue")
+    }
+    done = 0
+    for order in candidates:
+        key = (order.instrument_id, order.venue_id, order.outcome)
+        if key not in books:
+            listing = listings.get(key[:2])
+            books[key] = (
+                None
+                if listing is None
+                else _book(listing, Contract(order.instrument, order.outcome).book_outcome)
+            )
+        book = books[key]
+        if book is None:
+            continue
+        try:
+            if (
+                order.status in RESTING
+                and order.order_type == Order.Type.LIMIT
+                and crossing_levels(
+                    book, side=order.side, limit=order.limit_price, quantity=_remaining(order)
+                )
+                and _match_resting(order_id=order.pk, book=book)
+            ):
+                done += 1
+                order.refresh_from_db()
+            if order.filled_quantity > 0 and (order.take_profit or order.stop_loss):
+                mark = _mark(book, order)
+                trigger = None if mark is None else _trigger_fired(order, mark)
+                if trigger and _trigger_fire(order_id=order.pk, trigger=trigger, book=book):
+                    done += 1
+        except Exception:
+            logger.exception("Matching order %s failed.", order.public_id)
+    return done
+
+
+def _mark(book: OrderBook, order: Order) -> Decimal | None:
+    """The mid of the book's best bid and ask (None: a side is empty)."""
+    if not book.bids or not book.asks:
+        return None
+    return (book.bids[0].price + book.asks[0].price) / 2

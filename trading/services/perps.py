@@ -1,0 +1,788 @@
+"""Perpetuals with per-market isolated leverage (SPEC §5).
+
+- `perp_fill_apply`: the one path by which a fill changes a perp position and
+  the ledger (signed quantity, entry, isolated margin, realized P&L, fees),
+  one balanced journal per fill, in the caller's transaction under the
+  caller's account lock. `perp_margin_needed` tells the caller beforehand
+  how much cash the fill would lock up, for `margin_check_cash_debit`.
+- `leverage_get` / `leverage_levels` / `leverage_set`: per (account, market)
+  leverage; a change re-sizes the open position's isolated margin, rolled
+  back exactly (savepoint) when the account cannot fund it, and cancels the
+  account's open orders in that market.
+- `perp_positions_liquidate`: isolated liquidation of positions whose
+  equity M + uPnL fell below maintenance |s|·mark·MMF (the margin engine
+  calls it for the perps a tick moved).
+- `funding_apply`: one funding period of one market, once per account.
+
+Isolated margin lives in a ledger account per (account, market) (purpose
+ISOLATED_MARGIN, code `isolated:<account>:<symbol>`); `Position.isolated_margin`
+is kept equal to its balance in the same transaction. The formulas are in
+`trading.perp_math`.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notification
+from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from portal.errors import (
+    DomainError,
+    InsufficientFunds,
+    InsufficientMargin,
+    InvalidParams,
+    NotFound,
+)
+from portal.money import ZERO, quantize_money
+from trading import perp_math
+from trading.marketdata.quotes import quantize_price
+from trading.marketdata.store import MarketDataUnavailable
+from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
+from trading.selectors import perp_quotes_get
+from trading.services.eligibility import account_margin_eligibility_refresh
+from trading.services.margin_check import margin_check_cash_debit
+from trading.services.positions import Side
+from trading.venues import venue_adapter
+
+logger = logging.getLogger(__name__)
+
+PERP_OUTCOME = ""  # a perp position's outcome
+
+
+class LeverageStatus:
+    APPLIED = "APPLIED"
+    REJECTED = "REJECTED"
+
+
+class LeverageRejectReason:
+    INVALID_LEVERAGE = "INVALID_LEVERAGE"
+    UNKNOWN_MARKET = "UNKNOWN_MARKET"
+    UNDERCOLLATERALIZED = "UNDERCOLLATERALIZED"
+
+
+# Helpers ----------------------------------------------------------------------
+
+
+def _perp_by_symbol(symbol: str) -> Instrument | None:
+    return Instrument.objects.filter(symbol=symbol, kind=Instrument.Kind.PERPETUAL).first()
+
+
+def _require_perp(instrument: Instrument) -> None:
+    if instrument.kind != Instrument.Kind.PERPETUAL:
+        raise InvalidParams(f"{instrument.symbol} is not a perpetual.")
+
+
+def _leverage_effective(*, account: Account, instrument: Instrument) -> tuple[int, bool]:
+    """The account's leverage in the market and whether it is the market default."""
+    chosen = (
+        LeverageSetting.objects.filter(account=account, instrument=instrument)
+        .values_list("leverage", flat=True)
+        .first()
+    )
+    if chosen is None:
+        return instrument.default_leverage, True
+    return chosen, False
+
+
+def _isolated_ledger_account(*, account: Account, instrument: Instrument) -> LedgerAccount:
+    """The account's isolated-margin ledger account for the market, created on first use."""
+    ledger_account, _ = LedgerAccount.objects.get_or_create(
+        code=f"isolated:{account.public_id}:{instrument.symbol}",
+        defaults={
+            "name": f"Isolated margin of {account.public_id} in {instrument.symbol}",
+            "purpose": LedgerAccount.Purpose.ISOLATED_MARGIN,
+            "account": account,
+        },
+    )
+    return ledger_account
+
+
+def _journal_lines(amounts: dict[LedgerAccount, Decimal]) -> list[Line]:
+    """Lines for the non-zero amounts, one per ledger account."""
+    return [Line(ledger_account, amount) for ledger_account, amount in amounts.items() if amount]
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass(frozen=True)
+class _FillPlan:
+    """What a fill does to a perp position (all money quantized to USDC)."""
+
+    quantity: Decimal  # signed position after the fill
+    entry: Decimal
+    closed: Decimal  # contracts of the old position closed (≥ 0)
+    realized_pnl: Decimal
+    margin_release: Decimal  # isolated margin returned to cash
+    margin_add: Decimal  # cash moved into isolated margin
+    margin: Decimal  # isolated margin after the fill
+
+
+def _fill_plan(*, position: Position, delta: Decimal, price: Decimal, leverage: int) -> _FillPlan:
+    """Plan a signed fill of `delta` contracts at `price` against `position`.
+
+    Opening or adding: weighted-average entry, margin |delta|·price/L (rounded
+    up). Reducing: realized closed·(price − entry)·sign(s) (rounded down), the
+    closed share of the margin released (all of it on a full close). Flipping:
+    close all, then open the rest at `price`.
+    """
+    held, entry, margin = position.quantity, position.average_price, position.isolated_margin
+    if held == ZERO or _sign(held) == _sign(delta):
+        new_quantity = held + delta
+        new_entry = quantize_price((abs(held) * entry + abs(delta) * price) / abs(new_quantity))
+        add = quantize_money(
+            perp_math.isolated_margin_required(quantity=delta, price=price, leverage=leverage),
+            rounding=ROUND_UP,
+        )
+        return _FillPlan(new_quantity, new_entry, ZERO, ZERO, ZERO, add, margin + add)
+    closed = min(abs(delta), abs(held))
+    realized = quantize_money(closed * (price - entry) * _sign(held), rounding=ROUND_FLOOR)
+    if closed == abs(held):
+        release = margin
+    else:
+        release = quantize_money(margin * closed / abs(held), rounding=ROUND_DOWN)
+    rest = abs(delta) - closed
+    new_quantity = held + delta
+    add = ZERO
+    new_entry = entry
+    if rest > ZERO:
+        new_entry = price
+        add = quantize_money(
+            perp_math.isolated_margin_required(quantity=rest, price=price, leverage=leverage),
+            rounding=ROUND_UP,
+        )
+    return _FillPlan(
+        new_quantity, new_entry, closed, realized, release, add, margin - release + add
+    )
+
+
+def _signed(side: str, quantity: Decimal) -> Decimal:
+    if side == Side.BUY:
+        return quantity
+    if side == Side.SELL:
+        return -quantity
+    raise InvalidParams("side must be 'buy' or 'sell'.")
+
+
+def _leverage_for_fill(*, account: Account, instrument: Instrument, leverage: int | None) -> int:
+    if leverage is None:
+        return _leverage_effective(account=account, instrument=instrument)[0]
+    if isinstance(leverage, bool) or not isinstance(leverage, int):
+        raise InvalidParams("Leverage is a whole number.")
+    if not 1 <= leverage <= instrument.max_leverage:
+        raise InvalidParams(
+            f"Leverage in {instrument.symbol} is between 1 and {instrument.max_leverage}."
+        )
+    return leverage
+
+
+# The fill path ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PerpFillResult:
+    position: Position
+    journal: Journal | None  # None only when the fill moved no money at all
+    notional: Decimal  # quantity × price, USDC
+    realized_pnl: Decimal  # of this fill (reductions, closes, flips)
+
+
+def perp_fill_apply(
+    *,
+    account: Account,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    venue_fee: Decimal,
+    commission: Decimal,
+    leverage: int | None = None,
+    memo: str = "",
+) -> PerpFillResult:
+    """Record a filled perp buy or sell of `quantity` contracts at `price`.
+
+    The caller holds `account` locked (select_for_update) inside
+    transaction.atomic() and has done its checks (market open, and
+    `margin_check_cash_debit` for `perp_margin_needed`). `leverage` (default:
+    the account's setting, else the market default) sizes the margin of what
+    is opened. Posts one balanced TRADE journal: cash ↔ isolated margin,
+    realized P&L and the venue fee against venue settlement, the commission
+    to fee income (fees rounded up). Raises InvalidParams for a non-perp, a
+    non-positive quantity or price, negative fees, a bad side or leverage.
+    """
+    return _perp_fill(
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        price=price,
+        venue_fee=venue_fee,
+        commission=commission,
+        leverage=leverage,
+        memo=memo,
+        journal_kind=Journal.Kind.TRADE,
+    )
+
+
+def _perp_fill(
+    *,
+    account: Account,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    venue_fee: Decimal,
+    commission: Decimal,
+    leverage: int | None,
+    memo: str,
+    journal_kind: Journal.Kind,
+) -> PerpFillResult:
+    _require_perp(instrument)
+    if quantity <= ZERO:
+        raise InvalidParams("A fill needs a positive quantity.")
+    if price <= ZERO:
+        raise InvalidParams("A perpetual's price is positive.")
+    if venue_fee < ZERO or commission < ZERO:
+        raise InvalidParams("Fees cannot be negative.")
+    delta = _signed(side, quantity)
+    used_leverage = _leverage_for_fill(account=account, instrument=instrument, leverage=leverage)
+    now = timezone.now()
+    position, _ = Position.objects.select_for_update().get_or_create(
+        account=account, instrument=instrument, outcome=PERP_OUTCOME
+    )
+    plan = _fill_plan(position=position, delta=delta, price=price, leverage=used_leverage)
+
+    if position.quantity == ZERO or _sign(position.quantity) != _sign(plan.quantity):
+        position.opened_at = now
+    position.quantity = plan.quantity
+    position.average_price = plan.entry
+    position.isolated_margin = plan.margin
+    position.realized_pnl += plan.realized_pnl
+    if plan.margin_add:
+        position.leverage = used_leverage
+    position.updated_at = now
+    position.save()
+
+    venue_fee = quantize_money(venue_fee, rounding=ROUND_UP)
+    commission = quantize_money(commission, rounding=ROUND_UP)
+    cash = cash_ledger_account(account)
+    isolated = _isolated_ledger_account(account=account, instrument=instrument)
+    venue = house_ledger_account(HouseAccount.VENUE_SETTLEMENT)
+    fee_income = house_ledger_account(HouseAccount.FEE_INCOME)
+    lines = _journal_lines(
+        {
+            cash: plan.margin_release
+            - plan.margin_add
+            + plan.realized_pnl
+            - venue_fee
+            - commission,
+            isolated: plan.margin_add - plan.margin_release,
+            venue: venue_fee - plan.realized_pnl,
+            fee_income: commission,
+        }
+    )
+    journal = None
+    if lines:
+        journal = journal_post(
+            kind=journal_kind,
+            account=account,
+            memo=memo or f"{side} {quantity} {instrument.symbol} @ {price}",
+            lines=lines,
+        )
+    notional = quantize_money(quantity * price)
+    Account.objects.filter(pk=account.pk).update(lifetime_volume=F("lifetime_volume") + notional)
+    account.refresh_from_db(fields=["lifetime_volume", "cash_balance"])
+    account_margin_eligibility_refresh(account=account)
+    return PerpFillResult(
+        position=position, journal=journal, notional=notional, realized_pnl=plan.realized_pnl
+    )
+
+
+def perp_margin_needed(
+    *, account: Account, instrument: Instrument, side: str, quantity: Decimal, price: Decimal
+) -> Decimal:
+    """The cash a fill would move into isolated margin (0 for a pure reduction).
+
+    Gross of what a flip releases first, so a check against it is
+    conservative. Read under the caller's account lock for a check that
+    holds until the fill. Same InvalidParams as `perp_fill_apply`.
+    """
+    _require_perp(instrument)
+    if quantity <= ZERO or price <= ZERO:
+        raise InvalidParams("A fill needs a positive quantity and price.")
+    position = Position.objects.filter(
+        account=account, instrument=instrument, outcome=PERP_OUTCOME
+    ).first() or Position(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+    leverage = _leverage_effective(account=account, instrument=instrument)[0]
+    plan = _fill_plan(
+        position=position, delta=_signed(side, quantity), price=price, leverage=leverage
+    )
+    return plan.margin_add
+
+
+# Leverage -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeverageView:
+    market: str
+    leverage: int
+    max_leverage: int
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class LeverageLevels:
+    symbol: str
+    levels: list[int]
+    default: int
+
+
+@dataclass(frozen=True)
+class LeverageResult:
+    market: str
+    status: str  # LeverageStatus
+    reject_reason: str | None  # LeverageRejectReason
+    old_leverage: int | None  # None only for an unknown market
+    new_leverage: int | None  # on REJECTED: the leverage still in force
+    message: str
+    cancelled_order_ids: list[str] = field(default_factory=list)
+
+
+def leverage_get(*, account: Account, symbol: str) -> LeverageView:
+    """The account's leverage in a perp market. Raises NotFound for an unknown market."""
+    instrument = _perp_by_symbol(symbol)
+    if instrument is None:
+        raise NotFound(f"Unknown perpetual market {symbol!r}.")
+    leverage, is_default = _leverage_effective(account=account, instrument=instrument)
+    return LeverageView(
+        market=instrument.symbol,
+        leverage=leverage,
+        max_leverage=instrument.max_leverage,
+        is_default=is_default,
+    )
+
+
+def leverage_levels(*, symbol: str | None = None) -> list[LeverageLevels]:
+    """Allowed leverage levels [1..max] and the default, per perp market (or one; [] if unknown)."""
+    instruments = Instrument.objects.filter(kind=Instrument.Kind.PERPETUAL).order_by("symbol")
+    if symbol is not None:
+        instruments = instruments.filter(symbol=symbol)
+    return [
+        LeverageLevels(
+            symbol=instrument.symbol,
+            levels=list(range(1, instrument.max_leverage + 1)),
+            default=instrument.default_leverage,
+        )
+        for instrument in instruments
+    ]
+
+
+def _leverage_parse(value: object, max_leverage: int) -> int | None:
+    """A whole leverage in [1, max], or None (ints, integral Decimals and digit strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        parsed = value
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        parsed = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        parsed = int(value.strip())
+    else:
+        return None
+    return parsed if 1 <= parsed <= max_leverage else None
+
+
+class _Undercollateralized(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _margin_resize(*, account: Account, instrument: Instrument, leverage: int) -> Decimal:
+    """Re-size the open position's margin to |s|·entry/L; return the cash moved in (< 0: freed).
+
+    More margin passes `margin_check_cash_debit` first; a refusal raises
+    _Undercollateralized (the caller's savepoint rolls everything back).
+    """
+    position = (
+        Position.objects.select_for_update()
+        .filter(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+        .exclude(quantity=0)
+        .first()
+    )
+    if position is None:
+        return ZERO
+    target = quantize_money(
+        perp_math.isolated_margin_required(
+            quantity=position.quantity, price=position.average_price, leverage=leverage
+        ),
+        rounding=ROUND_UP,
+    )
+    delta = target - position.isolated_margin
+    if delta > ZERO:
+        try:
+            margin_check_cash_debit(account=account, amount=delta, action="leverage change")
+        except (InsufficientMargin, InsufficientFunds) as exc:
+            raise _Undercollateralized(str(exc)) from exc
+    position.isolated_margin = target
+    position.leverage = leverage
+    position.updated_at = timezone.now()
+    position.save(update_fields=["isolated_margin", "leverage", "updated_at"])
+    if delta:
+        journal_post(
+            kind=Journal.Kind.MARGIN_ALLOCATION,
+            account=account,
+            memo=f"{instrument.symbol} leverage {leverage}x: isolated margin {target}",
+            lines=[
+                Line(cash_ledger_account(account), -delta),
+                Line(_isolated_ledger_account(account=account, instrument=instrument), delta),
+            ],
+        )
+        account_margin_eligibility_refresh(account=account)
+    return delta
+
+
+def _orders_cancel(*, account: Account, instrument: Instrument, reason: str) -> list[str]:
+    """Cancel the account's open orders in the market; return their public ids."""
+    from trading.services.orders import orders_cancel_for_market  # orders → fills → perps
+
+    cancelled = orders_cancel_for_market(account=account, instrument=instrument, reason=reason)
+    return [order.public_id for order in cancelled]
+
+
+def leverage_set(*, account: Account, symbol: str, leverage: object) -> LeverageResult:
+    """Set the account's leverage in a perp market (seed 004); never raises for a refusal.
+
+    Locks the account row for one transaction. Unknown or non-perp market →
+    REJECTED UNKNOWN_MARKET; leverage not a whole number in [1, max] →
+    REJECTED INVALID_LEVERAGE. Otherwise, in a savepoint: stores the
+    setting and re-sizes the open position's margin (raising frees cash;
+    lowering passes the pre-trade margin check) — a refusal rolls the
+    savepoint back exactly and returns REJECTED UNDERCOLLATERALIZED with the
+    leverage in force. On APPLIED with a changed leverage, the account's open
+    orders in the market are cancelled (ids in the result).
+    """
+    instrument = _perp_by_symbol(symbol)
+    if instrument is None:
+        return LeverageResult(
+            market=symbol,
+            status=LeverageStatus.REJECTED,
+            reject_reason=LeverageRejectReason.UNKNOWN_MARKET,
+            old_leverage=None,
+            new_leverage=None,
+            message=f"Unknown perpetual market {symbol!r}.",
+        )
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        old, _ = _leverage_effective(account=locked, instrument=instrument)
+        new = _leverage_parse(leverage, instrument.max_leverage)
+        if new is None:
+            return LeverageResult(
+                market=instrument.symbol,
+                status=LeverageStatus.REJECTED,
+                reject_reason=LeverageRejectReason.INVALID_LEVERAGE,
+                old_leverage=old,
+                new_leverage=old,
+                message=(
+                    f"Leverage in {instrument.symbol} is a whole number from 1 to "
+                    f"{instrument.max_leverage}; got {leverage!r}."
+                ),
+            )
+        try:
+            with transaction.atomic():
+                LeverageSetting.objects.update_or_create(
+                    account=locked, instrument=instrument, defaults={"leverage": new}
+                )
+                moved = _margin_resize(account=locked, instrument=instrument, leverage=new)
+        except _Undercollateralized as exc:
+            return LeverageResult(
+                market=instrument.symbol,
+                status=LeverageStatus.REJECTED,
+                reject_reason=LeverageRejectReason.UNDERCOLLATERALIZED,
+                old_leverage=old,
+                new_leverage=old,
+                message=exc.message,
+            )
+        cancelled = []
+        if new != old:
+            cancelled = _orders_cancel(
+                account=locked, instrument=instrument, reason=f"Leverage changed to {new}x."
+            )
+    account.refresh_from_db(fields=["cash_balance"])
+    message = f"Leverage in {instrument.symbol} set to {new}x."
+    if moved:
+        verb = "allocated" if moved > 0 else "freed"
+        message += f" {abs(moved)} USDC of isolated margin {verb}."
+    return LeverageResult(
+        market=instrument.symbol,
+        status=LeverageStatus.APPLIED,
+        reject_reason=None,
+        old_leverage=old,
+        new_leverage=new,
+        message=message,
+        cancelled_order_ids=cancelled,
+    )
+
+
+# Isolated liquidation -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PerpLiquidation:
+    account_id: int
+    symbol: str
+    closed_quantity: Decimal  # signed, as it was held
+    price: Decimal
+    realized_pnl: Decimal
+    shortfall: Decimal  # the loss beyond the isolated margin, taken from cash (≥ 0)
+    journal_id: int | None
+
+
+def _liquidatable(position: Position, mark: Decimal) -> bool:
+    return perp_math.is_liquidatable(
+        margin=position.isolated_margin,
+        quantity=position.quantity,
+        entry=position.average_price,
+        mark=mark,
+        mmf=position.instrument.maintenance_margin_fraction,
+    )
+
+
+def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidation]:
+    """Close every perp position in these markets whose M + uPnL < |s|·mark·MMF.
+
+    Screens with the live marks, then per position, in its own transaction
+    under the account lock, re-reads the position and the mark and closes it
+    at the venue's book (`fill_market` walk) through the fill path (journal
+    kind LIQUIDATION, no fees). A loss beyond the margin comes out of cash (a
+    shortfall may leave cash negative) and is recorded in the result and the
+    owner's notification (emailed after commit). A book too thin closes what
+    it can; the rest is retried on the next tick. Idempotent: a position no
+    longer below maintenance is left alone. Errors are logged per position.
+    """
+    quotes = perp_quotes_get(instrument_ids=instrument_ids)
+    candidates = [
+        position
+        for position in Position.objects.filter(
+            instrument_id__in=list(quotes),
+            instrument__kind=Instrument.Kind.PERPETUAL,
+            outcome=PERP_OUTCOME,
+        )
+        .exclude(quantity=0)
+        .select_related("instrument")
+        if _liquidatable(position, quotes[position.instrument_id].mark)
+    ]
+    done = []
+    for position in candidates:
+        try:
+            liquidation = _perp_position_liquidate(
+                account_id=position.account_id, instrument=position.instrument
+            )
+        except DomainError:
+            logger.exception(
+                "Perp liquidation of account %s in %s failed",
+                position.account_id,
+                position.instrument.symbol,
+            )
+            continue
+        if liquidation is not None:
+            done.append(liquidation)
+    return done
+
+
+def _perp_position_liquidate(*, account_id: int, instrument: Instrument) -> PerpLiquidation | None:
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account_id)
+        position = (
+            Position.objects.select_for_update()
+            .select_related("instrument")
+            .filter(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+            .exclude(quantity=0)
+            .first()
+        )
+        quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
+        if position is None or quote is None or not _liquidatable(position, quote.mark):
+            return None
+        held, margin_before = position.quantity, position.isolated_margin
+        side = Side.SELL if held > 0 else Side.BUY
+        listing = Listing.objects.select_related("venue", "instrument").get(
+            instrument=instrument, is_active=True, venue__code=quote.venue
+        )
+        estimate = venue_adapter(listing.venue.code).fill_market(listing, side, quantity=abs(held))
+        if not estimate.quantity or estimate.average_price is None:
+            logger.warning("No book to liquidate account %s in %s", account_id, instrument.symbol)
+            return None
+        price = quantize_price(estimate.average_price)
+        result = _perp_fill(
+            account=account,
+            instrument=instrument,
+            side=side,
+            quantity=estimate.quantity,
+            price=price,
+            venue_fee=ZERO,
+            commission=ZERO,
+            leverage=None,
+            memo=f"Isolated liquidation: {side} {estimate.quantity} {instrument.symbol} @ {price}",
+            journal_kind=Journal.Kind.LIQUIDATION,
+        )
+        released = margin_before - result.position.isolated_margin
+        shortfall = max(ZERO, -result.realized_pnl - released)
+        closed = estimate.quantity if held > 0 else -estimate.quantity
+        body = (
+            f"Your {instrument.symbol} position of {held} fell below maintenance margin and "
+            f"{abs(closed)} were closed at {price}. Realized P&L {result.realized_pnl} USDC; "
+            f"isolated margin released {released} USDC."
+        )
+        if shortfall:
+            body += f" The loss exceeded the isolated margin by {shortfall} USDC, taken from cash."
+        notification, _ = notification_create(
+            user_id=account.owner_id,
+            account_id=account.pk,
+            kind=Notification.Kind.LIQUIDATION,
+            title=f"{instrument.symbol} position liquidated",
+            body=body,
+            email=True,
+        )
+        notification_email_send_on_commit(notifications=[notification])
+        logger.info("Perp liquidation: account %s %s", account_id, body)
+        return PerpLiquidation(
+            account_id=account.pk,
+            symbol=instrument.symbol,
+            closed_quantity=closed,
+            price=price,
+            realized_pnl=result.realized_pnl,
+            shortfall=shortfall,
+            journal_id=None if result.journal is None else result.journal.pk,
+        )
+
+
+# Funding ----------------------------------------------------------------------------
+
+
+@dataclass
+class FundingRun:
+    symbol: str
+    period_start: datetime
+    rate: Decimal
+    mark: Decimal
+    paid: int = 0  # payments posted by this run
+    already: int = 0  # accounts paid by an earlier run
+    net: Decimal = ZERO  # paid by accounts (negative: received), this run
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "symbol": self.symbol,
+            "period_start": self.period_start.isoformat(),
+            "rate": str(self.rate),
+            "mark": str(self.mark),
+            "paid": self.paid,
+            "already": self.already,
+            "net": str(self.net),
+        }
+
+
+def funding_period_last_completed(*, instrument: Instrument, now: datetime) -> datetime:
+    """Start of the market's last completed funding period (periods aligned to the epoch)."""
+    interval = int(instrument.funding_interval_hours) * 3600
+    current = int(now.timestamp()) // interval * interval
+    return datetime.fromtimestamp(current - interval, tz=UTC)
+
+
+def funding_apply(*, instrument: Instrument, period_start: datetime) -> FundingRun:
+    """Post one funding period's payments in a perp market, once per account.
+
+    payment = s·mark·rate (rate: the live quote's funding rate per interval;
+    positive: longs pay, shorts receive), rounded half-even to USDC, posted
+    per account as a FUNDING journal between its cash and the funding pool,
+    with a FundingPayment row. Each account is its own transaction under its
+    lock; an account already paid for (instrument, period) is skipped, so a
+    second run posts nothing (the unique row and the journal's idempotency
+    key both hold that). The position and mark are those when it runs.
+    Raises InvalidParams for a non-perp or a period not yet completed,
+    MarketDataUnavailable without a quote carrying a funding rate.
+    """
+    _require_perp(instrument)
+    interval = timedelta(hours=int(instrument.funding_interval_hours))
+    if period_start + interval > timezone.now():
+        raise InvalidParams(f"The funding period from {period_start} has not ended yet.")
+    quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
+    if quote is None or quote.funding_rate is None:
+        raise MarketDataUnavailable(f"No funding rate for {instrument.symbol}.")
+    run = FundingRun(
+        symbol=instrument.symbol,
+        period_start=period_start,
+        rate=quote.funding_rate,
+        mark=quote.mark,
+    )
+    account_ids = set(
+        Position.objects.filter(instrument=instrument, outcome=PERP_OUTCOME)
+        .exclude(quantity=0)
+        .values_list("account_id", flat=True)
+    )
+    paid = set(
+        FundingPayment.objects.filter(instrument=instrument, period_start=period_start).values_list(
+            "account_id", flat=True
+        )
+    )
+    run.already = len(account_ids & paid)
+    for account_id in sorted(account_ids - paid):
+        amount = _funding_pay(
+            account_id=account_id,
+            instrument=instrument,
+            period_start=period_start,
+            rate=run.rate,
+            mark=run.mark,
+        )
+        if amount is not None:
+            run.paid += 1
+            run.net += amount
+    return run
+
+
+def _funding_pay(
+    *, account_id: int, instrument: Instrument, period_start: datetime, rate: Decimal, mark: Decimal
+) -> Decimal | None:
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account_id)
+        if FundingPayment.objects.filter(
+            instrument=instrument, account=account, period_start=period_start
+        ).exists():
+            return None
+        position = Position.objects.get(
+            account=account, instrument=instrument, outcome=PERP_OUTCOME
+        )
+        amount = quantize_money(
+            perp_math.funding_payment(quantity=position.quantity, mark=mark, rate=rate)
+        )
+        if not amount:
+            return None
+        journal = journal_post(
+            kind=Journal.Kind.FUNDING,
+            account=account,
+            memo=f"Funding {instrument.symbol} {period_start:%Y-%m-%d %H:%M} rate {rate}",
+            idempotency_key=f"funding:{instrument.pk}:{account.pk}:{period_start.isoformat()}",
+            lines=[
+                Line(cash_ledger_account(account), -amount),
+                Line(house_ledger_account(HouseAccount.FUNDING_POOL), amount),
+            ],
+        )
+        FundingPayment.objects.create(
+            instrument=instrument,
+            account=account,
+            period_start=period_start,
+            position_quantity=position.quantity,
+            mark_price=quantize_price(mark),
+            rate=rate,
+            amount=amount,
+            journal=journal,
+        )
+        account_margin_eligibility_refresh(account=account)
+        return amount
