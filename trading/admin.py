@@ -1,33 +1,49 @@
-"""Ops console for venues, events, instruments, listings, stored prices and margin.
+"""Ops console for venues, events, instruments, listings, stored prices,
+orders and fills, fees, perps and margin.
 
 Ops list, open and halt markets here; resolving a market is a settlement and
-is not an edit of the instrument, so resolution fields are read-only. The
-risk policy (SPEC §4's parameters, with per-instrument haircut add-ons) is
-one row that ops edit, audited field by field; positions, margin snapshots,
-margin calls and liquidations are written only by their services and are
-read-only here.
+is not an edit of the instrument, so resolution fields are read-only and a
+market resolves only through the "Resolve market…" action
+(`instrument_resolve`, after a confirmation page). The risk policy (SPEC §4's
+parameters, with per-instrument haircut add-ons) and the fee policy (broker
+commission, with per-venue fee schedules) are one row each that ops edit,
+audited field by field; orders, fills, leverage settings, funding payments,
+positions, margin snapshots, margin calls and liquidations are written only
+by their services and are read-only here.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from portal.admin import AuditedModelAdmin, ReadOnlyAdminMixin
+from portal.errors import DomainError
 from trading.models import (
     EventGroup,
+    FeePolicy,
+    Fill,
+    FundingPayment,
     Instrument,
     InstrumentHaircut,
+    LeverageSetting,
     Liquidation,
     Listing,
     MarginCall,
     MarginSnapshot,
+    Order,
     Position,
     PriceTick,
     RiskPolicy,
     Venue,
+    VenueFeeSchedule,
 )
+from trading.services.fees import fee_policy_get
+from trading.services.settlement import instrument_resolve
 
 EDITABLE_STATUSES = (Instrument.Status.OPEN, Instrument.Status.HALTED)
 
@@ -43,6 +59,22 @@ class VenueAdmin(AuditedModelAdmin):
 class EventGroupAdmin(AuditedModelAdmin):
     list_display = ("code", "title")
     search_fields = ("code", "title")
+
+
+class ResolveForm(forms.Form):
+    """The resolve action's confirmation step: the outcome, and a deliberate yes."""
+
+    resolution = forms.ChoiceField(
+        choices=Instrument.Resolution.choices,
+        widget=forms.RadioSelect,
+        help_text="YES or NO pays 1 USDC per winning contract; void refunds each "
+        "position's cost at its average price.",
+    )
+    confirm = forms.BooleanField(
+        label="I confirm this outcome",
+        help_text="Resolving stops trading, cancels the market's active orders and "
+        "settles every position. It cannot be undone.",
+    )
 
 
 class ListingInline(admin.TabularInline):
@@ -85,6 +117,7 @@ class InstrumentAdmin(AuditedModelAdmin):
     list_select_related = ("event",)
     autocomplete_fields = ("event",)
     inlines = (ListingInline,)
+    actions = ("resolve_market",)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
@@ -96,6 +129,61 @@ class InstrumentAdmin(AuditedModelAdmin):
         if db_field.name == "status":
             kwargs["choices"] = [(status.value, status.label) for status in EDITABLE_STATUSES]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    @admin.action(description="Resolve market…", permissions=["change"])
+    def resolve_market(self, request, queryset):
+        """One binary market at a time: a confirmation page, then `instrument_resolve`."""
+        instruments = list(queryset[:2])
+        if len(instruments) != 1:
+            self.message_user(
+                request,
+                "Select exactly one market to resolve: markets resolve one at a time.",
+                messages.ERROR,
+            )
+            return None
+        (instrument,) = instruments
+        if not instrument.is_binary:
+            self.message_user(
+                request,
+                f"{instrument.symbol} is a perpetual: only binary markets resolve.",
+                messages.ERROR,
+            )
+            return None
+        form = ResolveForm(request.POST if "resolve" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/trading/instrument/resolve.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"Resolve {instrument.symbol}",
+                    "opts": self.opts,
+                    "form": form,
+                    "instrument": instrument,
+                    "active_orders": instrument.orders.filter(
+                        status__in=Order.ACTIVE_STATUSES
+                    ).count(),
+                    "open_positions": instrument.positions.filter(quantity__gt=0).count(),
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        try:
+            resolved = instrument_resolve(
+                instrument=instrument,
+                resolution=form.cleaned_data["resolution"],
+                actor=request.user,
+                request=request,
+            )
+        except DomainError as error:
+            self.message_user(request, f"{instrument.symbol}: {error.message}", messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            f"{resolved.symbol} resolved {resolved.get_resolution_display()}: trading has "
+            "stopped, its active orders are cancelled and settlement is queued.",
+            messages.SUCCESS,
+        )
+        return None
 
 
 @admin.register(Listing)
@@ -115,6 +203,139 @@ class PriceTickAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_select_related = ("listing__instrument", "listing__venue")
     ordering = ("-ts",)
     # The history is large: skip the unfiltered COUNT(*) on every page.
+    show_full_result_count = False
+
+
+# --- Orders, fills and fees -------------------------------------------------
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "public_id",
+        "account",
+        "instrument",
+        "outcome",
+        "side",
+        "order_type",
+        "time_in_force",
+        "status",
+        "quantity",
+        "notional_usdc",
+        "limit_price",
+        "filled_quantity",
+        "average_fill_price",
+        "fees",
+        "venue",
+        "created_at",
+    )
+    list_filter = ("status", "order_type", "venue", "time_in_force", "side", "instrument__kind")
+    search_fields = (
+        "public_id",
+        "client_order_id",
+        "venue_order_id",
+        "account__public_id",
+        "account__owner__email",
+        "instrument__symbol",
+    )
+    list_select_related = ("account__owner", "instrument", "venue")
+    date_hierarchy = "created_at"
+    # The order history is large: skip the unfiltered COUNT(*) on every page.
+    show_full_result_count = False
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "public_id",
+        "order",
+        "account",
+        "instrument",
+        "outcome",
+        "side",
+        "quantity",
+        "price",
+        "notional",
+        "venue_fee",
+        "commission",
+        "realized_pnl",
+        "liquidity",
+        "venue",
+        "created_at",
+    )
+    list_filter = ("venue", "liquidity", "side", "order__status", "order__order_type")
+    search_fields = (
+        "public_id",
+        "venue_fill_id",
+        "order__public_id",
+        "order__client_order_id",
+        "account__public_id",
+        "account__owner__email",
+        "instrument__symbol",
+    )
+    list_select_related = ("order", "account__owner", "instrument", "venue")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+class VenueFeeScheduleInline(admin.TabularInline):
+    model = VenueFeeSchedule
+    fields = ("venue", "model", "kalshi_rate", "taker_bps", "maker_bps")
+    extra = 0
+    verbose_name = "venue fee schedule"
+    verbose_name_plural = "Venue fee schedules (a venue without one charges no fee)"
+
+
+@admin.register(FeePolicy)
+class FeePolicyAdmin(AuditedModelAdmin):
+    """The one fee policy: its list is its change form, created with its defaults on
+    first visit; never added by hand, never deleted."""
+
+    fields = ("broker_commission_bps", "updated_at")
+    readonly_fields = ("updated_at",)
+    inlines = (VenueFeeScheduleInline,)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)  # the admin's 403
+        policy = fee_policy_get()
+        return HttpResponseRedirect(reverse("admin:trading_feepolicy_change", args=[policy.pk]))
+
+
+# --- Perpetuals ---------------------------------------------------------------
+
+
+@admin.register(LeverageSetting)
+class LeverageSettingAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = ("account", "instrument", "leverage", "updated_at")
+    list_filter = ("instrument",)
+    search_fields = ("account__public_id", "account__owner__email", "instrument__symbol")
+    list_select_related = ("account__owner", "instrument")
+
+
+@admin.register(FundingPayment)
+class FundingPaymentAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    list_display = (
+        "period_start",
+        "instrument",
+        "account",
+        "position_quantity",
+        "mark_price",
+        "rate",
+        "amount",
+        "journal",
+        "created_at",
+    )
+    list_filter = ("instrument", "period_start")
+    search_fields = ("account__public_id", "account__owner__email", "instrument__symbol")
+    list_select_related = ("account__owner", "instrument", "journal")
+    date_hierarchy = "period_start"
     show_full_result_count = False
 
 

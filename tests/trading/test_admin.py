@@ -1,30 +1,43 @@
-"""Ops console for venues, events, instruments, listings, prices and the Margin Portfolio."""
+"""Ops console for venues, events, instruments (and resolving them), listings, prices,
+orders and fills, the fee policy, perps and the Margin Portfolio."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
 
 from accounts.models import AuditLog
-from tests.accounts.test_admin import login_ops
+from tests.accounts.test_admin import login_ops, run_action
+from tests.trading.executing import market, no_commission, trader
 from tests.trading.margining import borrower, capture_send_task, margin_keys_clear, tick
 from trading.engine import MarginEngine
 from trading.models import (
     EventGroup,
+    FeePolicy,
+    Fill,
+    FundingPayment,
     Instrument,
     InstrumentHaircut,
+    LeverageSetting,
     Liquidation,
     Listing,
     MarginCall,
     MarginSnapshot,
+    Order,
     Position,
     PriceTick,
     RiskPolicy,
     Venue,
+    VenueFeeSchedule,
 )
 from trading.selectors import margin_params_get, risk_policy_get
+from trading.services.execute import order_execute
+from trading.services.fees import fee_policy_get
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_calls_sync
 
@@ -448,3 +461,276 @@ def test_positions_filter_open_or_closed(ops_client, liquidated, markets):
     assert listed(open="no" if remaining else "yes") == []
     assert listed(q="TRUMP-WIN", instrument__kind__exact="binary") == [position]
     assert listed(instrument__kind__exact="perpetual") == []
+
+
+# --- Orders and fills are read-only ----------------------------------------------
+
+
+@pytest.fixture
+def executed(quote_store) -> Order:
+    """A filled market order on ELECT, through the real execute service."""
+    no_commission()
+    market()
+    account = trader("1000")
+    order = order_execute(
+        account=account,
+        symbol="ELECT",
+        side="buy",
+        notional_usdc=Decimal("60"),
+        client_order_id="c-1",
+    )
+    assert order.status == Order.Status.FILLED
+    return order
+
+
+@pytest.mark.parametrize("model", [Order, Fill])
+def test_orders_and_fills_are_listed_and_read_only(ops_client, executed, model):
+    obj = executed if model is Order else executed.fills.get()
+    name = f"admin:trading_{model._meta.model_name}"
+    changelist = ops_client.get(reverse(f"{name}_changelist"))
+    assert changelist.status_code == 200
+    assert list(changelist.context["cl"].result_list) == [obj]
+    assertContains(changelist, obj.public_id)
+    assertNotContains(changelist, reverse(f"{name}_add"))
+    assert ops_client.get(reverse(f"{name}_add")).status_code == 403
+    assert ops_client.post(reverse(f"{name}_add"), {"side": "sell"}).status_code == 403
+    change_url = reverse(f"{name}_change", args=[obj.pk])
+    page = ops_client.get(change_url)
+    assert page.status_code == 200
+    assertNotContains(page, 'name="_save"')
+    assert ops_client.post(change_url, {"side": "sell"}).status_code == 403
+    delete_url = reverse(f"{name}_delete", args=[obj.pk])
+    assert ops_client.post(delete_url, {"post": "yes"}).status_code == 403
+    obj.refresh_from_db()
+    assert obj.side == "buy"
+
+
+def test_orders_filter_and_search(ops_client, executed):
+    changelist = reverse("admin:trading_order_changelist")
+
+    def listed(**query) -> list[Order]:
+        response = ops_client.get(changelist, query)
+        assert response.status_code == 200
+        return list(response.context["cl"].result_list)
+
+    venue = executed.venue
+    assert listed(status__exact="filled", order_type__exact="market") == [executed]
+    assert listed(venue__id__exact=venue.pk) == [executed]
+    assert listed(status__exact="open") == []
+    assert listed(q=executed.public_id) == [executed]
+    assert listed(q="c-1") == [executed]
+    assert listed(q=executed.account.public_id) == [executed]
+    assert listed(q=executed.account.owner.email) == [executed]
+    assert listed(q="nobody@example.com") == []
+
+    fills = reverse("admin:trading_fill_changelist")
+    fill = executed.fills.get()
+    found = ops_client.get(fills, {"q": executed.public_id}).context["cl"].result_list
+    assert list(found) == [fill]
+
+
+@pytest.mark.parametrize("name", ["order", "fill"])
+def test_order_and_fill_lists_do_not_query_per_row(ops_client, executed, name):
+    changelist = reverse(f"admin:trading_{name}_changelist")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert ops_client.get(changelist).status_code == 200
+        return len(captured)
+
+    one = queries()
+    for _ in range(3):
+        order_execute(
+            account=trader("1000"), symbol="ELECT", side="buy", notional_usdc=Decimal("6")
+        )
+    assert queries() == one
+
+
+# --- Fee policy ---------------------------------------------------------------------
+
+
+def fee_policy_form(policy: FeePolicy, *, schedules: list[dict] | None = None, **fields) -> dict:
+    existing = list(policy.venue_fees.order_by("pk"))
+    rows = [
+        {
+            "id": schedule.pk,
+            "venue": schedule.venue_id,
+            "model": schedule.model,
+            "kalshi_rate": schedule.kalshi_rate,
+            "taker_bps": schedule.taker_bps,
+            "maker_bps": schedule.maker_bps,
+        }
+        for schedule in existing
+    ] + (schedules or [])
+    data = {
+        "broker_commission_bps": str(policy.broker_commission_bps),
+        "venue_fees-TOTAL_FORMS": len(rows),
+        "venue_fees-INITIAL_FORMS": len(existing),
+        "venue_fees-MIN_NUM_FORMS": 0,
+        "venue_fees-MAX_NUM_FORMS": 1000,
+    }
+    for i, row in enumerate(rows):
+        data |= {f"venue_fees-{i}-{key}": value for key, value in row.items()}
+    return data | fields
+
+
+def test_the_fee_policy_list_is_the_one_policy_created_on_first_visit(ops_client):
+    FeePolicy.objects.all().delete()
+    response = ops_client.get(reverse("admin:trading_feepolicy_changelist"))
+    policy = FeePolicy.objects.get()
+    assert (policy.pk, policy.broker_commission_bps) == (1, Decimal(10))
+    assert response.url == reverse("admin:trading_feepolicy_change", args=[policy.pk])
+    page = ops_client.get(response.url)
+    assertContains(page, "Venue fee schedules")
+    assertNotContains(page, reverse("admin:trading_feepolicy_delete", args=[policy.pk]))
+    assert ops_client.get(reverse("admin:trading_feepolicy_add")).status_code == 403
+    delete = reverse("admin:trading_feepolicy_delete", args=[policy.pk])
+    assert ops_client.post(delete, {"post": "yes"}).status_code == 403
+    assert ops_client.get(reverse("admin:trading_feepolicy_changelist")).status_code == 302
+    assert FeePolicy.objects.count() == 1
+
+
+def test_fee_policy_edits_and_venue_schedules_are_audited(ops_client, staff, kalshi):
+    policy = fee_policy_get()
+    url = reverse("admin:trading_feepolicy_change", args=[policy.pk])
+    response = ops_client.post(
+        url,
+        fee_policy_form(
+            policy,
+            broker_commission_bps="25",
+            schedules=[
+                {
+                    "venue": kalshi.pk,
+                    "model": VenueFeeSchedule.Model.KALSHI,
+                    "kalshi_rate": "0.07",
+                    "taker_bps": "0",
+                    "maker_bps": "0",
+                }
+            ],
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()
+    policy.refresh_from_db()
+    assert policy.broker_commission_bps == Decimal(25)
+    schedule = VenueFeeSchedule.objects.get(venue=kalshi)
+    assert (schedule.policy, schedule.model) == (policy, VenueFeeSchedule.Model.KALSHI)
+
+    changed = AuditLog.objects.get(action="change", object_type="trading.FeePolicy")
+    assert changed.actor == staff
+    assert set(changed.changes) == {"broker_commission_bps"}
+    assert Decimal(changed.changes["broker_commission_bps"][0]) == 10
+    assert Decimal(changed.changes["broker_commission_bps"][1]) == 25
+    added = AuditLog.objects.get(action="add", object_type="trading.VenueFeeSchedule")
+    assert added.changes["venue"] == [None, "kalshi"]
+    assert added.changes["model"] == [None, "kalshi"]
+
+    form = fee_policy_form(policy)
+    form["venue_fees-0-model"] = VenueFeeSchedule.Model.BPS
+    form["venue_fees-0-taker_bps"] = "12"
+    assert ops_client.post(url, form).status_code == 302
+    edited = AuditLog.objects.get(action="change", object_type="trading.VenueFeeSchedule")
+    assert set(edited.changes) == {"model", "taker_bps"}
+    assert not AuditLog.objects.filter(action="change", object_type="trading.FeePolicy").exclude(
+        pk=changed.pk
+    )
+
+
+def test_a_negative_venue_fee_is_refused(ops_client, kalshi):
+    policy = fee_policy_get()
+    url = reverse("admin:trading_feepolicy_change", args=[policy.pk])
+    bad = {"venue": kalshi.pk, "model": "bps", "kalshi_rate": "0.07", "taker_bps": "-1"}
+    response = ops_client.post(url, fee_policy_form(policy, schedules=[bad | {"maker_bps": "0"}]))
+    assert response.status_code == 200
+    assert not VenueFeeSchedule.objects.exists()
+
+
+# --- Perps: leverage settings and funding payments are read-only ----------------------
+
+
+@pytest.mark.parametrize("model", [LeverageSetting, FundingPayment])
+def test_perp_records_are_read_only(ops_client, markets, model):
+    name = f"admin:trading_{model._meta.model_name}"
+    setting = LeverageSetting.objects.create(
+        account=trader("100"), instrument=markets.btc, leverage=3
+    )
+    response = ops_client.get(reverse(f"{name}_changelist"))
+    assert response.status_code == 200
+    if model is LeverageSetting:
+        assert list(response.context["cl"].result_list) == [setting]
+        change_url = reverse(f"{name}_change", args=[setting.pk])
+        assert ops_client.get(change_url).status_code == 200
+        assert ops_client.post(change_url, {"leverage": "10"}).status_code == 403
+        setting.refresh_from_db()
+        assert setting.leverage == 3
+    assert ops_client.get(reverse(f"{name}_add")).status_code == 403
+
+
+# --- Resolving a market -------------------------------------------------------------
+
+
+def resolve(client, instruments, **data):
+    return client.post(
+        reverse("admin:trading_instrument_changelist"),
+        {
+            "action": "resolve_market",
+            ACTION_CHECKBOX_NAME: [instrument.pk for instrument in instruments],
+            **data,
+        },
+        follow=True,
+    )
+
+
+def test_resolving_a_market_confirms_then_settles_once(
+    ops_client, staff, election, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = capture_send_task(monkeypatch)
+    instrument = binary("TRUMP-WIN", election)
+
+    page = run_action(
+        ops_client, "admin:trading_instrument_changelist", "resolve_market", [instrument]
+    )
+    assertContains(page, "This market will resolve with the outcome chosen below")
+    assertContains(page, 'value="void"')
+    instrument.refresh_from_db()
+    assert instrument.status == Instrument.Status.OPEN
+
+    unconfirmed = resolve(ops_client, [instrument], resolve="yes", resolution="yes")
+    assertContains(unconfirmed, "This field is required.")
+    instrument.refresh_from_db()
+    assert instrument.status == Instrument.Status.OPEN
+    assert not AuditLog.objects.filter(action="instrument.resolve").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = resolve(ops_client, [instrument], resolve="yes", resolution="yes", confirm="on")
+    assertContains(done, "TRUMP-WIN resolved YES")
+    assertContains(done, "settlement is queued")
+    instrument.refresh_from_db()
+    assert instrument.status == Instrument.Status.RESOLVED
+    assert instrument.resolution == Instrument.Resolution.YES
+    assert instrument.resolved_at is not None
+    entry = AuditLog.objects.get(action="instrument.resolve")
+    assert entry.actor == staff
+    assert entry.object_id == str(instrument.pk)
+    assert entry.changes["resolution"] == ["", "yes"]
+    assert sent.named("trading.market_settle") == [{"instrument_id": instrument.pk}]
+
+    again = resolve(ops_client, [instrument], resolve="yes", resolution="no", confirm="on")
+    assert again.status_code == 200
+    assertContains(again, "TRUMP-WIN has already resolved YES.")
+    instrument.refresh_from_db()
+    assert instrument.resolution == Instrument.Resolution.YES
+    assert AuditLog.objects.filter(action="instrument.resolve").count() == 1
+
+
+def test_perpetuals_and_several_markets_are_refused(ops_client, markets, election):
+    refused = resolve(ops_client, [markets.btc])
+    assertContains(refused, "BTC-PERP is a perpetual: only binary markets resolve.")
+    assertNotContains(refused, "This market will resolve")
+    confirmed = resolve(ops_client, [markets.btc], resolve="yes", resolution="yes", confirm="on")
+    assertContains(confirmed, "only binary markets resolve")
+
+    other = binary("NEWSOM-WIN", election)
+    several = resolve(ops_client, [markets.trump, other])
+    assertContains(several, "Select exactly one market to resolve")
+    assert not Instrument.objects.filter(status=Instrument.Status.RESOLVED).exists()
+    assert not AuditLog.objects.filter(action="instrument.resolve").exists()
