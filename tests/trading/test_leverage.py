@@ -9,6 +9,7 @@ from accounts.services.reconciliation import ledger_reconcile
 from portal.errors import NotFound
 from tests.conftest import credit_cash
 from tests.trading.perping import assert_reconciled, fill, perp_position
+from tests.trading.quoting import put_quote
 from trading.models import LeverageSetting, Order
 from trading.services.perps import leverage_get, leverage_levels, leverage_set
 
@@ -77,7 +78,12 @@ def test_unknown_market_is_rejected(custodial_account, markets, symbol):
     assert not LeverageSetting.objects.exists()
 
 
-def test_raising_leverage_frees_margin(custodial_account, markets):
+def btc_mark(mark: str) -> None:
+    put_quote("BTC-PERP@leviathan", bid=D(mark) - 5, ask=D(mark) + 5, binary=False, step="5")
+
+
+def test_raising_leverage_frees_margin(custodial_account, markets, quote_store):
+    btc_mark("50000")
     credit_cash(custodial_account, "20000")
     fill(custodial_account, markets.btc, "buy", "2", "50000")  # 5x: M = 20,000
     custodial_account.refresh_from_db()
@@ -92,6 +98,27 @@ def test_raising_leverage_frees_margin(custodial_account, markets):
     assert Journal.objects.filter(kind=Journal.Kind.MARGIN_ALLOCATION).count() == 1
     assert_reconciled(custodial_account, markets.btc)
     assert ledger_reconcile().ok
+
+
+def test_raising_leverage_that_would_breach_maintenance_is_rejected(
+    custodial_account, markets, quote_store
+):
+    credit_cash(custodial_account, "20000")
+    fill(custodial_account, markets.btc, "buy", "2", "50000")  # 5x: M = 20,000
+    btc_mark("46000")  # uPnL = 2 × (46,000 − 50,000) = −8,000
+    # 20x: M' = 5,000; equity 5,000 − 8,000 < maintenance 2 × 46,000 × 0.03 = 2,760.
+    result = leverage_set(account=custodial_account, symbol="BTC-PERP", leverage=20)
+    assert (result.status, result.reject_reason) == ("REJECTED", "UNDERCOLLATERALIZED")
+    assert (result.old_leverage, result.new_leverage) == (5, 5)
+    assert perp_position(custodial_account, markets.btc).isolated_margin == D(20000)
+    assert not LeverageSetting.objects.exists()
+    # 8x: M' = 12,500; equity 4,500 ≥ 2,760: applied, 7,500 freed.
+    result = leverage_set(account=custodial_account, symbol="BTC-PERP", leverage=8)
+    assert result.status == "APPLIED"
+    assert perp_position(custodial_account, markets.btc).isolated_margin == D(12500)
+    custodial_account.refresh_from_db()
+    assert custodial_account.cash_balance == D(7500)
+    assert_reconciled(custodial_account, markets.btc)
 
 
 def test_lowering_leverage_beyond_cash_rolls_back_exactly(custodial_account, markets):

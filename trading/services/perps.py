@@ -432,6 +432,23 @@ def _margin_resize(*, account: Account, instrument: Instrument, leverage: int) -
             margin_check_cash_debit(account=account, amount=delta, action="leverage change")
         except (InsufficientMargin, InsufficientFunds) as exc:
             raise _Undercollateralized(str(exc)) from exc
+    elif delta < ZERO:
+        # Seed 001: leverage cannot rise if margin requirements would be violated —
+        # freeing margin must not leave the position at or below maintenance.
+        quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
+        if quote is None or perp_math.is_liquidatable(
+            margin=target,
+            quantity=position.quantity,
+            entry=position.average_price,
+            mark=quote.mark,
+            mmf=instrument.maintenance_margin_fraction,
+        ):
+            raise _Undercollateralized(
+                f"Raising leverage to {leverage}x would leave {instrument.symbol}'s isolated "
+                f"margin ({target} USDC) below its maintenance requirement at the current mark."
+                if quote is not None
+                else f"No live mark for {instrument.symbol}: leverage cannot be raised now."
+            )
     position.isolated_margin = target
     position.leverage = leverage
     position.updated_at = timezone.now()
