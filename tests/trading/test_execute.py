@@ -111,6 +111,34 @@ def test_slippage_beyond_the_limit_is_refused(quote_store):
     assert order.status == Order.Status.FILLED
 
 
+def test_a_book_that_moves_after_routing_is_refused_by_the_venue(quote_store, monkeypatch):
+    """The venue gets a worst acceptable price: a move past it fills nothing."""
+    no_commission()
+    from tests.trading.conftest import binary_create
+    from tests.trading.quoting import put_quote
+    from trading.services import execute
+
+    binary_create("JUMP", "0.01", "kalshi")
+    put_quote("JUMP@kalshi", bid="0.49", ask="0.50")
+    account = trader("1000")
+    routed = execute._route
+
+    def route_then_jump(request, instrument):
+        route = routed(request, instrument)
+        put_quote("JUMP@kalshi", bid="0.59", ask="0.60")  # 2,000 bps worse, after routing
+        return route
+
+    monkeypatch.setattr(execute, "_route", route_then_jump)
+    with pytest.raises(DomainError) as error:
+        order_execute(account=account, symbol="JUMP", side="buy", notional_usdc=D("10"))
+    assert (error.value.code, error.value.status) == ("slippage_exceeded", 422)
+    assert "worst acceptable price" in error.value.message
+    assert not Order.objects.filter(account=account).exists()
+    assert not Fill.objects.filter(account=account).exists()
+    account.refresh_from_db()
+    assert account.cash_balance == D("1000")
+
+
 def code_of(**kwargs) -> str:
     with pytest.raises(DomainError) as error:
         order_execute(**{"symbol": "ELECT", "side": "buy", "notional_usdc": D("10")} | kwargs)

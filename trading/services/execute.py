@@ -46,7 +46,13 @@ from trading.services.simulation import (
     trade_route,
 )
 from trading.venues import venue_adapter
-from trading.venues.base import BPS_PER_UNIT, VenueOrder, VenueOrderStatus, VenueTimeout
+from trading.venues.base import (
+    BPS_PER_UNIT,
+    PRICE_LIMIT,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueTimeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +171,12 @@ def _slippage_check(*, request: ExecuteRequest, reference: Decimal, average: Dec
             f"The fill would average {average}, {slippage:.1f} bps from the best price "
             f"{reference}: more than the {request.slippage_bps} bps allowed."
         )
+
+
+def _worst_price(*, request: ExecuteRequest, reference: Decimal) -> Decimal:
+    """The worst average the venue may fill at: the best price moved by slippage_bps."""
+    allowed = reference * request.slippage_bps / BPS_PER_UNIT
+    return reference + allowed if request.side == Order.Side.BUY else reference - allowed
 
 
 def _existing(account: Account, request: ExecuteRequest) -> Order | None:
@@ -319,15 +331,15 @@ def order_execute(
                 notional=request.notional,
                 client_order_id=order.public_id,
                 outcome=Outcome(request.outcome) if request.outcome else None,
+                worst_price=_worst_price(request=request, reference=estimate.best_price),
             )
         except VenueTimeout:
             logger.warning("execute: %s not confirmed by %s", order.public_id, route.venue)
             placed = None
         if placed is not None:
-            if placed.status == VenueOrderStatus.FILLED:
-                _slippage_check(
-                    request=request, reference=estimate.best_price, average=placed.average_price
-                )
+            if placed.reject_code == PRICE_LIMIT:
+                # The book moved between routing and the venue: nothing filled.
+                raise SlippageExceeded(placed.reason)
             _venue_order_apply(order=order, account=locked, listing=listing, placed=placed)
         order_update_broadcast(order=order)
     return order

@@ -133,6 +133,10 @@ class VenueOrder:
     average_price: Decimal | None = None
     venue_fill_id: str = ""
     reason: str = ""
+    reject_code: str = ""  # PRICE_LIMIT: the fill would have been worse than worst_price
+
+
+PRICE_LIMIT = "price_limit"
 
 
 class VenueTimeout(Exception):
@@ -200,12 +204,15 @@ class VenueAdapter(ABC):
         notional: Decimal,
         client_order_id: str,
         outcome: Outcome | None = None,
+        worst_price: Decimal | None = None,
     ) -> VenueOrder:
         """Send a market order for `notional` USDC; return the venue's confirmation.
 
         `client_order_id` (our order's public id) makes it idempotent: placing
-        the same id twice returns the first order. Raises VenueTimeout when
-        the venue does not confirm in time (the order may have filled).
+        the same id twice returns the first order. With `worst_price` the
+        order is marketable-limit: the venue rejects it (reject_code
+        PRICE_LIMIT) rather than fill at a worse average. Raises VenueTimeout
+        when the venue does not confirm in time (the order may have filled).
         """
         raise NotImplementedError(f"{type(self).__name__} does not place orders.")
 

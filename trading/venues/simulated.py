@@ -27,6 +27,7 @@ from trading.marketdata.quotes import Outcome, Quote
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Listing
 from trading.venues.base import (
+    PRICE_LIMIT,
     Side,
     VenueAdapter,
     VenueOrder,
@@ -82,11 +83,13 @@ class SimulatedVenue(VenueAdapter):
         notional: Decimal,
         client_order_id: str,
         outcome: Outcome | None = None,
+        worst_price: Decimal | None = None,
     ) -> VenueOrder:
         """Fill a market order at once against the current book (see the module docstring).
 
-        A book that cannot fill the whole notional rejects the order (the
-        venue's record says so). Idempotent by `client_order_id`.
+        A book that cannot fill the whole notional, or only at an average
+        worse than `worst_price`, rejects the order (the venue's record says
+        so). Idempotent by `client_order_id`.
         """
         mode = getattr(settings, "SIMULATED_VENUE_NO_CONFIRM", "")
         if mode == NO_CONFIRM_UNFILLED:
@@ -95,7 +98,21 @@ class SimulatedVenue(VenueAdapter):
         if existing is None:
             estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
             venue_order_id = f"sim-{client_order_id}"
-            if estimate.complete:
+            beyond_limit = worst_price is not None and (
+                estimate.average_price > worst_price
+                if Side(side) == Side.BUY
+                else estimate.average_price < worst_price
+            )
+            if estimate.complete and beyond_limit:
+                order = VenueOrder(
+                    client_order_id=client_order_id,
+                    venue_order_id=venue_order_id,
+                    status=VenueOrderStatus.REJECTED,
+                    reason=f"The fill would average {estimate.average_price}, beyond the "
+                    f"order's worst acceptable price {worst_price}.",
+                    reject_code=PRICE_LIMIT,
+                )
+            elif estimate.complete:
                 order = VenueOrder(
                     client_order_id=client_order_id,
                     venue_order_id=venue_order_id,
@@ -135,6 +152,7 @@ def _dumps(order: VenueOrder) -> str:
             "average_price": None if order.average_price is None else str(order.average_price),
             "venue_fill_id": order.venue_fill_id,
             "reason": order.reason,
+            "reject_code": order.reject_code,
         }
     )
 
@@ -150,4 +168,5 @@ def _loads(raw: bytes | str) -> VenueOrder:
         average_price=None if price is None else Decimal(price),
         venue_fill_id=data["venue_fill_id"],
         reason=data["reason"],
+        reject_code=data.get("reject_code", ""),
     )
