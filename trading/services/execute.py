@@ -23,7 +23,6 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services.accounts import account_check_can_transact
 from portal.errors import (
-    Conflict,
     DuplicateOrder,
     Forbidden,
     InvalidParams,
@@ -37,6 +36,7 @@ from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
+from trading.services.markets import instrument_check_tradable
 from trading.services.simulation import (
     RoutedFill,
     _decimal_clean,
@@ -140,14 +140,6 @@ def _instrument_get(request: ExecuteRequest) -> Instrument:
     if not instrument.is_binary and request.outcome:
         raise InvalidParams(f"{instrument.symbol} is a perpetual: it has no YES or NO side.")
     return instrument
-
-
-def _open_check(instrument: Instrument) -> None:
-    if instrument.status != Instrument.Status.OPEN:
-        raise Conflict(
-            f"The {instrument.symbol} market is {instrument.status}: it cannot be traded now.",
-            code="market_closed",
-        )
 
 
 def _route(request: ExecuteRequest, instrument: Instrument) -> RoutedFill:
@@ -284,7 +276,7 @@ def order_execute(
     existing = _existing(account, request)
     if existing is not None:
         return existing
-    _open_check(instrument)
+    instrument_check_tradable(instrument)
     route = _route(request, instrument)
     estimate = route.estimate
     _slippage_check(request=request, reference=estimate.best_price, average=estimate.average_price)

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from accounts.models import Account
-from portal.errors import Conflict, InvalidParams, NotFound
+from portal.errors import InvalidParams, NotFound
 from portal.money import MONEY_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading import margin
 from trading.marketdata.quotes import OrderBook, Outcome
@@ -60,6 +60,7 @@ from trading.selectors import (
     portfolio_load,
     ratio_decimal,
 )
+from trading.services.markets import instrument_check_tradable
 from trading.venues import venue_adapter
 from trading.venues.base import FillEstimate, Side, book_walk
 
@@ -551,17 +552,7 @@ def _open_binary_check(instrument: Instrument) -> None:
             f"{instrument.symbol} is a perpetual: its isolated margin is not part of the "
             "Margin Portfolio, so it is not simulated here."
         )
-    if instrument.status == Instrument.Status.HALTED:
-        raise Conflict(
-            f"The {instrument.symbol} market is halted: it cannot be traded now.",
-            code="market_closed",
-        )
-    if instrument.status == Instrument.Status.RESOLVED:
-        raise Conflict(
-            f"The {instrument.symbol} market has resolved "
-            f"({instrument.get_resolution_display()}): it no longer trades.",
-            code="market_closed",
-        )
+    instrument_check_tradable(instrument)
 
 
 def _open_binaries_get(symbols: Sequence[str]) -> dict[str, Instrument]:
