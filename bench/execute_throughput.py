@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,6 +67,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
+from benchdb import database_drop, database_recreate, redis_keys_delete  # noqa: E402
 
 SYMBOL = "BENCH-EXEC"
 VENUE = "kalshi"
@@ -99,38 +99,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- Database ------------------------------------------------------------------
-
-
-def database_recreate(url: str) -> str:
-    """Drop and create the benchmark database; return its name."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("bench"):
-        sys.exit(f"Refusing to drop database {name!r}: DATABASE_URL must name a bench* database.")
-    maintenance = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def database_drop(url: str, name: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def redis_keys_delete() -> None:
-    from django.conf import settings
-
-    from portal.redis import redis_client
-
-    client = redis_client()
-    for key in client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000):
-        client.delete(key)
 
 
 # --- Seed --------------------------------------------------------------------------

@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # One core: set before NumPy loads its BLAS.
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -78,6 +77,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import django  # noqa: E402
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
+from benchdb import database_drop, database_recreate, redis_keys_delete  # noqa: E402
 
 SECONDS_PER_DAY = 86400.0
 N_MARKETS = 1000
@@ -128,28 +128,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- Database ------------------------------------------------------------------
-
-
-def database_recreate(url: str) -> str:
-    """Drop and create the benchmark database; return its name."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("bench"):
-        sys.exit(f"Refusing to drop database {name!r}: DATABASE_URL must name a bench* database.")
-    maintenance = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def database_drop(url: str, name: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def copy_rows(table: str, columns: list[str], lines) -> None:
@@ -813,16 +791,6 @@ def tick_to_call(book: Book, args: argparse.Namespace) -> list[Latencies]:
         watcher.close()
     Path(engine.log.name).unlink()  # kept, and named, when the run fails
     return series
-
-
-def redis_keys_delete() -> None:
-    from django.conf import settings
-
-    from portal.redis import redis_client
-
-    client = redis_client()
-    for key in client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000):
-        client.delete(key)
 
 
 # --- Main ------------------------------------------------------------------------
