@@ -44,6 +44,8 @@ from trading.models import MarginCall
 from trading.selectors import margin_params_get, money_decimal, ratio_decimal
 from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
 from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
+from trading.services.orders import orders_match
+from trading.services.perps import perp_positions_liquidate
 from trading.services.snapshots import SnapshotRule, SnapshotTracker
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,6 @@ def _moved_markets_act(batch: TickBatch) -> None:
     failure is logged and costs this step of this batch only.
     """
     from trading.models import Instrument
-    from trading.services.perps import perp_positions_liquidate
 
     symbols = {quote.symbol for quote in batch.quotes}
     if not symbols:
@@ -98,14 +99,9 @@ def _moved_markets_act(batch: TickBatch) -> None:
         logger.exception("Could not read the moved markets of a tick batch")
         return
     try:
-        from trading.services.orders import orders_match
-    except ImportError:
-        orders_match = None
-    if orders_match is not None:
-        try:
-            orders_match(instrument_ids=list(moved))
-        except Exception:
-            logger.exception("Resting order matching failed for a tick batch")
+        orders_match(instrument_ids=list(moved))
+    except Exception:
+        logger.exception("Resting order matching failed for a tick batch")
     try:
         perps = [pk for pk, kind in moved.items() if kind == Instrument.Kind.PERPETUAL]
         if perps:

@@ -21,6 +21,7 @@ from portal.money import ZERO, quantize_money
 from trading.marketdata.quotes import quantize_price
 from trading.models import Fill, Instrument, Order, Venue
 from trading.services.fees import fees_for_fill
+from trading.services.perps import perp_fill_apply
 from trading.services.positions import binary_fill_apply
 
 
@@ -62,10 +63,6 @@ def _position_apply(
             memo=memo,
         )
     else:
-        # Imported here: the perpetuals service lives beside this one and imports
-        # the position models; a module-level import would tie their load order.
-        from trading.services.perps import perp_fill_apply
-
         result = perp_fill_apply(
             account=account,
             instrument=instrument,

@@ -1,9 +1,8 @@
 """`manage.py run_margin_engine`: the margin engine process (Procfile `risk`)."""
 
-import signal
-
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.processes import stop_on_signals
 from portal.redis import AlreadyRunning
 from trading.engine import (
     SWEEP_EVERY_SECONDS,
@@ -43,18 +42,12 @@ class Command(BaseCommand):
             )
             return
         engine = MarginEngine(sweep_every=sweep_every)
-        previous = {
-            signum: signal.signal(signum, lambda *_: engine.stop())
-            for signum in (signal.SIGINT, signal.SIGTERM)
-        }
         self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s")
         try:
-            stats = engine.run()
+            with stop_on_signals(engine.stop):
+                stats = engine.run()
         except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write(
             f"margin engine: stopped after {stats.batches} batches and {stats.sweeps} sweeps; "
             f"{stats.calls_opened} calls opened, {stats.calls_resolved} resolved, "

@@ -1,10 +1,9 @@
 """`manage.py run_marketdata`: the market-data feed process (Procfile `marketdata`)."""
 
-import signal
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.processes import stop_on_signals
 from portal.redis import AlreadyRunning, singleton_lock
 from trading.marketdata.feed import MarketDataFeed
 
@@ -39,19 +38,15 @@ class Command(BaseCommand):
         if iterations < 0:
             raise CommandError("--iterations must be 0 (forever) or more.")
         feed = MarketDataFeed(seed=seed, interval=interval)
-        previous = {
-            signum: signal.signal(signum, lambda *_: feed.stop())
-            for signum in (signal.SIGINT, signal.SIGTERM)
-        }
         self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
         try:
-            with singleton_lock("market-data feed", ttl=15.0, on_lost=feed.stop):
+            with (
+                stop_on_signals(feed.stop),
+                singleton_lock("market-data feed", ttl=15.0, on_lost=feed.stop),
+            ):
                 stats = feed.run(iterations=iterations)
         except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         self.stdout.write(
             f"marketdata: stopped after {stats.cycles} ticks, {stats.quotes} quotes, "
             f"{stats.history_rows} history rows, {stats.errors} errors"
