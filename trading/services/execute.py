@@ -39,9 +39,9 @@ from trading.services.margin_check import margin_check_action, margin_check_cash
 from trading.services.markets import instrument_check_tradable
 from trading.services.simulation import (
     RoutedFill,
-    _decimal_clean,
-    _side_clean,
+    decimal_clean,
     order_books_get,
+    side_clean,
     trade_change,
     trade_route,
 )
@@ -125,8 +125,8 @@ def _request_clean(
     return ExecuteRequest(
         symbol=base,
         outcome=outcome,
-        side=_side_clean(side).value,
-        notional=_decimal_clean(notional_usdc, name="notional_usdc", positive=True),
+        side=side_clean(side).value,
+        notional=decimal_clean(notional_usdc, name="notional_usdc", positive=True),
         venue=venue,
         slippage_bps=slippage_bps,
         client_order_id=client_order_id,

@@ -48,7 +48,7 @@ from trading.selectors import contracts_get
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
-from trading.services.simulation import PortfolioChange, PositionDelta, _decimal_clean
+from trading.services.simulation import PortfolioChange, PositionDelta, decimal_clean
 from trading.venues import venue_adapter
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _choice(value: object, choices: type, *, name: str) -> str:
 
 def _price_clean(value: object, *, name: str, instrument: Instrument) -> Decimal:
     """A price on the instrument's tick grid; for a binary strictly inside (0, 1)."""
-    price = _decimal_clean(value, name=name, places=PRICE_DECIMAL_PLACES, positive=True)
+    price = decimal_clean(value, name=name, places=PRICE_DECIMAL_PLACES, positive=True)
     if instrument.is_binary and not price < 1:
         raise InvalidParams(f"{name} of a binary contract must lie strictly between 0 and 1.")
     if price % instrument.tick_size:
@@ -393,7 +393,7 @@ def order_place(
     side = _choice(side, Order.Side, name="side")
     order_type = _choice(order_type, Order.Type, name="order_type")
     time_in_force = _choice(time_in_force, Order.TimeInForce, name="time_in_force")
-    quantity = _decimal_clean(
+    quantity = decimal_clean(
         quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
     )
     if order_type == Order.Type.MARKET:
@@ -557,7 +557,7 @@ def order_modify(
         new_quantity = (
             order.quantity
             if quantity is None
-            else _decimal_clean(
+            else decimal_clean(
                 quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
             )
         )

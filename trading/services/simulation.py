@@ -566,21 +566,21 @@ def _open_binaries_get(symbols: Sequence[str]) -> dict[str, Instrument]:
     return instruments
 
 
-def _outcome_clean(value: object) -> Outcome:
+def outcome_clean(value: object) -> Outcome:
     try:
         return Outcome(str(value).strip().lower())
     except ValueError as exc:
         raise InvalidParams(f"The outcome must be 'yes' or 'no', not {value!r}.") from exc
 
 
-def _side_clean(value: object) -> Side:
+def side_clean(value: object) -> Side:
     try:
         return Side(str(value).strip().lower())
     except ValueError as exc:
         raise InvalidParams(f"The side must be 'buy' or 'sell', not {value!r}.") from exc
 
 
-def _decimal_clean(
+def decimal_clean(
     value: object, *, name: str, places: int = MONEY_DECIMAL_PLACES, positive: bool = False
 ) -> Decimal:
     """`value` as an exact Decimal with at most `places` decimals, |value| ≤ AMOUNT_MAX.
@@ -666,8 +666,8 @@ def trade_simulate(
     `insufficient_liquidity`), Conflict `market_closed`,
     MarketDataUnavailable.
     """
-    outcome, side = _outcome_clean(outcome), _side_clean(side)
-    notional = _decimal_clean(notional, name="notional", positive=True)
+    outcome, side = outcome_clean(outcome), side_clean(side)
+    notional = decimal_clean(notional, name="notional", positive=True)
     instrument = _open_binaries_get([symbol])[symbol]
     state = account_state_load(account=account)
     key = (instrument.pk, outcome.value)
@@ -722,7 +722,7 @@ def add_funds_simulate(
     if target is None:
         target = _threshold(state.params.healthy)
     else:
-        target = _decimal_clean(target, name="target", places=6, positive=True)
+        target = decimal_clean(target, name="target", places=6, positive=True)
     return add_funds_project(state=state, target=target)
 
 
@@ -735,7 +735,7 @@ def buying_power_get(
     A read: no lock. Raises NotFound, InvalidParams, Conflict
     `market_closed`, MarketDataUnavailable as `trade_simulate` does.
     """
-    outcome = _outcome_clean(outcome)
+    outcome = outcome_clean(outcome)
     instrument = _open_binaries_get([symbol])[symbol]
     state = account_state_load(account=account)
     key = (instrument.pk, outcome.value)
@@ -785,7 +785,7 @@ def _instrument_name_parse(name: object) -> tuple[str, Outcome]:
     symbol, colon, outcome = name.strip().rpartition(":")
     if not colon:
         return name.strip(), Outcome.YES
-    return symbol, _outcome_clean(outcome)
+    return symbol, outcome_clean(outcome)
 
 
 def portfolio_what_if(
@@ -819,20 +819,20 @@ def portfolio_what_if(
             raise InvalidParams(
                 f"Only USDC collateral can be simulated, not {item.get('asset_name')!r}."
             )
-        collateral += _decimal_clean(item.get("amount"), name="collateral amount")
+        collateral += decimal_clean(item.get("amount"), name="collateral amount")
 
     requested = []
     for item in _changes_list(position_changes, "simulated_position_changes"):
         name = item.get("instrument_name")
         symbol, outcome = _instrument_name_parse(name)
-        amount = _decimal_clean(
+        amount = decimal_clean(
             item.get("amount"), name="position amount", places=QUANTITY_DECIMAL_PLACES
         )
         if amount == ZERO:
             raise InvalidParams(f"The simulated amount of {name} must not be zero.")
         price = item.get("entry_price")
         if price is not None:
-            price = _decimal_clean(price, name="entry_price", places=8, positive=True)
+            price = decimal_clean(price, name="entry_price", places=8, positive=True)
             if price > ONE:
                 raise InvalidParams("A binary contract's entry_price lies in (0, 1].")
         requested.append((str(name).strip(), symbol, outcome, amount, price))
