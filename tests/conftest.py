@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from portal.refdata import refdata_clear
 from tests.factories import StaffFactory, UserFactory, open_account
 
 
@@ -20,6 +21,14 @@ def _redis_clean_after_session():
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000):
         client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _refdata_fresh():
+    """Each test reads reference data from its own database state, not an earlier test's."""
+    refdata_clear()
+    yield
+    refdata_clear()
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ raised into the caller.
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import orjson
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -35,6 +36,7 @@ MARGIN_UPDATE = "margin.update"
 MARGIN_CALL = "margin.call"
 ORDER_UPDATE = "order.update"
 SEND_CONCURRENCY = 32
+SEND_TIMEOUT_SECONDS = 5.0
 
 
 def account_group(account_id: int) -> str:
@@ -146,12 +148,38 @@ def _send_on_commit(messages: list[tuple[str, dict]]) -> None:
         transaction.on_commit(lambda: _send(messages))
 
 
+class _SendLoop:
+    """This process's event loop for channel-layer sends, run by a daemon thread.
+
+    One long-lived loop keeps the layer's Redis connections open between sends
+    (async_to_sync would start a loop, and connect, on every call).
+    """
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="broadcasts", daemon=True).start()
+
+
+_send_loop: _SendLoop | None = None
+_send_loop_lock = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    global _send_loop
+    with _send_loop_lock:
+        if _send_loop is None or _send_loop.pid != os.getpid():  # new, or forked
+            _send_loop = _SendLoop()
+        return _send_loop.loop
+
+
 def _send(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(_group_send_all)(layer, messages)
+        sending = asyncio.run_coroutine_threadsafe(_group_send_all(layer, messages), _loop())
+        sending.result(timeout=SEND_TIMEOUT_SECONDS)
     except Exception:
         # A push is a hint; the caller's work (already committed) must not fail for it.
         logger.exception("broadcasts: could not push %d messages", len(messages))

@@ -5,7 +5,6 @@
 market-data store; `margin_summary_get` is one account's dashboard figures.
 """
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,9 @@ from django.utils import timezone
 
 from accounts.models import Account, Journal, LedgerAccount, Posting
 from portal.money import ZERO, quantize_money
+from portal.refdata import refdata_get
 from trading import margin, perp_math
+from trading.catalog import instruments_get, listings_get
 from trading.marketdata import store
 from trading.marketdata.quotes import Outcome, Quote, quantize_price
 from trading.models import Fill, Instrument, Listing, Order, Position, PriceTick, RiskPolicy
@@ -27,13 +28,21 @@ RATIO_QUANTUM = Decimal("0.000001")
 
 
 def risk_policy_get() -> RiskPolicy:
-    """The active risk policy (created with SPEC defaults on first use)."""
-    policy, _ = RiskPolicy.objects.get_or_create(pk=1)
-    return policy
+    """The active risk policy (created with SPEC defaults on first use).
+
+    Cached per process (`portal.refdata`): read it; to change it, read the row
+    from the database and save it.
+    """
+    return refdata_get("risk_policy", 1, lambda: RiskPolicy.objects.get_or_create(pk=1)[0])
 
 
 def margin_params_get(policy: RiskPolicy | None = None) -> margin.MarginParams:
-    policy = policy or risk_policy_get()
+    if policy is None:
+        return refdata_get("margin_params", 1, lambda: _margin_params(risk_policy_get()))
+    return _margin_params(policy)
+
+
+def _margin_params(policy: RiskPolicy) -> margin.MarginParams:
     return margin.MarginParams(
         a=float(policy.haircut_uncertainty_a),
         b=float(policy.haircut_expiry_b),
@@ -79,57 +88,58 @@ def collateral_price_live(quotes: Iterable[Quote], outcome: str) -> Decimal | No
     return max(prices) if prices else None
 
 
+def _last_marks(listings: Iterable[Listing]) -> dict[int, Decimal]:
+    """The last stored mark of each listing that has one, by listing id."""
+    rows = (
+        Listing.objects.filter(pk__in=[listing.pk for listing in listings])
+        .annotate(
+            last_mark=Subquery(
+                PriceTick.objects.filter(listing=OuterRef("pk")).order_by("-ts").values("mark")[:1]
+            )
+        )
+        .values_list("pk", "last_mark")
+    )
+    return {pk: mark for pk, mark in rows if mark is not None}
+
+
 def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Contract]:
     """Contracts by (instrument id, outcome), priced for collateral.
 
     Collateral price (SPEC §4): per venue the lower of the best bid and the
     TWAP, for the position's outcome; across venues the best of those (the
     position could be sold there); with no live quote, the last stored mark;
-    a resolved market is worth its payout (1 or 0). Two queries and one Redis
-    round trip, whatever the number of contracts.
+    a resolved market is worth its payout (1 or 0). Instruments and listings
+    come from the per-process catalog, quotes in one Redis round trip; the
+    stored marks are read (one query) only when some contract has no quote.
     """
     keys = set(keys)
-    instrument_ids = {instrument_id for instrument_id, _ in keys}
-    instruments = {
-        instrument.pk: instrument
-        for instrument in Instrument.objects.filter(pk__in=instrument_ids).select_related(
-            "haircut_addon"
-        )
-    }
-    listings = list(
-        Listing.objects.filter(instrument_id__in=instrument_ids, is_active=True)
-        .select_related("instrument", "venue")
-        .annotate(
-            last_mark=Subquery(
-                PriceTick.objects.filter(listing=OuterRef("pk")).order_by("-ts").values("mark")[:1]
-            )
-        )
+    instruments = instruments_get(instrument_id for instrument_id, _ in keys)
+    listings = {pk: listings_get(instrument) for pk, instrument in instruments.items()}
+    quotes = store.quotes_get_many(
+        listing.key for of_instrument in listings.values() for listing in of_instrument
     )
-    quotes = store.quotes_get_many(listing.key for listing in listings)
-    by_instrument: dict[int, list[Listing]] = defaultdict(list)
-    for listing in listings:
-        by_instrument[listing.instrument_id].append(listing)
+    marks: dict[int, Decimal] | None = None
 
     contracts = {}
     for instrument_id, outcome in keys:
         instrument = instruments[instrument_id]
         price = _resolved_price(instrument, outcome)
         if price is None:
-            price = collateral_price_live(
-                (
-                    quotes[listing.key]
-                    for listing in by_instrument[instrument_id]
-                    if listing.key in quotes
-                ),
-                outcome,
-            )
-            if price is None:
-                marks = [
-                    listing.last_mark if outcome == Outcome.YES else 1 - listing.last_mark
-                    for listing in by_instrument[instrument_id]
-                    if listing.last_mark is not None
-                ]
-                price = max(marks) if marks else ZERO
+            live = [
+                quotes[listing.key] for listing in listings[instrument_id] if listing.key in quotes
+            ]
+            price = collateral_price_live(live, outcome)
+        if price is None:
+            if marks is None:
+                marks = _last_marks(
+                    listing for of_instrument in listings.values() for listing in of_instrument
+                )
+            prices = [
+                marks[listing.pk] if outcome == Outcome.YES else 1 - marks[listing.pk]
+                for listing in listings[instrument_id]
+                if listing.pk in marks
+            ]
+            price = max(prices) if prices else ZERO
         addon = getattr(instrument, "haircut_addon", None)
         contracts[(instrument_id, outcome)] = Contract(
             instrument_id=instrument_id,

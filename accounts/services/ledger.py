@@ -15,9 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting, User
+from portal.db import row_add
 from portal.errors import Conflict
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
+from portal.refdata import refdata_get
 
 
 class UnbalancedJournal(ValueError):
@@ -31,22 +33,37 @@ class Line:
 
 
 def cash_ledger_account(account: Account) -> LedgerAccount:
-    """The customer's cash ledger account (created with the account)."""
-    ledger_account, _ = LedgerAccount.objects.get_or_create(
-        account=account,
-        purpose=LedgerAccount.Purpose.CASH,
-        defaults={"code": f"cash:{account.public_id}", "name": f"Cash of {account.public_id}"},
+    """The customer's cash ledger account (created with the account).
+
+    Ledger accounts never change once created: cached per process
+    (`portal.refdata`), like the house accounts.
+    """
+    lookup = {"account_id": account.pk, "purpose": LedgerAccount.Purpose.CASH}
+    return refdata_get(
+        "cash_ledger_account",
+        account.pk,
+        lambda: LedgerAccount.objects.filter(**lookup).first(),
+        lambda: LedgerAccount.objects.get_or_create(
+            **lookup,
+            defaults={
+                "code": f"cash:{account.public_id}",
+                "name": f"Cash of {account.public_id}",
+            },
+        )[0],
     )
-    return ledger_account
 
 
 def house_ledger_account(house: HouseAccount) -> LedgerAccount:
     """One of the broker's own ledger accounts, created on first use."""
-    ledger_account, _ = LedgerAccount.objects.get_or_create(
-        code=house.value,
-        defaults={"name": house.label, "purpose": LedgerAccount.Purpose.HOUSE},
+    return refdata_get(
+        "house_ledger_account",
+        house.value,
+        lambda: LedgerAccount.objects.filter(code=house.value).first(),
+        lambda: LedgerAccount.objects.get_or_create(
+            code=house.value,
+            defaults={"name": house.label, "purpose": LedgerAccount.Purpose.HOUSE},
+        )[0],
     )
-    return ledger_account
 
 
 def _validated(lines: Sequence[Line]) -> list[Line]:
@@ -86,21 +103,27 @@ def journal_post(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("journal_post must run inside transaction.atomic().")
     checked = _validated(lines)
-    if idempotency_key and Journal.objects.filter(idempotency_key=idempotency_key).exists():
-        raise Conflict(f"Journal {idempotency_key!r} was already posted.", code="already_posted")
-    try:
-        with transaction.atomic():
-            journal = Journal.objects.create(
-                kind=kind,
-                account=account,
-                memo=memo[:255],
-                idempotency_key=idempotency_key,
-                created_by=created_by,
+    fields = {
+        "kind": kind,
+        "account": account,
+        "memo": memo[:255],
+        "idempotency_key": idempotency_key,
+        "created_by": created_by,
+    }
+    if idempotency_key is None:
+        journal = Journal.objects.create(**fields)
+    else:
+        if Journal.objects.filter(idempotency_key=idempotency_key).exists():
+            raise Conflict(
+                f"Journal {idempotency_key!r} was already posted.", code="already_posted"
             )
-    except IntegrityError as exc:
-        raise Conflict(
-            f"Journal {idempotency_key!r} was already posted.", code="already_posted"
-        ) from exc
+        try:
+            with transaction.atomic():
+                journal = Journal.objects.create(**fields)
+        except IntegrityError as exc:
+            raise Conflict(
+                f"Journal {idempotency_key!r} was already posted.", code="already_posted"
+            ) from exc
     Posting.objects.bulk_create(
         Posting(journal=journal, ledger_account=line.ledger_account, amount=line.amount)
         for line in checked
@@ -111,10 +134,10 @@ def journal_post(
             account_id = line.ledger_account.account_id
             cash_deltas[account_id] = cash_deltas.get(account_id, ZERO) + line.amount
     for account_id, delta in cash_deltas.items():
-        if delta != ZERO:
+        if account is not None and account_id == account.pk:
+            row_add(account, cash_balance=delta)  # its in-memory balance follows
+        elif delta != ZERO:
             Account.objects.filter(pk=account_id).update(cash_balance=F("cash_balance") + delta)
-    if account is not None and account.pk in cash_deltas:
-        account.refresh_from_db(fields=["cash_balance"])
     changed = list(cash_deltas)
     transaction.on_commit(lambda: accounts_changed_mark(account_ids=changed), robust=True)
     return journal

@@ -106,6 +106,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 KEY_PREFIX = env("REDIS_KEY_PREFIX", default="portal")
 
+# Reference data (portal.refdata): a process re-checks its cached copy this often.
+REFDATA_MAX_AGE = env.float("REFDATA_MAX_AGE", default=0.05)
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -30,6 +30,7 @@ from portal.errors import (
     SlippageExceeded,
 )
 from trading.broadcasts import order_update_broadcast
+from trading.catalog import instrument_get, listings_get
 from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, Listing, Order, Venue
 from trading.selectors import contracts_get
@@ -134,7 +135,7 @@ def _request_clean(
 
 
 def _instrument_get(request: ExecuteRequest) -> Instrument:
-    instrument = Instrument.objects.filter(symbol=request.symbol).first()
+    instrument = instrument_get(symbol=request.symbol)
     if instrument is None:
         raise NotFound(f"Unknown instrument {request.symbol!r}.")
     if not instrument.is_binary and request.outcome:
@@ -280,8 +281,8 @@ def order_execute(
     route = _route(request, instrument)
     estimate = route.estimate
     _slippage_check(request=request, reference=estimate.best_price, average=estimate.average_price)
-    listing = Listing.objects.select_related("venue", "instrument").get(
-        instrument=instrument, venue__code=route.venue
+    listing = next(
+        listing for listing in listings_get(instrument) if listing.venue.code == route.venue
     )
     with transaction.atomic():
         locked = Account.objects.select_related("owner").select_for_update(of=("self",))
@@ -299,7 +300,9 @@ def order_execute(
             venue=listing.venue,
         )
         now = timezone.now()
-        order = Order.objects.create(
+        # Saved with its outcome below (one INSERT): filled with its fill, or
+        # pending, rejected or cancelled as the venue answered.
+        order = Order(
             account=locked,
             instrument=instrument,
             outcome=request.outcome,
@@ -328,10 +331,12 @@ def order_execute(
         except VenueTimeout:
             logger.warning("execute: %s not confirmed by %s", order.public_id, route.venue)
             placed = None
-        if placed is not None:
-            if placed.reject_code == PRICE_LIMIT:
-                # The book moved between routing and the venue: nothing filled.
-                raise SlippageExceeded(placed.reason)
+        if placed is None:
+            order.save()
+        elif placed.reject_code == PRICE_LIMIT:
+            # The book moved between routing and the venue: nothing filled.
+            raise SlippageExceeded(placed.reason)
+        else:
             _venue_order_apply(order=order, account=locked, listing=listing, placed=placed)
         order_update_broadcast(order=order)
     return order
@@ -340,10 +345,10 @@ def order_execute(
 def _venue_order_apply(
     *, order: Order, account: Account, listing: Listing, placed: VenueOrder
 ) -> None:
-    """Book what the venue says happened to `order` (caller holds the locks)."""
+    """Book what the venue says happened to `order` (caller holds the locks); a
+    new order is saved here."""
     order.venue_order_id = placed.venue_order_id
     if placed.status == VenueOrderStatus.FILLED:
-        order.save(update_fields=["venue_order_id"])
         order_fill_apply(
             order=order,
             account=account,
@@ -362,9 +367,18 @@ def _venue_order_apply(
         order.reject_code = f"venue_{placed.status}"
         order.reject_reason = placed.reason[:255]
     order.updated_at = timezone.now()
-    order.save(
-        update_fields=["venue_order_id", "status", "reject_code", "reject_reason", "updated_at"]
-    )
+    if order._state.adding:
+        order.save()
+    else:
+        order.save(
+            update_fields=[
+                "venue_order_id",
+                "status",
+                "reject_code",
+                "reject_reason",
+                "updated_at",
+            ]
+        )
 
 
 @dataclass(frozen=True, slots=True)

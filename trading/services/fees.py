@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_UP, Decimal
 
 from portal.money import ZERO, quantize_money
+from portal.refdata import refdata_get
 from trading.models import FeePolicy, Fill, Venue, VenueFeeSchedule
 
 CENT = Decimal("0.01")
@@ -29,9 +30,21 @@ class FeeBreakdown:
 
 
 def fee_policy_get() -> FeePolicy:
-    """The singleton fee policy (primary key 1), created with its defaults on first use."""
-    policy, _ = FeePolicy.objects.get_or_create(pk=1)
-    return policy
+    """The singleton fee policy (primary key 1), created with its defaults on first use.
+
+    Cached per process (`portal.refdata`), like the venues' schedules: read it;
+    to change it, read the row from the database and save it.
+    """
+    return refdata_get("fee_policy", 1, lambda: FeePolicy.objects.get_or_create(pk=1)[0])
+
+
+def _venue_schedule(venue: Venue) -> VenueFeeSchedule | None:
+    # Cached as a 1-tuple so that "no schedule" is remembered too.
+    return refdata_get(
+        "venue_fee_schedule",
+        venue.pk,
+        lambda: (VenueFeeSchedule.objects.filter(venue_id=venue.pk).first(),),
+    )[0]
 
 
 def ceil_to_cent(amount: Decimal) -> Decimal:
@@ -51,7 +64,7 @@ def venue_fee_for_fill(
     *, venue: Venue, quantity: Decimal, price: Decimal, notional: Decimal, liquidity: str
 ) -> Decimal:
     """The venue's own fee for one fill, from its VenueFeeSchedule (0 without one)."""
-    schedule = VenueFeeSchedule.objects.filter(venue=venue).first()
+    schedule = _venue_schedule(venue)
     if schedule is None:
         return ZERO
     if schedule.model == VenueFeeSchedule.Model.KALSHI:
@@ -65,9 +78,8 @@ def fees_for_fill(
 ) -> FeeBreakdown:
     """The venue fee and the broker commission of one fill of `quantity` at `price`.
 
-    `notional` is the fill's USDC notional (quantity × price as booked). A read:
-    two small queries (the venue's schedule, the fee policy), nothing written
-    except the fee policy row on first use.
+    `notional` is the fill's USDC notional (quantity × price as booked). A read
+    of cached reference data, nothing written except the fee policy row on first use.
     """
     commission = _bps_of(notional, fee_policy_get().broker_commission_bps)
     venue_fee = venue_fee_for_fill(

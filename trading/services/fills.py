@@ -93,8 +93,9 @@ def order_fill_apply(
 
     The caller runs inside transaction.atomic() holding `account` locked
     (select_for_update, freshly read) and `order` read under that lock (or its
-    own row lock); it has done the pre-trade checks for a new order (a late
-    venue confirmation is booked without them: the venue has filled). Fees:
+    own row lock), or not saved yet (execute: the Order is inserted with its
+    fill, one INSERT); it has done the pre-trade checks for a new order (a
+    late venue confirmation is booked without them: the venue has filled). Fees:
     the venue's schedule plus the broker commission on the fill's notional.
     A market (notional) order is filled by its fill; a quantity order when
     its filled quantity reaches its quantity, partially filled before.
@@ -131,6 +132,34 @@ def order_fill_apply(
         memo=f"{memo} on {venue.code}",
     )
     now = timezone.now()
+    held_value = order.filled_quantity * (order.average_fill_price or ZERO)
+    order.filled_quantity += quantity
+    order.filled_notional += applied.notional
+    order.average_fill_price = quantize_price(
+        (held_value + quantity * price) / order.filled_quantity
+    )
+    order.fees += fees.total
+    order.venue = order.venue or venue
+    if order.quantity is None or order.filled_quantity >= order.quantity:
+        order.status = Order.Status.FILLED
+    else:
+        order.status = Order.Status.PARTIALLY_FILLED
+    order.updated_at = now
+    if order._state.adding:
+        order.save()
+    else:
+        order.save(
+            update_fields=[
+                "venue_order_id",
+                "filled_quantity",
+                "filled_notional",
+                "average_fill_price",
+                "fees",
+                "venue",
+                "status",
+                "updated_at",
+            ]
+        )
     fill = Fill.objects.create(
         order=order,
         account=account,
@@ -148,29 +177,5 @@ def order_fill_apply(
         venue_fill_id=venue_fill_id,
         journal=applied.journal,
         created_at=now,
-    )
-    held_value = order.filled_quantity * (order.average_fill_price or ZERO)
-    order.filled_quantity += quantity
-    order.filled_notional += applied.notional
-    order.average_fill_price = quantize_price(
-        (held_value + quantity * price) / order.filled_quantity
-    )
-    order.fees += fees.total
-    order.venue = order.venue or venue
-    if order.quantity is None or order.filled_quantity >= order.quantity:
-        order.status = Order.Status.FILLED
-    else:
-        order.status = Order.Status.PARTIALLY_FILLED
-    order.updated_at = now
-    order.save(
-        update_fields=[
-            "filled_quantity",
-            "filled_notional",
-            "average_fill_price",
-            "fees",
-            "venue",
-            "status",
-            "updated_at",
-        ]
     )
     return fill

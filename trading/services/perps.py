@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notification
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from portal.db import row_add
 from portal.errors import (
     DomainError,
     InsufficientFunds,
@@ -297,8 +297,7 @@ def _perp_fill(
             lines=lines,
         )
     notional = quantize_money(quantity * price)
-    Account.objects.filter(pk=account.pk).update(lifetime_volume=F("lifetime_volume") + notional)
-    account.refresh_from_db(fields=["lifetime_volume", "cash_balance"])
+    row_add(account, lifetime_volume=notional)
     account_margin_eligibility_refresh(account=account)
     return PerpFillResult(
         position=position, journal=journal, notional=notional, realized_pnl=plan.realized_pnl

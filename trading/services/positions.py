@@ -11,11 +11,11 @@ account lock.
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from portal.db import row_add
 from portal.errors import InvalidParams
 from portal.money import ZERO, quantize_money
 from trading.marketdata.quotes import quantize_price
@@ -118,7 +118,6 @@ def binary_fill_apply(
         idempotency_key=idempotency_key,
         lines=lines,
     )
-    Account.objects.filter(pk=account.pk).update(lifetime_volume=F("lifetime_volume") + notional)
-    account.refresh_from_db(fields=["lifetime_volume", "cash_balance"])
+    row_add(account, lifetime_volume=notional)
     account_margin_eligibility_refresh(account=account)
     return FillResult(position=position, journal=journal, notional=notional, realized_pnl=realized)

@@ -48,6 +48,7 @@ from accounts.models import Account
 from portal.errors import InvalidParams, NotFound
 from portal.money import MONEY_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading import margin
+from trading.catalog import listings_get
 from trading.marketdata.quotes import OrderBook, Outcome
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Instrument, Position
@@ -626,13 +627,9 @@ def order_books_get(
     Without it, venues with no live quote are left out, and
     MarketDataUnavailable is raised when none has one.
     """
-    listings = (
-        instrument.listings.filter(is_active=True, venue__is_active=True)
-        .select_related("instrument", "venue")
-        .order_by("venue__code")
-    )
+    listings = listings_get(instrument)
     if venue is not None:
-        listings = listings.filter(venue__code=venue)
+        listings = [listing for listing in listings if listing.venue.code == venue]
         if not listings:
             raise NotFound(f"{instrument.symbol} is not listed on {venue!r}.")
     books = []

@@ -1,0 +1,43 @@
+"""Small database helpers the ORM has no single-statement form for."""
+
+from decimal import Decimal
+
+from django.db import connections, router
+from django.db.models import Model
+
+
+def row_add(instance: Model, **deltas: Decimal) -> None:
+    """Add `deltas` to numeric columns of `instance`'s row in one UPDATE … RETURNING.
+
+    The instance gets the new values as the database computed them (also
+    correct when another writer changed the row first). The caller holds the
+    row lock where the new values feed a check.
+    """
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in deltas]
+    sets = ", ".join(f"{quote(f.column)} = {quote(f.column)} + %s" for f in fields)
+    returning = ", ".join(quote(f.column) for f in fields)
+    params = [
+        f.get_db_prep_save(delta, connection)
+        for f, delta in zip(fields, deltas.values(), strict=True)
+    ]
+    # Table and column names come from the model's meta; values are parameters.
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {sets} "  # noqa: S608
+        f"WHERE {quote(model._meta.pk.column)} = %s RETURNING {returning}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, instance.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"{model.__name__} {instance.pk} does not exist.")
+    for field, value in zip(fields, row, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            value = converter(value, column, connection)
+        setattr(instance, field.attname, value)
