@@ -233,7 +233,7 @@ class Result:
 
 
 def service_client(spec: Spec, i: int):
-    """(warm, call, close) of an `order_execute` client."""
+    """(warm, call, close, backend pid) of an `order_execute` client."""
     from django.db import connection
 
     from accounts.models import Account
@@ -251,16 +251,22 @@ def service_client(spec: Spec, i: int):
             raise RuntimeError(f"order {order.public_id} is {order.status}")
         result.succeeded[account.pk] += 1
 
+    def backend_pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
     return (
         lambda result: execute(own, result),
         lambda result: execute(target, result),
         connection.close,
+        backend_pid,
     )
 
 
 def baseline_client(spec: Spec, i: int):
-    """(warm, call, close) of a bare row-locked ledger write client, on its own psycopg
-    connection."""
+    """(warm, call, close, backend pid) of a bare row-locked ledger write client, on its
+    own psycopg connection."""
     conn = psycopg.connect(spec.url)
     amount = spec.notional
     own = i + 1
@@ -287,14 +293,19 @@ def baseline_client(spec: Spec, i: int):
         conn.commit()
         result.succeeded[account_id] += 1
 
-    return lambda result: write(own, result), lambda result: write(target, result), conn.close
+    return (
+        lambda result: write(own, result),
+        lambda result: write(target, result),
+        conn.close,
+        lambda: conn.info.backend_pid,
+    )
 
 
 def client_run(spec: Spec, i: int, ready, go, deadline) -> Result:
     """One client: warm once on its own account, wait for all, then loop until the
     deadline, timing each successful call."""
     result = Result()
-    warm, call, close = (service_client if spec.kind == "service" else baseline_client)(spec, i)
+    warm, call, close, _ = (service_client if spec.kind == "service" else baseline_client)(spec, i)
     try:
         warm(result)
         ready.wait()
@@ -447,6 +458,42 @@ def baseline_verify(url: str, notional: Decimal, committed: Counter) -> list[str
     return failures
 
 
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a local PostgreSQL backend, from /proc; None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(label: str, spec: Spec, calls: int) -> Counter:
+    """One client, `calls` sequential calls: this process's CPU and its PostgreSQL backend's
+    CPU per call (what bounds throughput when clients and server share the CPUs). Returns
+    the successes by account or row id."""
+    warm, call, close, backend_pid = (
+        service_client if spec.kind == "service" else baseline_client
+    )(spec, 0)
+    try:
+        result = Result()
+        warm(result)
+        pid = backend_pid()
+        server_before, client_before = backend_cpu_seconds(pid), time.process_time()
+        for _ in range(calls):
+            call(result)
+        client = (time.process_time() - client_before) / calls
+        server_after = backend_cpu_seconds(pid)
+    finally:
+        close()
+    server = (
+        "n/a (server not local)"
+        if server_before is None or server_after is None
+        else f"{(server_after - server_before) / calls * 1000:5.2f} ms"
+    )
+    print(f"  {label:34s} client {client * 1000:5.2f} ms + PostgreSQL backend {server}")
+    return result.succeeded
+
+
 # --- Checks ------------------------------------------------------------------------
 
 
@@ -564,7 +611,6 @@ def main() -> int:
         base_own = measure("bare ledger write, own rows", "baseline", False)
         full_one = measure("order_execute, ONE account", "service", True)
         base_one = measure("bare ledger write, ONE row", "baseline", True)
-        refresher.stop()
 
         print("throughput and latency:")
         for run in (full_own, base_own, full_one, base_one):
@@ -582,10 +628,22 @@ def main() -> int:
                 f"the baseline's; target {verdict})"
             )
 
+        calls = 300
+        print(f"CPU per call (one client, {calls} sequential calls on its own account):")
+        sequential = cpu_per_call(
+            "order_execute", Spec("service", False, url, args.notional, pks, shared.pk), calls
+        )
+        sequential_base = cpu_per_call(
+            "bare ledger write", Spec("baseline", False, url, args.notional, pks, shared.pk), calls
+        )
+        refresher.stop()
+
         print("lost updates:")
-        filled = full_own.succeeded + full_one.succeeded
+        filled = full_own.succeeded + full_one.succeeded + sequential
         failures += service_verify(filled, accounts, shared.pk, instrument)
-        failures += baseline_verify(url, args.notional, base_own.succeeded + base_one.succeeded)
+        failures += baseline_verify(
+            url, args.notional, base_own.succeeded + base_one.succeeded + sequential_base
+        )
         for run in (full_own, full_one, base_own, base_one):
             if run.errors:
                 failures.append(f"{run.label}: {sum(run.errors.values())} failed calls")

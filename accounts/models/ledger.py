@@ -79,6 +79,7 @@ class Journal(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="journals",
+        db_index=False,  # the (account, -created_at) index serves it
         help_text="The customer account this journal is about, if any.",
     )
     memo = models.CharField(max_length=255, blank=True)
@@ -97,8 +98,8 @@ class Journal(models.Model):
 
 class Posting(models.Model):
     journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="postings")
-    ledger_account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="postings"
+    ledger_account = models.ForeignKey(  # the (ledger_account, id) index serves it
+        LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False
     )
     amount = models.DecimalField(**money_field_kwargs())
     created_at = models.DateTimeField(default=timezone.now)

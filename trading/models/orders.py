@@ -105,7 +105,9 @@ class Order(models.Model):
     ACTIVE_STATUSES = (Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED)
 
     public_id = models.CharField(max_length=40, unique=True, default=new_order_id)
-    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="orders")
+    account = models.ForeignKey(  # the (account, -created_at) index serves it
+        "accounts.Account", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     instrument = models.ForeignKey(
         "trading.Instrument", on_delete=models.PROTECT, related_name="orders"
     )
@@ -191,7 +193,9 @@ class Fill(models.Model):
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.PROTECT, related_name="fills"
     )
-    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="fills")
+    account = models.ForeignKey(  # the (account, -created_at) index serves it
+        "accounts.Account", on_delete=models.PROTECT, related_name="fills", db_index=False
+    )
     instrument = models.ForeignKey(
         "trading.Instrument", on_delete=models.PROTECT, related_name="fills"
     )

@@ -20,8 +20,8 @@ class Position(models.Model):
         NO = "no", "NO"
         NONE = "", "—"  # perpetuals
 
-    account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="positions"
+    account = models.ForeignKey(  # the unique (account, instrument, outcome) index serves it
+        "accounts.Account", on_delete=models.PROTECT, related_name="positions", db_index=False
     )
     instrument = models.ForeignKey(
         "trading.Instrument", on_delete=models.PROTECT, related_name="positions"
