@@ -5,20 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_margin_override_notifications'),
+        ("accounts", "0003_margin_override_notifications"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='journal',
-            name='account',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The customer account this journal is about, if any.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='journals', to='accounts.account'),
+            model_name="journal",
+            name="account",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The customer account this journal is about, if any.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="journals",
+                to="accounts.account",
+            ),
         ),
         migrations.AlterField(
-            model_name='posting',
-            name='ledger_account',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='postings', to='accounts.ledgeraccount'),
+            model_name="posting",
+            name="ledger_account",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="postings",
+                to="accounts.ledgeraccount",
+            ),
         ),
     ]

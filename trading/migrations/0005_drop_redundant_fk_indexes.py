@@ -5,26 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_drop_redundant_fk_indexes'),
-        ('trading', '0004_risk_policy_messages'),
+        ("accounts", "0004_drop_redundant_fk_indexes"),
+        ("trading", "0004_risk_policy_messages"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='fill',
-            name='account',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='fills', to='accounts.account'),
+            model_name="fill",
+            name="account",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="fills",
+                to="accounts.account",
+            ),
         ),
         migrations.AlterField(
-            model_name='order',
-            name='account',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='accounts.account'),
+            model_name="order",
+            name="account",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="orders",
+                to="accounts.account",
+            ),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='account',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='positions', to='accounts.account'),
+            model_name="position",
+            name="account",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="positions",
+                to="accounts.account",
+            ),
         ),
     ]
