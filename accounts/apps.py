@@ -5,3 +5,10 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
     verbose_name = "Accounts, ledger and payments"
+
+    def ready(self) -> None:
+        from accounts.models import ApiKey
+        from portal.refdata import refdata_track
+
+        # Keys are cached per process (accounts.services.api_keys): a change drops them.
+        refdata_track(ApiKey)

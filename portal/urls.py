@@ -8,6 +8,10 @@ from portal.views import health, home
 urlpatterns = [
     path("admin/", ops_admin_site().urls),
     path("health/", health, name="health"),
+    path("v1/", include("portal.api.urls")),
     path("", home, name="home"),
     path("", include("accounts.urls")),
 ]
+
+handler404 = "portal.views.not_found"
+handler500 = "portal.views.server_error"

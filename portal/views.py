@@ -3,6 +3,10 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
+
+from portal.api.errors import api_not_found, api_server_error
+from portal.api.views import is_api_path
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -14,3 +18,17 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404s: JSON `{"code","message"}` under /v1, the HTML page elsewhere."""
+    if is_api_path(request):
+        return api_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500s: JSON `internal_error` under /v1 (never a trace), the HTML page elsewhere."""
+    if is_api_path(request):
+        return api_server_error(request)
+    return defaults.server_error(request)

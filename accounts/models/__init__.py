@@ -1,3 +1,4 @@
+from .api_keys import ApiKey
 from .audit import AuditLog
 from .ledger import HouseAccount, Journal, LedgerAccount, Posting
 from .notifications import Notification
@@ -6,6 +7,7 @@ from .users import Account, User
 
 __all__ = [
     "Account",
+    "ApiKey",
     "AuditLog",
     "Deposit",
     "HouseAccount",

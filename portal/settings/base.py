@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
     "accounts",
@@ -179,12 +180,33 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Prime Portal <no-reply@p
 
 # --- DRF -------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.auth.ScopePermission"],
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prime Portal API",
+    "DESCRIPTION": "The partner REST API (/v1): positions, execute, margin, orders, leverage, "
+    'transfers, markets and reports. Every error is {"code", "message"}.',
     "VERSION": "2026-04-01",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+# Lev-Version: the versions the API answers, and the one used when the header is absent.
+API_VERSIONS = frozenset({"2026-04-01"})
+API_DEFAULT_VERSION = "2026-04-01"
+# Requests per minute per API key and endpoint group (seed "Rate Limits").
+API_RATE_LIMITS = {"market_data": 300, "order_management": 60, "execute": 30}
 
 # --- Product ---------------------------------------------------------------
 # Payment provider for deposits and withdrawals (dotted path to a class

@@ -1,0 +1,103 @@
+"""The API's one exception handler: every error is `{"code", "message"}`.
+
+Domain errors keep their code and status; DRF's and Django's own errors are
+mapped to the seed's codes; anything else is logged and answered as a 500
+`internal_error` with no detail. `api_error_response` also serves the URL
+resolver's 404 and the server's 500 for paths under /v1 (portal.urls).
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from portal.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# DRF exception class → (status, code)
+_DRF_ERRORS: list[tuple[type[Exception], int, str]] = [
+    (exceptions.NotAuthenticated, 401, "unauthorized"),
+    (exceptions.AuthenticationFailed, 401, "unauthorized"),
+    (exceptions.PermissionDenied, 403, "forbidden"),
+    (DjangoPermissionDenied, 403, "forbidden"),
+    (exceptions.NotFound, 404, "not_found"),
+    (Http404, 404, "not_found"),
+    (exceptions.MethodNotAllowed, 405, "method_not_allowed"),
+    (exceptions.NotAcceptable, 406, "not_acceptable"),
+    (exceptions.UnsupportedMediaType, 415, "unsupported_media_type"),
+    (exceptions.Throttled, 429, "rate_limited"),
+    (exceptions.ParseError, 400, "invalid_params"),
+    (exceptions.ValidationError, 400, "invalid_params"),
+]
+
+DEFAULT_MESSAGES = {
+    401: "API key missing or invalid.",
+    403: "This key does not have permission for this endpoint.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    429: "Too many requests.",
+    500: "Something went wrong on our side.",
+}
+
+
+def _validation_message(detail) -> str:
+    """A ValidationError's detail as one readable line: `field: problem; …`."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = _validation_message(value)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_validation_message(item) for item in detail)
+    return str(detail)
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"code": code, "message": message}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's EXCEPTION_HANDLER: the one place errors become responses."""
+    headers = {}
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message), status=exc.status)
+    matched = next(((s, c) for kind, s, c in _DRF_ERRORS if isinstance(exc, kind)), None)
+    if matched is None:
+        request = context.get("request")
+        logger.exception(
+            "API error on %s %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            exc_info=exc,
+        )
+        return Response(error_body("internal_error", DEFAULT_MESSAGES[500]), status=500)
+    status, code = matched
+    if isinstance(exc, exceptions.ValidationError):
+        message = _validation_message(exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        message = str(exc.detail)
+    else:
+        message = DEFAULT_MESSAGES.get(status, str(exc))
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, round(exc.wait + 0.499)))
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return Response(error_body(code, message), status=status, headers=headers)
+
+
+def api_error_response(status: int, code: str, message: str = "") -> JsonResponse:
+    return JsonResponse(
+        error_body(code, message or DEFAULT_MESSAGES.get(status, "")), status=status
+    )
+
+
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return api_error_response(404, "not_found", f"No endpoint {request.path}.")
+
+
+def api_server_error(request: HttpRequest) -> JsonResponse:
+    return api_error_response(500, "internal_error")

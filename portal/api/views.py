@@ -1,0 +1,75 @@
+"""The base of every /v1 view: key auth, scopes, rate limits, version, errors, JSON.
+
+Views are thin (ARCHITECTURE "APIs are thin"): an input serializer validates,
+a service or selector decides, an output serializer renders. The account a
+request acts on is resolved here, from the key's own accounts only.
+"""
+
+from django.http import HttpRequest
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts.models import Account
+from portal.api.auth import ApiKeyAuthentication, ScopePermission
+from portal.api.renderers import OrjsonRenderer
+from portal.api.throttles import GroupRateThrottle
+from portal.api.versioning import HEADER, LevVersioning
+from portal.errors import InvalidParams, NotFound
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ApiView(APIView):
+    """A /v1 endpoint. Subclasses set `required_scopes` and `throttle_group`.
+
+    Groups (settings.API_RATE_LIMITS): "market_data" (reads), "order_management"
+    (orders, leverage, transfers, reports), "execute".
+    """
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [ScopePermission]
+    throttle_classes = [GroupRateThrottle]
+    versioning_class = LevVersioning
+    renderer_classes = [OrjsonRenderer]
+    parser_classes = [JSONParser]
+    required_scopes: tuple[str, ...] = ("intelligence", "read")
+    throttle_group = "market_data"
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[HEADER] = getattr(request, "version", None) or response.get(HEADER, "")
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:
+            response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"] = map(str, rate_limit)
+        return response
+
+    def account_get(self, request: Request) -> Account:
+        """The account this request acts on: `account_id` (query string, or body for
+        writes), which must be one of the key's; optional when the key has one account.
+
+        Raises InvalidParams (missing with several accounts) or NotFound (not the key's:
+        another customer's account is indistinguishable from one that does not exist).
+        """
+        identity = request.auth
+        public_id = request.query_params.get("account_id")
+        if public_id is None and request.method not in SAFE_METHODS:
+            data = request.data
+            public_id = data.get("account_id") if isinstance(data, dict) else None
+        if public_id is None:
+            if len(identity.account_ids) != 1:
+                raise InvalidParams(
+                    "account_id is required: this key is bound to "
+                    f"{len(identity.account_ids)} accounts "
+                    f"({', '.join(identity.account_public_ids)})."
+                )
+            pk = identity.account_ids[0]
+        else:
+            if not isinstance(public_id, str) or public_id not in identity.account_public_ids:
+                raise NotFound(f"No account {public_id!r} for this key.")
+            pk = identity.account_ids[identity.account_public_ids.index(public_id)]
+        return Account.objects.select_related("owner").get(pk=pk)
+
+
+def is_api_path(request: HttpRequest) -> bool:
+    return request.path.startswith("/v1/")

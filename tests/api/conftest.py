@@ -1,0 +1,60 @@
+"""Fixtures for the /v1 API: keys issued through the real service, and a client."""
+
+from collections.abc import Sequence
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Account, ApiKey, User
+from accounts.services.api_keys import api_key_issue
+from tests.factories import StaffFactory, open_account
+
+ALL_SCOPES = tuple(ApiKey.Scope.values)
+
+
+def key_issue(
+    accounts: Sequence[Account],
+    *,
+    scopes: Sequence[str] = ALL_SCOPES,
+    ip_allowlist: Sequence[str] = (),
+    signing_public_key: str = "",
+) -> str:
+    """A key for `accounts` (all of one owner, KYB-approved here); returns the full key."""
+    owner = accounts[0].owner
+    if owner.kyb_status != User.KybStatus.APPROVED:
+        owner.kyb_status = User.KybStatus.APPROVED
+        owner.save(update_fields=["kyb_status"])
+    return api_key_issue(
+        owner=owner,
+        accounts=list(accounts),
+        scopes=scopes,
+        name="test key",
+        actor=StaffFactory(),
+        ip_allowlist=ip_allowlist,
+        signing_public_key=signing_public_key,
+    ).key
+
+
+def client_for(key: str | None) -> APIClient:
+    """An API client that sends `key` as the bearer token (none: unauthenticated)."""
+    client = APIClient()
+    if key is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.fixture
+def api_account(db) -> Account:
+    """A custodial account of a KYB-approved owner."""
+    return open_account(kind=Account.Kind.CUSTODIAL)
+
+
+@pytest.fixture
+def api_key(api_account) -> str:
+    return key_issue([api_account])
+
+
+@pytest.fixture
+def api(api_key) -> APIClient:
+    """A client authenticated with a key (all scopes) for `api_account`."""
+    return client_for(api_key)

@@ -1,0 +1,3 @@
+"""The trading app's /v1/intelligence/ endpoints (mounted by portal.api.urls)."""
+
+urlpatterns: list = []
