@@ -17,8 +17,9 @@ DEBUG = False
 DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/portal")}
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
-# One prefix per test process so parallel runs cannot see each other's keys.
-KEY_PREFIX = f"portal-test-{os.getpid()}"
+# One prefix per test process so parallel runs cannot see each other's keys (a server
+# a test starts in a subprocess is given its parent's prefix through the environment).
+KEY_PREFIX = env("REDIS_KEY_PREFIX", default=f"portal-test-{os.getpid()}")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
