@@ -17,12 +17,14 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import Case, Value, When
 from django.template.response import TemplateResponse
 
 from accounts.models import (
     Account,
+    ApiKey,
     AuditLog,
     Deposit,
     Journal,
@@ -35,10 +37,11 @@ from accounts.models import (
 )
 from accounts.models.users import MAX_ACCOUNTS_PER_USER
 from accounts.services.accounts import account_open, user_kyb_set
+from accounts.services.api_keys import api_key_issue, api_key_revoke
 from accounts.services.audit import audit_changes
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
 from portal.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
-from portal.errors import InvalidParams
+from portal.errors import DomainError, InvalidParams
 from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 
 MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
@@ -534,3 +537,145 @@ class AuditLogAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_filter = ("action", "object_type", "created_at")
     search_fields = ("actor_email", "object_repr", "object_id", "object_type")
     date_hierarchy = "created_at"
+
+
+# --- Partner API keys ----------------------------------------------------------
+
+
+class ApiKeyIssueForm(forms.Form):
+    owner = forms.ModelChoiceField(
+        User.objects.filter(kyb_status=User.KybStatus.APPROVED).order_by("email"),
+        help_text="Only customers whose KYB is approved can hold keys.",
+    )
+    accounts = forms.ModelMultipleChoiceField(
+        Account.objects.select_related("owner").order_by("owner__email", "index"),
+        help_text="The owner's accounts the key may read and act on.",
+    )
+    name = forms.CharField(max_length=100, help_text="What the key is for (e.g. 'risk desk').")
+    environment = forms.ChoiceField(choices=ApiKey.Environment.choices)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiKey.Scope.INTELLIGENCE, ApiKey.Scope.READ],
+    )
+    ip_allowlist = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One IP address or network (CIDR) per line; empty: any address.",
+    )
+    signing_public_key = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="Optional hex Ed25519 public key: every write must then be signed.",
+    )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(AuditedModelAdmin):
+    """Issue (the full key is shown once, on the page that follows), list, revoke.
+
+    The key itself is never stored, so no page can show it again; lists show
+    its prefix, scopes and last use.
+    """
+
+    list_display = (
+        "prefix",
+        "name",
+        "owner",
+        "environment",
+        "scope_list",
+        "status",
+        "last_used_at",
+        "created_at",
+    )
+    list_filter = ("environment", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("prefix", "name", "owner__email", "accounts__public_id")
+    fields = (
+        "prefix",
+        "name",
+        "owner",
+        "account_list",
+        "environment",
+        "scope_list",
+        "ip_allowlist",
+        "signing_public_key",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+        "last_used_ip",
+    )
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, api_key: ApiKey) -> str:
+        return ", ".join(api_key.scopes)
+
+    @admin.display(description="accounts")
+    def account_list(self, api_key: ApiKey) -> str:
+        return ", ".join(account.public_id for account in api_key.accounts.all())
+
+    @admin.display(description="status")
+    def status(self, api_key: ApiKey) -> str:
+        return "active" if api_key.is_active else f"revoked {api_key.revoked_at:%Y-%m-%d %H:%M}"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # keys are issued and revoked, never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked keys stay, for the audit trail
+
+    @admin.action(description="Revoke the selected keys (at once, everywhere)")
+    def revoke(self, request, queryset) -> None:
+        self.apply_each(
+            request,
+            queryset,
+            lambda api_key: api_key_revoke(api_key=api_key, actor=request.user, request=request),
+            done="Revoked",
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyIssueForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                issued = api_key_issue(
+                    owner=data["owner"],
+                    accounts=list(data["accounts"]),
+                    scopes=data["scopes"],
+                    name=data["name"],
+                    environment=data["environment"],
+                    ip_allowlist=data["ip_allowlist"].split(),
+                    signing_public_key=data["signing_public_key"],
+                    actor=request.user,
+                    request=request,
+                )
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                response = TemplateResponse(
+                    request,
+                    "admin/accounts/apikey/issued.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "title": "API key issued",
+                        "opts": self.opts,
+                        "api_key": issued.api_key,
+                        "key": issued.key,
+                    },
+                )
+                response["Cache-Control"] = "no-store"
+                return response
+        return TemplateResponse(
+            request,
+            "admin/accounts/apikey/issue.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Issue an API key",
+                "opts": self.opts,
+                "form": form,
+            },
+        )
