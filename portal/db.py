@@ -4,6 +4,13 @@ from decimal import Decimal
 
 from django.db import connections, router
 from django.db.models import Model
+from django.db.models.expressions import Col
+
+
+def column_converters(column: Col, connection) -> list:
+    """The functions the ORM applies to a raw database value of `column` (SQLite, for
+    one, returns decimals and datetimes raw): call each as f(value, column, connection)."""
+    return connection.ops.get_db_converters(column) + column.get_db_converters(connection)
 
 
 def row_add(instance: Model, **deltas: Decimal) -> None:
@@ -36,8 +43,6 @@ def row_add(instance: Model, **deltas: Decimal) -> None:
         raise model.DoesNotExist(f"{model.__name__} {instance.pk} does not exist.")
     for field, value in zip(fields, row, strict=True):
         column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(
-            connection
-        ):
+        for converter in column_converters(column, connection):
             value = converter(value, column, connection)
         setattr(instance, field.attname, value)

@@ -5,16 +5,20 @@
 market-data store; `margin_summary_get` is one account's dashboard figures.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
+from django.db import connection
 from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from accounts.models import Account, Journal, LedgerAccount, Posting
+from portal.db import column_converters
 from portal.money import ZERO, quantize_money
 from portal.refdata import refdata_get
 from trading import margin, perp_math
@@ -282,7 +286,8 @@ class AccountMargin:
 def margin_summaries_get(
     accounts: Sequence[Account], *, portfolio: Portfolio | None = None
 ) -> list[AccountMargin]:
-    """Margin figures of `accounts`, with each position's contribution, one evaluation."""
+    """Margin figures of `accounts`, with each position's contribution, one evaluation
+    (of `portfolio` when the caller has loaded it)."""
     params = margin_params_get()
     portfolio = portfolio or portfolio_load(accounts=accounts)
     result = portfolio.evaluate(params, per_position=True)
@@ -536,3 +541,385 @@ def fill_list(
     fills = Fill.objects.filter(account=account, **_contract_symbol_filter(symbol))
     rows = list(fills.order_by("-created_at", "-id").values(*FILL_FIELDS)[offset : offset + limit])
     return _with_contract_symbol(rows)
+
+
+# ---------------------------------------------------------------------------
+# The partner API's reads (/v1/intelligence): positions, margin, orders, markets.
+# Hot paths: one positions query, catalog reference data (cached per process),
+# every quote in one Redis round trip; stored marks only when a quote is missing.
+
+
+def contract_symbol(symbol: str, outcome: str) -> str:
+    """The symbol a contract trades under: X (YES, or a perp) or X:NO."""
+    return f"{symbol}:NO" if outcome == Outcome.NO else symbol
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """One open position as the API shows it (binary or perpetual)."""
+
+    position_id: int
+    symbol: str  # contract symbol: TRUMP-WIN, TRUMP-WIN:NO, BTC-PERP
+    kind: str  # Instrument.Kind
+    venue: str
+    side: str  # "long" | "short" (binaries are long-only)
+    quantity: Decimal  # |q|
+    average_price: Decimal
+    mark_price: Decimal | None  # binary: collateral price; perp: mark (None: no price known)
+    notional: Decimal | None  # quantity · mark_price
+    unrealized_pnl: Decimal | None  # binary: q·(p − avg); perp: s·(mark − entry)
+    realized_pnl: Decimal
+    leverage: int | None  # perps only
+    liquidation_price: Decimal | None  # perps only
+    isolated_margin: Decimal | None  # perps only
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class PositionBook:
+    """An account's open positions, and its binary ones as Margin Portfolio arrays."""
+
+    positions: list[PositionView]  # by symbol
+    portfolio: Portfolio  # the binary positions and cash, for margin_evaluate
+
+
+def _priced_venue(
+    instrument: Instrument,
+    outcome: str | None,
+    listings: Sequence[Listing],
+    quotes: dict[str, Quote],
+    marks: dict[int, Decimal],
+) -> tuple[str, Decimal | None]:
+    """(venue, price) of a contract, by the rules of `contracts_get` / `perp_quotes_get`.
+
+    Binary (`outcome` yes/no): the payout once resolved; else the best
+    per-venue collateral price (`collateral_price_live`); else the best last
+    stored mark. Perpetual (`outcome` None): the mark of the first listing
+    with a quote; else its last stored mark. The venue is where that price
+    is; without any price, the first listing's (None: no price).
+    """
+    first = listings[0].venue.code if listings else ""
+    if outcome is not None:
+        resolved = _resolved_price(instrument, outcome)
+        if resolved is not None:
+            return first, resolved
+    best: tuple[str, Decimal] | None = None
+    for listing in listings:
+        quote = quotes.get(listing.key)
+        if quote is None:
+            continue
+        if outcome is None:
+            return listing.venue.code, quote.mark
+        price = collateral_price_live([quote], outcome)
+        if best is None or price > best[1]:
+            best = (listing.venue.code, price)
+    if best is not None:
+        return best
+    for listing in listings:
+        mark = marks.get(listing.pk)
+        if mark is None:
+            continue
+        price = mark if outcome in (None, Outcome.YES) else 1 - mark
+        if best is None or price > best[1]:
+            best = (listing.venue.code, price)
+    return best if best is not None else (first, None)
+
+
+POSITION_FIELDS = (
+    "id",
+    "instrument_id",
+    "outcome",
+    "quantity",
+    "average_price",
+    "realized_pnl",
+    "isolated_margin",
+    "leverage",
+    "opened_at",
+)
+
+
+@dataclass(frozen=True)
+class _RawSelect:
+    """A fixed SELECT written once from the model's metadata, run without the ORM's
+    per-call query compilation (the hot read path's largest cost), its values
+    converted as the ORM would (SQLite returns decimals and datetimes raw)."""
+
+    sql: str
+    converters: list[tuple[int, list, Col]]
+
+    def fetch(self, *params: object) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if not self.converters:
+            return rows
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, functions, column in self.converters:
+                for convert in functions:
+                    values[index] = convert(values[index], column, connection)
+            converted.append(tuple(values))
+        return converted
+
+
+@functools.cache
+def _open_positions_select() -> _RawSelect:
+    """SELECT POSITION_FIELDS FROM position WHERE account_id = %s AND quantity <> 0
+    ORDER BY id."""
+    meta, quote = Position._meta, connection.ops.quote_name
+    columns = [meta.get_field(name).get_col(meta.db_table) for name in POSITION_FIELDS]
+    account = quote(meta.get_field("account").column)
+    quantity = quote(meta.get_field("quantity").column)
+    sql = (
+        f"SELECT {', '.join(quote(column.target.column) for column in columns)} "  # noqa: S608 - names from the model
+        f"FROM {quote(meta.db_table)} WHERE {account} = %s AND {quantity} <> 0 "
+        f"ORDER BY {quote(meta.pk.column)}"  # as portfolio_load: the same float sums
+    )
+    converters = []
+    for index, column in enumerate(columns):
+        functions = column_converters(column, connection)
+        if functions:
+            converters.append((index, functions, column))
+    return _RawSelect(sql=sql, converters=converters)
+
+
+def position_book_get(*, account: Account) -> PositionBook:
+    """`account`'s open positions, priced: one query (`_open_positions_select`), one
+    Redis round trip (plus one query for stored marks only when some listing has no
+    quote); instruments and listings from the per-process catalog.
+
+    Pass a freshly read Account row (its cash is used as it stands).
+    """
+    rows = _open_positions_select().fetch(account.pk)
+    instruments = instruments_get({row[1] for row in rows})
+    listings = {pk: listings_get(instrument) for pk, instrument in instruments.items()}
+    every_listing = [listing for of_instrument in listings.values() for listing in of_instrument]
+    quotes = store.quotes_get_many(listing.key for listing in every_listing)
+    unquoted = [listing for listing in every_listing if listing.key not in quotes]
+    marks = _last_marks(unquoted) if unquoted else {}
+
+    views: list[PositionView] = []
+    contract_index: dict[tuple[int, str], int] = {}
+    contracts: list[Contract] = []
+    binary_ids, binary_contract, binary_quantity = [], [], []
+    for pk, instrument_id, outcome, quantity, average, realized, margin_, leverage, opened in rows:
+        instrument = instruments[instrument_id]
+        is_binary = instrument.is_binary
+        venue, price = _priced_venue(
+            instrument, outcome if is_binary else None, listings[instrument_id], quotes, marks
+        )
+        size = abs(quantity)
+        if is_binary:
+            key = (instrument_id, outcome)
+            if key not in contract_index:
+                contract_index[key] = len(contracts)
+                addon = getattr(instrument, "haircut_addon", None)
+                contracts.append(
+                    Contract(
+                        instrument_id=instrument_id,
+                        outcome=outcome,
+                        symbol=instrument.symbol,
+                        title=instrument.title,
+                        event_group_id=instrument.event_id,
+                        expires_at=instrument.expires_at,
+                        addon=float(addon.addon) if addon is not None else 0.0,
+                        collateral_price=ZERO if price is None else price,
+                    )
+                )
+            binary_ids.append(pk)
+            binary_contract.append(contract_index[key])
+            binary_quantity.append(quantity)
+            upnl = None if price is None else quantize_money(quantity * (price - average))
+            liquidation = None
+        else:
+            upnl = (
+                None
+                if price is None
+                else quantize_money(
+                    perp_math.unrealized_pnl(quantity=quantity, entry=average, mark=price)
+                )
+            )
+            liquidation = perp_math.liquidation_price(
+                quantity=quantity,
+                entry=average,
+                margin=margin_,
+                mmf=instrument.maintenance_margin_fraction,
+            )
+        views.append(
+            PositionView(
+                position_id=pk,
+                symbol=contract_symbol(instrument.symbol, outcome),
+                kind=instrument.kind,
+                venue=venue,
+                side="long" if quantity > 0 else "short",
+                quantity=size,
+                average_price=average,
+                mark_price=price,
+                notional=None if price is None else quantize_money(size * price),
+                unrealized_pnl=upnl,
+                realized_pnl=realized,
+                leverage=None if is_binary else leverage,
+                liquidation_price=None if liquidation is None else quantize_price(liquidation),
+                isolated_margin=None if is_binary else margin_,
+                opened_at=opened,
+            )
+        )
+    views.sort(key=lambda view: view.symbol)
+    portfolio = Portfolio(
+        account_ids=[account.pk],
+        cash=np.array([float(account.cash_balance)], dtype=np.float64),
+        position_ids=binary_ids,
+        position_account=np.zeros(len(binary_ids), dtype=np.int64),
+        position_contract=np.array(binary_contract, dtype=np.int64),
+        quantity=np.array([float(q) for q in binary_quantity], dtype=np.float64),
+        quantity_exact=binary_quantity,
+        contracts=contracts,
+    )
+    return PositionBook(positions=views, portfolio=portfolio)
+
+
+def margin_utilization_get(portfolio: Portfolio) -> Decimal | None:
+    """UM / AE of a one-account portfolio (0 without borrowing; None when AE = 0 < UM)."""
+    if portfolio.cash[0] >= 0:  # UM = max(0, −cash) = 0: nothing to evaluate
+        return ratio_decimal(0.0)
+    return ratio_decimal(portfolio.evaluate(margin_params_get()).utilization[0])
+
+
+@dataclass(frozen=True)
+class ExposureGroup:
+    """Positions grouped by venue or asset class, for the margin breakdown."""
+
+    venue: str
+    asset_class: str  # "prediction" | "perpetual"
+    positions: int = 0
+    notional: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    adjusted_value: Decimal = ZERO  # Σ contribution to Adjusted Equity (binaries)
+    isolated_margin: Decimal = ZERO  # Σ isolated margin (perps)
+
+
+@dataclass(frozen=True)
+class MarginOverview:
+    """The margin endpoint: the account's figures and its exposure by venue and class."""
+
+    summary: AccountMargin
+    initial_threshold: Decimal
+    maintenance_threshold: Decimal
+    positions: list[PositionView]
+    by_asset_class: list[ExposureGroup]  # prediction, perpetual
+    by_venue: list[ExposureGroup]  # by venue code
+
+
+def asset_class_of(kind: str) -> str:
+    return "prediction" if kind == Instrument.Kind.BINARY else "perpetual"
+
+
+def margin_overview_get(*, account: Account) -> MarginOverview:
+    """`account`'s Margin Portfolio figures (as `margin_summary_get`) with every open
+    position, and exposure by venue and by asset class.
+
+    Binary positions count toward Adjusted Equity by their contribution; a
+    perp's isolated margin is locked to it and not part of AE (SPEC §5).
+    Two statements (positions, net deposit) and one Redis round trip; the figures
+    are `margin_summaries_get`'s, from the same loaded portfolio.
+    """
+    book = position_book_get(account=account)
+    (summary,) = margin_summaries_get([account], portfolio=book.portfolio)
+    contribution = {row.position_id: row.contribution for row in summary.breakdown}
+    by_class: dict[str, ExposureGroup] = {
+        name: ExposureGroup(venue="", asset_class=name) for name in ("prediction", "perpetual")
+    }
+    by_venue: dict[tuple[str, str], ExposureGroup] = {}
+    for view in book.positions:
+        asset_class = asset_class_of(view.kind)
+        key = (view.venue, asset_class)
+        by_venue.setdefault(key, ExposureGroup(venue=view.venue, asset_class=asset_class))
+        for groups, group_key in ((by_class, asset_class), (by_venue, key)):
+            group = groups[group_key]
+            groups[group_key] = replace(
+                group,
+                positions=group.positions + 1,
+                notional=group.notional + (view.notional or ZERO),
+                unrealized_pnl=group.unrealized_pnl + (view.unrealized_pnl or ZERO),
+                adjusted_value=group.adjusted_value + contribution.get(view.position_id, ZERO),
+                isolated_margin=group.isolated_margin + (view.isolated_margin or ZERO),
+            )
+    params = margin_params_get()
+    return MarginOverview(
+        summary=summary,
+        initial_threshold=Decimal(repr(params.initial)),
+        maintenance_threshold=Decimal(repr(params.maintenance)),
+        positions=book.positions,
+        by_asset_class=list(by_class.values()),
+        by_venue=[by_venue[key] for key in sorted(by_venue)],
+    )
+
+
+def order_get(
+    *, account: Account, order_id: str | None = None, client_order_id: str | None = None
+) -> dict | None:
+    """One of `account`'s orders by public id or client order id, as an `order_list` row
+    (None: the account has no such order)."""
+    lookup = (
+        {"public_id": order_id} if order_id is not None else {"client_order_id": client_order_id}
+    )
+    rows = list(Order.objects.filter(account=account, **lookup).values(*ORDER_FIELDS)[:1])
+    return _with_contract_symbol(rows)[0] if rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuote:
+    venue: str
+    venue_symbol: str
+    quote: Quote | None  # the latest quote (YES side for binaries); None: never quoted
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    instrument: Instrument
+    listings: list[ListingQuote]
+
+
+def market_list(
+    *, kind: str | None = None, status: str | None = None, symbol: str | None = None
+) -> list[MarketView]:
+    """Instruments (by symbol) with their active listings and latest quotes.
+
+    Two queries (instruments, listings) and one Redis round trip. The quotes
+    are the store's latest, however old (each carries its time).
+    """
+    instruments = Instrument.objects.select_related("event").order_by("symbol")
+    if kind:
+        instruments = instruments.filter(kind=kind)
+    if status:
+        instruments = instruments.filter(status=status)
+    if symbol:
+        instruments = instruments.filter(symbol=symbol)
+    instruments = list(instruments)
+    listings = list(
+        Listing.objects.filter(instrument__in=instruments, is_active=True, venue__is_active=True)
+        .select_related("venue")
+        .order_by("instrument_id", "venue__code")
+    )
+    symbols = {instrument.pk: instrument.symbol for instrument in instruments}
+    by_instrument: dict[int, list[Listing]] = {}
+    for listing in listings:
+        by_instrument.setdefault(listing.instrument_id, []).append(listing)
+    quotes = store.quotes_get_many(
+        f"{symbols[listing.instrument_id]}@{listing.venue.code}" for listing in listings
+    )
+    return [
+        MarketView(
+            instrument=instrument,
+            listings=[
+                ListingQuote(
+                    venue=listing.venue.code,
+                    venue_symbol=listing.venue_symbol,
+                    quote=quotes.get(f"{instrument.symbol}@{listing.venue.code}"),
+                )
+                for listing in by_instrument.get(instrument.pk, [])
+            ],
+        )
+        for instrument in instruments
+    ]

@@ -181,3 +181,16 @@ def funding_apply_due_task() -> dict[str, dict[str, str | int]]:
             logger.warning("Funding for %s skipped: %s", instrument.symbol, exc)
             runs[instrument.symbol] = {"error": exc.code}
     return runs
+
+
+@shared_task(name="trading.report_generate")
+def report_generate_task(*, report_id: int) -> str:
+    """Generate a requested report into storage; return its status.
+
+    Safe to run twice or concurrently: the service claims the report
+    (pending → running) with one conditional update, and a run that cannot
+    claim it does nothing.
+    """
+    from trading.services.reports import report_generate
+
+    return report_generate(report_id=report_id).status

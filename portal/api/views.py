@@ -14,7 +14,7 @@ from accounts.models import Account
 from portal.api.auth import ApiKeyAuthentication, ScopePermission
 from portal.api.renderers import OrjsonRenderer
 from portal.api.throttles import GroupRateThrottle
-from portal.api.versioning import HEADER, LevVersioning
+from portal.api.versioning import HEADER, api_version_get
 from portal.errors import InvalidParams, NotFound
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,11 +30,14 @@ class ApiView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [ScopePermission]
     throttle_classes = [GroupRateThrottle]
-    versioning_class = LevVersioning
     renderer_classes = [OrjsonRenderer]
     parser_classes = [JSONParser]
     required_scopes: tuple[str, ...] = ("intelligence", "read")
     throttle_group = "market_data"
+
+    def determine_version(self, request: Request, *args, **kwargs) -> tuple[str, None]:
+        # The Lev-Version header, checked before authentication (DRF's order).
+        return api_version_get(request), None
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -68,7 +71,7 @@ class ApiView(APIView):
             if not isinstance(public_id, str) or public_id not in identity.account_public_ids:
                 raise NotFound(f"No account {public_id!r} for this key.")
             pk = identity.account_ids[identity.account_public_ids.index(public_id)]
-        return Account.objects.select_related("owner").get(pk=pk)
+        return Account.objects.get(pk=pk)
 
 
 def is_api_path(request: HttpRequest) -> bool:

@@ -80,8 +80,14 @@ TEMPLATES = [
 # DATABASE_URL.
 
 
-def database_from_env(default: str) -> dict:
-    """DATABASES['default'] from DATABASE_URL, tuned for the backend."""
+def database_from_env(default: str, *, pool: bool = True) -> dict:
+    """DATABASES['default'] from DATABASE_URL, tuned for the backend.
+
+    PostgreSQL connections are pooled (psycopg_pool, DB_POOL_MAX per process):
+    under ASGI every request runs in a thread of its own, so persistent
+    per-thread connections would be opened per request and pile up; the pool
+    hands each request a warm connection and takes it back.
+    """
     db = env.db_url("DATABASE_URL", default=default)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # Web, worker, beat and the feed share one file: wait for the write
@@ -94,6 +100,13 @@ def database_from_env(default: str) -> dict:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             }
         )
+    elif pool and env.bool("DB_POOL", default=True):
+        db["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_MAX", default=10),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
     else:
         db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
         db.setdefault("CONN_HEALTH_CHECKS", True)
@@ -201,6 +214,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderSideEnum": ["buy", "sell"],
+        "PositionSideEnum": ["long", "short"],
+        "InstrumentKindEnum": ["binary", "perpetual"],
+    },
 }
 # Lev-Version: the versions the API answers, and the one used when the header is absent.
 API_VERSIONS = frozenset({"2026-04-01"})

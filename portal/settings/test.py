@@ -14,7 +14,8 @@ SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
 PAYMENT_WEBHOOK_SECRET = "whsec_test_only"
 DEBUG = False
 
-DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/portal")}
+# Unpooled: pytest-django wraps each test in a transaction on one connection.
+DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/portal", pool=False)}
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 # One prefix per test process so parallel runs cannot see each other's keys (a server

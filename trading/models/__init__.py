@@ -1,6 +1,7 @@
 from .instruments import EventGroup, Instrument, Listing, PriceTick, Venue
 from .orders import FeePolicy, Fill, FundingPayment, LeverageSetting, Order, VenueFeeSchedule
 from .positions import Position
+from .reports import Report
 from .risk import InstrumentHaircut, Liquidation, MarginCall, MarginSnapshot, RiskPolicy
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Order",
     "Position",
     "PriceTick",
+    "Report",
     "RiskPolicy",
     "Venue",
     "VenueFeeSchedule",

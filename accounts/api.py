@@ -1,0 +1,245 @@
+"""The account, balance, transfer and transaction endpoints under /v1/intelligence/.
+
+Thin views (ARCHITECTURE "APIs are thin"): an input serializer validates, a
+selector reads or a service decides, an output serializer renders. Reads need
+the `intelligence` and `read` scopes and count against the market-data rate
+limit; writes (deposits, withdrawal requests and cancellations) need
+`intelligence` and `trade` and count against order management. The account is
+the key's (`account_id`, optional for a one-account key); a deposit or
+withdrawal id is looked up among the key's accounts only, so another
+customer's id answers 404 like one that does not exist.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors
+from accounts.api_serializers import (
+    AccountOutputSerializer,
+    AccountQuerySerializer,
+    BalancesOutputSerializer,
+    DepositCreateSerializer,
+    DepositListOutputSerializer,
+    DepositListQuerySerializer,
+    DepositOutputSerializer,
+    TransactionListOutputSerializer,
+    TransactionListQuerySerializer,
+    WithdrawalCreateSerializer,
+    WithdrawalListOutputSerializer,
+    WithdrawalListQuerySerializer,
+    WithdrawalOutputSerializer,
+    page_data,
+)
+from accounts.services.deposits import deposit_create
+from accounts.services.withdrawals import withdrawal_cancel, withdrawal_request
+from portal.api.views import SAFE_METHODS, ApiView
+
+READ_SCOPES = ("intelligence", "read")
+WRITE_SCOPES = ("intelligence", "trade")
+
+
+class ReadWriteApiView(ApiView):
+    """One path with a read (GET) and a write (POST), each with its own scopes and
+    rate-limit group: reads `read_scopes` / market data, writes `write_scopes` /
+    order management."""
+
+    read_scopes: tuple[str, ...] = READ_SCOPES
+    write_scopes: tuple[str, ...] = WRITE_SCOPES
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        if request.method in SAFE_METHODS:
+            self.required_scopes, self.throttle_group = self.read_scopes, "market_data"
+        else:
+            self.required_scopes, self.throttle_group = self.write_scopes, "order_management"
+        super().initial(request, *args, **kwargs)
+
+
+def query_validated(serializer_class, request: Request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def body_validated(serializer_class, request: Request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class AccountApi(ApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="account_get",
+        summary="The account: kind, status, margin eligibility, lifetime volume",
+        parameters=[AccountQuerySerializer],
+        responses=AccountOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        return Response(AccountOutputSerializer(account).data)
+
+
+class BalancesApi(ApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        summary="Cash, net deposits, Used Margin, Adjusted Equity, Available Margin",
+        parameters=[AccountQuerySerializer],
+        responses=BalancesOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        balances = selectors.account_balances_get(account=account)
+        return Response(BalancesOutputSerializer(balances).data)
+
+
+class DepositsApi(ReadWriteApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="deposits_list",
+        summary="The account's deposits, newest first",
+        parameters=[DepositListQuerySerializer],
+        responses=DepositListOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = query_validated(DepositListQuerySerializer, request)
+        account = self.account_get(request)
+        page = selectors.deposit_list(
+            account=account,
+            status=query.get("status"),
+            limit=query["limit"],
+            offset=query["offset"],
+        )
+        data = page_data(account_id=account.public_id, page=page, name="deposits")
+        return Response(DepositListOutputSerializer(data).data)
+
+    @extend_schema(
+        operation_id="deposits_create",
+        summary="Start a deposit (card or bank transfer); it stays pending until the "
+        "payment provider confirms it",
+        request=DepositCreateSerializer,
+        responses={201: DepositOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        body = body_validated(DepositCreateSerializer, request)
+        account = self.account_get(request)
+        deposit = deposit_create(
+            account=account,
+            amount=body["amount"],
+            method=body["method"],
+            card_number=body.get("card_number", ""),
+        )
+        return Response(DepositOutputSerializer(deposit).data, status=status.HTTP_201_CREATED)
+
+
+class DepositDetailApi(ApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="deposits_get", summary="One deposit", responses=DepositOutputSerializer
+    )
+    def get(self, request: Request, deposit_id: str) -> Response:
+        deposit = selectors.deposit_get(account_ids=request.auth.account_ids, public_id=deposit_id)
+        return Response(DepositOutputSerializer(deposit).data)
+
+
+class WithdrawalsApi(ReadWriteApiView):
+    error_statuses = (404, 422)
+
+    @extend_schema(
+        operation_id="withdrawals_list",
+        summary="The account's withdrawal requests, newest first",
+        parameters=[WithdrawalListQuerySerializer],
+        responses=WithdrawalListOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = query_validated(WithdrawalListQuerySerializer, request)
+        account = self.account_get(request)
+        page = selectors.withdrawal_list(
+            account=account,
+            status=query.get("status"),
+            limit=query["limit"],
+            offset=query["offset"],
+        )
+        data = page_data(account_id=account.public_id, page=page, name="withdrawals")
+        return Response(WithdrawalListOutputSerializer(data).data)
+
+    @extend_schema(
+        operation_id="withdrawals_create",
+        summary="Request a withdrawal; ops review it. 422 insufficient_funds beyond what "
+        "the account may withdraw",
+        request=WithdrawalCreateSerializer,
+        responses={201: WithdrawalOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        body = body_validated(WithdrawalCreateSerializer, request)
+        account = self.account_get(request)
+        withdrawal = withdrawal_request(
+            account=account,
+            amount=body["amount"],
+            destination=body["destination"],
+            requested_by=request.user.owner,
+        )
+        return Response(WithdrawalOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+
+class WithdrawalDetailApi(ApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="withdrawals_get",
+        summary="One withdrawal request",
+        responses=WithdrawalOutputSerializer,
+    )
+    def get(self, request: Request, withdrawal_id: str) -> Response:
+        withdrawal = selectors.withdrawal_get(
+            account_ids=request.auth.account_ids, public_id=withdrawal_id
+        )
+        return Response(WithdrawalOutputSerializer(withdrawal).data)
+
+
+class WithdrawalCancelApi(ApiView):
+    required_scopes = WRITE_SCOPES
+    throttle_group = "order_management"
+    error_statuses = (404, 409)
+
+    @extend_schema(
+        operation_id="withdrawals_cancel",
+        summary="Cancel a pending withdrawal request (409 withdrawal_not_pending otherwise)",
+        request=None,
+        responses=WithdrawalOutputSerializer,
+    )
+    def post(self, request: Request, withdrawal_id: str) -> Response:
+        withdrawal = selectors.withdrawal_get(
+            account_ids=request.auth.account_ids, public_id=withdrawal_id
+        )
+        cancelled = withdrawal_cancel(withdrawal=withdrawal, user=request.user.owner)
+        return Response(WithdrawalOutputSerializer(cancelled).data)
+
+
+class TransactionListApi(ApiView):
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="transactions_list",
+        summary="The ledger journals that moved the account's cash, newest first",
+        parameters=[TransactionListQuerySerializer],
+        responses=TransactionListOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = query_validated(TransactionListQuerySerializer, request)
+        account = self.account_get(request)
+        page = selectors.transaction_list(
+            account=account,
+            kind=query.get("kind"),
+            date_from=query.get("from"),
+            date_to=query.get("to"),
+            limit=query["limit"],
+            offset=query["offset"],
+        )
+        data = page_data(account_id=account.public_id, page=page, name="transactions")
+        return Response(TransactionListOutputSerializer(data).data)

@@ -1,0 +1,231 @@
+"""Input and output serializers of the account, balance, transfer and transaction
+endpoints under /v1/intelligence/ (accounts.api).
+
+Inputs check types and shapes only; the services decide (limits, funds,
+account kind). Money is a decimal string with USDC's 6 places, in and out.
+"""
+
+from rest_framework import serializers
+
+from accounts.models import Account, Deposit, Journal, WithdrawalRequest
+from portal.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
+
+PAGE_LIMIT_DEFAULT = 100
+PAGE_LIMIT_MAX = 500
+
+# The API's deposit methods; "bank" is accepted for a bank transfer.
+DEPOSIT_METHOD_ALIASES = {"bank": Deposit.Method.BANK_TRANSFER}
+
+
+def money_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=MONEY_DECIMAL_PLACES,
+        coerce_to_string=True,
+        **kwargs,
+    )
+
+
+class MoneyInputField(serializers.DecimalField):
+    """A USDC amount sent as a decimal string ("250.00"); a JSON number (a binary
+    float) is refused, as it cannot carry money exactly."""
+
+    default_error_messages = {
+        "float": 'Send amounts as decimal strings, e.g. "250.00", not JSON numbers.',
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=MONEY_MAX_DIGITS,
+            decimal_places=MONEY_DECIMAL_PLACES,
+            coerce_to_string=True,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        if isinstance(data, float | bool):
+            self.fail("float")
+        return super().to_internal_value(data)
+
+
+class AccountIdField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            "The account to act on (e.g. acct_9f3a2bc0d1); optional when the key is bound "
+            "to one account.",
+        )
+        super().__init__(max_length=32, **kwargs)
+
+
+# --- Inputs ------------------------------------------------------------------------------
+
+
+class AccountQuerySerializer(serializers.Serializer):
+    account_id = AccountIdField()
+
+
+class PageQuerySerializer(AccountQuerySerializer):
+    limit = serializers.IntegerField(
+        required=False, default=PAGE_LIMIT_DEFAULT, min_value=1, max_value=PAGE_LIMIT_MAX
+    )
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10**7)
+
+
+class DepositListQuerySerializer(PageQuerySerializer):
+    status = serializers.ChoiceField(choices=Deposit.Status.choices, required=False)
+
+
+class WithdrawalListQuerySerializer(PageQuerySerializer):
+    status = serializers.ChoiceField(choices=WithdrawalRequest.Status.choices, required=False)
+
+
+class TransactionListQuerySerializer(PageQuerySerializer):
+    kind = serializers.ChoiceField(choices=Journal.Kind.choices, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # `from` is a Python keyword: declared here rather than as class attributes.
+        fields["from"] = serializers.DateField(
+            required=False, help_text="First UTC day included (ISO 8601, e.g. 2026-04-01)."
+        )
+        fields["to"] = serializers.DateField(
+            required=False, help_text="Last UTC day included (ISO 8601)."
+        )
+        return fields
+
+    def validate(self, attrs):
+        if "from" in attrs and "to" in attrs and attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"from": "Must be on or before `to`."})
+        return attrs
+
+
+class DepositCreateSerializer(serializers.Serializer):
+    account_id = AccountIdField()
+    amount = MoneyInputField(help_text="USDC, as a decimal string.")
+    method = serializers.ChoiceField(
+        choices=[*Deposit.Method.values, *DEPOSIT_METHOD_ALIASES],
+        help_text="card, or bank_transfer (also accepted: bank).",
+    )
+    card_number = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        max_length=32,
+        help_text="Card deposits only. Passed to the payment provider, never stored.",
+    )
+
+    def validate_method(self, value: str) -> str:
+        return DEPOSIT_METHOD_ALIASES.get(value, value)
+
+
+class WithdrawalCreateSerializer(serializers.Serializer):
+    account_id = AccountIdField()
+    amount = MoneyInputField(help_text="USDC, as a decimal string.")
+    destination = serializers.CharField(
+        max_length=120, help_text="Where the money goes, e.g. the bank account's label."
+    )
+
+
+# --- Outputs -----------------------------------------------------------------------------
+
+
+class AccountOutputSerializer(serializers.Serializer):
+    account_id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    index = serializers.IntegerField(help_text="0 is the main account; 1–9 sub-accounts.")
+    kind = serializers.ChoiceField(choices=Account.Kind.values)
+    status = serializers.ChoiceField(choices=Account.Status.values)
+    margin_enabled = serializers.BooleanField()
+    lifetime_volume = money_field()
+    created_at = serializers.DateTimeField()
+
+
+class BalancesOutputSerializer(serializers.Serializer):
+    account_id = serializers.CharField()
+    cash = money_field(help_text="The sum of the account's cash postings (negative: a loan).")
+    deposit = money_field(help_text="Net deposits: deposits − withdrawals.")
+    used_margin = money_field()
+    adjusted_equity = money_field()
+    available_margin = money_field()
+    margin_health = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        allow_null=True,
+        help_text="Adjusted Equity / Used Margin; null when nothing is borrowed.",
+    )
+    margin_status = serializers.CharField(help_text="healthy, caution or margin_call.")
+    pending_withdrawals = money_field(help_text="Claimed by withdrawals waiting for review.")
+    withdrawable = money_field(help_text="What a new withdrawal request may take now.")
+    as_of = serializers.DateTimeField(source="at")
+
+
+class DepositOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    account_id = serializers.CharField(source="account.public_id")
+    amount = money_field()
+    method = serializers.ChoiceField(choices=Deposit.Method.values)
+    status = serializers.ChoiceField(
+        choices=Deposit.Status.values,
+        help_text="pending until the payment provider confirms (confirmed) or declines "
+        "(failed) it.",
+    )
+    failure_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+
+
+class WithdrawalOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    account_id = serializers.CharField(source="account.public_id")
+    amount = money_field()
+    destination = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=WithdrawalRequest.Status.values,
+        help_text="pending until ops review it: approved (paid out) or rejected; "
+        "cancelled by the customer.",
+    )
+    rejection_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+
+
+class TransactionOutputSerializer(serializers.Serializer):
+    journal_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Journal.Kind.values)
+    memo = serializers.CharField()
+    amount = money_field(help_text="Signed: positive credits the account's cash.")
+    created_at = serializers.DateTimeField()
+
+
+class _PageOutputSerializer(serializers.Serializer):
+    account_id = serializers.CharField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(
+        allow_null=True, help_text="The offset of the next page; null on the last page."
+    )
+
+
+class DepositListOutputSerializer(_PageOutputSerializer):
+    deposits = DepositOutputSerializer(many=True)
+
+
+class WithdrawalListOutputSerializer(_PageOutputSerializer):
+    withdrawals = WithdrawalOutputSerializer(many=True)
+
+
+class TransactionListOutputSerializer(_PageOutputSerializer):
+    transactions = TransactionOutputSerializer(many=True)
+
+
+def page_data(*, account_id: str, page, name: str) -> dict:
+    """The list envelope's fields for `page` (its items under `name`)."""
+    return {
+        "account_id": account_id,
+        name: page.items,
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+    }

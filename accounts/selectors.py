@@ -1,0 +1,206 @@
+"""Reads of an account's own records: balances, deposits, withdrawals, ledger
+transactions and reports, for the partner API and the portal.
+
+List selectors return at most `limit` rows from `offset`, newest first, plus
+whether more follow (they read one row past the page: no COUNT query). The
+`*_get` selectors look a public id up among the given accounts only, so
+another customer's record is indistinguishable from one that does not exist.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from django.db.models import QuerySet, Sum
+
+from accounts.models import Account, Deposit, Posting, WithdrawalRequest
+from accounts.services.ledger import cash_ledger_account
+from portal.errors import NotFound
+from portal.money import ZERO
+from trading.models import Report
+from trading.selectors import margin_summary_get
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    limit: int
+    offset: int
+    has_more: bool
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.has_more else None
+
+
+def _page(rows, *, limit: int, offset: int) -> Page:
+    fetched = list(rows[offset : offset + limit + 1])
+    return Page(items=fetched[:limit], limit=limit, offset=offset, has_more=len(fetched) > limit)
+
+
+# --- Balances --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountBalances:
+    """An account's money at a glance: its cash, the dashboard's four figures, and
+    what it may withdraw now."""
+
+    account_id: str  # the public id
+    cash: Decimal
+    deposit: Decimal  # net deposits: deposits − withdrawals
+    used_margin: Decimal
+    adjusted_equity: Decimal
+    available_margin: Decimal
+    margin_health: Decimal | None  # None: unbounded (no borrowing)
+    margin_status: str
+    pending_withdrawals: Decimal  # claimed by requests waiting for ops
+    withdrawable: Decimal  # max(0, cash) − pending withdrawals, never below 0
+    at: datetime
+
+
+def withdrawals_pending_total(*, account: Account) -> Decimal:
+    total = WithdrawalRequest.objects.filter(
+        account=account, status=WithdrawalRequest.Status.PENDING
+    ).aggregate(total=Sum("amount"))["total"]
+    return total if total is not None else ZERO
+
+
+def account_balances_get(*, account: Account) -> AccountBalances:
+    """Cash, net deposits and the Margin Portfolio figures (`margin_summary_get`, one
+    evaluation with live collateral prices), plus the pending withdrawals. Reads the
+    account's cash as stored in `account` (callers pass a fresh row)."""
+    summary = margin_summary_get(account=account)
+    pending = withdrawals_pending_total(account=account)
+    return AccountBalances(
+        account_id=account.public_id,
+        cash=summary.cash,
+        deposit=summary.deposit,
+        used_margin=summary.used_margin,
+        adjusted_equity=summary.adjusted_equity,
+        available_margin=summary.available_margin,
+        margin_health=summary.health,
+        margin_status=summary.status,
+        pending_withdrawals=pending,
+        withdrawable=max(ZERO, max(ZERO, summary.cash) - pending),
+        at=summary.at,
+    )
+
+
+# --- Deposits and withdrawals ------------------------------------------------------------
+
+
+def deposit_list(
+    *, account: Account, status: str | None = None, limit: int = 100, offset: int = 0
+) -> Page[Deposit]:
+    deposits = Deposit.objects.filter(account=account)
+    if status:
+        deposits = deposits.filter(status=status)
+    return _page(deposits.order_by("-created_at", "-id"), limit=limit, offset=offset)
+
+
+def deposit_get(*, account_ids: Sequence[int], public_id: str) -> Deposit:
+    """Raises NotFound unless the deposit belongs to one of `account_ids`."""
+    deposit = (
+        Deposit.objects.select_related("account")
+        .filter(public_id=public_id, account_id__in=account_ids)
+        .first()
+    )
+    if deposit is None:
+        raise NotFound(f"No deposit {public_id!r}.")
+    return deposit
+
+
+def withdrawal_list(
+    *, account: Account, status: str | None = None, limit: int = 100, offset: int = 0
+) -> Page[WithdrawalRequest]:
+    withdrawals = WithdrawalRequest.objects.filter(account=account)
+    if status:
+        withdrawals = withdrawals.filter(status=status)
+    return _page(withdrawals.order_by("-created_at", "-id"), limit=limit, offset=offset)
+
+
+def withdrawal_get(*, account_ids: Sequence[int], public_id: str) -> WithdrawalRequest:
+    """Raises NotFound unless the withdrawal belongs to one of `account_ids`."""
+    withdrawal = (
+        WithdrawalRequest.objects.select_related("account")
+        .filter(public_id=public_id, account_id__in=account_ids)
+        .first()
+    )
+    if withdrawal is None:
+        raise NotFound(f"No withdrawal {public_id!r}.")
+    return withdrawal
+
+
+# --- Ledger transactions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One movement of the account's cash: a journal's posting on it."""
+
+    journal_id: int
+    kind: str
+    memo: str
+    amount: Decimal  # signed: + credits the account's cash
+    created_at: datetime
+
+
+def transaction_list(
+    *,
+    account: Account,
+    kind: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[Transaction]:
+    """The journals that moved the account's cash, newest first (one query).
+
+    `date_from` / `date_to` are whole UTC days, inclusive.
+    """
+    postings: QuerySet = Posting.objects.filter(ledger_account_id=cash_ledger_account(account).pk)
+    if kind:
+        postings = postings.filter(journal__kind=kind)
+    if date_from is not None:
+        postings = postings.filter(
+            created_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC)
+        )
+    if date_to is not None:
+        postings = postings.filter(
+            created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        )
+    rows = postings.order_by("-id").values_list(
+        "journal_id", "journal__kind", "journal__memo", "amount", "created_at"
+    )
+    page = _page(rows, limit=limit, offset=offset)
+    return Page(
+        items=[Transaction(*row) for row in page.items],
+        limit=page.limit,
+        offset=page.offset,
+        has_more=page.has_more,
+    )
+
+
+# --- Reports -----------------------------------------------------------------------------
+
+
+def report_list(*, account: Account, limit: int = 100, offset: int = 0) -> Page[Report]:
+    reports = Report.objects.filter(account=account).select_related("account")
+    return _page(reports.order_by("-created_at", "-id"), limit=limit, offset=offset)
+
+
+def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
+    """Raises NotFound unless the report belongs to one of `account_ids`."""
+    report = (
+        Report.objects.select_related("account")
+        .filter(public_id=public_id, account_id__in=account_ids)
+        .first()
+    )
+    if report is None:
+        raise NotFound(f"No report {public_id!r}.")
+    return report

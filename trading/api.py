@@ -1,0 +1,512 @@
+"""The trading API (/v1/intelligence): positions, execute, margin, leverage.
+
+Thin views (ARCHITECTURE "APIs are thin"): the account comes from the key
+(`ApiView.account_get`), an input serializer validates, a selector or service
+decides, and the view renders a plain dict (documented by the serializers in
+`trading.api_serializers`). Errors are the services' DomainErrors, rendered
+as `{"code", "message"}` by the API's one exception handler. Orders and fills
+are in `trading.api_orders`, markets and order books in `trading.api_markets`.
+"""
+
+import uuid
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from portal.api.views import ApiView
+from portal.errors import NotFound
+from portal.money import MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES
+from trading import api_serializers as s
+from trading.models import Order
+from trading.selectors import (
+    ExposureGroup,
+    PositionView,
+    contract_symbol,
+    margin_overview_get,
+    margin_utilization_get,
+    position_book_get,
+)
+from trading.services.execute import order_execute
+from trading.services.perps import LeverageStatus, leverage_get, leverage_levels, leverage_set
+from trading.services.simulation import MarginFigures, portfolio_what_if
+
+READ = ("intelligence", "read")
+TRADE = ("intelligence", "trade")
+TAGS = ["Trading"]
+
+ACCOUNT_PARAM = OpenApiParameter(
+    "account_id", str, OpenApiParameter.QUERY, required=False, description=s.ACCOUNT_ID_HELP
+)
+
+_QUANTA = {
+    places: Decimal(1).scaleb(-places)
+    for places in (MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES)
+}
+
+
+def dec(value: Decimal | int | None, places: int | None = None) -> str | None:
+    """A decimal as the API writes it: a plain string ("0.00000000", never "0E-8"),
+    at `places` decimals when given; None stays None."""
+    if value is None:
+        return None
+    if places is not None:
+        value = Decimal(value).quantize(_QUANTA[places])
+    return format(value, "f")
+
+
+def money(value: Decimal | None) -> str | None:
+    return dec(value, MONEY_DECIMAL_PLACES)
+
+
+def price(value: Decimal | None) -> str | None:
+    return dec(value, PRICE_DECIMAL_PLACES)
+
+
+def qty(value: Decimal | None) -> str | None:
+    return dec(value, QUANTITY_DECIMAL_PLACES)
+
+
+class Policy(NamedTuple):
+    scopes: tuple[str, ...]
+    throttle_group: str
+    error_statuses: tuple[int, ...]
+
+
+class MethodPolicyApi(ApiView):
+    """A path that answers several methods, each with its own scopes, rate-limit
+    group and documented error statuses (reads: read scope, market-data limit;
+    writes: trade scope, order-management limit)."""
+
+    policies: dict[str, Policy] = {}
+
+    def _policy(self) -> Policy:
+        request = getattr(self, "request", None)
+        method = getattr(request, "method", None) or "GET"
+        if method == "HEAD":
+            method = "GET"
+        return self.policies.get(method) or next(iter(self.policies.values()))
+
+    @property
+    def required_scopes(self) -> tuple[str, ...]:
+        return self._policy().scopes
+
+    @property
+    def throttle_group(self) -> str:
+        return self._policy().throttle_group
+
+    @property
+    def error_statuses(self) -> tuple[int, ...]:
+        return self._policy().error_statuses
+
+
+def validated(serializer_class, data) -> dict[str, Any]:
+    """`data` validated by `serializer_class` (ValidationError → 400 invalid_params)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# ---------------------------------------------------------------------------
+# Orders as the API shows them (shared with trading.api_orders)
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """An Order the services returned, as the row `trading.selectors.order_list` reads."""
+    return {
+        "public_id": order.public_id,
+        "client_order_id": order.client_order_id,
+        "symbol": contract_symbol(order.instrument.symbol, order.outcome),
+        "outcome": order.outcome,
+        "side": order.side,
+        "order_type": order.order_type,
+        "time_in_force": order.time_in_force,
+        "status": order.status,
+        "quantity": order.quantity,
+        "notional_usdc": order.notional_usdc,
+        "limit_price": order.limit_price,
+        "take_profit": order.take_profit,
+        "stop_loss": order.stop_loss,
+        "leverage": order.leverage,
+        "filled_quantity": order.filled_quantity,
+        "filled_notional": order.filled_notional,
+        "average_fill_price": order.average_fill_price,
+        "fees": order.fees,
+        "venue": order.venue.code if order.venue_id else None,
+        "reject_code": order.reject_code,
+        "reject_reason": order.reject_reason,
+        "parent__public_id": order.parent.public_id if order.parent_id else None,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def order_out(row: dict[str, Any]) -> dict[str, Any]:
+    """An order row (`order_row` or `order_list`) as the API's order object."""
+    return {
+        "id": row["public_id"],
+        "client_order_id": row["client_order_id"],
+        "symbol": row["symbol"],
+        "side": row["side"],
+        "order_type": row["order_type"],
+        "time_in_force": row["time_in_force"],
+        "status": row["status"],
+        "venue": row["venue"],
+        "quantity": qty(row["quantity"]),
+        "notional": money(row["notional_usdc"]),
+        "price": price(row["limit_price"]),
+        "take_profit": price(row["take_profit"]),
+        "stop_loss": price(row["stop_loss"]),
+        "leverage": row["leverage"],
+        "filled_quantity": qty(row["filled_quantity"]),
+        "filled_notional": money(row["filled_notional"]),
+        "average_price": price(row["average_fill_price"]),
+        "fees": money(row["fees"]),
+        "reject_code": row["reject_code"] or None,
+        "reject_reason": row["reject_reason"] or None,
+        "parent_id": row["parent__public_id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Positions
+
+
+def position_out(view: PositionView) -> dict[str, Any]:
+    return {
+        "symbol": view.symbol,
+        "kind": view.kind,
+        "venue": view.venue,
+        "side": view.side,
+        "quantity": qty(view.quantity),
+        "average_price": price(view.average_price),
+        "mark_price": price(view.mark_price),
+        "notional": money(view.notional),
+        "pnl": money(view.unrealized_pnl),
+        "realized_pnl": money(view.realized_pnl),
+        "opened_at": view.opened_at,
+        "leverage": view.leverage,
+        "liquidation_price": price(view.liquidation_price),
+        "isolated_margin": money(view.isolated_margin),
+    }
+
+
+class PositionListApi(ApiView):
+    required_scopes = READ
+    throttle_group = "market_data"
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="positions_list",
+        summary="Open positions",
+        description="All open positions across prediction-market and perpetual venues, with "
+        "notional, side, unrealized P&L (`pnl`) and the account's margin utilization.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        responses={200: s.PositionListSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        book = position_book_get(account=account)
+        return Response(
+            {
+                "account_id": account.public_id,
+                "margin_utilization": dec(margin_utilization_get(book.portfolio)),
+                "as_of": book.portfolio.at,
+                "positions": [position_out(view) for view in book.positions],
+            }
+        )
+
+
+# ---------------------------------------------------------------------------
+# Execute
+
+
+class ExecuteApi(ApiView):
+    required_scopes = TRADE
+    throttle_group = "execute"
+    error_statuses = (404, 409, 422, 503)
+
+    @extend_schema(
+        operation_id="execute",
+        summary="Execute a trade",
+        description="A market order for a USDC notional, routed to the venue with the best "
+        "executable price (or `venue`), checked against the margin requirement, filled and "
+        "booked at once. 201: done (filled, or rejected by the venue: see `status`); 202: the "
+        "venue has not confirmed in time, the order is `pending` and is reconciled later. "
+        "Errors: 404 unknown symbol, venue or account; 409 `duplicate_order`, "
+        "`market_closed`; 422 `insufficient_margin`, `slippage_exceeded`; 400 "
+        "`insufficient_liquidity`; 403 `non_custodial_account`, `kyb_required`; 503 "
+        "`market_data_unavailable`.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        request=s.ExecuteInputSerializer,
+        responses={
+            201: s.OrderSerializer,
+            202: OpenApiResponse(s.OrderSerializer, description="Pending venue confirmation."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        account = self.account_get(request)
+        data = validated(s.ExecuteInputSerializer, request.data)
+        order = order_execute(
+            account=account,
+            symbol=data["symbol"],
+            side=data["side"],
+            notional_usdc=data["notional_usdc"],
+            venue=data.get("venue"),
+            slippage_bps=data["slippage_bps"],
+            client_order_id=data.get("client_order_id"),
+        )
+        status = 202 if order.status == Order.Status.PENDING else 201
+        return Response(order_out(order_row(order)), status=status)
+
+
+# ---------------------------------------------------------------------------
+# Margin
+
+
+def exposure_out(group: ExposureGroup) -> dict[str, Any]:
+    return {
+        "positions": group.positions,
+        "notional": money(group.notional),
+        "unrealized_pnl": money(group.unrealized_pnl),
+        "adjusted_value": money(group.adjusted_value),
+        "isolated_margin": money(group.isolated_margin),
+    }
+
+
+class MarginApi(ApiView):
+    required_scopes = READ
+    throttle_group = "market_data"
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="margin_get",
+        summary="Margin",
+        description="Margin utilization, available credit (Available Margin), Margin Health "
+        "and status, the account summary (Deposit, Used Margin, Adjusted Equity), and "
+        "exposure by venue and by asset class (prediction vs perpetual).",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        responses={200: s.MarginSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        overview = margin_overview_get(account=account)
+        summary = overview.summary
+        venues = {view.position_id: view.venue for view in overview.positions}
+        symbols = {view.position_id: view.symbol for view in overview.positions}
+        return Response(
+            {
+                "account_id": account.public_id,
+                "margin_enabled": account.margin_enabled,
+                "margin_utilization": dec(summary.utilization),
+                "available_credit": money(summary.available_margin),
+                "available_margin": money(summary.available_margin),
+                "health": dec(summary.health),
+                "status": summary.status,
+                "deposit": money(summary.deposit),
+                "cash": money(summary.cash),
+                "used_margin": money(summary.used_margin),
+                "adjusted_equity": money(summary.adjusted_equity),
+                "collateral_value": money(summary.collateral_value),
+                "diversification": dec(summary.diversification),
+                "initial_margin_requirement": dec(overview.initial_threshold),
+                "maintenance_margin_requirement": dec(overview.maintenance_threshold),
+                "by_asset_class": {
+                    group.asset_class: exposure_out(group) for group in overview.by_asset_class
+                },
+                "by_venue": [
+                    {"venue": group.venue, "asset_class": group.asset_class} | exposure_out(group)
+                    for group in overview.by_venue
+                ],
+                "breakdown": [
+                    {
+                        "symbol": symbols[row.position_id],
+                        "venue": venues[row.position_id],
+                        "quantity": qty(row.quantity),
+                        "collateral_price": price(row.collateral_price),
+                        "value": money(row.value),
+                        "haircut": dec(row.haircut),
+                        "contribution": money(row.contribution),
+                    }
+                    for row in summary.breakdown
+                ],
+                "as_of": summary.at,
+            }
+        )
+
+
+def _figures_out(prefix: str, figures: MarginFigures) -> dict[str, Any]:
+    return {
+        f"{prefix}_initial_margin": money(figures.initial_requirement),
+        f"{prefix}_maintenance_margin": money(figures.maintenance_requirement),
+        f"{prefix}_health": dec(figures.health),
+        f"{prefix}_status": figures.status,
+        f"{prefix}_used_margin": money(figures.used_margin),
+        f"{prefix}_adjusted_equity": money(figures.adjusted_equity),
+        f"{prefix}_available_margin": money(figures.available_margin),
+        f"{prefix}_cash": money(figures.cash),
+    }
+
+
+class MarginSimulateApi(ApiView):
+    required_scopes = READ
+    throttle_group = "market_data"
+    error_statuses = (404, 409, 503)
+
+    @extend_schema(
+        operation_id="margin_simulate",
+        summary="Simulate margin",
+        description="Seed 003's what-if: the account's Margin Portfolio with simulated "
+        "collateral changes (USDC deposits +, withdrawals −) and position changes (signed "
+        "contracts of binary contracts; `entry_price` defaults to the executable price at the "
+        "best venue) → pre/post Used Margin, Adjusted Equity, health, initial (1.2 × UM) and "
+        "maintenance (1.0 × UM) requirements, and whether the pre-trade check would accept "
+        "it. Nothing is written. Perpetuals are not simulated here (isolated margin is not "
+        "part of the portfolio): 400. 404 unknown instrument; 409 `market_closed`; 400 "
+        "`insufficient_liquidity`; 503 no live price for a default entry price.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        request=s.MarginSimulateInputSerializer,
+        responses={200: s.MarginSimulationSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        account = self.account_get(request)
+        data = validated(s.MarginSimulateInputSerializer, request.data)
+        what_if = portfolio_what_if(
+            account=account,
+            collateral_changes=data.get("simulated_collateral_changes"),
+            position_changes=data.get("simulated_position_changes"),
+        )
+        projection = what_if.projection
+        return Response(
+            {
+                "account_id": account.public_id,
+                "result": {
+                    "is_valid_trade": projection.is_valid_trade,
+                    "breach": None if projection.breach is None else projection.breach.value,
+                    **_figures_out("pre", projection.before),
+                    **_figures_out("post", projection.after),
+                    "positions": [
+                        {
+                            "instrument_name": position.instrument_name,
+                            "amount": qty(position.amount),
+                            "entry_price": price(position.entry_price),
+                            "cash": money(position.cash),
+                        }
+                        for position in what_if.positions
+                    ],
+                },
+            }
+        )
+
+
+# ---------------------------------------------------------------------------
+# Leverage (seeds 001, 002, 004)
+
+
+class LeverageApi(MethodPolicyApi):
+    policies = {
+        "GET": Policy(READ, "market_data", (404,)),
+        "POST": Policy(TRADE, "order_management", (404,)),
+    }
+
+    @extend_schema(
+        operation_id="leverage_get",
+        summary="Leverage in a perpetual market",
+        description="The account's leverage in one perp market (the market default until "
+        "set). 404: unknown market.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM, s.SymbolQuerySerializer],
+        responses={200: s.LeverageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        symbol = validated(s.SymbolQuerySerializer, request.query_params)["symbol"]
+        view = leverage_get(account=account, symbol=symbol)
+        return Response(
+            {
+                "account_id": account.public_id,
+                "symbol": view.market,
+                "leverage": view.leverage,
+                "max_leverage": view.max_leverage,
+                "is_default": view.is_default,
+            }
+        )
+
+    @extend_schema(
+        operation_id="leverage_set",
+        summary="Set leverage in a perpetual market",
+        description="Set the account's isolated leverage in one perp market (seed 004). The "
+        "open position's isolated margin is re-sized (raising leverage frees margin; lowering "
+        "it needs more and passes the margin check, or is rolled back) and the account's open "
+        "orders in the market are cancelled. 200 `APPLIED`; 422 `REJECTED` with "
+        "`rejectReason` UNDERCOLLATERALIZED, INVALID_LEVERAGE (not in [1, max]) or "
+        "UNKNOWN_MARKET. The 422 body is this result, not an error object.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        request=s.LeverageSetInputSerializer,
+        responses={
+            200: s.LeverageResultSerializer,
+            422: OpenApiResponse(s.LeverageResultSerializer, description="REJECTED."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        account = self.account_get(request)
+        data = validated(s.LeverageSetInputSerializer, request.data)
+        result = leverage_set(account=account, symbol=data["symbol"], leverage=data["leverage"])
+        body = {
+            "requestId": str(uuid.uuid4()),
+            "accountId": account.public_id,
+            "symbol": result.market,
+            "leverage": result.new_leverage,
+            "oldLeverage": result.old_leverage,
+            "newLeverage": result.new_leverage,
+            "status": result.status,
+            "message": result.message,
+            "cancelledOrderIds": result.cancelled_order_ids,
+        }
+        if result.reject_reason is not None:
+            body["rejectReason"] = result.reject_reason
+        status = 200 if result.status == LeverageStatus.APPLIED else 422
+        return Response(body, status=status)
+
+
+class LeverageLevelsApi(ApiView):
+    required_scopes = READ
+    throttle_group = "market_data"
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="leverage_levels",
+        summary="Allowed leverage levels",
+        description="The leverage levels [1 … max] and the default of every perp market, or "
+        "of `symbol` (404 if it is not a perp market).",
+        tags=TAGS,
+        parameters=[s.OptionalSymbolQuerySerializer],
+        responses={200: s.LeverageLevelsListSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        symbol = validated(s.OptionalSymbolQuerySerializer, request.query_params).get("symbol")
+        markets = leverage_levels(symbol=symbol)
+        if symbol is not None and not markets:
+            raise NotFound(f"Unknown perpetual market {symbol!r}.")
+        return Response(
+            {
+                "markets": [
+                    {
+                        "symbol": market.symbol,
+                        "levels": market.levels,
+                        "default_leverage": market.default,
+                        "max_leverage": max(market.levels),
+                    }
+                    for market in markets
+                ]
+            }
+        )

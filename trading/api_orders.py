@@ -1,0 +1,272 @@
+"""The trading API's orders and fills (/v1/intelligence/orders, /fills; seed 002).
+
+Limit (and market) orders with a time in force and take-profit / stop-loss,
+modified and cancelled by order id or by client order id; lists paginated
+with limit / offset. Every lookup is within the key's account: another
+account's order is a 404, like one that does not exist.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from portal.api.views import ApiView
+from portal.errors import NotFound
+from trading import api_serializers as s
+from trading.api import (
+    ACCOUNT_PARAM,
+    READ,
+    TAGS,
+    TRADE,
+    MethodPolicyApi,
+    Policy,
+    money,
+    order_out,
+    order_row,
+    price,
+    qty,
+    validated,
+)
+from trading.selectors import fill_list, order_get, order_list
+from trading.services.orders import order_cancel, order_modify, order_place
+
+ORDER_ID_PARAM = OpenApiParameter(
+    "order_id", str, OpenApiParameter.PATH, description="The order id (ord_…)."
+)
+CLIENT_ORDER_ID_PARAM = OpenApiParameter(
+    "client_order_id", str, OpenApiParameter.PATH, description="Your client_order_id."
+)
+WRITE_ERRORS = (404, 409, 422, 503)
+
+
+def page(rows: list, *, limit: int, offset: int) -> tuple[list, int | None]:
+    """The first `limit` of `rows` (read with limit + 1) and the next page's offset."""
+    if len(rows) > limit:
+        return rows[:limit], offset + limit
+    return rows, None
+
+
+class OrderCollectionApi(MethodPolicyApi):
+    policies = {
+        "GET": Policy(READ, "market_data", (404,)),
+        "POST": Policy(TRADE, "order_management", WRITE_ERRORS),
+    }
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary="List orders",
+        description="The account's orders, newest first, optionally of one status ('active': "
+        "pending, open or partially filled) or one contract symbol.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM, s.OrderListQuerySerializer],
+        responses={200: s.OrderPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        query = validated(s.OrderListQuerySerializer, request.query_params)
+        limit, offset = query["limit"], query["offset"]
+        rows = order_list(
+            account=account,
+            status=query.get("status"),
+            symbol=query.get("symbol"),
+            limit=limit + 1,
+            offset=offset,
+        )
+        rows, next_offset = page(rows, limit=limit, offset=offset)
+        return Response(
+            {
+                "account_id": account.public_id,
+                "orders": [order_out(row) for row in rows],
+                "limit": limit,
+                "offset": offset,
+                "next_offset": next_offset,
+            }
+        )
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Place an order",
+        description="A limit order (or a market order: no price) with a time in force: GTC "
+        "fills what crosses now and rests the rest; IOC cancels the rest; FOK fills all now or "
+        "is rejected (status `rejected`, reject_code `fok_not_filled`). A filled order with a "
+        "take-profit / stop-loss closes its quantity when the mark reaches either. 201 with "
+        "the order as it stands after matching. Errors: 409 `duplicate_order` "
+        "(client_order_id used), `market_closed`; 422 `insufficient_margin`; 404 unknown "
+        "symbol; 403 `custodial_required`, `kyb_required`; 503 no live book (IOC / FOK).",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM],
+        request=s.OrderPlaceInputSerializer,
+        responses={201: s.OrderSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        account = self.account_get(request)
+        data = validated(s.OrderPlaceInputSerializer, request.data)
+        order = order_place(
+            account=account,
+            symbol=data["symbol"],
+            side=data["side"],
+            order_type=data["order_type"],
+            time_in_force=data["time_in_force"],
+            quantity=data["quantity"],
+            price=data.get("price"),
+            take_profit=data.get("take_profit"),
+            stop_loss=data.get("stop_loss"),
+            client_order_id=data.get("client_order_id"),
+            leverage=data.get("leverage"),
+        )
+        return Response(order_out(order_row(order)), status=201)
+
+
+class OrderDetailApi(MethodPolicyApi):
+    """One order by its id; `OrderByClientIdApi` by the client's id."""
+
+    lookup = "order_id"
+    policies = {
+        "GET": Policy(READ, "market_data", (404,)),
+        "PATCH": Policy(TRADE, "order_management", WRITE_ERRORS),
+        "DELETE": Policy(TRADE, "order_management", (404, 409)),
+    }
+
+    def _lookup(self, kwargs: dict[str, Any]) -> dict[str, str]:
+        return {self.lookup: kwargs[self.lookup]}
+
+    @extend_schema(
+        operation_id="orders_get",
+        summary="Get an order",
+        tags=TAGS,
+        parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM],
+        responses={200: s.OrderSerializer},
+    )
+    def get(self, request: Request, **kwargs: str) -> Response:
+        account = self.account_get(request)
+        row = order_get(account=account, **self._lookup(kwargs))
+        if row is None:
+            raise NotFound(f"No order {kwargs[self.lookup]!r} in account {account.public_id}.")
+        return Response(order_out(row))
+
+    @extend_schema(
+        operation_id="orders_modify",
+        summary="Modify an order",
+        description="Change an active limit order's price, quantity (not below what has "
+        "filled), take-profit or stop-loss; the margin check runs again and a new price that "
+        "crosses the book fills at once. 409 `order_not_active` for a filled, cancelled or "
+        "rejected order; 422 `insufficient_margin`.",
+        tags=TAGS,
+        parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM],
+        request=s.OrderModifyInputSerializer,
+        responses={200: s.OrderSerializer},
+    )
+    def patch(self, request: Request, **kwargs: str) -> Response:
+        account = self.account_get(request)
+        data = validated(s.OrderModifyInputSerializer, request.data)
+        order = order_modify(
+            account=account,
+            **self._lookup(kwargs),
+            price=data.get("price"),
+            quantity=data.get("quantity"),
+            take_profit=data.get("take_profit"),
+            stop_loss=data.get("stop_loss"),
+        )
+        return Response(order_out(order_row(order)))
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        summary="Cancel an order",
+        description="Cancel an active order; what has filled stays filled. 200 with the "
+        "cancelled order; 409 `order_not_active` if it is no longer active.",
+        tags=TAGS,
+        parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM],
+        responses={200: s.OrderSerializer},
+    )
+    def delete(self, request: Request, **kwargs: str) -> Response:
+        account = self.account_get(request)
+        order = order_cancel(account=account, **self._lookup(kwargs))
+        return Response(order_out(order_row(order)))
+
+
+class OrderByClientIdApi(OrderDetailApi):
+    lookup = "client_order_id"
+
+    @extend_schema(
+        operation_id="orders_get_by_client_id",
+        summary="Get an order by client order id",
+        tags=TAGS,
+        parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
+        responses={200: s.OrderSerializer},
+    )
+    def get(self, request: Request, **kwargs: str) -> Response:
+        return super().get(request, **kwargs)
+
+    @extend_schema(
+        operation_id="orders_modify_by_client_id",
+        summary="Modify an order by client order id",
+        tags=TAGS,
+        parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
+        request=s.OrderModifyInputSerializer,
+        responses={200: s.OrderSerializer},
+    )
+    def patch(self, request: Request, **kwargs: str) -> Response:
+        return super().patch(request, **kwargs)
+
+    @extend_schema(
+        operation_id="orders_cancel_by_client_id",
+        summary="Cancel an order by client order id",
+        tags=TAGS,
+        parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
+        responses={200: s.OrderSerializer},
+    )
+    def delete(self, request: Request, **kwargs: str) -> Response:
+        return super().delete(request, **kwargs)
+
+
+def fill_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["public_id"],
+        "order_id": row["order__public_id"],
+        "client_order_id": row["order__client_order_id"],
+        "symbol": row["symbol"],
+        "side": row["side"],
+        "quantity": qty(row["quantity"]),
+        "price": price(row["price"]),
+        "notional": money(row["notional"]),
+        "venue_fee": money(row["venue_fee"]),
+        "commission": money(row["commission"]),
+        "realized_pnl": money(row["realized_pnl"]),
+        "liquidity": row["liquidity"],
+        "venue": row["venue"],
+        "created_at": row["created_at"],
+    }
+
+
+class FillListApi(ApiView):
+    required_scopes = READ
+    throttle_group = "market_data"
+    error_statuses = (404,)
+
+    @extend_schema(
+        operation_id="fills_list",
+        summary="List fills",
+        description="The account's fills, newest first, optionally of one contract symbol.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM, s.FillListQuerySerializer],
+        responses={200: s.FillPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        account = self.account_get(request)
+        query = validated(s.FillListQuerySerializer, request.query_params)
+        limit, offset = query["limit"], query["offset"]
+        rows = fill_list(
+            account=account, symbol=query.get("symbol"), limit=limit + 1, offset=offset
+        )
+        rows, next_offset = page(rows, limit=limit, offset=offset)
+        return Response(
+            {
+                "account_id": account.public_id,
+                "fills": [fill_out(row) for row in rows],
+                "limit": limit,
+                "offset": offset,
+                "next_offset": next_offset,
+            }
+        )
