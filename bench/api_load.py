@@ -92,7 +92,12 @@ SERVER_CONN_MAX_AGE = os.environ.get("BENCH_DB_CONN_MAX_AGE", "0")
 os.environ["DB_CONN_MAX_AGE"] = SERVER_CONN_MAX_AGE
 
 import django  # noqa: E402
-from benchdb import database_drop, database_recreate, redis_keys_delete  # noqa: E402
+from benchdb import (  # noqa: E402
+    database_drop,
+    database_recreate,
+    funded_account_create,
+    redis_keys_delete,
+)
 
 TARGET_RATIO = 0.8  # API throughput / bare view throughput, closed loop
 TARGET_TAIL = 3.0  # p99 / p50 at the fixed offered rate
@@ -288,35 +293,12 @@ def markets_seed() -> None:
 def account_seed():
     """A KYB-approved owner's custodial margin account, funded by a balanced deposit
     journal."""
-    from django.db import transaction
+    from accounts.models import Account
 
-    from accounts.models import Account, HouseAccount, Journal, User
-    from accounts.services.accounts import account_open
-    from accounts.services.ledger import (
-        Line,
-        cash_ledger_account,
-        house_ledger_account,
-        journal_post,
-    )
-
-    owner = User.objects.create_user(
-        email="partner@bench.invalid", kyb_status=User.KybStatus.APPROVED
-    )
-    account = account_open(owner=owner, kind=Account.Kind.CUSTODIAL)
+    account = funded_account_create(email="partner@bench.invalid", funding=FUNDING)
     Account.objects.filter(pk=account.pk).update(
         margin_enabled=True, margin_override=Account.MarginOverride.GRANTED
     )
-    with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
-        journal_post(
-            kind=Journal.Kind.DEPOSIT,
-            account=locked,
-            memo="benchmark funding",
-            lines=[
-                Line(cash_ledger_account(locked), FUNDING),
-                Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), -FUNDING),
-            ],
-        )
     account.refresh_from_db()
     return account
 

@@ -1,6 +1,7 @@
 """What every benchmark needs around its run: its own PostgreSQL database and Redis keys."""
 
 import sys
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -40,3 +41,34 @@ def redis_keys_delete() -> None:
     client = redis_client()
     for key in client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000):
         client.delete(key)
+
+
+def funded_account_create(*, email: str, funding: Decimal):
+    """A custodial account of a KYB-approved user, opened with `account_open` and funded
+    with `funding` USDC by a balanced deposit journal (a reconcilable ledger)."""
+    from django.db import transaction
+
+    from accounts.models import Account, HouseAccount, Journal, User
+    from accounts.services.accounts import account_open
+    from accounts.services.ledger import (
+        Line,
+        cash_ledger_account,
+        house_ledger_account,
+        journal_post,
+    )
+
+    owner = User.objects.create_user(email=email, kyb_status=User.KybStatus.APPROVED)
+    account = account_open(owner=owner, kind=Account.Kind.CUSTODIAL)
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        journal_post(
+            kind=Journal.Kind.DEPOSIT,
+            account=locked,
+            memo="benchmark funding",
+            lines=[
+                Line(cash_ledger_account(locked), funding),
+                Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), -funding),
+            ],
+        )
+    account.refresh_from_db()
+    return account

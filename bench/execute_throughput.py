@@ -67,7 +67,12 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
-from benchdb import database_drop, database_recreate, redis_keys_delete  # noqa: E402
+from benchdb import (  # noqa: E402
+    database_drop,
+    database_recreate,
+    funded_account_create,
+    redis_keys_delete,
+)
 
 SYMBOL = "BENCH-EXEC"
 VENUE = "kalshi"
@@ -164,35 +169,8 @@ def market_seed():
 
 
 def account_seed(k: int):
-    """A custodial account of a KYB-approved user, funded by a balanced deposit journal."""
-    from django.db import transaction
-
-    from accounts.models import Account, HouseAccount, Journal, User
-    from accounts.services.accounts import account_open
-    from accounts.services.ledger import (
-        Line,
-        cash_ledger_account,
-        house_ledger_account,
-        journal_post,
-    )
-
-    owner = User.objects.create_user(
-        email=f"client{k}@bench.invalid", kyb_status=User.KybStatus.APPROVED
-    )
-    account = account_open(owner=owner, kind=Account.Kind.CUSTODIAL)
-    with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
-        journal_post(
-            kind=Journal.Kind.DEPOSIT,
-            account=locked,
-            memo="benchmark funding",
-            lines=[
-                Line(cash_ledger_account(locked), FUNDING),
-                Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), -FUNDING),
-            ],
-        )
-    account.refresh_from_db()
-    return account
+    """Client k's funded custodial account."""
+    return funded_account_create(email=f"client{k}@bench.invalid", funding=FUNDING)
 
 
 # --- Runs ------------------------------------------------------------------------
