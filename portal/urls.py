@@ -11,6 +11,8 @@ urlpatterns = [
     path("v1/", include("portal.api.urls")),
     path("", home, name="home"),
     path("", include("accounts.urls")),
+    path("", include("accounts.web_urls")),
+    path("", include("trading.web_urls")),
 ]
 
 handler404 = "portal.views.not_found"

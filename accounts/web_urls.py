@@ -1,0 +1,3 @@
+"""The accounts app's browser pages (mounted at the site root by portal.urls)."""
+
+urlpatterns: list = []

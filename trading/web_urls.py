@@ -1,0 +1,3 @@
+"""The trading app's browser pages (mounted at the site root by portal.urls)."""
+
+urlpatterns: list = []
