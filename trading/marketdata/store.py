@@ -14,6 +14,7 @@ The hash is the source of truth. A message is a hint: a subscriber that may
 have missed some re-reads the hash (`quotes_all`).
 """
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -83,10 +84,17 @@ def quotes_publish(quotes: Sequence[Quote], *, ts: datetime) -> None:
     pipe.execute()
 
 
+@functools.lru_cache(maxsize=4096)
+def _quote_parse(raw: bytes) -> Quote:
+    """A stored quote, parsed once per process: Quote is immutable and a stored value
+    only changes with a tick, so every read between two ticks shares one parse."""
+    return Quote.from_json(raw)
+
+
 def quote_get(listing_key: str) -> Quote | None:
     """The latest quote of one listing ("SYMBOL@venue"), or None if never quoted."""
     raw = redis_client().hget(quotes_key(), listing_key)
-    return None if raw is None else Quote.from_json(raw)
+    return None if raw is None else _quote_parse(raw)
 
 
 def quotes_get_many(listing_keys: Iterable[str]) -> dict[str, Quote]:
@@ -95,14 +103,13 @@ def quotes_get_many(listing_keys: Iterable[str]) -> dict[str, Quote]:
     if not keys:
         return {}
     values = redis_client().hmget(quotes_key(), keys)
-    return {key: Quote.from_json(raw) for key, raw in zip(keys, values, strict=True) if raw}
+    return {key: _quote_parse(raw) for key, raw in zip(keys, values, strict=True) if raw}
 
 
 def quotes_all() -> dict[str, Quote]:
     """The latest quote of every listing ever quoted, by listing key."""
     return {
-        key.decode(): Quote.from_json(raw)
-        for key, raw in redis_client().hgetall(quotes_key()).items()
+        key.decode(): _quote_parse(raw) for key, raw in redis_client().hgetall(quotes_key()).items()
     }
 
 
