@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
+# Browser tests drive Debian's Chromium with Playwright (a test tool's own browser
+# download does not work here).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint otp check-deploy clean
 
@@ -20,10 +23,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 run: $(VENV)/.installed
 	$(BIN)/python -m portal.launcher
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(TEST_ENV) $(BIN)/python -m portal.services_check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,0 +1,60 @@
+"""The ASGI app served by uvicorn in a subprocess, on the running test's database and
+Redis prefix (for tests that need real HTTP and WebSockets: seed examples, browsers)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from django.conf import settings
+from django.db import connection
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def asgi_server() -> Iterator[str]:
+    """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
+    committed (transactional_db) for the server to see it."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    database_url = (
+        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}"
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_KEY_PREFIX": settings.KEY_PREFIX,
+        "DB_CONN_MAX_AGE": "0",
+    }
+    argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+    server = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)  # noqa: S603 (fixed argv)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
