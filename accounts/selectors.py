@@ -13,13 +13,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 
-from accounts.models import Account, Deposit, Posting, WithdrawalRequest
+from accounts.models import (
+    Account,
+    ApiKey,
+    Deposit,
+    Notification,
+    Posting,
+    User,
+    WithdrawalRequest,
+)
 from accounts.services.ledger import cash_ledger_account
 from portal.errors import NotFound
 from portal.money import ZERO
-from trading.models import Report
+from trading.models import Position, Report
 from trading.selectors import margin_summary_get
 
 T = TypeVar("T")
@@ -204,3 +212,41 @@ def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
     if report is None:
         raise NotFound(f"No report {public_id!r}.")
     return report
+
+
+def notification_list(*, user: User, limit: int = 50, offset: int = 0) -> Page[Notification]:
+    """The user's notifications, newest first (one query; reads one row past the page)."""
+    rows = list(
+        Notification.objects.filter(user=user)
+        .select_related("account")
+        .order_by("-created_at", "-id")[offset : offset + limit + 1]
+    )
+    return Page(items=rows[:limit], limit=limit, offset=offset, has_more=len(rows) > limit)
+
+
+def notifications_unread_count(*, user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def api_key_list(*, user: User) -> list[ApiKey]:
+    """The user's Prime API keys (active first, then newest first) with their accounts.
+
+    For showing metadata only: the key itself is never stored, and its hash is
+    not for display.
+    """
+    return list(
+        ApiKey.objects.filter(owner=user)
+        .prefetch_related("accounts")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id")
+    )
+
+
+def open_position_counts(*, accounts: list[Account]) -> dict[int, int]:
+    """{account pk: number of open positions (binary and perpetual)}, one query."""
+    rows = (
+        Position.objects.filter(account__in=accounts)
+        .exclude(quantity=0)
+        .values("account_id")
+        .annotate(open=Count("id"))
+    )
+    return {row["account_id"]: row["open"] for row in rows}

@@ -1,8 +1,9 @@
 """Project-level views that belong to no app."""
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views import defaults
 
 from portal.api.errors import api_not_found, api_server_error
@@ -10,6 +11,9 @@ from portal.api.views import is_api_path
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Signed-in users go to their dashboard; visitors see the front page."""
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "home.html")
 
 

@@ -21,9 +21,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def asgi_server() -> Iterator[str]:
+def asgi_server(*, margin_engine: bool = False) -> Iterator[str]:
     """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
-    committed (transactional_db) for the server to see it."""
+    committed (transactional_db) for the server to see it. With `margin_engine`, the
+    margin engine runs too (`run_margin_engine`): price ticks then reach pages."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     database_url = (
@@ -41,7 +42,11 @@ def asgi_server() -> Iterator[str]:
     }
     argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
-    server = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)  # noqa: S603 (fixed argv)
+    processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)]  # noqa: S603
+    if margin_engine:
+        engine = [sys.executable, "manage.py", "run_margin_engine"]
+        processes.append(subprocess.Popen(engine, env=env, cwd=settings.BASE_DIR))  # noqa: S603
+    server = processes[0]
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -56,5 +61,7 @@ def asgi_server() -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)

@@ -17,7 +17,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Notification
+from accounts.models import Notification, User
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +112,15 @@ def notification_emails_pending(*, now: datetime | None = None) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def notifications_mark_read(*, user: User, notification_id: int | None = None) -> int:
+    """Mark the user's unread notifications read (one, or all); return how many changed.
+
+    Only the user's own rows are touched: an id of someone else's matches nothing.
+    A notification already read keeps its first `read_at`.
+    """
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())

@@ -37,7 +37,7 @@ def b(db) -> Account:
     """Another customer's funded account, with a deposit, a withdrawal and a report."""
     account = open_account(kind=Account.Kind.CUSTODIAL)
     credit_cash(account, "5000", memo="B's secret funding")
-    deposit_create(account=account, amount=Decimal("77"), method="bank_transfer")
+    deposit_create(account=account, amount=Decimal("77.13"), method="bank_transfer")
     withdrawal_request(
         account=account, amount=Decimal("10"), destination="B bank", requested_by=account.owner
     )
@@ -121,7 +121,7 @@ def test_another_accounts_records_by_id_are_404(api, a, b):
     withdrawal = WithdrawalRequest.objects.get(account=b)
     report = Report.objects.get(account=b)
 
-    _not_found(api.get(f"/v1/intelligence/deposits/{deposit.public_id}"), "77")
+    _not_found(api.get(f"/v1/intelligence/deposits/{deposit.public_id}"), "77.13")
     _not_found(api.get(f"/v1/intelligence/withdrawals/{withdrawal.public_id}"), "B bank")
     _not_found(api.get(f"/v1/intelligence/reports/{report.public_id}"))
     _not_found(

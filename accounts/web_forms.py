@@ -1,0 +1,208 @@
+"""Forms of the customer pages: they parse what was typed; the services decide.
+
+Business checks (limits, funds, account kind, KYB) live in the services; a
+DomainError they raise is put on the form with `form_error_add`, on the field
+it is about when there is one.
+"""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import Deposit, Journal
+from portal.errors import DomainError
+from trading.models import Report
+
+# Which field a service's error code is about (else it is a form-wide error).
+ERROR_FIELDS = {
+    "insufficient_funds": "amount",
+    "invalid_token": "code",
+}
+
+
+def form_error_add(form: forms.Form, error: DomainError, *, field: str | None = None) -> None:
+    """Show a service's refusal on the form: on `field`, or the field its code names."""
+    field = field or ERROR_FIELDS.get(error.code)
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+class MoneyField(forms.DecimalField):
+    """A USDC amount as typed by a person: "12,345.67", "1 000", "250 USDC" all work."""
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 20)
+        kwargs.setdefault("decimal_places", 6)
+        kwargs.setdefault("min_value", Decimal("0.000001"))
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            cleaned = value.strip().upper().removesuffix("USDC").strip()
+            cleaned = cleaned.removeprefix("$").replace(",", "").replace(" ", "")
+            if cleaned:
+                try:
+                    Decimal(cleaned)
+                except InvalidOperation:
+                    raise ValidationError(
+                        "Enter an amount, e.g. 1,000.00.", code="invalid"
+                    ) from None
+            value = cleaned
+        return super().to_python(value)
+
+
+class PortalForm(forms.Form):
+    """Labels without Django's trailing colon."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class NoEchoTextInput(forms.TextInput):
+    """A text box that never writes a submitted value back into the page (card numbers)."""
+
+    def format_value(self, value):
+        return None
+
+
+class LoginForm(PortalForm):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def clean_email(self) -> str:
+        # One spelling per address, so "Alice@…" and "alice@…" share a lockout count.
+        return self.cleaned_data["email"].strip().lower()
+
+
+class OtpCodeForm(PortalForm):
+    code = forms.CharField(
+        label="Authentication code",
+        max_length=16,
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+
+class DepositForm(PortalForm):
+    amount = MoneyField(label="Amount (USDC)", help_text="Cards: 1 to 25,000. Bank: up to 1M.")
+    method = forms.ChoiceField(
+        label="Pay by",
+        choices=Deposit.Method.choices,
+        initial=Deposit.Method.CARD,
+        widget=forms.RadioSelect,
+    )
+    card_number = forms.CharField(
+        label="Card number",
+        required=False,
+        max_length=23,
+        help_text="Cards only. Test mode: any valid number, e.g. 4242 4242 4242 4242; numbers "
+        "ending in 0002 are declined.",
+        widget=NoEchoTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        method = cleaned.get("method")
+        if method == Deposit.Method.CARD and not cleaned.get("card_number", "").strip():
+            self.add_error("card_number", "Enter the card number to pay by card.")
+        if method == Deposit.Method.BANK_TRANSFER:
+            cleaned["card_number"] = ""  # a number typed before switching is not sent
+        return cleaned
+
+
+class WithdrawalForm(PortalForm):
+    amount = MoneyField(label="Amount (USDC)")
+    destination = forms.CharField(
+        label="Destination",
+        max_length=120,
+        help_text="Where the money goes, e.g. the label of your bank account on file.",
+    )
+
+
+class DateRangeMixin:
+    def _range_check(self, cleaned: dict, start: str, end: str) -> None:
+        if cleaned.get(start) and cleaned.get(end) and cleaned[start] > cleaned[end]:
+            self.add_error(end, "The end date must be on or after the start date.")
+
+
+class TransactionFilterForm(DateRangeMixin, PortalForm):
+    kind = forms.ChoiceField(
+        label="Type", required=False, choices=[("", "All types"), *Journal.Kind.choices]
+    )
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        self._range_check(cleaned, "date_from", "date_to")
+        return cleaned
+
+
+def _month_start() -> date:
+    return timezone.now().date().replace(day=1)
+
+
+def _today() -> date:
+    return timezone.now().date()
+
+
+class ReportRequestForm(DateRangeMixin, PortalForm):
+    type = forms.ChoiceField(label="Report", choices=Report.Type.choices)
+    date_from = forms.DateField(
+        label="From (UTC day)", initial=_month_start, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To (UTC day, included)",
+        initial=_today,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    format = forms.ChoiceField(
+        label="Format",
+        choices=Report.Format.choices,
+        initial=Report.Format.CSV,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        self._range_check(cleaned, "date_from", "date_to")
+        return cleaned
+
+
+class TotpConfirmForm(PortalForm):
+    code = forms.CharField(
+        label="Code from your app",
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+
+
+class TotpDisableForm(OtpCodeForm):
+    pass
