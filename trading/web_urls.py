@@ -1,3 +1,44 @@
-"""The trading app's browser pages (mounted at the site root by portal.urls)."""
+"""The trading app's browser pages (mounted at the site root by portal.urls).
 
-urlpatterns: list = []
+The dashboard's live feed is a WebSocket: `ws/dashboard/<account id>/`
+(portal.routing, trading.consumers).
+"""
+
+from django.urls import path
+
+from trading.web import views
+
+urlpatterns: list = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path(
+        "dashboard/<str:account_id>/snapshot.json",
+        views.dashboard_snapshot,
+        name="dashboard-snapshot",
+    ),
+    path(
+        "dashboard/<str:account_id>/projection.json",
+        views.trade_projection,
+        name="trade-projection",
+    ),
+    path("dashboard/<str:account_id>/orders/", views.order_place, name="order-place"),
+    path(
+        "dashboard/<str:account_id>/positions/<int:position_id>/close.json",
+        views.position_close_simulation,
+        name="position-close-simulation",
+    ),
+    path(
+        "dashboard/<str:account_id>/add-funds.json",
+        views.add_funds_simulation,
+        name="add-funds-simulation",
+    ),
+    path(
+        "dashboard/<str:account_id>/leverage/<str:symbol>/preview.json",
+        views.leverage_preview,
+        name="leverage-preview",
+    ),
+    path(
+        "dashboard/<str:account_id>/leverage/<str:symbol>/",
+        views.leverage_apply,
+        name="leverage-apply",
+    ),
+]

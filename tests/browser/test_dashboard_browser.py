@@ -1,0 +1,129 @@
+"""The margin dashboard in a real browser: log in, read the figures, watch them move.
+
+Headless Chromium (Debian's) through Playwright against uvicorn and the margin
+engine running as subprocesses on this test's committed data; prices are
+published to the same Redis the engine listens to. Each test leaves a
+screenshot in test-artifacts/.
+"""
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from accounts.models import Account
+from tests.api.conftest import key_issue
+from tests.conftest import credit_cash
+from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
+from tests.trading.conftest import binary_create
+from tests.trading.quoting import put_quote
+from trading.services.execute import order_execute
+
+pytestmark = pytest.mark.browser
+
+SUMMARY = ("deposit", "used_margin", "adjusted_equity", "available_margin")
+
+
+def quote(bid: str, ask: str) -> None:
+    """TRUMP-WIN's price on both venues (a tick the margin engine sees)."""
+    for venue in ("kalshi", "polymarket"):
+        put_quote(f"TRUMP-WIN@{venue}", bid=bid, ask=ask)
+
+
+@pytest.fixture
+def alice(transactional_db):
+    """A margin account with 1,000 USDC that has borrowed to hold TRUMP-WIN."""
+    user = UserFactory(email="alice@example.test")
+    account = open_account(owner=user, margin_enabled=True, margin_override="granted")
+    credit_cash(account, "1000")
+    binary_create("TRUMP-WIN")
+    quote("0.60", "0.61")
+    order_execute(account=account, symbol="TRUMP-WIN", side="buy", notional_usdc=Decimal("1500"))
+    return account
+
+
+def log_in(page, portal: str, email: str) -> None:
+    page.goto(f"{portal}/login/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{portal}/dashboard/")
+    page.wait_for_selector("#live-status[data-socket=open]")
+
+
+def figures(page) -> dict[str, str]:
+    return {
+        name: page.get_attribute(f"#account-summary [data-field={name}]", "data-value")
+        for name in SUMMARY
+    }
+
+
+def api_margin(portal: str, account: Account) -> dict:
+    key = key_issue([account], scopes=["intelligence", "read"])
+    response = httpx.get(
+        f"{portal}/v1/intelligence/margin", headers={"Authorization": f"Bearer {key}"}
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_dashboard_shows_the_apis_figures_and_follows_a_tick(portal, page, alice):
+    log_in(page, portal, "alice@example.test")
+    shown = figures(page)
+    margin = api_margin(portal, alice)
+    # Haircuts shrink as expiry nears: a second later Adjusted Equity has moved by
+    # micro-dollars, nothing else has.
+    for name in SUMMARY:
+        assert Decimal(shown[name]) == pytest.approx(Decimal(margin[name]), abs=Decimal("0.001"))
+    assert (shown["deposit"], shown["used_margin"]) == (margin["deposit"], margin["used_margin"])
+    assert page.get_attribute("#margin-health", "data-borrowing") == "true"
+    page.evaluate("window.__sameDocument = true")
+
+    quote("0.50", "0.51")  # TRUMP-WIN falls: the engine pushes the new figures
+    page.wait_for_function(
+        "ae => document.querySelector('#account-summary [data-field=adjusted_equity]')"
+        ".dataset.value !== ae",
+        arg=shown["adjusted_equity"],
+    )
+    assert page.evaluate("window.__sameDocument") is True  # updated in place, no reload
+    moved = figures(page)
+    assert Decimal(moved["adjusted_equity"]) < Decimal(shown["adjusted_equity"])
+    assert moved["used_margin"] == shown["used_margin"]
+
+
+def test_typing_a_size_projects_health_and_a_trade_appears(portal, page, alice):
+    log_in(page, portal, "alice@example.test")
+    binary_rows = "#breakdown-rows [data-field=symbol]"
+    assert page.locator(binary_rows).count() == 1
+    page.select_option("#order-symbol", "TRUMP-WIN:NO")
+    page.fill("#order-notional", "50")
+    projected = page.locator("#order-projection [data-field=projected_health]")
+    page.wait_for_function(
+        "() => !['', '—'].includes(document.querySelector("
+        "'#order-projection [data-field=projected_health]').textContent.trim())"
+    )
+    first = projected.inner_text()
+    page.fill("#order-notional", "400")
+    page.wait_for_function(
+        "first => document.querySelector("
+        "'#order-projection [data-field=projected_health]').textContent.trim() !== first",
+        arg=first,
+    )
+    assert projected.inner_text() != first
+    page.fill("#order-notional", "50")
+    page.click("#order-submit")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#breakdown-rows [data-field=symbol]').length === 2"
+    )
+    symbols = page.locator(binary_rows).all_inner_texts()
+    assert any("NO" in symbol for symbol in symbols), symbols
+
+
+def test_a_margin_call_shows_the_banner_at_once(portal, page, alice):
+    log_in(page, portal, "alice@example.test")
+    assert page.locator("#margin-call-banner").is_hidden()
+    page.evaluate("window.__sameDocument = true")
+    quote("0.05", "0.06")  # collateral collapses: health falls below 1.0
+    page.wait_for_selector("#margin-call-banner[data-margin-call=open]", state="visible")
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.get_attribute("#margin-health", "data-status") == "margin_call"

@@ -1,0 +1,400 @@
+"""The dashboard's WebSocket (trading.consumers.DashboardConsumer) through the whole
+ASGI stack of portal.asgi (origin check, session auth, routing) on the real Redis
+channel layer; and that ticks, fills and deposits really reach it."""
+
+import asyncio
+import json
+import sys
+import types
+from decimal import Decimal
+
+import orjson
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.test import Client
+
+from accounts.models import Account, Deposit
+from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.services.deposits import deposit_create, payment_webhook_handle
+from accounts.tasks import simulated_payment_deliver_task
+from portal.asgi import application
+from tests.factories import UserFactory, open_account
+from tests.trading.margining import capture_send_task
+from tests.trading.quoting import put_quote
+from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open, trader
+from trading.broadcasts import MarginUpdate, account_group
+from trading.consumers import DashboardConsumer
+from trading.engine import MarginEngine
+from trading.marketdata.store import TickBatch
+from trading.models import MarginCall
+
+
+def _websocket_communicator():
+    """channels.testing.WebsocketCommunicator. The package also exports the live-server
+    test case, which imports daphne (not a dependency: uvicorn serves the app); without
+    daphne, a placeholder stands in for that one import and is removed again."""
+    try:
+        from channels.testing import WebsocketCommunicator
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("daphne", "daphne.testing"):
+            raise
+        placeholder = types.ModuleType("daphne.testing")
+        placeholder.DaphneProcess = None
+        sys.modules["daphne"] = types.ModuleType("daphne")
+        sys.modules["daphne.testing"] = placeholder
+        try:
+            from channels.testing import WebsocketCommunicator
+        finally:
+            del sys.modules["daphne.testing"], sys.modules["daphne"]
+    return WebsocketCommunicator
+
+
+WebsocketCommunicator = _websocket_communicator()
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def markets(db):
+    yield from markets_open()
+
+
+ORIGIN = b"http://127.0.0.1:8000"
+TIMEOUT = 3
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def socket(
+    account_id: str, *, cookie: bytes | None = None, origin: bytes | None = ORIGIN
+) -> WebsocketCommunicator:
+    """A browser's socket to the dashboard of `account_id` (`cookie`: its session)."""
+    headers = [(b"host", b"127.0.0.1:8000")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, f"/ws/dashboard/{account_id}/", headers=headers)
+
+
+async def close_code(communicator: WebsocketCommunicator) -> int | None:
+    """The code a socket was closed with right after its handshake (None: stayed open)."""
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    assert connected
+    if await communicator.receive_nothing(timeout=0.5):
+        await communicator.disconnect()
+        return None
+    output = await communicator.receive_output(timeout=TIMEOUT)
+    assert output["type"] == "websocket.close"
+    return output.get("code")
+
+
+def update(account_id: int, health: str = "2.500000") -> MarginUpdate:
+    from datetime import UTC, datetime
+
+    return MarginUpdate(
+        account_id=account_id,
+        cash=Decimal("-100.000000"),
+        used_margin=Decimal("100.000000"),
+        adjusted_equity=Decimal("250.000000"),
+        available_margin=Decimal("150.000000"),
+        health=Decimal(health),
+        utilization=Decimal("0.400000"),
+        status="healthy",
+        at=datetime.now(UTC),
+    )
+
+
+async def receive_json(communicator: WebsocketCommunicator, timeout: float = TIMEOUT) -> dict:
+    return json.loads(await communicator.receive_from(timeout=timeout))
+
+
+# --- Who may connect ----------------------------------------------------------------------
+
+
+def test_an_unauthenticated_socket_is_closed_with_4401():
+    account = open_account()
+
+    async def run():
+        return await close_code(socket(account.public_id))
+
+    assert async_to_sync(run)() == 4401
+
+
+def test_a_foreign_origin_is_refused_at_the_handshake():
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run(origin):
+        communicator = socket(account.public_id, cookie=cookie, origin=origin)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert async_to_sync(run)(b"https://evil.example") is False
+    assert async_to_sync(run)(None) is False  # no Origin at all
+    assert async_to_sync(run)(ORIGIN) is True
+
+
+def test_another_users_account_is_closed_with_4403():
+    mine, theirs = open_account(), open_account()
+    cookie = session_cookie(mine.owner)
+
+    async def run(account_id):
+        return await close_code(socket(account_id, cookie=cookie))
+
+    assert async_to_sync(run)(theirs.public_id) == 4403
+    assert async_to_sync(run)("acct_does_not_exist") == 4403
+    assert async_to_sync(run)(mine.public_id) is None
+
+
+def test_a_user_whose_kyb_is_pending_is_closed_with_4403():
+    owner = UserFactory(kyb_status="pending")
+    account = open_account(owner=owner)
+    cookie = session_cookie(owner)
+
+    async def run():
+        return await close_code(socket(account.public_id, cookie=cookie))
+
+    assert async_to_sync(run)() == 4403
+
+
+# --- What it forwards ---------------------------------------------------------------------
+
+
+def test_a_user_receives_only_their_own_accounts_updates_as_sent():
+    mine = open_account()
+    second = open_account(owner=mine.owner)
+    theirs = open_account()
+    updates = {account.pk: update(account.pk) for account in (mine, second, theirs)}
+    cookie = session_cookie(mine.owner)
+
+    async def run():
+        first = socket(mine.public_id, cookie=cookie)
+        other = socket(second.public_id, cookie=cookie)
+        assert (await first.connect(timeout=TIMEOUT))[0]
+        assert (await other.connect(timeout=TIMEOUT))[0]
+        layer = get_channel_layer()
+        for account_id, margin_update in updates.items():
+            await layer.group_send(
+                account_group(account_id),
+                {"type": "margin.update", "text": margin_update.to_text()},
+            )
+        got_first = await first.receive_from(timeout=TIMEOUT)
+        got_other = await other.receive_from(timeout=TIMEOUT)
+        assert await first.receive_nothing(timeout=0.3)
+        assert await other.receive_nothing(timeout=0.1)
+        await first.disconnect()
+        await other.disconnect()
+        return got_first, got_other
+
+    got_first, got_other = async_to_sync(run)()
+    # Forwarded as is: the very text the sender serialized, once.
+    assert got_first == updates[mine.pk].to_text()
+    assert got_other == updates[second.pk].to_text()
+
+
+def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored():
+    account = open_account()
+    order_text = orjson.dumps({"type": "order", "order_id": "ord_1", "status": "filled"}).decode()
+    call_text = orjson.dumps({"type": "margin_call", "status": "open", "health": "0.9"}).decode()
+    cookie = session_cookie(account.owner)
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        layer, group = get_channel_layer(), account_group(account.pk)
+        await layer.group_send(group, {"type": "positions.pulse", "text": "{}"})
+        await layer.group_send(group, {"type": "order.update", "text": order_text})
+        await layer.group_send(group, {"type": "margin.call", "text": call_text})
+        received = [
+            await communicator.receive_from(timeout=TIMEOUT),
+            await communicator.receive_from(timeout=TIMEOUT),
+        ]
+        await communicator.send_to(text_data='{"op": "anything"}')  # ignored, not fatal
+        await layer.group_send(group, {"type": "order.update", "text": order_text})
+        received.append(await communicator.receive_from(timeout=TIMEOUT))
+        await communicator.disconnect()
+        return received
+
+    assert async_to_sync(run)() == [order_text, call_text, order_text]
+
+
+def test_a_closed_socket_leaves_its_group():
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await communicator.disconnect()
+        layer = get_channel_layer()
+        key = layer._group_key(account_group(account.pk))
+        async with layer.connection(layer.consistent_hash(account_group(account.pk))) as redis:
+            return await redis.zcard(key)
+
+    assert async_to_sync(run)() == 0
+
+
+def test_margin_updates_are_coalesced_while_a_write_is_slow():
+    """Behind a slow client the latest figures win; order updates all go, in order."""
+    sent: list[str] = []
+
+    async def run():
+        consumer = DashboardConsumer()
+        consumer.group = "account.1"
+        consumer._queue = __import__("collections").deque()
+        consumer._margin_waiting = False
+        release = asyncio.Event()
+
+        async def slow_send(text_data=None, **_):
+            await release.wait()
+            sent.append(text_data)
+
+        consumer.send = slow_send
+        consumer._forward('{"type":"margin","n":0}', coalesce=True)
+        await asyncio.sleep(0)  # the writer takes it and blocks on the slow client
+        for i in range(1, 3):
+            consumer._forward(f'{{"type":"margin","n":{i}}}', coalesce=True)
+        consumer._forward('{"type":"order","n":1}', coalesce=False)
+        for i in range(3, 6):
+            consumer._forward(f'{{"type":"margin","n":{i}}}', coalesce=True)
+        await asyncio.sleep(0)
+        release.set()
+        await consumer._writer
+
+    async_to_sync(run)()
+    # The first was already being written; 1 and 2 gave way to 5, which kept their turn.
+    assert sent == ['{"type":"margin","n":0}', '{"type":"margin","n":5}', '{"type":"order","n":1}']
+
+
+# --- What reaches the page: ticks, fills, deposits ----------------------------------------
+
+
+@pytest.fixture
+def engine(markets, monkeypatch):
+    """A margin engine (the class `manage.py run_margin_engine` runs), swept once the
+    test has built its accounts (`swept`); Celery tasks are captured, not run."""
+    capture_send_task(monkeypatch)
+    monkeypatch.setattr(simulated_payment_deliver_task, "apply_async", lambda **_: None)
+    return MarginEngine()
+
+
+def swept(engine: MarginEngine) -> MarginEngine:
+    engine.sweep()
+    return engine
+
+
+def sockets_while(accounts: list[Account], action, *, expect: list[int]) -> list[list[dict]]:
+    """Open each account's dashboard socket (as its owner), run `action` (sync, in a
+    thread, its own database connection), and collect `expect[i]` JSON messages on the
+    i-th socket; then check that nothing more arrives on any of them."""
+
+    def in_thread():
+        from django.db import connection
+
+        try:
+            action()
+        finally:
+            connection.close()
+
+    cookies = [session_cookie(account.owner) for account in accounts]
+
+    async def run():
+        communicators = [
+            socket(account.public_id, cookie=cookie)
+            for account, cookie in zip(accounts, cookies, strict=True)
+        ]
+        for communicator in communicators:
+            assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await asyncio.get_running_loop().run_in_executor(None, in_thread)
+        received = []
+        for communicator, count in zip(communicators, expect, strict=True):
+            received.append([await receive_json(communicator, 5) for _ in range(count)])
+        for communicator in communicators:
+            assert await communicator.receive_nothing(timeout=0.3)
+            await communicator.disconnect()
+        return received
+
+    return async_to_sync(run)()
+
+
+def snapshot_summary(account: Account) -> dict:
+    client = Client()
+    client.force_login(account.owner)
+    return client.get(f"/dashboard/{account.public_id}/snapshot.json").json()["summary"]
+
+
+def test_a_price_tick_pushes_new_figures_to_the_holders_dashboard_only(engine):
+    holder = borrower()
+    bystander = trader("100")
+    swept(engine)
+    before = snapshot_summary(holder)
+
+    def tick():
+        quote = put_quote(f"{TRUMP}@kalshi", bid="0.45", ask="0.46", twap="0.45")
+        put_quote(f"{TRUMP}@polymarket", bid="0.45", ask="0.47", twap="0.45")
+        engine.process_batch(TickBatch(ts=quote.ts, quotes=(quote,)))
+
+    [(message,), ()] = sockets_while([holder, bystander], tick, expect=[1, 0])
+    assert message["type"] == "margin" and message["account_id"] == holder.pk
+    after = snapshot_summary(holder)
+    for name in ("cash", "used_margin", "adjusted_equity", "available_margin", "health"):
+        assert message[name] == after[name]
+    assert Decimal(message["adjusted_equity"]) < Decimal(before["adjusted_equity"])
+
+
+def test_a_fill_pushes_the_order_and_then_the_new_margin(engine):
+    account = trader("1000")
+    swept(engine)
+
+    def trade():
+        buy(account, TRUMP, "120")
+        engine.process_batch(None)  # between ticks the engine picks up changed accounts
+
+    [(order, margin)] = sockets_while([account], trade, expect=[2])
+    assert order["type"] == "order" and order["status"] == "filled"
+    assert order["symbol"] == TRUMP and order["side"] == "buy"
+    assert margin["type"] == "margin"
+    assert margin["cash"] == "880.000000" == snapshot_summary(account)["cash"]
+
+
+def test_a_confirmed_deposit_pushes_the_new_cash(engine):
+    account = trader("100")
+    swept(engine)
+    deposit = deposit_create(
+        account=account, amount=Decimal("250"), method=Deposit.Method.BANK_TRANSFER
+    )
+
+    def confirm():
+        body, signature = SimulatedPaymentProvider.build_event(deposit)
+        payment_webhook_handle(provider="simulated", body=body, signature_header=signature)
+        engine.process_batch(None)
+
+    [(message,)] = sockets_while([account], confirm, expect=[1])
+    assert message["type"] == "margin"
+    assert message["cash"] == "350.000000"
+    summary = snapshot_summary(account)
+    assert summary["cash"] == "350.000000" and summary["deposit"] == "350.000000"
+
+
+def test_a_margin_call_is_pushed_with_the_figures_that_opened_it(engine):
+    account = borrower()
+    swept(engine)
+
+    def crash():
+        quote = put_quote(f"{TRUMP}@kalshi", bid="0.02", ask="0.03", twap="0.02")
+        put_quote(f"{TRUMP}@polymarket", bid="0.02", ask="0.04", twap="0.02")
+        fed = put_quote(f"{FED}@kalshi", bid="0.97", ask="0.98", twap="0.97")  # NO ≈ 0.02
+        engine.process_batch(TickBatch(ts=quote.ts, quotes=(quote, fed)))
+
+    [messages] = sockets_while([account], crash, expect=[2])
+    kinds = {message["type"]: message for message in messages}
+    assert set(kinds) == {"margin_call", "margin"}
+    assert kinds["margin_call"]["status"] == "open"
+    assert kinds["margin"]["status"] == "margin_call"
+    assert MarginCall.objects.get(account=account).status == MarginCall.Status.OPEN

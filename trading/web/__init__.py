@@ -1,0 +1,6 @@
+"""The trading app's browser pages: the margin dashboard, order form, simulations, leverage.
+
+`figures` shapes selectors and simulation results as the page and its JSON
+endpoints show them (reads only); `views` are the thin HTTP views mounted by
+`trading.web_urls`.
+"""

@@ -1,0 +1,239 @@
+"""The margin dashboard and its JSON endpoints (thin: figures and services decide).
+
+Pages are guarded by `accounts.web.portal_page`; the JSON endpoints the
+page's scripts call are session-authenticated too, but answer
+`{"code", "message"}` with 401/403/404 instead of redirecting, and name the
+account in the URL (one of the user's own, else 404), so a page open on one
+account keeps talking about that account whatever another tab switches to.
+Writes are POSTs behind Django's CSRF check.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Account
+from accounts.web import account_current_get, portal_page
+from portal.errors import DomainError
+from trading.services.execute import order_execute
+from trading.services.perps import LeverageStatus, leverage_set
+from trading.web import figures
+from trading.web_forms import LeverageForm, TradeForm, order_form_choices
+
+
+def _error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message, **extra}, status=status)
+
+
+def account_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """A JSON endpoint of one of the signed-in, KYB-approved user's accounts.
+
+    The view gets the Account row (read now) instead of its public id; a
+    DomainError it raises becomes `{"code", "message"}` with its status.
+    """
+
+    @wraps(view)
+    def guarded(request: HttpRequest, account_id: str, *args, **kwargs) -> JsonResponse:
+        if not request.user.is_authenticated:
+            return _error("unauthorized", "Sign in to see this account.", 401)
+        if not request.user.is_kyb_approved:
+            return _error("forbidden", "Your business verification (KYB) is pending.", 403)
+        account = Account.objects.filter(owner=request.user, public_id=account_id).first()
+        if account is None:
+            return _error("not_found", f"No account {account_id!r}.", 404)
+        try:
+            response = view(request, account, *args, **kwargs)
+        except DomainError as exc:
+            return JsonResponse(exc.as_dict(), status=exc.status)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return never_cache(guarded)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _form_errors(form) -> str:
+    return " ".join(
+        f"{form.fields[name].label if name in form.fields else name}: {' '.join(errors)}"
+        if name != "__all__"
+        else " ".join(errors)
+        for name, errors in form.errors.items()
+    )
+
+
+# --- The page --------------------------------------------------------------------
+
+
+@portal_page
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The margin dashboard of the account being viewed (`account_current_get`)."""
+    account = account_current_get(request)
+    if account is None:
+        return render(request, "trading/dashboard.html", {"account": None})
+    snapshot = figures.dashboard_snapshot(account=account)
+    account_id = account.public_id
+    config = {
+        "account_id": account_id,
+        "ws_path": f"/ws/dashboard/{account_id}/",
+        "urls": {
+            "snapshot": reverse("dashboard-snapshot", args=[account_id]),
+            "projection": reverse("trade-projection", args=[account_id]),
+            "order": reverse("order-place", args=[account_id]),
+            "add_funds": reverse("add-funds-simulation", args=[account_id]),
+            # Templates for per-row URLs: the placeholder is replaced in the script.
+            "close": reverse("position-close-simulation", args=[account_id, 0]).replace(
+                "/0/", "/{id}/"
+            ),
+            "leverage_preview": reverse("leverage-preview", args=[account_id, "SYMBOL"]).replace(
+                "SYMBOL", "{symbol}"
+            ),
+            "leverage_apply": reverse("leverage-apply", args=[account_id, "SYMBOL"]).replace(
+                "SYMBOL", "{symbol}"
+            ),
+        },
+    }
+    context = {
+        "account": account,
+        "snapshot": snapshot,
+        "config": config,
+        "trade_form": TradeForm() if account.is_custodial else None,
+        "instrument_choices": order_form_choices() if account.is_custodial else [],
+        "perp_markets": figures.perp_markets_get(account=account) if account.is_custodial else [],
+    }
+    return render(request, "trading/dashboard.html", context)
+
+
+# --- JSON reads --------------------------------------------------------------------
+
+
+@require_GET
+@account_json
+def dashboard_snapshot(request: HttpRequest, account: Account) -> JsonResponse:
+    """Everything the dashboard shows, for a (re)connected page to start from."""
+    return JsonResponse(figures.dashboard_snapshot(account=account))
+
+
+@require_GET
+@account_json
+def trade_projection(request: HttpRequest, account: Account) -> JsonResponse:
+    """The order form's live projection: `?symbol=&side=&notional=`."""
+    params = request.GET
+    return JsonResponse(
+        figures.trade_projection(
+            account=account,
+            symbol=params.get("symbol", ""),
+            side=params.get("side", ""),
+            notional=params.get("notional", ""),
+        )
+    )
+
+
+@require_GET
+@account_json
+def position_close_simulation(
+    request: HttpRequest, account: Account, position_id: int
+) -> JsonResponse:
+    return JsonResponse(figures.position_close_projection(account=account, position_id=position_id))
+
+
+@require_GET
+@account_json
+def add_funds_simulation(request: HttpRequest, account: Account) -> JsonResponse:
+    return JsonResponse(figures.add_funds_projection(account=account))
+
+
+@require_GET
+@account_json
+def leverage_preview(request: HttpRequest, account: Account, symbol: str) -> JsonResponse:
+    """`?leverage=N`: the margin and liquidation price N would give, and the verdict."""
+    return JsonResponse(
+        figures.leverage_preview(
+            account=account, symbol=symbol, leverage=request.GET.get("leverage", "")
+        )
+    )
+
+
+# --- Writes --------------------------------------------------------------------------
+
+
+@require_POST
+@account_json
+def order_place(request: HttpRequest, account: Account) -> HttpResponse:
+    """Place a market order from the order form (execute).
+
+    JSON (`Accept: application/json`, the page's script): 201 with the order
+    (202 while the venue has not confirmed), or `{"code", "message"}` with the
+    service's status. A plain form post is redirected back to the dashboard
+    with the outcome as a message.
+    """
+    form = TradeForm(request.POST)
+    if not form.is_valid():
+        message = _form_errors(form)
+        if _wants_json(request):
+            return _error("invalid_params", message, 400, fields=form.errors.get_json_data())
+        messages.error(request, message)
+        return redirect("dashboard")
+    data = form.cleaned_data
+    try:
+        order = order_execute(
+            account=account,
+            symbol=data["symbol"],
+            side=data["side"],
+            notional_usdc=data["notional_usdc"],
+            slippage_bps=data["slippage_bps"],
+            client_order_id=data["client_order_id"],
+        )
+    except DomainError as exc:
+        if _wants_json(request):
+            raise
+        messages.error(request, exc.message)
+        return redirect("dashboard")
+    result = figures.order_result_out(order)
+    if _wants_json(request):
+        return JsonResponse(result, status=202 if order.status == order.Status.PENDING else 201)
+    messages.success(request, result["message"])
+    return redirect("dashboard")
+
+
+@require_POST
+@account_json
+def leverage_apply(request: HttpRequest, account: Account, symbol: str) -> HttpResponse:
+    """Set the leverage of one perp market (`leverage_set`): 200 APPLIED, 422 REJECTED
+    with the reason explained; a plain form post is redirected with a message."""
+    form = LeverageForm(request.POST)
+    leverage = form.cleaned_data["leverage"] if form.is_valid() else request.POST.get("leverage")
+    result = leverage_set(account=account, symbol=symbol, leverage=leverage)
+    explanation = (
+        figures.REJECT_EXPLANATIONS.get(result.reject_reason, "")
+        if result.reject_reason is not None
+        else ""
+    )
+    body = {
+        "symbol": result.market,
+        "status": result.status,
+        "reject_reason": result.reject_reason,
+        "explanation": explanation,
+        "message": result.message,
+        "old_leverage": result.old_leverage,
+        "new_leverage": result.new_leverage,
+        "cancelled_order_ids": result.cancelled_order_ids,
+    }
+    applied = result.status == LeverageStatus.APPLIED
+    if _wants_json(request):
+        return JsonResponse(body, status=200 if applied else 422)
+    if applied:
+        messages.success(request, result.message)
+    else:
+        messages.error(request, f"Leverage not changed: {result.message} {explanation}".strip())
+    return redirect("dashboard")

@@ -1,0 +1,81 @@
+"""Forms of the trading pages: the shape of what the browser sends.
+
+They check types and ranges only; every decision (margin, liquidity, market
+state, leverage limits) is the services', whose DomainErrors the views show.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django import forms
+
+from trading.models import Instrument
+from trading.selectors import contract_symbol
+
+SLIPPAGE_BPS_DEFAULT = 50
+SLIPPAGE_BPS_MAX = 10_000
+
+
+def order_form_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The instruments the order form offers: each open binary's YES and NO contract,
+    then each open perpetual (grouped for a <select>)."""
+    instruments = Instrument.objects.filter(status=Instrument.Status.OPEN).order_by("symbol")
+    binaries, perps = [], []
+    for instrument in instruments.only("symbol", "title", "kind"):
+        if instrument.is_binary:
+            for outcome in ("yes", "no"):
+                binaries.append(
+                    (
+                        contract_symbol(instrument.symbol, outcome),
+                        f"{instrument.symbol} {outcome.upper()} — {instrument.title}",
+                    )
+                )
+        else:
+            perps.append((instrument.symbol, f"{instrument.symbol} — {instrument.title}"))
+    groups = []
+    if binaries:
+        groups.append(("Prediction markets", binaries))
+    if perps:
+        groups.append(("Perpetuals", perps))
+    return groups
+
+
+class TradeForm(forms.Form):
+    """A market order for a USDC notional (execute)."""
+
+    symbol = forms.CharField(max_length=80, label="Instrument")
+    side = forms.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")], initial="buy")
+    notional_usdc = forms.DecimalField(
+        label="Notional (USDC)",
+        max_digits=18,
+        decimal_places=6,
+        min_value=Decimal("0.000001"),
+    )
+    slippage_bps = forms.IntegerField(
+        label="Max slippage (bps)",
+        min_value=0,
+        max_value=SLIPPAGE_BPS_MAX,
+        initial=SLIPPAGE_BPS_DEFAULT,
+        required=False,
+    )
+    # A fresh id per rendered form: a double submit (or a retry after a lost
+    # answer) returns the first order instead of placing a second.
+    client_order_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("client_order_id", f"web-{uuid.uuid4().hex}")
+
+    def clean_slippage_bps(self) -> int:
+        value = self.cleaned_data.get("slippage_bps")
+        return SLIPPAGE_BPS_DEFAULT if value is None else value
+
+    def clean_client_order_id(self) -> str | None:
+        return self.cleaned_data.get("client_order_id") or None
+
+
+class LeverageForm(forms.Form):
+    """A new leverage for one perp market (its range, [1, max], is the service's to check)."""
+
+    leverage = forms.IntegerField()
