@@ -33,8 +33,10 @@ ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module-scoped: Playwright's sync API runs an event loop in this thread until it
+    # stops, and later tests (async_to_sync) must not find one running.
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package.")
     from playwright.sync_api import sync_playwright

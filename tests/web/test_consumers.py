@@ -6,11 +6,11 @@ import asyncio
 import json
 import sys
 import types
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import orjson
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import Client
 
@@ -61,6 +61,13 @@ def markets(db):
 
 ORIGIN = b"http://127.0.0.1:8000"
 TIMEOUT = 3
+
+
+def run_async(function, *args):
+    """Run the coroutine function to completion on an event loop of its own thread
+    (this thread may already run one: Playwright's, in a whole-suite run)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, function(*args)).result()
 
 
 def session_cookie(user) -> bytes:
@@ -122,7 +129,7 @@ def test_an_unauthenticated_socket_is_closed_with_4401():
     async def run():
         return await close_code(socket(account.public_id))
 
-    assert async_to_sync(run)() == 4401
+    assert run_async(run) == 4401
 
 
 def test_a_foreign_origin_is_refused_at_the_handshake():
@@ -135,9 +142,9 @@ def test_a_foreign_origin_is_refused_at_the_handshake():
         await communicator.disconnect()
         return connected
 
-    assert async_to_sync(run)(b"https://evil.example") is False
-    assert async_to_sync(run)(None) is False  # no Origin at all
-    assert async_to_sync(run)(ORIGIN) is True
+    assert run_async(run, b"https://evil.example") is False
+    assert run_async(run, None) is False  # no Origin at all
+    assert run_async(run, ORIGIN) is True
 
 
 def test_another_users_account_is_closed_with_4403():
@@ -147,9 +154,9 @@ def test_another_users_account_is_closed_with_4403():
     async def run(account_id):
         return await close_code(socket(account_id, cookie=cookie))
 
-    assert async_to_sync(run)(theirs.public_id) == 4403
-    assert async_to_sync(run)("acct_does_not_exist") == 4403
-    assert async_to_sync(run)(mine.public_id) is None
+    assert run_async(run, theirs.public_id) == 4403
+    assert run_async(run, "acct_does_not_exist") == 4403
+    assert run_async(run, mine.public_id) is None
 
 
 def test_a_user_whose_kyb_is_pending_is_closed_with_4403():
@@ -160,7 +167,7 @@ def test_a_user_whose_kyb_is_pending_is_closed_with_4403():
     async def run():
         return await close_code(socket(account.public_id, cookie=cookie))
 
-    assert async_to_sync(run)() == 4403
+    assert run_async(run) == 4403
 
 
 # --- What it forwards ---------------------------------------------------------------------
@@ -192,7 +199,7 @@ def test_a_user_receives_only_their_own_accounts_updates_as_sent():
         await other.disconnect()
         return got_first, got_other
 
-    got_first, got_other = async_to_sync(run)()
+    got_first, got_other = run_async(run)
     # Forwarded as is: the very text the sender serialized, once.
     assert got_first == updates[mine.pk].to_text()
     assert got_other == updates[second.pk].to_text()
@@ -221,7 +228,7 @@ def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored(
         await communicator.disconnect()
         return received
 
-    assert async_to_sync(run)() == [order_text, call_text, order_text]
+    assert run_async(run) == [order_text, call_text, order_text]
 
 
 def test_a_closed_socket_leaves_its_group():
@@ -237,7 +244,7 @@ def test_a_closed_socket_leaves_its_group():
         async with layer.connection(layer.consistent_hash(account_group(account.pk))) as redis:
             return await redis.zcard(key)
 
-    assert async_to_sync(run)() == 0
+    assert run_async(run) == 0
 
 
 def test_margin_updates_are_coalesced_while_a_write_is_slow():
@@ -267,7 +274,7 @@ def test_margin_updates_are_coalesced_while_a_write_is_slow():
         release.set()
         await consumer._writer
 
-    async_to_sync(run)()
+    run_async(run)
     # The first was already being written; 1 and 2 gave way to 5, which kept their turn.
     assert sent == ['{"type":"margin","n":0}', '{"type":"margin","n":5}', '{"type":"order","n":1}']
 
@@ -320,7 +327,7 @@ def sockets_while(accounts: list[Account], action, *, expect: list[int]) -> list
             await communicator.disconnect()
         return received
 
-    return async_to_sync(run)()
+    return run_async(run)
 
 
 def snapshot_summary(account: Account) -> dict:

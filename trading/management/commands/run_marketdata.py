@@ -38,12 +38,13 @@ class Command(BaseCommand):
         if iterations < 0:
             raise CommandError("--iterations must be 0 (forever) or more.")
         feed = MarketDataFeed(seed=seed, interval=interval)
-        self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
         try:
             with (
                 stop_on_signals(feed.stop),
                 singleton_lock("market-data feed", ttl=15.0, on_lost=feed.stop),
             ):
+                # Announced once SIGTERM/SIGINT already stop the feed cleanly.
+                self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
                 stats = feed.run(iterations=iterations)
         except AlreadyRunning as exc:
             raise CommandError(str(exc)) from exc
