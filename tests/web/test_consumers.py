@@ -11,7 +11,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 from django.test import Client
 
 from accounts.models import Account, Deposit
@@ -66,8 +68,17 @@ TIMEOUT = 3
 def run_async(function, *args):
     """Run the coroutine function to completion on an event loop of its own thread
     (this thread may already run one: Playwright's, in a whole-suite run)."""
+
+    async def main():
+        try:
+            return await function(*args)
+        finally:
+            # The consumers' database calls ran on asgiref's shared sync thread: close
+            # its connection, or the test database cannot be dropped at the end.
+            await sync_to_async(connections.close_all)()
+
     with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, function(*args)).result()
+        return thread.submit(asyncio.run, main()).result()
 
 
 def session_cookie(user) -> bytes:
