@@ -34,38 +34,14 @@ from accounts.api_serializers import (
 )
 from accounts.services.deposits import deposit_create
 from accounts.services.withdrawals import withdrawal_cancel, withdrawal_request
-from portal.api.views import SAFE_METHODS, ApiView
-
-READ_SCOPES = ("intelligence", "read")
-WRITE_SCOPES = ("intelligence", "trade")
-
-
-class ReadWriteApiView(ApiView):
-    """One path with a read (GET) and a write (POST), each with its own scopes and
-    rate-limit group: reads `read_scopes` / market data, writes `write_scopes` /
-    order management."""
-
-    read_scopes: tuple[str, ...] = READ_SCOPES
-    write_scopes: tuple[str, ...] = WRITE_SCOPES
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        if request.method in SAFE_METHODS:
-            self.required_scopes, self.throttle_group = self.read_scopes, "market_data"
-        else:
-            self.required_scopes, self.throttle_group = self.write_scopes, "order_management"
-        super().initial(request, *args, **kwargs)
-
-
-def query_validated(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def body_validated(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+from portal.api.views import (
+    READ_SCOPES,
+    TRADE_SCOPES,
+    ApiView,
+    MethodPolicyApi,
+    Policy,
+    validated,
+)
 
 
 class AccountApi(ApiView):
@@ -96,8 +72,11 @@ class BalancesApi(ApiView):
         return Response(BalancesOutputSerializer(balances).data)
 
 
-class DepositsApi(ReadWriteApiView):
-    error_statuses = (404,)
+class DepositsApi(MethodPolicyApi):
+    policies = {
+        "GET": Policy(READ_SCOPES, "market_data", (404,)),
+        "POST": Policy(TRADE_SCOPES, "order_management", (404,)),
+    }
 
     @extend_schema(
         operation_id="deposits_list",
@@ -106,7 +85,7 @@ class DepositsApi(ReadWriteApiView):
         responses=DepositListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(DepositListQuerySerializer, request)
+        query = validated(DepositListQuerySerializer, request.query_params)
         account = self.account_get(request)
         page = selectors.deposit_list(
             account=account,
@@ -125,7 +104,7 @@ class DepositsApi(ReadWriteApiView):
         responses={201: DepositOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        body = body_validated(DepositCreateSerializer, request)
+        body = validated(DepositCreateSerializer, request.data)
         account = self.account_get(request)
         deposit = deposit_create(
             account=account,
@@ -147,8 +126,11 @@ class DepositDetailApi(ApiView):
         return Response(DepositOutputSerializer(deposit).data)
 
 
-class WithdrawalsApi(ReadWriteApiView):
-    error_statuses = (404, 422)
+class WithdrawalsApi(MethodPolicyApi):
+    policies = {
+        "GET": Policy(READ_SCOPES, "market_data", (404, 422)),
+        "POST": Policy(TRADE_SCOPES, "order_management", (404, 422)),
+    }
 
     @extend_schema(
         operation_id="withdrawals_list",
@@ -157,7 +139,7 @@ class WithdrawalsApi(ReadWriteApiView):
         responses=WithdrawalListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(WithdrawalListQuerySerializer, request)
+        query = validated(WithdrawalListQuerySerializer, request.query_params)
         account = self.account_get(request)
         page = selectors.withdrawal_list(
             account=account,
@@ -176,7 +158,7 @@ class WithdrawalsApi(ReadWriteApiView):
         responses={201: WithdrawalOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        body = body_validated(WithdrawalCreateSerializer, request)
+        body = validated(WithdrawalCreateSerializer, request.data)
         account = self.account_get(request)
         withdrawal = withdrawal_request(
             account=account,
@@ -203,7 +185,7 @@ class WithdrawalDetailApi(ApiView):
 
 
 class WithdrawalCancelApi(ApiView):
-    required_scopes = WRITE_SCOPES
+    required_scopes = TRADE_SCOPES
     throttle_group = "order_management"
     error_statuses = (404, 409)
 
@@ -231,7 +213,7 @@ class TransactionListApi(ApiView):
         responses=TransactionListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(TransactionListQuerySerializer, request)
+        query = validated(TransactionListQuerySerializer, request.query_params)
         account = self.account_get(request)
         page = selectors.transaction_list(
             account=account,

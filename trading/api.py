@@ -10,13 +10,24 @@ are in `trading.api_orders`, markets and order books in `trading.api_markets`.
 
 import uuid
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api.views import ApiView
+from portal.api.views import (
+    READ_SCOPES as READ,
+)
+from portal.api.views import (
+    TRADE_SCOPES as TRADE,
+)
+from portal.api.views import (
+    ApiView,
+    MethodPolicyApi,
+    Policy,
+    validated,
+)
 from portal.errors import NotFound
 from portal.money import MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES
 from trading import api_serializers as s
@@ -33,8 +44,6 @@ from trading.services.execute import order_execute
 from trading.services.perps import LeverageStatus, leverage_get, leverage_levels, leverage_set
 from trading.services.simulation import MarginFigures, portfolio_what_if
 
-READ = ("intelligence", "read")
-TRADE = ("intelligence", "trade")
 TAGS = ["Trading"]
 
 ACCOUNT_PARAM = OpenApiParameter(
@@ -67,46 +76,6 @@ def price(value: Decimal | None) -> str | None:
 
 def qty(value: Decimal | None) -> str | None:
     return dec(value, QUANTITY_DECIMAL_PLACES)
-
-
-class Policy(NamedTuple):
-    scopes: tuple[str, ...]
-    throttle_group: str
-    error_statuses: tuple[int, ...]
-
-
-class MethodPolicyApi(ApiView):
-    """A path that answers several methods, each with its own scopes, rate-limit
-    group and documented error statuses (reads: read scope, market-data limit;
-    writes: trade scope, order-management limit)."""
-
-    policies: dict[str, Policy] = {}
-
-    def _policy(self) -> Policy:
-        request = getattr(self, "request", None)
-        method = getattr(request, "method", None) or "GET"
-        if method == "HEAD":
-            method = "GET"
-        return self.policies.get(method) or next(iter(self.policies.values()))
-
-    @property
-    def required_scopes(self) -> tuple[str, ...]:
-        return self._policy().scopes
-
-    @property
-    def throttle_group(self) -> str:
-        return self._policy().throttle_group
-
-    @property
-    def error_statuses(self) -> tuple[int, ...]:
-        return self._policy().error_statuses
-
-
-def validated(serializer_class, data) -> dict[str, Any]:
-    """`data` validated by `serializer_class` (ValidationError → 400 invalid_params)."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # ---------------------------------------------------------------------------

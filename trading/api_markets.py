@@ -11,10 +11,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api.views import ApiView
+from portal.api.views import READ_SCOPES as READ
+from portal.api.views import ApiView, validated
 from portal.errors import NotFound
 from trading import api_serializers as s
-from trading.api import READ, TAGS, dec, price, validated
+from trading.api import TAGS, dec, price
 from trading.marketdata.quotes import OrderBook
 from trading.selectors import MarketView, contract_symbol, market_list
 from trading.services.orders import contract_from_symbol

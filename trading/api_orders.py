@@ -12,22 +12,19 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api.views import ApiView
+from portal.api.views import READ_SCOPES as READ
+from portal.api.views import TRADE_SCOPES as TRADE
+from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import NotFound
 from trading import api_serializers as s
 from trading.api import (
     ACCOUNT_PARAM,
-    READ,
     TAGS,
-    TRADE,
-    MethodPolicyApi,
-    Policy,
     money,
     order_out,
     order_row,
     price,
     qty,
-    validated,
 )
 from trading.selectors import fill_list, order_get, order_list
 from trading.services.orders import order_cancel, order_modify, order_place

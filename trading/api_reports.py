@@ -30,11 +30,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors
-from accounts.api import ReadWriteApiView, body_validated, query_validated
 from accounts.api_serializers import AccountIdField, PageQuerySerializer, page_data
 from portal.api.renderers import OrjsonRenderer
 from portal.api.schema import ErrorSerializer
-from portal.api.views import ApiView
+from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from trading.models import Report
 from trading.services.reports import (
     CONTENT_TYPES,
@@ -114,10 +113,11 @@ class ReportListOutputSerializer(serializers.Serializer):
     next_offset = serializers.IntegerField(allow_null=True)
 
 
-class ReportsApi(ReadWriteApiView):
-    read_scopes = REPORT_SCOPES
-    write_scopes = REPORT_SCOPES
-    error_statuses = (404,)
+class ReportsApi(MethodPolicyApi):
+    policies = {
+        "GET": Policy(REPORT_SCOPES, "market_data", (404,)),
+        "POST": Policy(REPORT_SCOPES, "order_management", (404,)),
+    }
 
     @extend_schema(
         operation_id="reports_list",
@@ -126,7 +126,7 @@ class ReportsApi(ReadWriteApiView):
         responses=ReportListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = query_validated(PageQuerySerializer, request)
+        query = validated(PageQuerySerializer, request.query_params)
         account = self.account_get(request)
         page = selectors.report_list(account=account, limit=query["limit"], offset=query["offset"])
         data = page_data(account_id=account.public_id, page=page, name="reports")
@@ -139,7 +139,7 @@ class ReportsApi(ReadWriteApiView):
         responses={202: ReportOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        body = body_validated(ReportRequestSerializer, request)
+        body = validated(ReportRequestSerializer, request.data)
         account = self.account_get(request)
         report = report_request(
             account=account,

@@ -5,6 +5,8 @@ a service or selector decides, an output serializer renders. The account a
 request acts on is resolved here, from the key's own accounts only.
 """
 
+from typing import Any, NamedTuple
+
 from django.http import HttpRequest
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -18,6 +20,8 @@ from portal.api.versioning import HEADER, api_version_get
 from portal.errors import InvalidParams, NotFound
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_SCOPES = ("intelligence", "read")
+TRADE_SCOPES = ("intelligence", "trade")
 
 
 class ApiView(APIView):
@@ -72,6 +76,45 @@ class ApiView(APIView):
                 raise NotFound(f"No account {public_id!r} for this key.")
             pk = identity.account_ids[identity.account_public_ids.index(public_id)]
         return Account.objects.get(pk=pk)
+
+
+class Policy(NamedTuple):
+    scopes: tuple[str, ...]
+    throttle_group: str
+    error_statuses: tuple[int, ...]
+
+
+class MethodPolicyApi(ApiView):
+    """A path that answers several methods, each with its own scopes, rate-limit
+    group and documented error statuses (`policies`, by HTTP method; HEAD is GET)."""
+
+    policies: dict[str, Policy] = {}
+
+    def _policy(self) -> Policy:
+        request = getattr(self, "request", None)
+        method = getattr(request, "method", None) or "GET"
+        if method == "HEAD":
+            method = "GET"
+        return self.policies.get(method) or next(iter(self.policies.values()))
+
+    @property
+    def required_scopes(self) -> tuple[str, ...]:
+        return self._policy().scopes
+
+    @property
+    def throttle_group(self) -> str:
+        return self._policy().throttle_group
+
+    @property
+    def error_statuses(self) -> tuple[int, ...]:
+        return self._policy().error_statuses
+
+
+def validated(serializer_class, data) -> dict[str, Any]:
+    """`data` validated by `serializer_class` (ValidationError → 400 invalid_params)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def is_api_path(request: HttpRequest) -> bool:
