@@ -19,10 +19,11 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import orjson
 from channels.layers import get_channel_layer
@@ -31,6 +32,7 @@ from django.db import transaction
 from trading.models import MarginCall, Order
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MARGIN_UPDATE = "margin.update"
 MARGIN_CALL = "margin.call"
@@ -173,13 +175,21 @@ def _loop() -> asyncio.AbstractEventLoop:
         return _send_loop.loop
 
 
+def layer_run(coroutine: Coroutine[Any, Any, T], *, timeout: float) -> T:
+    """Run `coroutine` on this process's channel-layer loop; its result, or TimeoutError.
+
+    Channel-layer calls must all run on that one loop: the pub/sub layer keeps
+    one Redis connection, subscriptions and inboxes per event loop.
+    """
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop()).result(timeout=timeout)
+
+
 def _send(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        sending = asyncio.run_coroutine_threadsafe(_group_send_all(layer, messages), _loop())
-        sending.result(timeout=SEND_TIMEOUT_SECONDS)
+        layer_run(_group_send_all(layer, messages), timeout=SEND_TIMEOUT_SECONDS)
     except Exception:
         # A push is a hint; the caller's work (already committed) must not fail for it.
         logger.exception("broadcasts: could not push %d messages", len(messages))

@@ -11,8 +11,9 @@ publishes (`process_batch`):
    below the liquidation threshold): `margin_calls_sync`, which re-checks
    from the database under each account's lock and opens, resolves or
    escalates. This comes first, so a call is as close to its tick as can be;
-5. stores the snapshots the rule says are due (one bulk insert);
-6. pushes the changed figures to the accounts' groups.
+5. pushes the changed figures to the accounts' groups (before the snapshot
+   insert: a screen should not wait for a history row);
+6. stores the snapshots the rule says are due (one bulk insert).
 
 Every `sweep_every` seconds (`sweep`) it reloads everything (a missed tick,
 a re-dated market) and evaluates every account; the risk policy is re-read
@@ -227,8 +228,8 @@ class MarginEngine:
     def _act(self, figures: BookFigures) -> None:
         self.stats.evaluated += len(figures)
         self._calls_act(figures)
-        self.stats.snapshots += self.snapshots.record(figures)
         self._push(figures)
+        self.stats.snapshots += self.snapshots.record(figures)
 
     def _calls_act(self, figures: BookFigures) -> None:
         slots, health = figures.index, figures.health

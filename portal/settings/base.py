@@ -132,9 +132,14 @@ CACHES = {
     }
 }
 
+# Redis pub/sub: a push is delivered to whoever is subscribed when it is sent, at
+# once, and never queued. Pushes are hints (every page and client re-reads a
+# snapshot when it (re)connects), and the list-based RedisChannelLayer drops
+# them anyway once a process's inbox holds `capacity` (100) messages: at 1,000
+# dashboards it lost half of them (bench/ws_fanout.py).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{KEY_PREFIX}:asgi"},
     }
 }

@@ -8,11 +8,9 @@ quoted listing, a 30-day market) Margin Health is about
 """
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -22,6 +20,7 @@ from portal.redis import redis_client, redis_key
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
+from trading.broadcasts import layer_run
 from trading.marketdata.store import TickBatch
 from trading.models import Instrument
 from trading.services.positions import Side, binary_fill_apply
@@ -95,20 +94,52 @@ def capture_send_task(monkeypatch) -> SentTasks:
     return sent
 
 
+PROBE = "test.probe"
+_waiting: dict[str, asyncio.Future] = {}
+
+
 def listen(group: str) -> str:
-    """A channel in `group`, as a consumer's would be (a plain name: read with `receive`)."""
-    channel = f"test.{uuid.uuid4().hex}"
-    async_to_sync(get_channel_layer().group_add)(group, channel)
-    return channel
+    """A channel in `group`, as a consumer's would be (read it with `receive`).
+
+    Returns once the subscription is live: Redis pub/sub delivers a message only
+    to subscriptions it already holds, so this sends probes to the group until
+    one comes back (`receive` skips them).
+    """
+
+    async def join() -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel("test.")
+        await layer.group_add(group, channel)
+        while True:
+            await layer.group_send(group, {"type": PROBE})
+            if await _next(channel, 0.2) is not None:
+                return channel
+
+    return layer_run(join(), timeout=10)
+
+
+async def _next(channel: str, timeout: float) -> dict | None:
+    # A receive that times out is kept for the next call rather than cancelled
+    # (cancelling would drop the channel's subscription).
+    waiting = _waiting.pop(channel, None) or asyncio.ensure_future(
+        get_channel_layer().receive(channel)
+    )
+    done, _ = await asyncio.wait({waiting}, timeout=timeout)
+    if not done:
+        _waiting[channel] = waiting
+        return None
+    return waiting.result()
 
 
 def receive(channel: str, timeout: float = 2.0) -> dict | None:
-    """The next message on `channel`, or None after `timeout` seconds."""
+    """The next message on `channel` (probes skipped), or None after `timeout` seconds."""
 
     async def wait() -> dict | None:
-        try:
-            return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
-        except TimeoutError:
-            return None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            message = await _next(channel, left)
+            if message is not None and message["type"] != PROBE:
+                return message
+        return None
 
-    return async_to_sync(wait)()
+    return layer_run(wait(), timeout=timeout + 5)

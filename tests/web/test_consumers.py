@@ -4,8 +4,6 @@ channel layer; and that ticks, fills and deposits really reach it."""
 
 import asyncio
 import json
-import sys
-import types
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -13,6 +11,8 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.db import connections
 from django.test import Client
 
@@ -21,6 +21,7 @@ from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from accounts.tasks import simulated_payment_deliver_task
 from portal.asgi import application
+from portal.redis import redis_client
 from tests.factories import UserFactory, open_account
 from tests.trading.margining import capture_send_task
 from tests.trading.quoting import put_quote
@@ -31,28 +32,6 @@ from trading.engine import MarginEngine
 from trading.marketdata.store import TickBatch
 from trading.models import MarginCall
 
-
-def _websocket_communicator():
-    """channels.testing.WebsocketCommunicator. The package also exports the live-server
-    test case, which imports daphne (not a dependency: uvicorn serves the app); without
-    daphne, a placeholder stands in for that one import and is removed again."""
-    try:
-        from channels.testing import WebsocketCommunicator
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("daphne", "daphne.testing"):
-            raise
-        placeholder = types.ModuleType("daphne.testing")
-        placeholder.DaphneProcess = None
-        sys.modules["daphne"] = types.ModuleType("daphne")
-        sys.modules["daphne.testing"] = placeholder
-        try:
-            from channels.testing import WebsocketCommunicator
-        finally:
-            del sys.modules["daphne.testing"], sys.modules["daphne"]
-    return WebsocketCommunicator
-
-
-WebsocketCommunicator = _websocket_communicator()
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -97,6 +76,25 @@ def socket(
     if cookie is not None:
         headers.append((b"cookie", cookie))
     return WebsocketCommunicator(application, f"/ws/dashboard/{account_id}/", headers=headers)
+
+
+PROBE = '{"type":"probe"}'
+
+
+async def joined(communicator: WebsocketCommunicator, account_id: int) -> None:
+    """Return once the connected socket's group subscription is live.
+
+    Redis pub/sub delivers a message only to subscriptions it already holds, so
+    probe the group (as an order update: forwarded, never coalesced) until one
+    comes through; then drain the probes.
+    """
+    layer = get_channel_layer()
+    while True:
+        await layer.group_send(account_group(account_id), {"type": "order.update", "text": PROBE})
+        if not await communicator.receive_nothing(timeout=0.2):
+            break
+    while not await communicator.receive_nothing(timeout=0.1):
+        assert await communicator.receive_from() == PROBE
 
 
 async def close_code(communicator: WebsocketCommunicator) -> int | None:
@@ -196,6 +194,8 @@ def test_a_user_receives_only_their_own_accounts_updates_as_sent():
         other = socket(second.public_id, cookie=cookie)
         assert (await first.connect(timeout=TIMEOUT))[0]
         assert (await other.connect(timeout=TIMEOUT))[0]
+        await joined(first, mine.pk)
+        await joined(other, second.pk)
         layer = get_channel_layer()
         for account_id, margin_update in updates.items():
             await layer.group_send(
@@ -225,6 +225,7 @@ def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored(
     async def run():
         communicator = socket(account.public_id, cookie=cookie)
         assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
         layer, group = get_channel_layer(), account_group(account.pk)
         await layer.group_send(group, {"type": "positions.pulse", "text": "{}"})
         await layer.group_send(group, {"type": "order.update", "text": order_text})
@@ -245,17 +246,22 @@ def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored(
 def test_a_closed_socket_leaves_its_group():
     account = open_account()
     cookie = session_cookie(account.owner)
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    group_channel = f"{prefix}__group__{account_group(account.pk)}"  # the layer's Redis name
+
+    def subscribers() -> int:
+        redis = redis_client()
+        return dict(redis.pubsub_numsub(group_channel))[group_channel.encode()]
 
     async def run():
         communicator = socket(account.public_id, cookie=cookie)
         assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        during = subscribers()
         await communicator.disconnect()
-        layer = get_channel_layer()
-        key = layer._group_key(account_group(account.pk))
-        async with layer.connection(layer.consistent_hash(account_group(account.pk))) as redis:
-            return await redis.zcard(key)
+        return during, subscribers()
 
-    assert run_async(run) == 0
+    assert run_async(run) == (1, 0)
 
 
 def test_margin_updates_are_coalesced_while_a_write_is_slow():
@@ -327,8 +333,9 @@ def sockets_while(accounts: list[Account], action, *, expect: list[int]) -> list
             socket(account.public_id, cookie=cookie)
             for account, cookie in zip(accounts, cookies, strict=True)
         ]
-        for communicator in communicators:
+        for communicator, account in zip(communicators, accounts, strict=True):
             assert (await communicator.connect(timeout=TIMEOUT))[0]
+            await joined(communicator, account.pk)
         await asyncio.get_running_loop().run_in_executor(None, in_thread)
         received = []
         for communicator, count in zip(communicators, expect, strict=True):
