@@ -43,6 +43,7 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 check-deploy: $(VENV)/.installed
 	DJANGO_SETTINGS_MODULE=portal.settings.production \
 	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	LINKED_CREDENTIAL_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 	PAYMENT_WEBHOOK_SECRET=check-deploy DATABASE_URL=postgres://check@127.0.0.1/check \
 	DJANGO_ALLOWED_HOSTS=portal.example.com \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING

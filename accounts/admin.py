@@ -29,6 +29,7 @@ from accounts.models import (
     Deposit,
     Journal,
     LedgerAccount,
+    LinkedCredential,
     Notification,
     PaymentWebhookEvent,
     Posting,
@@ -679,3 +680,59 @@ class ApiKeyAdmin(AuditedModelAdmin):
                 "form": form,
             },
         )
+
+
+# --- Linked exchange credentials (read-only) -----------------------------------
+
+
+@admin.register(LinkedCredential)
+class LinkedCredentialAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    """What ops may see of a user's linked Kalshi/Polymarket credential.
+
+    Users link (the venue verifies the credential), rotate and unlink in the
+    portal; here everything is read-only and nothing is added or deleted. The
+    sealed secret is no field of any form or list and is not even loaded:
+    pages show the masked identity only.
+    """
+
+    list_display = (
+        "account",
+        "venue",
+        "environment",
+        "identity_masked",
+        "status",
+        "scopes",
+        "warning",
+        "last_synced_at",
+        "last_error",
+    )
+    list_filter = ("venue", "environment", "status")
+    search_fields = ("account__public_id", "account__owner__email")
+    list_select_related = ("account__owner",)
+    exclude = ("sealed_secret",)
+    fields = (
+        "account",
+        "venue",
+        "environment",
+        "identity_masked",
+        "status",
+        "scopes",
+        "warning",
+        "cash_balance",
+        "last_verified_at",
+        "last_synced_at",
+        "last_sync_attempt_at",
+        "last_error",
+        "consecutive_failures",
+        "next_sync_at",
+        "created_at",
+        "rotated_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("sealed_secret")
+
+    @admin.display(description="identity")
+    def identity_masked(self, credential: LinkedCredential) -> str:
+        return credential.identity_masked

@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts, ledger and payments"
 
     def ready(self) -> None:
+        from accounts import credential_keys  # noqa: F401  (registers its system checks)
         from accounts.models import ApiKey
         from portal.refdata import refdata_track
 

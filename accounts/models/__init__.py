@@ -1,6 +1,7 @@
 from .api_keys import ApiKey
 from .audit import AuditLog
 from .ledger import HouseAccount, Journal, LedgerAccount, Posting
+from .linked import LinkedCredential
 from .notifications import Notification
 from .payments import Deposit, PaymentWebhookEvent, WithdrawalRequest
 from .users import Account, User
@@ -13,6 +14,7 @@ __all__ = [
     "HouseAccount",
     "Journal",
     "LedgerAccount",
+    "LinkedCredential",
     "Notification",
     "PaymentWebhookEvent",
     "Posting",

@@ -248,6 +248,12 @@ PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
 # Seconds the simulated provider waits before it confirms a bank transfer.
 SIMULATED_BANK_TRANSFER_DELAY = env.int("SIMULATED_BANK_TRANSFER_DELAY", default=20)
 
+# Fernet keys sealing users' linked exchange credentials (accounts.credential_keys),
+# NEWEST FIRST, comma-separated. Their own key set, not SECRET_KEY; rotate with
+# `manage.py linked_credentials_rotate`. Empty here: local/test set their own,
+# production requires it (the `accounts.E101` check fails while it is empty).
+LINKED_CREDENTIAL_KEYS = env.list("LINKED_CREDENTIAL_KEYS", default=[])
+
 # Which adapter serves each venue code; the embedded default routes every
 # venue through the simulated order book fed by the market-data simulator.
 VENUE_ADAPTERS = env.dict(

@@ -10,6 +10,11 @@ from .base import VAR_DIR, database_from_env, env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
 PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="whsec_local_development_only")
+# DEVELOPMENT ONLY: a published key (`check --deploy` refuses it), so linking works
+# under `make run`. Credentials sealed with it are readable by anyone with this file.
+LINKED_CREDENTIAL_KEYS = env.list(
+    "LINKED_CREDENTIAL_KEYS", default=["oRAsd2PtbXPcVDG4AuUU2ZegPd4yjZ_4JlARZj6ucYU="]
+)
 
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}

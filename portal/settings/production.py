@@ -9,6 +9,8 @@ from .base import database_from_env, env
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET")
+# Fernet keys for linked exchange credentials, newest first, comma-separated.
+LINKED_CREDENTIAL_KEYS = env.list("LINKED_CREDENTIAL_KEYS")
 DATABASES = {"default": database_from_env(env("DATABASE_URL"))}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,6 +12,11 @@ from .base import CHANNEL_LAYERS, database_from_env, env
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"
 PAYMENT_WEBHOOK_SECRET = "whsec_test_only"
+# Test-only keys (newest first; published, refused by `check --deploy`).
+LINKED_CREDENTIAL_KEYS = [
+    "yujalpDL2RbTJ7SInjFYmiBZKIMnaXDJ95jxwgYt6X0=",
+    "QCOkrOJbFl10yPFfkkcfsCkb8HGKleMiU3hmYPQ1DlU=",
+]
 DEBUG = False
 
 # Unpooled: pytest-django wraps each test in a transaction on one connection.
