@@ -15,13 +15,20 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Account, Deposit, User
+from accounts.models import Account, Deposit, LinkedCredential, User
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.accounts import account_open, user_kyb_set
 from accounts.services.deposits import deposit_create, payment_webhook_handle
-from portal.demo_logins import DEMO_DEPOSIT, DEMO_OPS_EMAIL, DEMO_OPS_TOTP_KEY, DEMO_PASSWORD
+from portal.demo_logins import (
+    DEMO_DEPOSIT,
+    DEMO_LINKED_EMAIL,
+    DEMO_OPS_EMAIL,
+    DEMO_OPS_TOTP_KEY,
+    DEMO_PASSWORD,
+)
 from trading.models import EventGroup, Instrument, Listing, PriceTick, Venue
 from trading.services.eligibility import account_margin_override_set
+from trading.services.linked_accounts import linked_account_link, linked_credential_rotate
 from trading.services.positions import Side, binary_fill_apply
 
 VENUES = [
@@ -271,11 +278,10 @@ def demo_seed() -> None:
                 account=alice_account, override=Account.MarginOverride.GRANTED, actor=ops
             )
 
-        bob, created = _user("bob@prime.local", "Bob Holder")
+        # Bob's accounts are his linked exchanges: `run_fake_venues` links them.
+        bob, created = _user(DEMO_LINKED_EMAIL, "Bob Holder")
         if created:
             user_kyb_set(user=bob, status=User.KybStatus.APPROVED, actor=ops)
-        if not bob.accounts.exists():
-            account_open(owner=bob, kind=Account.Kind.NON_CUSTODIAL, name="Linked exchanges")
 
         _user("carol@prime.local", "Carol Applicant")
 
@@ -283,3 +289,40 @@ def demo_seed() -> None:
     with transaction.atomic():
         prices = _reference_prices()
     _demo_positions(alice_account, prices)
+
+
+def demo_linked_accounts(
+    *, kalshi_key_id: str, kalshi_private_key_pem: str, polymarket_wallet: str
+) -> list[str]:
+    """Link the demo user's Kalshi key and Polymarket wallet (the local fake venues),
+    verified through the venues as a user's link is; return the accounts' public ids.
+
+    The fake Kalshi issues a fresh key on every start, so an existing link gets it
+    by rotation; the wallet is fixed and is linked once.
+    """
+    bob = User.objects.get(email=DEMO_LINKED_EMAIL)
+    kalshi = LinkedCredential.objects.filter(account__owner=bob, venue="kalshi").first()
+    if kalshi is None:
+        kalshi = linked_account_link(
+            user=bob,
+            venue="kalshi",
+            environment="demo",
+            key_id=kalshi_key_id,
+            private_key_pem=kalshi_private_key_pem,
+            name="Kalshi (demo)",
+        )
+    else:
+        kalshi = linked_credential_rotate(
+            credential=kalshi,
+            actor=bob,
+            key_id=kalshi_key_id,
+            private_key_pem=kalshi_private_key_pem,
+        )
+    wallet = LinkedCredential.objects.filter(account__owner=bob, venue="polymarket").first()
+    if wallet is None:
+        wallet = linked_account_link(
+            user=bob, venue="polymarket", wallet=polymarket_wallet, name="Polymarket wallet"
+        )
+    elif wallet.status == LinkedCredential.Status.UNLINKED:
+        wallet = linked_credential_rotate(credential=wallet, actor=bob)
+    return [kalshi.account.public_id, wallet.account.public_id]

@@ -26,6 +26,7 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Daily interest accrual", "trading.interest_accrue_daily", 86400),
     DefaultSchedule("Perpetual funding payments", "trading.funding_apply_due", 600),
     DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
+    DefaultSchedule("Sync linked exchange accounts", "trading.linked_accounts_sync_due", 15),
 ]
 
 

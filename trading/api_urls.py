@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from trading import api, api_markets, api_orders
+from trading import api, api_linked, api_markets, api_orders
 
 urlpatterns = [
     path("positions", api.PositionListApi.as_view(), name="api-positions"),
@@ -18,6 +18,12 @@ urlpatterns = [
         name="api-order-by-client-id",
     ),
     path("orders/<str:order_id>", api_orders.OrderDetailApi.as_view(), name="api-order"),
+    path("linked-account", api_linked.LinkedAccountApi.as_view(), name="api-linked-account"),
+    path(
+        "linked-account/sync",
+        api_linked.LinkedAccountSyncApi.as_view(),
+        name="api-linked-account-sync",
+    ),
     path("fills", api_orders.FillListApi.as_view(), name="api-fills"),
     path("markets", api_markets.MarketListApi.as_view(), name="api-markets"),
     path("markets/<str:symbol>", api_markets.MarketDetailApi.as_view(), name="api-market"),

@@ -17,8 +17,9 @@ from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.expressions import Col
 from django.utils import timezone
 
-from accounts.models import Account, Journal, LedgerAccount, Posting
+from accounts.models import Account, Journal, LedgerAccount, LinkedCredential, Posting, User
 from portal.db import column_converters
+from portal.errors import NotFound
 from portal.money import ZERO, quantize_money
 from portal.refdata import refdata_get
 from trading import margin, perp_math
@@ -227,7 +228,7 @@ def portfolio_load(*, accounts: Sequence[Account]) -> Portfolio:
     contract_index = {key: i for i, key in enumerate(contract_keys)}
     return Portfolio(
         account_ids=[account.pk for account in accounts],
-        cash=np.array([float(account.cash_balance) for account in accounts], dtype=np.float64),
+        cash=np.array([float(account.risk_cash) for account in accounts], dtype=np.float64),
         position_ids=[row[0] for row in rows],
         position_account=np.array([index[row[1]] for row in rows], dtype=np.int64),
         position_contract=np.array(
@@ -315,8 +316,10 @@ def margin_summaries_get(
         summaries.append(
             AccountMargin(
                 account_id=account.pk,
-                cash=account.cash_balance,
-                deposit=deposits.get(account.pk, ZERO),
+                cash=account.risk_cash,
+                deposit=deposits.get(account.pk, ZERO)
+                if account.is_custodial
+                else account.risk_cash,
                 used_margin=money_decimal(result.used_margin[k]),
                 adjusted_equity=money_decimal(result.adjusted_equity[k]),
                 available_margin=money_decimal(result.available_margin[k]),
@@ -768,7 +771,7 @@ def position_book_get(*, account: Account) -> PositionBook:
     views.sort(key=lambda view: view.symbol)
     portfolio = Portfolio(
         account_ids=[account.pk],
-        cash=np.array([float(account.cash_balance)], dtype=np.float64),
+        cash=np.array([float(account.risk_cash)], dtype=np.float64),
         position_ids=binary_ids,
         position_account=np.zeros(len(binary_ids), dtype=np.int64),
         position_contract=np.array(binary_contract, dtype=np.int64),
@@ -923,3 +926,28 @@ def market_list(
         )
         for instrument in instruments
     ]
+
+
+def linked_credential_list(*, user: User) -> list[LinkedCredential]:
+    """The user's linked exchange credentials (unlinked ones too), newest first."""
+    return list(
+        LinkedCredential.objects.filter(account__owner=user)
+        .select_related("account")
+        .defer("sealed_secret")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def linked_credential_get(*, user: User, account_public_id: str) -> LinkedCredential:
+    """The credential of the user's linked account `account_public_id`.
+
+    Raises NotFound for an unknown account, another user's, or one not linked.
+    """
+    credential = (
+        LinkedCredential.objects.filter(account__owner=user, account__public_id=account_public_id)
+        .select_related("account")
+        .first()
+    )
+    if credential is None:
+        raise NotFound("No such linked account.")
+    return credential

@@ -12,6 +12,7 @@ from portal.errors import DomainError
 from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
 from trading.services.interest import interest_accrue
+from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
 from trading.services.settlement import market_settle
@@ -194,3 +195,33 @@ def report_generate_task(*, report_id: int) -> str:
     from trading.services.reports import report_generate
 
     return report_generate(report_id=report_id).status
+
+
+@shared_task(name="trading.linked_accounts_sync_due")
+def linked_accounts_sync_due_task() -> int:
+    """Queue a sync of every linked account whose next sync is due; return how many.
+
+    Safe to run twice: a sync already running for an account skips (its lock),
+    and a finished one has moved the account's next sync on.
+    """
+    due = linked_credentials_due()
+    for credential_id in due:
+        linked_account_sync_task.delay(credential_id=credential_id)
+    return len(due)
+
+
+@shared_task(name="trading.linked_account_sync")
+def linked_account_sync_task(*, credential_id: int) -> dict[str, object]:
+    """Sync one linked account from its venue (periodic, or "Sync now").
+
+    Idempotent: the same venue state gives the same positions. Venue failures
+    are recorded on the credential with a back-off (the service), not retried
+    here.
+    """
+    outcome = linked_account_sync(credential_id=credential_id)
+    return {
+        "ok": outcome.ok,
+        "skipped": outcome.skipped,
+        "positions": outcome.positions,
+        "unmapped": outcome.unmapped,
+    }

@@ -79,3 +79,58 @@ class LeverageForm(forms.Form):
     """A new leverage for one perp market (its range, [1, max], is the service's to check)."""
 
     leverage = forms.IntegerField()
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never writes a submitted value back into the page (a form
+    shown again after an error asks for the secret again)."""
+
+    def format_value(self, value):
+        return None
+
+
+class KalshiLinkForm(forms.Form):
+    environment = forms.ChoiceField(
+        choices=[("production", "Production"), ("demo", "Demo")],
+        help_text="Kalshi keys work only in the environment that issued them.",
+    )
+    key_id = forms.CharField(label="API key id", max_length=100)
+    private_key_pem = forms.CharField(
+        label="RSA private key (PEM)",
+        max_length=20_000,
+        strip=False,
+        widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Stored encrypted and never shown again. A read-only key is enough.",
+    )
+    name = forms.CharField(label="Account name", max_length=100, required=False)
+
+
+class PolymarketLinkForm(forms.Form):
+    wallet = forms.CharField(label="Wallet address", max_length=42)
+    clob_api_key = forms.CharField(label="CLOB API key (optional)", max_length=200, required=False)
+    clob_api_secret = forms.CharField(
+        label="CLOB API secret (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    clob_api_passphrase = forms.CharField(
+        label="CLOB API passphrase (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="With CLOB keys we can also read the wallet's cash; the address alone "
+        "is enough for positions.",
+    )
+    name = forms.CharField(label="Account name", max_length=100, required=False)
+
+
+class KalshiRotateForm(forms.Form):
+    key_id = forms.CharField(label="New API key id", max_length=100)
+    private_key_pem = KalshiLinkForm.base_fields["private_key_pem"]
+
+
+class PolymarketRotateForm(forms.Form):
+    clob_api_key = PolymarketLinkForm.base_fields["clob_api_key"]
+    clob_api_secret = PolymarketLinkForm.base_fields["clob_api_secret"]
+    clob_api_passphrase = PolymarketLinkForm.base_fields["clob_api_passphrase"]

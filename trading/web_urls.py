@@ -6,9 +6,14 @@ The dashboard's live feed is a WebSocket: `ws/dashboard/<account id>/`
 
 from django.urls import path
 
-from trading.web import views
+from trading.web import linked, views
 
 urlpatterns: list = [
+    path("linked/", linked.linked_list, name="linked-list"),
+    path("linked/link/<str:venue>/", linked.linked_link, name="linked-link"),
+    path("linked/<str:account_id>/rotate/", linked.linked_rotate, name="linked-rotate"),
+    path("linked/<str:account_id>/unlink/", linked.linked_unlink, name="linked-unlink"),
+    path("linked/<str:account_id>/sync/", linked.linked_sync, name="linked-sync"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path(
         "dashboard/<str:account_id>/snapshot.json",

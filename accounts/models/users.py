@@ -1,6 +1,7 @@
 """Users (email login, KYB) and their accounts (custodial / non-custodial)."""
 
 import secrets
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -154,3 +155,19 @@ class Account(models.Model):
     @property
     def is_custodial(self) -> bool:
         return self.kind == self.Kind.CUSTODIAL
+
+    @property
+    def risk_cash(self) -> Decimal:
+        """The cash the margin figures start from.
+
+        Custodial: ours, the ledger's cash balance. Non-custodial: the cash the
+        user holds on the linked venue as of the last sync (0 before the first
+        sync, or when the venue does not tell us); such an account has no cash
+        with us. Load with select_related("linked_credential") for many accounts.
+        """
+        if self.is_custodial:
+            return self.cash_balance
+        credential = getattr(self, "linked_credential", None)
+        if credential is None or credential.cash_balance is None:
+            return self.cash_balance
+        return credential.cash_balance

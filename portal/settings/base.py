@@ -254,6 +254,31 @@ SIMULATED_BANK_TRANSFER_DELAY = env.int("SIMULATED_BANK_TRANSFER_DELAY", default
 # production requires it (the `accounts.E101` check fails while it is empty).
 LINKED_CREDENTIAL_KEYS = env.list("LINKED_CREDENTIAL_KEYS", default=[])
 
+# Venue hosts: for linked (non-custodial) accounts, and for the broker's own
+# trading where VENUE_ADAPTERS routes a venue to its real adapter. `make run`
+# points them at local fake venues (portal/settings/local.py).
+KALSHI_BASE_URLS = {
+    "production": env(
+        "KALSHI_PRODUCTION_URL", default="https://external-api.kalshi.com/trade-api/v2"
+    ),
+    "demo": env("KALSHI_DEMO_URL", default="https://external-api.demo.kalshi.co/trade-api/v2"),
+}
+# Kalshi's Basic tier; one token bucket per key, shared by every process (Redis).
+KALSHI_READS_PER_SECOND = env.float("KALSHI_READS_PER_SECOND", default=20.0)
+KALSHI_WRITES_PER_SECOND = env.float("KALSHI_WRITES_PER_SECOND", default=10.0)
+# The broker's own (omnibus) Kalshi key, used when VENUE_ADAPTERS routes kalshi to "kalshi".
+KALSHI_BROKER_KEY_ID = env("KALSHI_BROKER_KEY_ID", default="")
+KALSHI_BROKER_PRIVATE_KEY_PEM = env("KALSHI_BROKER_PRIVATE_KEY_PEM", default="")
+KALSHI_BROKER_ENVIRONMENT = env("KALSHI_BROKER_ENVIRONMENT", default="production")
+POLYMARKET_DATA_URL = env("POLYMARKET_DATA_URL", default="https://data-api.polymarket.com")
+POLYMARKET_GAMMA_URL = env("POLYMARKET_GAMMA_URL", default="https://gamma-api.polymarket.com")
+POLYMARKET_CLOB_URL = env("POLYMARKET_CLOB_URL", default="https://clob.polymarket.com")
+# Local fake venues (local settings turn them on for `make run`).
+FAKE_VENUES = False
+# Linked accounts are synced this often; a failing one backs off, doubling up to the cap.
+LINKED_SYNC_INTERVAL_SECONDS = env.int("LINKED_SYNC_INTERVAL_SECONDS", default=60)
+LINKED_SYNC_BACKOFF_MAX_SECONDS = env.int("LINKED_SYNC_BACKOFF_MAX_SECONDS", default=3600)
+
 # Which adapter serves each venue code; the embedded default routes every
 # venue through the simulated order book fed by the market-data simulator.
 VENUE_ADAPTERS = env.dict(

@@ -23,3 +23,16 @@ DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'portal.sqlite3
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT = None  # static files are served from static/ by the finders
+
+# Local fake Kalshi and Polymarket servers (`manage.py run_fake_venues`, Procfile
+# `venues`): linked accounts sync against them, never the real venues. The demo
+# user bob@prime.local gets a linked Kalshi key and Polymarket wallet on start.
+FAKE_VENUES = env.bool("FAKE_VENUES", default=True)
+FAKE_KALSHI_PORT = env.int("FAKE_KALSHI_PORT", default=8701)
+FAKE_POLYMARKET_PORT = env.int("FAKE_POLYMARKET_PORT", default=8702)
+if FAKE_VENUES:
+    _kalshi = f"http://127.0.0.1:{FAKE_KALSHI_PORT}/trade-api/v2"
+    KALSHI_BASE_URLS = {"production": _kalshi, "demo": _kalshi}
+    POLYMARKET_DATA_URL = f"http://127.0.0.1:{FAKE_POLYMARKET_PORT}/data"
+    POLYMARKET_GAMMA_URL = f"http://127.0.0.1:{FAKE_POLYMARKET_PORT}/gamma"
+    POLYMARKET_CLOB_URL = f"http://127.0.0.1:{FAKE_POLYMARKET_PORT}/clob"

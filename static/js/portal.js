@@ -14,6 +14,13 @@
     sync();
   });
 
+  // Destructive forms ask first (data-confirm holds the question).
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  });
+
   // After a failed submit, move focus to the error summary so it is read out first.
   var summary = document.querySelector("[data-focus-on-load]");
   if (summary) summary.focus();

@@ -76,6 +76,13 @@ class BookFigures:
         )
 
 
+def _accounts():
+    """Accounts as the book loads them: what `Account.risk_cash` needs, one query."""
+    return Account.objects.select_related("linked_credential").only(
+        "pk", "kind", "cash_balance", "linked_credential__cash_balance"
+    )
+
+
 def accounts_changed_pop() -> list[int]:
     """Take every id from the "accounts changed" set, emptying it, in one atomic step."""
     pipe = redis_client().pipeline(transaction=True)
@@ -144,18 +151,14 @@ class MarginBook:
         if consume_changes:
             accounts_changed_pop()
         self.params = margin_params_get()
-        accounts = list(Account.objects.order_by("pk").only("pk", "kind", "cash_balance"))
+        accounts = list(_accounts().order_by("pk"))
         portfolio = portfolio_load(accounts=accounts)
         self._contracts_reset()
         self._apply(accounts, portfolio, everything=True)
 
     def refresh(self, *, account_ids: Sequence[int]) -> margin.IntArray:
         """Reload these accounts' cash and positions; return their slots."""
-        accounts = list(
-            Account.objects.filter(pk__in=account_ids)
-            .order_by("pk")
-            .only("pk", "kind", "cash_balance")
-        )
+        accounts = list(_accounts().filter(pk__in=account_ids).order_by("pk"))
         if not accounts:
             return NO_ACCOUNTS
         return self._apply(accounts, portfolio_load(accounts=accounts), everything=False)

@@ -536,7 +536,7 @@ def account_state_load(*, account: Account) -> AccountState:
     """
     return account_state(
         portfolio=portfolio_load(accounts=[account]),
-        cash=account.cash_balance,
+        cash=account.risk_cash,
         margin_enabled=account.margin_enabled,
         params=margin_params_get(),
     )

@@ -2,7 +2,8 @@
 
 `venue_adapter(code)` returns the adapter serving a venue code, as
 settings.VENUE_ADAPTERS routes it; every code routes to `simulated` by
-default. Real adapters (kalshi, polymarket) register here when they exist.
+default; "kalshi" and "polymarket" route a venue to the broker's own accounts there
+(KALSHI_BROKER_*, POLYMARKET_* settings).
 """
 
 from django.conf import settings
@@ -10,9 +11,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.errors import NotFound
 from trading.venues.base import VenueAdapter
+from trading.venues.kalshi import KalshiVenue
+from trading.venues.polymarket import PolymarketVenue
 from trading.venues.simulated import SimulatedVenue
 
 ADAPTER_CLASSES: dict[str, type[VenueAdapter]] = {
+    "kalshi": KalshiVenue,
+    "polymarket": PolymarketVenue,
     "simulated": SimulatedVenue,
 }
 

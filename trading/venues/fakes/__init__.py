@@ -1,0 +1,2 @@
+"""Local fake venue servers: loopback HTTP servers speaking the venues' real wire formats
+(tests and `make run`)."""

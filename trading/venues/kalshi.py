@@ -1,0 +1,1094 @@
+"""Kalshi (Trade API v2): a thin signed HTTP client, the tracker and the broker's venue.
+
+- `KalshiClient` speaks the REST API over one httpx.Client. Private requests
+  are signed (RSA-PSS/SHA-256 over `timestamp + METHOD + path`, the path
+  from `/trade-api/v2` without the query string); every request first takes
+  a token from the bucket its account shares across processes (reads and
+  writes separately, `trading.venues.ratelimit`); 429s, 5xx and network
+  failures of reads are retried with backoff. Order creation is never
+  retried blindly: a timeout, 5xx or dropped connection there raises
+  `VenueTimeout` (the order may exist; reconcile by client_order_id).
+- `KalshiTracker` is the tracking client for a user's linked, read-only key
+  (trading.venues.tracking.TrackingClient).
+- `KalshiVenue` is the custodial adapter, trading with the broker's own key.
+
+Numbers come from the fixed-point fields (`*_dollars`, `*_fp`) and are
+parsed to Decimal; JSON numbers are read as Decimal too, never float.
+Nothing here logs or raises with a header, a signature or the private key.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.conf import settings
+
+from portal.errors import InvalidParams
+from portal.money import ZERO
+from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
+from trading.marketdata.store import MarketDataUnavailable
+from trading.models import Listing
+from trading.venues.base import (
+    PRICE_LIMIT,
+    Side,
+    VenueAdapter,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueTimeout,
+)
+from trading.venues.ratelimit import token_bucket_take
+from trading.venues.tracking import (
+    CredentialCheck,
+    TrackedAccount,
+    TrackedMarket,
+    TrackedPosition,
+    VenueAuthError,
+    VenueBadResponse,
+    VenueError,
+    VenueRateLimited,
+    VenueUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+BASE_URLS = {
+    "production": "https://external-api.kalshi.com/trade-api/v2",
+    "demo": "https://external-api.demo.kalshi.co/trade-api/v2",
+}
+DEFAULT_READS_PER_SECOND = 20.0  # Basic tier
+DEFAULT_WRITES_PER_SECOND = 10.0
+PAGE_LIMIT = 100  # Kalshi's default page size
+MAX_PAGES = 10_000  # a cursor that never ends is a venue bug, not a reason to loop forever
+MAX_BACKOFF_SECONDS = 8.0
+# A Retry-After longer than this is not slept through: the caller (a request,
+# a task) is better told at once, with the advised wait, than blocked.
+MAX_RETRY_AFTER_SECONDS = 30.0
+SIGNATURE_HEADER = "KALSHI-ACCESS-SIGNATURE"
+WRITE_SCOPE_WARNING = "This key can place orders; a read-only key is enough for tracking."
+PRICE_FORMAT = Decimal("0.0001")  # Kalshi accepts 2-4 decimals in request prices
+CONTRACT = Decimal(1)
+MIN_PRICE = Decimal("0.01")
+MAX_PRICE = Decimal("0.99")
+
+# Kalshi order statuses (OrderStatus enum).
+STATUS_RESTING = "resting"
+STATUS_CANCELED = "canceled"
+STATUS_EXECUTED = "executed"
+
+
+class KalshiForbidden(VenueAuthError):
+    """403: the key is valid but may not use this endpoint (e.g. a read-only key)."""
+
+
+class KalshiNotFound(VenueError):
+    """404: no such market, event or order on Kalshi."""
+
+    code = "venue_not_found"
+    status = 404
+
+
+class KalshiConflict(VenueError):
+    """409: e.g. an order with this client_order_id already exists."""
+
+    code = "venue_conflict"
+    status = 409
+
+
+class KalshiRejected(VenueError):
+    """Another 4xx: Kalshi refused the request itself (bad parameters, no balance, …)."""
+
+    code = "venue_rejected"
+    status = 422
+
+    def __init__(self, message: str, *, venue_code: str = ""):
+        super().__init__(message)
+        self.venue_code = venue_code
+
+
+# ---------------------------------------------------------------------------
+# Parsing helpers
+
+
+def _json_loads(text: str) -> Any:
+    """JSON with every number as Decimal (floats never touch money)."""
+    return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+
+
+def parse_decimal(value: Any, field: str) -> Decimal:
+    """A fixed-point string (or JSON number) as an exact Decimal.
+
+    Raises VenueBadResponse for a missing or unreadable value.
+    """
+    if isinstance(value, bool) or value is None:
+        raise VenueBadResponse(f"Kalshi sent no usable {field}.")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise VenueBadResponse(f"Kalshi sent an unreadable {field}: {value!r}.") from None
+    else:
+        raise VenueBadResponse(f"Kalshi sent an unreadable {field}.")
+    if not result.is_finite():
+        raise VenueBadResponse(f"Kalshi sent an unreadable {field}: {value!r}.")
+    return result
+
+
+def _optional_decimal(value: Any, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return parse_decimal(value, field)
+
+
+def _field(data: dict[str, Any], name: str, where: str) -> Any:
+    try:
+        return data[name]
+    except (KeyError, TypeError):
+        raise VenueBadResponse(f"Kalshi's {where} has no {name}.") from None
+
+
+def _dollars_or_cents(data: dict[str, Any], name: str, where: str) -> Decimal:
+    """`<name>_dollars` when sent, else the legacy integer-cent `<name>` / 100."""
+    dollars = data.get(f"{name}_dollars")
+    if dollars is not None:
+        return parse_decimal(dollars, f"{where} {name}_dollars")
+    return parse_decimal(_field(data, name, where), f"{where} {name}") / 100
+
+
+def _fp_or_count(data: dict[str, Any], name: str, where: str) -> Decimal:
+    """`<name>_fp` when sent, else the legacy integer count `<name>`."""
+    fp = data.get(f"{name}_fp")
+    if fp is not None:
+        return parse_decimal(fp, f"{where} {name}_fp")
+    return parse_decimal(_field(data, name, where), f"{where} {name}")
+
+
+def decimalize(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Kalshi record with every `*_dollars`/`*_fp` string (and fee_cost) as Decimal."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, str) and (key.endswith(("_dollars", "_fp")) or key == "fee_cost"):
+            out[key] = parse_decimal(value, key)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise VenueBadResponse(f"Kalshi sent an unreadable time: {value!r}.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _error_detail(response: httpx.Response) -> tuple[str, str]:
+    """(code, message) from Kalshi's error body `{"error": {"code", "message", …}}`."""
+    try:
+        body = _json_loads(response.text)
+    except ValueError:
+        return "", ""
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        return "", str(error)
+    code = str(error.get("code") or "")
+    message = str(error.get("message") or error.get("details") or "")
+    return code, message
+
+
+# ---------------------------------------------------------------------------
+# What the client returns
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiPosition:
+    """One market position: `position` > 0 is YES contracts, < 0 NO contracts."""
+
+    ticker: str
+    position: Decimal
+    market_exposure: Decimal  # "cost of the aggregate market position", dollars
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    total_traded: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiMarket:
+    ticker: str
+    event_ticker: str
+    title: str
+    status: str
+    close_time: datetime | None
+    expiration_time: datetime | None
+    yes_bid: Decimal | None
+    yes_ask: Decimal | None
+    last_price: Decimal | None
+
+    @property
+    def is_open(self) -> bool:
+        """Open for trading (Kalshi's market status `active`)."""
+        return self.status == "active"
+
+    def yes_price(self) -> Decimal | None:
+        """The YES price to value a position at: the bid/ask mid, else the last trade.
+
+        A side with no orders is reported as 0 (bid) or 1 (ask): no mid then.
+        """
+        bid, ask = self.yes_bid, self.yes_ask
+        if bid is not None and ask is not None and ZERO < bid <= ask < ONE:
+            return quantize_price((bid + ask) / 2)
+        if self.last_price is not None and self.last_price > ZERO:
+            return self.last_price
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiApiKey:
+    api_key_id: str
+    name: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiOrder:
+    order_id: str
+    client_order_id: str
+    ticker: str
+    side: str  # yes / no
+    action: str  # buy / sell
+    status: str  # resting / canceled / executed
+    yes_price: Decimal | None
+    no_price: Decimal | None
+    initial_count: Decimal
+    fill_count: Decimal
+    remaining_count: Decimal
+    fill_cost: Decimal  # taker + maker fill cost, dollars
+    fees: Decimal
+
+    @property
+    def average_price(self) -> Decimal | None:
+        """Average price per filled contract, in the order's own side (None when unfilled)."""
+        if self.fill_count <= ZERO:
+            return None
+        return quantize_price(self.fill_cost / self.fill_count)
+
+
+def _position_from(data: dict[str, Any]) -> KalshiPosition:
+    where = "market position"
+    return KalshiPosition(
+        ticker=str(_field(data, "ticker", where)),
+        position=_fp_or_count(data, "position", where),
+        market_exposure=_dollars_or_cents(data, "market_exposure", where),
+        realized_pnl=_dollars_or_cents(data, "realized_pnl", where),
+        fees_paid=_optional_decimal(data.get("fees_paid_dollars"), "fees_paid_dollars") or ZERO,
+        total_traded=_optional_decimal(data.get("total_traded_dollars"), "total_traded_dollars")
+        or ZERO,
+    )
+
+
+def _market_from(data: dict[str, Any]) -> KalshiMarket:
+    where = "market"
+    ticker = str(_field(data, "ticker", where))
+    return KalshiMarket(
+        ticker=ticker,
+        event_ticker=str(data.get("event_ticker") or ""),
+        # `title` is deprecated in the spec but still sent; yes_sub_title is the fallback.
+        title=str(data.get("title") or data.get("yes_sub_title") or ticker),
+        status=str(_field(data, "status", where)),
+        close_time=_parse_time(data.get("close_time")),
+        expiration_time=_parse_time(
+            data.get("expected_expiration_time")
+            or data.get("latest_expiration_time")
+            or data.get("expiration_time")
+        ),
+        yes_bid=_optional_decimal(data.get("yes_bid_dollars"), "yes_bid_dollars"),
+        yes_ask=_optional_decimal(data.get("yes_ask_dollars"), "yes_ask_dollars"),
+        last_price=_optional_decimal(data.get("last_price_dollars"), "last_price_dollars"),
+    )
+
+
+def _order_from(data: dict[str, Any]) -> KalshiOrder:
+    where = "order"
+    taker_cost = _optional_decimal(data.get("taker_fill_cost_dollars"), "taker_fill_cost") or ZERO
+    maker_cost = _optional_decimal(data.get("maker_fill_cost_dollars"), "maker_fill_cost") or ZERO
+    taker_fees = _optional_decimal(data.get("taker_fees_dollars"), "taker_fees_dollars") or ZERO
+    maker_fees = _optional_decimal(data.get("maker_fees_dollars"), "maker_fees_dollars") or ZERO
+    return KalshiOrder(
+        order_id=str(_field(data, "order_id", where)),
+        client_order_id=str(data.get("client_order_id") or ""),
+        ticker=str(_field(data, "ticker", where)),
+        # Kalshi added outcome_side/book_side in 2026; side/action remain the documented pair.
+        side=str(data.get("side") or data.get("outcome_side") or ""),
+        action=str(data.get("action") or ""),
+        status=str(_field(data, "status", where)),
+        yes_price=_optional_decimal(data.get("yes_price_dollars"), "yes_price_dollars"),
+        no_price=_optional_decimal(data.get("no_price_dollars"), "no_price_dollars"),
+        initial_count=_fp_or_count(data, "initial_count", where),
+        fill_count=_fp_or_count(data, "fill_count", where),
+        remaining_count=_fp_or_count(data, "remaining_count", where),
+        fill_cost=taker_cost + maker_cost,
+        fees=taker_fees + maker_fees,
+    )
+
+
+def _book_side(levels: Any, field: str) -> list[BookLevel]:
+    if levels is None:
+        return []
+    if not isinstance(levels, list):
+        raise VenueBadResponse(f"Kalshi's order book {field} is not a list.")
+    out = []
+    for level in levels:
+        if not isinstance(level, list | tuple) or len(level) != 2:
+            raise VenueBadResponse(f"Kalshi's order book {field} has a malformed level.")
+        price = parse_decimal(level[0], f"order book {field} price")
+        size = parse_decimal(level[1], f"order book {field} size")
+        if size > ZERO:
+            out.append(BookLevel(price, size))
+    return out
+
+
+def order_book_from(payload: dict[str, Any]) -> OrderBook:
+    """The YES book from Kalshi's bids-only answer.
+
+    YES bids are the `yes_dollars` levels; a NO bid at p is a YES ask at
+    1 − p, so YES asks are the complement of `no_dollars`. Best level first
+    on each side (Kalshi lists them ascending; we sort rather than rely on it).
+    Raises VenueBadResponse when `orderbook_fp` is missing or malformed.
+    """
+    book = _field(payload, "orderbook_fp", "order book answer")
+    if not isinstance(book, dict):
+        raise VenueBadResponse("Kalshi's orderbook_fp is not an object.")
+    yes_bids = _book_side(book.get("yes_dollars"), "yes_dollars")
+    no_bids = _book_side(book.get("no_dollars"), "no_dollars")
+    bids = sorted(yes_bids, key=lambda level: level.price, reverse=True)
+    asks = sorted(
+        (BookLevel(ONE - level.price, level.size) for level in no_bids),
+        key=lambda level: level.price,
+    )
+    return OrderBook(bids=tuple(bids), asks=tuple(asks))
+
+
+# ---------------------------------------------------------------------------
+# The client
+
+
+def _load_private_key(private_key_pem: str) -> rsa.RSAPrivateKey:
+    """The RSA key from its PEM text. Raises VenueAuthError without quoting the key."""
+    try:
+        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # `from None`: the parser's own message is dropped with the PEM it looked at.
+        raise VenueAuthError(
+            "The Kalshi private key could not be read: give the unencrypted RSA private key "
+            "(PEM) that Kalshi issued with the key id."
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise VenueAuthError("The Kalshi private key must be an RSA key.")
+    return key
+
+
+class KalshiClient:
+    """One Kalshi account (or none: public data only) over one pooled HTTP client.
+
+    Thread-safe: httpx.Client is, and the client holds no other mutable state.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key_id: str | None = None,
+        private_key_pem: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        rate_key: str | None = None,
+        backoff_seconds: float = 0.5,
+    ):
+        """Raises VenueAuthError for a private key that cannot be read, or a key id without one."""
+        self.base_url = base_url.rstrip("/")
+        self._base_path = urlsplit(self.base_url).path
+        self.key_id = key_id
+        if (key_id is None) != (private_key_pem is None):
+            raise VenueAuthError("A Kalshi key needs both its key id and its private key.")
+        self._private_key = None if private_key_pem is None else _load_private_key(private_key_pem)
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.rate_key = rate_key or key_id or "public"
+        self._http = httpx.Client(timeout=timeout, headers={"Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"<KalshiClient {self.base_url} key={self.key_id or '-'}>"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    # -- signing and rate limiting ------------------------------------------------
+
+    @staticmethod
+    def _timestamp_ms() -> int:
+        return int(time.time() * 1000)
+
+    def _signed_headers(self, method: str, path: str) -> dict[str, str]:
+        """The three auth headers for `method` on the full `path` (no query string)."""
+        if self._private_key is None or self.key_id is None:
+            raise VenueAuthError("No Kalshi API key is configured for this request.")
+        timestamp = str(self._timestamp_ms())
+        message = f"{timestamp}{method}{path}".encode()
+        signature = self._private_key.sign(
+            message,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+            hashes.SHA256(),
+        )
+        return {
+            "KALSHI-ACCESS-KEY": self.key_id,
+            "KALSHI-ACCESS-TIMESTAMP": timestamp,
+            SIGNATURE_HEADER: base64.b64encode(signature).decode(),
+        }
+
+    def _rate_wait(self, *, write: bool) -> None:
+        """Sleep until this request's slot in the account's shared bucket comes."""
+        if write:
+            kind = "write"
+            rate = float(getattr(settings, "KALSHI_WRITES_PER_SECOND", DEFAULT_WRITES_PER_SECOND))
+        else:
+            kind = "read"
+            rate = float(getattr(settings, "KALSHI_READS_PER_SECOND", DEFAULT_READS_PER_SECOND))
+        # The bucket is per account key (Kalshi limits per member), hashed so the
+        # Redis key names no credential.
+        account = hashlib.sha256(self.rate_key.encode()).hexdigest()[:16]
+        wait = token_bucket_take(f"kalshi:{account}:{kind}", rate, max(rate, 1.0))
+        if wait > 0:
+            time.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2**attempt)
+
+    # -- the request loop ------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        signed: bool = True,
+    ) -> dict[str, Any]:
+        """One API call; the decoded JSON object it answered.
+
+        `path` is relative to the base URL (`/portfolio/balance`). GETs are
+        retried on 429, 5xx, timeouts and connection errors (with backoff, a
+        429's Retry-After honoured) up to max_retries; other methods only on
+        429 (refused before any processing). Raises VenueRateLimited,
+        VenueUnavailable, VenueAuthError (401; KalshiForbidden for 403),
+        KalshiNotFound, KalshiConflict, KalshiRejected, VenueBadResponse, and
+        for a non-GET whose outcome is unknown (timeout, 5xx, dropped
+        connection) VenueTimeout.
+        """
+        method = method.upper()
+        is_read = method == "GET"
+        full_path = f"{self._base_path}{path}"
+        url = f"{self.base_url}{path}"
+        what = f"Kalshi {method} {path}"
+        retry_after: float | None = None
+        for attempt in range(self.max_retries + 1):
+            self._rate_wait(write=not is_read)
+            headers = self._signed_headers(method, full_path) if signed else {}
+            try:
+                response = self._http.request(
+                    method, url, params=params, json=body, headers=headers
+                )
+            except httpx.TimeoutException:
+                if not is_read:
+                    raise VenueTimeout(f"{what} timed out: the outcome is unknown.") from None
+                failure = f"{what} timed out"
+            except httpx.TransportError as exc:
+                if not is_read:
+                    raise VenueTimeout(
+                        f"{what} lost the connection ({type(exc).__name__}): "
+                        "the outcome is unknown."
+                    ) from None
+                failure = f"{what} failed to connect ({type(exc).__name__})"
+            else:
+                status = response.status_code
+                if status == 429:
+                    retry_after = _retry_after(response)
+                    if attempt >= self.max_retries or (
+                        retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS
+                    ):
+                        raise VenueRateLimited(
+                            f"{what} is still rate-limited after {attempt + 1} attempts.",
+                            retry_after=retry_after,
+                        )
+                    wait = retry_after if retry_after is not None else self._backoff(attempt)
+                    logger.warning("%s: 429, retrying in %.2fs", what, wait)
+                    time.sleep(wait)
+                    continue
+                if status >= 500:
+                    if not is_read:
+                        raise VenueTimeout(f"{what} answered {status}: the outcome is unknown.")
+                    failure = f"{what} answered {status}"
+                else:
+                    return self._decode(response, what, secret=headers.get(SIGNATURE_HEADER))
+            if attempt < self.max_retries:
+                wait = self._backoff(attempt)
+                logger.warning("%s; retrying in %.2fs", failure, wait)
+                time.sleep(wait)
+        raise VenueUnavailable(f"{failure} ({self.max_retries + 1} attempts).")
+
+    def _decode(
+        self, response: httpx.Response, what: str, *, secret: str | None = None
+    ) -> dict[str, Any]:
+        status = response.status_code
+        if status >= 400:
+            code, message = _error_detail(response)
+            if secret and secret in message:
+                # Whatever the venue echoes, our signature does not travel on in a message.
+                message = message.replace(secret, "[redacted]")
+            message = message[:200]
+            detail = f": {message}" if message else ""
+            if status == 401:
+                raise VenueAuthError(f"Kalshi refused the API key{detail}.")
+            if status == 403:
+                raise KalshiForbidden(f"Kalshi refused the API key for this request{detail}.")
+            if status == 404:
+                raise KalshiNotFound(f"{what}: not found{detail}.")
+            if status == 409:
+                raise KalshiConflict(f"{what}: conflict{detail}.")
+            raise KalshiRejected(f"{what} was refused ({status}){detail}.", venue_code=code)
+        try:
+            data = _json_loads(response.text)
+        except ValueError:
+            raise VenueBadResponse(f"{what} answered something other than JSON.") from None
+        if not isinstance(data, dict):
+            raise VenueBadResponse(f"{what} answered JSON that is not an object.")
+        if "error" in data and isinstance(data["error"], dict):
+            # Kalshi has answered 2xx with an error body (e.g. a deprecated endpoint).
+            _, message = _error_detail(response)
+            raise VenueBadResponse(f"{what} answered an error: {message[:200] or 'unknown'}.")
+        return data
+
+    def paginate(
+        self,
+        path: str,
+        item_key: str,
+        *,
+        params: dict[str, Any] | None = None,
+        limit: int = PAGE_LIMIT,
+        signed: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Every item of a cursor-paged listing, all pages collected in order.
+
+        Pages with `cursor` + `limit` until the answer's cursor is empty or
+        null. Raises VenueBadResponse for a page without `item_key` or a
+        cursor that repeats, and what `request` raises.
+        """
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        query["limit"] = limit
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self.request("GET", path, params=query, signed=signed)
+            # A present-but-null list is an empty page (Go encodes empty slices as null).
+            batch = _field(page, item_key, f"{path} page") or []
+            if not isinstance(batch, list):
+                raise VenueBadResponse(f"Kalshi {path}: {item_key} is not a list.")
+            items.extend(item for item in batch if isinstance(item, dict))
+            cursor = page.get("cursor")
+            if not cursor:
+                return items
+            cursor = str(cursor)
+            if cursor in seen:
+                raise VenueBadResponse(f"Kalshi {path} repeated a page cursor.")
+            seen.add(cursor)
+            query["cursor"] = cursor
+        raise VenueBadResponse(f"Kalshi {path} did not stop paging after {MAX_PAGES} pages.")
+
+    # -- portfolio -------------------------------------------------------------
+
+    def balance(self) -> Decimal:
+        """Cash available for trading, in dollars (`balance_dollars`; legacy cents as fallback)."""
+        data = self.request("GET", "/portfolio/balance")
+        return _dollars_or_cents(data, "balance", "balance answer")
+
+    def positions(self) -> list[KalshiPosition]:
+        """Every unsettled market position with a non-zero position, all pages."""
+        rows = self.paginate(
+            "/portfolio/positions", "market_positions", params={"count_filter": "position"}
+        )
+        positions = [_position_from(row) for row in rows]
+        return [position for position in positions if position.position != ZERO]
+
+    def fills(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every fill (filters: ticker, order_id, min_ts, max_ts), Decimal fields parsed."""
+        return [
+            decimalize(row) for row in self.paginate("/portfolio/fills", "fills", params=filters)
+        ]
+
+    def settlements(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every settlement (filters: ticker, event_ticker, min_ts, max_ts), Decimals parsed."""
+        rows = self.paginate("/portfolio/settlements", "settlements", params=filters)
+        return [decimalize(row) for row in rows]
+
+    def api_keys(self) -> list[KalshiApiKey]:
+        """The account's API keys with their scopes (`read`, `write`)."""
+        data = self.request("GET", "/api_keys")
+        keys = _field(data, "api_keys", "api keys answer")
+        if not isinstance(keys, list):
+            raise VenueBadResponse("Kalshi's api_keys is not a list.")
+        return [
+            KalshiApiKey(
+                api_key_id=str(_field(key, "api_key_id", "api key")),
+                name=str(key.get("name") or ""),
+                scopes=tuple(str(scope) for scope in key.get("scopes") or ()),
+            )
+            for key in keys
+            if isinstance(key, dict)
+        ]
+
+    # -- markets (public; signed when a key is configured) ---------------------
+
+    @property
+    def _sign_public(self) -> bool:
+        return self._private_key is not None
+
+    def markets(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every market matching `filters` (status, event_ticker, series_ticker, tickers, …)."""
+        rows = self.paginate("/markets", "markets", params=filters, signed=self._sign_public)
+        return [decimalize(row) for row in rows]
+
+    def market(self, ticker: str) -> KalshiMarket:
+        """One market by ticker. Raises KalshiNotFound for an unknown ticker."""
+        data = self.request("GET", f"/markets/{ticker}", signed=self._sign_public)
+        market = _field(data, "market", "market answer")
+        if not isinstance(market, dict):
+            raise VenueBadResponse("Kalshi's market is not an object.")
+        return _market_from(market)
+
+    def event(self, event_ticker: str) -> dict[str, Any]:
+        """One event (title, series_ticker, …). Raises KalshiNotFound for an unknown ticker."""
+        data = self.request("GET", f"/events/{event_ticker}", signed=self._sign_public)
+        event = _field(data, "event", "event answer")
+        if not isinstance(event, dict):
+            raise VenueBadResponse("Kalshi's event is not an object.")
+        return event
+
+    def order_book(self, ticker: str) -> OrderBook:
+        """The market's YES book, full depth (see `order_book_from`)."""
+        data = self.request("GET", f"/markets/{ticker}/orderbook", signed=self._sign_public)
+        return order_book_from(data)
+
+    # -- orders ----------------------------------------------------------------
+
+    def order_create(
+        self,
+        *,
+        ticker: str,
+        side: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        client_order_id: str,
+        time_in_force: str = "fill_or_kill",
+    ) -> KalshiOrder:
+        """Send a limit order (`price` in `side`'s terms, dollars); return Kalshi's record.
+
+        Not retried on timeouts, 5xx or dropped connections: those raise
+        VenueTimeout and the caller reconciles by `client_order_id`. A
+        duplicate client_order_id raises KalshiConflict; a refused order
+        KalshiRejected.
+        """
+        if side not in ("yes", "no") or action not in ("buy", "sell"):
+            raise InvalidParams("A Kalshi order is yes/no and buy/sell.")
+        body = {
+            "ticker": ticker,
+            "client_order_id": client_order_id,
+            "side": side,
+            "action": action,
+            "count_fp": f"{count:.2f}",
+            f"{side}_price_dollars": str(price.quantize(PRICE_FORMAT)),
+            "time_in_force": time_in_force,
+        }
+        data = self.request("POST", "/portfolio/orders", body=body)
+        order = _field(data, "order", "order answer")
+        if not isinstance(order, dict):
+            raise VenueBadResponse("Kalshi's order is not an object.")
+        return _order_from(order)
+
+    def order_get_by_client_id(
+        self, client_order_id: str, *, ticker: str | None = None
+    ) -> KalshiOrder | None:
+        """The order sent as `client_order_id`, or None if Kalshi has none.
+
+        GET /portfolio/orders has no client_order_id filter in Kalshi's
+        docs, so this pages through the orders (of `ticker` when given) and
+        matches it here.
+        """
+        rows = self.paginate("/portfolio/orders", "orders", params={"ticker": ticker})
+        for row in rows:
+            if row.get("client_order_id") == client_order_id:
+                return _order_from(row)
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# ---------------------------------------------------------------------------
+# Tracking a user's linked account
+
+
+def _base_url(environment: str) -> str:
+    urls = {**BASE_URLS, **getattr(settings, "KALSHI_BASE_URLS", {})}
+    try:
+        return urls[environment]
+    except KeyError:
+        raise InvalidParams(
+            f"Unknown Kalshi environment {environment!r}: use 'production' or 'demo'."
+        ) from None
+
+
+class KalshiTracker:
+    """A user's linked Kalshi key, read-only (trading.venues.tracking.TrackingClient)."""
+
+    def __init__(self, client: KalshiClient):
+        if client.key_id is None:
+            raise VenueAuthError("Tracking a Kalshi account needs its API key.")
+        self.client = client
+
+    def credential_check(self) -> CredentialCheck:
+        """Prove the key with a signed read and report its scopes.
+
+        Reads GET /api_keys for this key's scopes (write implies read); when
+        that endpoint is refused or missing, a signed GET /portfolio/balance
+        proves the key instead and only `read` is claimed. Warns when the key
+        can place orders. Raises VenueAuthError (the key is refused) or
+        another VenueError.
+        """
+        key_id = self.client.key_id or ""
+        try:
+            keys = self.client.api_keys()
+        except (KalshiForbidden, KalshiNotFound, KalshiRejected, VenueBadResponse):
+            self.client.balance()
+            return CredentialCheck(identity=key_id, scopes=("read",))
+        scopes: set[str] = set()
+        for key in keys:
+            if key.api_key_id == key_id:
+                scopes = set(key.scopes)
+        if "write" in scopes:
+            scopes.add("read")
+        ordered = tuple(scope for scope in ("read", "write") if scope in scopes) + tuple(
+            sorted(scopes - {"read", "write"})
+        )
+        warnings = (WRITE_SCOPE_WARNING,) if "write" in scopes else ()
+        return CredentialCheck(identity=key_id, scopes=ordered, warnings=warnings)
+
+    def account_fetch(self) -> TrackedAccount:
+        """Cash and every open position, all pages collected, numbers as Decimal.
+
+        Each position's market (and its event's title) is read once.
+        Raises a VenueError.
+        """
+        cash = self.client.balance()
+        markets: dict[str, KalshiMarket] = {}
+        event_titles: dict[str, str] = {}
+        positions = []
+        for position in self.client.positions():
+            market = markets.get(position.ticker)
+            if market is None:
+                market = markets[position.ticker] = self.client.market(position.ticker)
+            if market.event_ticker and market.event_ticker not in event_titles:
+                event_titles[market.event_ticker] = self._event_title(market.event_ticker)
+            positions.append(
+                tracked_position(
+                    position, market, event_title=event_titles.get(market.event_ticker, "")
+                )
+            )
+        return TrackedAccount(cash=cash, positions=tuple(positions))
+
+    def _event_title(self, event_ticker: str) -> str:
+        try:
+            return str(self.client.event(event_ticker).get("title") or "")
+        except KalshiNotFound:
+            return ""
+
+
+def tracked_position(
+    position: KalshiPosition, market: KalshiMarket, *, event_title: str = ""
+) -> TrackedPosition:
+    """Our view of one Kalshi market position.
+
+    position_fp > 0 holds YES contracts, < 0 NO contracts; quantity is its
+    absolute value. Kalshi documents market_exposure as the "cost of the
+    aggregate market position" (the money paid for the contracts still
+    held, fees excluded — those are fees_paid), so the average price per
+    contract is market_exposure / quantity, in the held outcome's terms
+    (a NO position's exposure is what the NO contracts cost). The current
+    price is the market's YES mid (or last trade), 1 − that for NO.
+    """
+    outcome = Outcome.YES if position.position > ZERO else Outcome.NO
+    quantity = abs(position.position)
+    average = quantize_price(position.market_exposure / quantity)
+    if not ZERO <= average <= ONE:
+        # Not a price a binary contract can have: keep the sync going, clamped, and say so.
+        logger.warning("kalshi: %s average price %s outside [0, 1]", position.ticker, average)
+        average = min(max(average, ZERO), ONE)
+    yes_price = market.yes_price()
+    current = (
+        None if yes_price is None else yes_price if outcome == Outcome.YES else ONE - yes_price
+    )
+    return TrackedPosition(
+        market=TrackedMarket(
+            venue_market_id=market.ticker,
+            title=market.title,
+            event_code=market.event_ticker,
+            event_title=event_title,
+            expires_at=market.close_time or market.expiration_time,
+            is_open=market.is_open,
+        ),
+        outcome=outcome.value,
+        quantity=quantity,
+        average_price=average,
+        current_price=current,
+        realized_pnl=position.realized_pnl,
+    )
+
+
+def tracking_client(*, key_id: str, private_key_pem: str, environment: str) -> KalshiTracker:
+    """The tracker for a user's Kalshi key in `environment` ("production" or "demo").
+
+    The base URL comes from settings.KALSHI_BASE_URLS (defaults: Kalshi's
+    hosts). Raises InvalidParams for an unknown environment and
+    VenueAuthError for an unreadable private key. Sends nothing yet.
+    """
+    client = KalshiClient(
+        _base_url(environment), key_id=key_id, private_key_pem=private_key_pem, rate_key=key_id
+    )
+    return KalshiTracker(client)
+
+
+# ---------------------------------------------------------------------------
+# The broker's own (custodial) trading on Kalshi
+
+_broker_clients: dict[tuple[str, str, str], KalshiClient] = {}
+_broker_lock = threading.Lock()
+
+
+def broker_client() -> KalshiClient:
+    """The pooled client for the broker's omnibus key (settings KALSHI_BROKER_*).
+
+    One per configuration per process, so connections are reused across
+    requests. Raises VenueAuthError when no broker key is configured.
+    """
+    key_id = getattr(settings, "KALSHI_BROKER_KEY_ID", "") or ""
+    pem = getattr(settings, "KALSHI_BROKER_PRIVATE_KEY_PEM", "") or ""
+    environment = getattr(settings, "KALSHI_BROKER_ENVIRONMENT", "demo") or "demo"
+    if not key_id or not pem:
+        raise VenueAuthError("No Kalshi broker key is configured (KALSHI_BROKER_KEY_ID).")
+    base_url = _base_url(environment)
+    # Keyed by a digest: the cache never holds the PEM as a dictionary key.
+    cache_key = (base_url, key_id, hashlib.sha256(pem.encode()).hexdigest())
+    with _broker_lock:
+        client = _broker_clients.get(cache_key)
+        if client is None:
+            client = KalshiClient(base_url, key_id=key_id, private_key_pem=pem, rate_key=key_id)
+            _broker_clients[cache_key] = client
+        return client
+
+
+def _whole_contracts(value: Decimal) -> Decimal:
+    return value.quantize(CONTRACT, rounding=ROUND_DOWN)
+
+
+def _on_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """`price` on the tick grid, rounded in the direction that keeps the limit safe."""
+    steps = (price / tick).quantize(CONTRACT, rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return min(max(steps * tick, MIN_PRICE), MAX_PRICE)
+
+
+class KalshiVenue(VenueAdapter):
+    """Kalshi as the broker trades on it, with its own key (binary markets, YES quoted)."""
+
+    def __init__(self, code: str, *, client: KalshiClient | None = None):
+        super().__init__(code)
+        self._client = client
+
+    @property
+    def client(self) -> KalshiClient:
+        if self._client is None:
+            self._client = broker_client()
+        return self._client
+
+    def _ticker(self, listing: Listing) -> str:
+        if listing.venue.code != self.code:
+            raise ValueError(f"{listing.key} is not listed on {self.code}.")
+        return listing.venue_symbol
+
+    def quote(self, listing: Listing) -> Quote:
+        """The listing's YES quote from Kalshi's live order book.
+
+        The mark is the mid; Kalshi publishes no TWAP, so one book snapshot
+        gives twap = mark (the feed keeps the time-weighted history).
+        Raises MarketDataUnavailable when Kalshi cannot be read or either
+        side of the book is empty, ValueError for another venue's listing.
+        """
+        ticker = self._ticker(listing)
+        try:
+            book = self.client.order_book(ticker)
+        except VenueError as exc:
+            raise MarketDataUnavailable(f"No Kalshi quote for {listing.key}: {exc}") from exc
+        if not book.bids or not book.asks:
+            raise MarketDataUnavailable(f"Kalshi's book for {listing.key} is one-sided or empty.")
+        bid, ask = book.bids[0].price, book.asks[0].price
+        mark = quantize_price((bid + ask) / 2)
+        return Quote(
+            listing_key=listing.key,
+            is_binary=True,
+            ts=datetime.now(UTC),
+            mark=mark,
+            bid=bid,
+            ask=ask,
+            twap=mark,
+            book=book,
+            outcome=Outcome.YES,
+        )
+
+    def market_order_place(
+        self,
+        listing: Listing,
+        side: Side | str,
+        *,
+        notional: Decimal,
+        client_order_id: str,
+        outcome: Outcome | None = None,
+        worst_price: Decimal | None = None,
+    ) -> VenueOrder:
+        """Send a fill-or-kill limit order for `notional` dollars; return Kalshi's record.
+
+        Kalshi no longer takes market orders, so this is a marketable limit:
+        limit = `worst_price` on the tick grid (rounded the safe way), or the
+        book walk's worst level without one. Whole contracts: a buy takes
+        notional / worst_price (it never spends more than `notional`), a sell
+        what the book walk says `notional` raises. Idempotent by
+        `client_order_id`: an order already at Kalshi under that id is
+        returned (looked up first, because Kalshi only guarantees the id is
+        unique among open orders, and on a 409). A kill with a limit given is
+        REJECTED with reject_code PRICE_LIMIT. Raises VenueTimeout when the
+        outcome is unknown, and VenueError when nothing was sent or accepted.
+        """
+        side = Side(side)
+        outcome = outcome or Outcome.YES
+        ticker = self._ticker(listing)
+        existing = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
+        if existing is not None:
+            return self._venue_order(existing, worst_price=worst_price)
+        tick = listing.instrument.tick_size or MIN_PRICE
+        if side == Side.BUY and worst_price is not None:
+            count = _whole_contracts(notional / worst_price)
+            limit = worst_price
+        else:
+            estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
+            count = _whole_contracts(estimate.quantity)
+            limit = worst_price if worst_price is not None else estimate.worst_price
+        if count < CONTRACT or limit is None:
+            return VenueOrder(
+                client_order_id=client_order_id,
+                venue_order_id="",
+                status=VenueOrderStatus.REJECTED,
+                reason=f"{notional} USDC does not buy one whole Kalshi contract here.",
+            )
+        limit = _on_tick(limit, tick, up=side == Side.SELL)
+        try:
+            order = self.client.order_create(
+                ticker=ticker,
+                side=outcome.value,
+                action=side.value,
+                count=count,
+                price=limit,
+                client_order_id=client_order_id,
+            )
+        except KalshiConflict:
+            order = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
+            if order is None:
+                raise VenueTimeout(
+                    f"Kalshi reports order {client_order_id} exists but does not list it."
+                ) from None
+        except KalshiRejected as exc:
+            return VenueOrder(
+                client_order_id=client_order_id,
+                venue_order_id="",
+                status=VenueOrderStatus.REJECTED,
+                reason=exc.message,
+            )
+        return self._venue_order(order, worst_price=worst_price)
+
+    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+        """Kalshi's record of the order sent as `client_order_id` (None: never received).
+
+        Raises VenueTimeout when Kalshi cannot answer (unavailable or rate-limited).
+        """
+        try:
+            order = self.client.order_get_by_client_id(
+                client_order_id, ticker=self._ticker(listing)
+            )
+        except (VenueUnavailable, VenueRateLimited) as exc:
+            raise VenueTimeout(f"Kalshi did not answer for {client_order_id}: {exc}") from exc
+        return None if order is None else self._venue_order(order, worst_price=None)
+
+    @staticmethod
+    def _venue_order(order: KalshiOrder, *, worst_price: Decimal | None) -> VenueOrder:
+        """Map Kalshi's order onto the adapter's VenueOrder."""
+        common = {"client_order_id": order.client_order_id, "venue_order_id": order.order_id}
+        if order.fill_count > ZERO and order.status in (STATUS_EXECUTED, STATUS_CANCELED):
+            # One logical fill per order (fill-or-kill): the order id is the fill's id.
+            partial = order.fill_count < order.initial_count
+            return VenueOrder(
+                **common,
+                status=VenueOrderStatus.FILLED,
+                quantity=order.fill_count,
+                average_price=order.average_price,
+                venue_fill_id=order.order_id,
+                reason="Partially filled; the rest was cancelled." if partial else "",
+            )
+        if order.status == STATUS_CANCELED:
+            return VenueOrder(
+                **common,
+                status=VenueOrderStatus.REJECTED,
+                reason="Kalshi could not fill the whole order within its limit price.",
+                reject_code=PRICE_LIMIT if worst_price is not None else "",
+            )
+        if order.status != STATUS_RESTING:
+            logger.warning("kalshi: order %s has unknown status %r", order.order_id, order.status)
+        return VenueOrder(**common, status=VenueOrderStatus.PENDING)
