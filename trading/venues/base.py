@@ -10,12 +10,14 @@ return exist.
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from portal.errors import InvalidParams
 from portal.money import QUANTITY_DECIMAL_PLACES, ZERO
 from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
+from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Listing
 
 QUANTITY_QUANTUM = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
@@ -112,6 +114,30 @@ def book_walk(
         best_price=levels[0].price if levels else None,
         worst_price=worst,
         complete=satisfied and filled > ZERO,
+    )
+
+
+def book_quote(listing: Listing, book: OrderBook, *, venue_name: str) -> Quote:
+    """A listing's YES quote from one snapshot of a venue's live book.
+
+    The mark is the mid; a venue's book publishes no TWAP, so twap = mark (the
+    feed keeps the time-weighted history). Raises MarketDataUnavailable for a
+    one-sided or empty book.
+    """
+    if not book.bids or not book.asks:
+        raise MarketDataUnavailable(f"{venue_name}'s book for {listing.key} is one-sided or empty.")
+    bid, ask = book.bids[0].price, book.asks[0].price
+    mark = quantize_price((bid + ask) / 2)
+    return Quote(
+        listing_key=listing.key,
+        is_binary=True,
+        ts=datetime.now(UTC),
+        mark=mark,
+        bid=bid,
+        ask=ask,
+        twap=mark,
+        book=book,
+        outcome=Outcome.YES,
     )
 
 

@@ -48,6 +48,7 @@ from trading.venues.base import (
     VenueOrder,
     VenueOrderStatus,
     VenueTimeout,
+    book_quote,
 )
 from trading.venues.ratelimit import token_bucket_take
 from trading.venues.tracking import (
@@ -969,21 +970,7 @@ class KalshiVenue(VenueAdapter):
             book = self.client.order_book(ticker)
         except VenueError as exc:
             raise MarketDataUnavailable(f"No Kalshi quote for {listing.key}: {exc}") from exc
-        if not book.bids or not book.asks:
-            raise MarketDataUnavailable(f"Kalshi's book for {listing.key} is one-sided or empty.")
-        bid, ask = book.bids[0].price, book.asks[0].price
-        mark = quantize_price((bid + ask) / 2)
-        return Quote(
-            listing_key=listing.key,
-            is_binary=True,
-            ts=datetime.now(UTC),
-            mark=mark,
-            bid=bid,
-            ask=ask,
-            twap=mark,
-            book=book,
-            outcome=Outcome.YES,
-        )
+        return book_quote(listing, book, venue_name="Kalshi")
 
     def market_order_place(
         self,

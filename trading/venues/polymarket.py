@@ -59,6 +59,7 @@ from trading.venues.base import (
     VenueOrder,
     VenueOrderStatus,
     VenueTimeout,
+    book_quote,
     book_walk,
 )
 from trading.venues.ratelimit import token_bucket_take
@@ -1474,23 +1475,7 @@ class PolymarketVenue(VenueAdapter):
             book = self.client.book(token)
         except VenueError as exc:
             raise MarketDataUnavailable(f"No Polymarket quote for {listing.key}: {exc}") from exc
-        if not book.bids or not book.asks:
-            raise MarketDataUnavailable(
-                f"Polymarket's book for {listing.key} is one-sided or empty."
-            )
-        bid, ask = book.bids[0].price, book.asks[0].price
-        mark = quantize_price((bid + ask) / 2)
-        return Quote(
-            listing_key=listing.key,
-            is_binary=True,
-            ts=datetime.now(UTC),
-            mark=mark,
-            bid=bid,
-            ask=ask,
-            twap=mark,
-            book=book,
-            outcome=Outcome.YES,
-        )
+        return book_quote(listing, book, venue_name="Polymarket")
 
     def market_order_place(
         self,

@@ -29,13 +29,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from trading.venues.fakes import LoopbackServer
 
 BASE_PATH = "/trade-api/v2"
 DEFAULT_LIMIT = 100
@@ -148,33 +150,30 @@ class _Failure:
     path: str | None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: "FakeKalshi"
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
-    server: _Server
+    fake: "FakeKalshi"
 
     def do_GET(self) -> None:
-        self.server.fake._handle(self, "GET")
+        self.fake._handle(self, "GET")
 
     def do_POST(self) -> None:
-        self.server.fake._handle(self, "POST")
+        self.fake._handle(self, "POST")
 
     def do_DELETE(self) -> None:
-        self.server.fake._handle(self, "DELETE")
+        self.fake._handle(self, "DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read `FakeKalshi.requests` instead."""
 
 
-class FakeKalshi:
+class FakeKalshi(LoopbackServer):
     """A loopback Kalshi. `start()` it (or use it as a context manager), then use `base_url`."""
 
+    handler_class = _Handler
+
     def __init__(self, *, port: int = 0, max_skew_seconds: float = 5.0):
-        self.port = port  # 0: a free one
+        super().__init__(port=port)
         self.max_skew_seconds = max_skew_seconds
         self.requests: list[tuple[str, str, dict[str, str], str | None]] = []
         self.request_times: list[float] = []  # time.monotonic() of each entry in `requests`
@@ -186,47 +185,10 @@ class FakeKalshi:
         self._books: dict[str, dict[str, dict[Decimal, Decimal]]] = {}
         self._failures: list[_Failure] = []
         self._outage = False
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -----------------------------------------------------------
-
-    def start(self) -> Self:
-        """Listen on 127.0.0.1 (`port`, or a free one) in a daemon thread; return self."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeKalshi is not started.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{BASE_PATH}"
+        return f"{self.origin}{BASE_PATH}"
 
     # -- state the tests set up ------------------------------------------------
 

@@ -34,13 +34,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+
+from trading.venues.fakes import LoopbackServer
 
 USDC_UNITS = Decimal(10) ** 6
 # CTF Exchange V2 on Polygon (as configured in py-clob-client-v2 1.2.1): the
@@ -164,7 +166,7 @@ def _error(status: int, message: str) -> _Reply:
     return _Reply(status, {"error": message})
 
 
-class FakePolymarket:
+class FakePolymarket(LoopbackServer):
     """The three Polymarket APIs on one loopback server; state lives in memory.
 
     Thread-safe: every route runs under one lock. Use `with FakePolymarket()
@@ -172,6 +174,7 @@ class FakePolymarket:
     """
 
     def __init__(self, *, port: int = 0, chain_id: int = 137, exchange_version: int = 2):
+        super().__init__(port=port)
         self.chain_id = chain_id
         self.exchange_version = exchange_version
         self.requests: list[RecordedRequest] = []
@@ -179,9 +182,6 @@ class FakePolymarket:
         self.trades: dict[str, dict[str, Any]] = {}
         self.rejected_orders: list[dict[str, Any]] = []
         self._lock = threading.RLock()
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._markets: dict[str, _Market] = {}
         self._events: dict[str, _Event] = {}
         self._token_market: dict[str, str] = {}
@@ -193,47 +193,9 @@ class FakePolymarket:
         self._lose_order_responses = 0
         self._order_responses: dict[str, dict[str, Any]] = {}
 
-    # -- lifecycle -----------------------------------------------------------------
-
-    def start(self) -> "FakePolymarket":
-        """Start serving on 127.0.0.1 (a free port unless one was given); returns self."""
-        if self._server is not None:
-            return self
-        handler = type("_Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits up to one interval for the loop to notice.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-polymarket",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakePolymarket":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("The fake Polymarket is not running: call start() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     @property
     def data_url(self) -> str:
@@ -1107,6 +1069,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read `fake.requests` instead of stderr."""
+
+
+FakePolymarket.handler_class = _Handler  # defined after the fake it serves
 
 
 # ---------------------------------------------------------------------------
