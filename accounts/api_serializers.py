@@ -8,6 +8,7 @@ account kind). Money is a decimal string with USDC's 6 places, in and out.
 from rest_framework import serializers
 
 from accounts.models import Account, Deposit, Journal, WithdrawalRequest
+from portal.api.fields import money_field
 from portal.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 
 PAGE_LIMIT_DEFAULT = 100
@@ -15,15 +16,6 @@ PAGE_LIMIT_MAX = 500
 
 # The API's deposit methods; "bank" is accepted for a bank transfer.
 DEPOSIT_METHOD_ALIASES = {"bank": Deposit.Method.BANK_TRANSFER}
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=MONEY_MAX_DIGITS,
-        decimal_places=MONEY_DECIMAL_PLACES,
-        coerce_to_string=True,
-        **kwargs,
-    )
 
 
 class MoneyInputField(serializers.DecimalField):

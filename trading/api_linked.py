@@ -10,9 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Account, LinkedCredential
+from portal.api.fields import money_field
 from portal.api.views import ApiView
 from portal.errors import NotFound
-from trading.api_serializers import money_field
 from trading.services.linked_accounts import linked_account_sync_request
 
 

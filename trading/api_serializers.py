@@ -10,9 +10,8 @@ Decimals are strings, timestamps ISO 8601.
 
 from rest_framework import serializers
 
+from portal.api.fields import money_field
 from portal.money import (
-    MONEY_DECIMAL_PLACES,
-    MONEY_MAX_DIGITS,
     PRICE_DECIMAL_PLACES,
     PRICE_MAX_DIGITS,
     QUANTITY_DECIMAL_PLACES,
@@ -29,12 +28,6 @@ SYMBOL_HELP = (
     "(TRUMP-WIN:NO), or a perpetual (BTC-PERP)."
 )
 PAGE_LIMIT_MAX = 500
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs
-    )
 
 
 def price_field(**kwargs) -> serializers.DecimalField:
