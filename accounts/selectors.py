@@ -44,10 +44,17 @@ class Page(Generic[T]):
     def next_offset(self) -> int | None:
         return self.offset + self.limit if self.has_more else None
 
+    @classmethod
+    def of(cls, fetched: Sequence[T], *, limit: int, offset: int) -> "Page[T]":
+        """The page of `limit` rows at `offset`, from up to limit + 1 rows read there
+        (one more than shown tells whether another page follows)."""
+        return cls(
+            items=list(fetched[:limit]), limit=limit, offset=offset, has_more=len(fetched) > limit
+        )
+
 
 def _page(rows, *, limit: int, offset: int) -> Page:
-    fetched = list(rows[offset : offset + limit + 1])
-    return Page(items=fetched[:limit], limit=limit, offset=offset, has_more=len(fetched) > limit)
+    return Page.of(list(rows[offset : offset + limit + 1]), limit=limit, offset=offset)
 
 
 # --- Balances --------------------------------------------------------------------------
@@ -221,7 +228,7 @@ def notification_list(*, user: User, limit: int = 50, offset: int = 0) -> Page[N
         .select_related("account")
         .order_by("-created_at", "-id")[offset : offset + limit + 1]
     )
-    return Page(items=rows[:limit], limit=limit, offset=offset, has_more=len(rows) > limit)
+    return Page.of(rows, limit=limit, offset=offset)
 
 
 def notifications_unread_count(*, user: User) -> int:

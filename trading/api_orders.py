@@ -6,12 +6,15 @@ with limit / offset. Every lookup is within the key's account: another
 account's order is a 404, like one that does not exist.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api_serializers import page_data
+from accounts.selectors import Page
 from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
@@ -36,13 +39,6 @@ CLIENT_ORDER_ID_PARAM = OpenApiParameter(
     "client_order_id", str, OpenApiParameter.PATH, description="Your client_order_id."
 )
 WRITE_ERRORS = (404, 409, 422, 503)
-
-
-def page(rows: list, *, limit: int, offset: int) -> tuple[list, int | None]:
-    """The first `limit` of `rows` (read with limit + 1) and the next page's offset."""
-    if len(rows) > limit:
-        return rows[:limit], offset + limit
-    return rows, None
 
 
 class OrderCollectionApi(MethodPolicyApi):
@@ -71,16 +67,9 @@ class OrderCollectionApi(MethodPolicyApi):
             limit=limit + 1,
             offset=offset,
         )
-        rows, next_offset = page(rows, limit=limit, offset=offset)
-        return Response(
-            {
-                "account_id": account.public_id,
-                "orders": [order_out(row) for row in rows],
-                "limit": limit,
-                "offset": offset,
-                "next_offset": next_offset,
-            }
-        )
+        page = Page.of(rows, limit=limit, offset=offset)
+        page = replace(page, items=[order_out(row) for row in page.items])
+        return Response(page_data(account_id=account.public_id, page=page, name="orders"))
 
     @extend_schema(
         operation_id="orders_create",
@@ -257,13 +246,6 @@ class FillListApi(ApiView):
         rows = fill_list(
             account=account, symbol=query.get("symbol"), limit=limit + 1, offset=offset
         )
-        rows, next_offset = page(rows, limit=limit, offset=offset)
-        return Response(
-            {
-                "account_id": account.public_id,
-                "fills": [fill_out(row) for row in rows],
-                "limit": limit,
-                "offset": offset,
-                "next_offset": next_offset,
-            }
-        )
+        page = Page.of(rows, limit=limit, offset=offset)
+        page = replace(page, items=[fill_out(row) for row in page.items])
+        return Response(page_data(account_id=account.public_id, page=page, name="fills"))

@@ -275,6 +275,19 @@ POLYMARKET_GAMMA_URL = env("POLYMARKET_GAMMA_URL", default="https://gamma-api.po
 POLYMARKET_CLOB_URL = env("POLYMARKET_CLOB_URL", default="https://clob.polymarket.com")
 # Local fake venues (local settings turn them on for `make run`).
 FAKE_VENUES = False
+# Polymarket requests per second per service, shared by every process (Polymarket
+# limits per IP per 10 s: Data API /v2/positions 200, Gamma /markets 300, CLOB /book
+# 1,500).
+POLYMARKET_RATES = {"data": 20.0, "gamma": 30.0, "clob": 150.0}
+# The broker's own Polymarket wallet and CLOB keys, used when VENUE_ADAPTERS routes
+# polymarket to "polymarket".
+POLYMARKET_PRIVATE_KEY = env("POLYMARKET_PRIVATE_KEY", default="")
+POLYMARKET_CLOB_API_KEY = env("POLYMARKET_CLOB_API_KEY", default="")
+POLYMARKET_CLOB_API_SECRET = env("POLYMARKET_CLOB_API_SECRET", default="")
+POLYMARKET_CLOB_API_PASSPHRASE = env("POLYMARKET_CLOB_API_PASSPHRASE", default="")
+POLYMARKET_FUNDER = env("POLYMARKET_FUNDER", default="")
+POLYMARKET_SIGNATURE_TYPE = env.int("POLYMARKET_SIGNATURE_TYPE", default=0)
+POLYMARKET_CHAIN_ID = env.int("POLYMARKET_CHAIN_ID", default=137)  # Polygon mainnet
 # Linked accounts are synced this often; a failing one backs off, doubling up to the cap.
 LINKED_SYNC_INTERVAL_SECONDS = env.int("LINKED_SYNC_INTERVAL_SECONDS", default=60)
 LINKED_SYNC_BACKOFF_MAX_SECONDS = env.int("LINKED_SYNC_BACKOFF_MAX_SECONDS", default=3600)

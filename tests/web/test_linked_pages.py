@@ -12,8 +12,9 @@ from django.urls import reverse
 from accounts.models import LinkedCredential
 from tests.accounts.test_admin import login_ops
 from tests.api.conftest import client_for, key_issue
-from tests.factories import UserFactory
+from tests.factories import UserFactory, open_account
 from tests.web.conftest import signed_in
+from trading.services.linked_accounts import linked_account_link
 from trading.venues.fakes.kalshi import FakeKalshi, rsa_key_pair, seed_demo
 
 
@@ -101,8 +102,6 @@ def test_another_users_linked_account_is_a_404(client, owner, seeded, browser):
 
 
 def _link(owner, seeded) -> LinkedCredential:
-    from trading.services.linked_accounts import linked_account_link
-
     return linked_account_link(
         user=owner,
         venue="kalshi",
@@ -125,14 +124,8 @@ def test_the_api_reports_sync_status_and_syncs_on_request(
         response = api.post(f"{url}/sync", {}, format="json")
     assert response.status_code == 202
     assert api.get(url).json()["last_synced_at"] is not None  # eager task ran after commit
-    other = client_for(key_issue([_other_account()]))
+    other = client_for(key_issue([open_account()]))
     assert other.get(url, {"account_id": credential.account.public_id}).status_code == 404
-
-
-def _other_account():
-    from tests.factories import open_account
-
-    return open_account()
 
 
 def test_the_secret_never_appears_in_pages_api_admin_or_logs(

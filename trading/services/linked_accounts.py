@@ -413,16 +413,8 @@ def _sync_apply(
         code=credential.venue,
         defaults={"name": credential.get_venue_display(), "kind": Venue.Kind.PREDICTION},
     )
-    instruments: dict[str, Instrument] = {}
-    unmapped = 0
-    for position in tracked.positions:
-        market_id = position.market.venue_market_id
-        if market_id not in instruments:
-            instrument = _instrument_for(venue, position.market)
-            if instrument is None:
-                unmapped += 1
-                continue
-            instruments[market_id] = instrument
+    instruments = _instruments_for(venue, [p.market for p in tracked.positions])
+    unmapped = sum(p.market.venue_market_id not in instruments for p in tracked.positions)
     wanted = {
         (instruments[p.market.venue_market_id].pk, p.outcome): p
         for p in tracked.positions
@@ -505,22 +497,27 @@ def _position_mirror(
         existing.save(update_fields=[*values, "updated_at"])
 
 
-def _instrument_for(venue: Venue, market: TrackedMarket) -> Instrument | None:
-    """Our instrument listed on `venue` as `market.venue_market_id`, created when new.
+def _instruments_for(venue: Venue, markets: list[TrackedMarket]) -> dict[str, Instrument]:
+    """Our instruments listed on `venue` for these markets, by venue market id (one
+    query for the known ones); a new market gets one created (`_instrument_create`),
+    a market without an expiry none (its positions are counted as unmapped)."""
+    wanted = {market.venue_market_id: market for market in markets}
+    instruments = {
+        listing.venue_symbol: listing.instrument
+        for listing in Listing.objects.select_related("instrument").filter(
+            venue=venue, venue_symbol__in=wanted
+        )
+    }
+    for market_id, market in wanted.items():
+        if market_id not in instruments and market.expires_at is not None:
+            instruments[market_id] = _instrument_create(venue, market)
+    return instruments
 
-    A new one is a halted binary instrument (tracked, never routed to) in an
-    event group of the venue's event; None when the venue gives no expiry
-    (our binary instruments need one): the position is counted as unmapped.
-    """
-    listing = (
-        Listing.objects.select_related("instrument")
-        .filter(venue=venue, venue_symbol=market.venue_market_id)
-        .first()
-    )
-    if listing is not None:
-        return listing.instrument
-    if market.expires_at is None:
-        return None
+
+def _instrument_create(venue: Venue, market: TrackedMarket) -> Instrument:
+    """A halted binary instrument (tracked, never routed to) listed on `venue` as
+    `market.venue_market_id`, in an event group of the venue's event; the one
+    another sync created meanwhile if it won the race."""
     try:
         with transaction.atomic():
             event_code = slugify(f"{venue.code}-{market.event_code or market.venue_market_id}")

@@ -186,6 +186,12 @@ class VenueAdapter(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.code}>"
 
+    def venue_symbol(self, listing: Listing) -> str:
+        """The listing's id on this venue; ValueError for another venue's listing."""
+        if listing.venue.code != self.code:
+            raise ValueError(f"{listing.key} is not listed on {self.code}.")
+        return listing.venue_symbol
+
     @abstractmethod
     def quote(self, listing: Listing) -> Quote:
         """The listing's current quote, book included (YES side for binaries).

@@ -18,6 +18,7 @@ Nothing here logs or raises with a header, a signature or the private key.
 """
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -25,8 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +50,12 @@ from trading.venues.base import (
     VenueTimeout,
     book_quote,
 )
+from trading.venues.http import (
+    MAX_PAGES,
+    backoff_seconds,
+    decimal_parse,
+    throttled_wait,
+)
 from trading.venues.ratelimit import token_bucket_take
 from trading.venues.tracking import (
     CredentialCheck,
@@ -65,18 +71,7 @@ from trading.venues.tracking import (
 
 logger = logging.getLogger(__name__)
 
-BASE_URLS = {
-    "production": "https://external-api.kalshi.com/trade-api/v2",
-    "demo": "https://external-api.demo.kalshi.co/trade-api/v2",
-}
-DEFAULT_READS_PER_SECOND = 20.0  # Basic tier
-DEFAULT_WRITES_PER_SECOND = 10.0
 PAGE_LIMIT = 100  # Kalshi's default page size
-MAX_PAGES = 10_000  # a cursor that never ends is a venue bug, not a reason to loop forever
-MAX_BACKOFF_SECONDS = 8.0
-# A Retry-After longer than this is not slept through: the caller (a request,
-# a task) is better told at once, with the advised wait, than blocked.
-MAX_RETRY_AFTER_SECONDS = 30.0
 SIGNATURE_HEADER = "KALSHI-ACCESS-SIGNATURE"
 WRITE_SCOPE_WARNING = "This key can place orders; a read-only key is enough for tracking."
 PRICE_FORMAT = Decimal("0.0001")  # Kalshi accepts 2-4 decimals in request prices
@@ -128,25 +123,7 @@ def _json_loads(text: str) -> Any:
     return json.loads(text, parse_float=Decimal, parse_int=Decimal)
 
 
-def parse_decimal(value: Any, field: str) -> Decimal:
-    """A fixed-point string (or JSON number) as an exact Decimal.
-
-    Raises VenueBadResponse for a missing or unreadable value.
-    """
-    if isinstance(value, bool) or value is None:
-        raise VenueBadResponse(f"Kalshi sent no usable {field}.")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int | str):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise VenueBadResponse(f"Kalshi sent an unreadable {field}: {value!r}.") from None
-    else:
-        raise VenueBadResponse(f"Kalshi sent an unreadable {field}.")
-    if not result.is_finite():
-        raise VenueBadResponse(f"Kalshi sent an unreadable {field}: {value!r}.")
-    return result
+parse_decimal = functools.partial(decimal_parse, venue="Kalshi")
 
 
 def _optional_decimal(value: Any, field: str) -> Decimal | None:
@@ -467,19 +444,16 @@ class KalshiClient:
         """Sleep until this request's slot in the account's shared bucket comes."""
         if write:
             kind = "write"
-            rate = float(getattr(settings, "KALSHI_WRITES_PER_SECOND", DEFAULT_WRITES_PER_SECOND))
+            rate = settings.KALSHI_WRITES_PER_SECOND
         else:
             kind = "read"
-            rate = float(getattr(settings, "KALSHI_READS_PER_SECOND", DEFAULT_READS_PER_SECOND))
+            rate = settings.KALSHI_READS_PER_SECOND
         # The bucket is per account key (Kalshi limits per member), hashed so the
         # Redis key names no credential.
         account = hashlib.sha256(self.rate_key.encode()).hexdigest()[:16]
         wait = token_bucket_take(f"kalshi:{account}:{kind}", rate, max(rate, 1.0))
         if wait > 0:
             time.sleep(wait)
-
-    def _backoff(self, attempt: int) -> float:
-        return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2**attempt)
 
     # -- the request loop ------------------------------------------------------
 
@@ -508,7 +482,6 @@ class KalshiClient:
         full_path = f"{self._base_path}{path}"
         url = f"{self.base_url}{path}"
         what = f"Kalshi {method} {path}"
-        retry_after: float | None = None
         for attempt in range(self.max_retries + 1):
             self._rate_wait(write=not is_read)
             headers = self._signed_headers(method, full_path) if signed else {}
@@ -530,15 +503,13 @@ class KalshiClient:
             else:
                 status = response.status_code
                 if status == 429:
-                    retry_after = _retry_after(response)
-                    if attempt >= self.max_retries or (
-                        retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS
-                    ):
-                        raise VenueRateLimited(
-                            f"{what} is still rate-limited after {attempt + 1} attempts.",
-                            retry_after=retry_after,
-                        )
-                    wait = retry_after if retry_after is not None else self._backoff(attempt)
+                    wait = throttled_wait(
+                        response,
+                        what=what,
+                        attempt=attempt,
+                        max_retries=self.max_retries,
+                        base_backoff=self.backoff_seconds,
+                    )
                     logger.warning("%s: 429, retrying in %.2fs", what, wait)
                     time.sleep(wait)
                     continue
@@ -549,7 +520,7 @@ class KalshiClient:
                 else:
                     return self._decode(response, what, secret=headers.get(SIGNATURE_HEADER))
             if attempt < self.max_retries:
-                wait = self._backoff(attempt)
+                wait = backoff_seconds(self.backoff_seconds, attempt)
                 logger.warning("%s; retrying in %.2fs", failure, wait)
                 time.sleep(wait)
         raise VenueUnavailable(f"{failure} ({self.max_retries + 1} attempts).")
@@ -749,32 +720,13 @@ class KalshiClient:
         return None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 # ---------------------------------------------------------------------------
 # Tracking a user's linked account
 
 
 def _base_url(environment: str) -> str:
-    urls = {**BASE_URLS, **getattr(settings, "KALSHI_BASE_URLS", {})}
     try:
-        return urls[environment]
+        return settings.KALSHI_BASE_URLS[environment]
     except KeyError:
         raise InvalidParams(
             f"Unknown Kalshi environment {environment!r}: use 'production' or 'demo'."
@@ -913,9 +865,9 @@ def broker_client() -> KalshiClient:
     One per configuration per process, so connections are reused across
     requests. Raises VenueAuthError when no broker key is configured.
     """
-    key_id = getattr(settings, "KALSHI_BROKER_KEY_ID", "") or ""
-    pem = getattr(settings, "KALSHI_BROKER_PRIVATE_KEY_PEM", "") or ""
-    environment = getattr(settings, "KALSHI_BROKER_ENVIRONMENT", "demo") or "demo"
+    key_id = settings.KALSHI_BROKER_KEY_ID
+    pem = settings.KALSHI_BROKER_PRIVATE_KEY_PEM
+    environment = settings.KALSHI_BROKER_ENVIRONMENT
     if not key_id or not pem:
         raise VenueAuthError("No Kalshi broker key is configured (KALSHI_BROKER_KEY_ID).")
     base_url = _base_url(environment)
@@ -952,11 +904,6 @@ class KalshiVenue(VenueAdapter):
             self._client = broker_client()
         return self._client
 
-    def _ticker(self, listing: Listing) -> str:
-        if listing.venue.code != self.code:
-            raise ValueError(f"{listing.key} is not listed on {self.code}.")
-        return listing.venue_symbol
-
     def quote(self, listing: Listing) -> Quote:
         """The listing's YES quote from Kalshi's live order book.
 
@@ -965,7 +912,7 @@ class KalshiVenue(VenueAdapter):
         Raises MarketDataUnavailable when Kalshi cannot be read or either
         side of the book is empty, ValueError for another venue's listing.
         """
-        ticker = self._ticker(listing)
+        ticker = self.venue_symbol(listing)
         try:
             book = self.client.order_book(ticker)
         except VenueError as exc:
@@ -997,7 +944,7 @@ class KalshiVenue(VenueAdapter):
         """
         side = Side(side)
         outcome = outcome or Outcome.YES
-        ticker = self._ticker(listing)
+        ticker = self.venue_symbol(listing)
         existing = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
         if existing is not None:
             return self._venue_order(existing, worst_price=worst_price)
@@ -1048,7 +995,7 @@ class KalshiVenue(VenueAdapter):
         """
         try:
             order = self.client.order_get_by_client_id(
-                client_order_id, ticker=self._ticker(listing)
+                client_order_id, ticker=self.venue_symbol(listing)
             )
         except (VenueUnavailable, VenueRateLimited) as exc:
             raise VenueTimeout(f"Kalshi did not answer for {client_order_id}: {exc}") from exc

@@ -27,6 +27,7 @@ passphrase, a private key or a signature.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -37,8 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import httpx
@@ -62,6 +62,12 @@ from trading.venues.base import (
     book_quote,
     book_walk,
 )
+from trading.venues.http import (
+    MAX_PAGES,
+    backoff_seconds,
+    decimal_parse,
+    throttled_wait,
+)
 from trading.venues.ratelimit import token_bucket_take
 from trading.venues.tracking import (
     CredentialCheck,
@@ -77,21 +83,9 @@ from trading.venues.tracking import (
 
 logger = logging.getLogger(__name__)
 
-DATA_URL = "https://data-api.polymarket.com"
-GAMMA_URL = "https://gamma-api.polymarket.com"
-CLOB_URL = "https://clob.polymarket.com"
 
 POSITIONS_PAGE_SIZE = 100  # the Data API's default page; it accepts up to 500
 GAMMA_BATCH = 50  # condition ids per Gamma /markets lookup
-MAX_PAGES = 10_000  # a cursor that never ends is a venue bug, not a reason to loop forever
-MAX_BACKOFF_SECONDS = 8.0
-# A Retry-After longer than this is not slept through: the caller (a request,
-# a task) is better told at once, with the advised wait, than blocked.
-MAX_RETRY_AFTER_SECONDS = 30.0
-# Requests per second per service, shared by every process. Polymarket limits
-# per IP per 10 s (Data API /v2/positions 200, Gamma /markets 300, CLOB /book
-# 1,500); we stay at those rates, which all processes of a deployment share.
-DEFAULT_RATES = {"data": 20.0, "gamma": 30.0, "clob": 150.0}
 USDC_UNITS = Decimal(10) ** 6  # the CLOB reports collateral in 6-decimal base units
 CENT = Decimal("0.01")  # the official client rounds market-order amounts to 2 decimals
 ORDER_TTL_SECONDS = 7 * 86400
@@ -278,27 +272,7 @@ def _json_loads(content: bytes | str) -> Any:
     return json.loads(content, parse_float=Decimal)
 
 
-def parse_decimal(value: Any, field_name: str) -> Decimal:
-    """A decimal string (".512" included) or JSON number as an exact, finite Decimal.
-
-    Raises VenueBadResponse for a missing or unreadable value.
-    """
-    if isinstance(value, bool) or value is None or value == "":
-        raise VenueBadResponse(f"Polymarket sent no usable {field_name}.")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int | str):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise VenueBadResponse(
-                f"Polymarket sent an unreadable {field_name}: {str(value)[:40]!r}."
-            ) from None
-    else:
-        raise VenueBadResponse(f"Polymarket sent an unreadable {field_name}.")
-    if not result.is_finite():
-        raise VenueBadResponse(f"Polymarket sent an unreadable {field_name}: {value!r}.")
-    return result
+parse_decimal = functools.partial(decimal_parse, venue="Polymarket")
 
 
 def _optional_decimal(value: Any, field_name: str) -> Decimal | None:
@@ -358,24 +332,6 @@ def decode_json_list(value: Any, field_name: str) -> list[Any]:
         if isinstance(decoded, list):
             return decoded
     raise VenueBadResponse(f"Polymarket's {field_name} is not a JSON-encoded list.")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -642,16 +598,12 @@ class PolymarketClient:
         """Sleep until this request's slot in the service's shared bucket comes."""
         if not self._rate_limit:
             return
-        rates = {**DEFAULT_RATES, **getattr(settings, "POLYMARKET_RATES", {})}
-        rate = float(rates[service])
+        rate = float(settings.POLYMARKET_RATES[service])
         # Polymarket limits per IP and host: one bucket per service and base URL.
         host = hashlib.sha256(self.urls[service].encode()).hexdigest()[:12]
         wait = token_bucket_take(f"polymarket:{service}:{host}", rate, max(rate, 1.0))
         if wait > 0:
             self._sleep(wait)
-
-    def _backoff(self, attempt: int) -> float:
-        return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2**attempt)
 
     def request(
         self,
@@ -697,15 +649,15 @@ class PolymarketClient:
                 failure = VenueUnavailable(f"{what} failed to connect ({type(exc).__name__}).")
             else:
                 if response.status_code == 429:
-                    wait = _retry_after(response)
-                    if attempt >= self.max_retries or (
-                        wait is not None and wait > MAX_RETRY_AFTER_SECONDS
-                    ):
-                        raise VenueRateLimited(
-                            f"{what} is still rate-limited after {attempt + 1} attempts.",
-                            retry_after=wait,
+                    self._sleep(
+                        throttled_wait(
+                            response,
+                            what=what,
+                            attempt=attempt,
+                            max_retries=self.max_retries,
+                            base_backoff=self.backoff_seconds,
                         )
-                    self._sleep(self._backoff(attempt) if wait is None else wait)
+                    )
                     continue
                 if response.status_code >= 500:
                     failure = VenueUnavailable(f"{what} answered HTTP {response.status_code}.")
@@ -713,7 +665,7 @@ class PolymarketClient:
                     return self._decode(response, what, credentials)
             if not retry_failures or attempt >= self.max_retries:
                 raise failure
-            self._sleep(self._backoff(attempt))
+            self._sleep(backoff_seconds(self.backoff_seconds, attempt))
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     @staticmethod
@@ -1125,14 +1077,11 @@ class PolymarketTracker:
 
 
 def client_from_settings(**kwargs: Any) -> PolymarketClient:
-    """A client for the hosts in settings POLYMARKET_DATA_URL, _GAMMA_URL and _CLOB_URL.
-
-    Each defaults to Polymarket's production host.
-    """
+    """A client for the hosts in settings POLYMARKET_DATA_URL, _GAMMA_URL and _CLOB_URL."""
     return PolymarketClient(
-        data_url=getattr(settings, "POLYMARKET_DATA_URL", "") or DATA_URL,
-        gamma_url=getattr(settings, "POLYMARKET_GAMMA_URL", "") or GAMMA_URL,
-        clob_url=getattr(settings, "POLYMARKET_CLOB_URL", "") or CLOB_URL,
+        data_url=settings.POLYMARKET_DATA_URL,
+        gamma_url=settings.POLYMARKET_GAMMA_URL,
+        clob_url=settings.POLYMARKET_CLOB_URL,
         **kwargs,
     )
 
@@ -1401,20 +1350,20 @@ def broker_signer(clob_url: str) -> ClobOrderSigner:
 
     Raises ImproperlyConfigured when the key or the CLOB API keys are missing.
     """
-    private_key = getattr(settings, "POLYMARKET_PRIVATE_KEY", "") or ""
+    private_key = settings.POLYMARKET_PRIVATE_KEY
     parts = {
-        "api_key": getattr(settings, "POLYMARKET_CLOB_API_KEY", "") or "",
-        "api_secret": getattr(settings, "POLYMARKET_CLOB_API_SECRET", "") or "",
-        "api_passphrase": getattr(settings, "POLYMARKET_CLOB_API_PASSPHRASE", "") or "",
+        "api_key": settings.POLYMARKET_CLOB_API_KEY,
+        "api_secret": settings.POLYMARKET_CLOB_API_SECRET,
+        "api_passphrase": settings.POLYMARKET_CLOB_API_PASSPHRASE,
     }
     if not private_key or not all(parts.values()):
         raise ImproperlyConfigured(
             "Polymarket trading needs POLYMARKET_PRIVATE_KEY and POLYMARKET_CLOB_API_KEY, "
             "_SECRET and _PASSPHRASE."
         )
-    funder = getattr(settings, "POLYMARKET_FUNDER", "") or None
-    signature_type = int(getattr(settings, "POLYMARKET_SIGNATURE_TYPE", 0) or 0)
-    chain_id = int(getattr(settings, "POLYMARKET_CHAIN_ID", DEFAULT_CHAIN_ID) or DEFAULT_CHAIN_ID)
+    funder = settings.POLYMARKET_FUNDER or None
+    signature_type = settings.POLYMARKET_SIGNATURE_TYPE
+    chain_id = settings.POLYMARKET_CHAIN_ID
     # The address is replaced by the signer's own once its key is read.
     credentials = ClobCredentials.from_dict(parts, default_address="0x" + "0" * 40)
     return ClobOrderSigner(
@@ -1457,11 +1406,6 @@ class PolymarketVenue(VenueAdapter):
             self._signer = broker_signer(self.client.urls["clob"])
         return self._signer
 
-    def _token(self, listing: Listing) -> str:
-        if listing.venue.code != self.code:
-            raise ValueError(f"{listing.key} is not listed on {self.code}.")
-        return listing.venue_symbol
-
     def quote(self, listing: Listing) -> Quote:
         """The listing's YES quote from the CLOB book of its YES token.
 
@@ -1470,7 +1414,7 @@ class PolymarketVenue(VenueAdapter):
         Raises MarketDataUnavailable when Polymarket cannot be read or either
         side of the book is empty, ValueError for another venue's listing.
         """
-        token = self._token(listing)
+        token = self.venue_symbol(listing)
         try:
             book = self.client.book(token)
         except VenueError as exc:
@@ -1511,7 +1455,7 @@ class PolymarketVenue(VenueAdapter):
         if notional is None or notional <= ZERO:
             raise InvalidParams("The order notional must be positive.")
         outcome = outcome or Outcome.YES
-        yes_token = self._token(listing)
+        yes_token = self.venue_symbol(listing)
         key = polymarket_order_key(self.code, client_order_id)
         store = redis_client()
         raw = store.get(key)
@@ -1530,7 +1474,7 @@ class PolymarketVenue(VenueAdapter):
 
         Raises VenueTimeout when Polymarket cannot answer.
         """
-        self._token(listing)
+        self.venue_symbol(listing)
         raw = redis_client().get(polymarket_order_key(self.code, client_order_id))
         if raw is None:
             return None

@@ -65,8 +65,7 @@ class SimulatedVenue(VenueAdapter):
         Raises MarketDataUnavailable if the feed never quoted it or its quote
         is stale, and ValueError if the listing belongs to another venue.
         """
-        if listing.venue.code != self.code:
-            raise ValueError(f"{listing.key} is not listed on {self.code}.")
+        self.venue_symbol(listing)
         quote = store.quote_get(listing.key)
         if quote is None:
             raise MarketDataUnavailable(f"No market data for {listing.key} yet.")
