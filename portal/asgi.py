@@ -1,7 +1,9 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets.
 
 `get_asgi_application()` runs first so the app registry is ready before any
-consumer module (which imports models) is loaded.
+consumer module (which imports models) is loaded. The partner stream
+(/v1/stream) authenticates with an API key and is routed before the
+browser's origin-checked, session-authenticated routes.
 """
 
 import os
@@ -14,14 +16,23 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from portal.routing import websocket_urlpatterns  # noqa: E402
+from portal.routing import browser_urlpatterns, partner_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": URLRouter(
+            [
+                *partner_urlpatterns,
+                re_path(
+                    r"^",
+                    AllowedHostsOriginValidator(
+                        AuthMiddlewareStack(URLRouter(browser_urlpatterns))
+                    ),
+                ),
+            ]
         ),
     }
 )

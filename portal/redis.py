@@ -1,12 +1,15 @@
 """The process's Redis client for settings.REDIS_URL, and the product's key names."""
 
+import asyncio
 import functools
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from redis.exceptions import LockNotOwnedError
 
@@ -21,6 +24,21 @@ def _client_for(url: str) -> redis.Redis:
 def redis_client() -> redis.Redis:
     """A pooled, thread-safe client for `settings.REDIS_URL`."""
     return _client_for(settings.REDIS_URL)
+
+
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def redis_async_client() -> redis.asyncio.Redis:
+    """An asyncio client for `settings.REDIS_URL`, one per event loop (its
+    connections belong to the loop that opened them)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    return client
 
 
 def redis_key(*parts: str) -> str:

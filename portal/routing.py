@@ -1,12 +1,20 @@
-"""WebSocket URL routes (browser dashboard and partner streams join here).
+"""WebSocket URL routes: the browser dashboard's and the partners' stream.
 
-Served under `AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (portal.asgi).
+The dashboard's routes are served under
+`AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (session cookie, so
+the Origin is checked); the partner stream authenticates with an API key in
+its first message, so it needs neither (portal.asgi).
 """
 
-from django.urls import path
+from django.urls import path, re_path
 
 from trading.consumers import DashboardConsumer
+from trading.streams.consumer import StreamConsumer
 
-websocket_urlpatterns: list = [
+browser_urlpatterns: list = [
     path("ws/dashboard/<str:account_id>/", DashboardConsumer.as_asgi()),
+]
+
+partner_urlpatterns: list = [
+    re_path(r"^v1/stream/?$", StreamConsumer.as_asgi()),
 ]

@@ -3,11 +3,19 @@
 Every account has a group `account.<id>`; the dashboard's and the partner
 stream's consumers join it. Messages carry their client payload already
 serialized (`text`, JSON): it is built once here, in the sender, and a
-consumer forwards it to any number of sockets as is.
+consumer forwards it to any number of sockets as is. The payload does not
+name the account (the dashboard's socket is one account's; the partner
+stream adds the account's public id from the message's `account`).
 
-    {"type": "margin.update", "text": '{"type":"margin","account_id":…}'}
-    {"type": "margin.call",   "text": '{"type":"margin_call","account_id":…}'}
-    {"type": "order.update",  "text": '{"type":"order","order_id":…,"status":…}'}
+    {"type": "margin.update",   "account": <id>, "text": '{"type":"margin",…}'}
+    {"type": "margin.call",     "account": <id>, "text": '{"type":"margin_call",…}'}
+    {"type": "order.update",    "account": <id>, "text": '{"type":"order",…}'}
+    {"type": "fill.update",     "account": <id>, "text": '{"type":"fill",…}'}
+    {"type": "position.update", "account": <id>, "text": '{"type":"position",…}'}
+    {"type": "leverage.update", "account": <id>, "text": '{"type":"leverage",…}'}
+
+A fill also goes out, anonymized, as a public trade of its market
+(`trading.marketdata.store.trades_publish`).
 
 Pushes are hints (SPEC §8): REST stays the source of truth. They are sent
 after the caller's transaction commits (at once outside one), so a client is
@@ -28,8 +36,12 @@ from typing import Any, TypeVar
 import orjson
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
 
-from trading.models import MarginCall, Order
+from trading.marketdata.quotes import Outcome, PublicTrade
+from trading.marketdata.store import trades_publish
+from trading.models import Fill, MarginCall, Order, Position
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +49,9 @@ T = TypeVar("T")
 MARGIN_UPDATE = "margin.update"
 MARGIN_CALL = "margin.call"
 ORDER_UPDATE = "order.update"
+FILL_UPDATE = "fill.update"
+POSITION_UPDATE = "position.update"
+LEVERAGE_UPDATE = "leverage.update"
 SEND_CONCURRENCY = 32
 SEND_TIMEOUT_SECONDS = 5.0
 
@@ -44,6 +59,10 @@ SEND_TIMEOUT_SECONDS = 5.0
 def account_group(account_id: int) -> str:
     """The channel group of one account's live updates."""
     return f"account.{account_id}"
+
+
+def _account_message(account_id: int, kind: str, payload: dict) -> tuple[str, dict]:
+    return account_group(account_id), {"type": kind, "account": account_id, "text": _json(payload)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +83,6 @@ class MarginUpdate:
         return _json(
             {
                 "type": "margin",
-                "account_id": self.account_id,
                 "ts": self.at.isoformat(),
                 "status": self.status,
                 "health": _str_or_none(self.health),
@@ -80,7 +98,10 @@ class MarginUpdate:
 def margin_updates_broadcast(*, updates: Sequence[MarginUpdate]) -> None:
     """Push each update to its account's group, after the current transaction commits."""
     messages = [
-        (account_group(update.account_id), {"type": MARGIN_UPDATE, "text": update.to_text()})
+        (
+            account_group(update.account_id),
+            {"type": MARGIN_UPDATE, "account": update.account_id, "text": update.to_text()},
+        )
         for update in updates
     ]
     _send_on_commit(messages)
@@ -90,23 +111,16 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
     """Push margin calls' openings or resolutions to their accounts' groups, after commit."""
     _send_on_commit(
         [
-            (
-                account_group(call.account_id),
+            _account_message(
+                call.account_id,
+                MARGIN_CALL,
                 {
-                    "type": MARGIN_CALL,
-                    "text": _json(
-                        {
-                            "type": "margin_call",
-                            "account_id": call.account_id,
-                            "margin_call_id": call.pk,
-                            "status": call.status,
-                            "health": _str_or_none(health),
-                            "opened_at": call.opened_at.isoformat(),
-                            "resolved_at": call.resolved_at.isoformat()
-                            if call.resolved_at
-                            else None,
-                        }
-                    ),
+                    "type": "margin_call",
+                    "margin_call_id": call.pk,
+                    "status": call.status,
+                    "health": _str_or_none(health),
+                    "opened_at": call.opened_at.isoformat(),
+                    "resolved_at": call.resolved_at.isoformat() if call.resolved_at else None,
                 },
             )
             for call, health in calls
@@ -116,25 +130,109 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
 
 def order_update_broadcast(*, order: Order) -> None:
     """Push an order's state (filled, pending, rejected…) to its account's group, after commit."""
-    text = _json(
-        {
-            "type": "order",
-            "account_id": order.account_id,
-            "order_id": order.public_id,
-            "client_order_id": order.client_order_id,
-            "status": order.status,
-            "side": order.side,
-            "symbol": order.instrument.symbol,
-            "outcome": order.outcome,
-            "venue": order.venue.code if order.venue_id else None,
-            "filled_quantity": str(order.filled_quantity),
-            "filled_notional": str(order.filled_notional),
-            "average_fill_price": _str_or_none(order.average_fill_price),
-            "fees": str(order.fees),
-            "ts": order.updated_at.isoformat(),
-        }
+    payload = {
+        "type": "order",
+        "order_id": order.public_id,
+        "client_order_id": order.client_order_id,
+        "status": order.status,
+        "side": order.side,
+        "symbol": order.instrument.symbol,
+        "outcome": order.outcome,
+        "venue": order.venue.code if order.venue_id else None,
+        "filled_quantity": str(order.filled_quantity),
+        "filled_notional": str(order.filled_notional),
+        "average_fill_price": _str_or_none(order.average_fill_price),
+        "fees": str(order.fees),
+        "reject_code": order.reject_code or None,
+        "ts": order.updated_at.isoformat(),
+    }
+    _send_on_commit([_account_message(order.account_id, ORDER_UPDATE, payload)])
+
+
+def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:
+    """After commit: the fill and the position it left to the account's group, and
+    the fill, without the account, as a public trade of its market."""
+    symbol = fill.instrument.symbol
+    account_id = fill.account_id
+    ts = fill.created_at.isoformat()
+    messages = [
+        _account_message(
+            account_id,
+            FILL_UPDATE,
+            {
+                "type": "fill",
+                "fill_id": fill.public_id,
+                "order_id": order.public_id,
+                "client_order_id": order.client_order_id,
+                "symbol": symbol,
+                "outcome": fill.outcome or None,
+                "side": fill.side,
+                "quantity": str(fill.quantity),
+                "price": str(fill.price),
+                "notional": str(fill.notional),
+                "fees": str(fill.venue_fee + fill.commission),
+                "realized_pnl": str(fill.realized_pnl),
+                "liquidity": fill.liquidity,
+                "venue": fill.venue.code,
+                "ts": ts,
+            },
+        ),
+        _account_message(
+            account_id,
+            POSITION_UPDATE,
+            {
+                "type": "position",
+                "symbol": symbol,
+                "outcome": position.outcome or None,
+                "quantity": str(position.quantity),
+                "average_price": str(position.average_price),
+                "realized_pnl": str(position.realized_pnl),
+                "isolated_margin": str(position.isolated_margin),
+                "leverage": position.leverage,
+                "ts": ts,
+            },
+        ),
+    ]
+    trade = PublicTrade(
+        trade_id=fill.public_id,
+        listing_key=f"{symbol}@{fill.venue.code}",
+        outcome=Outcome(fill.outcome) if fill.outcome else None,
+        side=fill.side,
+        price=fill.price,
+        size=fill.quantity,
+        ts=fill.created_at,
     )
-    _send_on_commit([(account_group(order.account_id), {"type": ORDER_UPDATE, "text": text})])
+    _send_on_commit(messages)
+    transaction.on_commit(lambda: _trades_publish([trade]))
+
+
+def leverage_broadcast(
+    *, account_id: int, symbol: str, old: int, new: int, cancelled_order_ids: Sequence[str]
+) -> None:
+    """Push an applied leverage change to the account's group, after commit."""
+    _send_on_commit(
+        [
+            _account_message(
+                account_id,
+                LEVERAGE_UPDATE,
+                {
+                    "type": "leverage",
+                    "symbol": symbol,
+                    "old_leverage": old,
+                    "new_leverage": new,
+                    "cancelled_order_ids": list(cancelled_order_ids),
+                    "ts": timezone.now().isoformat(),
+                },
+            )
+        ]
+    )
+
+
+def _trades_publish(trades: list[PublicTrade]) -> None:
+    try:
+        trades_publish(trades)
+    except RedisError:
+        logger.exception("broadcasts: could not publish %d public trades", len(trades))
 
 
 def _json(payload: dict) -> str:

@@ -191,7 +191,13 @@ def api_key_identify(key: str) -> KeyIdentity | None:
     """
     if not key.startswith(("lev_live_", "lev_test_")) or len(key) > 64:
         return None
-    identity = refdata_get("api_key", api_key_hash(key), lambda: _identity_load(api_key_hash(key)))
+    return api_key_identity_get(api_key_hash(key))
+
+
+def api_key_identity_get(key_hash: str) -> KeyIdentity | None:
+    """`api_key_identify` by the key's hash: what a long-lived connection keeps
+    instead of the key, to re-check it (revoked: None) on every command."""
+    identity = refdata_get("api_key", key_hash, lambda: _identity_load(key_hash))
     if identity is None or identity.revoked:
         return None
     return identity

@@ -7,10 +7,16 @@ server's clock) and `X-Signature` (hex Ed25519 signature of
 `X-Timestamp + ACTION + canonicalJSON(body)`, ACTION being the final path
 segment, canonicalJSON the body with keys sorted at every level and no
 whitespace; an empty body signs as ""). A signature is accepted once.
+
+Commands on the partner stream (`trading.streams`) run as in-process
+requests carrying a `StreamCommand`: the same checks, with the command's
+`timestamp` and `signature` fields signing `timestamp + COMMAND +
+canonicalJSON(params)` (COMMAND: the command's type, e.g. `add_order`).
 """
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -20,7 +26,12 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.services.api_keys import KeyIdentity, api_key_identify, api_key_touch
+from accounts.services.api_keys import (
+    KeyIdentity,
+    api_key_identify,
+    api_key_identity_get,
+    api_key_touch,
+)
 from portal.redis import redis_client, redis_key
 
 SIGNED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -48,9 +59,28 @@ def signing_message(*, timestamp: str, path: str, body: bytes) -> bytes:
     return f"{timestamp}{action}{canonical_json(body)}".encode()
 
 
-def _signature_check(request: Request, identity: KeyIdentity) -> None:
-    timestamp = request.headers.get("X-Timestamp", "")
-    signature = request.headers.get("X-Signature", "")
+@dataclass(frozen=True)
+class StreamCommand:
+    """How a command on the partner stream (`trading.streams`) authenticates the
+    request it is run as: the socket's key (by hash, re-checked on every command),
+    the socket's client address, and the command's own signature fields.
+
+    Set as `stream_command` on requests built in-process, never from HTTP.
+    """
+
+    key_hash: str
+    address: str
+    command: str = ""
+    params: bytes = b""  # the command's params as received (JSON)
+    timestamp: str = ""
+    signature: str = ""
+    throttled: bool = True  # False: a read the server pushes (pulses, snapshots)
+
+
+def _signature_verify(
+    identity: KeyIdentity, *, timestamp: str, signature: str, message: Callable[[], bytes]
+) -> None:
+    """Check a write's X-Timestamp / X-Signature pair (`message()` is what was signed)."""
     if not timestamp or not signature:
         raise exceptions.AuthenticationFailed(
             "This key signs its requests: X-Timestamp and X-Signature are required."
@@ -61,8 +91,7 @@ def _signature_check(request: Request, identity: KeyIdentity) -> None:
         raise exceptions.AuthenticationFailed("X-Timestamp is more than 30 s from server time.")
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(identity.signing_public_key)).verify(
-            bytes.fromhex(signature),
-            signing_message(timestamp=timestamp, path=request.path, body=request.body),
+            bytes.fromhex(signature), message()
         )
     except (InvalidSignature, ValueError) as exc:
         raise exceptions.AuthenticationFailed("The request signature is not valid.") from exc
@@ -87,20 +116,38 @@ class ApiCaller:
 
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiCaller, KeyIdentity] | None:
-        header = request.headers.get("Authorization", "")
-        if not header:
-            return None  # NotAuthenticated (401) from the permission check
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise exceptions.AuthenticationFailed("Use the header Authorization: Bearer lev_live_…")
-        identity = api_key_identify(key.strip())
-        if identity is None:
-            raise exceptions.AuthenticationFailed("API key missing or invalid.")
-        address = client_address(request)
+        stream: StreamCommand | None = getattr(request._request, "stream_command", None)
+        if stream is not None:
+            identity = api_key_identity_get(stream.key_hash)
+            if identity is None:
+                raise exceptions.AuthenticationFailed("This API key has been revoked.")
+            address, timestamp, signature = stream.address, stream.timestamp, stream.signature
+
+            def message() -> bytes:
+                return f"{timestamp}{stream.command}{canonical_json(stream.params)}".encode()
+        else:
+            header = request.headers.get("Authorization", "")
+            if not header:
+                return None  # NotAuthenticated (401) from the permission check
+            scheme, _, key = header.partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise exceptions.AuthenticationFailed(
+                    "Use the header Authorization: Bearer lev_live_…"
+                )
+            identity = api_key_identify(key.strip())
+            if identity is None:
+                raise exceptions.AuthenticationFailed("API key missing or invalid.")
+            address = client_address(request)
+            timestamp = request.headers.get("X-Timestamp", "")
+            signature = request.headers.get("X-Signature", "")
+
+            def message() -> bytes:
+                return signing_message(timestamp=timestamp, path=request.path, body=request.body)
+
         if not identity.allows_address(address):
             raise exceptions.PermissionDenied(f"This key may not be used from {address}.")
         if identity.signing_public_key and request.method in SIGNED_METHODS:
-            _signature_check(request, identity)
+            _signature_verify(identity, timestamp=timestamp, signature=signature, message=message)
         api_key_touch(identity=identity, address=address)
         return ApiCaller(identity), identity
 

@@ -13,7 +13,7 @@ import secrets
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from portal.redis import redis_client, redis_key
+from portal.redis import redis_async_client, redis_client, redis_key
 
 WINDOW_MS = 60_000
 
@@ -37,14 +37,32 @@ return {0, 0, tonumber(oldest[2]) + window - now_ms}
 _script = None
 
 
+def rate_window_key(group: str, key_pk: int) -> str:
+    """The Redis key of one API key's window in one group."""
+    return redis_key("api", "rate", group, str(key_pk))
+
+
+def _window_result(reply: list) -> tuple[bool, int, float]:
+    allowed, remaining, retry_ms = reply
+    return bool(allowed), int(remaining), max(0, int(retry_ms)) / 1000
+
+
 def _window_check(key: str, limit: int) -> tuple[bool, int, float]:
     global _script
     if _script is None:
         _script = redis_client().register_script(_SLIDING_WINDOW)
-    allowed, remaining, retry_ms = _script(
-        keys=[key], args=[WINDOW_MS, limit, secrets.token_hex(8)]
+    return _window_result(_script(keys=[key], args=[WINDOW_MS, limit, secrets.token_hex(8)]))
+
+
+async def rate_window_check_async(*, group: str, key_pk: int) -> tuple[bool, int, float]:
+    """The same window as the REST throttle, from async code (the partner stream):
+    (allowed, remaining, seconds to wait)."""
+    script = redis_async_client().register_script(_SLIDING_WINDOW)
+    limit = settings.API_RATE_LIMITS[group]
+    reply = await script(
+        keys=[rate_window_key(group, key_pk)], args=[WINDOW_MS, limit, secrets.token_hex(8)]
     )
-    return bool(allowed), int(remaining), max(0, int(retry_ms)) / 1000
+    return _window_result(reply)
 
 
 class GroupRateThrottle(BaseThrottle):
@@ -53,10 +71,11 @@ class GroupRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         identity = request.auth
         group = getattr(view, "throttle_group", None)
-        if identity is None or group is None:
+        stream = getattr(request._request, "stream_command", None)
+        if identity is None or group is None or (stream is not None and not stream.throttled):
             return True
         limit = settings.API_RATE_LIMITS[group]
-        key = redis_key("api", "rate", group, str(identity.pk))
+        key = rate_window_key(group, identity.pk)
         allowed, remaining, self._wait = _window_check(key, limit)
         request.rate_limit = (limit, remaining)
         return allowed

@@ -235,6 +235,19 @@ API_DEFAULT_VERSION = "2026-04-01"
 # Requests per minute per API key and endpoint group (seed "Rate Limits").
 API_RATE_LIMITS = {"market_data": 300, "order_management": 60, "execute": 30}
 
+# Partner stream (/v1/stream, trading.streams): open connections per key (seed "Rate
+# Limits"), a connection's slot lifetime between renewals, how long a new socket may
+# take to authenticate, how often an open socket re-checks its key (revoked: closed),
+# the pulse of seed 002's positions and balances subscriptions, subscriptions per
+# socket, and messages waiting for a slow client before its subscriptions see gaps.
+STREAM_MAX_CONNECTIONS_PER_KEY = env.int("STREAM_MAX_CONNECTIONS_PER_KEY", default=5)
+STREAM_SLOT_TTL_SECONDS = env.float("STREAM_SLOT_TTL_SECONDS", default=60.0)
+STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=10.0)
+STREAM_KEY_RECHECK_SECONDS = env.float("STREAM_KEY_RECHECK_SECONDS", default=5.0)
+STREAM_PULSE_SECONDS = env.float("STREAM_PULSE_SECONDS", default=1.0)
+STREAM_MAX_SUBSCRIPTIONS = env.int("STREAM_MAX_SUBSCRIPTIONS", default=50)
+STREAM_SEND_QUEUE = env.int("STREAM_SEND_QUEUE", default=2000)
+
 # --- Product ---------------------------------------------------------------
 # Payment provider for deposits and withdrawals (dotted path to a class
 # implementing accounts.payments.base.PaymentProvider).

@@ -48,3 +48,5 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # static files are served from static/ by the finders
+# An open stream notices a revoked key within half a second (tests revoke and wait).
+STREAM_KEY_RECHECK_SECONDS = env.float("STREAM_KEY_RECHECK_SECONDS", default=0.5)

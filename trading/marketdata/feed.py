@@ -8,7 +8,8 @@ Each cycle:
    simulator's default; halted and resolved markets stop moving and keep
    their last quote in Redis;
 2. step the simulator to now;
-3. write the quotes to Redis and publish them as one tick batch;
+3. write the quotes to Redis and publish them as one tick batch, with the
+   public trades the simulator printed in the step;
 4. store a history row for each listing whose history bucket is due;
 
 then sleep to keep the interval. Clock and sleep are injectable, so tests
@@ -156,7 +157,9 @@ class MarketDataFeed:
             self._reload()
             self._next_reload = now + LISTINGS_RELOAD_SECONDS
         quotes = self.simulator.step(now)
-        store.quotes_publish(quotes, ts=datetime.fromtimestamp(now, tz=UTC))
+        store.quotes_publish(
+            quotes, ts=datetime.fromtimestamp(now, tz=UTC), trades=self.simulator.prints(quotes)
+        )
         self.stats.history_rows += self.history.record(quotes, self._listing_ids, now)
         return quotes
 

@@ -169,3 +169,40 @@ class Quote:
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
         return cls.from_dict(orjson.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class PublicTrade:
+    """One trade on a venue, without who traded: `side` is the taker's, `price` the
+    price of `outcome`'s contract (None for a perpetual)."""
+
+    trade_id: str
+    listing_key: str
+    outcome: Outcome | None
+    side: str
+    price: Decimal
+    size: Decimal
+    ts: datetime
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.trade_id,
+            "key": self.listing_key,
+            "outcome": None if self.outcome is None else self.outcome.value,
+            "side": self.side,
+            "price": str(self.price),
+            "size": str(self.size),
+            "ts": self.ts.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Self:
+        return cls(
+            trade_id=data["id"],
+            listing_key=data["key"],
+            outcome=None if data["outcome"] is None else Outcome(data["outcome"]),
+            side=data["side"],
+            price=Decimal(data["price"]),
+            size=Decimal(data["size"]),
+            ts=datetime.fromisoformat(data["ts"]),
+        )

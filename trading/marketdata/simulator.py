@@ -18,15 +18,23 @@ Pure: no I/O and no clock of its own; the feed passes the time of each step.
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import cached_property
 
 import numpy as np
 
-from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
+from trading.marketdata.quotes import (
+    ONE,
+    BookLevel,
+    OrderBook,
+    Outcome,
+    PublicTrade,
+    Quote,
+    quantize_price,
+)
 from trading.marketdata.twap import TwapWindow
 
 SECONDS_PER_DAY = 86_400.0
@@ -83,6 +91,10 @@ class SimulationParams:
     binary_level_contracts: float = 1_500.0
     perp_level_notional: float = 150_000.0
     size_jitter: float = 0.4
+    # Public trades: the chance a listing prints one in a step, and its size as a
+    # fraction of the best level it takes (uniform in the range).
+    print_probability: float = 0.3
+    print_fraction: tuple[float, float] = (0.01, 0.2)
 
 
 @dataclass(frozen=True)
@@ -321,6 +333,8 @@ class MarketSimulator:
         self.params = params or SimulationParams()
         self._fair: dict[str, _FairValue] = {}
         self._quoters: dict[str, _ListingQuoter] = {}
+        self._prints = _rng(seed, "prints")
+        self._printed = 0
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -370,3 +384,39 @@ class MarketSimulator:
             quoter.quote(self._fair[quoter.spec.instrument.symbol], now)
             for quoter in self._quoters.values()
         ]
+
+    def prints(self, quotes: Sequence[Quote]) -> list[PublicTrade]:
+        """The public trades of a step: each listing prints with `print_probability`,
+        a taker buying the best ask or selling the best bid, a fraction of its size.
+
+        Deterministic given the seed and the quotes; ids are unique per simulator.
+        """
+        params = self.params
+        trades = []
+        draws = self._prints.random((len(quotes), 3)).tolist()
+        low, high = params.print_fraction
+        for quote, (chance, direction, fraction) in zip(quotes, draws, strict=True):
+            side = "buy" if direction < 0.5 else "sell"
+            levels = quote.book.asks if side == "buy" else quote.book.bids
+            if chance >= params.print_probability or not levels:
+                continue
+            best = levels[0]
+            exponent = best.size.as_tuple().exponent
+            size = (best.size * Decimal(low + (high - low) * fraction)).quantize(
+                Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0), ROUND_DOWN
+            )
+            if size <= 0:
+                continue
+            self._printed += 1
+            trades.append(
+                PublicTrade(
+                    trade_id=f"sim-{self.seed}-{int(quote.ts.timestamp() * 1000)}-{self._printed}",
+                    listing_key=quote.listing_key,
+                    outcome=quote.outcome,
+                    side=side,
+                    price=best.price,
+                    size=size,
+                    ts=quote.ts,
+                )
+            )
+        return trades

@@ -9,6 +9,11 @@ Redis keys, under `settings.KEY_PREFIX`:
 - `<prefix>:md:ticks`: a pub/sub channel; one message per feed cycle,
   `{"ts": ..., "quotes": [Quote.to_dict(), ...]}` with every listing that
   moved in that cycle.
+- `<prefix>:md:trades`: a pub/sub channel of public trades,
+  `{"trades": [PublicTrade.to_dict(), ...]}`: the venues' prints (the
+  simulator's, in the embedded feed) and the broker's own fills, anonymized.
+  Trades are events with no stored copy: a subscriber sees those published
+  while it listens.
 
 The hash is the source of truth. A message is a hint: a subscriber that may
 have missed some re-reads the hash (`quotes_all`).
@@ -29,7 +34,7 @@ from django.conf import settings
 
 from portal.errors import DomainError
 from portal.redis import redis_client
-from trading.marketdata.quotes import Quote
+from trading.marketdata.quotes import PublicTrade, Quote
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +75,37 @@ class TickBatch:
         )
 
 
-def quotes_publish(quotes: Sequence[Quote], *, ts: datetime) -> None:
-    """Store `quotes` as the latest and publish them as one tick batch.
+def trades_channel() -> str:
+    return f"{settings.KEY_PREFIX}:md:trades"
+
+
+def _trades_message(trades: Sequence[PublicTrade]) -> bytes:
+    return orjson.dumps({"trades": [trade.to_dict() for trade in trades]})
+
+
+def quotes_publish(
+    quotes: Sequence[Quote], *, ts: datetime, trades: Sequence[PublicTrade] = ()
+) -> None:
+    """Store `quotes` as the latest and publish them as one tick batch, then `trades`.
 
     One round trip in a MULTI block: a subscriber that re-reads the hash on
     a message sees at least this batch. Does nothing for an empty batch.
     """
-    if not quotes:
+    if not quotes and not trades:
         return
     pipe = redis_client().pipeline(transaction=True)
-    pipe.hset(quotes_key(), mapping={quote.listing_key: quote.to_json() for quote in quotes})
-    pipe.publish(ticks_channel(), TickBatch(ts=ts, quotes=tuple(quotes)).to_json())
+    if quotes:
+        pipe.hset(quotes_key(), mapping={quote.listing_key: quote.to_json() for quote in quotes})
+        pipe.publish(ticks_channel(), TickBatch(ts=ts, quotes=tuple(quotes)).to_json())
+    if trades:
+        pipe.publish(trades_channel(), _trades_message(trades))
     pipe.execute()
+
+
+def trades_publish(trades: Sequence[PublicTrade]) -> None:
+    """Publish public trades on the trades channel (nothing for none)."""
+    if trades:
+        redis_client().publish(trades_channel(), _trades_message(trades))
 
 
 @functools.lru_cache(maxsize=4096)

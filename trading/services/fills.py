@@ -7,6 +7,8 @@ posts the trade journal through the instrument's own fill function (binary:
 `trading.services.perps.perp_fill_apply`), records the Fill linked to that
 journal and rolls the Order's filled quantity, notional, average price, fees
 and status forward, all in the caller's transaction under its account lock.
+After commit, the fill and the position it left are pushed to the account's
+live streams and the fill goes out as an anonymized public trade.
 """
 
 from dataclasses import dataclass
@@ -18,8 +20,9 @@ from django.utils import timezone
 from accounts.models import Account, Journal
 from portal.errors import InvalidParams
 from portal.money import ZERO, quantize_money
+from trading.broadcasts import fill_broadcast
 from trading.marketdata.quotes import quantize_price
-from trading.models import Fill, Instrument, Order, Venue
+from trading.models import Fill, Instrument, Order, Position, Venue
 from trading.services.fees import fees_for_fill
 from trading.services.perps import perp_fill_apply
 from trading.services.positions import binary_fill_apply
@@ -27,6 +30,7 @@ from trading.services.positions import binary_fill_apply
 
 @dataclass(frozen=True, slots=True)
 class _Applied:
+    position: Position
     journal: Journal
     notional: Decimal
     realized_pnl: Decimal
@@ -75,7 +79,10 @@ def _position_apply(
             memo=memo,
         )
     return _Applied(
-        journal=result.journal, notional=result.notional, realized_pnl=result.realized_pnl
+        position=result.position,
+        journal=result.journal,
+        notional=result.notional,
+        realized_pnl=result.realized_pnl,
     )
 
 
@@ -178,4 +185,5 @@ def order_fill_apply(
         journal=applied.journal,
         created_at=now,
     )
+    fill_broadcast(fill=fill, order=order, position=applied.position)
     return fill

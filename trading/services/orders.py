@@ -41,6 +41,7 @@ from accounts.models import Account
 from accounts.services.accounts import account_check_can_transact
 from portal.errors import Conflict, DomainError, Forbidden, InvalidParams, NotFound
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
+from trading.broadcasts import order_update_broadcast
 from trading.marketdata.quotes import OrderBook, Outcome
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position, Venue
@@ -490,6 +491,7 @@ def order_place(
                 code="duplicate_order",
             ) from exc
         _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+        order_update_broadcast(order=order)
     return order
 
 
@@ -599,6 +601,7 @@ def order_modify(
         listing = _listings(instrument, order.venue)
         book = _book(listing[0], contract.book_outcome) if listing else None
         _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+        order_update_broadcast(order=order)
     return order
 
 
@@ -620,6 +623,7 @@ def order_cancel(
             code="cancelled",
             reason="Cancelled by the customer.",
         )
+        order_update_broadcast(order=order)
     return order
 
 
@@ -628,6 +632,7 @@ def _orders_cancel(orders, *, reason: str) -> list[Order]:
     cancelled = list(orders.filter(status__in=ACTIVE).select_for_update(of=("self",)))
     for order in cancelled:
         _finish(order, status=Order.Status.CANCELLED, code="cancelled", reason=reason)
+        order_update_broadcast(order=order)
     return cancelled
 
 
@@ -709,8 +714,10 @@ def _match_resting(*, order_id: int, book: OrderBook) -> bool:
         except DomainError as exc:  # margin, position: cancel; the customer re-places
             order.refresh_from_db()
             _finish(order, status=Order.Status.CANCELLED, code=exc.code, reason=exc.message)
+            order_update_broadcast(order=order)
             logger.info("Resting order %s cancelled: %s", order.public_id, exc.message)
             return False
+        order_update_broadcast(order=order)
     return True
 
 
@@ -739,6 +746,7 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
                 code=trigger,
                 reason=f"The {trigger.replace('_', '-')} closed the filled part.",
             )
+            order_update_broadcast(order=parent)
         instrument = parent.instrument
         closing = Order.Side.SELL if parent.side == Order.Side.BUY else Order.Side.BUY
         held = (
@@ -773,11 +781,13 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
                 code=trigger,
                 reason="Nothing left to close." if quantity <= 0 else "The market is closed.",
             )
+            order_update_broadcast(order=child)
             return child
         if quantity < child.quantity:
             child.quantity = quantity
             child.save(update_fields=["quantity"])
         _execute_now(order=child, account=account, book=book, liquidity=Fill.Liquidity.TAKER)
+        order_update_broadcast(order=child)
     return child
 
 

@@ -41,6 +41,7 @@ from portal.errors import (
 )
 from portal.money import ZERO, quantize_money
 from trading import perp_math
+from trading.broadcasts import leverage_broadcast
 from trading.marketdata.quotes import quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
@@ -531,6 +532,13 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
         if new != old:
             cancelled = _orders_cancel(
                 account=locked, instrument=instrument, reason=f"Leverage changed to {new}x."
+            )
+            leverage_broadcast(
+                account_id=locked.pk,
+                symbol=instrument.symbol,
+                old=old,
+                new=new,
+                cancelled_order_ids=cancelled,
             )
     account.refresh_from_db(fields=["cash_balance"])
     message = f"Leverage in {instrument.symbol} set to {new}x."
