@@ -1,7 +1,8 @@
 """Money and price precision shared by every model, service and API.
 
 USDC amounts carry 6 decimal places; prices 8 (binary contracts live in
-(0, 1), perps can be six-figure); contract quantities 6.
+(0, 1), perps can be six-figure); contract quantities 6. JSON carries them
+as strings at those places (`money`, `price`, `qty`).
 """
 
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -32,3 +33,31 @@ def price_field_kwargs() -> dict:
 
 def quantity_field_kwargs() -> dict:
     return {"max_digits": QUANTITY_MAX_DIGITS, "decimal_places": QUANTITY_DECIMAL_PLACES}
+
+
+_QUANTA = {
+    places: Decimal(1).scaleb(-places)
+    for places in (MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES)
+}
+
+
+def dec(value: Decimal | int | None, places: int | None = None) -> str | None:
+    """A decimal as the API and the streams write it: a plain string ("0.00000000", never "0E-8"),
+    at `places` decimals when given; None stays None."""
+    if value is None:
+        return None
+    if places is not None:
+        value = Decimal(value).quantize(_QUANTA[places])
+    return format(value, "f")
+
+
+def money(value: Decimal | None) -> str | None:
+    return dec(value, MONEY_DECIMAL_PLACES)
+
+
+def price(value: Decimal | None) -> str | None:
+    return dec(value, PRICE_DECIMAL_PLACES)
+
+
+def qty(value: Decimal | None) -> str | None:
+    return dec(value, QUANTITY_DECIMAL_PLACES)

@@ -9,7 +9,6 @@ are in `trading.api_orders`, markets and order books in `trading.api_markets`.
 """
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,7 +28,7 @@ from portal.api.views import (
     validated,
 )
 from portal.errors import NotFound
-from portal.money import MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES
+from portal.money import dec, money, price, qty
 from trading import api_serializers as s
 from trading.models import Order
 from trading.selectors import (
@@ -49,34 +48,6 @@ TAGS = ["Trading"]
 ACCOUNT_PARAM = OpenApiParameter(
     "account_id", str, OpenApiParameter.QUERY, required=False, description=s.ACCOUNT_ID_HELP
 )
-
-_QUANTA = {
-    places: Decimal(1).scaleb(-places)
-    for places in (MONEY_DECIMAL_PLACES, PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES)
-}
-
-
-def dec(value: Decimal | int | None, places: int | None = None) -> str | None:
-    """A decimal as the API writes it: a plain string ("0.00000000", never "0E-8"),
-    at `places` decimals when given; None stays None."""
-    if value is None:
-        return None
-    if places is not None:
-        value = Decimal(value).quantize(_QUANTA[places])
-    return format(value, "f")
-
-
-def money(value: Decimal | None) -> str | None:
-    return dec(value, MONEY_DECIMAL_PLACES)
-
-
-def price(value: Decimal | None) -> str | None:
-    return dec(value, PRICE_DECIMAL_PLACES)
-
-
-def qty(value: Decimal | None) -> str | None:
-    return dec(value, QUANTITY_DECIMAL_PLACES)
-
 
 # ---------------------------------------------------------------------------
 # Orders as the API shows them (shared with trading.api_orders)

@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from portal.api.views import READ_SCOPES as READ
 from portal.api.views import ApiView, validated
 from portal.errors import NotFound
+from portal.money import dec, price
 from trading import api_serializers as s
-from trading.api import TAGS, dec, price
+from trading.api import TAGS
 from trading.marketdata.quotes import OrderBook
 from trading.selectors import MarketView, contract_symbol, market_list
 from trading.services.orders import contract_from_symbol

@@ -19,16 +19,9 @@ from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import NotFound
+from portal.money import money, price, qty
 from trading import api_serializers as s
-from trading.api import (
-    ACCOUNT_PARAM,
-    TAGS,
-    money,
-    order_out,
-    order_row,
-    price,
-    qty,
-)
+from trading.api import ACCOUNT_PARAM, TAGS, order_out, order_row
 from trading.selectors import fill_list, order_get, order_list
 from trading.services.orders import order_cancel, order_modify, order_place
 

@@ -39,6 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from portal.money import money, price, qty
 from trading.marketdata.quotes import Outcome, PublicTrade
 from trading.marketdata.store import trades_publish
 from trading.models import Fill, MarginCall, Order, Position
@@ -167,11 +168,11 @@ def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:
                 "symbol": symbol,
                 "outcome": fill.outcome or None,
                 "side": fill.side,
-                "quantity": str(fill.quantity),
-                "price": str(fill.price),
-                "notional": str(fill.notional),
-                "fees": str(fill.venue_fee + fill.commission),
-                "realized_pnl": str(fill.realized_pnl),
+                "quantity": qty(fill.quantity),
+                "price": price(fill.price),
+                "notional": money(fill.notional),
+                "fees": money(fill.venue_fee + fill.commission),
+                "realized_pnl": money(fill.realized_pnl),
                 "liquidity": fill.liquidity,
                 "venue": fill.venue.code,
                 "ts": ts,
@@ -184,10 +185,10 @@ def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:
                 "type": "position",
                 "symbol": symbol,
                 "outcome": position.outcome or None,
-                "quantity": str(position.quantity),
-                "average_price": str(position.average_price),
-                "realized_pnl": str(position.realized_pnl),
-                "isolated_margin": str(position.isolated_margin),
+                "quantity": qty(position.quantity),
+                "average_price": price(position.average_price),
+                "realized_pnl": money(position.realized_pnl),
+                "isolated_margin": money(position.isolated_margin),
                 "leverage": position.leverage,
                 "ts": ts,
             },

@@ -13,12 +13,12 @@ from accounts.models import Account
 from tests.api.conftest import key_issue
 from tests.conftest import credit_cash
 from tests.factories import open_account
-from tests.streams.conftest import connect, receive, receive_until, run, silent
+from tests.streams.conftest import connect, receive, run, silent
 from tests.trading.conftest import binary_create
+from tests.trading.quoting import put_quote
 from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.quotes import Outcome, PublicTrade
-from tests.trading.quoting import put_quote
 
 
 def _levels(book: dict) -> dict[str, dict[str, str]]:

@@ -7,8 +7,12 @@ import orjson
 import pytest
 from django.db import transaction
 
+from accounts.models import Account
+from tests.conftest import credit_cash
 from tests.factories import open_account
+from tests.trading.conftest import binary_create, perp_create
 from tests.trading.margining import listen, receive
+from tests.trading.quoting import put_quote
 from trading import broadcasts
 from trading.broadcasts import (
     MarginUpdate,
@@ -16,7 +20,10 @@ from trading.broadcasts import (
     margin_calls_broadcast,
     margin_updates_broadcast,
 )
+from trading.marketdata import store
 from trading.models import MarginCall
+from trading.services.orders import order_cancel, order_place
+from trading.services.perps import leverage_set
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +55,9 @@ def test_a_margin_update_reaches_its_account_group_only(django_capture_on_commit
         margin_updates_broadcast(updates=[update(101)])
 
     message = receive(mine)
-    assert message["type"] == "margin.update"
+    assert message["type"] == "margin.update" and message["account"] == 101
     assert orjson.loads(message["text"]) == {
         "type": "margin",
-        "account_id": 101,
         "ts": "2026-01-01T12:00:00+00:00",
         "status": "margin_call",
         "health": "0.926506",
@@ -108,10 +114,9 @@ def test_a_margin_call_push_says_what_happened(django_capture_on_commit_callback
     with django_capture_on_commit_callbacks(execute=True):
         margin_calls_broadcast(calls=[(call, Decimal("0.930000"))])
     message = receive(channel)
-    assert message["type"] == "margin.call"
+    assert message["type"] == "margin.call" and message["account"] == account.pk
     assert orjson.loads(message["text"]) == {
         "type": "margin_call",
-        "account_id": account.pk,
         "margin_call_id": call.pk,
         "status": "open",
         "health": "0.930000",
@@ -131,3 +136,59 @@ def test_a_failing_channel_layer_is_logged_not_raised(
     with django_capture_on_commit_callbacks(execute=True):
         margin_updates_broadcast(updates=[update(105), update(106)])
     assert "could not push 2 messages" in caplog.text
+
+
+def drain(channel) -> list[dict]:
+    messages = []
+    while (message := receive(channel, timeout=0.5)) is not None:
+        messages.append(message)
+    return messages
+
+
+def test_orders_fills_positions_and_leverage_are_pushed_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    account = open_account(kind=Account.Kind.CUSTODIAL)
+    credit_cash(account, "1000")
+    binary_create("PUSH-MKT")
+    put_quote("PUSH-MKT@kalshi", bid="0.55", ask="0.56")
+    perp_create("ETH-PERP", "ETH")
+    channel = listen(account_group(account.pk))
+    trades = store.redis_client().pubsub()
+    trades.subscribe(store.trades_channel())
+    assert trades.get_message(timeout=5)["type"] == "subscribe"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        filled = order_place(
+            account=account, symbol="PUSH-MKT", side="buy", quantity="10", price="0.56"
+        )
+        resting = order_place(
+            account=account, symbol="PUSH-MKT", side="buy", quantity="5", price="0.40"
+        )
+        order_cancel(account=account, order_id=resting.public_id)
+        leverage_set(account=account, symbol="ETH-PERP", leverage=3)
+    messages = drain(channel)
+    assert [m["type"] for m in messages] == [
+        "fill.update",
+        "position.update",
+        "order.update",
+        "order.update",
+        "order.update",
+        "leverage.update",
+    ]
+    assert {m["account"] for m in messages} == {account.pk}
+    fill, position, order, opened, cancelled, leverage = (orjson.loads(m["text"]) for m in messages)
+    assert (fill["order_id"], fill["quantity"], fill["price"]) == (
+        filled.public_id,
+        "10.000000",
+        "0.56000000",
+    )
+    assert (position["symbol"], position["quantity"]) == ("PUSH-MKT", "10.000000")
+    assert (order["order_id"], order["status"]) == (filled.public_id, "filled")
+    assert (opened["status"], cancelled["status"]) == ("open", "cancelled")
+    assert (leverage["old_leverage"], leverage["new_leverage"]) == (5, 3)
+    (message,) = [m for m in iter(lambda: trades.get_message(timeout=0.5), None)]
+    trades.close()
+    (trade,) = orjson.loads(message["data"])["trades"]
+    assert trade["id"] == fill["fill_id"] and trade["key"] == "PUSH-MKT@kalshi"
+    assert (trade["side"], trade["price"], trade["size"]) == ("buy", "0.56", "10")

@@ -103,8 +103,9 @@ def test_changed_figures_are_pushed_to_the_account_group(markets, committed):
         updates.append(message)
     types = sorted(message["type"] for message in updates)
     assert types == ["margin.call", "margin.update"]
-    update = orjson.loads(next(m for m in updates if m["type"] == "margin.update")["text"])
-    assert update["account_id"] == account.pk
+    pushed = next(m for m in updates if m["type"] == "margin.update")
+    assert pushed["account"] == account.pk
+    update = orjson.loads(pushed["text"])
     assert update["status"] == "margin_call"
     assert update["used_margin"] == "200.000000"
     assert 0.92 < float(update["health"]) < 0.93

@@ -7,6 +7,7 @@ import tracemalloc
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.db.models import Max, Min
 
@@ -14,6 +15,7 @@ from tests.trading.conftest import T0, binary_create
 from tests.trading.test_quotes import yes_quote
 from trading.marketdata import store
 from trading.marketdata.feed import LISTINGS_RELOAD_SECONDS, MarketDataFeed
+from trading.marketdata.quotes import PublicTrade
 from trading.models import Instrument, Listing, PriceTick
 
 D = Decimal
@@ -193,3 +195,16 @@ def test_stop_cuts_a_sleep_short(markets, quote_store):
     stats = feed.run()
     assert time.monotonic() - started < 5
     assert stats.cycles == 1
+
+
+def test_the_simulators_public_trades_go_out_with_the_ticks(feed, clock):
+    pubsub = store.redis_client().pubsub()
+    pubsub.subscribe(store.trades_channel())
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    quotes = cycles(feed, clock, 10)
+    keys_quoted = {quote.listing_key for step in quotes for quote in step}
+    trades = []
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        trades += [PublicTrade.from_dict(item) for item in orjson.loads(message["data"])["trades"]]
+    pubsub.close()
+    assert trades and {trade.listing_key for trade in trades} <= keys_quoted

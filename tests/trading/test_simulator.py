@@ -235,3 +235,25 @@ def test_unquotable_tick_and_negative_seed_are_rejected():
         binary(tick="0.4")  # no bid below an ask strictly inside (0, 1)
     with pytest.raises(ValueError):
         MarketSimulator(seed=-1)
+
+
+def test_public_trades_take_the_best_level_and_repeat_with_the_seed():
+    def tape(seed: int) -> list:
+        sim = MarketSimulator(seed=seed)
+        sim.set_listings(listings(binary(), "kalshi", "polymarket") + listings(perp(), "leviathan"))
+        return [(step, sim.prints(step)) for step in run(sim, 200)]
+
+    first, again, other = tape(7), tape(7), tape(8)
+    assert [trades for _, trades in first] == [trades for _, trades in again]
+    assert [trades for _, trades in first] != [trades for _, trades in other]
+    printed = [trade for _, trades in first for trade in trades]
+    # About print_probability of 3 listings × 200 steps, each at the best price it took.
+    assert 120 < len(printed) < 240
+    assert len({trade.trade_id for trade in printed}) == len(printed)
+    for step, trades in first:
+        quotes = {quote.listing_key: quote for quote in step}
+        for trade in trades:
+            quote = quotes[trade.listing_key]
+            best = quote.book.asks[0] if trade.side == "buy" else quote.book.bids[0]
+            assert trade.price == best.price and 0 < trade.size <= best.size * D("0.2")
+            assert trade.outcome == quote.outcome and trade.ts == quote.ts

@@ -34,8 +34,8 @@ from typing import Protocol
 import orjson
 from redis.exceptions import RedisError
 
+from portal.money import dec, price
 from portal.redis import redis_async_client
-from trading.api import dec, price
 from trading.catalog import listings_get
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote
 from trading.marketdata.store import quotes_key, ticks_channel, trades_channel

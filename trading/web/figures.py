@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from accounts.models import Account
 from portal.errors import Forbidden, InvalidParams, NotFound
-from portal.money import ZERO, quantize_money
+from portal.money import ZERO, dec, money, price, qty, quantize_money
 from trading import perp_math
-from trading.api import dec, money, order_out, order_row, price, qty
+from trading.api import order_out, order_row
 from trading.catalog import instrument_get, listings_get
 from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, MarginCall, MarginSnapshot, Order, Position
