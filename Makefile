@@ -9,7 +9,7 @@ TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
 # download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint otp check-deploy clean
+.PHONY: run test lint otp api-key check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ lint: $(VENV)/.installed-dev
 # The demo ops user's current TOTP code, for the admin login.
 otp: $(VENV)/.installed
 	$(BIN)/python manage.py totp_code ops@prime.local
+
+api-key: $(VENV)/.installed
+	$(BIN)/python manage.py demo_api_key alice@prime.local
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache

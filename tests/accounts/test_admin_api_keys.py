@@ -1,13 +1,19 @@
 """Ops issue partner API keys in the admin: the key is shown once, then only its prefix."""
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
 
 from accounts.models import ApiKey, AuditLog
+from accounts.services.api_keys import api_key_identify
+from portal.demo_logins import DEMO_OPS_EMAIL
 from tests.accounts.test_admin import login_ops, run_action
 from tests.api.conftest import client_for
-from tests.factories import open_account
+from tests.factories import StaffFactory, UserFactory, open_account
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +80,24 @@ def test_revoking_from_the_list(ops_client):
     assert AuditLog.objects.filter(action="api_key_revoked").count() == 1
     response = client_for(key).get("/v1/intelligence/positions")
     assert response.status_code == 401
+
+
+def test_make_api_key_issues_a_fresh_demo_key_and_revokes_the_last(settings):
+    StaffFactory(email=DEMO_OPS_EMAIL)
+    account = open_account(owner=UserFactory(email="alice@prime.local"))
+
+    def issue() -> str:
+        out = StringIO()
+        call_command("demo_api_key", stdout=out)
+        return out.getvalue().strip()
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        issue()
+    settings.DEBUG = True
+    first = issue()
+    identity = api_key_identify(first)
+    assert identity.account_public_ids == (account.public_id,)
+    assert identity.scopes == {"intelligence", "read", "trade", "reports"}
+    second = issue()
+    assert first.startswith("lev_test_") and second != first
+    assert api_key_identify(first) is None and api_key_identify(second) is not None

@@ -75,7 +75,7 @@ def test_orderbook_snapshot_then_gapless_updates_that_rebuild_the_rest_book(stre
     assert {b["venue"]: _levels(b) for b in rest["books"]} == books
 
 
-def test_a_gap_is_repaired_with_a_snapshot_numbered_in_sequence(stream_server):
+def test_a_fresh_snapshot_on_request_is_numbered_in_sequence(stream_server):
     binary_create("GAP-MKT")
     account = open_account(kind=Account.Kind.CUSTODIAL)
     key = key_issue([account])

@@ -171,9 +171,9 @@ def test_filled_order_is_pushed_after_commit(elect, django_capture_on_commit_cal
     channel = listen(account_group(account.pk))
     with django_capture_on_commit_callbacks(execute=True):
         order = order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("6"))
-    message = receive(channel)
-    assert message is not None and message["type"] == "order.update"
-    assert order.public_id in message["text"] and '"filled"' in message["text"]
+    messages = [receive(channel) for _ in range(3)]
+    assert [m["type"] for m in messages] == ["fill.update", "position.update", "order.update"]
+    assert order.public_id in messages[2]["text"] and '"filled"' in messages[2]["text"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -165,8 +165,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _write(self) -> None:
-        while self.queue:
-            await self.send(text_data=self.queue.popleft())
+        try:
+            while self.queue:
+                await self.send(text_data=self.queue.popleft())
+        except Exception:  # the client went away mid-write: the disconnect cleans up
+            logger.debug("stream: a write failed; dropping the queue", exc_info=True)
+            self.queue.clear()
 
     def _reply(self, payload: dict) -> None:
         self._queue(_dumps(payload))
@@ -249,16 +253,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(settings.STREAM_KEY_RECHECK_SECONDS)
             identity = await database_sync_to_async(api_key_identity_get)(self.key_hash)
-            if identity is None:
-                await self._shut(
-                    CLOSE_UNAUTHENTICATED, StreamError("unauthorized", "This API key was revoked.")
-                )
-                return
-            if not identity.allows_address(self.address):
-                await self._shut(
-                    CLOSE_FORBIDDEN,
-                    StreamError("forbidden", f"This key may not be used from {self.address}."),
-                )
+            refusal = self._refusal(identity, unknown="This API key was revoked.")
+            if refusal is not None:
+                await self._shut(*refusal)
                 return
             if identity.account_ids != self.identity.account_ids:
                 await self._accounts_rebound(identity)
@@ -285,6 +282,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     pk: public for pk, public in subscription.accounts.items() if pk in bound
                 }
         await self._groups_sync()
+
+    def _refusal(
+        self, identity: KeyIdentity | None, *, unknown: str
+    ) -> tuple[int, StreamError] | None:
+        """Why this key may not hold the connection (close code, error), or None."""
+        if identity is None:
+            return CLOSE_UNAUTHENTICATED, StreamError("unauthorized", unknown)
+        if not identity.allows_address(self.address):
+            message = f"This key may not be used from {self.address}."
+            return CLOSE_FORBIDDEN, StreamError("forbidden", message)
+        if "intelligence" not in identity.scopes:
+            return CLOSE_FORBIDDEN, StreamError(
+                "forbidden", "This key lacks the intelligence scope."
+            )
+        return None
 
     def _too_many(self) -> StreamError:
         limit = settings.STREAM_MAX_CONNECTIONS_PER_KEY
@@ -343,22 +355,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if isinstance(key, str)
             else None
         )
-        if identity is None:
-            await self._shut(
-                CLOSE_UNAUTHENTICATED, StreamError("unauthorized", "API key missing or invalid.")
-            )
-            return
-        if not identity.allows_address(self.address):
-            await self._shut(
-                CLOSE_FORBIDDEN,
-                StreamError("forbidden", f"This key may not be used from {self.address}."),
-            )
-            return
-        if "intelligence" not in identity.scopes:
-            await self._shut(
-                CLOSE_FORBIDDEN,
-                StreamError("forbidden", "This key lacks the intelligence scope."),
-            )
+        refusal = self._refusal(identity, unknown="API key missing or invalid.")
+        if refusal is not None:
+            await self._shut(*refusal)
             return
         try:
             taken = await connection_slot_take(key_pk=identity.pk, connection_id=self.connection_id)
