@@ -18,9 +18,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_bench")
 
-from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
+from channels.generic.websocket import AsyncWebsocketConsumer
 
-from portal.asgi import application as portal_application  # noqa: E402 (sets Django up)
+from portal.asgi import application as portal_application  # sets Django up
 
 BARE_PATH = "/bench/bare-stream"
 BARE_GROUP = "bench.market"

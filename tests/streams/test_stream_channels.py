@@ -37,15 +37,15 @@ def _apply(book: dict[str, dict[str, str]], update: dict) -> None:
 
 
 def test_orderbook_snapshot_then_gapless_updates_that_rebuild_the_rest_book(stream_server):
-    binary_create("TRUMP-WIN")
+    binary_create("OB-MKT")
     account = open_account(kind=Account.Kind.CUSTODIAL)
     key = key_issue([account])
-    put_quote("TRUMP-WIN@kalshi", bid="0.50", ask="0.52")
+    put_quote("OB-MKT@kalshi", bid="0.50", ask="0.52")
 
     async def body():
         ws = await connect(stream_server, key)
         await ws.send(
-            json.dumps({"op": "subscribe", "channel": "orderbook", "market_id": "TRUMP-WIN:no"})
+            json.dumps({"op": "subscribe", "channel": "orderbook", "market_id": "OB-MKT:no"})
         )
         ack = await receive(ws)
         snapshot = await receive(ws)
@@ -53,9 +53,9 @@ def test_orderbook_snapshot_then_gapless_updates_that_rebuild_the_rest_book(stre
         seqs = [snapshot["seq"]]
         for i in range(20):
             bid = Decimal("0.40") + Decimal(i % 7) / 100
-            put_quote("TRUMP-WIN@kalshi", bid=bid, ask=bid + Decimal("0.03"), size=1000 + i)
+            put_quote("OB-MKT@kalshi", bid=bid, ask=bid + Decimal("0.03"), size=1000 + i)
             update = await receive(ws)
-            assert update["type"] == "update" and update["market_id"] == "TRUMP-WIN:NO"
+            assert update["type"] == "update" and update["market_id"] == "OB-MKT:NO"
             seqs.append(update["seq"])
             for venue_book in update["books"]:
                 _apply(books.setdefault(venue_book["venue"], {"bids": {}, "asks": {}}), venue_book)
@@ -63,13 +63,13 @@ def test_orderbook_snapshot_then_gapless_updates_that_rebuild_the_rest_book(stre
         return ack, snapshot, books, seqs
 
     ack, snapshot, books, seqs = run(body())
-    assert ack == {"type": "subscribed", "channel": "orderbook", "market_id": "TRUMP-WIN:NO"}
+    assert ack == {"type": "subscribed", "channel": "orderbook", "market_id": "OB-MKT:NO"}
     assert snapshot["channel"] == "orderbook" and snapshot["type"] == "snapshot"
     # The NO book is the complement of the YES book: best NO bid = 1 - best YES ask.
     assert snapshot["books"][0]["bids"][0]["price"] == "0.48000000"
     assert seqs == list(range(1, 22))
     rest = httpx.get(
-        f"{stream_server}/v1/intelligence/markets/TRUMP-WIN:NO/orderbook",
+        f"{stream_server}/v1/intelligence/markets/OB-MKT:NO/orderbook",
         headers={"Authorization": f"Bearer {key}"},
     ).json()
     assert {b["venue"]: _levels(b) for b in rest["books"]} == books

@@ -173,8 +173,9 @@ def test_an_order_from_the_form_fills_and_is_pushed(markets, django_capture_on_c
     body = response.json()
     assert body["order"]["status"] == "filled" and body["order"]["symbol"] == TRUMP
     assert body["message"].startswith("Bought 200.000000 TRUMP-WIN at 0.60000000 on kalshi")
-    pushed = receive(channel)
-    assert pushed["type"] == "order.update" and body["order"]["id"] in pushed["text"]
+    pushed = [receive(channel) for _ in range(3)]
+    assert [m["type"] for m in pushed] == ["fill.update", "position.update", "order.update"]
+    assert body["order"]["id"] in pushed[2]["text"]
 
     snapshot = client.get(reverse("dashboard-snapshot", args=[account.public_id])).json()
     assert [row["symbol"] for row in snapshot["breakdown"]] == [TRUMP]
