@@ -252,7 +252,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Re-check the key (revoked, accounts re-bound) and renew the connection's slot."""
         while True:
             await asyncio.sleep(settings.STREAM_KEY_RECHECK_SECONDS)
-            identity = await database_sync_to_async(api_key_identity_get)(self.key_hash)
+            try:
+                identity = await database_sync_to_async(api_key_identity_get)(self.key_hash)
+            except Exception:  # the database is away: keep the socket, check again later
+                logger.warning("stream: could not re-check a key", exc_info=True)
+                continue
             refusal = self._refusal(identity, unknown="This API key was revoked.")
             if refusal is not None:
                 await self._shut(*refusal)
