@@ -39,7 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from portal.money import money, price, qty
+from portal.money import dec, money, price, qty
 from trading.marketdata.quotes import Outcome, PublicTrade
 from trading.marketdata.store import trades_publish
 from trading.models import Fill, MarginCall, Order, Position
@@ -86,8 +86,8 @@ class MarginUpdate:
                 "type": "margin",
                 "ts": self.at.isoformat(),
                 "status": self.status,
-                "health": _str_or_none(self.health),
-                "utilization": _str_or_none(self.utilization),
+                "health": dec(self.health),
+                "utilization": dec(self.utilization),
                 "cash": str(self.cash),
                 "used_margin": str(self.used_margin),
                 "adjusted_equity": str(self.adjusted_equity),
@@ -119,7 +119,7 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
                     "type": "margin_call",
                     "margin_call_id": call.pk,
                     "status": call.status,
-                    "health": _str_or_none(health),
+                    "health": dec(health),
                     "opened_at": call.opened_at.isoformat(),
                     "resolved_at": call.resolved_at.isoformat() if call.resolved_at else None,
                 },
@@ -240,10 +240,6 @@ def _trades_publish(trades: list[PublicTrade]) -> None:
 
 def _json(payload: dict) -> str:
     return orjson.dumps(payload).decode()
-
-
-def _str_or_none(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def _send_on_commit(messages: list[tuple[str, dict]]) -> None:

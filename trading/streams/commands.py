@@ -71,6 +71,9 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+StreamErrorBody = dict[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What the REST twin answered: its status, JSON body and Retry-After (if any)."""
@@ -79,14 +82,15 @@ class Reply:
     body: bytes
     retry_after: str | None = None
 
-    @property
-    def is_error(self) -> bool:
-        """An error object ({"code", "message"}), not a result with a 4xx status
-        (a REJECTED leverage change is a 422 result)."""
+    def error(self) -> StreamErrorBody | None:
+        """The error object ({"code", "message"}) this reply is, or None for a result
+        (a REJECTED leverage change is a 422 result, not an error)."""
         if self.status < 400:
-            return False
+            return None
         body = orjson.loads(self.body)
-        return isinstance(body, dict) and set(body) == {"code", "message"}
+        if isinstance(body, dict) and set(body) == {"code", "message"}:
+            return body
+        return None
 
 
 def _order_path(params: dict) -> str:

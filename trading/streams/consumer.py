@@ -201,10 +201,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
             text = f'{{"channel":"{subscription.channel}","seq":{subscription.seq},{body[1:]}'
         self._queue(text)
 
-    def _open(self, subscription: _Subscription, first: str) -> None:
-        """Send a subscription's first message (snapshot), then what waited for it."""
+    def _open(self, subscription: _Subscription, first: str | None = None) -> None:
+        """Send a subscription's first message (a snapshot, framed and numbered here;
+        None: the caller has queued it), then what waited for it."""
         subscription.ready = True
-        self._emit(subscription, first)
+        if first is not None:
+            self._emit(subscription, first)
         held, subscription.held = subscription.held, []
         for body in held:
             self._emit(subscription, body)
@@ -590,10 +592,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         reply = await database_sync_to_async(rest_call)(
             method="GET", path=path, query=query, body=None, auth=auth, host=self.host
         )
-        body = orjson.loads(reply.body)
-        if reply.is_error:
-            raise StreamError(body["code"], body["message"])
-        return body
+        error = reply.error()
+        if error is not None:
+            raise StreamError(error["code"], error["message"])
+        return orjson.loads(reply.body)
 
     async def _account_snapshot(self, subscription: _Subscription) -> str:
         accounts = []
@@ -653,8 +655,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         reply: Reply = await database_sync_to_async(command_run)(
             name=name, params=params, auth=auth, host=self.host
         )
-        if reply.is_error:
-            body = orjson.loads(reply.body)
+        body = reply.error()
+        if body is not None:
             error = StreamError(
                 body["code"],
                 body["message"],
@@ -715,10 +717,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise
         subscription.seq = 1
         self._queue(self._seed_frame("subscribed", subscription, contents))
-        subscription.ready = True
-        held, subscription.held = subscription.held, []
-        for body in held:
-            self._emit(subscription, body)
+        self._open(subscription)
 
     def _seed_frame(self, kind: str, subscription: _Subscription, contents: list) -> str:
         return _dumps(
