@@ -31,6 +31,7 @@ from accounts.models import (
     LedgerAccount,
     LinkedCredential,
     Notification,
+    OutboxItem,
     PaymentWebhookEvent,
     Posting,
     User,
@@ -519,6 +520,45 @@ class NotificationAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_filter = ("kind", "email", "created_at")
     search_fields = ("title", "user__email", "account__public_id", "dedupe_key")
     list_select_related = ("user", "account__owner")
+    date_hierarchy = "created_at"
+
+
+# --- Outbox (read-only) ------------------------------------------------------
+
+
+class OutboxStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("unfinished", "Unfinished"), ("failing", "Failing"), ("done", "Done")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "unfinished":
+            return queryset.filter(done_at__isnull=True)
+        if self.value() == "failing":
+            return queryset.filter(done_at__isnull=True).exclude(last_error="")
+        if self.value() == "done":
+            return queryset.filter(done_at__isnull=False)
+        return queryset
+
+
+@admin.register(OutboxItem)
+class OutboxItemAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    """Background work and whether it is done; a stuck item shows its attempts and last error."""
+
+    list_display = (
+        "created_at",
+        "task",
+        "key",
+        "attempts",
+        "due_at",
+        "sent_at",
+        "done_at",
+        "last_error",
+    )
+    list_filter = (OutboxStateFilter, "task")
+    search_fields = ("task", "key")
     date_hierarchy = "created_at"
 
 

@@ -1,13 +1,14 @@
 """Celery tasks of the accounts app: thin, idempotent wrappers over services."""
 
 import logging
-import smtplib
 
-import httpx
 from celery import shared_task
 
-from accounts.services.notifications import notification_email_send, notification_emails_pending
+from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.services.notifications import notification_email_send
+from accounts.services.outbox import outbox_dispatch
 from accounts.services.reconciliation import ledger_reconcile
+from accounts.services.withdrawals import withdrawal_payout_send
 
 logger = logging.getLogger(__name__)
 
@@ -33,66 +34,41 @@ def ledger_reconcile_task() -> dict:
     }
 
 
-@shared_task(
-    name="accounts.simulated_payment_deliver",
-    autoretry_for=(httpx.HTTPError,),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=10,
-)
+# The tasks below are sent through the outbox (accounts.services.outbox): a failed run is
+# re-sent with back-off until one succeeds, so they do not retry on their own.
+
+
+@shared_task(name="accounts.simulated_payment_deliver")
 def simulated_payment_deliver_task(*, reference: str, succeed: bool) -> bool:
-    """The simulated provider's webhook delivery; retried with backoff until 2xx.
+    """The simulated provider's webhook delivery (raises until our endpoint answers 2xx).
 
     Safe to run twice: the provider sends nothing for a deposit that is
     already final, and the endpoint dedupes a repeated event by its id.
     """
-    from accounts.payments.simulated import SimulatedPaymentProvider
-
     return SimulatedPaymentProvider().webhook_deliver(reference=reference, succeed=succeed)
 
 
-@shared_task(
-    name="accounts.withdrawal_payout",
-    autoretry_for=(httpx.HTTPError,),
-    retry_backoff=5,
-    retry_backoff_max=900,
-    retry_jitter=True,
-    max_retries=10,
-)
+@shared_task(name="accounts.withdrawal_payout")
 def withdrawal_payout_task(*, withdrawal_id: int) -> str:
     """Send an approved withdrawal to the payment provider; safe to run twice."""
-    from accounts.services.withdrawals import withdrawal_payout_send
-
     return withdrawal_payout_send(withdrawal_id=withdrawal_id).provider_reference
 
 
-@shared_task(
-    name="accounts.notification_emails_send",
-    autoretry_for=(OSError, smtplib.SMTPException),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=10,
-)
+@shared_task(name="accounts.notification_emails_send")
 def notification_emails_send_task(*, notification_ids: list[int]) -> int:
-    """Email these notifications; return how many were sent now. Retried with
-    backoff; safe to run twice: each notification is emailed once."""
+    """Email these notifications; return how many were sent now. Safe to run twice:
+    each notification is emailed once."""
     return sum(
         notification_email_send(notification_id=notification_id)
         for notification_id in notification_ids
     )
 
 
-@shared_task(name="accounts.notification_emails_flush")
-def notification_emails_flush_task() -> int:
-    """Re-enqueue emails of notifications whose own task was lost (the outbox's safety net).
+@shared_task(name="accounts.outbox_dispatch")
+def outbox_dispatch_task() -> int:
+    """Send the outbox items that are due (new, failed or unanswered); return how many.
 
-    Safe to run twice: each email task skips a notification already emailed.
+    The periodic owner of every pending piece of background work (see
+    accounts.services.outbox). Safe to run twice or concurrently.
     """
-    pending = notification_emails_pending()
-    if pending:
-        notification_emails_send_task.delay(notification_ids=pending)
-    if pending:
-        logger.warning("Re-enqueued %d notification emails left pending.", len(pending))
-    return len(pending)
+    return outbox_dispatch()

@@ -1,7 +1,8 @@
 """Default periodic schedules (django-celery-beat), installed once, then ops-owned.
 
 `manage.py install_schedules` creates any missing schedule; it never
-overwrites one ops have edited or disabled in the admin.
+overwrites one ops have edited or disabled in the admin. Schedules of tasks
+that no longer exist (RETIRED_TASKS) are removed.
 """
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Prune old price history", "trading.price_ticks_prune", 86400),
     DefaultSchedule("Margin sweep (safety net)", "trading.margin_sweep_full", 300),
     DefaultSchedule("Margin call reminders and grace period", "trading.margin_calls_remind", 300),
-    DefaultSchedule("Notification emails left pending", "accounts.notification_emails_flush", 120),
+    DefaultSchedule("Outbox dispatcher", "accounts.outbox_dispatch", 5),
     DefaultSchedule("Daily interest accrual", "trading.interest_accrue_daily", 86400),
     DefaultSchedule("Perpetual funding payments", "trading.funding_apply_due", 600),
     DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
@@ -30,10 +31,18 @@ DEFAULT_SCHEDULES = [
 ]
 
 
+# Tasks whose work moved elsewhere: their old schedules are deleted.
+RETIRED_TASKS = [
+    # The outbox (accounts.outbox_dispatch) re-sends emails whose task was lost.
+    "accounts.notification_emails_flush",
+]
+
+
 def schedules_install() -> list[str]:
-    """Create missing default schedules; return the names created."""
+    """Create missing default schedules, remove retired ones; return the names created."""
     created = []
     with transaction.atomic():
+        PeriodicTask.objects.filter(task__in=RETIRED_TASKS).delete()
         for schedule in DEFAULT_SCHEDULES:
             if PeriodicTask.objects.filter(name=schedule.name).exists():
                 continue

@@ -15,6 +15,7 @@ from trading.services.interest import interest_accrue
 from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
+from trading.services.reports import report_generate
 from trading.services.settlement import market_settle
 
 logger = logging.getLogger(__name__)
@@ -88,17 +89,16 @@ def margin_calls_notify_task(*, margin_call_ids: list[int]) -> int:
 
 @shared_task(name="trading.margin_calls_remind")
 def margin_calls_remind_task() -> dict[str, list[int]]:
-    """Remind open margin calls in escalating words, re-notify any whose notification
-    was lost, and request liquidation for calls past the grace period.
+    """Remind open margin calls in escalating words and request liquidation for calls
+    past the grace period.
 
     Safe to run twice: each reminder slot is sent once (dedupe key, call lock).
     """
     summary = margin_calls_remind()
-    if summary.reminded or summary.renotified or summary.grace_expired:
+    if summary.reminded or summary.grace_expired:
         logger.info("Margin call reminders: %s", summary)
     return {
         "reminded": summary.reminded,
-        "renotified": summary.renotified,
         "resolved": summary.resolved,
         "grace_expired": summary.grace_expired,
     }
@@ -189,11 +189,10 @@ def report_generate_task(*, report_id: int) -> str:
     """Generate a requested report into storage; return its status.
 
     Safe to run twice or concurrently: the service claims the report
-    (pending → running) with one conditional update, and a run that cannot
-    claim it does nothing.
+    (pending → running, or running with a stale heartbeat) with one
+    conditional update; a run that finds another live run raises ReportBusy
+    (the outbox sends it again later), one that finds it finished does nothing.
     """
-    from trading.services.reports import report_generate
-
     return report_generate(report_id=report_id).status
 
 

@@ -3,6 +3,7 @@ from .audit import AuditLog
 from .ledger import HouseAccount, Journal, LedgerAccount, Posting
 from .linked import LinkedCredential
 from .notifications import Notification
+from .outbox import OutboxItem
 from .payments import Deposit, PaymentWebhookEvent, WithdrawalRequest
 from .users import Account, User
 
@@ -16,6 +17,7 @@ __all__ = [
     "LedgerAccount",
     "LinkedCredential",
     "Notification",
+    "OutboxItem",
     "PaymentWebhookEvent",
     "Posting",
     "User",

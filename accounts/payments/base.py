@@ -113,11 +113,13 @@ class PaymentProvider(ABC):
         """Ask the processor to collect `deposit`; return its payment reference.
 
         Runs inside the transaction that creates the pending deposit, which may
-        still roll back: a call to the processor made here carries
-        `deposit.public_id` as its idempotency key, and anything else that
-        leaves the process (the simulated provider's webhook) waits for the
-        commit (`transaction.on_commit`). The outcome arrives later as a
-        webhook. `card_number` (card deposits only) is never stored or logged.
+        still roll back, so it must not wait on the network: whatever has to
+        leave the process (a processor call carrying `deposit.public_id` as its
+        idempotency key, the simulated provider's webhook) is recorded as an
+        outbox item (`accounts.services.outbox.outbox_enqueue`) in that
+        transaction and sent after commit, re-sent until it has been done.
+        The outcome arrives later as a webhook. `card_number` (card deposits
+        only) is never stored or logged.
         """
 
     @abstractmethod

@@ -7,8 +7,8 @@ It behaves like a real processor in test mode, so the product's own flow
   which the "issuer" declines;
 - bank transfers settle after `settings.SIMULATED_BANK_TRANSFER_DELAY` seconds;
 - each outcome is an event POSTed, signed with `PAYMENT_WEBHOOK_SECRET`, to our
-  own webhook endpoint at `settings.SITE_URL` by a Celery task that retries
-  with backoff;
+  own webhook endpoint at `settings.SITE_URL` by a Celery task sent through the
+  outbox, so it is re-sent with back-off until the endpoint has taken it;
 - payouts are accepted at once.
 """
 
@@ -21,13 +21,12 @@ from typing import ClassVar
 
 import httpx
 from django.conf import settings
-from django.db import transaction
 from django.urls import reverse
 
 from accounts.models import Deposit, WithdrawalRequest
 from accounts.payments.base import SETTLEMENT_CURRENCY, PaymentEventType, PaymentProvider
 from accounts.payments.signing import SIGNATURE_HEADER, webhook_sign
-from accounts.tasks import simulated_payment_deliver_task
+from accounts.services.outbox import outbox_enqueue
 from portal.money import quantize_money
 
 logger = logging.getLogger(__name__)
@@ -36,6 +35,9 @@ DECLINED_CARD_SUFFIX = "0002"
 DECLINE_REASON = "card_declined: the card issuer declined the payment."
 CARD_SETTLEMENT_DELAY_SECONDS = 1
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+DELIVER_TASK = "accounts.simulated_payment_deliver"
+# A delivery unanswered this long after it was due is sent again.
+DELIVERY_LEASE_SECONDS = 60
 
 
 def _digest(text: str) -> str:
@@ -59,12 +61,16 @@ class SimulatedPaymentProvider(PaymentProvider):
             succeed = True
             delay = settings.SIMULATED_BANK_TRANSFER_DELAY
 
-        def schedule_settlement_webhook() -> None:
-            simulated_payment_deliver_task.apply_async(
-                kwargs={"reference": reference, "succeed": succeed}, countdown=delay
-            )
-
-        transaction.on_commit(schedule_settlement_webhook, robust=True)
+        # The processor's own record that the outcome is owed: an outbox item in the
+        # deposit's transaction, delivered (and re-delivered until our endpoint took
+        # it) however the worker or Redis fare meanwhile.
+        outbox_enqueue(
+            task=DELIVER_TASK,
+            kwargs={"reference": reference, "succeed": succeed},
+            key=f"simpay:{reference}",
+            delay=delay,
+            lease=DELIVERY_LEASE_SECONDS,
+        )
         return reference
 
     def payout_create(self, *, withdrawal: WithdrawalRequest) -> str:

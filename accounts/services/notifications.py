@@ -1,16 +1,16 @@
-"""In-app notifications (an outbox) and their email delivery.
+"""In-app notifications and their email delivery.
 
 A notification is written in the transaction of the event that caused it, so
-it exists if and only if the event does. Email is sent afterwards by the
-`accounts.notification_email_send` task, which marks `emailed_at` under the
+it exists if and only if the event does. Its email is an outbox item written
+in that same transaction (`notification_email_send_on_commit`), sent by the
+`accounts.notification_emails_send` task, which marks `emailed_at` under the
 notification's row lock: a notification is emailed at most once however often
-the task runs, and `notification_emails_pending` finds any whose task was lost
-(a crash between commit and enqueue).
+the task runs, and the outbox re-sends the task until it has run (a lost
+message, a killed worker or a Redis restart delays an email, never loses it).
 """
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -18,11 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Notification, User
+from accounts.services.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
-# A pending email younger than this is still in the hands of its own task.
-EMAIL_PENDING_GRACE = timedelta(minutes=2)
+EMAILS_TASK = "accounts.notification_emails_send"
 
 
 def notification_create(
@@ -56,20 +56,15 @@ def notification_create(
 
 
 def notification_email_send_on_commit(*, notifications: Sequence[Notification]) -> None:
-    """Enqueue the notifications' emails, as one task, once the caller's transaction commits.
+    """Record the notifications' emails as one outbox item in the caller's transaction;
+    it is sent once the transaction commits (and re-sent until it has run).
 
     Notifications not meant for email are left out. Safe to call for ones
     already emailed (the task then skips them).
     """
     notification_ids = [notification.pk for notification in notifications if notification.email]
-    if not notification_ids:
-        return
-    from accounts.tasks import notification_emails_send_task
-
-    def enqueue() -> None:
-        notification_emails_send_task.delay(notification_ids=notification_ids)
-
-    transaction.on_commit(enqueue, robust=True)
+    if notification_ids:
+        outbox_enqueue(task=EMAILS_TASK, kwargs={"notification_ids": notification_ids})
 
 
 def notification_email_send(*, notification_id: int) -> bool:
@@ -100,18 +95,6 @@ def notification_email_send(*, notification_id: int) -> bool:
         notification.save(update_fields=["emailed_at"])
     logger.info("Emailed notification %s (%s).", notification.pk, notification.kind)
     return True
-
-
-def notification_emails_pending(*, now: datetime | None = None) -> list[int]:
-    """Ids of notifications whose email is due but was not sent within the grace time."""
-    now = now or timezone.now()
-    return list(
-        Notification.objects.filter(
-            email=True, emailed_at__isnull=True, created_at__lte=now - EMAIL_PENDING_GRACE
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
 
 
 def notifications_mark_read(*, user: User, notification_id: int | None = None) -> int:

@@ -18,13 +18,14 @@ from accounts.payments import payment_provider
 from accounts.services.audit import audit_record
 from accounts.services.deposits import payment_account_check, payment_amount_clean
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from accounts.tasks import withdrawal_payout_task
+from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, Forbidden, InvalidParams
 from portal.money import MONEY_QUANTUM, ZERO
 from trading.services.margin_check import margin_check_withdrawal
 
 logger = logging.getLogger(__name__)
 
+PAYOUT_TASK = "accounts.withdrawal_payout"
 WITHDRAWAL_MAX = Decimal("1000000")  # per request, USDC
 DESTINATION_MAX_LENGTH = WithdrawalRequest._meta.get_field("destination").max_length
 REJECTION_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("rejection_reason").max_length
@@ -121,7 +122,10 @@ def withdrawal_approve(
     journal (−amount customer cash, +amount house payment clearing;
     idempotency key `withdrawal:<public_id>`), marks the request approved with
     reviewer and time, and writes the audit log. After commit the payout is
-    sent to the provider (`withdrawal_payout_task`). Returns the updated row.
+    sent to the provider by `accounts.withdrawal_payout`, an outbox item
+    written in the same transaction (re-sent until the payout is made, so a
+    lost message or a dead worker delays it, never strands the debited
+    money). Returns the updated row.
 
     Raises Forbidden (not staff, own withdrawal, `not_custodial`,
     `kyb_required`), Conflict `withdrawal_not_pending`, AccountNotActive or
@@ -158,12 +162,11 @@ def withdrawal_approve(
             changes={"status": [WithdrawalRequest.Status.PENDING, locked.status]},
             request=request,
         )
-        withdrawal_id = locked.pk
-
-        def send_payout() -> None:
-            withdrawal_payout_task.delay(withdrawal_id=withdrawal_id)
-
-        transaction.on_commit(send_payout, robust=True)
+        outbox_enqueue(
+            task=PAYOUT_TASK,
+            kwargs={"withdrawal_id": locked.pk},
+            key=f"withdrawal_payout:{locked.pk}",
+        )
     logger.info(
         "Withdrawal %s of %s USDC from %s approved by %s.",
         locked.public_id,

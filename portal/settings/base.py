@@ -147,6 +147,10 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it finishes: a worker killed mid-task leaves it in
+# Redis, which hands it out again after the visibility timeout. Work that must
+# happen does not rely on that: it is an outbox item (accounts.services.outbox),
+# re-sent by the dispatcher within its lease.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -154,7 +158,24 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{KEY_PREFIX}:celery:"}
+# No task may run longer than this (the longest, a ten-year report, takes seconds);
+# the broker's visibility timeout is longer, so a running task is never handed to a
+# second worker while the first still works on it.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{KEY_PREFIX}:celery:",
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+}
+# Workers and beat reconnect to a restarted Redis by themselves, for ever.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+
+# A report whose run has not beaten its heartbeat for this long lost its worker:
+# the next run (the outbox re-sends it) takes it over.
+REPORT_STALE_SECONDS = env.int("REPORT_STALE_SECONDS", default=120)
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

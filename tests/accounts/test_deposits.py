@@ -1,23 +1,37 @@
 """Deposits through the simulated provider: pending until its signed webhook lands."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from accounts.models import Account, Deposit, HouseAccount, Journal, PaymentWebhookEvent, User
-from accounts.payments import simulated
-from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.models import (
+    Account,
+    Deposit,
+    HouseAccount,
+    Journal,
+    OutboxItem,
+    PaymentWebhookEvent,
+    User,
+)
+from accounts.payments.simulated import (
+    DELIVER_TASK,
+    DELIVERY_LEASE_SECONDS,
+    SimulatedPaymentProvider,
+)
 from accounts.services.deposits import deposit_create
 from accounts.services.ledger import cash_balance_from_ledger
+from accounts.services.outbox import outbox_dispatch
 from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import withdrawal_request
 from accounts.tasks import simulated_payment_deliver_task
-from portal.celery import app as celery_app
 from portal.errors import AccountNotActive, DomainError, Forbidden, InsufficientFunds
 from tests.factories import open_account
+from tests.trading.margining import capture_outbox_sends
 
 pytestmark = pytest.mark.django_db
 
@@ -125,29 +139,21 @@ def test_declined_card_fails_with_a_reason_and_credits_nothing(
     assert ledger_reconcile().ok
 
 
-class _RecordingTask:
-    def __init__(self):
-        self.calls: list[dict] = []
-
-    def apply_async(self, *, kwargs: dict, countdown: int) -> None:
-        self.calls.append({"kwargs": kwargs, "countdown": countdown})
-
-
 def test_bank_transfer_stays_pending_until_it_settles(
     custodial_account, webhook_answers, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
     settings.SIMULATED_BANK_TRANSFER_DELAY = 20
-    scheduled = _RecordingTask()
-    monkeypatch.setattr(simulated, "simulated_payment_deliver_task", scheduled)
+    sent = capture_outbox_sends(monkeypatch, DELIVER_TASK)
+    before = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         deposit = deposit_create(
             account=custodial_account, amount=Decimal("5000"), method=Deposit.Method.BANK_TRANSFER
         )
-    (call,) = scheduled.calls
-    assert call == {
-        "kwargs": {"reference": deposit.provider_reference, "succeed": True},
-        "countdown": 20,
-    }
+    kwargs = {"reference": deposit.provider_reference, "succeed": True}
+    assert sent.calls == [(DELIVER_TASK, kwargs)]
+    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    # Re-sent if nothing is heard of it a lease after its countdown.
+    assert item.due_at >= before + timedelta(seconds=20 + DELIVERY_LEASE_SECONDS)
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.PENDING
     # Money still in flight cannot be withdrawn.
@@ -160,7 +166,7 @@ def test_bank_transfer_stays_pending_until_it_settles(
         )
     assert webhook_answers == []
 
-    simulated_payment_deliver_task.delay(**call["kwargs"])  # the transfer settles
+    simulated_payment_deliver_task.delay(**kwargs)  # the transfer settles
 
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.CONFIRMED
@@ -190,17 +196,8 @@ def test_confirmation_task_is_safe_to_run_twice(
     assert Journal.objects.count() == 1
 
 
-@pytest.fixture
-def worker_retries():
-    """Eager tasks retry like a worker's (at once, without the backoff waits)."""
-    propagates = celery_app.conf.task_eager_propagates
-    celery_app.conf.task_eager_propagates = False
-    yield
-    celery_app.conf.task_eager_propagates = propagates
-
-
-def test_confirmation_task_retries_until_the_endpoint_answers(
-    custodial_account, worker_retries, monkeypatch
+def test_a_failed_delivery_is_retried_by_the_outbox_until_the_endpoint_answers(
+    custodial_account, monkeypatch
 ):
     client = Client()
     answers: list = []
@@ -218,18 +215,24 @@ def test_confirmation_task_retries_until_the_endpoint_answers(
     deposit = deposit_create(
         account=custodial_account, amount=Decimal("10"), method=Deposit.Method.BANK_TRANSFER
     )
-    result = simulated_payment_deliver_task.apply(
-        kwargs={"reference": deposit.provider_reference, "succeed": True}
-    )
-    assert result.get() is True
+    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    waits = []
+    for _ in range(3):
+        assert outbox_dispatch(now=item.due_at) == 1
+        item.refresh_from_db()
+        waits.append(item.due_at - timezone.now())
     assert attempts == ["/payments/webhooks/simulated/"] * 3
     assert [a.status_code for a in answers] == [200]
+    assert item.done_at is not None and item.attempts == 3
+    # Back-off grows between failed runs (the third run succeeded).
+    assert timedelta(seconds=5) <= waits[0] < waits[1] <= timedelta(seconds=30)
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.CONFIRMED
+    assert outbox_dispatch(now=item.due_at + timedelta(days=1)) == 0
 
 
-def test_confirmation_task_gives_up_after_its_retries_and_the_deposit_stays_pending(
-    custodial_account, worker_retries, monkeypatch
+def test_a_refused_delivery_keeps_being_retried_and_the_deposit_stays_pending(
+    custodial_account, monkeypatch
 ):
     attempts: list[int] = []
 
@@ -241,12 +244,14 @@ def test_confirmation_task_gives_up_after_its_retries_and_the_deposit_stays_pend
     deposit = deposit_create(
         account=custodial_account, amount=Decimal("10"), method=Deposit.Method.BANK_TRANSFER
     )
-    result = simulated_payment_deliver_task.apply(
-        kwargs={"reference": deposit.provider_reference, "succeed": True}
-    )
-    with pytest.raises(httpx.HTTPError, match="400 Bad Request"):
-        result.get()
-    assert len(attempts) == simulated_payment_deliver_task.max_retries + 1
+    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    for _ in range(4):
+        outbox_dispatch(now=item.due_at)
+        item.refresh_from_db()
+    assert len(attempts) == 4
+    assert item.done_at is None and item.attempts == 4
+    assert "400 Bad Request" in item.last_error
+    assert item.due_at - timezone.now() > timedelta(seconds=60)  # backing off
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.PENDING
 

@@ -1,20 +1,20 @@
-"""Notifications: an outbox row in the caller's transaction, emailed once after commit."""
+"""Notifications: written in the caller's transaction, emailed once (an outbox item)."""
 
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.db import transaction
-from django.utils import timezone
 
-from accounts.models import Notification
+from accounts.models import Notification, OutboxItem
 from accounts.services import notifications
 from accounts.services.notifications import (
     notification_create,
     notification_email_send,
     notification_email_send_on_commit,
 )
-from accounts.tasks import notification_emails_flush_task, notification_emails_send_task
+from accounts.services.outbox import outbox_dispatch
+from accounts.tasks import notification_emails_send_task
 
 pytestmark = pytest.mark.django_db
 
@@ -115,18 +115,18 @@ def test_a_failed_send_leaves_the_email_pending_for_a_retry(user, monkeypatch):
     assert len(mail.outbox) == 1
 
 
-def test_the_flush_sends_emails_whose_task_was_lost_and_only_those(user):
-    lost = create(user, dedupe_key="lost")
-    Notification.objects.filter(pk=lost.pk).update(
-        created_at=timezone.now() - timedelta(minutes=10)
-    )
-    create(user, dedupe_key="in-flight")  # its own task is still due to run
-    sent = create(user, dedupe_key="sent")
-    Notification.objects.filter(pk=sent.pk).update(
-        created_at=timezone.now() - timedelta(hours=1), emailed_at=timezone.now()
-    )
+def test_an_email_whose_task_was_never_sent_goes_out_once_through_the_outbox(
+    user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(), transaction.atomic():  # died before sending
+        notification_email_send_on_commit(notifications=[create(user)])
+    (item,) = OutboxItem.objects.all()
+    assert item.task == "accounts.notification_emails_send" and item.done_at is None
 
-    assert notification_emails_flush_task.delay().get() == 1
+    assert outbox_dispatch() == 0  # not due yet: the send may still be on its way
+    assert outbox_dispatch(now=item.due_at) == 1
     assert [m.subject for m in mail.outbox] == ["Scheduled maintenance"]
-    assert notification_emails_flush_task.delay().get() == 0
+    item.refresh_from_db()
+    assert item.done_at is not None and item.attempts == 1
+    assert outbox_dispatch(now=item.due_at + timedelta(hours=1)) == 0
     assert len(mail.outbox) == 1

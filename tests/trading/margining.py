@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from accounts.models import Account
+from accounts.services import outbox
 from accounts.services.ledger import accounts_changed_key
 from portal.redis import redis_client, redis_key
 from tests.conftest import credit_cash
@@ -23,7 +24,9 @@ from tests.trading.quoting import put_quote
 from trading.broadcasts import layer_run
 from trading.marketdata.store import TickBatch
 from trading.models import Instrument
+from trading.services.margin_calls import LIQUIDATE_TASK
 from trading.services.positions import Side, binary_fill_apply
+from trading.services.settlement import SETTLE_TASK
 
 LISTING = "TRUMP-WIN@kalshi"
 
@@ -67,16 +70,13 @@ def tick(listing_key: str = LISTING, *, bid: str, ask: str | None = None) -> Tic
 
 def margin_keys_clear() -> None:
     """Forget what earlier tests left in this process's Redis: changed accounts,
-    liquidation requests, the engine lock."""
-    client = redis_client()
-    client.delete(accounts_changed_key(), redis_key("margin", "engine-lock"))
-    for key in client.scan_iter(match=redis_key("margin", "liquidation-requested", "*")):
-        client.delete(key)
+    the engine lock."""
+    redis_client().delete(accounts_changed_key(), redis_key("margin", "engine-lock"))
 
 
 @dataclass
 class SentTasks:
-    """Tasks sent by name (`current_app.send_task`), captured instead of queued."""
+    """Tasks sent through the outbox, captured instead of run (tasks are eager in tests)."""
 
     calls: list[tuple[str, dict]]
 
@@ -84,13 +84,20 @@ class SentTasks:
         return [kwargs for task, kwargs in self.calls if task == name]
 
 
-def capture_send_task(monkeypatch) -> SentTasks:
-    from portal.celery import app
-
+def capture_outbox_sends(monkeypatch, *names: str) -> SentTasks:
+    """Capture the outbox's sends of these tasks (default: liquidation and settlement);
+    other tasks still run."""
+    names = names or (LIQUIDATE_TASK, SETTLE_TASK)
     sent = SentTasks(calls=[])
-    monkeypatch.setattr(
-        app, "send_task", lambda name, kwargs=None, **_: sent.calls.append((name, kwargs))
-    )
+    send = outbox._send
+
+    def capture(item_id: int, task: str, kwargs: dict, countdown: float) -> None:
+        if task in names:
+            sent.calls.append((task, kwargs))
+        else:
+            send(item_id, task, kwargs, countdown)
+
+    monkeypatch.setattr(outbox, "_send", capture)
     return sent
 
 

@@ -14,7 +14,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from accounts.models import AuditLog
 from tests.accounts.test_admin import login_ops, run_action
 from tests.trading.executing import market, no_commission, trader
-from tests.trading.margining import borrower, capture_send_task, margin_keys_clear, tick
+from tests.trading.margining import borrower, capture_outbox_sends, margin_keys_clear, tick
 from trading.engine import MarginEngine
 from trading.models import (
     EventGroup,
@@ -375,7 +375,7 @@ def liquidated(markets, quote_store, monkeypatch):
     """A borrower whose margin call opened at health ≈ 0.93, then liquidated at ≈ 0.65,
     all through the real services; the engine's sweep stored its snapshot."""
     margin_keys_clear()
-    capture_send_task(monkeypatch)
+    capture_outbox_sends(monkeypatch)
     tick(bid="0.60")
     account = borrower(markets.trump)
     MarginEngine(publish=False).sweep()
@@ -683,7 +683,7 @@ def resolve(client, instruments, **data):
 def test_resolving_a_market_confirms_then_settles_once(
     ops_client, staff, election, monkeypatch, django_capture_on_commit_callbacks
 ):
-    sent = capture_send_task(monkeypatch)
+    sent = capture_outbox_sends(monkeypatch)
     instrument = binary("TRUMP-WIN", election)
 
     page = run_action(

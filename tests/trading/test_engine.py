@@ -16,7 +16,7 @@ from tests.factories import open_account
 from tests.trading.conftest import FakeClock, binary_create
 from tests.trading.margining import (
     borrower,
-    capture_send_task,
+    capture_outbox_sends,
     listen,
     margin_keys_clear,
     receive,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _clean(quote_store, monkeypatch):
     margin_keys_clear()
-    capture_send_task(monkeypatch)  # no liquidation task leaves the test
+    capture_outbox_sends(monkeypatch)  # no liquidation task leaves the test
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account, Notification
+from accounts.models import Account, Notification, OutboxItem
+from accounts.services.outbox import outbox_dispatch
 from tests.conftest import credit_cash
-from tests.trading.margining import borrower, capture_send_task, margin_keys_clear, tick
+from tests.trading.margining import borrower, capture_outbox_sends, margin_keys_clear, tick
 from trading.engine import MarginEngine
 from trading.models import MarginCall
 from trading.services.margin_calls import (
@@ -31,7 +32,7 @@ def _clean(quote_store):
 
 @pytest.fixture
 def sent(monkeypatch):
-    return capture_send_task(monkeypatch)
+    return capture_outbox_sends(monkeypatch)
 
 
 @pytest.fixture
@@ -249,19 +250,20 @@ def test_a_recovered_account_is_resolved_not_reminded(markets, committed):
     assert Notification.Kind.MARGIN_CALL_REMINDER not in kinds()
 
 
-def test_a_call_whose_notification_task_was_lost_is_notified_by_the_reminder_run(
+def test_a_call_whose_notification_task_was_lost_is_notified_by_the_outbox(
     markets, django_capture_on_commit_callbacks, committed
 ):
     tick(bid="0.60")
     account = borrower(markets.trump)
     tick(bid="0.15")
     opened = timezone.now()
-    with django_capture_on_commit_callbacks():  # the process died before enqueueing
+    with django_capture_on_commit_callbacks():  # the process died before sending
         margin_calls_sync(account_ids=[account.pk], now=opened)
     call = MarginCall.objects.get()
+    item = OutboxItem.objects.get(task="trading.margin_calls_notify")
+    assert item.kwargs == {"margin_call_ids": [call.pk]}
     with committed():
-        assert margin_calls_remind(now=opened + timedelta(minutes=1)).renotified == []
-        assert margin_calls_remind(now=opened + timedelta(minutes=3)).renotified == [call.pk]
+        assert outbox_dispatch(now=item.due_at) >= 1
     call.refresh_from_db()
     assert call.notified_at is not None
     assert len(mail.outbox) == 1

@@ -9,7 +9,7 @@ from accounts.services.reconciliation import ledger_reconcile
 from portal.errors import Conflict, Forbidden, InvalidParams
 from tests.conftest import credit_cash
 from tests.factories import open_account
-from tests.trading.margining import buy
+from tests.trading.margining import buy, capture_outbox_sends
 from trading.models import Instrument, Position
 from trading.services.markets import instrument_check_tradable
 from trading.services.settlement import instrument_resolve, market_settle
@@ -82,15 +82,11 @@ def test_resolution_settles_each_position_once(
 def test_settlement_runs_twice_without_paying_twice(
     markets, holders, staff, monkeypatch, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(
-        "trading.services.settlement.current_app.send_task",
-        lambda name, kwargs: sent.append((name, kwargs)),
-    )
+    sent = capture_outbox_sends(monkeypatch)
     alice, _ = holders
     with django_capture_on_commit_callbacks(execute=True):
         instrument_resolve(instrument=markets.trump, resolution="yes", actor=staff)
-    assert sent == [("trading.market_settle", {"instrument_id": markets.trump.pk})]
+    assert sent.calls == [("trading.market_settle", {"instrument_id": markets.trump.pk})]
     first = market_settle_task(instrument_id=markets.trump.pk)
     # A second run before settled_at is visible (e.g. concurrent) still pays nothing.
     Instrument.objects.filter(pk=markets.trump.pk).update(settled_at=None)

@@ -17,13 +17,12 @@ from django.db import connections
 from django.test import Client
 
 from accounts.models import Account, Deposit
-from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.payments.simulated import DELIVER_TASK, SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create, payment_webhook_handle
-from accounts.tasks import simulated_payment_deliver_task
 from portal.asgi import application
 from portal.redis import redis_client
 from tests.factories import UserFactory, open_account
-from tests.trading.margining import capture_send_task
+from tests.trading.margining import capture_outbox_sends
 from tests.trading.quoting import put_quote
 from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open, trader
 from trading.broadcasts import MarginUpdate, account_group
@@ -31,6 +30,7 @@ from trading.consumers import DashboardConsumer
 from trading.engine import MarginEngine
 from trading.marketdata.store import TickBatch
 from trading.models import MarginCall
+from trading.services.margin_calls import LIQUIDATE_TASK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -303,8 +303,7 @@ def test_margin_updates_are_coalesced_while_a_write_is_slow():
 def engine(markets, monkeypatch):
     """A margin engine (the class `manage.py run_margin_engine` runs), swept once the
     test has built its accounts (`swept`); Celery tasks are captured, not run."""
-    capture_send_task(monkeypatch)
-    monkeypatch.setattr(simulated_payment_deliver_task, "apply_async", lambda **_: None)
+    capture_outbox_sends(monkeypatch, LIQUIDATE_TASK, DELIVER_TASK)
     return MarginEngine()
 
 

@@ -50,6 +50,9 @@ class Report(models.Model):
     error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the run generating it."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -32,6 +32,7 @@ from accounts.models import Account, LinkedCredential, User
 from accounts.services.accounts import account_open
 from accounts.services.audit import audit_record
 from accounts.services.ledger import accounts_changed_mark
+from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, Forbidden, InvalidParams
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
@@ -50,6 +51,7 @@ from trading.venues.tracking import (
 
 logger = logging.getLogger(__name__)
 
+SYNC_TASK = "trading.linked_account_sync"
 SYNC_LOCK_SECONDS = 120  # longer than a sync can take (client timeouts × retries)
 # A synced price stands in for a quote only where the market-data feed has none this fresh.
 FEED_QUOTE_FRESH_SECONDS = 30
@@ -196,7 +198,7 @@ def linked_account_link(
             changes={"venue": [None, venue], "scopes": [None, credential.scopes]},
             request=request,
         )
-        transaction.on_commit(lambda: _sync_enqueue(credential.pk))
+        _sync_enqueue(credential.pk)
     return credential
 
 
@@ -274,7 +276,7 @@ def linked_credential_rotate(
             },
             request=request,
         )
-        transaction.on_commit(lambda: _sync_enqueue(locked.pk))
+        _sync_enqueue(locked.pk)
     return locked
 
 
@@ -309,9 +311,10 @@ def linked_account_unlink(
 
 
 def _sync_enqueue(credential_id: int) -> None:
-    from trading.tasks import linked_account_sync_task
-
-    linked_account_sync_task.delay(credential_id=credential_id)
+    """Queue a sync of the credential as an outbox item (in the caller's transaction, if any)."""
+    outbox_enqueue(
+        task=SYNC_TASK, kwargs={"credential_id": credential_id}, key=f"linked_sync:{credential_id}"
+    )
 
 
 def linked_account_sync_request(*, credential: LinkedCredential, actor: User) -> None:
@@ -320,7 +323,7 @@ def linked_account_sync_request(*, credential: LinkedCredential, actor: User) ->
         raise Forbidden("This is not your account.")
     if credential.status == LinkedCredential.Status.UNLINKED:
         raise InvalidParams("This account is unlinked: link a credential again to sync it.")
-    transaction.on_commit(lambda: _sync_enqueue(credential.pk))
+    _sync_enqueue(credential.pk)
 
 
 def linked_credentials_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:

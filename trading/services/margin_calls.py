@@ -5,9 +5,9 @@ The engine and the sweep call it for the accounts their in-memory figures
 say crossed a line; it re-evaluates each from the database under the
 account's row lock and acts only on what it finds there:
 
-- health < maintenance, no open call: open one, with its outbox Notification
-  in the same transaction; after commit, `trading.margin_call_notify`
-  (in-app + email, exactly once per call) and a push to `account.<id>`;
+- health < maintenance, no open call: open one, with its Notification and an
+  outbox item for `trading.margin_calls_notify` (in-app + email, exactly once
+  per call) in the same transaction; a push to `account.<id>` after commit;
 - health < maintenance, open call: record the lowest health;
 - health < the liquidation threshold: request liquidation;
 - health ≥ maintenance, open call: resolve it (notification, email, push).
@@ -15,7 +15,8 @@ account's row lock and acts only on what it finds there:
 While a call stays open, `margin_calls_remind` reminds every
 `reminder_interval_hours` in escalating words and requests liquidation once
 it has been open `grace_period_hours`. Liquidation itself is the liquidation
-engine's task, `trading.account_liquidate`, enqueued here by name.
+engine's task, `trading.account_liquidate`, requested here as an outbox item
+(by name: services never import tasks).
 Non-custodial accounts never borrow and never get margin calls.
 """
 
@@ -27,8 +28,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
 import numpy as np
-import redis
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,7 +36,7 @@ from accounts.services.notifications import (
     notification_create,
     notification_email_send_on_commit,
 )
-from portal.redis import redis_client, redis_key
+from accounts.services.outbox import outbox_enqueue
 from trading import margin
 from trading.broadcasts import margin_calls_broadcast
 from trading.models import Liquidation, MarginCall, RiskPolicy
@@ -52,14 +51,13 @@ from trading.selectors import (
 logger = logging.getLogger(__name__)
 
 LIQUIDATE_TASK = "trading.account_liquidate"
-# One liquidation request per account per this many seconds, across processes;
+NOTIFY_TASK = "trading.margin_calls_notify"
+# The engine asks again for an account still below the threshold after this long;
 # the liquidation task re-checks the account under its lock anyway.
 LIQUIDATION_REQUEST_TTL_SECONDS = 60
 # Accounts locked per transaction: a market-wide drop opens calls in chunks
 # rather than holding thousands of account locks at once.
 SYNC_CHUNK = 200
-# An open call not yet notified this long after opening lost its task.
-NOTIFY_GRACE = timedelta(minutes=2)
 CENT = Decimal("0.01")
 
 
@@ -74,7 +72,7 @@ class MarginCallState:
     open_call: MarginCall | None  # the account's open call after the sync
     opened: bool = False  # open_call was opened by this sync
     resolved: MarginCall | None = None  # the call this sync resolved
-    liquidation_requested: bool = False  # asked for after commit (deduplicated there)
+    liquidation_requested: bool = False  # an outbox item (one unfinished per account)
 
 
 def margin_calls_sync(
@@ -86,8 +84,9 @@ def margin_calls_sync(
     id order, SYNC_CHUNK per transaction) and their open calls, re-evaluates
     them from the locked rows, their positions and the quote store, and acts
     (see the module docstring). Idempotent: a second run finds the state it
-    left and changes nothing. Notification tasks, liquidation requests and
-    pushes are sent after commit. Returns one state per custodial account.
+    left and changes nothing. Notification tasks and liquidation requests
+    are outbox items of the same transaction; pushes go after commit.
+    Returns one state per custodial account.
     """
     policy = risk_policy_get()
     params = margin_params_get(policy)
@@ -163,7 +162,7 @@ def _open_many(
     """Open a call for each account, with its outbox notification, in bulk.
 
     A market-wide move opens many calls at once: two INSERTs for all of them,
-    and after commit one batch of notify tasks and one batch of pushes.
+    one outbox item notifying them all, and one batch of pushes after commit.
     """
     if not to_open:
         return []
@@ -199,7 +198,7 @@ def _open_many(
             call.health_at_open,
         )
     Notification.objects.bulk_create(notifications)
-    _notify_on_commit([call.pk for call in calls])
+    _notify_enqueue([call.pk for call in calls])
     margin_calls_broadcast(calls=[(call, call.health_at_open) for call in calls])
     return calls
 
@@ -277,16 +276,13 @@ class RemindSummary:
     """What one run of `margin_calls_remind` did (margin call ids)."""
 
     reminded: list[int]
-    renotified: list[int]
     resolved: list[int]
     grace_expired: list[int]
 
 
 def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
-    """Remind, re-notify and escalate open margin calls (the periodic task's service).
+    """Remind and escalate open margin calls (the periodic task's service).
 
-    - A call still not notified NOTIFY_GRACE after opening (its task was
-      lost) gets `trading.margin_call_notify` enqueued again.
     - Calls due a reminder, or past the grace period, are first re-checked
       with `margin_calls_sync` (a recovered account is resolved, not
       reminded). Then a call open `grace_period_hours` or longer gets
@@ -304,19 +300,12 @@ def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
     grace = timedelta(hours=policy.grace_period_hours)
     open_calls = list(
         MarginCall.objects.filter(status=MarginCall.Status.OPEN).values_list(
-            "pk", "account_id", "opened_at", "last_reminded_at", "notified_at"
+            "account_id", "opened_at", "last_reminded_at"
         )
     )
-    renotified = [
-        pk
-        for pk, _, opened_at, _, notified_at in open_calls
-        if notified_at is None and opened_at <= now - NOTIFY_GRACE
-    ]
-    for pk in renotified:
-        _notify_on_commit([pk])
     due = [
         account_id
-        for _, account_id, opened_at, last_reminded_at, _ in open_calls
+        for account_id, opened_at, last_reminded_at in open_calls
         if opened_at <= now - grace
         or (interval and (last_reminded_at or opened_at) <= now - interval)
     ]
@@ -336,9 +325,7 @@ def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
             grace_expired.append(call.pk)
         elif margin_call_remind(margin_call_id=call.pk, now=now):
             reminded.append(call.pk)
-    return RemindSummary(
-        reminded=reminded, renotified=renotified, resolved=resolved, grace_expired=grace_expired
-    )
+    return RemindSummary(reminded=reminded, resolved=resolved, grace_expired=grace_expired)
 
 
 def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> bool:
@@ -385,40 +372,23 @@ def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> b
 def account_liquidate_request(
     *, account_id: int, reason: Liquidation.Reason, margin_call_id: int | None
 ) -> None:
-    """Enqueue `trading.account_liquidate` for the account after the caller commits.
+    """Request `trading.account_liquidate` for the account, in the caller's transaction.
 
-    At most once per account per LIQUIDATION_REQUEST_TTL_SECONDS across all
-    processes (a Redis SET NX key, `<prefix>:margin:liquidation-requested:<id>`);
-    the task itself re-checks the account under its lock. If enqueueing
-    fails the key is removed, so the next check asks again.
+    An outbox item keyed by account: while one request is unfinished a second
+    joins it, and the item is re-sent until the task has run (the task
+    itself re-checks the account under its lock and does nothing once health
+    is restored).
     """
-    key = redis_key("margin", "liquidation-requested", str(account_id))
-    kwargs = {"account_id": account_id, "reason": str(reason), "margin_call_id": margin_call_id}
-
-    def enqueue() -> None:
-        client = redis_client()
-        if not client.set(key, str(reason), nx=True, ex=LIQUIDATION_REQUEST_TTL_SECONDS):
-            return
-        try:
-            current_app.send_task(LIQUIDATE_TASK, kwargs=kwargs)
-        except Exception:
-            try:
-                client.delete(key)
-            except redis.RedisError:
-                logger.exception("Could not clear the liquidation request of %s.", account_id)
-            raise
-        logger.warning("Liquidation of account %s requested (%s).", account_id, reason)
-
-    transaction.on_commit(enqueue, robust=True)
+    outbox_enqueue(
+        task=LIQUIDATE_TASK,
+        kwargs={"account_id": account_id, "reason": str(reason), "margin_call_id": margin_call_id},
+        key=f"liquidate:{account_id}",
+    )
+    logger.warning("Liquidation of account %s requested (%s).", account_id, reason)
 
 
-def _notify_on_commit(margin_call_ids: list[int]) -> None:
-    from trading.tasks import margin_calls_notify_task
-
-    def enqueue() -> None:
-        margin_calls_notify_task.delay(margin_call_ids=margin_call_ids)
-
-    transaction.on_commit(enqueue, robust=True)
+def _notify_enqueue(margin_call_ids: list[int]) -> None:
+    outbox_enqueue(task=NOTIFY_TASK, kwargs={"margin_call_ids": margin_call_ids})
 
 
 def _dedupe_key(call: MarginCall, event: str) -> str:

@@ -1,8 +1,9 @@
 """Resolution and settlement of binary markets (SPEC §3).
 
 Ops resolve a market YES, NO or void (`instrument_resolve`, from the admin):
-the market stops trading at once, its active orders are cancelled, and after
-commit the `trading.market_settle` task pays every position out into cash
+the market stops trading at once, its active orders are cancelled, and the
+`trading.market_settle` task (an outbox item of the same transaction, re-sent
+until it has run) pays every position out into cash
 (`market_settle`): 1 USDC per winning contract, 0 per losing one, and on a
 void market each position's cost back at its average price.
 
@@ -16,7 +17,6 @@ import logging
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from celery import current_app
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -30,6 +30,7 @@ from accounts.services.ledger import (
     house_ledger_account,
     journal_post,
 )
+from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading.models import Instrument, Position
@@ -85,10 +86,10 @@ def instrument_resolve(
     market must be binary (InvalidParams) and not resolved yet (Conflict
     `already_resolved`); it becomes `resolved` with `resolution` and
     `resolved_at`, every active order in it is cancelled, and the change is
-    audited, all in one transaction. After commit the `trading.market_settle`
-    task is enqueued (settlement is idempotent, so a lost or repeated task is
-    harmless: ops or the next run settle what is left). Returns the locked,
-    updated instrument.
+    audited, all in one transaction, with an outbox item for the
+    `trading.market_settle` task (re-sent until it has run; settlement is
+    idempotent, so a repeated run is harmless). Returns the locked, updated
+    instrument.
     """
     # Imported here: the order service imports this module's neighbours.
     from trading.services.orders import orders_cancel_for_instrument
@@ -131,10 +132,8 @@ def instrument_resolve(
             },
             request=request,
         )
-        instrument_id = locked.pk
-        transaction.on_commit(
-            lambda: current_app.send_task(SETTLE_TASK, kwargs={"instrument_id": instrument_id}),
-            robust=True,
+        outbox_enqueue(
+            task=SETTLE_TASK, kwargs={"instrument_id": locked.pk}, key=f"settle:{locked.pk}"
         )
     return locked
 
