@@ -6,9 +6,10 @@ from celery import shared_task
 
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.notifications import notification_email_send
-from accounts.services.outbox import outbox_dispatch
+from accounts.services.outbox import outbox_backlog, outbox_dispatch
 from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import withdrawal_payout_send
+from portal.heartbeats import heartbeat_beat
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ def outbox_dispatch_task() -> int:
     """Send the outbox items that are due (new, failed or unanswered); return how many.
 
     The periodic owner of every pending piece of background work (see
-    accounts.services.outbox). Safe to run twice or concurrently.
+    accounts.services.outbox). Safe to run twice or concurrently. Its runs
+    are the workers' heartbeat (readiness: beat, broker and a worker all work).
     """
-    return outbox_dispatch()
+    sent = outbox_dispatch()
+    heartbeat_beat("worker", outbox=outbox_backlog())
+    return sent

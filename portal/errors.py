@@ -68,3 +68,12 @@ class SlippageExceeded(DomainError):
 
     code = "slippage_exceeded"
     status = 422
+
+
+class ServiceUnavailable(DomainError):
+    """Something the action depends on (Redis: rate limits, prices, the broker) is down
+    for a moment; the client should retry after `retry_after` seconds."""
+
+    code = "service_unavailable"
+    status = 503
+    retry_after = 5

@@ -3,11 +3,13 @@
 from django.urls import include, path
 
 from portal.admin import ops_admin_site
-from portal.views import health, home
+from portal.health import health, ready
+from portal.views import home
 
 urlpatterns = [
     path("admin/", ops_admin_site().urls),
     path("health/", health, name="health"),
+    path("ready/", ready, name="ready"),
     path("v1/", include("portal.api.urls")),
     path("", home, name="home"),
     path("", include("accounts.urls")),

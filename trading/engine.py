@@ -19,9 +19,15 @@ Every `sweep_every` seconds (`sweep`) it reloads everything (a missed tick,
 a re-dated market) and evaluates every account; the risk policy is re-read
 every POLICY_RELOAD_SECONDS. Between ticks it picks up changed accounts every
 IDLE_SECONDS. The clock is injectable; a Redis or database error costs one
-batch, not the process; `stop()` ends the loop after the current batch. One
-engine runs per Redis (a lock); `margin_sweep_full` runs one sweep apart
-from it, as a safety net.
+batch, not the process; `stop()` ends the loop after the current batch.
+
+One engine runs per Redis (`portal.redis.Leadership`): another one started
+meanwhile stands by and takes over when the first stops. After a lost tick
+subscription or a lost and regained role (a Redis restart) the engine
+re-subscribes with back-off and rebuilds its book from PostgreSQL with a full
+sweep, since ticks and "accounts changed" marks may have been missed. It
+beats its heartbeat (`portal.heartbeats`, "engine") on every turn.
+`margin_sweep_full` runs one sweep apart from it, as a safety net.
 """
 
 import logging
@@ -36,7 +42,8 @@ import redis
 from celery import current_app
 from django.db import DatabaseError, close_old_connections, connection
 
-from portal.redis import singleton_lock
+from portal.heartbeats import heartbeat_beat
+from portal.redis import Leadership
 from trading import margin
 from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
@@ -59,6 +66,8 @@ IDLE_SECONDS = 0.25  # how often changed accounts are picked up when no tick com
 DRAIN_SECONDS = 0.001  # batches already waiting are merged into the one at hand
 DRAIN_MAX = 100
 RETRY_SECONDS = 1.0
+RETRY_MAX_SECONDS = 10.0
+HEARTBEAT_SECONDS = 1.0
 LOWEST_HEALTH_STEP = 0.01  # an open call's lowest health is recorded in these steps
 LOCK_TTL_SECONDS = 30.0
 # Figures equal at their shown precision (USDC and ratios: 6 places) are not re-pushed.
@@ -141,6 +150,8 @@ class MarginEngine:
         self._swept = False
         self._policy_reload_at = 0.0
         self._failed_in_a_row = 0
+        self._beaten_at = -HEARTBEAT_SECONDS
+        self._beat_detail: dict[str, object] = {}
         # Per account slot:
         self._call_open = np.zeros(0, dtype=bool)
         self._call_lowest = np.zeros(0)  # nan: no open call
@@ -304,27 +315,35 @@ class MarginEngine:
     def run(self, *, iterations: int = 0) -> EngineStats:
         """Sweep, then process tick batches until stopped (or `iterations` turns done).
 
-        Holds the engine's singleton lock (portal.redis.AlreadyRunning if
-        another engine does). A lost subscription is re-made after RETRY_SECONDS, with a
-        sweep, since ticks may have been missed meanwhile.
+        Holds the engine's role (`Leadership`): stands by while another engine
+        holds it (turns spent standing by do not count towards `iterations`).
+        A lost subscription is re-made with back-off (RETRY_SECONDS doubling
+        up to RETRY_MAX_SECONDS), followed by a full sweep.
         """
-        with singleton_lock("margin engine", ttl=LOCK_TTL_SECONDS, on_lost=self.stop):
+        with Leadership("margin engine", ttl=LOCK_TTL_SECONDS) as leadership:
             # Import the task modules now, so the first margin call does not pay for it.
             current_app.loader.import_default_modules()
-            self._run(iterations)
+            self._run(iterations, leadership)
         return self.stats
 
     def stop(self) -> None:
         """Finish after the current batch; safe to call from a signal handler."""
         self._stopping.set()
 
-    def _run(self, iterations: int) -> None:
+    def _run(self, iterations: int, leadership: Leadership) -> None:
         done = 0
+        retry = RETRY_SECONDS
         while not self._stopping.is_set():
+            if not leadership.held:
+                self._beat(standing_by=True)
+                leadership.wait(IDLE_SECONDS)
+                continue
+            role = leadership.changes
             try:
                 with store.ticks_subscribe() as subscription:
-                    next_sweep = self._clock()
-                    while not self._stopping.is_set():
+                    retry = RETRY_SECONDS
+                    next_sweep = self._clock()  # (re)build the book: ticks may have been missed
+                    while not self._stopping.is_set() and leadership.changes == role:
                         if self._clock() >= next_sweep:
                             swept = self._guarded(self.sweep)
                             next_sweep = self._clock() + (
@@ -333,13 +352,35 @@ class MarginEngine:
                             self._log_stats()
                         wait = min(IDLE_SECONDS, max(0.0, next_sweep - self._clock()))
                         self._guarded(self.process_batch, self._receive(subscription, wait))
+                        self._beat()
                         done += 1
                         if iterations and done >= iterations:
                             return
             except redis.RedisError:
                 self.stats.errors += 1
-                logger.exception("margin engine: lost the tick subscription; retrying")
-                self._stopping.wait(RETRY_SECONDS)
+                logger.warning(
+                    "margin engine: lost the tick subscription (%s); retrying in %.0f s",
+                    "Redis unreachable",
+                    retry,
+                )
+                self._beat(subscribed=False)
+                self._stopping.wait(retry)
+                retry = min(RETRY_MAX_SECONDS, retry * 2)
+
+    def _beat(self, **detail: object) -> None:
+        now = time.monotonic()
+        if now - self._beaten_at < HEARTBEAT_SECONDS:
+            return
+        self._beaten_at = now
+        heartbeat_beat(
+            "engine",
+            standing_by=detail.get("standing_by", False),
+            subscribed=detail.get("subscribed", True),
+            accounts=self.book.n_accounts,
+            batches=self.stats.batches,
+            errors=self.stats.errors,
+            **self._beat_detail,
+        )
 
     def _receive(self, subscription: TickSubscription, wait: float) -> TickBatch | None:
         """The next batch, merged with any already waiting behind it (the quote

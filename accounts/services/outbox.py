@@ -40,6 +40,7 @@ BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 900
 DISPATCH_BATCH = 500
 DONE_RETENTION = timedelta(days=7)
+STUCK_AFTER = timedelta(minutes=10)
 TASK_ID_PREFIX = "outbox-"
 ERROR_MAX_LENGTH = OutboxItem._meta.get_field("last_error").max_length
 
@@ -65,17 +66,20 @@ def outbox_enqueue(
     `kwargs` must be JSON (ids, never secrets). `delay` seconds postpone the
     first run (a countdown); `lease` is how long a send may go unanswered
     before the dispatcher sends it again (longer than the task normally
-    takes). With a `key`, an unfinished item of that key is returned instead
-    of a second one (also under concurrency: the database allows one
-    unfinished item per key). Works inside or outside a transaction.
+    takes). With a `key`, an unfinished item of that key is joined instead of
+    making a second one (also under concurrency: the database allows one
+    unfinished item per key), and sent again after commit: a repeated
+    request ("Sync now", a liquidation still needed) is acted on now, and
+    the task is idempotent. Works inside or outside a transaction.
     """
     now = timezone.now()
     with transaction.atomic():
         while True:
+            item = None
             if key is not None:
-                existing = OutboxItem.objects.filter(key=key, done_at__isnull=True).first()
-                if existing is not None:
-                    return existing
+                item = OutboxItem.objects.filter(key=key, done_at__isnull=True).first()
+            if item is not None:
+                break
             try:
                 with transaction.atomic():
                     item = OutboxItem.objects.create(
@@ -89,10 +93,10 @@ def outbox_enqueue(
                 break
             except IntegrityError:
                 # A concurrent request made the item of this key first: join it (or,
-                # if it finished meanwhile, try again to make a new one).
+                # if it finished meanwhile, make a new one).
                 continue
-        item_id = item.pk
-        transaction.on_commit(lambda: _send_or_reschedule(item_id, task, kwargs, delay))
+        item_id, item_task, item_kwargs = item.pk, item.task, item.kwargs
+        transaction.on_commit(lambda: _send_or_reschedule(item_id, item_task, item_kwargs, delay))
     return item
 
 
@@ -182,6 +186,18 @@ def outbox_dispatch(*, now: datetime | None = None, limit: int = DISPATCH_BATCH)
     ]
     OutboxItem.objects.filter(pk__in=list(old)).delete()
     return len(items)
+
+
+def outbox_backlog(*, now: datetime | None = None) -> dict[str, int]:
+    """How much work is waiting: unfinished items, those failing (an error on record),
+    and those older than STUCK_AFTER (stuck: ops should look at their last error)."""
+    now = now or timezone.now()
+    unfinished = OutboxItem.objects.filter(done_at__isnull=True)
+    return {
+        "unfinished": unfinished.count(),
+        "failing": unfinished.exclude(last_error="").count(),
+        "stuck": unfinished.filter(created_at__lt=now - STUCK_AFTER).count(),
+    }
 
 
 @task_success.connect

@@ -10,10 +10,11 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from portal.errors import DomainError
+from portal.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +61,25 @@ def error_body(code: str, message: str) -> dict:
     return {"code": code, "message": message}
 
 
+def service_unavailable(exc: RedisError) -> ServiceUnavailable:
+    """What a client is told when Redis (rate limits, prices, the broker) is down."""
+    logger.warning("Redis unavailable: %s", exc)
+    return ServiceUnavailable(
+        "A service this request depends on is unavailable for a moment; "
+        f"please retry in {ServiceUnavailable.retry_after} seconds."
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's EXCEPTION_HANDLER: the one place errors become responses."""
     headers = {}
+    if isinstance(exc, RedisError):
+        exc = service_unavailable(exc)
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message), status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return Response(error_body(exc.code, exc.message), status=exc.status, headers=headers)
     matched = next(((s, c) for kind, s, c in _DRF_ERRORS if isinstance(exc, kind)), None)
     if matched is None:
         request = context.get("request")

@@ -8,9 +8,12 @@ order management 60, prime execute 30. The 429 carries Retry-After: the
 seconds until the oldest request in the window leaves it.
 """
 
+import functools
 import secrets
 
+import redis
 from django.conf import settings
+from redis.commands.core import Script
 from rest_framework.throttling import BaseThrottle
 
 from portal.redis import redis_async_client, redis_client, redis_key
@@ -34,8 +37,6 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now_ms}
 """
 
-_script = None
-
 
 def rate_window_key(group: str, key_pk: int) -> str:
     """The Redis key of one API key's window in one group."""
@@ -47,11 +48,14 @@ def _window_result(reply: list) -> tuple[bool, int, float]:
     return bool(allowed), int(remaining), max(0, int(retry_ms)) / 1000
 
 
+@functools.cache
+def _sliding_window(client: redis.Redis) -> Script:
+    return client.register_script(_SLIDING_WINDOW)
+
+
 def _window_check(key: str, limit: int) -> tuple[bool, int, float]:
-    global _script
-    if _script is None:
-        _script = redis_client().register_script(_SLIDING_WINDOW)
-    return _window_result(_script(keys=[key], args=[WINDOW_MS, limit, secrets.token_hex(8)]))
+    script = _sliding_window(redis_client())
+    return _window_result(script(keys=[key], args=[WINDOW_MS, limit, secrets.token_hex(8)]))
 
 
 async def rate_window_check_async(*, group: str, key_pk: int) -> tuple[bool, int, float]:

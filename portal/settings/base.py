@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.ServiceUnavailableMiddleware",
     # Last, as django-axes requires: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -176,6 +177,12 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A report whose run has not beaten its heartbeat for this long lost its worker:
 # the next run (the outbox re-sends it) takes it over.
 REPORT_STALE_SECONDS = env.int("REPORT_STALE_SECONDS", default=120)
+
+# /ready/ (portal.health): how old the feed's, the margin engine's and the workers'
+# heartbeats may be before the product counts as not ready.
+READY_FEED_MAX_AGE_SECONDS = env.float("READY_FEED_MAX_AGE_SECONDS", default=10.0)
+READY_ENGINE_MAX_AGE_SECONDS = env.float("READY_ENGINE_MAX_AGE_SECONDS", default=15.0)
+READY_WORKER_MAX_AGE_SECONDS = env.float("READY_WORKER_MAX_AGE_SECONDS", default=60.0)
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 
 from accounts.services.ledger import accounts_changed_mark
-from portal.redis import AlreadyRunning, singleton_lock
+from portal.redis import Leadership, redis_client, redis_key
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.conftest import FakeClock, binary_create
@@ -207,27 +207,44 @@ def test_a_failed_batch_costs_that_batch_not_the_loop(markets, monkeypatch):
     assert stats.errors == 1 and len(processed) == 3
 
 
-def test_one_engine_per_redis(markets):
-    with singleton_lock("margin engine"), pytest.raises(AlreadyRunning):
-        MarginEngine().run(iterations=1)
-    # Released with the first holder: the next engine runs.
-    assert MarginEngine().run(iterations=1).errors == 0
+def test_one_engine_per_redis_a_second_stands_by(markets, monkeypatch):
+    monkeypatch.setattr("trading.engine.LOCK_TTL_SECONDS", 0.6)
+    with Leadership("margin engine", ttl=0.6):
+        second = MarginEngine()
+        thread = threading.Thread(target=second.run, kwargs={"iterations": 3})
+        thread.start()
+        time.sleep(1.0)
+        assert second.stats.sweeps == 0 and thread.is_alive()  # standing by
+    thread.join(timeout=5)  # took over when the first let go
+    assert not thread.is_alive() and second.stats.sweeps == 1
+    connection.close()
 
 
-def test_an_engine_that_loses_its_lock_stops(markets, monkeypatch):
-    from portal import redis as portal_redis
-
+def test_an_engine_that_loses_its_role_takes_it_back_and_rebuilds_its_book(markets, monkeypatch):
+    monkeypatch.setattr("trading.engine.LOCK_TTL_SECONDS", 0.6)
     engine = MarginEngine()
-    lost = threading.Event()
+    sweeps = []
+    sweep = engine.sweep
 
-    def losing_lock(name, *, ttl=30.0, on_lost=None):
-        on_lost()  # as the renewal thread does when Redis no longer knows the lock
-        lost.set()
-        return portal_redis.singleton_lock(name, ttl=ttl, on_lost=on_lost)
+    def counting_sweep():
+        sweeps.append(time.monotonic())
+        if len(sweeps) == 1:  # Redis restarts empty: the lock is gone
+            redis_client().delete(redis_key("lock", "margin engine"))
+        return sweep()
 
-    monkeypatch.setattr("trading.engine.singleton_lock", losing_lock)
-    stats = engine.run(iterations=1000)
-    assert lost.is_set() and stats.batches == 0
+    monkeypatch.setattr(engine, "sweep", counting_sweep)
+    thread = threading.Thread(target=engine.run, kwargs={"iterations": 10_000})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(sweeps) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sweeps) >= 2  # the role came back, and with it a full reload
+    finally:
+        engine.stop()
+        thread.join(timeout=5)
+        connection.close()
+    assert redis_client().exists(redis_key("lock", "margin engine")) == 0  # released on stop
 
 
 def test_the_command_runs_one_sweep(markets, capsys, committed):

@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from portal.redis import singleton_lock
+from portal.redis import Leadership
 from trading.marketdata import store
 from trading.models import PriceTick
 
@@ -63,8 +65,27 @@ def test_sigterm_stops_the_feed_cleanly(db):
     assert "marketdata: stopped after" in out
 
 
-def test_a_second_feed_is_refused_while_one_runs(markets, quote_store):
-    with singleton_lock("market-data feed"), pytest.raises(CommandError, match="already running"):
-        call_command("run_marketdata", "--iterations=1", "--interval=0.01")
-    # Released on exit: the next feed starts.
-    call_command("run_marketdata", "--iterations=1", "--interval=0.01", stdout=StringIO())
+def test_a_second_feed_stands_by_while_one_runs_then_takes_over(markets, quote_store, monkeypatch):
+    monkeypatch.setattr("trading.management.commands.run_marketdata.LOCK_TTL_SECONDS", 0.6)
+    holding = threading.Event()
+    released_at: list[float] = []
+
+    def first_feed() -> None:
+        with Leadership("market-data feed", ttl=0.6):
+            holding.set()
+            time.sleep(1.5)
+            released_at.append(time.time())
+
+    thread = threading.Thread(target=first_feed)
+    thread.start()
+    assert holding.wait(5)
+    out = StringIO()
+    call_command("run_marketdata", "--iterations=2", "--interval=0.01", stdout=out)
+    returned_at = time.time()
+    thread.join()
+    assert returned_at > released_at[0]  # its two ticks had to wait for the role
+    assert "stopped after 2 ticks" in out.getvalue()
+    quotes = store.quotes_all()
+    assert len(quotes) == 3
+    # It published nothing while the first feed held the role.
+    assert min(quote.ts.timestamp() for quote in quotes.values()) >= released_at[0]

@@ -38,9 +38,10 @@ def test_a_subscriber_receives_each_batch_once(quote_store):
         assert ticks.get(timeout=0.2) is None
 
 
-def test_subscribers_iterate_batches(quote_store):
+def test_subscribers_get_batches_in_order(quote_store):
     with store.ticks_subscribe() as ticks:
         for mark in ("0.41", "0.42"):
             store.quotes_publish([yes_quote(mark=Decimal(mark))], ts=TS)
-        stream = iter(ticks)
-        assert [next(stream).quotes[0].mark for _ in range(2)] == [Decimal("0.41"), Decimal("0.42")]
+        marks = [ticks.get(1.0).quotes[0].mark for _ in range(2)]
+        assert marks == [Decimal("0.41"), Decimal("0.42")]
+        assert ticks.get(0.1) is None

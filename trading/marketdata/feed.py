@@ -12,9 +12,13 @@ Each cycle:
    public trades the simulator printed in the step;
 4. store a history row for each listing whose history bucket is due;
 
-then sleep to keep the interval. Clock and sleep are injectable, so tests
-run thousands of cycles instantly. A Redis or database error costs one
-cycle, not the process: it is logged and the next cycle tries again.
+then beat its heartbeat and sleep to keep the interval. Clock and sleep are
+injectable, so tests run thousands of cycles instantly. A Redis or database
+error costs one cycle, not the process: it is logged and the next cycle tries
+again, so the feed carries on by itself after Redis or PostgreSQL restart
+(after a Redis restart the first good cycle writes every quote again). Given a
+`Leadership` (one feed per Redis), it runs cycles only while it holds the role
+and stands by otherwise, ready to take over.
 """
 
 import logging
@@ -32,6 +36,8 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import OuterRef, Subquery
 
+from portal.heartbeats import heartbeat_beat
+from portal.redis import Leadership
 from trading.marketdata import store
 from trading.marketdata.history import PriceHistoryRecorder
 from trading.marketdata.quotes import Quote
@@ -95,15 +101,21 @@ class MarketDataFeed:
         self._next_log = -math.inf
         self._failed_in_a_row = 0
 
-    def run(self, iterations: int = 0) -> FeedStats:
+    def run(self, iterations: int = 0, *, leadership: Leadership | None = None) -> FeedStats:
         """Run a cycle every `interval` seconds until stopped (or `iterations` > 0 done).
 
         A cycle that overruns its slot is not made up with a burst: the next
-        one starts at once and the schedule continues from there.
+        one starts at once and the schedule continues from there. With a
+        `leadership`, cycles run only while it is held (standing by does not
+        count towards `iterations`).
         """
         done = 0
         next_at = self._clock()
         while not self._stopping.is_set():
+            if leadership is not None and not leadership.held:
+                leadership.wait(self.interval)
+                next_at = self._clock()
+                continue
             self.cycle()
             done += 1
             if iterations and done >= iterations:
@@ -160,6 +172,7 @@ class MarketDataFeed:
         store.quotes_publish(
             quotes, ts=datetime.fromtimestamp(now, tz=UTC), trades=self.simulator.prints(quotes)
         )
+        heartbeat_beat("marketdata", listings=len(quotes), interval=self.interval)
         self.stats.history_rows += self.history.record(quotes, self._listing_ids, now)
         return quotes
 

@@ -22,7 +22,7 @@ have missed some re-reads the hash (`quotes_all`).
 import functools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -161,12 +161,6 @@ class TickSubscription:
             if message is not None and message["type"] == "message":
                 return TickBatch.from_json(message["data"])
         return None
-
-    def __iter__(self) -> Iterator[TickBatch]:
-        """Every batch as it arrives, blocking between batches."""
-        for message in self._pubsub.listen():
-            if message["type"] == "message":
-                yield TickBatch.from_json(message["data"])
 
     def close(self) -> None:
         self._pubsub.close()

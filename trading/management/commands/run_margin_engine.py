@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.processes import stop_on_signals
-from portal.redis import AlreadyRunning
 from trading.engine import (
     SWEEP_EVERY_SECONDS,
     MarginEngine,
@@ -15,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Run the margin engine: re-evaluate the accounts holding each instrument that "
         "ticks, open and resolve margin calls, store margin snapshots and push live "
-        "figures; re-evaluate every account periodically."
+        "figures; re-evaluate every account periodically. One engine runs per Redis; "
+        "another started meanwhile stands by and takes over when it stops."
     )
 
     def add_arguments(self, parser):
@@ -43,11 +43,8 @@ class Command(BaseCommand):
             return
         engine = MarginEngine(sweep_every=sweep_every)
         self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s")
-        try:
-            with stop_on_signals(engine.stop):
-                stats = engine.run()
-        except AlreadyRunning as exc:
-            raise CommandError(str(exc)) from exc
+        with stop_on_signals(engine.stop):
+            stats = engine.run()
         self.stdout.write(
             f"margin engine: stopped after {stats.batches} batches and {stats.sweeps} sweeps; "
             f"{stats.calls_opened} calls opened, {stats.calls_resolved} resolved, "

@@ -4,14 +4,19 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.processes import stop_on_signals
-from portal.redis import AlreadyRunning, singleton_lock
+from portal.redis import Leadership
 from trading.marketdata.feed import MarketDataFeed
+
+# One feed per Redis: a second one stands by and takes over this long after the
+# first dies.
+LOCK_TTL_SECONDS = 15.0
 
 
 class Command(BaseCommand):
     help = (
         "Run the market-data feed: move the simulated markets, write the latest quotes "
-        "to Redis, publish each tick and keep a downsampled history."
+        "to Redis, publish each tick and keep a downsampled history. One feed runs per "
+        "Redis; another started meanwhile stands by and takes over when it stops."
     )
 
     def add_arguments(self, parser):
@@ -38,16 +43,13 @@ class Command(BaseCommand):
         if iterations < 0:
             raise CommandError("--iterations must be 0 (forever) or more.")
         feed = MarketDataFeed(seed=seed, interval=interval)
-        try:
-            with (
-                stop_on_signals(feed.stop),
-                singleton_lock("market-data feed", ttl=15.0, on_lost=feed.stop),
-            ):
-                # Announced once SIGTERM/SIGINT already stop the feed cleanly.
-                self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
-                stats = feed.run(iterations=iterations)
-        except AlreadyRunning as exc:
-            raise CommandError(str(exc)) from exc
+        with (
+            stop_on_signals(feed.stop),
+            Leadership("market-data feed", ttl=LOCK_TTL_SECONDS) as leadership,
+        ):
+            # Announced once SIGTERM/SIGINT already stop the feed cleanly.
+            self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
+            stats = feed.run(iterations=iterations, leadership=leadership)
         self.stdout.write(
             f"marketdata: stopped after {stats.cycles} ticks, {stats.quotes} quotes, "
             f"{stats.history_rows} history rows, {stats.errors} errors"
