@@ -36,8 +36,6 @@ DECLINE_REASON = "card_declined: the card issuer declined the payment."
 CARD_SETTLEMENT_DELAY_SECONDS = 1
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 DELIVER_TASK = "accounts.simulated_payment_deliver"
-# A delivery unanswered this long after it was due is sent again.
-DELIVERY_LEASE_SECONDS = 60
 
 
 def _digest(text: str) -> str:
@@ -69,7 +67,6 @@ class SimulatedPaymentProvider(PaymentProvider):
             kwargs={"reference": reference, "succeed": succeed},
             key=f"simpay:{reference}",
             delay=delay,
-            lease=DELIVERY_LEASE_SECONDS,
         )
         return reference
 

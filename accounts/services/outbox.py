@@ -10,7 +10,7 @@ not that send worked, the row stays until a run of its task succeeds:
   (BACKOFF_BASE_SECONDS doubling per attempt, up to BACKOFF_MAX_SECONDS);
 - a send that is never heard of (the broker lost it, Redis restarted empty,
   a worker was killed with it) is due again `lease_seconds` after it was
-  sent;
+  sent (settings.OUTBOX_LEASE_SECONDS unless the work says otherwise);
 - a send that fails (the broker is down) is due again at once.
 
 `outbox_dispatch`, run by Celery beat every few seconds, (re)sends whatever is
@@ -28,6 +28,7 @@ from typing import Any
 
 from celery import current_app
 from celery.signals import task_failure, task_success
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,7 +36,6 @@ from accounts.models import OutboxItem
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEASE_SECONDS = 120
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 900
 DISPATCH_BATCH = 500
@@ -59,7 +59,7 @@ def outbox_enqueue(
     kwargs: dict[str, Any],
     key: str | None = None,
     delay: float = 0.0,
-    lease: int = DEFAULT_LEASE_SECONDS,
+    lease: int | None = None,
 ) -> OutboxItem:
     """Record `task(**kwargs)` in the caller's transaction; send it after commit.
 
@@ -73,6 +73,7 @@ def outbox_enqueue(
     the task is idempotent. Works inside or outside a transaction.
     """
     now = timezone.now()
+    lease = settings.OUTBOX_LEASE_SECONDS if lease is None else lease
     with transaction.atomic():
         while True:
             item = None

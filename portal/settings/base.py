@@ -148,10 +148,14 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-# A task is acknowledged when it finishes: a worker killed mid-task leaves it in
-# Redis, which hands it out again after the visibility timeout. Work that must
-# happen does not rely on that: it is an outbox item (accounts.services.outbox),
-# re-sent by the dispatcher within its lease.
+# Work that must happen does not rely on the broker keeping a message: it is an
+# outbox item in PostgreSQL (accounts.services.outbox), re-sent by the dispatcher
+# until a run of its task has succeeded; periodic tasks simply run again next time.
+# So Redis does not emulate acknowledgements (no "unacked" copies, no visibility
+# timeout): kombu's emulation crashed the worker ("Unrecoverable error:
+# AttributeError … hostname" in restore_unacked) whenever Redis went away while the
+# worker held a message, and its copies vanish with a Redis restart anyway. A task
+# is acknowledged when it finishes; one whose pool process dies is put back.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -159,21 +163,24 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# No task may run longer than this (the longest, a ten-year report, takes seconds);
-# the broker's visibility timeout is longer, so a running task is never handed to a
-# second worker while the first still works on it.
+# No task may run longer than this (the longest, a ten-year report, takes seconds).
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{KEY_PREFIX}:celery:",
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    "ack_emulation": False,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
 }
-# Workers and beat reconnect to a restarted Redis by themselves, for ever.
+# Workers and beat reconnect to a restarted Redis by themselves, for ever; a task
+# running when the connection drops runs to its end.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
+# The outbox (accounts.services.outbox) sends an item again when its task has not
+# reported this long after it was sent (lost message, killed worker, Redis restart).
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # A report whose run has not beaten its heartbeat for this long lost its worker:
 # the next run (the outbox re-sends it) takes it over.
 REPORT_STALE_SECONDS = env.int("REPORT_STALE_SECONDS", default=120)
@@ -362,5 +369,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # A failed readiness check is answered in /ready/'s body, not logged with a trace.
+        "health_check": {"level": "ERROR"},
     },
 }

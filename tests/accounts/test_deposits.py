@@ -18,11 +18,7 @@ from accounts.models import (
     PaymentWebhookEvent,
     User,
 )
-from accounts.payments.simulated import (
-    DELIVER_TASK,
-    DELIVERY_LEASE_SECONDS,
-    SimulatedPaymentProvider,
-)
+from accounts.payments.simulated import DELIVER_TASK, SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create
 from accounts.services.ledger import cash_balance_from_ledger
 from accounts.services.outbox import outbox_dispatch
@@ -153,7 +149,7 @@ def test_bank_transfer_stays_pending_until_it_settles(
     assert sent.calls == [(DELIVER_TASK, kwargs)]
     (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
     # Re-sent if nothing is heard of it a lease after its countdown.
-    assert item.due_at >= before + timedelta(seconds=20 + DELIVERY_LEASE_SECONDS)
+    assert item.due_at >= before + timedelta(seconds=20 + settings.OUTBOX_LEASE_SECONDS)
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.PENDING
     # Money still in flight cannot be withdrawn.
