@@ -32,15 +32,12 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
+from portal.net import client_ip
 from portal.redis import redis_client, redis_key
 
 SIGNED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_DRIFT_NS = 30 * 10**9
 MIN_NS_TIMESTAMP = 10**18  # a nanosecond epoch; millisecond or second epochs are refused
-
-
-def client_address(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def canonical_json(body: bytes) -> str:
@@ -137,7 +134,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             identity = api_key_identify(key.strip())
             if identity is None:
                 raise exceptions.AuthenticationFailed("API key missing or invalid.")
-            address = client_address(request)
+            address = client_ip(request)
             timestamp = request.headers.get("X-Timestamp", "")
             signature = request.headers.get("X-Signature", "")
 

@@ -21,6 +21,11 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Base URL the product is reachable on; used for links in emails and for the
 # simulated payment provider's webhook deliveries.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web server believes
+# (uvicorn's --forwarded-allow-ips: comma-separated addresses or networks, "*" for any).
+# Empty: none. Then the client's address is the connecting peer's, whatever headers it
+# sends (portal.net.client_ip). Set it to your load balancer's address when behind one.
+FORWARDED_ALLOW_IPS = env("FORWARDED_ALLOW_IPS", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -182,6 +187,8 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The same client address as every other check (portal.net), never a request header.
+AXES_CLIENT_IP_CALLABLE = "portal.net.client_ip"
 
 OTP_TOTP_ISSUER = "Prime Portal"
 

@@ -35,6 +35,7 @@ from portal.api.auth import StreamCommand
 from portal.api.throttles import rate_window_check_async
 from portal.api.views import READ_SCOPES
 from portal.errors import DomainError
+from portal.net import scope_client_ip
 from trading.broadcasts import (
     FILL_UPDATE,
     LEVERAGE_UPDATE,
@@ -130,8 +131,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.connection_id = str(uuid.uuid4())
         self.identity: KeyIdentity | None = None
         self.key_hash = ""
-        client = self.scope.get("client") or ("", 0)
-        self.address = client[0] or ""
+        self.address = scope_client_ip(self.scope)
         headers = dict(self.scope.get("headers") or [])
         self.host = headers.get(b"host", b"").decode("latin-1")
         self.subscriptions: dict[tuple[str, str], _Subscription] = {}
