@@ -241,6 +241,10 @@ API_VERSIONS = frozenset({"2026-04-01"})
 API_DEFAULT_VERSION = "2026-04-01"
 # Requests per minute per API key and endpoint group (seed "Rate Limits").
 API_RATE_LIMITS = {"market_data": 300, "order_management": 60, "execute": 30}
+# Failed API key authentications (bad, unknown or revoked key) one client address may
+# make within the window before its key authentications get 429 (REST and stream).
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+API_KEY_FAILURE_WINDOW_SECONDS = env.float("API_KEY_FAILURE_WINDOW_SECONDS", default=60.0)
 
 # Partner stream (/v1/stream, trading.streams): open connections per key (seed "Rate
 # Limits"), a connection's slot lifetime between renewals, how long a new socket may
