@@ -3,8 +3,9 @@
 `DashboardConsumer` serves `ws/dashboard/<account public id>/` for the
 margin dashboard (SPEC §8). The socket is session-authenticated
 (`AuthMiddlewareStack` fills `scope["user"]`) and origin-checked
-(`AllowedHostsOriginValidator`, in `portal.asgi`: a foreign Origin is refused
-at the handshake). Then:
+(`portal.origins.SiteOriginValidator`, in `portal.asgi`: an Origin other than
+the site's own, scheme, host and port compared, is refused at the handshake).
+Then:
 
 - not signed in: accepted and closed at once with code 4401, so the page
   can tell "sign in again" from a network failure and stop retrying;

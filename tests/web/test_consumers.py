@@ -67,10 +67,14 @@ def session_cookie(user) -> bytes:
 
 
 def socket(
-    account_id: str, *, cookie: bytes | None = None, origin: bytes | None = ORIGIN
+    account_id: str,
+    *,
+    cookie: bytes | None = None,
+    origin: bytes | None = ORIGIN,
+    host: bytes = b"127.0.0.1:8000",
 ) -> WebsocketCommunicator:
     """A browser's socket to the dashboard of `account_id` (`cookie`: its session)."""
-    headers = [(b"host", b"127.0.0.1:8000")]
+    headers = [(b"host", host)]
     if origin is not None:
         headers.append((b"origin", origin))
     if cookie is not None:
@@ -154,6 +158,56 @@ def test_a_foreign_origin_is_refused_at_the_handshake():
     assert run_async(run, b"https://evil.example") is False
     assert run_async(run, None) is False  # no Origin at all
     assert run_async(run, ORIGIN) is True
+
+
+def test_the_origin_must_match_scheme_host_and_port(settings):
+    """Another program's page on the same machine (another port) cannot open the
+    dashboard socket with the user's cookie; nor can http://localhost for a socket made
+    to 127.0.0.1, nor an https page for an http site."""
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run(origin, host=b"127.0.0.1:8000"):
+        communicator = socket(account.public_id, cookie=cookie, origin=origin, host=host)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert run_async(run, b"http://127.0.0.1:9999") is False  # same host, another port
+    assert run_async(run, b"https://127.0.0.1:8000") is False  # another scheme
+    assert run_async(run, b"http://localhost:8000") is False
+    assert run_async(run, b"http://127.0.0.1") is False  # port 80
+    assert run_async(run, b"http://127.0.0.1:8000") is True
+    # The socket's own origin: a server on another port, reached there.
+    assert run_async(run, b"http://127.0.0.1:9999", b"127.0.0.1:9999") is True
+    assert run_async(run, b"http://localhost:8000", b"localhost:8000") is True
+    # ... but only for a host the site serves (ALLOWED_HOSTS).
+    assert run_async(run, b"http://evil.example:8000", b"evil.example:8000") is False
+
+
+def test_site_url_and_csrf_trusted_origins_are_the_sites_own(settings):
+    """Behind a proxy the socket arrives for an internal host; the public origins are
+    SITE_URL and CSRF_TRUSTED_ORIGINS, port and scheme included."""
+    settings.SITE_URL = "https://portal.example.com"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.prime.example", "https://ops.example:8443"]
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run(origin):
+        communicator = socket(account.public_id, cookie=cookie, origin=origin)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert run_async(run, b"https://portal.example.com") is True
+    assert run_async(run, b"https://portal.example.com:443") is True
+    assert run_async(run, b"http://portal.example.com") is False
+    assert run_async(run, b"https://portal.example.com:8443") is False
+    assert run_async(run, b"https://eu.prime.example") is True
+    assert run_async(run, b"https://prime.example.evil.example") is False
+    assert run_async(run, b"https://ops.example:8443") is True
+    assert run_async(run, b"https://ops.example") is False
 
 
 def test_another_users_account_is_closed_with_4403():
