@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.sessions.SessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -178,6 +179,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/login/"
+
+# Sessions (portal.sessions): signed out after SESSION_IDLE_TIMEOUT_MINUTES without a
+# request (each request pushes the expiry forward), and SESSION_MAX_AGE_HOURS after
+# sign-in however active. An open dashboard socket re-checks its session every
+# DASHBOARD_SESSION_CHECK_SECONDS and closes (4401) once it has ended.
+SESSION_COOKIE_AGE = round(env.float("SESSION_IDLE_TIMEOUT_MINUTES", default=30) * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_MAX_AGE = env.float("SESSION_MAX_AGE_HOURS", default=12) * 3600
+DASHBOARD_SESSION_CHECK_SECONDS = env.float("DASHBOARD_SESSION_CHECK_SECONDS", default=2.0)
 
 # Lockout after repeated failures (per email + IP), cleared on success.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

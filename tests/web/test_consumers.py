@@ -4,7 +4,9 @@ channel layer; and that ticks, fills and deposits really reach it."""
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 
 import orjson
@@ -13,8 +15,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Account, Deposit
 from accounts.payments.simulated import SimulatedPaymentProvider
@@ -22,7 +26,8 @@ from accounts.services.deposits import deposit_create, payment_webhook_handle
 from accounts.tasks import simulated_payment_deliver_task
 from portal.asgi import application
 from portal.redis import redis_client
-from tests.factories import UserFactory, open_account
+from portal.sessions import SESSION_STARTED_KEY
+from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.margining import capture_send_task
 from tests.trading.quoting import put_quote
 from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open, trader
@@ -231,6 +236,96 @@ def test_a_user_whose_kyb_is_pending_is_closed_with_4403():
         return await close_code(socket(account.public_id, cookie=cookie))
 
     assert run_async(run) == 4403
+
+
+# --- When the session ends -----------------------------------------------------------------
+
+
+def signed_in_client(user) -> Client:
+    """A browser signed in through the real sign-in page."""
+    client = Client()
+    response = client.post("/login/", {"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def closed_within(account, client: Client, end_session, bound: float) -> tuple[int, float]:
+    """Open the dashboard socket with `client`'s session, run `end_session()` (sync, in a
+    thread of its own), and return (close code, seconds until the close)."""
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    def in_thread():
+        from django.db import connection
+
+        try:
+            end_session()
+        finally:
+            connection.close()
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        await asyncio.get_running_loop().run_in_executor(None, in_thread)
+        started = time.monotonic()
+        while True:  # pushes may still arrive until the close
+            output = await communicator.receive_output(timeout=bound)
+            if output["type"] == "websocket.close":
+                return output.get("code"), time.monotonic() - started
+
+    return run_async(run)
+
+
+def test_logging_out_closes_the_open_dashboard_socket_within_the_check_interval():
+    account = open_account()
+    client = signed_in_client(account.owner)
+    interval = settings.DASHBOARD_SESSION_CHECK_SECONDS
+    code, seconds = closed_within(account, client, lambda: client.post("/logout/"), interval + 2)
+    assert code == 4401
+    assert seconds <= interval + 1
+
+
+def test_an_expired_or_too_old_session_closes_the_socket(settings):
+    settings.DASHBOARD_SESSION_CHECK_SECONDS = 0.3
+    account = open_account()
+
+    def idle_expiry(client):
+        key = client.cookies["sessionid"].value
+        return lambda: Session.objects.filter(session_key=key).update(
+            expire_date=timezone.now() - timedelta(seconds=1)
+        )
+
+    def too_old(client):
+        def age():
+            session = client.session
+            session[SESSION_STARTED_KEY] = time.time() - settings.SESSION_ABSOLUTE_MAX_AGE - 1
+            session.save()
+
+        return age
+
+    for make_end in (idle_expiry, too_old):
+        client = signed_in_client(account.owner)
+        client.get("/dashboard/")  # the first signed-in request marks the session's start
+        code, seconds = closed_within(account, client, make_end(client), 3)
+        assert (code, make_end.__name__) == (4401, make_end.__name__)
+        assert seconds <= 1.5
+
+
+def test_a_live_session_keeps_its_socket(settings):
+    settings.DASHBOARD_SESSION_CHECK_SECONDS = 0.2
+    account = open_account()
+    client = signed_in_client(account.owner)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        quiet = await communicator.receive_nothing(timeout=1.0)  # five checks pass
+        await communicator.disconnect()
+        return quiet
+
+    assert run_async(run) is True
 
 
 # --- What it forwards ---------------------------------------------------------------------
