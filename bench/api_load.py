@@ -99,6 +99,8 @@ from benchdb import (  # noqa: E402
     redis_keys_delete,
 )
 
+from portal.net import uvicorn_proxy_argv  # noqa: E402
+
 TARGET_RATIO = 0.8  # API throughput / bare view throughput, closed loop
 TARGET_TAIL = 3.0  # p99 / p50 at the fixed offered rate
 BARE_PATH = "/bench/bare"
@@ -363,6 +365,7 @@ def server_start(workers: int) -> tuple[subprocess.Popen, str]:
     argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     argv += ["--lifespan", "off", "--log-level", "warning", "--no-access-log"]
+    argv += uvicorn_proxy_argv()  # the product's trusted proxies (none by default)
     server = subprocess.Popen(argv, env=env, cwd=ROOT)  # noqa: S603 (our interpreter, fixed argv)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

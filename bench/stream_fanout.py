@@ -113,6 +113,8 @@ from ws_fanout import (  # noqa: E402 (sets DJANGO_SETTINGS_MODULE=settings_benc
     process_stop,
 )
 
+from portal.net import uvicorn_proxy_argv  # noqa: E402
+
 APP = "asgi_bench:application"
 SYMBOL = "BENCH-STREAM"
 VENUES = ("kalshi", "polymarket")
@@ -343,6 +345,7 @@ def server_start(workers: int, env: dict[str, str], log) -> tuple[subprocess.Pop
     argv = [sys.executable, "-m", "uvicorn", APP]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     argv += ["--lifespan", "off", "--log-level", "warning", "--no-access-log"]
+    argv += uvicorn_proxy_argv()  # the product's trusted proxies (none by default)
     server = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     deadline = time.monotonic() + 60
     while True:

@@ -103,6 +103,8 @@ from benchdb import (  # noqa: E402
     redis_keys_delete,
 )
 
+from portal.net import uvicorn_proxy_argv  # noqa: E402
+
 TARGET_P99_MS = 100.0
 TARGET_RATIO = 2.0  # product p99 / bare p99
 SYMBOL = "BENCH-WS"
@@ -266,6 +268,7 @@ def server_start(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen, i
     argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     argv += ["--lifespan", "off", "--log-level", "warning", "--no-access-log"]
+    argv += uvicorn_proxy_argv()  # the product's trusted proxies (none by default)
     server = subprocess.Popen(argv, env=env, cwd=ROOT)  # noqa: S603 (fixed argv)
     deadline = time.monotonic() + 60
     while True:

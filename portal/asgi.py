@@ -3,7 +3,8 @@
 `get_asgi_application()` runs first so the app registry is ready before any
 consumer module (which imports models) is loaded. The partner stream
 (/v1/stream) authenticates with an API key and is routed before the
-browser's origin-checked, session-authenticated routes.
+browser's origin-checked (scheme, host and port: portal.origins),
+session-authenticated routes.
 """
 
 import os
@@ -15,9 +16,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from portal.origins import SiteOriginValidator  # noqa: E402
 from portal.routing import browser_urlpatterns, partner_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -28,9 +29,7 @@ application = ProtocolTypeRouter(
                 *partner_urlpatterns,
                 re_path(
                     r"^",
-                    AllowedHostsOriginValidator(
-                        AuthMiddlewareStack(URLRouter(browser_urlpatterns))
-                    ),
+                    SiteOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns))),
                 ),
             ]
         ),

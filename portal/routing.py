@@ -1,9 +1,10 @@
 """WebSocket URL routes: the browser dashboard's and the partners' stream.
 
 The dashboard's routes are served under
-`AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (session cookie, so
-the Origin is checked); the partner stream authenticates with an API key in
-its first message, so it needs neither (portal.asgi).
+`SiteOriginValidator(AuthMiddlewareStack(...))` (session cookie, so the
+Origin is checked: scheme, host and port, portal.origins); the partner
+stream authenticates with an API key in its first message, so it needs
+neither (portal.asgi).
 """
 
 from django.urls import path, re_path

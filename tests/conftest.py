@@ -24,6 +24,17 @@ def _redis_clean_after_session():
 
 
 @pytest.fixture(autouse=True)
+def _key_failures_forgotten():
+    """Each test starts with no failed API key attempts counted against any address
+    (they are per client address, and every test client is 127.0.0.1)."""
+    from portal.redis import redis_client, redis_key
+
+    client = redis_client()
+    for key in client.scan_iter(match=redis_key("api", "key-failures", "*"), count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
 def _refdata_fresh():
     """Each test reads reference data from its own database state, not an earlier test's."""
     refdata_clear()

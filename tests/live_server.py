@@ -8,10 +8,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 from django.conf import settings
 from django.db import connection
+
+from portal.net import uvicorn_proxy_argv
 
 
 def _free_port() -> int:
@@ -20,11 +23,28 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def procfile_command(name: str) -> str:
+    """The shell command of the Procfile's process `name` (as honcho runs it)."""
+    for line in (settings.BASE_DIR / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return command.strip()
+    raise LookupError(f"no {name} process in the Procfile")
+
+
 @contextmanager
-def asgi_server(*, margin_engine: bool = False) -> Iterator[str]:
+def asgi_server(
+    *, margin_engine: bool = False, forwarded_allow_ips: str | None = None, procfile: bool = False
+) -> Iterator[str]:
     """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
     committed (transactional_db) for the server to see it. With `margin_engine`, the
-    margin engine runs too (`run_margin_engine`): price ticks then reach pages."""
+    margin engine runs too (`run_margin_engine`): price ticks then reach pages.
+
+    `forwarded_allow_ips`: the reverse proxies whose X-Forwarded-For the server believes
+    (None: settings.FORWARDED_ALLOW_IPS, by default none). With `procfile`, the server
+    is the Procfile's own `web` command, run by a shell as honcho runs it, with
+    FORWARDED_ALLOW_IPS in its environment (None: the variable unset, as on a fresh
+    deployment)."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     database_url = (
@@ -40,8 +60,20 @@ def asgi_server(*, margin_engine: bool = False) -> Iterator[str]:
         "REDIS_KEY_PREFIX": settings.KEY_PREFIX,
         "DB_CONN_MAX_AGE": "0",
     }
-    argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+    if procfile:
+        env |= {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(port),
+        }
+        env.pop("FORWARDED_ALLOW_IPS", None)
+        if forwarded_allow_ips is not None:
+            env["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
+        argv = ["/bin/sh", "-c", f"exec {procfile_command('web')}"]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+        argv += ["--log-level", "warning", *uvicorn_proxy_argv(forwarded_allow_ips)]
     processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)]  # noqa: S603
     if margin_engine:
         engine = [sys.executable, "manage.py", "run_margin_engine"]

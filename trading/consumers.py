@@ -3,8 +3,9 @@
 `DashboardConsumer` serves `ws/dashboard/<account public id>/` for the
 margin dashboard (SPEC §8). The socket is session-authenticated
 (`AuthMiddlewareStack` fills `scope["user"]`) and origin-checked
-(`AllowedHostsOriginValidator`, in `portal.asgi`: a foreign Origin is refused
-at the handshake). Then:
+(`portal.origins.SiteOriginValidator`, in `portal.asgi`: an Origin other than
+the site's own, scheme, host and port compared, is refused at the handshake).
+Then:
 
 - not signed in: accepted and closed at once with code 4401, so the page
   can tell "sign in again" from a network failure and stop retrying;
@@ -15,6 +16,12 @@ at the handshake). Then:
   `order.update` of that account as the JSON text `trading.broadcasts`
   serialized once for every socket: it is forwarded as is, never decoded
   or re-encoded here.
+
+The session is checked again every settings.DASHBOARD_SESSION_CHECK_SECONDS
+(`portal.sessions.session_signed_in`): once it has ended (logout, idle or
+absolute expiry, a password change, the user deactivated) the socket is closed
+with 4401, so a signed-out browser stops receiving figures within that time.
+A check that cannot reach the database keeps the socket and tries again.
 
 Margin updates are coalesced per socket: while one is being written to a
 slow client, a newer one replaces the one waiting (the latest figures win);
@@ -30,8 +37,10 @@ from collections import deque
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from accounts.models import Account
+from portal.sessions import session_signed_in
 from trading.broadcasts import account_group
 
 logger = logging.getLogger(__name__)
@@ -57,6 +66,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     group: str | None = None
     _writer: asyncio.Task | None = None
+    _session_watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
         # [coalesced?, text] waiting to be written, in order; at most one margin update.
@@ -75,6 +85,24 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.group = account_group(account_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        session_key = self.scope["session"].session_key
+        self._session_watch = asyncio.get_running_loop().create_task(
+            self._watch_session(session_key, user.pk)
+        )
+
+    async def _watch_session(self, session_key: str, user_id: int) -> None:
+        """Close with 4401 once the session no longer signs the user in."""
+        check = database_sync_to_async(session_signed_in)
+        while True:
+            await asyncio.sleep(settings.DASHBOARD_SESSION_CHECK_SECONDS)
+            try:
+                signed_in = await check(session_key=session_key, user_id=user_id)
+            except Exception:  # the database is away: keep the socket, check again later
+                logger.warning("dashboard socket: could not re-check a session", exc_info=True)
+                continue
+            if not signed_in:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before the accept reaches the browser as a bare
@@ -83,6 +111,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if self._session_watch is not None:
+            self._session_watch.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self._writer is not None:

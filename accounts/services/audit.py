@@ -6,6 +6,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from accounts.models import AuditLog, User
+from portal.net import client_ip
 
 # Never copied into the audit log, whatever model they sit on.
 SENSITIVE_FIELD_NAMES = frozenset(
@@ -41,10 +42,11 @@ def audit_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
     return changes
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
+def _request_ip(request: HttpRequest | None) -> str | None:
+    """The client address recorded for a staff action (portal.net.client_ip)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip(request) or None
 
 
 def audit_record(
@@ -71,5 +73,5 @@ def audit_record(
         object_id=object_id,
         object_repr=object_repr[:255],
         changes=changes or {},
-        ip_address=client_ip(request),
+        ip_address=_request_ip(request),
     )

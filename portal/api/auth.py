@@ -32,15 +32,16 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
+from portal.api.throttles import key_failure_record, key_failures_wait
+from portal.net import client_ip
 from portal.redis import redis_client, redis_key
 
 SIGNED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_DRIFT_NS = 30 * 10**9
 MIN_NS_TIMESTAMP = 10**18  # a nanosecond epoch; millisecond or second epochs are refused
-
-
-def client_address(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+KEY_FAILURES_MESSAGE = (
+    "Too many failed API key attempts from this address; try again after Retry-After seconds."
+)
 
 
 def canonical_json(body: bytes) -> str:
@@ -129,6 +130,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             header = request.headers.get("Authorization", "")
             if not header:
                 return None  # NotAuthenticated (401) from the permission check
+            address = client_ip(request)
+            wait = key_failures_wait(address)
+            if wait:
+                raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
             scheme, _, key = header.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
                 raise exceptions.AuthenticationFailed(
@@ -136,8 +141,8 @@ class ApiKeyAuthentication(BaseAuthentication):
                 )
             identity = api_key_identify(key.strip())
             if identity is None:
+                key_failure_record(address)
                 raise exceptions.AuthenticationFailed("API key missing or invalid.")
-            address = client_address(request)
             timestamp = request.headers.get("X-Timestamp", "")
             signature = request.headers.get("X-Signature", "")
 

@@ -8,6 +8,7 @@ requires every secret from the environment.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -21,6 +22,11 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Base URL the product is reachable on; used for links in emails and for the
 # simulated payment provider's webhook deliveries.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web server believes
+# (uvicorn's --forwarded-allow-ips: comma-separated addresses or networks, "*" for any).
+# Empty: none. Then the client's address is the connecting peer's, whatever headers it
+# sends (portal.net.client_ip). Set it to your load balancer's address when behind one.
+FORWARDED_ALLOW_IPS = env("FORWARDED_ALLOW_IPS", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -38,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
     "django_celery_beat",
     "accounts",
     "trading",
@@ -50,9 +57,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.sessions.SessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",
     # Last, as django-axes requires: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
@@ -209,6 +218,15 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/login/"
 
+# Sessions (portal.sessions): signed out after SESSION_IDLE_TIMEOUT_MINUTES without a
+# request (each request pushes the expiry forward), and SESSION_MAX_AGE_HOURS after
+# sign-in however active. An open dashboard socket re-checks its session every
+# DASHBOARD_SESSION_CHECK_SECONDS and closes (4401) once it has ended.
+SESSION_COOKIE_AGE = round(env.float("SESSION_IDLE_TIMEOUT_MINUTES", default=30) * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_MAX_AGE = env.float("SESSION_MAX_AGE_HOURS", default=12) * 3600
+DASHBOARD_SESSION_CHECK_SECONDS = env.float("DASHBOARD_SESSION_CHECK_SECONDS", default=2.0)
+
 # Lockout after repeated failures (per email + IP), cleared on success.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
@@ -217,8 +235,29 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The same client address as every other check (portal.net), never a request header.
+AXES_CLIENT_IP_CALLABLE = "portal.net.client_ip"
 
 OTP_TOTP_ISSUER = "Prime Portal"
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, fonts and
+# images only from the site itself (static/, the admin's and the API docs' bundled
+# assets); no inline script or style, no eval, no plugins, no framing, forms post only
+# here; fetches and the dashboard's WebSocket only to the same origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- I18N / static ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -269,6 +308,10 @@ API_VERSIONS = frozenset({"2026-04-01"})
 API_DEFAULT_VERSION = "2026-04-01"
 # Requests per minute per API key and endpoint group (seed "Rate Limits").
 API_RATE_LIMITS = {"market_data": 300, "order_management": 60, "execute": 30}
+# Failed API key authentications (bad, unknown or revoked key) one client address may
+# make within the window before its key authentications get 429 (REST and stream).
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+API_KEY_FAILURE_WINDOW_SECONDS = env.float("API_KEY_FAILURE_WINDOW_SECONDS", default=60.0)
 
 # Partner stream (/v1/stream, trading.streams): open connections per key (seed "Rate
 # Limits"), a connection's slot lifetime between renewals, how long a new socket may

@@ -13,7 +13,9 @@ PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET")
 LINKED_CREDENTIAL_KEYS = env.list("LINKED_CREDENTIAL_KEYS")
 DATABASES = {"default": database_from_env(env("DATABASE_URL"))}
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: uvicorn already takes the scheme from X-Forwarded-Proto, and
+# only from the proxies in FORWARDED_ALLOW_IPS; Django reading the header itself would
+# believe any client that sends it.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -3,6 +3,8 @@ IP allowlist, revocation while connected, five connections per key."""
 
 import json
 
+import httpx
+
 from accounts.models import Account, ApiKey
 from accounts.services.api_keys import api_key_revoke
 from tests.api.conftest import key_issue
@@ -134,3 +136,37 @@ def test_ping_is_answered(stream_server):
 
     pong = run(body())
     assert pong["type"] == "pong" and pong["id"] == 7
+
+
+def test_failed_keys_from_one_address_are_limited_across_stream_and_rest(stream_server, settings):
+    """After API_KEY_FAILURE_LIMIT failed key authentications from an address (stream and
+    REST count together), its next auth is refused with 4429 rate_limited, valid key or
+    not, and so is its REST key authentication."""
+    limit = settings.API_KEY_FAILURE_LIMIT
+    account = open_account(kind=Account.Kind.CUSTODIAL)
+    key = key_issue([account])
+    unknown = "lev_live_" + "x" * 40
+    for _ in range(limit - 1):
+        response = httpx.get(
+            f"{stream_server}/v1/intelligence/account",
+            headers={"Authorization": f"Bearer {unknown}"},
+        )
+        assert response.status_code == 401
+
+    async def body():
+        codes = []
+        for candidate in (unknown, key):  # the limit-th failure, then the right key
+            ws = await connect(stream_server)
+            await ws.send(json.dumps({"op": "auth", "key": candidate}))
+            codes.append(await closed_with(ws))
+        return codes
+
+    (failed, _), (code, error) = run(body())
+    rest = httpx.get(
+        f"{stream_server}/v1/intelligence/account", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert failed == 4401
+    assert code == 4429
+    assert error["code"] == "rate_limited" and 1 <= error["retry_after"] <= 60
+    assert rest.status_code == 429 and rest.json()["code"] == "rate_limited"
+    assert 1 <= int(rest.headers["Retry-After"]) <= 60

@@ -4,7 +4,9 @@ channel layer; and that ticks, fills and deposits really reach it."""
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 
 import orjson
@@ -13,15 +15,18 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Account, Deposit
 from accounts.payments.simulated import DELIVER_TASK, SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from portal.asgi import application
 from portal.redis import redis_client
-from tests.factories import UserFactory, open_account
+from portal.sessions import SESSION_STARTED_KEY
+from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.margining import capture_outbox_sends
 from tests.trading.quoting import put_quote
 from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open, trader
@@ -67,10 +72,14 @@ def session_cookie(user) -> bytes:
 
 
 def socket(
-    account_id: str, *, cookie: bytes | None = None, origin: bytes | None = ORIGIN
+    account_id: str,
+    *,
+    cookie: bytes | None = None,
+    origin: bytes | None = ORIGIN,
+    host: bytes = b"127.0.0.1:8000",
 ) -> WebsocketCommunicator:
     """A browser's socket to the dashboard of `account_id` (`cookie`: its session)."""
-    headers = [(b"host", b"127.0.0.1:8000")]
+    headers = [(b"host", host)]
     if origin is not None:
         headers.append((b"origin", origin))
     if cookie is not None:
@@ -156,6 +165,56 @@ def test_a_foreign_origin_is_refused_at_the_handshake():
     assert run_async(run, ORIGIN) is True
 
 
+def test_the_origin_must_match_scheme_host_and_port(settings):
+    """Another program's page on the same machine (another port) cannot open the
+    dashboard socket with the user's cookie; nor can http://localhost for a socket made
+    to 127.0.0.1, nor an https page for an http site."""
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run(origin, host=b"127.0.0.1:8000"):
+        communicator = socket(account.public_id, cookie=cookie, origin=origin, host=host)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert run_async(run, b"http://127.0.0.1:9999") is False  # same host, another port
+    assert run_async(run, b"https://127.0.0.1:8000") is False  # another scheme
+    assert run_async(run, b"http://localhost:8000") is False
+    assert run_async(run, b"http://127.0.0.1") is False  # port 80
+    assert run_async(run, b"http://127.0.0.1:8000") is True
+    # The socket's own origin: a server on another port, reached there.
+    assert run_async(run, b"http://127.0.0.1:9999", b"127.0.0.1:9999") is True
+    assert run_async(run, b"http://localhost:8000", b"localhost:8000") is True
+    # ... but only for a host the site serves (ALLOWED_HOSTS).
+    assert run_async(run, b"http://evil.example:8000", b"evil.example:8000") is False
+
+
+def test_site_url_and_csrf_trusted_origins_are_the_sites_own(settings):
+    """Behind a proxy the socket arrives for an internal host; the public origins are
+    SITE_URL and CSRF_TRUSTED_ORIGINS, port and scheme included."""
+    settings.SITE_URL = "https://portal.example.com"
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.prime.example", "https://ops.example:8443"]
+    account = open_account()
+    cookie = session_cookie(account.owner)
+
+    async def run(origin):
+        communicator = socket(account.public_id, cookie=cookie, origin=origin)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert run_async(run, b"https://portal.example.com") is True
+    assert run_async(run, b"https://portal.example.com:443") is True
+    assert run_async(run, b"http://portal.example.com") is False
+    assert run_async(run, b"https://portal.example.com:8443") is False
+    assert run_async(run, b"https://eu.prime.example") is True
+    assert run_async(run, b"https://prime.example.evil.example") is False
+    assert run_async(run, b"https://ops.example:8443") is True
+    assert run_async(run, b"https://ops.example") is False
+
+
 def test_another_users_account_is_closed_with_4403():
     mine, theirs = open_account(), open_account()
     cookie = session_cookie(mine.owner)
@@ -177,6 +236,96 @@ def test_a_user_whose_kyb_is_pending_is_closed_with_4403():
         return await close_code(socket(account.public_id, cookie=cookie))
 
     assert run_async(run) == 4403
+
+
+# --- When the session ends -----------------------------------------------------------------
+
+
+def signed_in_client(user) -> Client:
+    """A browser signed in through the real sign-in page."""
+    client = Client()
+    response = client.post("/login/", {"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def closed_within(account, client: Client, end_session, bound: float) -> tuple[int, float]:
+    """Open the dashboard socket with `client`'s session, run `end_session()` (sync, in a
+    thread of its own), and return (close code, seconds until the close)."""
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    def in_thread():
+        from django.db import connection
+
+        try:
+            end_session()
+        finally:
+            connection.close()
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        await asyncio.get_running_loop().run_in_executor(None, in_thread)
+        started = time.monotonic()
+        while True:  # pushes may still arrive until the close
+            output = await communicator.receive_output(timeout=bound)
+            if output["type"] == "websocket.close":
+                return output.get("code"), time.monotonic() - started
+
+    return run_async(run)
+
+
+def test_logging_out_closes_the_open_dashboard_socket_within_the_check_interval():
+    account = open_account()
+    client = signed_in_client(account.owner)
+    interval = settings.DASHBOARD_SESSION_CHECK_SECONDS
+    code, seconds = closed_within(account, client, lambda: client.post("/logout/"), interval + 2)
+    assert code == 4401
+    assert seconds <= interval + 1
+
+
+def test_an_expired_or_too_old_session_closes_the_socket(settings):
+    settings.DASHBOARD_SESSION_CHECK_SECONDS = 0.3
+    account = open_account()
+
+    def idle_expiry(client):
+        key = client.cookies["sessionid"].value
+        return lambda: Session.objects.filter(session_key=key).update(
+            expire_date=timezone.now() - timedelta(seconds=1)
+        )
+
+    def too_old(client):
+        def age():
+            session = client.session
+            session[SESSION_STARTED_KEY] = time.time() - settings.SESSION_ABSOLUTE_MAX_AGE - 1
+            session.save()
+
+        return age
+
+    for make_end in (idle_expiry, too_old):
+        client = signed_in_client(account.owner)
+        client.get("/dashboard/")  # the first signed-in request marks the session's start
+        code, seconds = closed_within(account, client, make_end(client), 3)
+        assert (code, make_end.__name__) == (4401, make_end.__name__)
+        assert seconds <= 1.5
+
+
+def test_a_live_session_keeps_its_socket(settings):
+    settings.DASHBOARD_SESSION_CHECK_SECONDS = 0.2
+    account = open_account()
+    client = signed_in_client(account.owner)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        quiet = await communicator.receive_nothing(timeout=1.0)  # five checks pass
+        await communicator.disconnect()
+        return quiet
+
+    assert run_async(run) is True
 
 
 # --- What it forwards ---------------------------------------------------------------------

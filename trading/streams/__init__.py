@@ -14,8 +14,11 @@ Anything else first, a bad or revoked key, a key without the intelligence
 scope or used from outside its IP allowlist, and the sixth connection of a
 key (settings.STREAM_MAX_CONNECTIONS_PER_KEY) get {"type": "error", "code",
 "message"} and the socket is closed: 4401 unauthorized, 4403 forbidden,
-4429 rate_limited. A key revoked while connected closes its sockets (4401)
-within settings.STREAM_KEY_RECHECK_SECONDS.
+4429 rate_limited. An address whose failed key authentications (REST and
+stream together) reached settings.API_KEY_FAILURE_LIMIT within
+API_KEY_FAILURE_WINDOW_SECONDS gets 4429 rate_limited with "retry_after" for
+any key until the oldest failure leaves the window. A key revoked while
+connected closes its sockets (4401) within settings.STREAM_KEY_RECHECK_SECONDS.
 
 Seed 000 subscriptions (need the intelligence and read scopes):
 

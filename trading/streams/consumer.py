@@ -31,10 +31,15 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
-from portal.api.auth import StreamCommand
-from portal.api.throttles import rate_window_check_async
+from portal.api.auth import KEY_FAILURES_MESSAGE, StreamCommand
+from portal.api.throttles import (
+    key_failure_record_async,
+    key_failures_wait_async,
+    rate_window_check_async,
+)
 from portal.api.views import READ_SCOPES
 from portal.errors import DomainError
+from portal.net import scope_client_ip
 from trading.broadcasts import (
     FILL_UPDATE,
     LEVERAGE_UPDATE,
@@ -130,8 +135,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.connection_id = str(uuid.uuid4())
         self.identity: KeyIdentity | None = None
         self.key_hash = ""
-        client = self.scope.get("client") or ("", 0)
-        self.address = client[0] or ""
+        self.address = scope_client_ip(self.scope)
         headers = dict(self.scope.get("headers") or [])
         self.host = headers.get(b"host", b"").decode("latin-1")
         self.subscriptions: dict[tuple[str, str], _Subscription] = {}
@@ -353,6 +357,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return echo
 
     async def _authenticate(self, message: dict) -> None:
+        wait = await key_failures_wait_async(self.address)
+        if wait:
+            await self._shut(
+                CLOSE_TOO_MANY,
+                StreamError(
+                    "rate_limited", KEY_FAILURES_MESSAGE, retry_after=max(1, round(wait + 0.499))
+                ),
+            )
+            return
         key = message.get("key")
         if key is None and isinstance(message.get("params"), dict):
             key = message["params"].get("api_key")
@@ -361,6 +374,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if isinstance(key, str)
             else None
         )
+        if identity is None:
+            await key_failure_record_async(self.address)
         refusal = self._refusal(identity, unknown="API key missing or invalid.")
         if refusal is not None:
             await self._shut(*refusal)

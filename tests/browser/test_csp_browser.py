@@ -1,0 +1,77 @@
+"""The Content-Security-Policy in a real browser: the portal's pages, the dashboard's
+live socket, the API docs (Swagger UI) and the ops console all work under it, and the
+browser reports no violation (Debian's Chromium through Playwright)."""
+
+import pytest
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.browser.test_dashboard_browser import alice, log_in  # noqa: F401 (fixture)
+from tests.factories import DEFAULT_PASSWORD, StaffFactory
+
+pytestmark = pytest.mark.browser
+
+# Runs before any page script and is not itself subject to the page's policy.
+LISTEN = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__violations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+@pytest.fixture
+def watched(page):
+    """The page, with every CSP violation it reports (events and console) collected."""
+    reports: list[str] = []
+    page.add_init_script(LISTEN)
+    page.on(
+        "console",
+        lambda message: (
+            reports.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.csp_reports = reports
+    return page
+
+
+def violations(page) -> list[str]:
+    return page.csp_reports + page.evaluate("window.__violations || []")
+
+
+def test_the_dashboard_and_its_live_socket_work_under_the_policy(portal, watched, alice):  # noqa: F811
+    response = watched.goto(f"{portal}/login/")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy
+    log_in(watched, portal, alice.owner.email)  # waits for the socket to be open
+    watched.wait_for_selector("#account-summary [data-field=adjusted_equity]")
+    watched.goto(f"{portal}/accounts/")
+    watched.goto(f"{portal}/deposits/")
+    assert violations(watched) == []
+
+
+def test_the_api_docs_work_under_the_policy(portal, watched):
+    response = watched.goto(f"{portal}/v1/docs/")
+    assert "content-security-policy" in response.headers
+    watched.wait_for_selector(".swagger-ui .opblock", state="attached")
+    assert watched.locator(".swagger-ui .opblock").count() > 10
+    assert watched.locator(".swagger-ui .info .title").inner_text().startswith("Prime Portal API")
+    assert violations(watched) == []
+
+
+def test_the_ops_console_works_under_the_policy(portal, watched):
+    staff = StaffFactory()
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    watched.goto(f"{portal}/admin/login/")
+    watched.fill("input[name=username]", staff.email)
+    watched.fill("input[name=password]", DEFAULT_PASSWORD)
+    watched.fill("input[name=otp_token]", code)
+    watched.click("input[type=submit]")
+    watched.wait_for_url(f"{portal}/admin/")
+    watched.goto(f"{portal}/admin/accounts/apikey/add/")
+    watched.wait_for_selector("form")
+    watched.goto(f"{portal}/admin/accounts/user/")
+    watched.wait_for_selector("#result_list")
+    assert violations(watched) == []
