@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 from django.conf import settings
@@ -21,10 +22,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def asgi_server(*, margin_engine: bool = False) -> Iterator[str]:
+def asgi_server(*, margin_engine: bool = False, log: IO[bytes] | None = None) -> Iterator[str]:
     """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
     committed (transactional_db) for the server to see it. With `margin_engine`, the
-    margin engine runs too (`run_margin_engine`): price ticks then reach pages."""
+    margin engine runs too (`run_margin_engine`): price ticks then reach pages. With
+    `log`, the server's output (stdout and stderr) goes there."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     database_url = (
@@ -42,7 +44,8 @@ def asgi_server(*, margin_engine: bool = False) -> Iterator[str]:
     }
     argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
-    processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)]  # noqa: S603
+    output = {} if log is None else {"stdout": log, "stderr": log}
+    processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, **output)]  # noqa: S603
     if margin_engine:
         engine = [sys.executable, "manage.py", "run_margin_engine"]
         processes.append(subprocess.Popen(engine, env=env, cwd=settings.BASE_DIR))  # noqa: S603
