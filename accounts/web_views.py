@@ -66,7 +66,7 @@ from accounts.web_forms import (
     form_error_add,
 )
 from portal.errors import DomainError, NotFound
-from portal.validators import whole_number_parse
+from portal.validators import text_problem, whole_number_parse
 from trading.models import Report
 from trading.selectors import margin_summaries_get
 from trading.services.reports import report_download_link, report_request
@@ -258,8 +258,10 @@ def kyb_pending_view(request: HttpRequest) -> HttpResponse:
 @portal_page
 @require_POST
 def account_switch_view(request: HttpRequest) -> HttpResponse:
-    """Make one of the user's own accounts the current one; anyone else's is a 404."""
-    account = account_current_set(request, request.POST.get("account", ""))
+    """Make one of the user's own accounts the current one; anyone else's is a 404 (so is
+    an id with a control character, before it reaches the database)."""
+    public_id = request.POST.get("account", "")
+    account = None if text_problem(public_id) else account_current_set(request, public_id)
     if account is None:
         raise Http404("No such account.")
     messages.success(request, f"Now viewing {_account_label(account)}.")
