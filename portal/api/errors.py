@@ -8,6 +8,7 @@ resolver's 404 and the server's 500 for paths under /v1 (portal.urls).
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
@@ -68,7 +69,8 @@ def _validation_message(detail) -> str:
 def suspicious_request_message(exc: Exception) -> str:
     """What to tell a client Django refused (without naming our settings)."""
     if isinstance(exc, TooManyFieldsSent):
-        return "Too many parameters: at most 1,000 query or form fields."
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return f"Too many parameters: at most {limit:,} query or form fields."
     return "Bad request."
 
 
