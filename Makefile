@@ -9,7 +9,11 @@ TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
 # download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint otp api-key check-deploy clean
+.PHONY: run test fuzz lint otp api-key check-deploy clean
+
+# Generated requests per API operation in the schemathesis run (tests/api/test_schema.py):
+# `make test` and `make fuzz` use this many; a bare `pytest` runs a quick 8.
+FUZZ_EXAMPLES ?= 50
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +41,11 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(TEST_ENV) $(BIN)/python manage.py check --fail-level WARNING
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory check-deploy
-	$(TEST_ENV) $(BIN)/pytest
+	$(TEST_ENV) SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest
+
+# Schemathesis alone against /v1/openapi.json (`make fuzz FUZZ_EXAMPLES=200` for more).
+fuzz: $(VENV)/.installed-dev
+	$(TEST_ENV) SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/api/test_schema.py
 
 # Production settings must pass Django's deployment checklist.
 check-deploy: $(VENV)/.installed

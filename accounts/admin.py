@@ -44,6 +44,7 @@ from accounts.services.audit import audit_changes
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
 from portal.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
 from portal.errors import DomainError, InvalidParams
+from portal.forms import TextField
 from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 
 MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
@@ -150,6 +151,7 @@ class AccountOpenForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ("owner", "kind", "name")
+        field_classes = {"name": TextField}
 
     def clean_owner(self) -> User:
         owner = self.cleaned_data["owner"]
@@ -164,6 +166,7 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ("name", "margin_override")
+        field_classes = {"name": TextField}
         labels = {"margin_override": "Margin eligibility"}
         help_texts = {
             "margin_override": "Automatic: margin turns on when lifetime traded volume reaches "
@@ -430,7 +433,8 @@ class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 
 
 class RejectionForm(forms.Form):
-    reason = forms.CharField(
+    reason = TextField(
+        multiline=True,
         max_length=255,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Kept with each request and shown to the customer.",
@@ -592,7 +596,7 @@ class ApiKeyIssueForm(forms.Form):
         Account.objects.select_related("owner").order_by("owner__email", "index"),
         help_text="The owner's accounts the key may read and act on.",
     )
-    name = forms.CharField(max_length=100, help_text="What the key is for (e.g. 'risk desk').")
+    name = TextField(max_length=100, help_text="What the key is for (e.g. 'risk desk').")
     environment = forms.ChoiceField(choices=ApiKey.Environment.choices)
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices,

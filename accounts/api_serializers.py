@@ -1,46 +1,22 @@
 """Input and output serializers of the account, balance, transfer and transaction
 endpoints under /v1/intelligence/ (accounts.api).
 
-Inputs check types and shapes only; the services decide (limits, funds,
-account kind). Money is a decimal string with USDC's 6 places, in and out.
+Inputs check types and shapes only (`portal.api.fields`: strict decimals, free
+text, days); the services decide (limits, funds, account kind). Money is a
+decimal string with USDC's 6 places, in and out.
 """
 
 from rest_framework import serializers
 
 from accounts.models import Account, Deposit, Journal, WithdrawalRequest
-from portal.api.fields import money_field
-from portal.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-
-PAGE_LIMIT_DEFAULT = 100
-PAGE_LIMIT_MAX = 500
+from portal.api.fields import DayField, TextField, money_field, money_input
+from portal.api.pagination import PageQuerySerializer as _PageQuerySerializer
 
 # The API's deposit methods; "bank" is accepted for a bank transfer.
 DEPOSIT_METHOD_ALIASES = {"bank": Deposit.Method.BANK_TRANSFER}
 
 
-class MoneyInputField(serializers.DecimalField):
-    """A USDC amount sent as a decimal string ("250.00"); a JSON number (a binary
-    float) is refused, as it cannot carry money exactly."""
-
-    default_error_messages = {
-        "float": 'Send amounts as decimal strings, e.g. "250.00", not JSON numbers.',
-    }
-
-    def __init__(self, **kwargs):
-        super().__init__(
-            max_digits=MONEY_MAX_DIGITS,
-            decimal_places=MONEY_DECIMAL_PLACES,
-            coerce_to_string=True,
-            **kwargs,
-        )
-
-    def to_internal_value(self, data):
-        if isinstance(data, float | bool):
-            self.fail("float")
-        return super().to_internal_value(data)
-
-
-class AccountIdField(serializers.CharField):
+class AccountIdField(TextField):
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault(
@@ -58,11 +34,8 @@ class AccountQuerySerializer(serializers.Serializer):
     account_id = AccountIdField()
 
 
-class PageQuerySerializer(AccountQuerySerializer):
-    limit = serializers.IntegerField(
-        required=False, default=PAGE_LIMIT_DEFAULT, min_value=1, max_value=PAGE_LIMIT_MAX
-    )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10**7)
+class PageQuerySerializer(AccountQuerySerializer, _PageQuerySerializer):
+    """`account_id`, `limit`, `offset`."""
 
 
 class DepositListQuerySerializer(PageQuerySerializer):
@@ -79,12 +52,10 @@ class TransactionListQuerySerializer(PageQuerySerializer):
     def get_fields(self):
         fields = super().get_fields()
         # `from` is a Python keyword: declared here rather than as class attributes.
-        fields["from"] = serializers.DateField(
+        fields["from"] = DayField(
             required=False, help_text="First UTC day included (ISO 8601, e.g. 2026-04-01)."
         )
-        fields["to"] = serializers.DateField(
-            required=False, help_text="Last UTC day included (ISO 8601)."
-        )
+        fields["to"] = DayField(required=False, help_text="Last UTC day included (ISO 8601).")
         return fields
 
     def validate(self, attrs):
@@ -95,12 +66,12 @@ class TransactionListQuerySerializer(PageQuerySerializer):
 
 class DepositCreateSerializer(serializers.Serializer):
     account_id = AccountIdField()
-    amount = MoneyInputField(help_text="USDC, as a decimal string.")
+    amount = money_input()
     method = serializers.ChoiceField(
         choices=[*Deposit.Method.values, *DEPOSIT_METHOD_ALIASES],
         help_text="card, or bank_transfer (also accepted: bank).",
     )
-    card_number = serializers.CharField(
+    card_number = TextField(
         required=False,
         allow_blank=True,
         write_only=True,
@@ -114,9 +85,11 @@ class DepositCreateSerializer(serializers.Serializer):
 
 class WithdrawalCreateSerializer(serializers.Serializer):
     account_id = AccountIdField()
-    amount = MoneyInputField(help_text="USDC, as a decimal string.")
-    destination = serializers.CharField(
-        max_length=120, help_text="Where the money goes, e.g. the bank account's label."
+    amount = money_input()
+    destination = TextField(
+        max_length=120,
+        help_text="Where the money goes, e.g. the bank account's label: printable text on "
+        "one line.",
     )
 
 

@@ -1,8 +1,8 @@
 """Reads of an account's own records: balances, deposits, withdrawals, ledger
 transactions and reports, for the partner API and the portal.
 
-List selectors return at most `limit` rows from `offset`, newest first, plus
-whether more follow (they read one row past the page: no COUNT query). The
+List selectors return a `portal.pagination.Page`: at most `limit` rows from
+`offset`, newest first, plus whether more follow. The
 `*_get` selectors look a public id up among the given accounts only, so
 another customer's record is indistinguishable from one that does not exist.
 """
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 from django.db.models import Count, F, QuerySet, Sum
 
@@ -27,35 +26,9 @@ from accounts.models import (
 from accounts.services.ledger import cash_ledger_account
 from portal.errors import NotFound
 from portal.money import ZERO
+from portal.pagination import Page
 from trading.models import Position, Report
 from trading.selectors import margin_summary_get
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    limit: int
-    offset: int
-    has_more: bool
-
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.limit if self.has_more else None
-
-    @classmethod
-    def of(cls, fetched: Sequence[T], *, limit: int, offset: int) -> "Page[T]":
-        """The page of `limit` rows at `offset`, from up to limit + 1 rows read there
-        (one more than shown tells whether another page follows)."""
-        return cls(
-            items=list(fetched[:limit]), limit=limit, offset=offset, has_more=len(fetched) > limit
-        )
-
-
-def _page(rows, *, limit: int, offset: int) -> Page:
-    return Page.of(list(rows[offset : offset + limit + 1]), limit=limit, offset=offset)
-
 
 # --- Balances --------------------------------------------------------------------------
 
@@ -115,7 +88,7 @@ def deposit_list(
     deposits = Deposit.objects.filter(account=account)
     if status:
         deposits = deposits.filter(status=status)
-    return _page(deposits.order_by("-created_at", "-id"), limit=limit, offset=offset)
+    return Page.read(deposits.order_by("-created_at", "-id"), limit=limit, offset=offset)
 
 
 def deposit_get(*, account_ids: Sequence[int], public_id: str) -> Deposit:
@@ -136,7 +109,7 @@ def withdrawal_list(
     withdrawals = WithdrawalRequest.objects.filter(account=account)
     if status:
         withdrawals = withdrawals.filter(status=status)
-    return _page(withdrawals.order_by("-created_at", "-id"), limit=limit, offset=offset)
+    return Page.read(withdrawals.order_by("-created_at", "-id"), limit=limit, offset=offset)
 
 
 def withdrawal_get(*, account_ids: Sequence[int], public_id: str) -> WithdrawalRequest:
@@ -192,13 +165,7 @@ def transaction_list(
     rows = postings.order_by("-id").values_list(
         "journal_id", "journal__kind", "journal__memo", "amount", "created_at"
     )
-    page = _page(rows, limit=limit, offset=offset)
-    return Page(
-        items=[Transaction(*row) for row in page.items],
-        limit=page.limit,
-        offset=page.offset,
-        has_more=page.has_more,
-    )
+    return Page.read(rows, limit=limit, offset=offset).map(lambda row: Transaction(*row))
 
 
 # --- Reports -----------------------------------------------------------------------------
@@ -206,7 +173,7 @@ def transaction_list(
 
 def report_list(*, account: Account, limit: int = 100, offset: int = 0) -> Page[Report]:
     reports = Report.objects.filter(account=account).select_related("account")
-    return _page(reports.order_by("-created_at", "-id"), limit=limit, offset=offset)
+    return Page.read(reports.order_by("-created_at", "-id"), limit=limit, offset=offset)
 
 
 def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
@@ -223,12 +190,8 @@ def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
 
 def notification_list(*, user: User, limit: int = 50, offset: int = 0) -> Page[Notification]:
     """The user's notifications, newest first (one query; reads one row past the page)."""
-    rows = list(
-        Notification.objects.filter(user=user)
-        .select_related("account")
-        .order_by("-created_at", "-id")[offset : offset + limit + 1]
-    )
-    return Page.of(rows, limit=limit, offset=offset)
+    notifications = Notification.objects.filter(user=user).select_related("account")
+    return Page.read(notifications.order_by("-created_at", "-id"), limit=limit, offset=offset)
 
 
 def notifications_unread_count(*, user: User) -> int:

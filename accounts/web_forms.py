@@ -2,18 +2,18 @@
 
 Business checks (limits, funds, account kind, KYB) live in the services; a
 DomainError they raise is put on the form with `form_error_add`, on the field
-it is about when there is one.
+it is about when there is one. Amounts, free text and days use the portal's
+strict fields (`portal.forms`).
 """
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Deposit, Journal
 from portal.errors import DomainError
+from portal.forms import DayField, MoneyField, TextField
 from trading.models import Report
 
 # Which field a service's error code is about (else it is a form-wide error).
@@ -27,33 +27,6 @@ def form_error_add(form: forms.Form, error: DomainError, *, field: str | None = 
     """Show a service's refusal on the form: on `field`, or the field its code names."""
     field = field or ERROR_FIELDS.get(error.code)
     form.add_error(field if field in form.fields else None, error.message)
-
-
-class MoneyField(forms.DecimalField):
-    """A USDC amount as typed by a person: "12,345.67", "1 000", "250 USDC" all work."""
-
-    widget = forms.TextInput
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 20)
-        kwargs.setdefault("decimal_places", 6)
-        kwargs.setdefault("min_value", Decimal("0.000001"))
-        super().__init__(**kwargs)
-        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
-
-    def to_python(self, value):
-        if isinstance(value, str):
-            cleaned = value.strip().upper().removesuffix("USDC").strip()
-            cleaned = cleaned.removeprefix("$").replace(",", "").replace(" ", "")
-            if cleaned:
-                try:
-                    Decimal(cleaned)
-                except InvalidOperation:
-                    raise ValidationError(
-                        "Enter an amount, e.g. 1,000.00.", code="invalid"
-                    ) from None
-            value = cleaned
-        return super().to_python(value)
 
 
 class PortalForm(forms.Form):
@@ -112,7 +85,7 @@ class DepositForm(PortalForm):
         initial=Deposit.Method.CARD,
         widget=forms.RadioSelect,
     )
-    card_number = forms.CharField(
+    card_number = TextField(
         label="Card number",
         required=False,
         max_length=23,
@@ -133,7 +106,7 @@ class DepositForm(PortalForm):
 
 class WithdrawalForm(PortalForm):
     amount = MoneyField(label="Amount (USDC)")
-    destination = forms.CharField(
+    destination = TextField(
         label="Destination",
         max_length=120,
         help_text="Where the money goes, e.g. the label of your bank account on file.",
@@ -150,12 +123,8 @@ class TransactionFilterForm(DateRangeMixin, PortalForm):
     kind = forms.ChoiceField(
         label="Type", required=False, choices=[("", "All types"), *Journal.Kind.choices]
     )
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = DayField(label="From", required=False)
+    date_to = DayField(label="To", required=False)
 
     def clean(self):
         cleaned = super().clean()
@@ -173,14 +142,8 @@ def _today() -> date:
 
 class ReportRequestForm(DateRangeMixin, PortalForm):
     type = forms.ChoiceField(label="Report", choices=Report.Type.choices)
-    date_from = forms.DateField(
-        label="From (UTC day)", initial=_month_start, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To (UTC day, included)",
-        initial=_today,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    date_from = DayField(label="From (UTC day)", initial=_month_start)
+    date_to = DayField(label="To (UTC day, included)", initial=_today)
     format = forms.ChoiceField(
         label="Format",
         choices=Report.Format.choices,

@@ -66,6 +66,7 @@ from accounts.web_forms import (
     form_error_add,
 )
 from portal.errors import DomainError, NotFound
+from portal.validators import text_problem, whole_number_parse
 from trading.models import Report
 from trading.selectors import margin_summaries_get
 from trading.services.reports import report_download_link, report_request
@@ -99,11 +100,8 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _page_number(request: HttpRequest) -> int:
-    try:
-        number = int(request.GET.get("page", "1"))
-    except ValueError:
-        return 1
-    return min(max(number, 1), MAX_PAGE)
+    number = whole_number_parse(request.GET.get("page", "1").strip())
+    return 1 if number is None else min(max(number, 1), MAX_PAGE)
 
 
 def _pager(request: HttpRequest, page: selectors.Page, number: int) -> dict:
@@ -260,8 +258,10 @@ def kyb_pending_view(request: HttpRequest) -> HttpResponse:
 @portal_page
 @require_POST
 def account_switch_view(request: HttpRequest) -> HttpResponse:
-    """Make one of the user's own accounts the current one; anyone else's is a 404."""
-    account = account_current_set(request, request.POST.get("account", ""))
+    """Make one of the user's own accounts the current one; anyone else's is a 404 (so is
+    an id with a control character, before it reaches the database)."""
+    public_id = request.POST.get("account", "")
+    account = None if text_problem(public_id) else account_current_set(request, public_id)
     if account is None:
         raise Http404("No such account.")
     messages.success(request, f"Now viewing {_account_label(account)}.")
@@ -450,9 +450,10 @@ def notification_list_view(request: HttpRequest) -> HttpResponse:
 def notifications_read_view(request: HttpRequest) -> HttpResponse:
     """Mark one notification (`notification`) or all of the user's as read."""
     raw = request.POST.get("notification", "")
-    if raw and not raw.isdigit():
+    notification_id = whole_number_parse(raw) if raw else None
+    if raw and notification_id is None:
         raise Http404("No such notification.")
-    changed = notifications_mark_read(user=request.user, notification_id=int(raw) if raw else None)
+    changed = notifications_mark_read(user=request.user, notification_id=notification_id)
     if not raw:
         messages.success(request, "All notifications marked as read.")
     elif not changed:

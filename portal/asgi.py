@@ -35,3 +35,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Unknown WebSocket paths: 404 at the handshake, not the router's ValueError (a 500).
+from portal.routing import unrouted_websockets_refused  # noqa: E402
+
+application = unrouted_websockets_refused(application)

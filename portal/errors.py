@@ -34,6 +34,13 @@ class NotFound(DomainError):
     status = 404
 
 
+class PayloadTooLarge(DomainError):
+    """A request body over settings.DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    code = "payload_too_large"
+    status = 413
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

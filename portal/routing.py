@@ -5,9 +5,15 @@ The dashboard's routes are served under
 Origin is checked: scheme, host and port, portal.origins); the partner
 stream authenticates with an API key in its first message, so it needs
 neither (portal.asgi).
+
+A path no route serves is refused at the handshake by `UnroutedWebsocketRefusal`
+(HTTP 404 with a JSON body, or close code 4404), where Channels' router would
+raise (a 500 and a traceback in the log).
 """
 
-from django.urls import path, re_path
+import json
+
+from django.urls import Resolver404, path, re_path
 
 from trading.consumers import DashboardConsumer
 from trading.streams.consumer import StreamConsumer
@@ -19,3 +25,61 @@ browser_urlpatterns: list = [
 partner_urlpatterns: list = [
     re_path(r"^v1/stream/?$", StreamConsumer.as_asgi()),
 ]
+
+CLOSE_NOT_FOUND = 4404
+
+
+def _routed(scope: dict, routes: list) -> bool:
+    """Whether one of `routes` serves the scope's path (matched as Channels' URLRouter does)."""
+    route_path = scope.get("path", "")
+    root_path = scope.get("root_path", "")
+    if root_path and route_path.startswith(root_path):
+        route_path = route_path[len(root_path) :]
+    route_path = route_path.lstrip("/")
+    for route in routes:
+        try:
+            if route.pattern.match(route_path):
+                return True
+        except Resolver404:
+            continue
+    return False
+
+
+class UnroutedWebsocketRefusal:
+    """ASGI middleware: a WebSocket handshake for a path none of `routes` serves is
+    answered HTTP 404 with `{"code": "not_found", "message"}` where the server supports
+    the `websocket.http.response` extension (uvicorn does), else closed with 4404.
+    Everything else goes to `app` untouched."""
+
+    def __init__(self, app, routes: list):
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket" or _routed(scope, self.routes):
+            return await self.app(scope, receive, send)
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return None  # the client left before the handshake
+        body = json.dumps(
+            {"code": "not_found", "message": f"No WebSocket endpoint {scope.get('path', '')}."}
+        ).encode()
+        if "websocket.http.response" in scope.get("extensions") or {}:
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 404,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": CLOSE_NOT_FOUND})
+        return None
+
+
+def unrouted_websockets_refused(app):
+    """`app` with handshakes for paths outside the routes above refused (404)."""
+    return UnroutedWebsocketRefusal(app, [*partner_urlpatterns, *browser_urlpatterns])

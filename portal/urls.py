@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("trading.web_urls")),
 ]
 
+handler400 = "portal.views.bad_request"
 handler404 = "portal.views.not_found"
 handler500 = "portal.views.server_error"

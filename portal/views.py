@@ -1,11 +1,19 @@
 """Project-level views that belong to no app."""
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import defaults
 
-from portal.api.errors import api_not_found, api_server_error
+from portal.api.errors import (
+    api_error_response,
+    api_not_found,
+    api_payload_too_large,
+    api_server_error,
+    suspicious_request_message,
+)
+from portal.api.parsers import payload_too_large_message
 from portal.api.views import is_api_path
 
 
@@ -28,3 +36,25 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if is_api_path(request):
         return api_server_error(request)
     return defaults.server_error(request)
+
+
+def payload_too_large(request: HttpRequest) -> HttpResponse:
+    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE: JSON `payload_too_large` under /v1,
+    a plain page elsewhere."""
+    if is_api_path(request):
+        return api_payload_too_large(request)
+    page = defaults.ERROR_PAGE_TEMPLATE % {
+        "title": "Request too large",
+        "details": payload_too_large_message(),
+    }
+    return HttpResponse(page, status=413)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400s Django raises itself (a body it will not read, too many fields): 413 for a
+    body too large, JSON `invalid_params` under /v1, the HTML page elsewhere."""
+    if isinstance(exception, RequestDataTooBig):
+        return payload_too_large(request)
+    if is_api_path(request):
+        return api_error_response(400, "invalid_params", suspicious_request_message(exception))
+    return defaults.bad_request(request, exception)

@@ -31,6 +31,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from tests.live_server import procfile_commands
+
 T = TypeVar("T")
 BIN_DIR = Path(sys.executable).parent
 
@@ -115,16 +117,6 @@ class PrivateRedis:
         self._dir.cleanup()
 
 
-def procfile() -> dict[str, str]:
-    """The Procfile's processes: name → shell command."""
-    lines = (Path(settings.BASE_DIR) / "Procfile").read_text().splitlines()
-    return {
-        name.strip(): command.strip()
-        for name, _, command in (line.partition(":") for line in lines)
-        if command
-    }
-
-
 class Stack:
     """The Procfile's processes on the test database and `redis_url` (see the module)."""
 
@@ -152,7 +144,7 @@ class Stack:
             **FAST,
             **env,
         }
-        self.commands = procfile()
+        self.commands = procfile_commands()
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs = tempfile.TemporaryDirectory(prefix="fault-logs-")
         self._log_files: dict[str, object] = {}

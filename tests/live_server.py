@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 from django.conf import settings
@@ -23,22 +24,28 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def procfile_command(name: str) -> str:
-    """The shell command of the Procfile's process `name` (as honcho runs it)."""
-    for line in (settings.BASE_DIR / "Procfile").read_text().splitlines():
-        process, _, command = line.partition(":")
-        if process.strip() == name:
-            return command.strip()
-    raise LookupError(f"no {name} process in the Procfile")
+def procfile_commands() -> dict[str, str]:
+    """The Procfile's processes: name → shell command (as honcho runs them)."""
+    lines = (Path(settings.BASE_DIR) / "Procfile").read_text().splitlines()
+    return {
+        name.strip(): command.strip()
+        for name, _, command in (line.partition(":") for line in lines)
+        if command
+    }
 
 
 @contextmanager
 def asgi_server(
-    *, margin_engine: bool = False, forwarded_allow_ips: str | None = None, procfile: bool = False
+    *,
+    margin_engine: bool = False,
+    forwarded_allow_ips: str | None = None,
+    procfile: bool = False,
+    log: IO[bytes] | None = None,
 ) -> Iterator[str]:
     """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
     committed (transactional_db) for the server to see it. With `margin_engine`, the
-    margin engine runs too (`run_margin_engine`): price ticks then reach pages.
+    margin engine runs too (`run_margin_engine`): price ticks then reach pages. With
+    `log`, the server's output (stdout and stderr) goes there.
 
     `forwarded_allow_ips`: the reverse proxies whose X-Forwarded-For the server believes
     (None: settings.FORWARDED_ALLOW_IPS, by default none). With `procfile`, the server
@@ -69,12 +76,13 @@ def asgi_server(
         env.pop("FORWARDED_ALLOW_IPS", None)
         if forwarded_allow_ips is not None:
             env["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-        argv = ["/bin/sh", "-c", f"exec {procfile_command('web')}"]
+        argv = ["/bin/sh", "-c", f"exec {procfile_commands()['web']}"]
     else:
         argv = [sys.executable, "-m", "uvicorn", "portal.asgi:application"]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
         argv += ["--log-level", "warning", *uvicorn_proxy_argv(forwarded_allow_ips)]
-    processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR)]  # noqa: S603
+    output = {} if log is None else {"stdout": log, "stderr": log}
+    processes = [subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, **output)]  # noqa: S603
     if margin_engine:
         engine = [sys.executable, "manage.py", "run_margin_engine"]
         processes.append(subprocess.Popen(engine, env=env, cwd=settings.BASE_DIR))  # noqa: S603

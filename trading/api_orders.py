@@ -6,7 +6,6 @@ with limit / offset. Every lookup is within the key's account: another
 account's order is a 404, like one that does not exist.
 """
 
-from dataclasses import replace
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_serializers import page_data
-from accounts.selectors import Page
 from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
@@ -52,16 +50,13 @@ class OrderCollectionApi(MethodPolicyApi):
     def get(self, request: Request) -> Response:
         account = self.account_get(request)
         query = validated(s.OrderListQuerySerializer, request.query_params)
-        limit, offset = query["limit"], query["offset"]
-        rows = order_list(
+        page = order_list(
             account=account,
             status=query.get("status"),
             symbol=query.get("symbol"),
-            limit=limit + 1,
-            offset=offset,
-        )
-        page = Page.of(rows, limit=limit, offset=offset)
-        page = replace(page, items=[order_out(row) for row in page.items])
+            limit=query["limit"],
+            offset=query["offset"],
+        ).map(order_out)
         return Response(page_data(account_id=account.public_id, page=page, name="orders"))
 
     @extend_schema(
@@ -235,10 +230,10 @@ class FillListApi(ApiView):
     def get(self, request: Request) -> Response:
         account = self.account_get(request)
         query = validated(s.FillListQuerySerializer, request.query_params)
-        limit, offset = query["limit"], query["offset"]
-        rows = fill_list(
-            account=account, symbol=query.get("symbol"), limit=limit + 1, offset=offset
-        )
-        page = Page.of(rows, limit=limit, offset=offset)
-        page = replace(page, items=[fill_out(row) for row in page.items])
+        page = fill_list(
+            account=account,
+            symbol=query.get("symbol"),
+            limit=query["limit"],
+            offset=query["offset"],
+        ).map(fill_out)
         return Response(page_data(account_id=account.public_id, page=page, name="fills"))

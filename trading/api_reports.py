@@ -31,6 +31,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors
 from accounts.api_serializers import AccountIdField, PageQuerySerializer, page_data
+from portal.api.fields import DayField
 from portal.api.renderers import OrjsonRenderer
 from portal.api.schema import ErrorSerializer
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
@@ -55,8 +56,8 @@ class ReportRequestSerializer(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         # `from` is a Python keyword: declared here rather than as class attributes.
-        fields["from"] = serializers.DateField(help_text="First UTC day included, e.g. 2026-04-01.")
-        fields["to"] = serializers.DateField(help_text="Last UTC day included.")
+        fields["from"] = DayField(help_text="First UTC day included, e.g. 2026-04-01.")
+        fields["to"] = DayField(help_text="Last UTC day included.")
         return fields
 
 

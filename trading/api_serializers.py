@@ -2,21 +2,23 @@
 response shapes for the OpenAPI schema.
 
 Input serializers validate types, ranges and precision (money 6 places,
-prices 8, quantities 6; decimals as strings or numbers); the services decide
-everything else. Responses are rendered from plain dicts by the views (the
+prices 8, quantities 6; decimals as strings of ASCII digits, never JSON
+numbers; free text printable on one line: `portal.api.fields`); the services
+decide everything else. Responses are rendered from plain dicts by the views (the
 read paths are hot); the output serializers here document those dicts.
 Decimals are strings, timestamps ISO 8601.
 """
 
 from rest_framework import serializers
 
-from portal.api.fields import money_field
-from portal.money import (
-    PRICE_DECIMAL_PLACES,
-    PRICE_MAX_DIGITS,
-    QUANTITY_DECIMAL_PLACES,
-    QUANTITY_MAX_DIGITS,
+from portal.api.fields import (
+    TextField,
+    WholeNumberField,
+    money_input,
+    price_input,
+    quantity_input,
 )
+from portal.api.pagination import PageQuerySerializer
 from trading.models import Instrument, Order
 from trading.services.execute import CLIENT_ORDER_ID_MAX, SLIPPAGE_BPS_MAX
 
@@ -27,19 +29,6 @@ SYMBOL_HELP = (
     "Contract symbol: a binary market's YES contract (TRUMP-WIN), its NO contract "
     "(TRUMP-WIN:NO), or a perpetual (BTC-PERP)."
 )
-PAGE_LIMIT_MAX = 500
-
-
-def price_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, **kwargs
-    )
-
-
-def quantity_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=QUANTITY_MAX_DIGITS, decimal_places=QUANTITY_DECIMAL_PLACES, **kwargs
-    )
 
 
 def decimal_out(**kwargs) -> serializers.DecimalField:
@@ -47,8 +36,8 @@ def decimal_out(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=None, decimal_places=None, **kwargs)
 
 
-def account_id_field() -> serializers.CharField:
-    return serializers.CharField(required=False, max_length=32, help_text=ACCOUNT_ID_HELP)
+def account_id_field() -> TextField:
+    return TextField(required=False, max_length=32, help_text=ACCOUNT_ID_HELP)
 
 
 # ---------------------------------------------------------------------------
@@ -57,26 +46,27 @@ def account_id_field() -> serializers.CharField:
 
 class ExecuteInputSerializer(serializers.Serializer):
     account_id = account_id_field()
-    symbol = serializers.CharField(max_length=70, help_text=SYMBOL_HELP)
+    symbol = TextField(max_length=70, help_text=SYMBOL_HELP)
     side = serializers.ChoiceField(choices=Order.Side.values)
-    notional_usdc = money_field(
-        help_text="Trade size in USDC notional (a decimal string).", min_value=0
+    notional_usdc = money_input(
+        help_text='Trade size in USDC notional, a decimal string such as "1500.00".',
+        min_value=0,
     )
-    venue = serializers.CharField(
+    venue = TextField(
         required=False,
         allow_null=True,
         max_length=32,
         help_text="Preferred venue code (kalshi, polymarket, leviathan). Omit for smart "
         "routing: the venue whose book fills the whole size at the best average price.",
     )
-    slippage_bps = serializers.IntegerField(
+    slippage_bps = WholeNumberField(
         required=False,
         default=50,
         min_value=0,
         max_value=SLIPPAGE_BPS_MAX,
         help_text="Max acceptable slippage from the best price, in basis points. Default 50.",
     )
-    client_order_id = serializers.CharField(
+    client_order_id = TextField(
         required=False,
         allow_null=True,
         max_length=CLIENT_ORDER_ID_MAX,
@@ -87,7 +77,7 @@ class ExecuteInputSerializer(serializers.Serializer):
 
 class OrderPlaceInputSerializer(serializers.Serializer):
     account_id = account_id_field()
-    symbol = serializers.CharField(max_length=70, help_text=SYMBOL_HELP)
+    symbol = TextField(max_length=70, help_text=SYMBOL_HELP)
     side = serializers.ChoiceField(choices=Order.Side.values)
     order_type = serializers.ChoiceField(choices=Order.Type.values, default=Order.Type.LIMIT)
     time_in_force = serializers.ChoiceField(
@@ -96,18 +86,16 @@ class OrderPlaceInputSerializer(serializers.Serializer):
         help_text="GTC rests what does not fill now; IOC cancels it; FOK fills all now or "
         "nothing (status rejected).",
     )
-    quantity = quantity_field(help_text="Contracts (binaries) or base units (perpetuals).")
-    price = price_field(
+    quantity = quantity_input(help_text="Contracts (binaries) or base units (perpetuals).")
+    price = price_input(
         required=False,
         allow_null=True,
         help_text="Limit price (required for limit orders; binaries strictly in (0, 1)).",
     )
-    take_profit = price_field(required=False, allow_null=True)
-    stop_loss = price_field(required=False, allow_null=True)
-    client_order_id = serializers.CharField(
-        required=False, allow_null=True, max_length=CLIENT_ORDER_ID_MAX
-    )
-    leverage = serializers.IntegerField(
+    take_profit = price_input(required=False, allow_null=True)
+    stop_loss = price_input(required=False, allow_null=True)
+    client_order_id = TextField(required=False, allow_null=True, max_length=CLIENT_ORDER_ID_MAX)
+    leverage = WholeNumberField(
         required=False,
         allow_null=True,
         min_value=1,
@@ -117,61 +105,53 @@ class OrderPlaceInputSerializer(serializers.Serializer):
 
 class OrderModifyInputSerializer(serializers.Serializer):
     account_id = account_id_field()
-    price = price_field(required=False, allow_null=True)
-    quantity = quantity_field(required=False, allow_null=True)
-    take_profit = price_field(required=False, allow_null=True)
-    stop_loss = price_field(required=False, allow_null=True)
+    price = price_input(required=False, allow_null=True)
+    quantity = quantity_input(required=False, allow_null=True)
+    take_profit = price_input(required=False, allow_null=True)
+    stop_loss = price_input(required=False, allow_null=True)
 
 
-class OrderListQuerySerializer(serializers.Serializer):
+class OrderListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(
         choices=[*Order.Status.values, "active"],
         required=False,
         help_text="One status, or 'active' for pending, open and partially filled.",
     )
-    symbol = serializers.CharField(required=False, max_length=70, help_text=SYMBOL_HELP)
-    limit = serializers.IntegerField(
-        required=False, default=100, min_value=1, max_value=PAGE_LIMIT_MAX
-    )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    symbol = TextField(required=False, max_length=70, help_text=SYMBOL_HELP)
 
 
-class FillListQuerySerializer(serializers.Serializer):
-    symbol = serializers.CharField(required=False, max_length=70, help_text=SYMBOL_HELP)
-    limit = serializers.IntegerField(
-        required=False, default=100, min_value=1, max_value=PAGE_LIMIT_MAX
-    )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+class FillListQuerySerializer(PageQuerySerializer):
+    symbol = TextField(required=False, max_length=70, help_text=SYMBOL_HELP)
 
 
 class SymbolQuerySerializer(serializers.Serializer):
-    symbol = serializers.CharField(max_length=64, help_text="A perpetual market, e.g. BTC-PERP.")
+    symbol = TextField(max_length=64, help_text="A perpetual market, e.g. BTC-PERP.")
 
 
 class OptionalSymbolQuerySerializer(serializers.Serializer):
-    symbol = serializers.CharField(
+    symbol = TextField(
         required=False, max_length=64, help_text="A perpetual market, e.g. BTC-PERP."
     )
 
 
 class LeverageSetInputSerializer(serializers.Serializer):
     account_id = account_id_field()
-    symbol = serializers.CharField(max_length=64, help_text="A perpetual market, e.g. BTC-PERP.")
-    leverage = serializers.IntegerField(
+    symbol = TextField(max_length=64, help_text="A perpetual market, e.g. BTC-PERP.")
+    leverage = WholeNumberField(
         help_text="Whole leverage, e.g. 10 for 10x. Outside [1, market max] the change is "
         "REJECTED (422, INVALID_LEVERAGE)."
     )
 
 
 class CollateralChangeSerializer(serializers.Serializer):
-    amount = money_field(help_text="Signed USDC: deposits +, withdrawals −.")
+    amount = money_input(help_text='Signed USDC: deposits +, withdrawals − (e.g. "-250.00").')
     asset_name = serializers.ChoiceField(choices=["USDC"])
 
 
 class PositionChangeSerializer(serializers.Serializer):
-    instrument_name = serializers.CharField(max_length=70, help_text=SYMBOL_HELP)
-    amount = quantity_field(help_text="Signed contracts: buy +, sell −.")
-    entry_price = price_field(
+    instrument_name = TextField(max_length=70, help_text=SYMBOL_HELP)
+    amount = quantity_input(help_text="Signed contracts: buy +, sell −.")
+    entry_price = price_input(
         required=False,
         allow_null=True,
         help_text="Price per contract; default the executable price at the best venue "
@@ -193,8 +173,8 @@ class MarketListQuerySerializer(serializers.Serializer):
 
 
 class OrderBookQuerySerializer(serializers.Serializer):
-    venue = serializers.CharField(required=False, max_length=32)
-    depth = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    venue = TextField(required=False, max_length=32)
+    depth = WholeNumberField(required=False, min_value=1, max_value=50)
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ and save them (read the row from the database for that).
 from collections.abc import Iterable
 
 from portal.refdata import refdata_get
+from portal.validators import text_problem
 from trading.models import Instrument, Listing
 
 
@@ -19,7 +20,10 @@ def _instrument_load(**lookup) -> Instrument | None:
 
 
 def instrument_get(*, symbol: str) -> Instrument | None:
-    """The instrument with `symbol` (its status, haircut add-on loaded), or None."""
+    """The instrument with `symbol` (its status, haircut add-on loaded), or None (also for
+    a symbol with a control character, which no instrument has and PostgreSQL refuses)."""
+    if text_problem(symbol) is not None:
+        return None
     pk = refdata_get(
         "instrument_symbol",
         symbol,

@@ -21,6 +21,7 @@ from accounts.models import Account, Journal, LedgerAccount, LinkedCredential, P
 from portal.db import column_converters
 from portal.errors import NotFound
 from portal.money import ZERO, quantize_money
+from portal.pagination import PAGE_LIMIT_DEFAULT, Page
 from portal.refdata import refdata_get
 from trading import margin, perp_math
 from trading.catalog import instruments_get, listings_get
@@ -498,24 +499,26 @@ def order_list(
     account,
     status: str | None = None,
     symbol: str | None = None,
-    limit: int = 100,
+    limit: int = PAGE_LIMIT_DEFAULT,
     offset: int = 0,
-) -> list[dict]:
-    """An account's orders, newest first, as dicts (one query).
+) -> Page[dict]:
+    """A page of an account's orders, newest first, as dicts (one query).
 
     `status` filters one status, or "active" for pending / open / partially
     filled; `symbol` is 'SYMBOL' (YES, or a perp) or 'SYMBOL:NO'. Each row's
-    `symbol` is the contract's, `venue` the venue code.
+    `symbol` is the contract's, `venue` the venue code. Raises InvalidParams for
+    a limit or offset out of range (`portal.pagination`).
     """
     orders = Order.objects.filter(account=account, **_contract_symbol_filter(symbol))
     if status == "active":
         orders = orders.filter(status__in=Order.ACTIVE_STATUSES)
     elif status:
         orders = orders.filter(status=status)
-    rows = list(
-        orders.order_by("-created_at", "-id").values(*ORDER_FIELDS)[offset : offset + limit]
+    page = Page.read(
+        orders.order_by("-created_at", "-id").values(*ORDER_FIELDS), limit=limit, offset=offset
     )
-    return _with_contract_symbol(rows)
+    _with_contract_symbol(page.items)
+    return page
 
 
 FILL_FIELDS = (
@@ -538,12 +541,16 @@ FILL_FIELDS = (
 
 
 def fill_list(
-    *, account, symbol: str | None = None, limit: int = 100, offset: int = 0
-) -> list[dict]:
-    """An account's fills, newest first, as dicts (one query); `symbol` as in `order_list`."""
+    *, account, symbol: str | None = None, limit: int = PAGE_LIMIT_DEFAULT, offset: int = 0
+) -> Page[dict]:
+    """A page of an account's fills, newest first, as dicts (one query); `symbol` as in
+    `order_list`."""
     fills = Fill.objects.filter(account=account, **_contract_symbol_filter(symbol))
-    rows = list(fills.order_by("-created_at", "-id").values(*FILL_FIELDS)[offset : offset + limit])
-    return _with_contract_symbol(rows)
+    page = Page.read(
+        fills.order_by("-created_at", "-id").values(*FILL_FIELDS), limit=limit, offset=offset
+    )
+    _with_contract_symbol(page.items)
+    return page
 
 
 # ---------------------------------------------------------------------------

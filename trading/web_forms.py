@@ -1,14 +1,15 @@
 """Forms of the trading pages: the shape of what the browser sends.
 
-They check types and ranges only; every decision (margin, liquidity, market
-state, leverage limits) is the services', whose DomainErrors the views show.
+They check types and ranges only (numbers and text through the portal's strict
+fields, `portal.forms`); every decision (margin, liquidity, market state,
+leverage limits) is the services', whose DomainErrors the views show.
 """
 
 import uuid
-from decimal import Decimal
 
 from django import forms
 
+from portal.forms import MoneyField, TextField, WholeNumberField
 from trading.models import Instrument
 from trading.selectors import contract_symbol
 
@@ -43,15 +44,10 @@ def order_form_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 class TradeForm(forms.Form):
     """A market order for a USDC notional (execute)."""
 
-    symbol = forms.CharField(max_length=80, label="Instrument")
+    symbol = TextField(max_length=80, label="Instrument")
     side = forms.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")], initial="buy")
-    notional_usdc = forms.DecimalField(
-        label="Notional (USDC)",
-        max_digits=18,
-        decimal_places=6,
-        min_value=Decimal("0.000001"),
-    )
-    slippage_bps = forms.IntegerField(
+    notional_usdc = MoneyField(label="Notional (USDC)", max_digits=18)
+    slippage_bps = WholeNumberField(
         label="Max slippage (bps)",
         min_value=0,
         max_value=SLIPPAGE_BPS_MAX,
@@ -60,7 +56,7 @@ class TradeForm(forms.Form):
     )
     # A fresh id per rendered form: a double submit (or a retry after a lost
     # answer) returns the first order instead of placing a second.
-    client_order_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+    client_order_id = TextField(max_length=64, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,7 +74,7 @@ class TradeForm(forms.Form):
 class LeverageForm(forms.Form):
     """A new leverage for one perp market (its range, [1, max], is the service's to check)."""
 
-    leverage = forms.IntegerField()
+    leverage = WholeNumberField()
 
 
 class SecretTextarea(forms.Textarea):
@@ -94,27 +90,28 @@ class KalshiLinkForm(forms.Form):
         choices=[("production", "Production"), ("demo", "Demo")],
         help_text="Kalshi keys work only in the environment that issued them.",
     )
-    key_id = forms.CharField(label="API key id", max_length=100)
-    private_key_pem = forms.CharField(
+    key_id = TextField(label="API key id", max_length=100)
+    private_key_pem = TextField(
+        multiline=True,
         label="RSA private key (PEM)",
         max_length=20_000,
         strip=False,
         widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
         help_text="Stored encrypted and never shown again. A read-only key is enough.",
     )
-    name = forms.CharField(label="Account name", max_length=100, required=False)
+    name = TextField(label="Account name", max_length=100, required=False)
 
 
 class PolymarketLinkForm(forms.Form):
-    wallet = forms.CharField(label="Wallet address", max_length=42)
-    clob_api_key = forms.CharField(label="CLOB API key (optional)", max_length=200, required=False)
-    clob_api_secret = forms.CharField(
+    wallet = TextField(label="Wallet address", max_length=42)
+    clob_api_key = TextField(label="CLOB API key (optional)", max_length=200, required=False)
+    clob_api_secret = TextField(
         label="CLOB API secret (optional)",
         max_length=200,
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )
-    clob_api_passphrase = forms.CharField(
+    clob_api_passphrase = TextField(
         label="CLOB API passphrase (optional)",
         max_length=200,
         required=False,
@@ -122,11 +119,11 @@ class PolymarketLinkForm(forms.Form):
         help_text="With CLOB keys we can also read the wallet's cash; the address alone "
         "is enough for positions.",
     )
-    name = forms.CharField(label="Account name", max_length=100, required=False)
+    name = TextField(label="Account name", max_length=100, required=False)
 
 
 class KalshiRotateForm(forms.Form):
-    key_id = forms.CharField(label="New API key id", max_length=100)
+    key_id = TextField(label="New API key id", max_length=100)
     private_key_pem = KalshiLinkForm.base_fields["private_key_pem"]
 
 

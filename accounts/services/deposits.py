@@ -8,7 +8,7 @@ account checks shared with withdrawals live here too.
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
@@ -25,7 +25,7 @@ from accounts.payments.base import (
 from accounts.services.accounts import account_check_can_transact
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from portal.errors import Forbidden, InvalidParams, NotFound
-from portal.money import quantize_money
+from portal.money import decimal_parse, quantize_money
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +62,14 @@ def payment_amount_clean(
 ) -> Decimal:
     """`amount` as a Decimal at USDC precision within [minimum, maximum].
 
-    Raises InvalidParams for a float (binary floats are not money), anything
-    that is not a finite number, an amount ≤ 0, outside the limits, or with
-    more than 6 decimal places (never rounded silently).
+    Raises InvalidParams for a float (binary floats are not money), a string
+    not in the plain decimal form (`portal.money.decimal_parse`: ASCII digits,
+    optional sign and point; not "1_000" or "١٢٣"), anything else that is not a
+    finite number, an amount ≤ 0, outside the limits, or with more than 6
+    decimal places (never rounded silently).
     """
-    if isinstance(amount, float | bool):
-        raise InvalidParams("The amount must be a decimal number, not a float.")
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise InvalidParams("The amount must be a decimal number.") from exc
-    if not value.is_finite() or value <= 0:
+    value = decimal_parse(amount, name="The amount")
+    if value <= 0:
         raise InvalidParams("The amount must be greater than zero.")
     if not minimum <= value <= maximum:
         raise InvalidParams(f"The amount must be between {minimum} and {maximum} USDC.")

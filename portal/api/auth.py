@@ -32,6 +32,7 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
+from portal.api.parsers import json_loads
 from portal.api.throttles import key_failure_record, key_failures_wait
 from portal.net import client_ip
 from portal.redis import redis_client, redis_key
@@ -48,10 +49,9 @@ def canonical_json(body: bytes) -> str:
     """The body as signed: keys sorted at every level, no whitespace ("" for no body)."""
     if not body.strip():
         return ""
-    try:
-        parsed = json.loads(body)
-    except ValueError as exc:
-        raise exceptions.ParseError("The body is not valid JSON.") from exc
+    json_loads(body)  # InvalidParams unless JSON within the API's depth limit
+    # The stdlib's reading (exact integers) is what clients sign.
+    parsed = json.loads(body)
     return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

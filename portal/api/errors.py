@@ -8,13 +8,16 @@ resolver's 404 and the server's 500 for paths under /v1 (portal.urls).
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from portal.errors import DomainError, ServiceUnavailable
+from portal.api.parsers import payload_too_large_message
+from portal.errors import DomainError, PayloadTooLarge, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ _DRF_ERRORS: list[tuple[type[Exception], int, str]] = [
     (exceptions.Throttled, 429, "rate_limited"),
     (exceptions.ParseError, 400, "invalid_params"),
     (exceptions.ValidationError, 400, "invalid_params"),
+    # Django refusing what it was sent: too many query parameters, a bad host, …
+    (SuspiciousOperation, 400, "invalid_params"),
 ]
 
 DEFAULT_MESSAGES = {
@@ -50,11 +55,24 @@ def _validation_message(detail) -> str:
         parts = []
         for field, value in detail.items():
             text = _validation_message(value)
-            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+            if field == "non_field_errors":
+                parts.append(text)
+            elif text.startswith("Must "):  # "amount must be …" reads as a sentence
+                parts.append(f"{field} m{text[1:]}")
+            else:
+                parts.append(f"{field}: {text}")
         return "; ".join(parts)
     if isinstance(detail, list):
         return " ".join(_validation_message(item) for item in detail)
     return str(detail)
+
+
+def suspicious_request_message(exc: Exception) -> str:
+    """What to tell a client Django refused (without naming our settings)."""
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return f"Too many parameters: at most {limit:,} query or form fields."
+    return "Bad request."
 
 
 def error_body(code: str, message: str) -> dict:
@@ -75,6 +93,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     headers = {}
     if isinstance(exc, RedisError):
         exc = service_unavailable(exc)
+    if isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(payload_too_large_message())
     if isinstance(exc, DomainError):
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -95,6 +115,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         message = _validation_message(exc.detail)
     elif isinstance(exc, exceptions.APIException):
         message = str(exc.detail)
+    elif isinstance(exc, SuspiciousOperation):
+        message = suspicious_request_message(exc)
     else:
         message = DEFAULT_MESSAGES.get(status, str(exc))
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
@@ -108,6 +130,10 @@ def api_error_response(status: int, code: str, message: str = "") -> JsonRespons
     return JsonResponse(
         error_body(code, message or DEFAULT_MESSAGES.get(status, "")), status=status
     )
+
+
+def api_payload_too_large(request: HttpRequest) -> JsonResponse:
+    return api_error_response(413, PayloadTooLarge.code, payload_too_large_message())
 
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

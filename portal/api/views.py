@@ -7,13 +7,13 @@ request acts on is resolved here, from the key's own accounts only.
 
 from typing import Any, NamedTuple
 
-from django.http import HttpRequest
-from rest_framework.parsers import JSONParser
+from django.http import HttpRequest, QueryDict
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import Account
 from portal.api.auth import ApiKeyAuthentication, ScopePermission
+from portal.api.parsers import JsonParser
 from portal.api.renderers import OrjsonRenderer
 from portal.api.throttles import GroupRateThrottle
 from portal.api.versioning import HEADER, api_version_get
@@ -35,7 +35,7 @@ class ApiView(APIView):
     permission_classes = [ScopePermission]
     throttle_classes = [GroupRateThrottle]
     renderer_classes = [OrjsonRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]  # also the stream's commands: they run these views
     required_scopes: tuple[str, ...] = ("intelligence", "read")
     throttle_group = "market_data"
 
@@ -111,7 +111,13 @@ class MethodPolicyApi(ApiView):
 
 
 def validated(serializer_class, data) -> dict[str, Any]:
-    """`data` validated by `serializer_class` (ValidationError → 400 invalid_params)."""
+    """`data` validated by `serializer_class` (ValidationError → 400 invalid_params).
+
+    A query string is read as what it says: `?status=` is an empty status (refused
+    like any other bad value, as the schema documents), not an absent one (DRF's
+    reading of HTML form input)."""
+    if isinstance(data, QueryDict):
+        data = data.dict()
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -7,8 +7,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import Account, ApiKey, User
 from accounts.services.api_keys import api_key_issue
+from tests.conftest import credit_cash
 from tests.factories import StaffFactory, open_account
 from tests.live_server import asgi_server
+from tests.trading.conftest import binary_create, perp_create
+from tests.trading.quoting import put_quote
 
 ALL_SCOPES = tuple(ApiKey.Scope.values)
 
@@ -66,3 +69,20 @@ def api_server(transactional_db) -> Iterator[str]:
     """The ASGI app served by uvicorn in a subprocess (tests.live_server); its base URL."""
     with asgi_server() as base:
         yield base
+
+
+@pytest.fixture
+def priced_markets(db):
+    """TRUMP-WIN (YES 0.55/0.56 on kalshi and polymarket) and BTC-PERP (64,000/64,010)."""
+    binary_create("TRUMP-WIN")
+    perp_create("BTC-PERP", "BTC")
+    for venue in ("kalshi", "polymarket"):
+        put_quote(f"TRUMP-WIN@{venue}", bid="0.55", ask="0.56")
+    put_quote("BTC-PERP@leviathan", bid="64000", ask="64010", binary=False)
+
+
+@pytest.fixture
+def funded_account(api_account, priced_markets) -> Account:
+    """`api_account` with 10,000 USDC of cash, and `priced_markets`."""
+    credit_cash(api_account, "10000")
+    return api_account

@@ -107,8 +107,8 @@ def test_order_commands_equal_their_rest_twins(stream_server, market):
         "symbol": "CMD-MKT",
         "side": "buy",
         "order_type": "limit",
-        "quantity": 100,
-        "price": 0.4,
+        "quantity": "100",
+        "price": "0.4",
     }
 
     async def body():
@@ -157,18 +157,18 @@ def test_order_commands_equal_their_rest_twins(stream_server, market):
             await both(
                 "no margin",
                 "add_order",
-                {**resting, "quantity": 1000000},
+                {**resting, "quantity": "1000000"},
                 "POST",
                 "orders",
-                {**resting, "quantity": 1000000},
+                {**resting, "quantity": "1000000"},
             )
             await both(
                 "modify",
                 "modify_order",
-                {"order_id": ws_order["id"], "price": 0.41},
+                {"order_id": ws_order["id"], "price": "0.41"},
                 "PATCH",
                 f"orders/{rest_order['id']}",
-                {"price": 0.41},
+                {"price": "0.41"},
             )
             await both(
                 "cancel by client id",
@@ -304,7 +304,7 @@ def test_pulsed_positions_and_balances_and_live_orders(stream_server, market):
         order = await command(
             ws,
             "add_order",
-            {"symbol": "CMD-MKT", "side": "buy", "quantity": 10, "price": 0.3},
+            {"symbol": "CMD-MKT", "side": "buy", "quantity": "10", "price": "0.3"},
         )
         live = await receive_until(
             ws, lambda m: m.get("channel") == "v4_orders" and m["type"] == "channel_data"

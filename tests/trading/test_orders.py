@@ -161,12 +161,12 @@ def test_order_and_fill_history(trader, django_assert_max_num_queries):
     place(trader, quantity=D("10"), price=D("0.42"))
     place(trader, symbol="TRUMP-WIN:NO", quantity=D("5"), price=D("0.60"))
     with django_assert_max_num_queries(1):
-        orders = order_list(account=trader)
+        orders = order_list(account=trader).items
     assert [o["status"] for o in orders] == ["filled", "filled", "open"]
     assert orders[0]["symbol"] == "TRUMP-WIN:NO"
-    assert [o["client_order_id"] for o in order_list(account=trader, status="open")] == ["a"]
-    assert len(order_list(account=trader, symbol="TRUMP-WIN")) == 2
+    assert [o["client_order_id"] for o in order_list(account=trader, status="open").items] == ["a"]
+    assert len(order_list(account=trader, symbol="TRUMP-WIN").items) == 2
     with django_assert_max_num_queries(1):
-        fills = fill_list(account=trader)
+        fills = fill_list(account=trader).items
     assert [f["quantity"] for f in fills] == [D("5"), D("10")]
-    assert len(fill_list(account=trader, symbol="TRUMP-WIN:NO")) == 1
+    assert len(fill_list(account=trader, symbol="TRUMP-WIN:NO").items) == 1

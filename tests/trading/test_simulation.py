@@ -211,8 +211,10 @@ def test_the_no_contract_trades_on_the_complement_book(holder):
         ({"notional": "-5"}, InvalidParams, "greater than zero"),
         ({"notional": 10.5}, InvalidParams, "not a float"),
         ({"notional": "1.0000001"}, InvalidParams, "6 decimal places"),
-        ({"notional": "lots"}, InvalidParams, "decimal number"),
-        ({"notional": "1e13"}, InvalidParams, "at most"),
+        ({"notional": "lots"}, InvalidParams, "decimal string"),
+        ({"notional": "10000000000001"}, InvalidParams, "at most"),
+        ({"notional": "1e3"}, InvalidParams, "decimal string"),
+        ({"notional": "١٢٣"}, InvalidParams, "ASCII digits"),
     ],
 )
 def test_bad_trade_requests_are_refused(holder, kwargs, error, match):
@@ -465,7 +467,7 @@ def test_a_what_if_withdrawal_can_never_borrow(holder):
             InvalidParams,
             r"\(0, 1\]",
         ),
-        ([], [{"instrument_name": "ALPHA"}], InvalidParams, "decimal number"),
+        ([], [{"instrument_name": "ALPHA"}], InvalidParams, "decimal string"),
         ([], [["ALPHA", "1"]], InvalidParams, "must be an object"),
     ],
 )

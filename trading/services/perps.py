@@ -40,6 +40,7 @@ from portal.errors import (
     NotFound,
 )
 from portal.money import ZERO, quantize_money
+from portal.validators import whole_number_parse
 from trading import perp_math
 from trading.broadcasts import leverage_broadcast
 from trading.marketdata.quotes import quantize_price
@@ -386,18 +387,13 @@ def leverage_levels(*, symbol: str | None = None) -> list[LeverageLevels]:
 
 
 def _leverage_parse(value: object, max_leverage: int) -> int | None:
-    """A whole leverage in [1, max], or None (ints, integral Decimals and digit strings)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        parsed = value
-    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    """A whole leverage in [1, max], or None (ints, integral Decimals and strings of ASCII
+    digits: not "١٠" or "1_0")."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         parsed = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        parsed = int(value.strip())
     else:
-        return None
-    return parsed if 1 <= parsed <= max_leverage else None
+        parsed = whole_number_parse(value.strip() if isinstance(value, str) else value)
+    return parsed if parsed is not None and 1 <= parsed <= max_leverage else None
 
 
 class _Undercollateralized(Exception):

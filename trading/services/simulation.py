@@ -38,7 +38,7 @@ check's verdict on the change.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -46,7 +46,13 @@ import numpy as np
 
 from accounts.models import Account
 from portal.errors import InvalidParams, NotFound
-from portal.money import MONEY_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
+from portal.money import (
+    MONEY_DECIMAL_PLACES,
+    QUANTITY_DECIMAL_PLACES,
+    ZERO,
+    decimal_parse,
+    quantize_money,
+)
 from trading import margin
 from trading.catalog import listings_get
 from trading.marketdata.quotes import OrderBook, Outcome
@@ -586,21 +592,16 @@ def decimal_clean(
 ) -> Decimal:
     """`value` as an exact Decimal with at most `places` decimals, |value| ≤ AMOUNT_MAX.
 
-    Raises InvalidParams for a float (binary floats are not money), anything
-    that is not a finite number, too many decimals (never rounded silently),
-    or, with `positive`, a value ≤ 0.
+    Raises InvalidParams for a float (binary floats are not money), a string
+    not in the plain decimal form (`portal.money.decimal_parse`: ASCII digits,
+    optional sign and point), anything else that is not a finite number, too
+    many decimals (never rounded silently), or, with `positive`, a value ≤ 0.
     """
-    if isinstance(value, float | bool):
-        raise InvalidParams(f"{name} must be a decimal number (a string), not a float.")
-    try:
-        number = Decimal(value)
-        exact = number.is_finite() and number.quantize(Decimal(1).scaleb(-places)) == number
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise InvalidParams(f"{name} must be a decimal number.") from exc
-    if not exact:
-        raise InvalidParams(f"{name} must be a number with at most {places} decimal places.")
+    number = decimal_parse(value, name=name)
     if abs(number) > AMOUNT_MAX:
         raise InvalidParams(f"{name} must be at most {AMOUNT_MAX} in size.")
+    if number.quantize(Decimal(1).scaleb(-places)) != number:
+        raise InvalidParams(f"{name} must be a number with at most {places} decimal places.")
     if positive and number <= ZERO:
         raise InvalidParams(f"{name} must be greater than zero.")
     return number

@@ -39,6 +39,7 @@ from django.urls import Resolver404, resolve
 
 from portal.api.auth import StreamCommand
 from portal.api.errors import error_body
+from portal.validators import text_problem
 
 API_ROOT = "/v1/intelligence/"
 ORDER_ID_TYPES = ("order_id", "client_order_id")
@@ -100,7 +101,11 @@ def _order_path(params: dict) -> str:
         raise CommandRejected(f"cancel_order_id_type is one of {', '.join(ORDER_ID_TYPES)}.")
     if not isinstance(order_id, str) or not order_id.strip():
         raise CommandRejected("order_id is required.")
-    if len(order_id) > MAX_ID_LENGTH or any(char in order_id for char in "/?#%\\"):
+    if (
+        len(order_id) > MAX_ID_LENGTH
+        or any(char in order_id for char in "/?#%\\")
+        or text_problem(order_id) is not None  # a NUL or other control character
+    ):
         raise CommandRejected("order_id is not a valid order id.")
     return f"orders/{order_id}" if kind == "order_id" else f"orders/by-client-id/{order_id}"
 

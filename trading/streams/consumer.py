@@ -32,13 +32,14 @@ from accounts.services.api_keys import (
     api_key_touch,
 )
 from portal.api.auth import KEY_FAILURES_MESSAGE, StreamCommand
+from portal.api.parsers import json_loads
 from portal.api.throttles import (
     key_failure_record_async,
     key_failures_wait_async,
     rate_window_check_async,
 )
 from portal.api.views import READ_SCOPES
-from portal.errors import DomainError
+from portal.errors import DomainError, InvalidParams
 from portal.net import scope_client_ip
 from trading.broadcasts import (
     FILL_UPDATE,
@@ -321,12 +322,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.closing:
             return
+        problem = ""
         try:
-            message = orjson.loads(text_data if text_data is not None else bytes_data or b"")
-        except orjson.JSONDecodeError:
-            message = None
+            message = json_loads(text_data if text_data is not None else bytes_data or b"")
+        except InvalidParams as exc:  # not JSON, or nested too deeply (the API's reader)
+            message, problem = None, f" {exc.message}"
         if not isinstance(message, dict):
-            error = StreamError("invalid_params", "Send each message as one JSON object.")
+            error = StreamError("invalid_params", f"Send each message as one JSON object.{problem}")
             if self.identity is None:
                 await self._shut(CLOSE_UNAUTHENTICATED, StreamError("unauthorized", AUTH_HELP))
             else:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.models import Account
 from portal.errors import Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, dec, money, price, qty, quantize_money
+from portal.validators import whole_number_parse
 from trading import perp_math
 from trading.api import order_out, order_row
 from trading.catalog import instrument_get, listings_get
@@ -525,10 +526,7 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
         "reject_reason": None,
         "message": "",
     }
-    try:
-        new = int(str(leverage).strip())
-    except ValueError:
-        new = None
+    new = whole_number_parse(leverage.strip() if isinstance(leverage, str) else leverage)
     if new is None or not 1 <= new <= current.max_leverage:
         reason = LeverageRejectReason.INVALID_LEVERAGE
         return result | {
