@@ -370,6 +370,15 @@ class RiskPolicyAdmin(AuditedModelAdmin):
         ),
         ("Margin calls", {"fields": ("grace_period_hours", "reminder_interval_hours")}),
         (
+            "Stale prices",
+            {
+                "fields": ("price_stale_after_seconds",),
+                "description": "While a market's price is older than this, the portal shows "
+                "it as delayed, refuses orders in it, and defers margin calls and "
+                "liquidations of the accounts holding it.",
+            },
+        ),
+        (
             "Haircut and concentration",
             {
                 "fields": (

@@ -132,6 +132,8 @@ def position_out(view: PositionView) -> dict[str, Any]:
         "leverage": view.leverage,
         "liquidation_price": price(view.liquidation_price),
         "isolated_margin": money(view.isolated_margin),
+        "quoted_at": view.quoted_at,
+        "stale": view.stale,
     }
 
 
@@ -278,6 +280,8 @@ class MarginApi(ApiView):
                     for row in summary.breakdown
                 ],
                 "as_of": summary.at,
+                "stale": summary.stale,
+                "stale_since": summary.stale_since,
             }
         )
 

@@ -208,6 +208,15 @@ class PositionSerializer(serializers.Serializer):
     leverage = serializers.IntegerField(allow_null=True, help_text="Perpetuals only.")
     liquidation_price = decimal_out(allow_null=True, help_text="Perpetuals only.")
     isolated_margin = decimal_out(allow_null=True, help_text="Perpetuals only, USDC.")
+    quoted_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When mark_price was quoted (null: a resolved market's payout, or no price).",
+    )
+    stale = serializers.BooleanField(
+        help_text="True when mark_price is older than the risk policy allows (15 s by "
+        "default) in a market that trades: prices are delayed, and orders in it are "
+        "refused with 503 market_data_stale until they are live again."
+    )
 
 
 class PositionListSerializer(serializers.Serializer):
@@ -346,6 +355,16 @@ class MarginSerializer(serializers.Serializer):
         many=True, help_text="Binary positions by contribution to Adjusted Equity, largest first."
     )
     as_of = serializers.DateTimeField()
+    stale = serializers.BooleanField(
+        help_text="True when a position is valued with a price older than the risk policy "
+        "allows: the figures rest on delayed prices, and no margin call or liquidation is "
+        "decided on them until prices are live again."
+    )
+    stale_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The time of the oldest delayed price (null when none is delayed, or a "
+        "delayed market was never priced).",
+    )
 
 
 class WhatIfPositionSerializer(serializers.Serializer):

@@ -79,6 +79,8 @@ class MarginUpdate:
     utilization: Decimal | None  # None: AE = 0 while borrowing
     status: str
     at: datetime
+    stale: bool = False  # some position is priced with a stale price
+    stale_since: datetime | None = None  # the oldest such price's time
 
     def to_text(self) -> str:
         return _json(
@@ -92,6 +94,8 @@ class MarginUpdate:
                 "used_margin": str(self.used_margin),
                 "adjusted_equity": str(self.adjusted_equity),
                 "available_margin": str(self.available_margin),
+                "stale": self.stale,
+                "stale_since": None if self.stale_since is None else self.stale_since.isoformat(),
             }
         )
 

@@ -10,7 +10,11 @@ publishes (`process_batch`):
    maintenance without an open call, back above with one, deeper into a call,
    below the liquidation threshold): `margin_calls_sync`, which re-checks
    from the database under each account's lock and opens, resolves or
-   escalates. This comes first, so a call is as close to its tick as can be;
+   escalates. This comes first, so a call is as close to its tick as can be.
+   An account whose figures rest on a stale price (older than the risk
+   policy's `price_stale_after_seconds`) is left alone: its call waits for a
+   live price, and the engine logs it and counts it in its heartbeat
+   (`calls_deferred_stale`, shown by /ready/);
 5. pushes the changed figures to the accounts' groups (before the snapshot
    insert: a screen should not wait for a history row);
 6. stores the snapshots the rule says are due (one bulk insert).
@@ -49,7 +53,7 @@ from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
 from trading.models import MarginCall
-from trading.selectors import margin_params_get, money_decimal, ratio_decimal
+from trading.selectors import margin_params_get, money_decimal, price_max_age, ratio_decimal
 from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
 from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
 from trading.services.orders import orders_match
@@ -156,7 +160,8 @@ class MarginEngine:
         self._call_open = np.zeros(0, dtype=bool)
         self._call_lowest = np.zeros(0)  # nan: no open call
         self._liquidation_recheck_at = np.zeros(0)  # epoch seconds
-        self._pushed = np.zeros((0, 5))  # cash, AE, UM, health, status last pushed
+        self._pushed = np.zeros((0, 6))  # cash, AE, UM, health, status, stale last pushed
+        self._deferred = np.zeros(0, dtype=bool)  # a call action waits for live prices
 
     # One batch -----------------------------------------------------------------
 
@@ -168,13 +173,14 @@ class MarginEngine:
         at = self._now()
         if at.timestamp() >= self._policy_reload_at:
             self.book.params = margin_params_get()
+            self.book.price_max_age = price_max_age()
             self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
         refreshed = self.book.refresh_changed()
         self._grow()
         if refreshed.size:
             self._calls_load(refreshed)
         moved = (
-            self.book.prices_update(quote.symbol for quote in batch.quotes)
+            self.book.prices_update((quote.symbol for quote in batch.quotes), at=at)
             if batch is not None
             else NO_ACCOUNTS
         )
@@ -214,7 +220,8 @@ class MarginEngine:
             self._liquidation_recheck_at = np.concatenate(
                 [self._liquidation_recheck_at, np.zeros(extra)]
             )
-            self._pushed = np.concatenate([self._pushed, np.full((extra, 5), np.nan)])
+            self._pushed = np.concatenate([self._pushed, np.full((extra, 6), np.nan)])
+            self._deferred = np.concatenate([self._deferred, np.zeros(extra, dtype=bool)])
         self.snapshots.track(self.book.account_ids)
 
     def _calls_load(self, slots: margin.IntArray | None) -> None:
@@ -252,7 +259,9 @@ class MarginEngine:
         liquidate = (health < self.book.params.liquidation) & (
             self._liquidation_recheck_at[slots] <= now
         )
-        candidates = figures.custodial & ((below != has_call) | deeper | liquidate)
+        acting = figures.custodial & ((below != has_call) | deeper | liquidate)
+        self._defer_stale(figures, acting & figures.stale)
+        candidates = acting & ~figures.stale
         if not candidates.any():
             return
         self._liquidation_recheck_at[slots[candidates & liquidate]] = (
@@ -270,6 +279,30 @@ class MarginEngine:
             self.stats.calls_resolved += state.resolved is not None
             self.stats.liquidations_requested += state.liquidation_requested
 
+    def _defer_stale(self, figures: BookFigures, deferred: np.ndarray) -> None:
+        """Leave the calls of accounts priced stale alone; say so (a log line when an
+        account's deferral starts, the count in the heartbeat)."""
+        self._deferred[figures.index[~deferred]] = False
+        new = deferred & ~self._deferred[figures.index]
+        self._deferred[figures.index[deferred]] = True
+        self._beat_detail["calls_deferred_stale"] = int(self._deferred.sum())
+        if not new.any():
+            return
+        rows = figures.take(new)
+        for account_id, health, since in zip(
+            rows.account_id.tolist(), rows.health.tolist(), rows.stale_since.tolist(), strict=True
+        ):
+            shown = (
+                "never" if np.isnan(since) else datetime.fromtimestamp(since, tz=UTC).isoformat()
+            )
+            logger.warning(
+                "margin engine: margin call action for account %s (health %.3f) deferred: "
+                "its prices are stale (oldest from %s)",
+                account_id,
+                health,
+                shown,
+            )
+
     def _push(self, figures: BookFigures) -> None:
         """Push the figures that changed since last pushed (none on the first sweep:
         a client that connects reads a fresh snapshot over REST)."""
@@ -280,6 +313,7 @@ class MarginEngine:
                 figures.used_margin,
                 figures.health,
                 figures.status,
+                figures.stale,
             ]
         )
         previous = self._pushed[figures.index]
@@ -304,6 +338,10 @@ class MarginEngine:
                     utilization=ratio_decimal(rows.utilization[i]),
                     status=margin.STATUS_NAMES[rows.status[i]],
                     at=rows.at,
+                    stale=bool(rows.stale[i]),
+                    stale_since=None
+                    if np.isnan(rows.stale_since[i])
+                    else datetime.fromtimestamp(rows.stale_since[i], tz=UTC),
                 )
                 for i in range(len(rows))
             ]

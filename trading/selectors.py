@@ -8,7 +8,7 @@ market-data store; `margin_summary_get` is one account's dashboard figures.
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
@@ -48,6 +48,26 @@ def margin_params_get(policy: RiskPolicy | None = None) -> margin.MarginParams:
     return _margin_params(policy)
 
 
+def price_max_age(policy: RiskPolicy | None = None) -> float:
+    """Seconds after which a market's price is stale (the risk policy's)."""
+    return float((policy or risk_policy_get()).price_stale_after_seconds)
+
+
+def price_stale(
+    instrument: Instrument, quoted_at: datetime | None, *, now: datetime, max_age: float
+) -> bool:
+    """Whether `instrument`'s price, taken at `quoted_at`, is stale at `now`.
+
+    Only a market that trades has prices that age: a halted market keeps its
+    last price and a resolved one is worth its payout, neither of them stale.
+    A market never priced (`quoted_at` None) is not stale either: it is worth
+    nothing until priced, the most conservative value there is.
+    """
+    if instrument.status != Instrument.Status.OPEN or quoted_at is None:
+        return False
+    return (now - quoted_at).total_seconds() > max_age
+
+
 def _margin_params(policy: RiskPolicy) -> margin.MarginParams:
     return margin.MarginParams(
         a=float(policy.haircut_uncertainty_a),
@@ -74,6 +94,8 @@ class Contract:
     expires_at: datetime
     addon: float
     collateral_price: Decimal  # 0 when no price is known at all
+    quoted_at: datetime | None = None  # when that price was quoted (None: payout, or none)
+    stale: bool = False  # the price is older than the risk policy allows (`price_stale`)
 
 
 def _resolved_price(instrument: Instrument, outcome: str) -> Decimal | None:
@@ -84,28 +106,38 @@ def _resolved_price(instrument: Instrument, outcome: str) -> Decimal | None:
     return Decimal(1) if instrument.resolution == outcome else Decimal(0)
 
 
-def collateral_price_live(quotes: Iterable[Quote], outcome: str) -> Decimal | None:
-    """An outcome's collateral price from its listings' live quotes (None: no quote).
+def collateral_quote(
+    quotes: Iterable[Quote], outcome: str, *, fresh_after: datetime
+) -> tuple[Decimal, datetime] | None:
+    """An outcome's collateral price from its listings' quotes, and when it was quoted
+    (None: no quote).
 
     Per venue the lower of the best bid and the TWAP; across venues the best
-    of those (the position could be sold there).
+    of those (the position could be sold there), from the venues quoted after
+    `fresh_after` when any is: a venue whose feed stopped drops out while
+    another is live; only when all are stale does the best stale one count.
     """
-    prices = [quote.for_outcome(Outcome(outcome)).collateral_price for quote in quotes]
-    return max(prices) if prices else None
+    priced = [(quote.for_outcome(Outcome(outcome)).collateral_price, quote.ts) for quote in quotes]
+    fresh = [item for item in priced if item[1] > fresh_after]
+    return max(fresh or priced, key=lambda item: item[0]) if priced else None
 
 
-def _last_marks(listings: Iterable[Listing]) -> dict[int, Decimal]:
-    """The last stored mark of each listing that has one, by listing id."""
+def _last_marks(listings: Iterable[Listing]) -> dict[int, tuple[Decimal, datetime]]:
+    """The last stored mark of each listing that has one, and its time, by listing id."""
+    last = PriceTick.objects.filter(listing=OuterRef("pk")).order_by("-ts")
     rows = (
         Listing.objects.filter(pk__in=[listing.pk for listing in listings])
         .annotate(
-            last_mark=Subquery(
-                PriceTick.objects.filter(listing=OuterRef("pk")).order_by("-ts").values("mark")[:1]
-            )
+            last_mark=Subquery(last.values("mark")[:1]), last_ts=Subquery(last.values("ts")[:1])
         )
-        .values_list("pk", "last_mark")
+        .values_list("pk", "last_mark", "last_ts")
     )
-    return {pk: mark for pk, mark in rows if mark is not None}
+    return {pk: (mark, ts) for pk, mark, ts in rows if mark is not None}
+
+
+def _mark_for(mark: Decimal, outcome: str | None) -> Decimal:
+    """A stored mark (the YES side's, or a perp's) as the price of `outcome`'s contract."""
+    return mark if outcome in (None, Outcome.YES) else 1 - mark
 
 
 def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Contract]:
@@ -114,9 +146,11 @@ def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Cont
     Collateral price (SPEC §4): per venue the lower of the best bid and the
     TWAP, for the position's outcome; across venues the best of those (the
     position could be sold there); with no live quote, the last stored mark;
-    a resolved market is worth its payout (1 or 0). Instruments and listings
-    come from the per-process catalog, quotes in one Redis round trip; the
-    stored marks are read (one query) only when some contract has no quote.
+    a resolved market is worth its payout (1 or 0). Each contract carries the
+    time of its price and whether that price is stale (`price_stale`).
+    Instruments and listings come from the per-process catalog, quotes in one
+    Redis round trip; the stored marks are read (one query) only when some
+    contract has no quote.
     """
     keys = set(keys)
     instruments = instruments_get(instrument_id for instrument_id, _ in keys)
@@ -124,28 +158,38 @@ def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Cont
     quotes = store.quotes_get_many(
         listing.key for of_instrument in listings.values() for listing in of_instrument
     )
-    marks: dict[int, Decimal] | None = None
+    marks: dict[int, tuple[Decimal, datetime]] | None = None
+    now, max_age = timezone.now(), price_max_age()
 
     contracts = {}
     for instrument_id, outcome in keys:
         instrument = instruments[instrument_id]
-        price = _resolved_price(instrument, outcome)
-        if price is None:
-            live = [
-                quotes[listing.key] for listing in listings[instrument_id] if listing.key in quotes
-            ]
-            price = collateral_price_live(live, outcome)
-        if price is None:
+        priced: tuple[Decimal, datetime | None] | None = None
+        payout = _resolved_price(instrument, outcome)
+        if payout is not None:
+            priced = (payout, None)
+        else:
+            priced = collateral_quote(
+                [
+                    quotes[listing.key]
+                    for listing in listings[instrument_id]
+                    if listing.key in quotes
+                ],
+                outcome,
+                fresh_after=now - timedelta(seconds=max_age),
+            )
+        if priced is None:
             if marks is None:
                 marks = _last_marks(
                     listing for of_instrument in listings.values() for listing in of_instrument
                 )
-            prices = [
-                marks[listing.pk] if outcome == Outcome.YES else 1 - marks[listing.pk]
+            stored = [
+                (_mark_for(marks[listing.pk][0], outcome), marks[listing.pk][1])
                 for listing in listings[instrument_id]
                 if listing.pk in marks
             ]
-            price = max(prices) if prices else ZERO
+            priced = max(stored, key=lambda item: item[0]) if stored else (ZERO, None)
+        price, quoted_at = priced
         addon = getattr(instrument, "haircut_addon", None)
         contracts[(instrument_id, outcome)] = Contract(
             instrument_id=instrument_id,
@@ -156,6 +200,8 @@ def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Cont
             expires_at=instrument.expires_at,
             addon=float(addon.addon) if addon is not None else 0.0,
             collateral_price=price,
+            quoted_at=quoted_at,
+            stale=payout is None and price_stale(instrument, quoted_at, now=now, max_age=max_age),
         )
     return contracts
 
@@ -187,6 +233,24 @@ class Portfolio:
         )
         addon = np.array([c.addon for c in self.contracts], dtype=np.float64)
         return price, margin.haircut(price, days, addon, params)
+
+    def stale_prices(self) -> tuple[list[bool], list[datetime | None]]:
+        """Per account: whether a position is priced with a stale price, and the time of
+        the oldest such price (None: none, or a price never seen)."""
+        stale = [False] * len(self.account_ids)
+        since: list[datetime | None] = [None] * len(self.account_ids)
+        for account, contract_index in zip(
+            self.position_account.tolist(), self.position_contract.tolist(), strict=True
+        ):
+            contract = self.contracts[contract_index]
+            if not contract.stale:
+                continue
+            stale[account] = True
+            if contract.quoted_at is not None and (
+                since[account] is None or contract.quoted_at < since[account]
+            ):
+                since[account] = contract.quoted_at
+        return stale, since
 
     def grouping(self) -> margin.Grouping:
         group = np.array([c.event_group_id for c in self.contracts], dtype=np.int64)
@@ -283,6 +347,8 @@ class AccountMargin:
     diversification: Decimal
     breakdown: list[PositionMargin]  # sorted by contribution, largest first
     at: datetime
+    stale: bool  # some position is priced with a price older than the risk policy allows
+    stale_since: datetime | None  # the time of the oldest such price (None: never priced)
 
 
 def margin_summaries_get(
@@ -295,6 +361,7 @@ def margin_summaries_get(
     result = portfolio.evaluate(params, per_position=True)
     _, haircuts = portfolio.contract_arrays(params)
     deposits = net_deposits_get(account_ids=portfolio.account_ids)
+    stale, stale_since = portfolio.stale_prices()
     breakdowns: list[list[PositionMargin]] = [[] for _ in portfolio.account_ids]
     for i, position_id in enumerate(portfolio.position_ids):
         contract = portfolio.contracts[portfolio.position_contract[i]]
@@ -331,6 +398,8 @@ def margin_summaries_get(
                 diversification=ratio_decimal(result.diversification[k]),
                 breakdown=breakdowns[k],
                 at=portfolio.at,
+                stale=stale[k],
+                stale_since=stale_since[k],
             )
         )
     return summaries
@@ -583,6 +652,8 @@ class PositionView:
     liquidation_price: Decimal | None  # perps only
     isolated_margin: Decimal | None  # perps only
     opened_at: datetime
+    quoted_at: datetime | None  # when mark_price was quoted (None: a payout, or no price)
+    stale: bool  # mark_price is older than the risk policy allows (`price_stale`)
 
 
 @dataclass(frozen=True)
@@ -598,41 +669,44 @@ def _priced_venue(
     outcome: str | None,
     listings: Sequence[Listing],
     quotes: dict[str, Quote],
-    marks: dict[int, Decimal],
-) -> tuple[str, Decimal | None]:
-    """(venue, price) of a contract, by the rules of `contracts_get` / `perp_quotes_get`.
+    marks: dict[int, tuple[Decimal, datetime]],
+    *,
+    fresh_after: datetime,
+) -> tuple[str, Decimal | None, datetime | None]:
+    """(venue, price, when quoted) of a contract, by the rules of `contracts_get` /
+    `perp_quotes_get`.
 
     Binary (`outcome` yes/no): the payout once resolved; else the best
-    per-venue collateral price (`collateral_price_live`); else the best last
-    stored mark. Perpetual (`outcome` None): the mark of the first listing
-    with a quote; else its last stored mark. The venue is where that price
-    is; without any price, the first listing's (None: no price).
+    per-venue collateral price (`collateral_quote`: fresh venues first); else
+    the best last stored mark. Perpetual (`outcome` None): the mark of the
+    first listing with a fresh quote, else with any quote; else its last
+    stored mark. The venue is where that price is; without any price, the
+    first listing's (None: no price).
     """
     first = listings[0].venue.code if listings else ""
     if outcome is not None:
         resolved = _resolved_price(instrument, outcome)
         if resolved is not None:
-            return first, resolved
-    best: tuple[str, Decimal] | None = None
-    for listing in listings:
-        quote = quotes.get(listing.key)
-        if quote is None:
-            continue
+            return first, resolved, None
+    best: tuple[str, Decimal, datetime] | None = None
+    quoted = [(listing, quotes[listing.key]) for listing in listings if listing.key in quotes]
+    fresh = [(listing, quote) for listing, quote in quoted if quote.ts > fresh_after]
+    for listing, quote in fresh or quoted:
         if outcome is None:
-            return listing.venue.code, quote.mark
-        price = collateral_price_live([quote], outcome)
+            return listing.venue.code, quote.mark, quote.ts
+        price, quoted_at = collateral_quote([quote], outcome, fresh_after=fresh_after)
         if best is None or price > best[1]:
-            best = (listing.venue.code, price)
+            best = (listing.venue.code, price, quoted_at)
     if best is not None:
         return best
     for listing in listings:
-        mark = marks.get(listing.pk)
-        if mark is None:
+        if listing.pk not in marks:
             continue
-        price = mark if outcome in (None, Outcome.YES) else 1 - mark
+        mark, ts = marks[listing.pk]
+        price = _mark_for(mark, outcome)
         if best is None or price > best[1]:
-            best = (listing.venue.code, price)
-    return best if best is not None else (first, None)
+            best = (listing.venue.code, price, ts)
+    return best if best is not None else (first, None, None)
 
 
 POSITION_FIELDS = (
@@ -713,12 +787,20 @@ def position_book_get(*, account: Account) -> PositionBook:
     contract_index: dict[tuple[int, str], int] = {}
     contracts: list[Contract] = []
     binary_ids, binary_contract, binary_quantity = [], [], []
+    now, max_age = timezone.now(), price_max_age()
     for pk, instrument_id, outcome, quantity, average, realized, margin_, leverage, opened in rows:
         instrument = instruments[instrument_id]
         is_binary = instrument.is_binary
-        venue, price = _priced_venue(
-            instrument, outcome if is_binary else None, listings[instrument_id], quotes, marks
+        venue, price, quoted_at = _priced_venue(
+            instrument,
+            outcome if is_binary else None,
+            listings[instrument_id],
+            quotes,
+            marks,
+            fresh_after=now - timedelta(seconds=max_age),
         )
+        resolved = is_binary and _resolved_price(instrument, outcome) is not None
+        stale = not resolved and price_stale(instrument, quoted_at, now=now, max_age=max_age)
         size = abs(quantity)
         if is_binary:
             key = (instrument_id, outcome)
@@ -735,6 +817,8 @@ def position_book_get(*, account: Account) -> PositionBook:
                         expires_at=instrument.expires_at,
                         addon=float(addon.addon) if addon is not None else 0.0,
                         collateral_price=ZERO if price is None else price,
+                        quoted_at=quoted_at,
+                        stale=stale,
                     )
                 )
             binary_ids.append(pk)
@@ -773,6 +857,8 @@ def position_book_get(*, account: Account) -> PositionBook:
                 liquidation_price=None if liquidation is None else quantize_price(liquidation),
                 isolated_margin=None if is_binary else margin_,
                 opened_at=opened,
+                quoted_at=quoted_at,
+                stale=stale,
             )
         )
     views.sort(key=lambda view: view.symbol)

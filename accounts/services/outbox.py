@@ -60,6 +60,7 @@ def outbox_enqueue(
     key: str | None = None,
     delay: float = 0.0,
     lease: int | None = None,
+    again: bool = False,
 ) -> OutboxItem:
     """Record `task(**kwargs)` in the caller's transaction; send it after commit.
 
@@ -68,9 +69,9 @@ def outbox_enqueue(
     before the dispatcher sends it again (longer than the task normally
     takes). With a `key`, an unfinished item of that key is joined instead of
     making a second one (also under concurrency: the database allows one
-    unfinished item per key), and sent again after commit: a repeated
-    request ("Sync now", a liquidation still needed) is acted on now, and
-    the task is idempotent. Works inside or outside a transaction.
+    unfinished item per key); with `again` it is also sent again after commit
+    (a repeated "Sync now" acts now; the task is idempotent). Works inside or
+    outside a transaction.
     """
     now = timezone.now()
     lease = settings.OUTBOX_LEASE_SECONDS if lease is None else lease
@@ -80,6 +81,8 @@ def outbox_enqueue(
             if key is not None:
                 item = OutboxItem.objects.filter(key=key, done_at__isnull=True).first()
             if item is not None:
+                if not again:
+                    return item
                 break
             try:
                 with transaction.atomic():

@@ -7,6 +7,9 @@
  *   cash (a fill, a deposit) or an order / margin-call push, and at most every
  *   TICK_REFRESH_MS while only prices move.
  * - Reconnects with exponential backoff and jitter; 4401 / 4403 stop it.
+ * - "Prices delayed since …": the banner follows the snapshot's and the pushes'
+ *   `stale` flag; with no news for the policy's stale age (a stopped feed sends
+ *   no pushes), the snapshot is re-read every STALE_CHECK_MS to learn it.
  * - #live-status[data-socket] tells tests and people the socket's state:
  *   connecting | open | reconnecting | unauthorized | forbidden.
  *
@@ -18,6 +21,7 @@
   "use strict";
 
   var TICK_REFRESH_MS = 10000;
+  var STALE_CHECK_MS = 5000;
   var SOON_MS = 250;
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_MAX_MS = 30000;
@@ -339,6 +343,23 @@
     }
   }
 
+  function renderPrices(prices) {
+    var banner = document.getElementById("prices-banner");
+    if (!banner || !prices) return;
+    banner.hidden = !prices.stale;
+    banner.setAttribute("data-stale", prices.stale ? "true" : "false");
+    var since = field("stale_since_text", banner);
+    since.textContent = "";
+    if (prices.stale_since) {
+      var time = el("time", { datetime: prices.stale_since }, [
+        document.createTextNode(new Date(prices.stale_since).toLocaleString()),
+      ]);
+      since.appendChild(document.createTextNode(" since "));
+      since.appendChild(time);
+    }
+    if (prices.symbols) field("stale_symbols", banner).textContent = prices.symbols.join(", ");
+  }
+
   function renderHistory() {
     drawChart(snapshot.history || [], snapshot.thresholds);
     var note = field("history_note");
@@ -353,6 +374,7 @@
     renderBreakdown(snapshot.breakdown);
     renderPerps(snapshot.perps);
     renderMarginCall(snapshot.margin_call, snapshot.summary);
+    renderPrices(snapshot.prices);
     renderHistory();
     listeners.forEach(function (listener) {
       listener(snapshot);
@@ -366,6 +388,7 @@
   var refreshTimer = null;
   var refreshDue = Infinity;
   var lastRefresh = 0;
+  var lastNews = Date.now(); // the last snapshot or push
 
   function refreshSnapshot() {
     if (refreshTimer) clearTimeout(refreshTimer);
@@ -388,6 +411,7 @@
       return response.json();
     }).then(function (fresh) {
       snapshot = fresh;
+      lastNews = Date.now();
       render();
       return fresh;
     }).catch(function () {
@@ -415,6 +439,12 @@
 
   function applyMargin(update) {
     if (Date.parse(update.ts) < Date.parse(snapshot.as_of)) return; // older than what we show
+    lastNews = Date.now();
+    var prices = snapshot.prices || (snapshot.prices = {});
+    if (prices.stale !== update.stale) scheduleRefresh(SOON_MS); // which markets
+    prices.stale = update.stale;
+    prices.stale_since = update.stale_since;
+    renderPrices(prices);
     var cashChanged = update.cash !== snapshot.summary.cash;
     var summary = snapshot.summary;
     ["cash", "used_margin", "adjusted_equity", "available_margin", "health", "utilization", "status"]
@@ -545,6 +575,12 @@
       listener(snapshot);
     },
   };
+
+  // A stopped feed sends nothing: after the stale age without news, ask the server.
+  setInterval(function () {
+    var quiet = ((snapshot.prices && snapshot.prices.stale_after_seconds) || 15) * 1000;
+    if (Date.now() - lastNews >= quiet) refreshSnapshot();
+  }, STALE_CHECK_MS);
 
   render();
   connect();

@@ -13,10 +13,12 @@ import pytest
 
 from accounts.models import Account
 from tests.api.conftest import key_issue
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import credit_cash
 from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.conftest import binary_create
 from tests.trading.quoting import put_quote
+from trading.models import RiskPolicy
 from trading.services.execute import order_execute
 
 pytestmark = pytest.mark.browser
@@ -127,3 +129,24 @@ def test_a_margin_call_shows_the_banner_at_once(portal, page, alice):
     page.wait_for_selector("#margin-call-banner[data-margin-call=open]", state="visible")
     assert page.evaluate("window.__sameDocument") is True
     assert page.get_attribute("#margin-health", "data-status") == "margin_call"
+
+
+def test_a_stopped_feed_shows_prices_delayed_and_live_prices_clear_it(portal, page, alice):
+    policy = RiskPolicy.objects.get_or_create(pk=1)[0]
+    policy.price_stale_after_seconds = 2
+    policy.save()
+    quote("0.60", "0.61")
+    log_in(page, portal, "alice@example.test")
+    banner = page.locator("#prices-banner")
+    assert banner.is_hidden()
+
+    # The feed stops: no tick, no push. The page notices by itself, without a reload.
+    page.wait_for_selector("#prices-banner[data-stale=true]", state="visible", timeout=15_000)
+    text = banner.inner_text()
+    assert text.startswith("Prices delayed since ")
+    assert "TRUMP-WIN" in text and "Orders in these markets are paused" in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "prices-delayed-banner.png"))
+
+    quote("0.58", "0.59")  # prices are live again: the engine's push says so
+    page.wait_for_selector("#prices-banner", state="hidden", timeout=15_000)

@@ -1,6 +1,6 @@
 """Put hand-chosen quotes into the market-data store (what the feed would publish)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from trading.marketdata import store
@@ -17,14 +17,16 @@ def put_quote(
     levels: int = 3,
     binary: bool = True,
     step: str | Decimal = "0.01",
+    age: float = 0.0,
 ) -> Quote:
-    """Publish one quote with `levels` book levels of `size` each side, `step` apart."""
+    """Publish one quote with `levels` book levels of `size` each side, `step` apart,
+    quoted `age` seconds ago."""
     bid, ask, size, step = Decimal(bid), Decimal(ask), Decimal(size), Decimal(step)
     mark = (bid + ask) / 2
     quote = Quote(
         listing_key=listing_key,
         is_binary=binary,
-        ts=datetime.now(UTC),
+        ts=datetime.now(UTC) - timedelta(seconds=age),
         mark=mark,
         bid=bid,
         ask=ask,

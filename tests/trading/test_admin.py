@@ -237,6 +237,7 @@ def policy_form(policy: RiskPolicy, *, haircuts: list[dict] | None = None, **fie
             "concentration_c",
             "interest_rate_annual",
             "margin_volume_threshold",
+            "price_stale_after_seconds",
         )
     }
     existing = list(policy.haircuts.order_by("pk")) if policy.pk else []

@@ -66,6 +66,8 @@ def test_a_margin_update_reaches_its_account_group_only(django_capture_on_commit
         "used_margin": "200.000000",
         "adjusted_equity": "185.301234",
         "available_margin": "-14.698766",
+        "stale": False,
+        "stale_since": None,
     }
     assert receive(theirs, timeout=0.3) is None
 

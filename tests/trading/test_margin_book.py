@@ -96,21 +96,21 @@ def test_a_tick_reprices_and_returns_only_the_holders_of_what_moved(markets):
     book.load()
 
     tick("FED-CUT@polymarket", bid="0.45")
-    moved = book.prices_update(["FED-CUT"])
+    moved = book.prices_update(["FED-CUT"], at=timezone.now())
     assert book.account_ids[moved].tolist() == sorted([fed_only.pk, both.pk])
 
     # Collateral across venues is the best venue's: kalshi's 0.40 no longer counts.
     before = figures_by_account(book.evaluate(moved, at=at_now()))[fed_only.pk]
     tick("FED-CUT@kalshi", bid="0.41")
-    assert book.prices_update(["FED-CUT"]).size == 0
+    assert book.prices_update(["FED-CUT"], at=timezone.now()).size == 0
     after = figures_by_account(book.evaluate(moved, at=at_now()))[fed_only.pk]
     assert after == pytest.approx(before, rel=1e-8)  # the haircut's clock moved, not the price
 
-    assert book.prices_update(["BTC-PERP", "NOBODY-HOLDS"]).size == 0
+    assert book.prices_update(["BTC-PERP", "NOBODY-HOLDS"], at=timezone.now()).size == 0
     tick(bid="0.52")
-    assert book.account_ids[book.prices_update(["TRUMP-WIN"])].tolist() == sorted(
-        [trump_only.pk, both.pk]
-    )
+    assert book.account_ids[
+        book.prices_update(["TRUMP-WIN"], at=timezone.now())
+    ].tolist() == sorted([trump_only.pk, both.pk])
 
 
 def test_a_no_position_reprices_from_the_yes_quote(markets):
@@ -120,7 +120,9 @@ def test_a_no_position_reprices_from_the_yes_quote(markets):
     book = MarginBook()
     book.load()
     tick(bid="0.60", ask="0.62")
-    assert book.account_ids[book.prices_update(["TRUMP-WIN"])].tolist() == [holder.pk]
+    assert book.account_ids[book.prices_update(["TRUMP-WIN"], at=timezone.now())].tolist() == [
+        holder.pk
+    ]
     # YES collateral = bid 0.60; NO collateral = 1 − ask 0.62 = 0.38.
     assert sorted(book.contract_price.tolist()) == pytest.approx([0.38, 0.60])
 

@@ -13,7 +13,8 @@ from tests.trading.test_quotes import yes_quote
 from trading.marketdata import store
 from trading.marketdata.feed import MarketDataFeed
 from trading.marketdata.quotes import BookLevel, OrderBook, Outcome
-from trading.marketdata.store import MarketDataUnavailable
+from trading.marketdata.store import MarketDataStale, MarketDataUnavailable
+from trading.models import RiskPolicy
 from trading.venues import venue_adapter
 from trading.venues.base import FillEstimate, Side, book_walk
 from trading.venues.simulated import SimulatedVenue
@@ -155,12 +156,16 @@ def test_no_quote_yet_is_market_data_unavailable(markets, quote_store):
     assert (caught.value.code, caught.value.status) == ("market_data_unavailable", 503)
 
 
-def test_a_stale_quote_is_refused(trump, settings):
-    settings.MARKETDATA_INTERVAL = 1.0
-    late = SimulatedVenue("kalshi", clock=lambda: time.time() + 11)
-    with pytest.raises(MarketDataUnavailable, match="old"):
+def test_a_quote_older_than_the_policy_allows_is_refused_as_stale(trump):
+    policy = RiskPolicy.objects.get_or_create(pk=1)[0]
+    policy.price_stale_after_seconds = 20
+    policy.save()
+    late = SimulatedVenue("kalshi", clock=lambda: time.time() + 21)
+    with pytest.raises(MarketDataStale, match="delayed: the last quote is from") as refused:
         late.fill_market(trump, "buy", quantity=D("1"))
-    on_time = SimulatedVenue("kalshi", clock=lambda: time.time() + 9)
+    assert refused.value.code == "market_data_stale" and refused.value.status == 503
+    assert "(the limit is 20 s)" in refused.value.message
+    on_time = SimulatedVenue("kalshi", clock=lambda: time.time() + 19)
     assert on_time.quote(trump).ask == D("0.41")
 
 

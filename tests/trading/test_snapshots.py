@@ -45,6 +45,8 @@ def figures(
         health=health_array,
         utilization=np.where(borrowing, 1 / np.where(borrowing, health_array, 1.0), 0.0),
         status=margin.margin_status(health_array, margin.MarginParams()),
+        stale=np.zeros(len(health), dtype=bool),
+        stale_since=np.full(len(health), np.nan),
         at=at,
     )
 

@@ -1,6 +1,6 @@
 """The margin dashboard page and its JSON snapshot: the figures are the API's."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Account
 from tests.api.conftest import client_for, key_issue
 from tests.factories import open_account
+from tests.trading.quoting import put_quote
 from tests.web.dashboard_fixtures import (
     BTC,
     TRUMP,
@@ -254,3 +255,31 @@ def test_a_user_without_accounts_sees_a_message(client, db):
     response = client.get(reverse("dashboard"))
     assert response.status_code == 200
     assert "no account" in response.content.decode().lower()
+
+
+def test_delayed_prices_show_a_banner_and_the_snapshot_says_since_when(markets):
+    account = borrower()
+    client = signed_in(account)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'id="prices-banner"' in page and 'data-stale="false"' in page
+    body = client.get(reverse("dashboard-snapshot", args=[account.public_id])).json()
+    assert body["prices"] == {
+        "stale": False,
+        "stale_since": None,
+        "stale_after_seconds": 15,
+        "symbols": [],
+    }
+
+    # The feed stopped 20 s ago: every quote is as old.
+    put_quote(f"{TRUMP}@kalshi", bid="0.59", ask="0.60", age=20)
+    put_quote(f"{TRUMP}@polymarket", bid="0.60", ask="0.61", age=20)
+    put_quote("FED-CUT@kalshi", bid="0.29", ask="0.30", age=20)
+    put_quote(f"{BTC}@leviathan", bid="50000", ask="50001", binary=False, step="1", age=20)
+    body = client.get(reverse("dashboard-snapshot", args=[account.public_id])).json()
+    assert body["prices"]["stale"] is True
+    assert body["prices"]["symbols"] == [BTC, "FED-CUT:NO", TRUMP]
+    since = timezone.now() - datetime.fromisoformat(body["prices"]["stale_since"])
+    assert timedelta(seconds=20) <= since < timedelta(seconds=25)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'data-stale="true"' in page
+    assert "Prices delayed" in page and "BTC-PERP, FED-CUT:NO, TRUMP-WIN" in page

@@ -40,10 +40,18 @@ logger = logging.getLogger(__name__)
 
 
 class MarketDataUnavailable(DomainError):
-    """No usable quote for a listing (feed not running, or quote too old)."""
+    """No usable quote for a listing (never quoted, or no venue has a book)."""
 
     code = "market_data_unavailable"
     status = 503
+
+
+class MarketDataStale(MarketDataUnavailable):
+    """The latest quote is older than the risk policy allows (`price_stale_after_seconds`):
+    prices are delayed, and nothing trades on them until the feed catches up."""
+
+    code = "market_data_stale"
+    retry_after = 5
 
 
 def quotes_key() -> str:

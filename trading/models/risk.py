@@ -52,6 +52,11 @@ class RiskPolicy(models.Model):
     interest_rate_annual = models.DecimalField(
         default=Decimal("0.08"), help_text="Annual rate charged daily on Used Margin.", **RATIO
     )
+    price_stale_after_seconds = models.PositiveIntegerField(
+        default=15,
+        help_text="A price older than this (seconds) is stale: shown as delayed, refused "
+        "for trading, and never the basis of a margin call or a liquidation.",
+    )
     margin_volume_threshold = models.DecimalField(
         default=Decimal("1000000"),
         help_text="Lifetime traded volume (USDC) at which margin turns on automatically.",
@@ -93,6 +98,12 @@ class RiskPolicy(models.Model):
                     "Haircut a, b and concentration c must be ≥ 0 (c below 1), τ0 above 0, "
                     "h_max in (0, 1], and the interest rate in [0, 1)."
                 ),
+            ),
+            models.CheckConstraint(
+                name="riskpolicy_price_stale_range",
+                condition=models.Q(price_stale_after_seconds__gte=1)
+                & models.Q(price_stale_after_seconds__lte=3600),
+                violation_error_message="Prices go stale after 1 to 3,600 seconds.",
             ),
         ]
 

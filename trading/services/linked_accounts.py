@@ -313,7 +313,10 @@ def linked_account_unlink(
 def _sync_enqueue(credential_id: int) -> None:
     """Queue a sync of the credential as an outbox item (in the caller's transaction, if any)."""
     outbox_enqueue(
-        task=SYNC_TASK, kwargs={"credential_id": credential_id}, key=f"linked_sync:{credential_id}"
+        task=SYNC_TASK,
+        kwargs={"credential_id": credential_id},
+        key=f"linked_sync:{credential_id}",
+        again=True,
     )
 
 

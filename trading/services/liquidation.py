@@ -77,6 +77,8 @@ def account_liquidate(
     call is marked LIQUIDATED if health is back at maintenance, else left
     open. After commit, the notification's email is queued.
 
+    Never on a stale price: an account a position of which is priced with a
+    price older than the risk policy allows is left alone (None; logged).
     Idempotent and safe to run concurrently: a second run finds health
     restored (or nothing it can sell) and returns None without writing.
     Raises InvalidParams for an unknown reason, NotFound for an unknown
@@ -103,6 +105,15 @@ def account_liquidate(
         policy = risk_policy_get()
         params = margin_params_get(policy)
         portfolio = portfolio_load(accounts=[account])
+        stale, since = portfolio.stale_prices()
+        if stale[0]:
+            logger.warning(
+                "liquidation of account %s deferred: its prices are stale (oldest from %s); "
+                "the margin engine asks again once they are live",
+                account.pk,
+                "never" if since[0] is None else since[0].isoformat(),
+            )
+            return None
         # One instant for the whole decision: haircuts grow as expiry nears, so
         # health must be judged before and after at the same `now`.
         now = portfolio.at

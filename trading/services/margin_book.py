@@ -9,7 +9,9 @@ positions as arrays, kept current cheaply.
 - `prices_update(symbols)` re-prices the contracts of the instruments that
   moved, from the quote store (the source of truth; a tick is a hint), and
   returns the accounts holding them: a tick re-evaluates only those.
-- `evaluate(indices)` runs `margin_evaluate` over those accounts' positions.
+- `evaluate(indices)` runs `margin_evaluate` over those accounts' positions,
+  and says which of them rest on a stale price (older than the risk
+  policy's `price_stale_after_seconds`, in a market that trades).
 
 Account slots are stable: an account keeps its index for the life of the
 book and new accounts are appended, so callers can keep per-account state in
@@ -20,7 +22,7 @@ quote store stay the truth, and anything that acts on money re-checks there.
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,15 +31,17 @@ from accounts.models import Account
 from accounts.services.ledger import accounts_changed_key, accounts_changed_mark
 from portal.redis import redis_client
 from trading import margin
+from trading.catalog import instruments_get
 from trading.marketdata import store
-from trading.models import Listing
+from trading.models import Instrument, Listing, RiskPolicy
 from trading.selectors import (
     SECONDS_PER_DAY,
     Contract,
     Portfolio,
-    collateral_price_live,
+    collateral_quote,
     margin_params_get,
     portfolio_load,
+    price_max_age,
 )
 
 BoolArray = NDArray[np.bool_]
@@ -63,6 +67,8 @@ class BookFigures:
     health: margin.FloatArray
     utilization: margin.FloatArray
     status: NDArray[np.int8]
+    stale: BoolArray  # some position is priced with a stale price
+    stale_since: margin.FloatArray  # epoch seconds of the oldest stale price (nan: none)
     at: datetime
 
     def __len__(self) -> int:
@@ -97,6 +103,10 @@ class MarginBook:
 
     def __init__(self) -> None:
         self.params = margin.MarginParams()
+        # The policy's default until `load` reads the policy (no query in a constructor).
+        self.price_max_age = float(
+            RiskPolicy._meta.get_field("price_stale_after_seconds").get_default()
+        )
         self.account_ids: margin.IntArray = np.zeros(0, dtype=np.int64)
         self.custodial: BoolArray = np.zeros(0, dtype=bool)
         self.cash: margin.FloatArray = np.zeros(0)
@@ -110,6 +120,8 @@ class MarginBook:
         self._contract_slot: dict[tuple[int, str], int] = {}
         self._contract_outcome: list[str] = []
         self.contract_price: margin.FloatArray = np.zeros(0)
+        self._contract_quoted_at = np.zeros(0)  # epoch seconds of the price (nan: none)
+        self._contract_ages = np.zeros(0, dtype=bool)  # its market trades: prices age
         self._contract_expiry = np.zeros(0)  # epoch seconds
         self._contract_addon = np.zeros(0)
         self._contract_group = np.zeros(0, dtype=np.int64)
@@ -151,6 +163,7 @@ class MarginBook:
         if consume_changes:
             accounts_changed_pop()
         self.params = margin_params_get()
+        self.price_max_age = price_max_age()
         accounts = list(_accounts().order_by("pk"))
         portfolio = portfolio_load(accounts=accounts)
         self._contracts_reset()
@@ -224,11 +237,22 @@ class MarginBook:
                 new.append(contract)
             else:
                 self.contract_price[slot] = float(contract.collateral_price)
+                self._contract_quoted_at[slot] = _epoch(contract.quoted_at)
             slots[i] = slot
         if new:
+            instruments = instruments_get(c.instrument_id for c in new)
             self.contract_price = np.concatenate(
                 [self.contract_price, [float(c.collateral_price) for c in new]]
             )
+            self._contract_quoted_at = np.concatenate(
+                [self._contract_quoted_at, [_epoch(c.quoted_at) for c in new]]
+            )
+            self._contract_ages = np.concatenate(
+                [
+                    self._contract_ages,
+                    [instruments[c.instrument_id].status == Instrument.Status.OPEN for c in new],
+                ]
+            ).astype(bool)
             self._contract_expiry = np.concatenate(
                 [self._contract_expiry, [c.expires_at.timestamp() for c in new]]
             )
@@ -249,12 +273,13 @@ class MarginBook:
 
     # Prices ------------------------------------------------------------------
 
-    def prices_update(self, symbols: Iterable[str]) -> margin.IntArray:
+    def prices_update(self, symbols: Iterable[str], *, at: datetime) -> margin.IntArray:
         """Re-price the contracts of these instruments; return the slots of their holders.
 
         Reads the listings' latest quotes from the quote store in one round
         trip. Symbols nobody holds cost nothing; only accounts holding a
-        contract whose collateral price actually changed are returned.
+        contract whose collateral price changed, or was stale and is live
+        again, are returned.
         """
         held = [symbol for symbol in set(symbols) if symbol in self._symbol_contracts]
         if not held:
@@ -266,9 +291,21 @@ class MarginBook:
         for symbol in held:
             live = [quotes[key] for key in self._symbol_listings.get(symbol, ()) if key in quotes]
             for slot in self._symbol_contracts[symbol]:
-                price = collateral_price_live(live, self._contract_outcome[slot])
-                if price is not None and float(price) != self.contract_price[slot]:
-                    self.contract_price[slot] = float(price)
+                priced = collateral_quote(
+                    live,
+                    self._contract_outcome[slot],
+                    fresh_after=at - timedelta(seconds=self.price_max_age),
+                )
+                if priced is None:
+                    continue
+                # A price that was stale and is live again counts as a move: the
+                # holders' calls, deferred meanwhile, are decided now.
+                revived = bool(self._contract_ages[slot]) and (
+                    at.timestamp() - self._contract_quoted_at[slot] > self.price_max_age
+                )
+                self._contract_quoted_at[slot] = priced[1].timestamp()
+                if revived or float(priced[0]) != self.contract_price[slot]:
+                    self.contract_price[slot] = float(priced[0])
                     moved.append(slot)
         return self.holders(moved)
 
@@ -304,6 +341,7 @@ class MarginBook:
                     self.n_accounts,
                 )
             positions, grouping = self._order_all, self._grouping_all
+            owner = self.position_account[positions]
         else:
             index = np.unique(np.asarray(indices, dtype=np.int64))
             local = np.full(self.n_accounts, -1, dtype=np.int64)
@@ -312,12 +350,12 @@ class MarginBook:
             positions = positions[
                 np.argsort(local[self.position_account[positions]], kind="stable")
             ]
+            owner = local[self.position_account[positions]]
             grouping = margin.Grouping.build(
-                local[self.position_account[positions]],
-                self._contract_group[self.position_contract[positions]],
-                int(index.size),
+                owner, self._contract_group[self.position_contract[positions]], int(index.size)
             )
         contract = self.position_contract[positions]
+        stale, stale_since = self._stale(owner, contract, size=int(index.size), at=at)
         result = margin.margin_evaluate(
             grouping=grouping,
             quantity=self.quantity[positions],
@@ -337,5 +375,29 @@ class MarginBook:
             health=result.health,
             utilization=result.utilization,
             status=result.status,
+            stale=stale,
+            stale_since=stale_since,
             at=at,
         )
+
+    def _stale(
+        self, owner: margin.IntArray, contract: margin.IntArray, *, size: int, at: datetime
+    ) -> tuple[BoolArray, margin.FloatArray]:
+        """Per account (`owner` of each position, `size` accounts): whether a position
+        is priced with a stale price, and the time of the oldest such price. Decided per
+        contract first, so a book with no stale price costs one pass over positions."""
+        with np.errstate(invalid="ignore"):  # never priced (nan): not stale, worth 0
+            stale_contract = self._contract_ages & (
+                at.timestamp() - self._contract_quoted_at > self.price_max_age
+            )
+        stale = np.zeros(size, dtype=bool)
+        since = np.full(size, np.nan)
+        if stale_contract.any():
+            hit = stale_contract[contract]
+            stale[owner[hit]] = True
+            np.fmin.at(since, owner[hit], self._contract_quoted_at[contract[hit]])
+        return stale, since
+
+
+def _epoch(moment: datetime | None) -> float:
+    return np.nan if moment is None else moment.timestamp()

@@ -73,6 +73,7 @@ class MarginCallState:
     opened: bool = False  # open_call was opened by this sync
     resolved: MarginCall | None = None  # the call this sync resolved
     liquidation_requested: bool = False  # an outbox item (one unfinished per account)
+    deferred: bool = False  # its prices are stale: nothing was decided (`price_stale`)
 
 
 def margin_calls_sync(
@@ -83,7 +84,9 @@ def margin_calls_sync(
     Locks the custodial accounts among `account_ids` (select_for_update, in
     id order, SYNC_CHUNK per transaction) and their open calls, re-evaluates
     them from the locked rows, their positions and the quote store, and acts
-    (see the module docstring). Idempotent: a second run finds the state it
+    (see the module docstring). An account whose figures rest on a stale price
+    is left as it is (state `deferred`): a stale price is never the basis of
+    a margin call, its resolution or a liquidation. Idempotent: a second run finds the state it
     left and changes nothing. Notification tasks and liquidation requests
     are outbox items of the same transaction; pushes go after commit.
     Returns one state per custodial account.
@@ -109,7 +112,9 @@ def _sync_chunk(
         )
         if not accounts:
             return []
-        figures = portfolio_load(accounts=accounts).evaluate(params)
+        portfolio = portfolio_load(accounts=accounts)
+        figures = portfolio.evaluate(params)
+        stale, _ = portfolio.stale_prices()
         open_calls = {
             call.account_id: call
             for call in MarginCall.objects.select_for_update().filter(
@@ -129,6 +134,9 @@ def _sync_chunk(
                 used_margin=money_decimal(figures.used_margin[k]),
                 open_call=call,
             )
+            if stale[k]:
+                states.append(replace(state, deferred=True))
+                continue
             if figures.status[k] != margin.MARGIN_CALL:
                 if call is not None:
                     to_resolve.append((account, call, ratio_decimal(health)))
@@ -145,7 +153,7 @@ def _sync_chunk(
         for state in states:
             if state.account_id in opened:
                 state = replace(state, open_call=opened[state.account_id], opened=True)
-            if state.health < params.liquidation:
+            if state.health < params.liquidation and not state.deferred:
                 account_liquidate_request(
                     account_id=state.account_id,
                     reason=Liquidation.Reason.BELOW_THRESHOLD,
@@ -314,7 +322,7 @@ def margin_calls_remind(*, now: datetime | None = None) -> RemindSummary:
         if state.resolved is not None:
             resolved.append(state.resolved.pk)
         call = state.open_call
-        if call is None:
+        if call is None or state.deferred:  # stale prices: decided once they are live
             continue
         if call.opened_at <= now - grace:
             account_liquidate_request(

@@ -49,7 +49,12 @@ from trading.selectors import contracts_get
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
-from trading.services.simulation import PortfolioChange, PositionDelta, decimal_clean
+from trading.services.simulation import (
+    PortfolioChange,
+    PositionDelta,
+    decimal_clean,
+    order_books_get,
+)
 from trading.venues import venue_adapter
 
 logger = logging.getLogger(__name__)
@@ -443,6 +448,8 @@ def order_place(
             )
         venue, book = _venue_book_best(contract=contract, side=side)
         if book is None and time_in_force != Order.TimeInForce.GTC:
+            # Says why there is no book: prices delayed (market_data_stale) or none at all.
+            order_books_get(instrument=instrument, outcome=contract.book_outcome)
             raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
         lev = (
             None

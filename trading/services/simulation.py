@@ -56,7 +56,7 @@ from portal.money import (
 from trading import margin
 from trading.catalog import listings_get
 from trading.marketdata.quotes import OrderBook, Outcome
-from trading.marketdata.store import MarketDataUnavailable
+from trading.marketdata.store import MarketDataStale, MarketDataUnavailable
 from trading.models import Instrument, Position
 from trading.selectors import (
     Contract,
@@ -624,9 +624,10 @@ def order_books_get(
 
     One quote read per listing, through its venue adapter (which refuses a
     stale quote). With `venue`, only that venue's book: NotFound if it does
-    not list the instrument, MarketDataUnavailable if it has no live quote.
-    Without it, venues with no live quote are left out, and
-    MarketDataUnavailable is raised when none has one.
+    not list the instrument, MarketDataUnavailable (MarketDataStale when its
+    quote is too old) if it has no live quote. Without it, venues with no live
+    quote are left out, and when none has one the error is MarketDataStale if
+    a venue's quote was merely too old, else MarketDataUnavailable.
     """
     listings = listings_get(instrument)
     if venue is not None:
@@ -634,16 +635,22 @@ def order_books_get(
         if not listings:
             raise NotFound(f"{instrument.symbol} is not listed on {venue!r}.")
     books = []
+    stale: MarketDataStale | None = None
     for listing in listings:
         try:
             book = venue_adapter(listing.venue.code).order_book(listing, outcome=outcome)
+        except MarketDataStale as exc:
+            if venue is not None:
+                raise
+            stale = exc
+            continue
         except MarketDataUnavailable:
             if venue is not None:
                 raise
             continue
         books.append(VenueBook(venue=listing.venue.code, book=book))
     if not books:
-        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+        raise stale or MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
     return books
 
 

@@ -2,8 +2,8 @@
 
 The embedded default behind every venue code (settings.VENUE_ADAPTERS). It
 reads the latest quote the market-data feed wrote to Redis and prices market
-orders by walking that book. A quote older than STALE_AFTER_INTERVALS feed
-intervals (and at least MIN_STALE_SECONDS) is refused: a stopped feed, or a
+orders by walking that book. A quote older than the risk policy's
+`price_stale_after_seconds` is refused (MarketDataStale): a stopped feed, or a
 halted market, must not leave the broker trading on old prices.
 
 Placed market orders fill at once against the book and are recorded in Redis
@@ -24,8 +24,9 @@ from django.conf import settings
 from portal.redis import redis_client, redis_key
 from trading.marketdata import store
 from trading.marketdata.quotes import Outcome, Quote
-from trading.marketdata.store import MarketDataUnavailable
+from trading.marketdata.store import MarketDataStale, MarketDataUnavailable
 from trading.models import Listing
+from trading.selectors import price_max_age
 from trading.venues.base import (
     PRICE_LIMIT,
     Side,
@@ -35,8 +36,6 @@ from trading.venues.base import (
     VenueTimeout,
 )
 
-STALE_AFTER_INTERVALS = 10
-MIN_STALE_SECONDS = 5.0
 ORDER_TTL_SECONDS = 7 * 86400
 NO_CONFIRM_FILLED = "filled"
 NO_CONFIRM_UNFILLED = "unfilled"
@@ -54,24 +53,25 @@ class SimulatedVenue(VenueAdapter):
         super().__init__(code)
         self._clock = clock
 
-    @property
-    def max_quote_age(self) -> float:
-        """Seconds after which a quote no longer counts as live."""
-        return max(MIN_STALE_SECONDS, STALE_AFTER_INTERVALS * settings.MARKETDATA_INTERVAL)
-
     def quote(self, listing: Listing) -> Quote:
         """The feed's latest quote for `listing`.
 
-        Raises MarketDataUnavailable if the feed never quoted it or its quote
-        is stale, and ValueError if the listing belongs to another venue.
+        Raises MarketDataUnavailable if the feed never quoted it, MarketDataStale
+        if its quote is older than the risk policy allows, and ValueError if the
+        listing belongs to another venue.
         """
         self.venue_symbol(listing)
         quote = store.quote_get(listing.key)
         if quote is None:
             raise MarketDataUnavailable(f"No market data for {listing.key} yet.")
         age = self._clock() - quote.ts.timestamp()
-        if age > self.max_quote_age:
-            raise MarketDataUnavailable(f"The last quote for {listing.key} is {age:.0f}s old.")
+        limit = price_max_age()
+        if age > limit:
+            raise MarketDataStale(
+                f"Prices for {listing.instrument.symbol} on {self.code} are delayed: the last "
+                f"quote is from {quote.ts:%H:%M:%S} UTC, {age:,.0f} s ago (the limit is "
+                f"{limit:,.0f} s). Orders resume when the market-data feed catches up."
+            )
         return quote
 
     def market_order_place(

@@ -34,10 +34,12 @@ from trading.catalog import instrument_get, listings_get
 from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, MarginCall, MarginSnapshot, Order, Position
 from trading.selectors import (
+    PositionView,
     contract_symbol,
     margin_overview_get,
     margin_params_get,
     perp_quotes_get,
+    price_max_age,
 )
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional
@@ -135,6 +137,18 @@ def margin_call_out(call: MarginCall | None) -> dict[str, Any] | None:
     }
 
 
+def prices_out(positions: list[PositionView]) -> dict[str, Any]:
+    """Whether the positions' prices are delayed (the dashboard's banner), and since when."""
+    delayed = [view for view in positions if view.stale]
+    since = [view.quoted_at for view in delayed if view.quoted_at is not None]
+    return {
+        "stale": bool(delayed),
+        "stale_since": min(since).isoformat() if since else None,
+        "stale_after_seconds": int(price_max_age()),
+        "symbols": sorted({view.symbol for view in delayed}),
+    }
+
+
 def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, Any]:
     """The dashboard of `account` (a freshly read row): its Margin Portfolio figures
     as `margin_overview_get` computes them for the API, the breakdown by
@@ -205,6 +219,7 @@ def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, A
         "breakdown": breakdown,
         "perps": perps,
         "margin_call": margin_call_out(call),
+        "prices": prices_out(overview.positions),
     }
     if history:
         snapshot["history"] = history_get(account=account)
