@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, QuerySet
 
 from accounts.models import (
     Account,
@@ -51,22 +51,18 @@ class AccountBalances:
     at: datetime
 
 
-def withdrawals_pending_total(*, account: Account) -> Decimal:
-    total = WithdrawalRequest.objects.filter(
-        account=account, status=WithdrawalRequest.Status.PENDING
-    ).aggregate(total=Sum("amount"))["total"]
-    return total if total is not None else ZERO
-
-
 def account_balances_get(*, account: Account) -> AccountBalances:
     """Cash, net deposits and the Margin Portfolio figures (`margin_summary_get`, one
-    evaluation with live collateral prices), plus the pending withdrawals. Reads the
-    account's cash as stored in `account` (callers pass a fresh row)."""
+    evaluation with live collateral prices), plus what pending withdrawals hold. Reads
+    the account's cash as stored in `account` (callers pass a fresh row).
+
+    `cash` is the ledger's; the margin figures start from it less the held
+    withdrawals (`Account.risk_cash`), and so does what may be withdrawn."""
     summary = margin_summary_get(account=account)
-    pending = withdrawals_pending_total(account=account)
+    pending = account.withdrawals_held
     return AccountBalances(
         account_id=account.public_id,
-        cash=summary.cash,
+        cash=summary.cash + pending,
         deposit=summary.deposit,
         used_margin=summary.used_margin,
         adjusted_equity=summary.adjusted_equity,
@@ -74,7 +70,7 @@ def account_balances_get(*, account: Account) -> AccountBalances:
         margin_health=summary.health,
         margin_status=summary.status,
         pending_withdrawals=pending,
-        withdrawable=max(ZERO, max(ZERO, summary.cash) - pending),
+        withdrawable=max(ZERO, summary.cash),
         at=summary.at,
     )
 

@@ -22,15 +22,17 @@ def ledger_reconcile_task() -> dict:
         logger.info(report.summary())
     else:
         logger.error(
-            "%s mismatches=%s unbalanced_journals=%s",
+            "%s mismatches=%s hold_mismatches=%s unbalanced_journals=%s",
             report.summary(),
             [m.account_public_id for m in report.mismatches],
+            [m.account_public_id for m in report.hold_mismatches],
             report.unbalanced_journal_ids,
         )
     return {
         "ok": report.ok,
         "accounts_checked": report.accounts_checked,
         "mismatches": [m.account_public_id for m in report.mismatches],
+        "hold_mismatches": [m.account_public_id for m in report.hold_mismatches],
         "unbalanced_journals": report.unbalanced_journal_ids,
     }
 

@@ -34,6 +34,29 @@ def _key_failures_forgotten():
         client.delete(key)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_the_ledger_guard():
+    """Transactional tests end with Django's flush (TRUNCATE of every table), which the
+    ledger refuses (accounts 0009): the test database's superuser switches triggers off
+    for that statement only, as an operator would to empty a ledger on purpose."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def flush_with_triggers_off(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            flush(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+    DatabaseOperations.execute_sql_flush = flush_with_triggers_off
+    yield
+    DatabaseOperations.execute_sql_flush = flush
+
+
 @pytest.fixture(autouse=True)
 def _refdata_fresh():
     """Each test reads reference data from its own database state, not an earlier test's."""

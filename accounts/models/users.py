@@ -130,6 +130,13 @@ class Account(models.Model):
     )
     lifetime_volume = models.DecimalField(default=0, **money_field_kwargs())
     cash_balance = models.DecimalField(default=0, editable=False, **money_field_kwargs())
+    withdrawals_held = models.DecimalField(
+        default=0,
+        editable=False,
+        help_text="Cash held for withdrawal requests awaiting review: counted as gone by "
+        "the margin figures and every check, released on rejection or cancellation.",
+        **money_field_kwargs(),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -146,6 +153,9 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=models.Q(lifetime_volume__gte=0), name="account_volume_nonnegative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(withdrawals_held__gte=0), name="account_held_nonnegative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -160,13 +170,15 @@ class Account(models.Model):
     def risk_cash(self) -> Decimal:
         """The cash the margin figures start from.
 
-        Custodial: ours, the ledger's cash balance. Non-custodial: the cash the
+        Custodial: ours, the ledger's cash balance less what pending withdrawal
+        requests hold (that cash is leaving: no trade may spend it, and the
+        figures count it as gone). Non-custodial: the cash the
         user holds on the linked venue as of the last sync (0 before the first
         sync, or when the venue does not tell us); such an account has no cash
         with us. Load with select_related("linked_credential") for many accounts.
         """
         if self.is_custodial:
-            return self.cash_balance
+            return self.cash_balance - self.withdrawals_held
         credential = getattr(self, "linked_credential", None)
         if credential is None or credential.cash_balance is None:
             return self.cash_balance

@@ -1,5 +1,11 @@
 """Withdrawals: customers request, ops approve or reject, the provider pays out.
 
+A request holds its amount at once (`Account.withdrawals_held`, under the
+account lock): the margin figures and every check count that cash as gone
+(`Account.risk_cash`), so trading cannot spend it before ops review the
+request. Approval turns the hold into the ledger debit; rejection and
+cancellation release it.
+
 Lock order, wherever more than one row is locked: the Account row first,
 then the WithdrawalRequest row (as deposits' webhook handling locks the
 account before the deposit), so these functions cannot deadlock each other.
@@ -9,7 +15,6 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -17,10 +22,17 @@ from accounts.models import Account, HouseAccount, Journal, User, WithdrawalRequ
 from accounts.payments import payment_provider
 from accounts.services.audit import audit_record
 from accounts.services.deposits import payment_account_check, payment_amount_clean
-from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from accounts.services.ledger import (
+    Line,
+    accounts_changed_mark,
+    cash_ledger_account,
+    house_ledger_account,
+    journal_post,
+)
 from accounts.services.outbox import outbox_enqueue
-from portal.errors import Conflict, Forbidden, InvalidParams
-from portal.money import MONEY_QUANTUM, ZERO
+from portal.db import row_add
+from portal.errors import Conflict, Forbidden, InsufficientFunds, InvalidParams
+from portal.money import MONEY_QUANTUM, ZERO, quantize_money
 from trading.services.margin_check import margin_check_withdrawal
 
 logger = logging.getLogger(__name__)
@@ -31,26 +43,19 @@ DESTINATION_MAX_LENGTH = WithdrawalRequest._meta.get_field("destination").max_le
 REJECTION_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("rejection_reason").max_length
 
 
-def withdrawal_funds_check(*, account: Account, amount: Decimal, reserved: Decimal = ZERO) -> None:
-    """The one funds check every withdrawal passes, at request and at approval.
-
-    A withdrawal never borrows, margin-enabled account or not: `amount` must
-    be ≤ max(0, cash) − `reserved` (what other pending requests claim). It is
-    the margin pre-trade check for withdrawals
-    (`trading.services.margin_check.margin_check_withdrawal`). Expects
-    `account` locked (select_for_update) and freshly read, inside the
-    caller's transaction.
-
-    Raises InsufficientFunds.
-    """
-    margin_check_withdrawal(account=account, amount=amount, reserved=reserved)
-
-
 def _account_lock(account_id: int) -> Account:
     """Lock one account row (FOR UPDATE of the account only, not of its owner)."""
     return (
         Account.objects.select_related("owner").select_for_update(of=("self",)).get(pk=account_id)
     )
+
+
+def _hold_change(account: Account, delta: Decimal) -> None:
+    """Hold (+) or release (−) cash for pending withdrawals on the locked `account`;
+    the margin engine re-reads the account after commit."""
+    row_add(account, withdrawals_held=delta)
+    account_id = account.pk
+    transaction.on_commit(lambda: accounts_changed_mark(account_ids=[account_id]), robust=True)
 
 
 def _pending_check(withdrawal: WithdrawalRequest) -> None:
@@ -74,8 +79,10 @@ def withdrawal_request(
     Under the Account row lock (select_for_update), in one transaction:
     `requested_by` must own the account; the account must be custodial,
     active and its owner KYB-approved; the amount must be > 0 at USDC
-    precision, at most WITHDRAWAL_MAX, and within `withdrawal_funds_check`
-    counting the account's other pending requests as reserved. No money
+    precision, at most WITHDRAWAL_MAX, and never borrow: at most the cash not
+    already held by other pending requests
+    (`trading.services.margin_check.margin_check_withdrawal`). The amount is
+    then held (`Account.withdrawals_held`): no trade can spend it. No money
     moves until approval. Each call makes a new request.
 
     Raises InvalidParams (amount, destination), Forbidden (not the owner,
@@ -92,13 +99,11 @@ def withdrawal_request(
         if account.owner_id != requested_by.pk:
             raise Forbidden("Only the account's owner can request a withdrawal.")
         payment_account_check(account)
-        reserved = WithdrawalRequest.objects.filter(
-            account=account, status=WithdrawalRequest.Status.PENDING
-        ).aggregate(total=Sum("amount"))["total"]
-        withdrawal_funds_check(account=account, amount=amount, reserved=reserved or ZERO)
+        margin_check_withdrawal(account=account, amount=amount)
         withdrawal = WithdrawalRequest.objects.create(
             account=account, amount=amount, destination=destination
         )
+        _hold_change(account, amount)
     logger.info(
         "Withdrawal %s of %s USDC requested from %s.",
         withdrawal.public_id,
@@ -117,11 +122,14 @@ def withdrawal_approve(
     locks the Account row, then the WithdrawalRequest row (select_for_update),
     and re-checks under the locks that the request is still pending (so an
     approval run twice, even concurrently, posts one journal), that the
-    account may still move money, and `withdrawal_funds_check` against the
-    current cash (if it fails, the request stays pending). Then posts ONE
+    account may still move money, and that the ledger's cash still covers the
+    amount (trading could not spend the held cash, but a chargeback or a
+    margin loan taken meanwhile could leave it short: the request then stays
+    pending; requests approved first are paid first). The hold becomes ONE
     journal (−amount customer cash, +amount house payment clearing;
-    idempotency key `withdrawal:<public_id>`), marks the request approved with
-    reviewer and time, and writes the audit log. After commit the payout is
+    idempotency key `withdrawal:<public_id>`) and is released (the margin
+    figures do not move), the request is marked approved with reviewer and
+    time, and the audit log written. After commit the payout is
     sent to the provider by `accounts.withdrawal_payout`, an outbox item
     written in the same transaction (re-sent until the payout is made, so a
     lost message or a dead worker delays it, never strands the debited
@@ -139,7 +147,12 @@ def withdrawal_approve(
             raise Forbidden("Staff cannot approve their own withdrawal.")
         _pending_check(locked)
         payment_account_check(account)
-        withdrawal_funds_check(account=account, amount=locked.amount)
+        available = max(ZERO, account.cash_balance)  # a payout never borrows
+        if locked.amount > available:
+            raise InsufficientFunds(
+                f"Cannot withdraw {locked.amount} USDC from {account.public_id}: "
+                f"{quantize_money(available)} USDC is available to withdraw."
+            )
         locked.journal = journal_post(
             kind=Journal.Kind.WITHDRAWAL,
             account=account,
@@ -151,6 +164,7 @@ def withdrawal_approve(
                 Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), locked.amount),
             ],
         )
+        _hold_change(account, -locked.amount)
         locked.status = WithdrawalRequest.Status.APPROVED
         locked.reviewed_by = actor
         locked.reviewed_at = timezone.now()
@@ -186,8 +200,9 @@ def withdrawal_reject(
 ) -> WithdrawalRequest:
     """Reject a pending withdrawal with a reason the customer sees; audited.
 
-    Staff only. Locks only the WithdrawalRequest row (select_for_update) and
-    re-checks it is pending; no money moves. Returns the updated row.
+    Staff only. Locks the Account row, then the WithdrawalRequest row
+    (select_for_update), re-checks it is pending and releases its hold; no
+    money moves. Returns the updated row.
 
     Raises Forbidden (not staff), InvalidParams (no reason) or Conflict
     `withdrawal_not_pending`.
@@ -197,8 +212,10 @@ def withdrawal_reject(
     if not reason:
         raise InvalidParams("Give the customer a reason for the rejection.")
     with transaction.atomic():
+        account = _account_lock(withdrawal.account_id)
         locked = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal.pk)
         _pending_check(locked)
+        _hold_change(account, -locked.amount)
         locked.status = WithdrawalRequest.Status.REJECTED
         locked.reviewed_by = actor
         locked.reviewed_at = timezone.now()
@@ -220,20 +237,19 @@ def withdrawal_reject(
 def withdrawal_cancel(*, withdrawal: WithdrawalRequest, user: User) -> WithdrawalRequest:
     """The account's owner withdraws their own pending request.
 
-    Locks only the WithdrawalRequest row (select_for_update) and re-checks it
-    is pending; no money moves. Returns the updated row.
+    Locks the Account row, then the WithdrawalRequest row (select_for_update),
+    re-checks it is pending and releases its hold; no money moves. Returns
+    the updated row.
 
     Raises Forbidden (not the owner) or Conflict `withdrawal_not_pending`.
     """
     with transaction.atomic():
-        locked = (
-            WithdrawalRequest.objects.select_related("account")
-            .select_for_update(of=("self",))
-            .get(pk=withdrawal.pk)
-        )
-        if locked.account.owner_id != user.pk:
+        account = _account_lock(withdrawal.account_id)
+        locked = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal.pk)
+        if account.owner_id != user.pk:
             raise Forbidden("Only the account's owner can cancel its withdrawal.")
         _pending_check(locked)
+        _hold_change(account, -locked.amount)
         locked.status = WithdrawalRequest.Status.CANCELLED
         locked.save(update_fields=["status"])
     return locked

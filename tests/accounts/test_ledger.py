@@ -131,6 +131,7 @@ def test_reconciliation_detects_a_tampered_cache(custodial_account):
         "ok": False,
         "accounts_checked": 1,
         "mismatches": [custodial_account.public_id],
+        "hold_mismatches": [],
         "unbalanced_journals": [],
     }
 
@@ -175,3 +176,43 @@ def test_concurrent_credits_never_lose_an_update():
     assert account.cash_balance == Decimal("40.000040")
     assert cash_balance_from_ledger(account) == account.cash_balance
     assert ledger_reconcile().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ledger_refuses_truncate():
+    account = open_account()
+    credit_cash(account, "100")
+    for table in ("accounts_posting", "accounts_journal"):
+        with (
+            pytest.raises(IntegrityError, match="append-only: TRUNCATE"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert cash_balance_from_ledger(account) == Decimal("100")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_journal_takes_no_more_postings_even_balanced_ones():
+    account = open_account()
+    journal = credit_cash(account, "100")  # committed
+    cash = cash_ledger_account(account)
+    house = house_ledger_account(HouseAccount.PAYMENT_CLEARING)
+    with (
+        pytest.raises(IntegrityError, match=f"journal {journal.pk} is sealed"),
+        transaction.atomic(),
+    ):
+        Posting.objects.create(journal=journal, ledger_account=cash, amount=Decimal("50"))
+        Posting.objects.create(journal=journal, ledger_account=house, amount=Decimal("-50"))
+    assert cash_balance_from_ledger(account) == Decimal("100")
+    assert journal.postings.count() == 2
+    # The ledger's one writer still posts, also inside a savepoint (idempotency keys).
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        journal_post(
+            kind=Journal.Kind.DEPOSIT,
+            account=locked,
+            idempotency_key="sealed-journals-test",
+            lines=[Line(cash, Decimal("5")), Line(house, Decimal("-5"))],
+        )
+    assert cash_balance_from_ledger(account) == Decimal("105")

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from accounts.models import Account, AuditLog, Deposit, HouseAccount, Journal, User
 from accounts.models import WithdrawalRequest as Withdrawal
 from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.selectors import account_balances_get
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from accounts.services.ledger import cash_balance_from_ledger
 from accounts.services.reconciliation import ledger_reconcile
@@ -19,9 +20,17 @@ from accounts.services.withdrawals import (
     withdrawal_request,
 )
 from accounts.tasks import withdrawal_payout_task
-from portal.errors import AccountNotActive, Conflict, Forbidden, InsufficientFunds, InvalidParams
+from portal.errors import (
+    AccountNotActive,
+    Conflict,
+    Forbidden,
+    InsufficientFunds,
+    InsufficientMargin,
+    InvalidParams,
+)
 from tests.conftest import credit_cash
 from tests.factories import StaffFactory, UserFactory, open_account
+from trading.services.margin_check import margin_check_cash_debit
 
 pytestmark = pytest.mark.django_db
 
@@ -370,3 +379,48 @@ def test_one_withdrawal_approved_by_many_staff_at_once_posts_one_journal():
     assert Journal.objects.filter(kind=Journal.Kind.WITHDRAWAL).count() == 1
     assert AuditLog.objects.filter(action="withdrawal_approved").count() == 1
     assert ledger_reconcile().ok
+
+
+def test_a_pending_withdrawal_holds_its_cash_until_reviewed(funded, staff):
+    withdrawal = request(funded, "700")
+    funded.refresh_from_db()
+    assert (funded.cash_balance, funded.withdrawals_held, funded.risk_cash) == (
+        Decimal("1000"),
+        Decimal("700"),
+        Decimal("300"),
+    )
+    balances = account_balances_get(account=funded)
+    assert (balances.cash, balances.pending_withdrawals, balances.withdrawable) == (
+        Decimal("1000"),
+        Decimal("700"),
+        Decimal("300"),
+    )
+    # Trading sees the hold: the held cash cannot be spent (this account does not borrow).
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=funded.pk)
+        with pytest.raises(InsufficientMargin, match=r"has 300\.00 USDC of cash"):
+            margin_check_cash_debit(account=locked, amount=Decimal("301"), action="buy")
+        margin_check_cash_debit(account=locked, amount=Decimal("300"), action="buy")
+    with pytest.raises(InsufficientFunds, match=r"300\.000000 USDC is available"):
+        request(funded, "300.01")
+
+    withdrawal_reject(withdrawal=withdrawal, actor=staff, reason="Unverified destination")
+    funded.refresh_from_db()
+    assert (funded.withdrawals_held, funded.risk_cash) == (Decimal("0"), Decimal("1000"))
+    cancelled = request(funded, "200")
+    withdrawal_cancel(withdrawal=cancelled, user=funded.owner)
+    approved = request(funded, "400")
+    withdrawal_approve(withdrawal=approved, actor=staff)
+    funded.refresh_from_db()
+    assert (funded.cash_balance, funded.withdrawals_held) == (Decimal("600"), Decimal("0"))
+    assert ledger_reconcile().ok
+
+
+def test_reconciliation_catches_a_hold_that_is_not_the_pending_requests(funded):
+    request(funded, "100")
+    Account.objects.filter(pk=funded.pk).update(withdrawals_held=Decimal("90"))
+    report = ledger_reconcile()
+    assert not report.ok
+    (mismatch,) = report.hold_mismatches
+    assert (mismatch.cached, mismatch.ledger) == (Decimal("90"), Decimal("100"))
+    assert "withdrawal hold(s) differ from the pending requests" in report.summary()

@@ -85,7 +85,7 @@ class BookFigures:
 def _accounts():
     """Accounts as the book loads them: what `Account.risk_cash` needs, one query."""
     return Account.objects.select_related("linked_credential").only(
-        "pk", "kind", "cash_balance", "linked_credential__cash_balance"
+        "pk", "kind", "cash_balance", "withdrawals_held", "linked_credential__cash_balance"
     )
 
 

@@ -8,7 +8,8 @@ read, before they write. It projects the action with the simulation service
 order form and the API's simulate show) and refuses it when:
 
 - a withdrawal would take cash below zero: withdrawals never borrow,
-  margin or not (InsufficientFunds, 422 `insufficient_funds`);
+  margin or not (InsufficientFunds, 422 `insufficient_funds`); the cash that
+  pending withdrawals hold counts as gone for every check (`Account.risk_cash`);
 - a non-margin account (`margin_enabled` off) would take cash below zero
   (InsufficientMargin, 422 `insufficient_margin`);
 - projected Used Margin > 0 and projected health < the initial margin
@@ -105,22 +106,20 @@ def margin_check_cash_debit(*, account: Account, amount: Decimal, action: str) -
     return margin_check_action(account=account, change=PortfolioChange(cash=-amount), action=action)
 
 
-def margin_check_withdrawal(
-    *, account: Account, amount: Decimal, reserved: Decimal = ZERO
-) -> Projection:
-    """The check every withdrawal passes: it never borrows, margin account or not.
+def margin_check_withdrawal(*, account: Account, amount: Decimal) -> Projection:
+    """The check every withdrawal request passes: it never borrows, margin account or not.
 
-    `amount` must be ≤ max(0, cash) − `reserved` (what the account's other
-    pending withdrawals claim), so cash stays ≥ 0 after all of them; with
-    no borrowing, Used Margin cannot rise. Same lock as
+    `amount` must be ≤ max(0, cash less what the account's other pending
+    withdrawals already hold: `Account.risk_cash`), so cash stays ≥ 0 after
+    all of them; with no borrowing, Used Margin cannot rise. Same lock as
     `margin_check_action`. Raises InsufficientFunds (`insufficient_funds`,
     422) naming what is available to withdraw.
     """
     _in_transaction_check()
-    change = PortfolioChange(cash=-(amount + reserved), may_borrow=False)
+    change = PortfolioChange(cash=-amount, may_borrow=False)
     projection = change_simulate(account=account, change=change)
     if projection.breach is Breach.BORROWING:
-        available = max(ZERO, max(ZERO, account.cash_balance) - reserved)
+        available = max(ZERO, account.risk_cash)
         raise InsufficientFunds(
             f"Cannot withdraw {quantize_money(amount)} USDC from {account.public_id}: "
             f"{quantize_money(available)} USDC is available to withdraw."

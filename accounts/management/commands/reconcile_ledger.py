@@ -8,7 +8,10 @@ from accounts.services.reconciliation import ledger_reconcile
 
 
 class Command(BaseCommand):
-    help = "Check every cached cash balance against the sum of its ledger postings."
+    help = (
+        "Check every cached cash balance against the sum of its ledger postings, and every "
+        "withdrawal hold against the pending requests."
+    )
 
     def handle(self, *args, **options):
         report = ledger_reconcile()
@@ -16,6 +19,11 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"{mismatch.account_public_id}: cached {mismatch.cached} "
                 f"!= ledger {mismatch.ledger}"
+            )
+        for mismatch in report.hold_mismatches:
+            self.stderr.write(
+                f"{mismatch.account_public_id}: holds {mismatch.cached} for withdrawals "
+                f"!= pending requests {mismatch.ledger}"
             )
         for journal_id in report.unbalanced_journal_ids:
             self.stderr.write(f"journal {journal_id} does not sum to zero")
