@@ -27,6 +27,7 @@ from accounts.models import (
     User,
 )
 from accounts.models import WithdrawalRequest as Withdrawal
+from accounts.services.outbox import outbox_enqueue, outbox_item_failed
 from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
 from portal.admin import NO_DEVICE_MESSAGE
 from tests.conftest import credit_cash
@@ -672,3 +673,18 @@ def test_third_party_admin_actions_are_audited(ops_client, staff):
     assert entry.actor == staff
     assert entry.object_type == "django_celery_beat.PeriodicTask"
     assert entry.changes == {"selected": [str(task.pk)]}
+
+
+def test_ops_see_failing_outbox_items_with_their_error_and_cannot_edit_them(ops_client):
+    failing = outbox_enqueue(task="accounts.withdrawal_payout", kwargs={"withdrawal_id": 1})
+    outbox_item_failed(item_id=failing.pk, error="HTTPStatusError: 503 from the provider")
+    outbox_enqueue(task="accounts.notification_emails_send", kwargs={"notification_ids": [1]})
+    url = reverse("admin:accounts_outboxitem_changelist")
+    page = ops_client.get(url, {"state": "failing"})
+    assert page.status_code == 200
+    assert [item.pk for item in page.context["cl"].result_list] == [failing.pk]
+    assert "503 from the provider" in page.content.decode()
+    change = ops_client.post(
+        reverse("admin:accounts_outboxitem_change", args=[failing.pk]), {"task": "x"}
+    )
+    assert change.status_code == 403
