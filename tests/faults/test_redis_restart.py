@@ -7,6 +7,7 @@ import json
 import re
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -109,6 +110,11 @@ def test_the_product_recovers_from_a_redis_restart(product, sockets):
             additional_headers=ws_origin,
         )
     )
+    stream = sockets.enter_context(connect(f"ws://127.0.0.1:{stack.web_port}/v1/stream"))
+    stream.send(json.dumps({"op": "auth", "key": key}))
+    assert next_message(stream, kind="authenticated", timeout=10)
+    stream.send(json.dumps({"op": "subscribe", "channel": "orderbook", "market_id": "BTC-PERP"}))
+    assert next_message(stream, kind="snapshot", timeout=10)
     # A bank transfer started just before the outage: its webhook is due in 1 s.
     before = deposit_by_page(browser, "100")
     assert before.status_code == 302, before.text
@@ -123,6 +129,7 @@ def test_the_product_recovers_from_a_redis_restart(product, sockets):
     time.sleep(max(0.0, 5 - (time.monotonic() - down_at)))
     redis_server.start()  # empty: quotes, locks, queues and subscriptions are gone
     restarted = time.monotonic()
+    restarted_at = datetime.now(UTC)
 
     assert reads == [503, 503, 503]
     assert write.status_code == 503 and write.json()["code"] == "service_unavailable"
@@ -159,13 +166,12 @@ def test_the_product_recovers_from_a_redis_restart(product, sockets):
         dashboard, kind="margin", timeout=30, where=lambda m: Decimal(m["cash"]) == 10200
     )
 
-    # The partner stream's hub publishes order books again.
-    with connect(f"ws://127.0.0.1:{stack.web_port}/v1/stream") as stream:
-        stream.send(json.dumps({"op": "auth", "key": key}))
-        assert next_message(stream, kind="authenticated", timeout=10)
-        stream.send(
-            json.dumps({"op": "subscribe", "channel": "orderbook", "market_id": "BTC-PERP"})
-        )
-        assert next_message(stream, kind="snapshot", timeout=10)
-        assert next_message(stream, kind="update", timeout=10)
+    # The partner stream's socket, open through it all, gets the books again: its hub
+    # re-subscribed to the feed's ticks.
+    assert next_message(
+        stream,
+        kind="update",
+        timeout=15,
+        where=lambda m: datetime.fromisoformat(m["ts"]) > restarted_at,
+    )
     assert not re.search(r"Traceback|CRITICAL", stack.log("worker")), stack.log("worker")
