@@ -12,8 +12,8 @@ On real PostgreSQL and Redis it:
    binary market listed on one venue (kalshi, served by the simulated venue)
    with a deep book published to Redis and re-published every
    QUOTE_REFRESH_SECONDS by a background thread (the simulated venue refuses
-   quotes older than its `max_quote_age`), and `--clients` + 1 custodial
-   accounts, each opened with `account_open` and funded with
+   quotes older than the risk policy's `price_stale_after_seconds`), and
+   `--clients` + 1 custodial accounts, each opened with `account_open` and funded with
    FUNDING USDC by a balanced deposit journal (a reconcilable ledger);
 2. runs `--clients` client threads (each with its own database connection,
    closed when the thread ends) for `--seconds` each, calling

@@ -146,11 +146,9 @@ def test_the_product_recovers_from_a_redis_restart(product, sockets):
     assert api.get("/positions").status_code == 200
 
     # Every deposit around the outage is credited, each exactly once.
-    deposits = Deposit.objects.filter(account=account)
+    statuses = Deposit.objects.filter(account=account).values_list("status", flat=True)
     stack.wait_until(
-        lambda: (
-            deposits.count() == 2 and all(d.status == Deposit.Status.CONFIRMED for d in deposits)
-        ),
+        lambda: sorted(statuses.all()) == [Deposit.Status.CONFIRMED] * 2,  # a fresh query
         timeout=45,
         what="both deposits confirmed",
     )
