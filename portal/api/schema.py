@@ -15,8 +15,9 @@ from portal.api.versioning import HEADER
 from portal.money import decimal_pattern
 from portal.validators import PRINTABLE_LINE_PATTERN
 
-# Errors any /v1 endpoint can answer; views list the others in `error_statuses`.
-COMMON_ERROR_STATUSES = (400, 401, 403, 429, 500)
+# Errors any /v1 endpoint can answer (503 service_unavailable: Redis down for a moment);
+# views list the others in `error_statuses`.
+COMMON_ERROR_STATUSES = (400, 401, 403, 429, 500, 503)
 # And any endpoint that takes a body: 413 payload_too_large.
 BODY_ERROR_STATUSES = (413,)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
