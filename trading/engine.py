@@ -372,8 +372,7 @@ class MarginEngine:
         done = 0
         retry = RETRY_SECONDS
         while not self._stopping.is_set():
-            if not leadership.held:
-                self._beat(standing_by=True)
+            if not leadership.held:  # standing by: the engine holding the role beats
                 leadership.wait(IDLE_SECONDS)
                 continue
             role = leadership.changes
@@ -401,19 +400,19 @@ class MarginEngine:
                     "Redis unreachable",
                     retry,
                 )
-                self._beat(subscribed=False)
+                self._beat(subscribed=False)  # /ready/ says so
                 self._stopping.wait(retry)
                 retry = min(RETRY_MAX_SECONDS, retry * 2)
 
-    def _beat(self, **detail: object) -> None:
+    def _beat(self, *, subscribed: bool = True) -> None:
+        """At most every HEARTBEAT_SECONDS: the engine's heartbeat (portal.heartbeats)."""
         now = time.monotonic()
         if now - self._beaten_at < HEARTBEAT_SECONDS:
             return
         self._beaten_at = now
         heartbeat_beat(
             "engine",
-            standing_by=detail.get("standing_by", False),
-            subscribed=detail.get("subscribed", True),
+            subscribed=subscribed,
             accounts=self.book.n_accounts,
             batches=self.stats.batches,
             errors=self.stats.errors,
