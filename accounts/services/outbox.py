@@ -11,7 +11,7 @@ not that send worked, the row stays until a run of its task succeeds:
 - a send that is never heard of (the broker lost it, Redis restarted empty,
   a worker was killed with it) is due again `lease_seconds` after it was
   sent (settings.OUTBOX_LEASE_SECONDS unless the work says otherwise);
-- a send that fails (the broker is down) is due again at once.
+- a send that fails (the broker is down) is due again after the back-off.
 
 `outbox_dispatch`, run by Celery beat every few seconds, (re)sends whatever is
 due. So a lost message, a killed worker or a Redis restart delays the work
@@ -29,7 +29,7 @@ from typing import Any
 from celery import current_app
 from celery.signals import task_failure, task_success
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import OutboxItem
@@ -124,7 +124,10 @@ def _send_or_reschedule(item_id: int, task: str, kwargs: dict[str, Any], countdo
         # The broker is down (or, eagerly run, the task failed): the row says what to
         # do, so this is recorded rather than raised into the caller's response.
         logger.warning("Outbox item %s (%s) not sent now: %s", item_id, task, exc)
-        outbox_item_failed(item_id=item_id, error=exc)
+        try:
+            outbox_item_failed(item_id=item_id, error=exc)
+        except DatabaseError:  # then it is due again at its lease, as it stands
+            logger.warning("Outbox item %s: the failed send could not be recorded", item_id)
 
 
 def _item_id(task_id: str | None) -> int | None:
