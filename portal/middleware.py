@@ -1,17 +1,15 @@
-"""Project-wide middleware: requests refused at the door, and a Redis outage answered."""
+"""Project-wide middleware: requests refused at the door, and outages answered."""
 
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views import defaults
-from redis.exceptions import RedisError
 
-from portal.api.errors import api_error_response, service_unavailable
+from portal.api.errors import UNAVAILABLE_ERRORS, api_error_response
 from portal.api.views import is_api_path
 from portal.validators import text_problem
-from portal.views import payload_too_large
+from portal.views import payload_too_large, service_unavailable_response
 
 
 class RequestGuardMiddleware:
@@ -45,9 +43,11 @@ class RequestGuardMiddleware:
 
 
 class ServiceUnavailableMiddleware:
-    """A Redis outage (prices, rate limits, the broker) answers 503 with Retry-After,
-    never a 500: JSON `service_unavailable` under /v1, a page that says to retry
-    elsewhere. (DRF views answer the same through the API's exception handler.)"""
+    """A view that finds Redis (prices, rate limits, the broker) or the database's
+    connection out of reach answers 503 with Retry-After, never a 500 (and, under
+    DEBUG, never the debug page): `portal.views.service_unavailable_response`. DRF views
+    answer the same through the API's exception handler; a middleware that raises it
+    reaches the same response through the 500 handler (`portal.views.server_error`)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -56,14 +56,6 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, RedisError):
+        if not isinstance(exception, UNAVAILABLE_ERRORS):
             return None
-        error = service_unavailable(exception)
-        if is_api_path(request):
-            response = api_error_response(error.status, error.code, error.message)
-        else:
-            response = render(
-                request, "503.html", {"retry_after": error.retry_after}, status=error.status
-            )
-        response["Retry-After"] = str(error.retry_after)
-        return response
+        return service_unavailable_response(request, exception)

@@ -1,5 +1,7 @@
 """Project-level views that belong to no app."""
 
+import sys
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -7,10 +9,12 @@ from django.shortcuts import redirect, render
 from django.views import defaults
 
 from portal.api.errors import (
+    UNAVAILABLE_ERRORS,
     api_error_response,
     api_not_found,
     api_payload_too_large,
     api_server_error,
+    service_unavailable,
     suspicious_request_message,
 )
 from portal.api.parsers import payload_too_large_message
@@ -32,10 +36,33 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """500s: JSON `internal_error` under /v1 (never a trace), the HTML page elsewhere."""
+    """500s: JSON `internal_error` under /v1 (never a trace), the HTML page elsewhere;
+    an outage of Redis or of the database's connection (raised anywhere, a middleware
+    included) is a 503 instead (`service_unavailable_response`)."""
+    exception = sys.exc_info()[1]
+    if isinstance(exception, UNAVAILABLE_ERRORS):
+        return service_unavailable_response(request, exception)
     if is_api_path(request):
         return api_server_error(request)
     return defaults.server_error(request)
+
+
+def service_unavailable_response(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """503 with Retry-After for Redis or the database out of reach: JSON
+    `service_unavailable` under /v1, a plain page elsewhere (it reads nothing, so it
+    shows whatever is down)."""
+    error = service_unavailable(exception)
+    if is_api_path(request):
+        response = api_error_response(error.status, error.code, error.message)
+    else:
+        page = defaults.ERROR_PAGE_TEMPLATE % {
+            "title": "Temporarily unavailable",
+            "details": "Part of Prime Portal is unavailable for a moment, so this page "
+            f"cannot be shown now. Please try again in {error.retry_after} seconds.",
+        }
+        response = HttpResponse(page, status=error.status)
+    response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def payload_too_large(request: HttpRequest) -> HttpResponse:

@@ -47,12 +47,12 @@ from celery import current_app
 from django.db import DatabaseError, close_old_connections, connection
 
 from portal.heartbeats import heartbeat_beat
-from portal.redis import Leadership
+from portal.redis import Leadership, redis_client
 from trading import margin
 from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
-from trading.models import MarginCall
+from trading.models import Instrument, MarginCall
 from trading.selectors import margin_params_get, money_decimal, price_max_age, ratio_decimal
 from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
 from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
@@ -97,31 +97,39 @@ class EngineStats:
 def _moved_markets_act(batch: TickBatch) -> None:
     """After the margin pass: resting orders and perp isolated liquidation in moved markets.
 
-    Matches resting orders through `trading.services.orders.orders_match` when
-    that module provides it (imported lazily: the engine runs without it),
+    Matches resting orders through `trading.services.orders.orders_match`,
     then liquidates perp positions below maintenance in the moved perps. A
-    failure is logged and costs this step of this batch only.
+    failure of either is logged and costs this step of this batch only; a
+    database outage is raised, for the engine's loop to log once per outage.
     """
-    from trading.models import Instrument
-
     symbols = {quote.symbol for quote in batch.quotes}
     if not symbols:
         return
-    try:
-        moved = dict(Instrument.objects.filter(symbol__in=symbols).values_list("pk", "kind"))
-    except DatabaseError:
-        logger.exception("Could not read the moved markets of a tick batch")
-        return
+    moved = dict(Instrument.objects.filter(symbol__in=symbols).values_list("pk", "kind"))
     try:
         orders_match(instrument_ids=list(moved))
+    except DatabaseError:
+        raise
     except Exception:
         logger.exception("Resting order matching failed for a tick batch")
     try:
         perps = [pk for pk, kind in moved.items() if kind == Instrument.Kind.PERPETUAL]
         if perps:
             perp_positions_liquidate(instrument_ids=perps)
+    except DatabaseError:
+        raise
     except Exception:
         logger.exception("Perp isolated liquidation failed for a tick batch")
+
+
+def _services_answer() -> bool:
+    """Whether the database and Redis both answer now."""
+    try:
+        connection.ensure_connection()
+        redis_client().ping()
+    except (redis.RedisError, DatabaseError):
+        return False
+    return True
 
 
 class MarginEngine:
@@ -452,6 +460,8 @@ class MarginEngine:
             return False
         else:
             if self._failed_in_a_row:
+                if not _services_answer():  # the step needed neither: still out
+                    return True
                 logger.info("margin engine: recovered after %d failures", self._failed_in_a_row)
             self._failed_in_a_row = 0
             return True

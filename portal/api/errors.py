@@ -11,6 +11,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions
@@ -79,9 +80,14 @@ def error_body(code: str, message: str) -> dict:
     return {"code": code, "message": message}
 
 
-def service_unavailable(exc: RedisError) -> ServiceUnavailable:
-    """What a client is told when Redis (rate limits, prices, the broker) is down."""
-    logger.warning("Redis unavailable: %s", exc)
+# A service the request needs cannot be reached (not a bug): Redis, or the database's
+# connection (refused, dropped by a restart). Data errors (IntegrityError, …) stay 500s.
+UNAVAILABLE_ERRORS = (RedisError, OperationalError, InterfaceError)
+
+
+def service_unavailable(exc: Exception) -> ServiceUnavailable:
+    """What a client is told when Redis or the database cannot be reached."""
+    logger.warning("Service unavailable (%s): %s", type(exc).__name__, exc)
     return ServiceUnavailable(
         "A service this request depends on is unavailable for a moment; "
         f"please retry in {ServiceUnavailable.retry_after} seconds."
@@ -91,7 +97,7 @@ def service_unavailable(exc: RedisError) -> ServiceUnavailable:
 def api_exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's EXCEPTION_HANDLER: the one place errors become responses."""
     headers = {}
-    if isinstance(exc, RedisError):
+    if isinstance(exc, UNAVAILABLE_ERRORS):
         exc = service_unavailable(exc)
     if isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = PayloadTooLarge(payload_too_large_message())

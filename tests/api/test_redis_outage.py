@@ -60,3 +60,4 @@ def test_a_page_that_needs_prices_answers_a_503_page(markets, client, settings):
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "Temporarily unavailable" in response.content.decode()
+    assert "try again in 5 seconds" in response.content.decode()

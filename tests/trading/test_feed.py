@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from django.db import OperationalError
 from django.db.models import Max, Min
 
 from tests.trading.conftest import T0, binary_create
@@ -164,6 +165,31 @@ def test_a_redis_outage_costs_cycles_not_the_feed(feed, clock, settings, caplog)
         "INFO",
     ]
     assert "recovered after 3 failed cycles" in caplog.text
+
+
+def test_without_the_database_quotes_keep_publishing_and_history_resumes_after(
+    feed, clock, monkeypatch, caplog
+):
+    cycles(feed, clock, 2)
+    rows = feed.stats.history_rows
+
+    def database_away(*args, **kwargs):
+        raise OperationalError("connection to server at 127.0.0.1 failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(feed.history, "record", database_away)
+        patch.setattr(feed, "_reload", database_away)
+        clock.sleep(LISTINGS_RELOAD_SECONDS)  # a listings reload falls due too
+        published = cycles(feed, clock, 3)
+    assert [keys(quotes) for quotes in published] == [{TRUMP_KALSHI, TRUMP_POLY, BTC}] * 3
+    assert store.quote_get(BTC).ts == datetime.fromtimestamp(clock.now - 1, tz=UTC)
+    assert feed.stats.errors == 4 and feed.stats.history_rows == rows  # reload + 3 histories
+    assert caplog.text.count("the database is unavailable; quotes go on") == 1
+
+    clock.sleep(10)  # a history bucket falls due
+    feed.cycle()
+    assert feed.stats.history_rows > rows
+    assert "marketdata: the database is back" in caplog.text
 
 
 def test_a_wall_clock_stepping_back_does_not_rewind_the_market(feed, clock):

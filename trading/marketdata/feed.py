@@ -13,10 +13,11 @@ Each cycle:
 4. store a history row for each listing whose history bucket is due;
 
 then beat its heartbeat and sleep to keep the interval. Clock and sleep are
-injectable, so tests run thousands of cycles instantly. A Redis or database
-error costs one cycle, not the process: it is logged and the next cycle tries
-again, so the feed carries on by itself after Redis or PostgreSQL restart
-(after a Redis restart the first good cycle writes every quote again). Given a
+injectable, so tests run thousands of cycles instantly. A Redis error costs
+one cycle, not the process: it is logged and the next cycle tries again (after
+a Redis restart the first good cycle writes every quote again). Without the
+database the markets already known keep moving and publishing; the listings
+are re-read and history stored again once it is back. Given a
 `Leadership` (one feed per Redis), it runs cycles only while it holds the role
 and stands by otherwise, ready to take over.
 """
@@ -30,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import redis
 from django.conf import settings
@@ -50,6 +52,7 @@ from trading.marketdata.simulator import (
 from trading.models import Instrument, Listing, PriceTick
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LISTINGS_RELOAD_SECONDS = 10.0
 LOG_EVERY_SECONDS = 60.0
@@ -100,6 +103,7 @@ class MarketDataFeed:
         self._next_reload = -math.inf
         self._next_log = -math.inf
         self._failed_in_a_row = 0
+        self._database_away = False
 
     def run(self, iterations: int = 0, *, leadership: Leadership | None = None) -> FeedStats:
         """Run a cycle every `interval` seconds until stopped (or `iterations` > 0 done).
@@ -134,8 +138,9 @@ class MarketDataFeed:
     def cycle(self) -> list[Quote]:
         """Run one cycle and return the quotes it published.
 
-        Redis and database errors are logged (once per outage) and counted;
-        the cycle then publishes nothing.
+        Redis errors are logged (once per outage) and counted; the cycle then
+        publishes nothing. Without the database the cycle still publishes
+        (`_with_database`).
         """
         started = time.perf_counter()
         # A wall clock may step back; the market never does.
@@ -166,15 +171,38 @@ class MarketDataFeed:
             # Django does per request (CONN_MAX_AGE, health checks).
             close_old_connections()
         if now >= self._next_reload:
-            self._reload()
+            self._with_database(self._reload, None)
             self._next_reload = now + LISTINGS_RELOAD_SECONDS
         quotes = self.simulator.step(now)
         store.quotes_publish(
             quotes, ts=datetime.fromtimestamp(now, tz=UTC), trades=self.simulator.prints(quotes)
         )
         heartbeat_beat("marketdata", listings=len(quotes), interval=self.interval)
-        self.stats.history_rows += self.history.record(quotes, self._listing_ids, now)
+        self.stats.history_rows += self._with_database(
+            lambda: self.history.record(quotes, self._listing_ids, now), 0
+        )
         return quotes
+
+    def _with_database(self, step: Callable[[], T], default: T) -> T:
+        """A cycle's database step (listings, history). With the database away it is
+        skipped (logged once per outage, counted): the markets it already knows keep
+        moving and publishing."""
+        try:
+            result = step()
+        except DatabaseError:
+            self.stats.errors += 1
+            if not self._database_away:
+                logger.exception("marketdata: the database is unavailable; quotes go on")
+            self._database_away = True
+            return default
+        if self._database_away:
+            try:  # a step may have needed no query: is the database really back?
+                connection.ensure_connection()
+            except DatabaseError:
+                return result
+            logger.info("marketdata: the database is back")
+            self._database_away = False
+        return result
 
     def _reload(self) -> None:
         specs: dict[str, ListingSpec] = {}
