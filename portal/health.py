@@ -111,7 +111,7 @@ class MarginEngineCheck(_HeartbeatCheck):
 @dataclasses.dataclass
 class WorkerCheck(_HeartbeatCheck):
     name = "worker"
-    label = "Celery workers (outbox dispatcher)"
+    label = "Celery worker (outbox dispatcher)"
 
     def max_age(self) -> float:
         return settings.READY_WORKER_MAX_AGE_SECONDS

@@ -2,8 +2,8 @@
 
 Each process of a kind stores `<prefix>:heartbeat:<name>` in Redis: the time of
 its last sign of life and a few facts about its state. The market-data feed
-beats when it publishes, the margin engine on every turn of its loop (also
-while it stands by), Celery workers when they run the outbox dispatcher. A
+beats when it publishes, the margin engine holding its role on every turn of
+its loop, Celery workers when they run the outbox dispatcher. A
 beat that cannot be stored (Redis down) is skipped: the reader then sees it
 age, which is the truth.
 """

@@ -6,7 +6,8 @@ a process group of its own — against the test's database (committed data:
 killing Redis (-9) or a worker touches nothing else. Timings are shortened
 through the environment (a tick every 0.5 s, leases and heartbeats of a few
 seconds) so a recovery shows within seconds. Each process's output goes to a
-log file, printed when a wait times out.
+log file, printed when a wait times out (and copied to the folder named by
+FAULT_LOGS, when set, for a look after the run).
 
     with PrivateRedis() as redis_server, Stack(redis_url=redis_server.url) as stack:
         stack.start("web", "worker", "beat", "marketdata", "risk")

@@ -64,7 +64,7 @@ def test_a_process_that_never_reported_and_an_engine_without_ticks_are_named():
     assert body["status"] == "unavailable"
     assert body["checks"]["engine"]["message"] == "The margin engine lost its tick subscription."
     assert body["checks"]["worker"]["message"] == (
-        "The Celery workers (outbox dispatcher) has not reported in the last hour."
+        "The Celery worker (outbox dispatcher) has not reported in the last hour."
     )
 
 
