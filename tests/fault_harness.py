@@ -17,6 +17,7 @@ FAULT_LOGS, when set, for a look after the run).
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -213,8 +214,6 @@ class Stack:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
         if os.environ.get("FAULT_LOGS"):  # keep the logs for a look
-            import shutil
-
             shutil.copytree(self._logs.name, os.environ["FAULT_LOGS"], dirs_exist_ok=True)
         for log in self._log_files.values():
             log.close()
