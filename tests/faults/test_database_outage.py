@@ -14,17 +14,9 @@ from django.db import connection
 from accounts.models import Deposit
 from accounts.services.reconciliation import ledger_reconcile
 from portal.heartbeats import heartbeat_read
-from tests.faults.test_redis_restart import (
-    PROCESSES,
-    RECOVERY_SECONDS,
-    product,
-    ready,
-    signed_in,
-)
+from tests.faults.conftest import PROCESSES, RECOVERY_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-__all__ = ["product"]  # the fixture
 
 
 @contextmanager
@@ -57,13 +49,9 @@ def database_away():
 
 def test_the_product_rides_out_a_database_outage(product):
     stack, _redis_server, account, key = product
-    api = httpx.Client(
-        base_url=f"{stack.url}/v1/intelligence",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=10,
-    )
-    stack.wait_until(lambda: ready(stack), timeout=60, what="the product is ready")
-    browser = signed_in(stack, account.owner.email)
+    api = stack.api(key)
+    stack.wait_until(stack.ready, timeout=60, what="the product is ready")
+    browser = stack.signed_in(account.owner.email)
 
     with database_away():
         time.sleep(1)
@@ -82,7 +70,7 @@ def test_the_product_rides_out_a_database_outage(product):
     assert readiness.json()["checks"]["database"]["status"] == "unavailable"
     assert feed_age < 3  # prices kept publishing without the database
 
-    stack.wait_until(lambda: ready(stack), timeout=RECOVERY_SECONDS, what="ready again")
+    stack.wait_until(stack.ready, timeout=RECOVERY_SECONDS, what="ready again")
     assert time.monotonic() - back < RECOVERY_SECONDS
     assert all(stack.alive(name) for name in PROCESSES), stack.logs()
     assert api.get("/positions").status_code == 200

@@ -14,57 +14,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from accounts.models import Account, Deposit, Journal
+from accounts.models import Deposit, Journal
 from accounts.services.reconciliation import ledger_reconcile
-from portal.schedules import schedules_install
-from tests.api.conftest import key_issue
-from tests.conftest import credit_cash
-from tests.factories import DEFAULT_PASSWORD, open_account
-from tests.fault_harness import PrivateRedis, Stack
-from tests.trading.conftest import binary_create, perp_create
+from tests.faults.conftest import PROCESSES, RECOVERY_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PROCESSES = ("web", "worker", "beat", "marketdata", "risk")
-RECOVERY_SECONDS = 30
-
-
-@pytest.fixture
-def product(settings):
-    """Markets, a funded custodial account with an API key, the default schedules; a
-    private Redis and the Procfile's processes on them."""
-    binary_create("TRUMP-WIN")
-    perp_create("BTC-PERP", "BTC")
-    schedules_install()
-    account = open_account(kind=Account.Kind.CUSTODIAL)
-    credit_cash(account, "10000")
-    key = key_issue([account])
-    with PrivateRedis() as redis_server:
-        settings.REDIS_URL = redis_server.url  # the test reads the product's Redis too
-        with Stack(redis_url=redis_server.url) as stack:
-            stack.start(*PROCESSES)
-            yield stack, redis_server, account, key
-
-
-def ready(stack: Stack) -> dict | None:
-    response = httpx.get(f"{stack.url}/ready/", timeout=5)
-    return response.json() if response.status_code == 200 else None
-
-
-def signed_in(stack: Stack, email: str) -> httpx.Client:
-    """A browser session on the portal (the real login form, CSRF included)."""
-    browser = httpx.Client(base_url=stack.url, timeout=10)
-    browser.get("/login/")
-    response = browser.post(
-        "/login/",
-        data={
-            "email": email,
-            "password": DEFAULT_PASSWORD,
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-        },
-    )
-    assert response.status_code == 302, response.text
-    return browser
 
 
 def deposit_by_page(browser: httpx.Client, amount: str) -> httpx.Response:
@@ -96,13 +50,9 @@ def sockets():
 
 def test_the_product_recovers_from_a_redis_restart(product, sockets):
     stack, redis_server, account, key = product
-    api = httpx.Client(
-        base_url=f"{stack.url}/v1/intelligence",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=10,
-    )
-    stack.wait_until(lambda: ready(stack), timeout=60, what="the product is ready")
-    browser = signed_in(stack, account.owner.email)
+    api = stack.api(key)
+    stack.wait_until(stack.ready, timeout=60, what="the product is ready")
+    browser = stack.signed_in(account.owner.email)
     ws_origin = {"Origin": stack.url, "Cookie": f"sessionid={browser.cookies['sessionid']}"}
     dashboard = sockets.enter_context(
         connect(
@@ -138,9 +88,7 @@ def test_the_product_recovers_from_a_redis_restart(product, sockets):
     assert readiness.json()["checks"]["redis"]["status"] == "unavailable"
     assert during.status_code == 302, during.text  # accepted: pending, recorded
 
-    stack.wait_until(
-        lambda: ready(stack), timeout=RECOVERY_SECONDS, what="feed, engine and workers back"
-    )
+    stack.wait_until(stack.ready, timeout=RECOVERY_SECONDS, what="feed, engine and workers back")
     assert time.monotonic() - restarted < RECOVERY_SECONDS
     assert all(stack.alive(name) for name in PROCESSES), stack.logs()
     assert api.get("/positions").status_code == 200

@@ -27,6 +27,7 @@ BOUND_SECONDS = int(FAST["OUTBOX_LEASE_SECONDS"]) + int(FAST["REPORT_STALE_SECON
 
 @pytest.fixture
 def product(settings):
+    """(stack, account, key): the web server, a worker and beat only."""
     schedules_install()
     account = open_account(kind=Account.Kind.CUSTODIAL)
     credit_cash(account, "1000")
@@ -50,11 +51,7 @@ def blocked_on(database: psycopg.Connection, tables: tuple[str, ...]) -> int:
 
 def test_a_killed_worker_strands_neither_a_report_nor_a_deposit(product):
     stack, account, key = product
-    api = httpx.Client(
-        base_url=f"{stack.url}/v1/intelligence",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=10,
-    )
+    api = stack.api(key)
     settings_dict = connection.settings_dict
     with (
         psycopg.connect(
