@@ -8,7 +8,13 @@ from collections.abc import Callable, Iterator
 import pytest
 import websockets
 
+from accounts.models import Account
+from tests.api.conftest import key_issue
+from tests.conftest import credit_cash
+from tests.factories import open_account
 from tests.live_server import asgi_server
+from tests.trading.conftest import binary_create, perp_create
+from tests.trading.quoting import put_quote
 
 TIMEOUT = 10.0
 
@@ -18,6 +24,19 @@ def stream_server(transactional_db) -> Iterator[str]:
     """The server's base URL (http://…); the stream is at ws://…/v1/stream."""
     with asgi_server() as base:
         yield base
+
+
+@pytest.fixture
+def market(transactional_db):
+    """A funded custodial account, a binary market and BTC-PERP, quoted; its key."""
+    account = open_account(kind=Account.Kind.CUSTODIAL)
+    credit_cash(account, "1000")
+    binary_create("CMD-MKT")
+    for venue in ("kalshi", "polymarket"):
+        put_quote(f"CMD-MKT@{venue}", bid="0.55", ask="0.56")
+    perp_create("BTC-PERP", "BTC")
+    put_quote("BTC-PERP@leviathan", bid="95000", ask="95001", binary=False, step="1")
+    return account, key_issue([account])
 
 
 def stream_url(base: str) -> str:

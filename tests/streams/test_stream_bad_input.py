@@ -10,27 +10,10 @@ import httpx
 import pytest
 import websockets
 
-from accounts.models import Account
-from tests.api.conftest import key_issue
-from tests.conftest import credit_cash
-from tests.factories import open_account
 from tests.live_server import asgi_server
 from tests.streams.conftest import connect, receive, run
 from tests.streams.test_stream_commands import command, ws_outcome
-from tests.trading.conftest import binary_create
-from tests.trading.quoting import put_quote
 from trading.models import Order
-
-
-@pytest.fixture
-def market(transactional_db):
-    account = open_account(kind=Account.Kind.CUSTODIAL)
-    credit_cash(account, "1000")
-    binary_create("CMD-MKT")
-    for venue in ("kalshi", "polymarket"):
-        put_quote(f"CMD-MKT@{venue}", bid="0.55", ask="0.56")
-    return account, key_issue([account])
-
 
 ORDER = {"symbol": "CMD-MKT", "side": "buy", "order_type": "limit"}
 

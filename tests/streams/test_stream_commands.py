@@ -7,18 +7,12 @@ import time
 from decimal import Decimal
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from accounts.models import Account
 from portal.api.auth import canonical_json
 from tests.api.conftest import key_issue
-from tests.conftest import credit_cash
-from tests.factories import open_account
 from tests.streams.conftest import connect, receive, receive_until, run
-from tests.trading.conftest import binary_create, perp_create
-from tests.trading.quoting import put_quote
 
 IGNORED = {"id", "client_order_id", "created_at", "updated_at", "requestId"}
 
@@ -42,19 +36,6 @@ def ws_outcome(reply: dict) -> tuple[int, dict]:
 def same(a: dict) -> dict:
     """`a` without the fields that differ between two equal requests (ids, times)."""
     return {k: v for k, v in a.items() if k not in IGNORED and k != "cancelledOrderIds"}
-
-
-@pytest.fixture
-def market(transactional_db):
-    """A funded custodial account, a binary market and BTC-PERP, quoted; its key."""
-    account = open_account(kind=Account.Kind.CUSTODIAL)
-    credit_cash(account, "1000")
-    binary_create("CMD-MKT")
-    for venue in ("kalshi", "polymarket"):
-        put_quote(f"CMD-MKT@{venue}", bid="0.55", ask="0.56")
-    perp_create("BTC-PERP", "BTC")
-    put_quote("BTC-PERP@leviathan", bid="95000", ask="95001", binary=False, step="1")
-    return account, key_issue([account])
 
 
 def test_leverage_commands_equal_their_rest_twins(stream_server, market):

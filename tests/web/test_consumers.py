@@ -3,6 +3,7 @@ ASGI stack of portal.asgi (origin check, session auth, routing) on the real Redi
 channel layer; and that ticks, fills and deposits really reach it."""
 
 import asyncio
+import functools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -138,6 +139,14 @@ async def receive_json(communicator: WebsocketCommunicator, timeout: float = TIM
     return json.loads(await communicator.receive_from(timeout=timeout))
 
 
+async def connects(account_id, cookie, origin, host=b"127.0.0.1:8000") -> bool:
+    """Whether the dashboard socket accepts this signed-in handshake."""
+    communicator = socket(account_id, cookie=cookie, origin=origin, host=host)
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
+    await communicator.disconnect()
+    return connected
+
+
 # --- Who may connect ----------------------------------------------------------------------
 
 
@@ -154,11 +163,7 @@ def test_a_foreign_origin_is_refused_at_the_handshake():
     account = open_account()
     cookie = session_cookie(account.owner)
 
-    async def run(origin):
-        communicator = socket(account.public_id, cookie=cookie, origin=origin)
-        connected, _ = await communicator.connect(timeout=TIMEOUT)
-        await communicator.disconnect()
-        return connected
+    run = functools.partial(connects, account.public_id, cookie)
 
     assert run_async(run, b"https://evil.example") is False
     assert run_async(run, None) is False  # no Origin at all
@@ -173,11 +178,7 @@ def test_the_origin_must_match_scheme_host_and_port(settings):
     account = open_account()
     cookie = session_cookie(account.owner)
 
-    async def run(origin, host=b"127.0.0.1:8000"):
-        communicator = socket(account.public_id, cookie=cookie, origin=origin, host=host)
-        connected, _ = await communicator.connect(timeout=TIMEOUT)
-        await communicator.disconnect()
-        return connected
+    run = functools.partial(connects, account.public_id, cookie)
 
     assert run_async(run, b"http://127.0.0.1:9999") is False  # same host, another port
     assert run_async(run, b"https://127.0.0.1:8000") is False  # another scheme
@@ -199,11 +200,7 @@ def test_site_url_and_csrf_trusted_origins_are_the_sites_own(settings):
     account = open_account()
     cookie = session_cookie(account.owner)
 
-    async def run(origin):
-        communicator = socket(account.public_id, cookie=cookie, origin=origin)
-        connected, _ = await communicator.connect(timeout=TIMEOUT)
-        await communicator.disconnect()
-        return connected
+    run = functools.partial(connects, account.public_id, cookie)
 
     assert run_async(run, b"https://portal.example.com") is True
     assert run_async(run, b"https://portal.example.com:443") is True
