@@ -1,11 +1,10 @@
 """The transactional outbox: work recorded with the state it finishes, sent until done."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from celery import shared_task
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
@@ -17,6 +16,7 @@ from accounts.services.outbox import (
     outbox_dispatch,
     outbox_enqueue,
 )
+from tests.threads import together
 
 RUNS: list[dict] = []
 
@@ -107,25 +107,12 @@ def test_a_key_allows_one_unfinished_item_and_a_new_one_once_done(db):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_make_one_item(monkeypatch):
     monkeypatch.setattr(outbox, "_send", lambda *args: None)  # still in the queue
-    barrier = threading.Barrier(4)
-    made: list[int] = []
-    errors: list[BaseException] = []
 
-    def request() -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                made.append(outbox_enqueue(task="tests.outbox_probe", kwargs={}, key="race").pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def request() -> int:
+        with transaction.atomic():
+            return outbox_enqueue(task="tests.outbox_probe", kwargs={}, key="race").pk
 
-    threads = [threading.Thread(target=request) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    made, errors = together(request, 4)
     assert errors == []
     assert OutboxItem.objects.filter(key="race").count() == 1
     assert len(made) == 4 and len(set(made)) == 1

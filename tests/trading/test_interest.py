@@ -1,11 +1,10 @@
 """Daily interest on Used Margin: amount, ledger, idempotency, who is charged."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, Posting
@@ -13,6 +12,7 @@ from accounts.services.reconciliation import ledger_reconcile
 from portal.errors import InvalidParams
 from tests.conftest import credit_cash
 from tests.factories import open_account
+from tests.threads import together
 from tests.trading.conftest import binary_create
 from trading.selectors import risk_policy_get
 from trading.services import interest as interest_service
@@ -182,24 +182,7 @@ def test_a_day_that_has_not_begun_cannot_accrue(borrower):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_charge_once(staff):
     account = borrowing(staff, deposit="10000", contracts="93000")
-    barrier = threading.Barrier(4)
-    runs = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            runs.append(interest_accrue(day=today()))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    runs, errors = together(lambda: interest_accrue(day=today()), 4)
     assert errors == []
     assert sum(r.charged for r in runs) == 1
     assert sum(r.failed for r in runs) == 0

@@ -1,12 +1,11 @@
 """The liquidation engine: who is liquidated, what is sold, in what order, and the record."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Journal, Notification, Posting
@@ -15,6 +14,7 @@ from portal.celery import app as celery_app
 from portal.errors import InvalidParams
 from tests.conftest import credit_cash
 from tests.factories import open_account
+from tests.threads import together
 from tests.trading.conftest import binary_create
 from tests.trading.quoting import put_quote
 from trading.marketdata import store
@@ -217,24 +217,9 @@ def test_a_second_run_does_nothing(below_threshold):
 def test_concurrent_runs_liquidate_once(quote_store, staff):
     holdings = Holdings(staff)
     holdings.gamma_yes_at("0.60")
-    barrier = threading.Barrier(4)
-    results: list[Liquidation | None] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            results.append(account_liquidate(account_id=holdings.account.pk, reason=BELOW))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = together(
+        lambda: account_liquidate(account_id=holdings.account.pk, reason=BELOW), 4
+    )
     assert errors == []
     assert sum(result is not None for result in results) == 1
     assert Liquidation.objects.count() == 1
