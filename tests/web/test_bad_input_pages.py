@@ -13,6 +13,7 @@ from accounts.models import Account, ApiKey, Deposit, WithdrawalRequest
 from portal.money import decimal_text_parse, decimal_typed_parse
 from portal.views import bad_request
 from tests.accounts.test_admin import login_ops
+from tests.accounts.test_admin_api_keys import issue
 from tests.web.conftest import html
 from tests.web.dashboard_fixtures import BTC, TRUMP, buy, markets_open, signed_in, trader
 from trading.models import Order
@@ -170,16 +171,7 @@ def test_a_linked_account_name_with_a_bidi_override_is_a_form_error(customer_cli
 
 def test_an_api_key_name_with_a_newline_is_an_admin_form_error(client, staff, customer_account):
     login_ops(client, staff)
-    response = client.post(
-        reverse("admin:accounts_apikey_add"),
-        {
-            "owner": customer_account.owner.pk,
-            "accounts": [customer_account.pk],
-            "name": "risk\ndesk",
-            "environment": "live",
-            "scopes": ["intelligence", "read"],
-        },
-    )
+    response = issue(client, customer_account, name="risk\ndesk")
     assert response.status_code == 200
     assert "it contains a newline (U+000A)" in html(response)
     assert not ApiKey.objects.exists()
