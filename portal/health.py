@@ -59,19 +59,17 @@ class _HeartbeatCheck(HealthCheck):
 
     name = ""
     label = ""
+    max_age_setting = ""  # the settings name of the beat's age limit, in seconds
     timeout = CHECK_TIMEOUT
 
     def __post_init__(self) -> None:
         self.detail: dict = {}
 
-    def max_age(self) -> float:
-        raise NotImplementedError
-
     def judge(self, beat: Heartbeat) -> None:
         """Raise ServiceUnavailable if the beat, though fresh, says the process is not working."""
 
     def run(self) -> None:
-        limit = self.max_age()
+        limit = getattr(settings, self.max_age_setting)
         self.detail["max_age_seconds"] = limit
         try:
             beat = heartbeat_read(self.name)
@@ -90,18 +88,14 @@ class _HeartbeatCheck(HealthCheck):
 class MarketDataFeedCheck(_HeartbeatCheck):
     name = "marketdata"
     label = "market-data feed"
-
-    def max_age(self) -> float:
-        return settings.READY_FEED_MAX_AGE_SECONDS
+    max_age_setting = "READY_FEED_MAX_AGE_SECONDS"
 
 
 @dataclasses.dataclass
 class MarginEngineCheck(_HeartbeatCheck):
     name = "engine"
     label = "margin engine"
-
-    def max_age(self) -> float:
-        return settings.READY_ENGINE_MAX_AGE_SECONDS
+    max_age_setting = "READY_ENGINE_MAX_AGE_SECONDS"
 
     def judge(self, beat: Heartbeat) -> None:
         if not beat.detail.get("subscribed", True):
@@ -112,9 +106,7 @@ class MarginEngineCheck(_HeartbeatCheck):
 class WorkerCheck(_HeartbeatCheck):
     name = "worker"
     label = "Celery worker (outbox dispatcher)"
-
-    def max_age(self) -> float:
-        return settings.READY_WORKER_MAX_AGE_SECONDS
+    max_age_setting = "READY_WORKER_MAX_AGE_SECONDS"
 
 
 CHECKS = {
