@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
@@ -96,6 +97,7 @@ class Contract:
     collateral_price: Decimal  # 0 when no price is known at all
     quoted_at: datetime | None = None  # when that price was quoted (None: payout, or none)
     stale: bool = False  # the price is older than the risk policy allows (`price_stale`)
+    venue: str = ""  # the venue whose price it is ("" : no listing)
 
 
 def _resolved_price(instrument: Instrument, outcome: str) -> Decimal | None:
@@ -106,20 +108,33 @@ def _resolved_price(instrument: Instrument, outcome: str) -> Decimal | None:
     return Decimal(1) if instrument.resolution == outcome else Decimal(0)
 
 
+class CollateralPrice(NamedTuple):
+    """A contract's collateral price, when it was quoted and on which venue."""
+
+    price: Decimal
+    quoted_at: datetime
+    venue: str  # the venue code of the quote it comes from
+
+
 def collateral_quote(
     quotes: Iterable[Quote], outcome: str, *, fresh_after: datetime
-) -> tuple[Decimal, datetime] | None:
-    """An outcome's collateral price from its listings' quotes, and when it was quoted
-    (None: no quote).
+) -> CollateralPrice | None:
+    """An outcome's collateral price from its listings' quotes, when and where it was
+    quoted (None: no quote). The collateral-price rule of SPEC §4, for every reader:
+    the positions loader (`contract_prices_get`) and the margin engine's re-pricing.
 
-    Per venue the lower of the best bid and the TWAP; across venues the best
-    of those (the position could be sold there), from the venues quoted after
-    `fresh_after` when any is: a venue whose feed stopped drops out while
-    another is live; only when all are stale does the best stale one count.
+    Per venue the lower of the best bid and the TWAP (`Quote.collateral_price`, a NO
+    contract's bid being 1 − the YES ask); across venues the best of those (the
+    position could be sold there), from the venues quoted after `fresh_after` when
+    any is: a venue whose feed stopped drops out while another is live; only when all
+    are stale does the best stale one count.
     """
-    priced = [(quote.for_outcome(Outcome(outcome)).collateral_price, quote.ts) for quote in quotes]
-    fresh = [item for item in priced if item[1] > fresh_after]
-    return max(fresh or priced, key=lambda item: item[0]) if priced else None
+    priced = [
+        CollateralPrice(quote.for_outcome(Outcome(outcome)).collateral_price, quote.ts, quote.venue)
+        for quote in quotes
+    ]
+    fresh = [item for item in priced if item.quoted_at > fresh_after]
+    return max(fresh or priced, key=lambda item: item.price) if priced else None
 
 
 def _last_marks(listings: Iterable[Listing]) -> dict[int, tuple[Decimal, datetime]]:
@@ -140,70 +155,129 @@ def _mark_for(mark: Decimal, outcome: str | None) -> Decimal:
     return mark if outcome in (None, Outcome.YES) else 1 - mark
 
 
-def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Contract]:
-    """Contracts by (instrument id, outcome), priced for collateral.
+@dataclass(frozen=True, slots=True)
+class ContractPrice:
+    """A contract's price and where and when it was quoted (`contract_prices_get`)."""
 
-    Collateral price (SPEC §4): per venue the lower of the best bid and the
-    TWAP, for the position's outcome; across venues the best of those (the
-    position could be sold there); with no live quote, the last stored mark;
-    a resolved market is worth its payout (1 or 0). Each contract carries the
-    time of its price and whether that price is stale (`price_stale`).
-    Instruments and listings come from the per-process catalog, quotes in one
-    Redis round trip; the stored marks are read (one query) only when some
-    contract has no quote.
+    venue: str  # where the price is; without one, the first listing's ("": no listing)
+    price: Decimal | None  # binary: collateral price; perp: mark (None: no price known)
+    quoted_at: datetime | None  # None: a payout, or no price
+    stale: bool  # older than the risk policy allows (`price_stale`)
+
+
+_Priced = tuple[str, Decimal | None, datetime | None]  # (venue, price, when quoted)
+
+
+def _price_quoted(
+    instrument: Instrument,
+    outcome: str,
+    listings: Sequence[Listing],
+    quotes: dict[str, Quote],
+    *,
+    fresh_after: datetime,
+) -> _Priced | None:
+    """A contract's price from its payout or its listings' quotes (None: neither)."""
+    quoted = [quotes[listing.key] for listing in listings if listing.key in quotes]
+    if not instrument.is_binary:
+        if not quoted:
+            return None
+        quote = ([quote for quote in quoted if quote.ts > fresh_after] or quoted)[0]
+        return (quote.venue, quote.mark, quote.ts)
+    payout = _resolved_price(instrument, outcome)
+    if payout is not None:
+        return (listings[0].venue.code if listings else "", payout, None)
+    best = collateral_quote(quoted, outcome, fresh_after=fresh_after)
+    return None if best is None else (best.venue, best.price, best.quoted_at)
+
+
+def _price_marked(
+    outcome: str | None, listings: Sequence[Listing], marks: dict[int, tuple[Decimal, datetime]]
+) -> _Priced:
+    """A contract's price from its listings' last stored marks: the best of them
+    (none: no price, at the first listing's venue)."""
+    stored = [
+        (listing.venue.code, _mark_for(marks[listing.pk][0], outcome), marks[listing.pk][1])
+        for listing in listings
+        if listing.pk in marks
+    ]
+    if not stored:
+        return (listings[0].venue.code if listings else "", None, None)
+    return max(stored, key=lambda item: item[1])
+
+
+def contract_prices_get(
+    keys: Iterable[tuple[int, str]], *, instruments: dict[int, Instrument], now: datetime
+) -> dict[tuple[int, str], ContractPrice]:
+    """The price of each contract by (instrument id, outcome; "" for a perpetual): the
+    one pricing of positions, behind `contracts_get` and `positions_priced_load`.
+
+    A binary contract's is its collateral price (SPEC §4): a resolved market's
+    payout (1 or 0); else `collateral_quote` over its listings' quotes (per venue
+    min(best bid, TWAP) for the outcome, the best venue, fresh venues first); else
+    the best last stored mark. A perpetual's is its mark: the first listing with a
+    fresh quote, else with any quote; else the best last stored mark. Each carries
+    its venue, its time and whether it is stale at `now` (`price_stale`). Listings
+    come from the per-process catalog, quotes in one Redis round trip; stored marks
+    are read (one query) only for contracts none of whose listings is quoted.
     """
     keys = set(keys)
-    instruments = instruments_get(instrument_id for instrument_id, _ in keys)
-    listings = {pk: listings_get(instrument) for pk, instrument in instruments.items()}
+    max_age = price_max_age()
+    fresh_after = now - timedelta(seconds=max_age)
+    listings = {pk: listings_get(instruments[pk]) for pk in {pk for pk, _ in keys}}
     quotes = store.quotes_get_many(
         listing.key for of_instrument in listings.values() for listing in of_instrument
     )
-    marks: dict[int, tuple[Decimal, datetime]] | None = None
-    now, max_age = timezone.now(), price_max_age()
-
-    contracts = {}
-    for instrument_id, outcome in keys:
-        instrument = instruments[instrument_id]
-        priced: tuple[Decimal, datetime | None] | None = None
-        payout = _resolved_price(instrument, outcome)
-        if payout is not None:
-            priced = (payout, None)
-        else:
-            priced = collateral_quote(
-                [
-                    quotes[listing.key]
-                    for listing in listings[instrument_id]
-                    if listing.key in quotes
-                ],
-                outcome,
-                fresh_after=now - timedelta(seconds=max_age),
-            )
-        if priced is None:
-            if marks is None:
-                marks = _last_marks(
-                    listing for of_instrument in listings.values() for listing in of_instrument
-                )
-            stored = [
-                (_mark_for(marks[listing.pk][0], outcome), marks[listing.pk][1])
-                for listing in listings[instrument_id]
-                if listing.pk in marks
-            ]
-            priced = max(stored, key=lambda item: item[0]) if stored else (ZERO, None)
-        price, quoted_at = priced
-        addon = getattr(instrument, "haircut_addon", None)
-        contracts[(instrument_id, outcome)] = Contract(
-            instrument_id=instrument_id,
-            outcome=outcome,
-            symbol=instrument.symbol,
-            title=instrument.title,
-            event_group_id=instrument.event_id,
-            expires_at=instrument.expires_at,
-            addon=float(addon.addon) if addon is not None else 0.0,
-            collateral_price=price,
-            quoted_at=quoted_at,
-            stale=payout is None and price_stale(instrument, quoted_at, now=now, max_age=max_age),
+    priced: dict[tuple[int, str], _Priced] = {}
+    unquoted = []
+    for key in keys:
+        found = _price_quoted(
+            instruments[key[0]], key[1], listings[key[0]], quotes, fresh_after=fresh_after
         )
-    return contracts
+        if found is None:
+            unquoted.append(key)
+        else:
+            priced[key] = found
+    if unquoted:
+        marks = _last_marks(listing for pk, _ in unquoted for listing in listings[pk])
+        for pk, outcome in unquoted:
+            side = outcome if instruments[pk].is_binary else None
+            priced[(pk, outcome)] = _price_marked(side, listings[pk], marks)
+    return {
+        key: ContractPrice(
+            venue=venue,
+            price=price,
+            quoted_at=quoted_at,
+            stale=price_stale(instruments[key[0]], quoted_at, now=now, max_age=max_age),
+        )
+        for key, (venue, price, quoted_at) in priced.items()
+    }
+
+
+def _contract(instrument: Instrument, outcome: str, price: ContractPrice) -> Contract:
+    addon = getattr(instrument, "haircut_addon", None)
+    return Contract(
+        instrument_id=instrument.pk,
+        outcome=outcome,
+        symbol=instrument.symbol,
+        title=instrument.title,
+        event_group_id=instrument.event_id,
+        expires_at=instrument.expires_at,
+        addon=float(addon.addon) if addon is not None else 0.0,
+        collateral_price=ZERO if price.price is None else price.price,
+        quoted_at=price.quoted_at,
+        stale=price.stale,
+        venue=price.venue,
+    )
+
+
+def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Contract]:
+    """Binary contracts by (instrument id, outcome), priced for collateral
+    (`contract_prices_get`; no price at all: 0). Instruments from the per-process
+    catalog."""
+    keys = set(keys)
+    instruments = instruments_get(instrument_id for instrument_id, _ in keys)
+    prices = contract_prices_get(keys, instruments=instruments, now=timezone.now())
+    return {key: _contract(instruments[key[0]], key[1], prices[key]) for key in keys}
 
 
 @dataclass
@@ -275,34 +349,103 @@ class Portfolio:
         )
 
 
+POSITION_FIELDS = (
+    "id",
+    "instrument_id",
+    "outcome",
+    "quantity",
+    "average_price",
+    "realized_pnl",
+    "isolated_margin",
+    "leverage",
+    "opened_at",
+)
+# The columns of an open position as `positions_priced_load` reads them: its
+# account, then POSITION_FIELDS (all of them for views, the first four for margin).
+_VIEW_COLUMNS = ("account_id", *POSITION_FIELDS)
+_MARGIN_COLUMNS = _VIEW_COLUMNS[:5]  # account_id, id, instrument_id, outcome, quantity
+
+
+@dataclass(frozen=True)
+class PricedPositions:
+    """Open positions of some accounts with each contract priced once
+    (`positions_priced_load`)."""
+
+    accounts: Sequence[Account]
+    rows: list[tuple]  # _VIEW_COLUMNS (or _MARGIN_COLUMNS), in account, then id, order
+    instruments: dict[int, Instrument]
+    prices: dict[tuple[int, str], ContractPrice]  # by (instrument id, outcome; "" for perps)
+    contracts: dict[tuple[int, str], Contract]  # the binary ones, as margin_evaluate takes them
+    at: datetime
+
+    def portfolio(self) -> Portfolio:
+        """The accounts' cash (as passed in) and binary positions as margin-engine arrays,
+        positions in account order (`margin_evaluate`'s fast path)."""
+        index = {account.pk: i for i, account in enumerate(self.accounts)}
+        keys = list(self.contracts)
+        contract_index = {key: i for i, key in enumerate(keys)}
+        rows = [row for row in self.rows if (row[2], row[3]) in contract_index]
+        return Portfolio(
+            account_ids=[account.pk for account in self.accounts],
+            cash=np.array([float(account.risk_cash) for account in self.accounts]),
+            position_ids=[row[1] for row in rows],
+            position_account=np.array([index[row[0]] for row in rows], dtype=np.int64),
+            position_contract=np.array(
+                [contract_index[(row[2], row[3])] for row in rows], dtype=np.int64
+            ),
+            quantity=np.array([float(row[4]) for row in rows], dtype=np.float64),
+            quantity_exact=[row[4] for row in rows],
+            contracts=[self.contracts[key] for key in keys],
+            at=self.at,
+        )
+
+
+def positions_priced_load(
+    *, accounts: Sequence[Account], binary_only: bool = False
+) -> PricedPositions:
+    """The open positions of `accounts`, each contract priced once by
+    `contract_prices_get`: the one loader of priced positions. The API's positions
+    and margin, the dashboard (`position_book_get`), the checks and the margin
+    engine's book (`portfolio_load`) all read through it, so they value a position
+    alike, a linked account's synced ones included.
+
+    One statement (a prepared one for a single account, the API's hot path), one
+    Redis round trip (plus one query for stored marks only for contracts that no
+    listing quotes); instruments and listings from the per-process catalog. With
+    `binary_only` (margin inputs), perpetuals are left out and only the columns
+    margin needs are read. Pass freshly read Account rows (their cash is used as
+    it stands; locked ones for checks that must hold).
+    """
+    columns = _MARGIN_COLUMNS if binary_only else _VIEW_COLUMNS
+    rows = _open_position_rows([account.pk for account in accounts], columns)
+    instruments = instruments_get({row[2] for row in rows})
+    if binary_only and not all(instrument.is_binary for instrument in instruments.values()):
+        binary = {pk for pk, instrument in instruments.items() if instrument.is_binary}
+        rows = [row for row in rows if row[2] in binary]
+    keys = {(row[2], row[3]) for row in rows}
+    now = timezone.now()
+    prices = contract_prices_get(keys, instruments=instruments, now=now)
+    return PricedPositions(
+        accounts=accounts,
+        rows=rows,
+        instruments=instruments,
+        prices=prices,
+        contracts={
+            key: _contract(instruments[key[0]], key[1], prices[key])
+            for key in keys
+            if instruments[key[0]].is_binary
+        },
+        at=now,
+    )
+
+
 def portfolio_load(*, accounts: Sequence[Account]) -> Portfolio:
-    """The margin inputs of `accounts` (their cash as passed in, open binary positions).
+    """The margin inputs of `accounts` (their cash as passed in, open binary positions),
+    as `positions_priced_load` prices them.
 
     Pass freshly read (and, for checks that must hold, locked) Account rows.
     """
-    index = {account.pk: i for i, account in enumerate(accounts)}
-    rows = list(
-        Position.objects.filter(
-            account_id__in=index, instrument__kind=Instrument.Kind.BINARY, quantity__gt=0
-        )
-        .order_by("account_id", "id")
-        .values_list("id", "account_id", "instrument_id", "outcome", "quantity")
-    )
-    contracts = contracts_get((instrument_id, outcome) for _, _, instrument_id, outcome, _ in rows)
-    contract_keys = list(contracts)
-    contract_index = {key: i for i, key in enumerate(contract_keys)}
-    return Portfolio(
-        account_ids=[account.pk for account in accounts],
-        cash=np.array([float(account.risk_cash) for account in accounts], dtype=np.float64),
-        position_ids=[row[0] for row in rows],
-        position_account=np.array([index[row[1]] for row in rows], dtype=np.int64),
-        position_contract=np.array(
-            [contract_index[(row[2], row[3])] for row in rows], dtype=np.int64
-        ),
-        quantity=np.array([float(row[4]) for row in rows], dtype=np.float64),
-        quantity_exact=[row[4] for row in rows],
-        contracts=[contracts[key] for key in contract_keys],
-    )
+    return positions_priced_load(accounts=accounts, binary_only=True).portfolio()
 
 
 def money_decimal(value: float) -> Decimal:
@@ -664,64 +807,6 @@ class PositionBook:
     portfolio: Portfolio  # the binary positions and cash, for margin_evaluate
 
 
-def _priced_venue(
-    instrument: Instrument,
-    outcome: str | None,
-    listings: Sequence[Listing],
-    quotes: dict[str, Quote],
-    marks: dict[int, tuple[Decimal, datetime]],
-    *,
-    fresh_after: datetime,
-) -> tuple[str, Decimal | None, datetime | None]:
-    """(venue, price, when quoted) of a contract, by the rules of `contracts_get` /
-    `perp_quotes_get`.
-
-    Binary (`outcome` yes/no): the payout once resolved; else the best
-    per-venue collateral price (`collateral_quote`: fresh venues first); else
-    the best last stored mark. Perpetual (`outcome` None): the mark of the
-    first listing with a fresh quote, else with any quote; else its last
-    stored mark. The venue is where that price is; without any price, the
-    first listing's (None: no price).
-    """
-    first = listings[0].venue.code if listings else ""
-    if outcome is not None:
-        resolved = _resolved_price(instrument, outcome)
-        if resolved is not None:
-            return first, resolved, None
-    best: tuple[str, Decimal, datetime] | None = None
-    quoted = [(listing, quotes[listing.key]) for listing in listings if listing.key in quotes]
-    fresh = [(listing, quote) for listing, quote in quoted if quote.ts > fresh_after]
-    for listing, quote in fresh or quoted:
-        if outcome is None:
-            return listing.venue.code, quote.mark, quote.ts
-        price, quoted_at = collateral_quote([quote], outcome, fresh_after=fresh_after)
-        if best is None or price > best[1]:
-            best = (listing.venue.code, price, quoted_at)
-    if best is not None:
-        return best
-    for listing in listings:
-        if listing.pk not in marks:
-            continue
-        mark, ts = marks[listing.pk]
-        price = _mark_for(mark, outcome)
-        if best is None or price > best[1]:
-            best = (listing.venue.code, price, ts)
-    return best if best is not None else (first, None, None)
-
-
-POSITION_FIELDS = (
-    "id",
-    "instrument_id",
-    "outcome",
-    "quantity",
-    "average_price",
-    "realized_pnl",
-    "isolated_margin",
-    "leverage",
-    "opened_at",
-)
-
-
 @dataclass(frozen=True)
 class _RawSelect:
     """A fixed SELECT written once from the model's metadata, run without the ORM's
@@ -748,131 +833,97 @@ class _RawSelect:
 
 
 @functools.cache
-def _open_positions_select() -> _RawSelect:
-    """SELECT POSITION_FIELDS FROM position WHERE account_id = %s AND quantity <> 0
-    ORDER BY id."""
+def _open_positions_select(columns: tuple[str, ...]) -> _RawSelect:
+    """SELECT columns FROM position WHERE account_id = %s AND quantity <> 0 ORDER BY id."""
     meta, quote = Position._meta, connection.ops.quote_name
-    columns = [meta.get_field(name).get_col(meta.db_table) for name in POSITION_FIELDS]
+    cols = [meta.get_field(name).get_col(meta.db_table) for name in columns]
     account = quote(meta.get_field("account").column)
     quantity = quote(meta.get_field("quantity").column)
     sql = (
-        f"SELECT {', '.join(quote(column.target.column) for column in columns)} "  # noqa: S608 - names from the model
+        f"SELECT {', '.join(quote(column.target.column) for column in cols)} "  # noqa: S608 - names from the model
         f"FROM {quote(meta.db_table)} WHERE {account} = %s AND {quantity} <> 0 "
-        f"ORDER BY {quote(meta.pk.column)}"  # as portfolio_load: the same float sums
+        f"ORDER BY {quote(meta.pk.column)}"
     )
     converters = []
-    for index, column in enumerate(columns):
+    for index, column in enumerate(cols):
         functions = column_converters(column, connection)
         if functions:
             converters.append((index, functions, column))
     return _RawSelect(sql=sql, converters=converters)
 
 
+def _open_position_rows(account_ids: Sequence[int], columns: tuple[str, ...]) -> list[tuple]:
+    """`columns` of these accounts' open positions, in account, then id, order (one
+    statement; a prepared one for a single account)."""
+    if len(account_ids) == 1:
+        return _open_positions_select(columns).fetch(account_ids[0])
+    if not account_ids:
+        return []
+    return list(
+        Position.objects.filter(account_id__in=account_ids)
+        .exclude(quantity=0)
+        .order_by("account_id", "id")
+        .values_list(*columns)
+    )
+
+
+def _position_view(row: tuple, instrument: Instrument, price: ContractPrice) -> PositionView:
+    """One position (a POSITION_FIELDS row) at `price`, as the API shows it."""
+    pk, _, outcome, quantity, average, realized, margin_, leverage, opened = row
+    is_binary = instrument.is_binary
+    mark = price.price
+    size = abs(quantity)
+    if is_binary:
+        upnl = None if mark is None else quantize_money(quantity * (mark - average))
+        liquidation = None
+    else:
+        upnl = (
+            None
+            if mark is None
+            else quantize_money(
+                perp_math.unrealized_pnl(quantity=quantity, entry=average, mark=mark)
+            )
+        )
+        liquidation = perp_math.liquidation_price(
+            quantity=quantity,
+            entry=average,
+            margin=margin_,
+            mmf=instrument.maintenance_margin_fraction,
+        )
+    return PositionView(
+        position_id=pk,
+        symbol=contract_symbol(instrument.symbol, outcome),
+        kind=instrument.kind,
+        venue=price.venue,
+        side="long" if quantity > 0 else "short",
+        quantity=size,
+        average_price=average,
+        mark_price=mark,
+        notional=None if mark is None else quantize_money(size * mark),
+        unrealized_pnl=upnl,
+        realized_pnl=realized,
+        leverage=None if is_binary else leverage,
+        liquidation_price=None if liquidation is None else quantize_price(liquidation),
+        isolated_margin=None if is_binary else margin_,
+        opened_at=opened,
+        quoted_at=price.quoted_at,
+        stale=price.stale,
+    )
+
+
 def position_book_get(*, account: Account) -> PositionBook:
-    """`account`'s open positions, priced: one query (`_open_positions_select`), one
-    Redis round trip (plus one query for stored marks only when some listing has no
-    quote); instruments and listings from the per-process catalog.
+    """`account`'s open positions as the API shows them, and its margin inputs, from one
+    `positions_priced_load` (one statement, one Redis round trip).
 
     Pass a freshly read Account row (its cash is used as it stands).
     """
-    rows = _open_positions_select().fetch(account.pk)
-    instruments = instruments_get({row[1] for row in rows})
-    listings = {pk: listings_get(instrument) for pk, instrument in instruments.items()}
-    every_listing = [listing for of_instrument in listings.values() for listing in of_instrument]
-    quotes = store.quotes_get_many(listing.key for listing in every_listing)
-    unquoted = [listing for listing in every_listing if listing.key not in quotes]
-    marks = _last_marks(unquoted) if unquoted else {}
-
-    views: list[PositionView] = []
-    contract_index: dict[tuple[int, str], int] = {}
-    contracts: list[Contract] = []
-    binary_ids, binary_contract, binary_quantity = [], [], []
-    now, max_age = timezone.now(), price_max_age()
-    for pk, instrument_id, outcome, quantity, average, realized, margin_, leverage, opened in rows:
-        instrument = instruments[instrument_id]
-        is_binary = instrument.is_binary
-        venue, price, quoted_at = _priced_venue(
-            instrument,
-            outcome if is_binary else None,
-            listings[instrument_id],
-            quotes,
-            marks,
-            fresh_after=now - timedelta(seconds=max_age),
-        )
-        resolved = is_binary and _resolved_price(instrument, outcome) is not None
-        stale = not resolved and price_stale(instrument, quoted_at, now=now, max_age=max_age)
-        size = abs(quantity)
-        if is_binary:
-            key = (instrument_id, outcome)
-            if key not in contract_index:
-                contract_index[key] = len(contracts)
-                addon = getattr(instrument, "haircut_addon", None)
-                contracts.append(
-                    Contract(
-                        instrument_id=instrument_id,
-                        outcome=outcome,
-                        symbol=instrument.symbol,
-                        title=instrument.title,
-                        event_group_id=instrument.event_id,
-                        expires_at=instrument.expires_at,
-                        addon=float(addon.addon) if addon is not None else 0.0,
-                        collateral_price=ZERO if price is None else price,
-                        quoted_at=quoted_at,
-                        stale=stale,
-                    )
-                )
-            binary_ids.append(pk)
-            binary_contract.append(contract_index[key])
-            binary_quantity.append(quantity)
-            upnl = None if price is None else quantize_money(quantity * (price - average))
-            liquidation = None
-        else:
-            upnl = (
-                None
-                if price is None
-                else quantize_money(
-                    perp_math.unrealized_pnl(quantity=quantity, entry=average, mark=price)
-                )
-            )
-            liquidation = perp_math.liquidation_price(
-                quantity=quantity,
-                entry=average,
-                margin=margin_,
-                mmf=instrument.maintenance_margin_fraction,
-            )
-        views.append(
-            PositionView(
-                position_id=pk,
-                symbol=contract_symbol(instrument.symbol, outcome),
-                kind=instrument.kind,
-                venue=venue,
-                side="long" if quantity > 0 else "short",
-                quantity=size,
-                average_price=average,
-                mark_price=price,
-                notional=None if price is None else quantize_money(size * price),
-                unrealized_pnl=upnl,
-                realized_pnl=realized,
-                leverage=None if is_binary else leverage,
-                liquidation_price=None if liquidation is None else quantize_price(liquidation),
-                isolated_margin=None if is_binary else margin_,
-                opened_at=opened,
-                quoted_at=quoted_at,
-                stale=stale,
-            )
-        )
+    priced = positions_priced_load(accounts=[account])
+    views = [
+        _position_view(row[1:], priced.instruments[row[2]], priced.prices[(row[2], row[3])])
+        for row in priced.rows
+    ]
     views.sort(key=lambda view: view.symbol)
-    portfolio = Portfolio(
-        account_ids=[account.pk],
-        cash=np.array([float(account.risk_cash)], dtype=np.float64),
-        position_ids=binary_ids,
-        position_account=np.zeros(len(binary_ids), dtype=np.int64),
-        position_contract=np.array(binary_contract, dtype=np.int64),
-        quantity=np.array([float(q) for q in binary_quantity], dtype=np.float64),
-        quantity_exact=binary_quantity,
-        contracts=contracts,
-    )
-    return PositionBook(positions=views, portfolio=portfolio)
+    return PositionBook(positions=views, portfolio=priced.portfolio())
 
 
 def margin_utilization_get(portfolio: Portfolio) -> Decimal | None:

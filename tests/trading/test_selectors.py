@@ -21,8 +21,16 @@ from tests.trading.quoting import put_quote
 from trading.marketdata import store
 from trading.marketdata.history import PriceHistoryRecorder
 from trading.models import EventGroup, Instrument, InstrumentHaircut, Listing
-from trading.selectors import contracts_get, margin_summaries_get, risk_policy_get
+from trading.selectors import (
+    contract_symbol,
+    contracts_get,
+    margin_summaries_get,
+    portfolio_load,
+    position_book_get,
+    risk_policy_get,
+)
 from trading.services.eligibility import account_margin_override_set
+from trading.services.margin_book import MarginBook
 from trading.services.positions import FillResult, binary_fill_apply
 
 D = Decimal
@@ -254,3 +262,43 @@ def test_the_expiry_term_uses_days_to_expiry(db, quote_store, custodial_account)
     figures = summary(custodial_account)
     assert figures.breakdown[0].haircut == pytest.approx(D("0.373576"), abs=D("0.000001"))
     assert figures.adjusted_equity == pytest.approx(D("234.909042"), abs=D("0.0001"))
+
+
+def test_one_loader_prices_positions_alike_for_the_api_the_checks_and_the_engine(
+    alpha, custodial_account, django_assert_max_num_queries
+):
+    # ALPHA YES: kalshi min(0.60, TWAP 0.55) = 0.55, polymarket min(0.58, 0.61) = 0.58 → 0.58
+    # on polymarket; NO: kalshi min(1 − 0.62, 1 − 0.55) = 0.38, polymarket 1 − 0.63 = 0.37
+    # → 0.38 on kalshi. BETA has no quote: its last stored mark, 0.30, on kalshi.
+    beta = market("BETA", venues=("kalshi",))
+    quote("ALPHA", "kalshi", bid="0.60", ask="0.62", twap="0.55")
+    quote("ALPHA", "polymarket", bid="0.58", ask="0.63", twap="0.61")
+    tick = quote("BETA", "kalshi", bid="0.29", ask="0.31")
+    listing = Listing.objects.get(instrument=beta)
+    PriceHistoryRecorder(every=1.0).record(
+        [tick], {listing.key: listing.pk}, now=tick.ts.timestamp()
+    )
+    store.redis_client().hdel(store.quotes_key(), listing.key)
+    credit_cash(custodial_account, "1000")
+    fill(custodial_account, alpha, quantity="100", price="0.60")
+    fill(custodial_account, alpha, quantity="50", price="0.40", outcome="no")
+    fill(custodial_account, beta, quantity="10", price="0.30")
+    expected = {"ALPHA": ("polymarket", D("0.58")), "ALPHA:NO": ("kalshi", D("0.38"))}
+    expected["BETA"] = ("kalshi", D("0.30"))
+
+    book = position_book_get(account=custodial_account)  # the API and the dashboard
+    portfolio = portfolio_load(accounts=[custodial_account])  # the checks
+    engine = MarginBook()
+    engine.load(consume_changes=False)
+
+    assert {view.symbol: (view.venue, view.mark_price) for view in book.positions} == expected
+    for loaded in (book.portfolio, portfolio):
+        assert {
+            contract_symbol(c.symbol, c.outcome): (c.venue, c.collateral_price)
+            for c in loaded.contracts
+        } == expected
+    assert sorted(engine.contract_price.tolist()) == sorted(
+        float(price) for _, price in expected.values()
+    )
+    with django_assert_max_num_queries(2):  # the positions, and BETA's stored marks
+        position_book_get(account=custodial_account)

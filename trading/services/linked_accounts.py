@@ -6,9 +6,12 @@ first (a signed read) and only then opens a non-custodial account holding it,
 sealed (accounts.credential_keys). Syncing reads cash and positions from the
 venue and mirrors them onto the account's Position rows, mapped to our
 instruments (a market we do not list yet is created, as a halted instrument:
-tracked, never routed to). Credentials are never logged, returned or put in
-an error: what a venue error says is kept in `last_error`, sanitized by the
-adapters.
+tracked, never routed to). Each synced market's best bid and ask are published
+as its quote where no feed quotes it (`_market_quote`), so synced positions
+are valued by the collateral-price rule of SPEC §4 like every other: min(best
+bid, TWAP), a NO contract from the YES ask side. Credentials are never logged,
+returned or put in an error: what a venue error says is kept in `last_error`,
+sanitized by the adapters.
 
 A failed sync keeps the last good positions, records the error and backs off
 (LINKED_SYNC_INTERVAL_SECONDS doubling up to LINKED_SYNC_BACKOFF_MAX_SECONDS);
@@ -36,7 +39,7 @@ from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, Forbidden, InvalidParams
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
-from trading.marketdata.quotes import ONE, OrderBook, Outcome, Quote, quantize_price
+from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import quotes_get_many, quotes_publish
 from trading.models import EventGroup, Instrument, Listing, Position, Venue
 from trading.venues import kalshi, polymarket
@@ -574,42 +577,70 @@ def _prices_publish(
     *,
     now: datetime,
 ) -> None:
-    """The venue's prices as quotes, for the markets no feed quotes (so the engine can
-    value the positions): a feed quote (it has a book) fresher than
-    FEED_QUOTE_FRESH_SECONDS is never overwritten."""
-    yes_price: dict[str, Decimal] = {}
+    """Each synced market's quote (`_market_quote`) for the markets no feed quotes, so the
+    engine, the API and the dashboard value the positions by the one collateral-price
+    rule (SPEC §4): a feed quote (it has a book) fresher than FEED_QUOTE_FRESH_SECONDS
+    is never overwritten. Published as one tick batch, which re-prices the engine."""
+    quotes: dict[str, Quote] = {}
     for position in positions:
         instrument = instruments.get(position.market.venue_market_id)
-        if instrument is None or position.current_price is None:
+        if instrument is None:
             continue
-        price = position.current_price
-        yes_price[f"{instrument.symbol}@{venue.code}"] = (
-            price if position.outcome == Outcome.YES else ONE - price
-        )
-    if not yes_price:
+        key = f"{instrument.symbol}@{venue.code}"
+        quote = _market_quote(key, position.market, now=now)
+        if quote is not None:
+            quotes[key] = quote
+    if not quotes:
         return
     fresh_after = now - timedelta(seconds=FEED_QUOTE_FRESH_SECONDS)
-    current = quotes_get_many(yes_price)
-    quotes = [
-        _price_quote(key, price, now=now)
-        for key, price in yes_price.items()
-        if key not in current
-        or not (current[key].book.bids or current[key].book.asks)
-        or current[key].ts < fresh_after
-    ]
-    quotes_publish(quotes, ts=now)
+    current = quotes_get_many(quotes)
+    quotes_publish(
+        [
+            quote
+            for key, quote in quotes.items()
+            if key not in current
+            or not (current[key].book.bids or current[key].book.asks)
+            or current[key].ts < fresh_after
+        ],
+        ts=now,
+    )
 
 
-def _price_quote(listing_key: str, price: Decimal, *, now: datetime) -> Quote:
-    price = quantize_price(min(max(price, PRICE_FLOOR), PRICE_CEILING))
+def _market_quote(listing_key: str, market: TrackedMarket, *, now: datetime) -> Quote | None:
+    """A synced market's YES quote: the venue's best bid and ask, and their mid as mark
+    and TWAP (one snapshot: the sync keeps no history), so the collateral price
+    min(bid, TWAP) is the YES bid, and the NO contract's is 1 − the YES ask.
+
+    A side without orders sits at the price floor (no bid) or ceiling (no ask), the
+    mark at the other side: a contract nobody bids for is worth next to nothing. With
+    no usable book (none, or crossed), the last trade stands for every price (SPEC
+    §4's "else the last mark"); without that either, there is no quote (None). The
+    quote has no depth: a synced market is valued on it, never traded against it.
+    """
+    bid, ask = market.yes_bid, market.yes_ask
+    if bid is not None and ask is not None and bid > ask:
+        bid = ask = None
+    if bid is None and ask is None:
+        if market.last_price is None:
+            return None
+        bid = ask = mark = market.last_price
+    elif bid is None or ask is None:
+        mark = bid if ask is None else ask
+        bid = PRICE_FLOOR if bid is None else bid
+        ask = PRICE_CEILING if ask is None else ask
+    else:
+        mark = (bid + ask) / 2
+    bid, ask, mark = (
+        quantize_price(min(max(p, PRICE_FLOOR), PRICE_CEILING)) for p in (bid, ask, mark)
+    )
     return Quote(
         listing_key=listing_key,
         is_binary=True,
         ts=now,
-        mark=price,
-        bid=price,
-        ask=price,
-        twap=price,
+        mark=mark,
+        bid=bid,
+        ask=ask,
+        twap=mark,
         book=OrderBook(bids=(), asks=()),
         outcome=Outcome.YES,
     )

@@ -1,14 +1,16 @@
 """The margin engine's in-memory book: every account's cash and open binary
 positions as arrays, kept current cheaply.
 
-- `load()` reads everything through the selectors' loaders (`portfolio_load`,
-  which prices contracts from the quote store): the full refresh, on a timer.
+- `load()` reads everything through the one priced-position loader
+  (`portfolio_load`, i.e. `positions_priced_load`, which the API and the
+  dashboard read through too): the full refresh, on a timer.
 - `refresh_changed()` reloads only the accounts in the Redis "accounts
   changed" set (every journal marks the accounts whose cash changed: fills,
   deposits, withdrawals, settlement, liquidation), taken atomically.
 - `prices_update(symbols)` re-prices the contracts of the instruments that
-  moved, from the quote store (the source of truth; a tick is a hint), and
-  returns the accounts holding them: a tick re-evaluates only those.
+  moved, from the quote store (the source of truth; a tick is a hint) by the
+  same collateral-price rule (`collateral_quote`), and returns the accounts
+  holding them: a tick re-evaluates only those.
 - `evaluate(indices)` runs `margin_evaluate` over those accounts' positions,
   and says which of them rest on a stale price (older than the risk
   policy's `price_stale_after_seconds`, in a market that trades).

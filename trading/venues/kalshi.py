@@ -223,17 +223,14 @@ class KalshiMarket:
         """Open for trading (Kalshi's market status `active`)."""
         return self.status == "active"
 
-    def yes_price(self) -> Decimal | None:
-        """The YES price to value a position at: the bid/ask mid, else the last trade.
-
-        A side with no orders is reported as 0 (bid) or 1 (ask): no mid then.
-        """
+    def yes_top(self) -> tuple[Decimal | None, Decimal | None]:
+        """(best YES bid, best YES ask), None for a side with no orders (Kalshi reports
+        an empty side as a 0 bid or a 1 ask)."""
         bid, ask = self.yes_bid, self.yes_ask
-        if bid is not None and ask is not None and ZERO < bid <= ask < ONE:
-            return quantize_price((bid + ask) / 2)
-        if self.last_price is not None and self.last_price > ZERO:
-            return self.last_price
-        return None
+        return (
+            bid if bid is not None and ZERO < bid < ONE else None,
+            ask if ask is not None and ZERO < ask < ONE else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -808,8 +805,9 @@ def tracked_position(
     aggregate market position" (the money paid for the contracts still
     held, fees excluded — those are fees_paid), so the average price per
     contract is market_exposure / quantity, in the held outcome's terms
-    (a NO position's exposure is what the NO contracts cost). The current
-    price is the market's YES mid (or last trade), 1 − that for NO.
+    (a NO position's exposure is what the NO contracts cost). The market
+    carries its best YES bid and ask (`KalshiMarket.yes_top`) and last trade:
+    the sync values the position from them, a NO one from the YES ask side.
     """
     outcome = Outcome.YES if position.position > ZERO else Outcome.NO
     quantity = abs(position.position)
@@ -818,10 +816,8 @@ def tracked_position(
         # Not a price a binary contract can have: keep the sync going, clamped, and say so.
         logger.warning("kalshi: %s average price %s outside [0, 1]", position.ticker, average)
         average = min(max(average, ZERO), ONE)
-    yes_price = market.yes_price()
-    current = (
-        None if yes_price is None else yes_price if outcome == Outcome.YES else ONE - yes_price
-    )
+    yes_bid, yes_ask = market.yes_top()
+    last = market.last_price
     return TrackedPosition(
         market=TrackedMarket(
             venue_market_id=market.ticker,
@@ -830,11 +826,13 @@ def tracked_position(
             event_title=event_title,
             expires_at=market.close_time or market.expiration_time,
             is_open=market.is_open,
+            yes_bid=yes_bid,
+            yes_ask=yes_ask,
+            last_price=last if last is not None and ZERO < last < ONE else None,
         ),
         outcome=outcome.value,
         quantity=quantity,
         average_price=average,
-        current_price=current,
         realized_pnl=position.realized_pnl,
     )
 

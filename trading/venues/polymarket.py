@@ -390,6 +390,11 @@ class PolymarketMarket:
     neg_risk: bool
     event_slug: str
     event_title: str
+    # The first outcome's (our YES) CLOB prices as Gamma reports them: best bid and
+    # ask (None: not given, or no orders on that side) and last trade.
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+    last_trade_price: Decimal | None = None
 
     @property
     def is_open(self) -> bool:
@@ -479,7 +484,15 @@ def market_from(data: Any) -> PolymarketMarket:
         neg_risk=data.get("negRisk") is True,
         event_slug=_text(first_event.get("slug")),
         event_title=_text(first_event.get("title")),
+        best_bid=_inside(_optional_decimal(data.get("bestBid"), "bestBid")),
+        best_ask=_inside(_optional_decimal(data.get("bestAsk"), "bestAsk")),
+        last_trade_price=_inside(_optional_decimal(data.get("lastTradePrice"), "lastTradePrice")),
     )
+
+
+def _inside(price: Decimal | None) -> Decimal | None:
+    """A price strictly inside (0, 1), else None (Gamma sends 0 or 1 for an empty side)."""
+    return price if price is not None and ZERO < price < ONE else None
 
 
 def _event_from(data: Any) -> PolymarketEvent:
@@ -982,8 +995,10 @@ def tracked_position(
     """Our view of one open Data API position (None when its outcome cannot be told).
 
     The market comes from Gamma when it knows it (question, event title,
-    end date, whether it still trades); otherwise from the position row,
-    counted as open (an OPEN row is an unresolved market).
+    end date, whether it still trades, the first outcome's best bid and ask
+    and last trade: our YES); otherwise from the position row, counted as
+    open (an OPEN row is an unresolved market). Without a last trade from
+    Gamma, the row's current price stands in for it (in YES terms).
     """
     outcome = _outcome_of(position)
     if outcome is None:
@@ -999,6 +1014,12 @@ def tracked_position(
         # Not a price a binary contract can have: keep the sync going, clamped, and say so.
         logger.warning("polymarket: %s average price %s outside [0, 1]", position.token_id, average)
         average = min(max(average, ZERO), ONE)
+    price = position.current_price
+    last = _inside(price if price is None or outcome == Outcome.YES else ONE - price)
+    yes_bid = yes_ask = None
+    if market is not None:
+        yes_bid, yes_ask = market.best_bid, market.best_ask
+        last = market.last_trade_price or last
     return TrackedPosition(
         market=TrackedMarket(
             venue_market_id=position.condition_id,
@@ -1007,11 +1028,13 @@ def tracked_position(
             event_title=market.event_title if market else "",
             expires_at=(market.end_date if market else None) or position.end_date,
             is_open=market.is_open if market else True,
+            yes_bid=yes_bid,
+            yes_ask=yes_ask,
+            last_price=last,
         ),
         outcome=outcome.value,
         quantity=position.size,
         average_price=average,
-        current_price=position.current_price,
         realized_pnl=position.realized_pnl,
     )
 

@@ -8,7 +8,9 @@ from the user's (decrypted) credential with two calls:
   and reports what the venue says about it: its scopes and any warning
   (a Kalshi key with write scope where read would do);
 - `account_fetch()` reads cash and every open position, all pages collected,
-  numbers parsed to Decimal.
+  numbers parsed to Decimal, each with its market's best YES bid and ask (what
+  the sync publishes as the market's quote, so the positions are valued by the
+  collateral-price rule of SPEC §4 like every other).
 
 Both raise a VenueError subclass; nothing here touches the database: the sync
 service maps what comes back onto our instruments and positions.
@@ -32,6 +34,12 @@ class TrackedMarket:
     event_title: str
     expires_at: datetime | None
     is_open: bool  # False once closed for trading (settled, resolved, halted)
+    # The YES contract's prices on the venue now: the best bid and ask (None: no
+    # orders on that side), and the last trade (None: none known). The NO contract's
+    # are their complements (its bid is 1 − the YES ask).
+    yes_bid: Decimal | None = None
+    yes_ask: Decimal | None = None
+    last_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,6 @@ class TrackedPosition:
     outcome: str
     quantity: Decimal
     average_price: Decimal  # per contract, in [0, 1]
-    current_price: Decimal | None  # the venue's current price of that outcome, if given
     realized_pnl: Decimal
 
 

@@ -494,11 +494,13 @@ def test_account_fetch_maps_yes_and_no_positions(fake, key_id):
     fed, cpi = by_ticker[FED], by_ticker[CPI]
     assert (fed.outcome, fed.quantity) == ("yes", Decimal(120))
     assert fed.average_price == Decimal("0.59")  # 70.80 / 120
-    assert fed.current_price == Decimal("0.62")  # YES mid of 0.61 / 0.63
+    # The market's real top of book (not its mid), valued by the collateral-price rule.
+    assert (fed.market.yes_bid, fed.market.yes_ask) == (Decimal("0.61"), Decimal("0.63"))
     assert fed.realized_pnl == Decimal("4.20")
     assert (cpi.outcome, cpi.quantity) == ("no", Decimal(80))
     assert cpi.average_price == Decimal("0.64")  # 51.20 / 80
-    assert cpi.current_price == Decimal("0.65")  # 1 − YES mid of 0.34 / 0.36
+    # A NO position carries its market's YES prices: its own bid is 1 − the YES ask.
+    assert (cpi.market.yes_bid, cpi.market.yes_ask) == (Decimal("0.34"), Decimal("0.36"))
     assert fed.market.title == "Fed holds rates in December 2026?"
     assert fed.market.event_code == "KXFEDDECISION-26DEC"
     assert fed.market.event_title == "Fed decision in December 2026"
@@ -516,17 +518,20 @@ def test_account_fetch_of_a_closed_market_without_quotes(fake, read_key, pem):
 
     assert position.market.is_open is False
     assert position.outcome == "no" and position.average_price == Decimal("0.5")
-    assert position.current_price is None
+    market = position.market
+    assert (market.yes_bid, market.yes_ask, market.last_price) == (None, None, None)
 
 
-def test_a_one_sided_market_is_valued_at_its_last_trade(fake, read_key, pem):
+def test_a_one_sided_market_keeps_its_one_side_and_last_trade(fake, read_key, pem):
     fake.market_add("KXONE", event_ticker="KXONE-EV", title="One-sided?", last_price="0.55")
     fake.book_set("KXONE", yes=[("0.50", 10)])  # no NO bids: the YES ask shows as 1.00
     fake.position_set(read_key, "KXONE", 4, "2.00")
 
     [position] = KalshiTracker(client_for(fake, read_key, pem)).account_fetch().positions
 
-    assert position.current_price == Decimal("0.55")
+    market = position.market
+    assert (market.yes_bid, market.yes_ask) == (Decimal("0.50"), None)  # the 1.00 is no ask
+    assert market.last_price == Decimal("0.55")
 
 
 def test_tracking_client_uses_the_configured_environment(fake, read_key, pem, settings):

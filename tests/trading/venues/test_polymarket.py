@@ -487,6 +487,8 @@ def test_credential_check_when_the_data_api_is_down(fake, client):
 
 def test_account_fetch_maps_open_positions(fake, client):
     fed = fed_market(fake)
+    fed_yes, _ = fake.market_tokens(fed)
+    fake.set_book(fed_yes, bids=[("0.61", "100")], asks=[("0.63", "100")])
     game = fake.add_market(
         slug="nba-lal-bos-2026-12-25",
         question="Lakers vs. Celtics",
@@ -526,7 +528,11 @@ def test_account_fetch_maps_open_positions(fake, client):
     assert yes.market.event_title == "Fed decision in December 2026"
     assert yes.market.expires_at.isoformat() == "2026-12-09T19:00:00+00:00"
     assert yes.market.is_open
-    assert (yes.average_price, yes.current_price) == (D("0.54"), D("0.62"))
+    assert yes.average_price == D("0.54")
+    # Gamma's top of book for the first outcome (our YES), not the 0.62 mid.
+    assert (yes.market.yes_bid, yes.market.yes_ask) == (D("0.61"), D("0.63"))
+    assert yes.market.last_price == D("0.62")
+    assert account.positions[2].market.yes_bid is None  # no book: no bid
     assert account.positions[1].realized_pnl == D("3.21")
     assert not account.positions[4].market.is_open
 
