@@ -42,10 +42,11 @@ from portal.api.views import (
     Policy,
     validated,
 )
+from portal.errors import CANNOT_TRANSACT, ErrorCode
 
 
 class AccountApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="account_get",
@@ -59,7 +60,7 @@ class AccountApi(ApiView):
 
 
 class BalancesApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         summary="Cash, net deposits, Used Margin, Adjusted Equity, Available Margin",
@@ -74,8 +75,8 @@ class BalancesApi(ApiView):
 
 class DepositsApi(MethodPolicyApi):
     policies = {
-        "GET": Policy(READ_SCOPES, "market_data", (404,)),
-        "POST": Policy(TRADE_SCOPES, "order_management", (404,)),
+        "GET": Policy(READ_SCOPES, "market_data", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(TRADE_SCOPES, "order_management", (ErrorCode.NOT_FOUND, *CANNOT_TRANSACT)),
     }
 
     @extend_schema(
@@ -116,7 +117,7 @@ class DepositsApi(MethodPolicyApi):
 
 
 class DepositDetailApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="deposits_get", summary="One deposit", responses=DepositOutputSerializer
@@ -128,8 +129,17 @@ class DepositDetailApi(ApiView):
 
 class WithdrawalsApi(MethodPolicyApi):
     policies = {
-        "GET": Policy(READ_SCOPES, "market_data", (404, 422)),
-        "POST": Policy(TRADE_SCOPES, "order_management", (404, 422)),
+        "GET": Policy(READ_SCOPES, "market_data", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(
+            TRADE_SCOPES,
+            "order_management",
+            (
+                ErrorCode.NOT_FOUND,
+                *CANNOT_TRANSACT,
+                ErrorCode.INSUFFICIENT_FUNDS,
+                ErrorCode.INSUFFICIENT_MARGIN,
+            ),
+        ),
     }
 
     @extend_schema(
@@ -170,7 +180,7 @@ class WithdrawalsApi(MethodPolicyApi):
 
 
 class WithdrawalDetailApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="withdrawals_get",
@@ -187,7 +197,7 @@ class WithdrawalDetailApi(ApiView):
 class WithdrawalCancelApi(ApiView):
     required_scopes = TRADE_SCOPES
     throttle_group = "order_management"
-    error_statuses = (404, 409)
+    error_codes = (ErrorCode.NOT_FOUND, ErrorCode.WITHDRAWAL_NOT_PENDING)
 
     @extend_schema(
         operation_id="withdrawals_cancel",
@@ -204,7 +214,7 @@ class WithdrawalCancelApi(ApiView):
 
 
 class TransactionListApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="transactions_list",

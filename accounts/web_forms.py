@@ -12,20 +12,20 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Deposit, Journal
-from portal.errors import DomainError
+from portal.errors import DomainError, ErrorCode
 from portal.forms import DayField, MoneyField, TextField
 from trading.models import Report
 
 # Which field a service's error code is about (else it is a form-wide error).
 ERROR_FIELDS = {
-    "insufficient_funds": "amount",
-    "invalid_token": "code",
+    ErrorCode.INSUFFICIENT_FUNDS: "amount",
+    ErrorCode.INVALID_TOKEN: "code",
 }
 
 
 def form_error_add(form: forms.Form, error: DomainError, *, field: str | None = None) -> None:
     """Show a service's refusal on the form: on `field`, or the field its code names."""
-    field = field or ERROR_FIELDS.get(error.code)
+    field = field or ERROR_FIELDS.get(error.error)
     form.add_error(field if field in form.fields else None, error.message)
 
 

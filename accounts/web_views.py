@@ -65,7 +65,7 @@ from accounts.web_forms import (
     WithdrawalForm,
     form_error_add,
 )
-from portal.errors import DomainError, NotFound
+from portal.errors import DomainError, ErrorCode, NotFound
 from portal.validators import text_problem, whole_number_parse
 from trading.models import Report
 from trading.selectors import margin_summaries_get
@@ -598,7 +598,7 @@ def totp_confirm_view(request: HttpRequest) -> HttpResponse:
                 user=request.user, token=form.cleaned_data["code"], request=request
             )
         except DomainError as error:
-            if error.code != "invalid_token":
+            if error.error is not ErrorCode.INVALID_TOKEN:
                 messages.error(request, error.message)
                 return redirect("security")
             form_error_add(form, error, field="code")
@@ -623,7 +623,7 @@ def totp_disable_view(request: HttpRequest) -> HttpResponse:
         try:
             totp_disable(user=request.user, token=form.cleaned_data["code"], request=request)
         except DomainError as error:
-            if error.code != "invalid_token":
+            if error.error is not ErrorCode.INVALID_TOKEN:
                 messages.error(request, error.message)
                 return redirect("security")
             form_error_add(form, error, field="code")

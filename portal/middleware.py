@@ -8,6 +8,7 @@ from django.views import defaults
 
 from portal.api.errors import UNAVAILABLE_ERRORS, api_error_response
 from portal.api.views import is_api_path
+from portal.errors import ErrorCode
 from portal.validators import text_problem
 from portal.views import payload_too_large, service_unavailable_response
 
@@ -37,7 +38,7 @@ class RequestGuardMiddleware:
         if text_problem(request.path) is not None:
             message = "Not found: the path contains a control character."
             if is_api_path(request):
-                return api_error_response(404, "not_found", message)
+                return api_error_response(ErrorCode.NOT_FOUND, message)
             return defaults.page_not_found(request, Http404(message))
         return self.get_response(request)
 

@@ -19,6 +19,7 @@ from portal.api.errors import (
 )
 from portal.api.parsers import payload_too_large_message
 from portal.api.views import is_api_path
+from portal.errors import ErrorCode
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -53,7 +54,7 @@ def service_unavailable_response(request: HttpRequest, exception: Exception) -> 
     shows whatever is down)."""
     error = service_unavailable(exception)
     if is_api_path(request):
-        response = api_error_response(error.status, error.code, error.message)
+        response = api_error_response(error.error, error.message)
     else:
         page = defaults.ERROR_PAGE_TEMPLATE % {
             "title": "Temporarily unavailable",
@@ -83,5 +84,5 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):
         return payload_too_large(request)
     if is_api_path(request):
-        return api_error_response(400, "invalid_params", suspicious_request_message(exception))
+        return api_error_response(ErrorCode.INVALID_PARAMS, suspicious_request_message(exception))
     return defaults.bad_request(request, exception)

@@ -9,6 +9,7 @@ from django.db import transaction
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from portal.refdata import refdata_clear
+from tests.error_codes import ErrorRecorder
 from tests.factories import StaffFactory, UserFactory, open_account
 
 
@@ -73,6 +74,17 @@ def user(db):
 @pytest.fixture
 def staff(db):
     return StaffFactory()
+
+
+@pytest.fixture(autouse=True)
+def _error_codes_declared(monkeypatch):
+    """Fails a test in which a /v1 operation answered an error code its OpenAPI
+    operation does not list (tests/error_codes.py; tests/api/test_error_codes.py)."""
+    recorder = ErrorRecorder.patched(monkeypatch)
+    yield recorder
+    problems = recorder.undeclared()
+    if problems:
+        pytest.fail("Error codes missing from the schema:\n" + "\n".join(problems))
 
 
 @pytest.fixture

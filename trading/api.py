@@ -27,7 +27,7 @@ from portal.api.views import (
     Policy,
     validated,
 )
-from portal.errors import NotFound
+from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, VENUE_FAILURES, ErrorCode, NotFound
 from portal.money import dec, money, price, qty
 from trading import api_serializers as s
 from trading.models import Order
@@ -140,7 +140,7 @@ def position_out(view: PositionView) -> dict[str, Any]:
 class PositionListApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="positions_list",
@@ -171,7 +171,18 @@ class PositionListApi(ApiView):
 class ExecuteApi(ApiView):
     required_scopes = TRADE
     throttle_group = "execute"
-    error_statuses = (404, 409, 422, 503)
+    error_codes = (
+        ErrorCode.NOT_FOUND,
+        *CANNOT_TRANSACT,
+        ErrorCode.DUPLICATE_ORDER,
+        ErrorCode.MARKET_CLOSED,
+        ErrorCode.INSUFFICIENT_LIQUIDITY,
+        ErrorCode.INSUFFICIENT_FUNDS,
+        ErrorCode.INSUFFICIENT_MARGIN,
+        ErrorCode.SLIPPAGE_EXCEEDED,
+        *NO_LIVE_PRICES,
+        *VENUE_FAILURES,
+    )
 
     @extend_schema(
         operation_id="execute",
@@ -182,8 +193,8 @@ class ExecuteApi(ApiView):
         "venue has not confirmed in time, the order is `pending` and is reconciled later. "
         "Errors: 404 unknown symbol, venue or account; 409 `duplicate_order`, "
         "`market_closed`; 422 `insufficient_margin`, `slippage_exceeded`; 400 "
-        "`insufficient_liquidity`; 403 `non_custodial_account`, `kyb_required`; 503 "
-        "`market_data_unavailable`.",
+        "`insufficient_liquidity`; 403 `custodial_required`, `kyb_required`; 503 "
+        "`market_data_unavailable`, `market_data_stale`, a venue that cannot be reached.",
         tags=TAGS,
         parameters=[ACCOUNT_PARAM],
         request=s.ExecuteInputSerializer,
@@ -225,7 +236,7 @@ def exposure_out(group: ExposureGroup) -> dict[str, Any]:
 class MarginApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="margin_get",
@@ -302,7 +313,12 @@ def _figures_out(prefix: str, figures: MarginFigures) -> dict[str, Any]:
 class MarginSimulateApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404, 409, 503)
+    error_codes = (
+        ErrorCode.NOT_FOUND,
+        ErrorCode.MARKET_CLOSED,
+        ErrorCode.INSUFFICIENT_LIQUIDITY,
+        *NO_LIVE_PRICES,
+    )
 
     @extend_schema(
         operation_id="margin_simulate",
@@ -357,8 +373,8 @@ class MarginSimulateApi(ApiView):
 
 class LeverageApi(MethodPolicyApi):
     policies = {
-        "GET": Policy(READ, "market_data", (404,)),
-        "POST": Policy(TRADE, "order_management", (404,)),
+        "GET": Policy(READ, "market_data", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(TRADE, "order_management", (ErrorCode.NOT_FOUND,)),
     }
 
     @extend_schema(
@@ -425,7 +441,7 @@ class LeverageApi(MethodPolicyApi):
 class LeverageLevelsApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="leverage_levels",

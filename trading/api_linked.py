@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from accounts.models import Account, LinkedCredential
 from portal.api.fields import money_field
 from portal.api.views import ApiView
-from portal.errors import NotFound
+from portal.errors import ErrorCode, NotFound
 from trading.services.linked_accounts import linked_account_sync_request
 
 
@@ -42,7 +42,7 @@ def _credential(view: ApiView, request: Request) -> LinkedCredential:
 
 
 class LinkedAccountApi(ApiView):
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="linked_account_get",
@@ -56,7 +56,7 @@ class LinkedAccountApi(ApiView):
 class LinkedAccountSyncApi(ApiView):
     # Each sync reads the venue: counted with the writes (30 a minute), read scope enough.
     throttle_group = "order_management"
-    error_statuses = (400, 404)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="linked_account_sync",

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from portal.api.views import READ_SCOPES as READ
 from portal.api.views import ApiView, validated
-from portal.errors import NotFound
+from portal.errors import NO_LIVE_PRICES, ErrorCode, NotFound
 from portal.money import dec, price
 from trading import api_serializers as s
 from trading.api import TAGS
@@ -81,7 +81,7 @@ class MarketListApi(ApiView):
 class MarketDetailApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="markets_get",
@@ -107,7 +107,7 @@ def book_out(book: OrderBook) -> dict[str, list[dict[str, str | None]]]:
 class OrderBookApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404, 503)
+    error_codes = (ErrorCode.NOT_FOUND, *NO_LIVE_PRICES)
 
     @extend_schema(
         operation_id="markets_orderbook",

@@ -16,7 +16,7 @@ from accounts.api_serializers import page_data
 from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
-from portal.errors import NotFound
+from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, ErrorCode, NotFound
 from portal.money import money, price, qty
 from trading import api_serializers as s
 from trading.api import ACCOUNT_PARAM, TAGS, order_out, order_row
@@ -29,13 +29,22 @@ ORDER_ID_PARAM = OpenApiParameter(
 CLIENT_ORDER_ID_PARAM = OpenApiParameter(
     "client_order_id", str, OpenApiParameter.PATH, description="Your client_order_id."
 )
-WRITE_ERRORS = (404, 409, 422, 503)
+# What placing or changing an order can be refused for.
+WRITE_ERRORS = (
+    ErrorCode.NOT_FOUND,
+    *CANNOT_TRANSACT,
+    ErrorCode.MARKET_CLOSED,
+    ErrorCode.INSUFFICIENT_FUNDS,
+    ErrorCode.INSUFFICIENT_MARGIN,
+)
 
 
 class OrderCollectionApi(MethodPolicyApi):
     policies = {
-        "GET": Policy(READ, "market_data", (404,)),
-        "POST": Policy(TRADE, "order_management", WRITE_ERRORS),
+        "GET": Policy(READ, "market_data", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(
+            TRADE, "order_management", (*WRITE_ERRORS, ErrorCode.DUPLICATE_ORDER, *NO_LIVE_PRICES)
+        ),
     }
 
     @extend_schema(
@@ -98,9 +107,11 @@ class OrderDetailApi(MethodPolicyApi):
 
     lookup = "order_id"
     policies = {
-        "GET": Policy(READ, "market_data", (404,)),
-        "PATCH": Policy(TRADE, "order_management", WRITE_ERRORS),
-        "DELETE": Policy(TRADE, "order_management", (404, 409)),
+        "GET": Policy(READ, "market_data", (ErrorCode.NOT_FOUND,)),
+        "PATCH": Policy(TRADE, "order_management", (*WRITE_ERRORS, ErrorCode.ORDER_NOT_ACTIVE)),
+        "DELETE": Policy(
+            TRADE, "order_management", (ErrorCode.NOT_FOUND, ErrorCode.ORDER_NOT_ACTIVE)
+        ),
     }
 
     def _lookup(self, kwargs: dict[str, Any]) -> dict[str, str]:
@@ -217,7 +228,7 @@ def fill_out(row: dict[str, Any]) -> dict[str, Any]:
 class FillListApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="fills_list",

@@ -33,8 +33,8 @@ from accounts import selectors
 from accounts.api_serializers import AccountIdField, PageQuerySerializer, page_data
 from portal.api.fields import DayField
 from portal.api.renderers import OrjsonRenderer
-from portal.api.schema import ErrorSerializer
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
+from portal.errors import ErrorCode
 from trading.models import Report
 from trading.services.reports import (
     CONTENT_TYPES,
@@ -116,8 +116,8 @@ class ReportListOutputSerializer(serializers.Serializer):
 
 class ReportsApi(MethodPolicyApi):
     policies = {
-        "GET": Policy(REPORT_SCOPES, "market_data", (404,)),
-        "POST": Policy(REPORT_SCOPES, "order_management", (404,)),
+        "GET": Policy(REPORT_SCOPES, "market_data", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(REPORT_SCOPES, "order_management", (ErrorCode.NOT_FOUND,)),
     }
 
     @extend_schema(
@@ -158,7 +158,7 @@ class ReportsApi(MethodPolicyApi):
 
 class ReportDetailApi(ApiView):
     required_scopes = REPORT_SCOPES
-    error_statuses = (404,)
+    error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
         operation_id="reports_get",
@@ -188,6 +188,13 @@ class ReportDownloadApi(APIView):
     throttle_classes: list = []
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = _AnyAccept
+    # An expired or altered link, no such ready report, a bug, the database away.
+    error_codes = (
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    )
 
     @extend_schema(
         operation_id="reports_download",
@@ -207,9 +214,6 @@ class ReportDownloadApi(APIView):
             (200, "application/json"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="JSON report (an array of objects)"
             ),
-            403: OpenApiResponse(ErrorSerializer, description="Expired or invalid link."),
-            404: OpenApiResponse(ErrorSerializer, description="No such ready report."),
-            500: ErrorSerializer,
         },
     )
     def get(self, request: Request, report_id: str) -> FileResponse:

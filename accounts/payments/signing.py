@@ -13,7 +13,7 @@ import time
 
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.errors import InvalidParams
+from portal.errors import ErrorCode, InvalidParams
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def webhook_sign(body: bytes, *, secret: str, timestamp: int) -> str:
 
 
 def _invalid(message: str) -> InvalidParams:
-    return InvalidParams(message, code="invalid_signature")
+    return InvalidParams(message, code=ErrorCode.INVALID_SIGNATURE)
 
 
 def webhook_verify(

@@ -9,7 +9,7 @@ from accounts.models import Account, User
 from accounts.models.users import MAX_ACCOUNTS_PER_USER
 from accounts.services.audit import audit_record
 from accounts.services.ledger import cash_ledger_account
-from portal.errors import AccountNotActive, Forbidden, InvalidParams
+from portal.errors import AccountNotActive, ErrorCode, Forbidden, InvalidParams
 
 
 def account_open(*, owner: User, kind: Account.Kind, name: str = "") -> Account:
@@ -64,4 +64,6 @@ def account_check_can_transact(account: Account) -> None:
     if account.status != Account.Status.ACTIVE:
         raise AccountNotActive(f"Account {account.public_id} is {account.status}.")
     if not account.owner.is_kyb_approved:
-        raise Forbidden("KYB approval is required before moving money.", code="kyb_required")
+        raise Forbidden(
+            "KYB approval is required before moving money.", code=ErrorCode.KYB_REQUIRED
+        )

@@ -24,7 +24,7 @@ from accounts.payments.base import (
 )
 from accounts.services.accounts import account_check_can_transact
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from portal.errors import Forbidden, InvalidParams, NotFound
+from portal.errors import ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import decimal_parse, quantize_money
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def payment_amount_clean(
 def payment_account_check(account: Account) -> None:
     """Raise unless money may move through the payment provider for `account`.
 
-    Forbidden `not_custodial` for a non-custodial account (its money moves on
+    Forbidden `custodial_required` for a non-custodial account (its money moves on
     the exchange), AccountNotActive unless active, Forbidden `kyb_required`
     unless the owner's KYB is approved. Expects `account.owner` loaded.
     """
@@ -89,7 +89,7 @@ def payment_account_check(account: Account) -> None:
         raise Forbidden(
             f"Account {account.public_id} is non-custodial: its deposits and withdrawals "
             "happen on the exchange directly.",
-            code="not_custodial",
+            code=ErrorCode.CUSTODIAL_REQUIRED,
         )
     account_check_can_transact(account)
 
@@ -131,7 +131,7 @@ def deposit_create(
     work (the simulated one's confirming webhook) starts after commit.
     The card number goes to the provider only: never stored, never logged.
 
-    Raises InvalidParams, Forbidden (`not_custodial`, `kyb_required`) or
+    Raises InvalidParams, Forbidden (`custodial_required`, `kyb_required`) or
     AccountNotActive.
     """
     if method not in Deposit.Method.values:

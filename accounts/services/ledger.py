@@ -16,7 +16,7 @@ from django.db.models import F, Sum
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting, User
 from portal.db import row_add
-from portal.errors import Conflict
+from portal.errors import Conflict, ErrorCode
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
 from portal.refdata import refdata_get
@@ -115,14 +115,14 @@ def journal_post(
     else:
         if Journal.objects.filter(idempotency_key=idempotency_key).exists():
             raise Conflict(
-                f"Journal {idempotency_key!r} was already posted.", code="already_posted"
+                f"Journal {idempotency_key!r} was already posted.", code=ErrorCode.ALREADY_POSTED
             )
         try:
             with transaction.atomic():
                 journal = Journal.objects.create(**fields)
         except IntegrityError as exc:
             raise Conflict(
-                f"Journal {idempotency_key!r} was already posted.", code="already_posted"
+                f"Journal {idempotency_key!r} was already posted.", code=ErrorCode.ALREADY_POSTED
             ) from exc
     Posting.objects.bulk_create(
         Posting(journal=journal, ledger_account=line.ledger_account, amount=line.amount)

@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services.audit import audit_record
-from portal.errors import Conflict, Forbidden, InvalidParams, NotFound
+from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams, NotFound
 
 
 def otp_devices_confirmed(*, user: User) -> bool:
@@ -61,7 +61,7 @@ def totp_enrolment_start(*, user: User) -> TOTPDevice:
             raise Conflict(
                 "Two-factor authentication is already on. Turn it off first to move to a "
                 "new authenticator.",
-                code="two_factor_enabled",
+                code=ErrorCode.TWO_FACTOR_ENABLED,
             )
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
@@ -88,7 +88,7 @@ def totp_enrolment_confirm(
         if not (token.isdigit() and device.verify_token(token)):
             raise InvalidParams(
                 "That code is not valid. Enter the 6-digit code your app shows now.",
-                code="invalid_token",
+                code=ErrorCode.INVALID_TOKEN,
             )
         device.confirmed = True
         device.save(update_fields=["confirmed"])
@@ -108,13 +108,14 @@ def totp_disable(*, user: User, token: str, request: HttpRequest | None = None) 
         raise Forbidden(
             "Ops staff need two-factor authentication for the ops console; ask an "
             "administrator to change your device.",
-            code="two_factor_required",
+            code=ErrorCode.TWO_FACTOR_REQUIRED,
         )
     if not otp_devices_confirmed(user=user):
         raise NotFound("Two-factor authentication is not on.")
     if otp_token_verify(user=user, token=token) is None:
         raise InvalidParams(
-            "That code is not valid. Enter the code your app shows now.", code="invalid_token"
+            "That code is not valid. Enter the code your app shows now.",
+            code=ErrorCode.INVALID_TOKEN,
         )
     with transaction.atomic():
         removed = TOTPDevice.objects.filter(user=user).count()

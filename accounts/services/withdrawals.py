@@ -31,7 +31,7 @@ from accounts.services.ledger import (
 )
 from accounts.services.outbox import outbox_enqueue
 from portal.db import row_add
-from portal.errors import Conflict, Forbidden, InsufficientFunds, InvalidParams
+from portal.errors import Conflict, ErrorCode, Forbidden, InsufficientFunds, InvalidParams
 from portal.money import MONEY_QUANTUM, ZERO, quantize_money
 from trading.services.margin_check import margin_check_withdrawal
 
@@ -62,7 +62,7 @@ def _pending_check(withdrawal: WithdrawalRequest) -> None:
     if withdrawal.status != WithdrawalRequest.Status.PENDING:
         raise Conflict(
             f"Withdrawal {withdrawal.public_id} is already {withdrawal.status}.",
-            code="withdrawal_not_pending",
+            code=ErrorCode.WITHDRAWAL_NOT_PENDING,
         )
 
 
@@ -86,7 +86,7 @@ def withdrawal_request(
     moves until approval. Each call makes a new request.
 
     Raises InvalidParams (amount, destination), Forbidden (not the owner,
-    `not_custodial`, `kyb_required`), AccountNotActive or InsufficientFunds.
+    `custodial_required`, `kyb_required`), AccountNotActive or InsufficientFunds.
     """
     amount = payment_amount_clean(amount, minimum=MONEY_QUANTUM, maximum=WITHDRAWAL_MAX)
     destination = destination.strip()
@@ -135,7 +135,7 @@ def withdrawal_approve(
     lost message or a dead worker delays it, never strands the debited
     money). Returns the updated row.
 
-    Raises Forbidden (not staff, own withdrawal, `not_custodial`,
+    Raises Forbidden (not staff, own withdrawal, `custodial_required`,
     `kyb_required`), Conflict `withdrawal_not_pending`, AccountNotActive or
     InsufficientFunds.
     """

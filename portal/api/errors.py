@@ -1,7 +1,7 @@
 """The API's one exception handler: every error is `{"code", "message"}`.
 
-Domain errors keep their code and status; DRF's and Django's own errors are
-mapped to the seed's codes; anything else is logged and answered as a 500
+Domain errors answer their ErrorCode's code and status; DRF's and Django's own
+errors are mapped to members too; anything else is logged and answered as a 500
 `internal_error` with no detail. `api_error_response` also serves the URL
 resolver's 404 and the server's 500 for paths under /v1 (portal.urls).
 """
@@ -18,36 +18,27 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from portal.api.parsers import payload_too_large_message
-from portal.errors import DomainError, PayloadTooLarge, ServiceUnavailable
+from portal.errors import DomainError, ErrorCode, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-# DRF exception class → (status, code)
-_DRF_ERRORS: list[tuple[type[Exception], int, str]] = [
-    (exceptions.NotAuthenticated, 401, "unauthorized"),
-    (exceptions.AuthenticationFailed, 401, "unauthorized"),
-    (exceptions.PermissionDenied, 403, "forbidden"),
-    (DjangoPermissionDenied, 403, "forbidden"),
-    (exceptions.NotFound, 404, "not_found"),
-    (Http404, 404, "not_found"),
-    (exceptions.MethodNotAllowed, 405, "method_not_allowed"),
-    (exceptions.NotAcceptable, 406, "not_acceptable"),
-    (exceptions.UnsupportedMediaType, 415, "unsupported_media_type"),
-    (exceptions.Throttled, 429, "rate_limited"),
-    (exceptions.ParseError, 400, "invalid_params"),
-    (exceptions.ValidationError, 400, "invalid_params"),
+# DRF's and Django's exception classes → the code they answer
+_DRF_ERRORS: list[tuple[type[Exception], ErrorCode]] = [
+    (exceptions.NotAuthenticated, ErrorCode.UNAUTHORIZED),
+    (exceptions.AuthenticationFailed, ErrorCode.UNAUTHORIZED),
+    (exceptions.PermissionDenied, ErrorCode.FORBIDDEN),
+    (DjangoPermissionDenied, ErrorCode.FORBIDDEN),
+    (exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (Http404, ErrorCode.NOT_FOUND),
+    (exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (exceptions.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+    (exceptions.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+    (exceptions.Throttled, ErrorCode.RATE_LIMITED),
+    (exceptions.ParseError, ErrorCode.INVALID_PARAMS),
+    (exceptions.ValidationError, ErrorCode.INVALID_PARAMS),
     # Django refusing what it was sent: too many query parameters, a bad host, …
-    (SuspiciousOperation, 400, "invalid_params"),
+    (SuspiciousOperation, ErrorCode.INVALID_PARAMS),
 ]
-
-DEFAULT_MESSAGES = {
-    401: "API key missing or invalid.",
-    403: "This key does not have permission for this endpoint.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    429: "Too many requests.",
-    500: "Something went wrong on our side.",
-}
 
 
 def _validation_message(detail) -> str:
@@ -76,8 +67,8 @@ def suspicious_request_message(exc: Exception) -> str:
     return "Bad request."
 
 
-def error_body(code: str, message: str) -> dict:
-    return {"code": code, "message": message}
+def error_body(error: ErrorCode, message: str | None = None) -> dict:
+    return {"code": error.code, "message": message or error.message}
 
 
 # A service the request needs cannot be reached (not a bug): Redis, or the database's
@@ -100,14 +91,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         exc = service_unavailable(exc)
     if isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
-        exc = PayloadTooLarge(payload_too_large_message())
+        exc = DomainError(payload_too_large_message(), code=ErrorCode.PAYLOAD_TOO_LARGE)
     if isinstance(exc, DomainError):
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            headers["Retry-After"] = str(retry_after)
-        return Response(error_body(exc.code, exc.message), status=exc.status, headers=headers)
-    matched = next(((s, c) for kind, s, c in _DRF_ERRORS if isinstance(exc, kind)), None)
-    if matched is None:
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        return Response(error_body(exc.error, exc.message), status=exc.status, headers=headers)
+    error = next((error for kind, error in _DRF_ERRORS if isinstance(exc, kind)), None)
+    if error is None:
         request = context.get("request")
         logger.exception(
             "API error on %s %s",
@@ -115,8 +105,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
             getattr(request, "path", "?"),
             exc_info=exc,
         )
-        return Response(error_body("internal_error", DEFAULT_MESSAGES[500]), status=500)
-    status, code = matched
+        return Response(error_body(ErrorCode.INTERNAL_ERROR), status=500)
     if isinstance(exc, exceptions.ValidationError):
         message = _validation_message(exc.detail)
     elif isinstance(exc, exceptions.APIException):
@@ -124,27 +113,26 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, SuspiciousOperation):
         message = suspicious_request_message(exc)
     else:
-        message = DEFAULT_MESSAGES.get(status, str(exc))
+        message = error.message
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         headers["Retry-After"] = str(max(1, round(exc.wait + 0.499)))
-    if status == 401:
+    if error is ErrorCode.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return Response(error_body(code, message), status=status, headers=headers)
+    return Response(error_body(error, message), status=error.status, headers=headers)
 
 
-def api_error_response(status: int, code: str, message: str = "") -> JsonResponse:
-    return JsonResponse(
-        error_body(code, message or DEFAULT_MESSAGES.get(status, "")), status=status
-    )
+def api_error_response(error: ErrorCode, message: str | None = None) -> JsonResponse:
+    """`{"code", "message"}` for `error`, outside a DRF view (URL resolver, middleware)."""
+    return JsonResponse(error_body(error, message), status=error.status)
 
 
 def api_payload_too_large(request: HttpRequest) -> JsonResponse:
-    return api_error_response(413, PayloadTooLarge.code, payload_too_large_message())
+    return api_error_response(ErrorCode.PAYLOAD_TOO_LARGE, payload_too_large_message())
 
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return api_error_response(404, "not_found", f"No endpoint {request.path}.")
+    return api_error_response(ErrorCode.NOT_FOUND, f"No endpoint {request.path}.")
 
 
 def api_server_error(request: HttpRequest) -> JsonResponse:
-    return api_error_response(500, "internal_error")
+    return api_error_response(ErrorCode.INTERNAL_ERROR)

@@ -13,7 +13,7 @@ import orjson
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from portal.errors import InvalidParams, PayloadTooLarge
+from portal.errors import DomainError, ErrorCode, InvalidParams
 
 JSON_MAX_DEPTH = 32
 
@@ -68,5 +68,5 @@ class JsonParser(BaseParser):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         data = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(data) > limit:
-            raise PayloadTooLarge(payload_too_large_message())
+            raise DomainError(payload_too_large_message(), code=ErrorCode.PAYLOAD_TOO_LARGE)
         return json_loads(data)

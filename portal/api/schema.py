@@ -1,6 +1,12 @@
 """OpenAPI for /v1 (drf-spectacular): the bearer-key scheme, the Lev-Version header, the
 `{"code","message"}` error responses of every endpoint, and the exact forms the strict
-input fields accept (`pattern`s of decimal strings and printable one-line text)."""
+input fields accept (`pattern`s of decimal strings and printable one-line text).
+
+Error responses: an operation answers the codes its view declares (`error_codes`) plus,
+for every /v1 operation, COMMON_ERRORS (and BODY_ERRORS when it takes a body). Each
+status gets one response whose `code` is an enum of exactly the operation's codes of
+that status, described with their default messages.
+"""
 
 from django.conf import settings
 from drf_spectacular.extensions import (
@@ -8,24 +14,49 @@ from drf_spectacular.extensions import (
     OpenApiSerializerFieldExtension,
 )
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from portal.api.versioning import HEADER
+from portal.errors import ErrorCode
 from portal.money import decimal_pattern
 from portal.validators import PRINTABLE_LINE_PATTERN
 
-# Errors any /v1 endpoint can answer (503 service_unavailable: Redis down for a moment);
-# views list the others in `error_statuses`.
-COMMON_ERROR_STATUSES = (400, 401, 403, 429, 500, 503)
-# And any endpoint that takes a body: 413 payload_too_large.
-BODY_ERROR_STATUSES = (413,)
+# What any /v1 operation can answer, whatever it does: a malformed query or Lev-Version,
+# no or a bad key (or signature), a missing scope or an address outside the key's IP
+# allowlist, an Accept that is not JSON, a rate limit, a bug, Redis or the database away
+# for a moment. Views declare the others in `error_codes`.
+COMMON_ERRORS = (
+    ErrorCode.INVALID_PARAMS,
+    ErrorCode.UNAUTHORIZED,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.NOT_ACCEPTABLE,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.INTERNAL_ERROR,
+    ErrorCode.SERVICE_UNAVAILABLE,
+)
+# And any operation that takes a body: too large, or not JSON.
+BODY_ERRORS = (ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable: invalid_params, unauthorized, …")
-    message = serializers.CharField(help_text="What went wrong, for a person.")
+def error_schema(codes: list[ErrorCode]) -> dict:
+    """The `{"code", "message"}` body whose code is one of `codes`."""
+    return {
+        "type": "object",
+        "properties": {
+            "code": {
+                "type": "string",
+                "enum": [error.code for error in codes],
+                "description": "Machine-readable; see the response's description.",
+            },
+            "message": {"type": "string", "description": "What went wrong, for a person."},
+        },
+        "required": ["code", "message"],
+    }
+
+
+def error_description(codes: list[ErrorCode]) -> str:
+    return "\n".join(f"- `{error.code}`: {error.message}" for error in codes)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -90,15 +121,30 @@ class ApiAutoSchema(AutoSchema):
             ),
         ]
 
+    def error_codes(self) -> list[ErrorCode]:
+        """The codes this operation can answer, by status then code."""
+        codes = set(getattr(self.view, "error_codes", ()))
+        if self._is_api():
+            codes.update(COMMON_ERRORS)
+            if self.method in BODY_METHODS:
+                codes.update(BODY_ERRORS)
+        return sorted(codes, key=lambda error: (error.status, error.code))
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        if not self._is_api() or direction != "response":
+        if direction != "response":
             return responses
-        statuses = (*COMMON_ERROR_STATUSES, *getattr(self.view, "error_statuses", ()))
-        if self.method in BODY_METHODS:
-            statuses = (*statuses, *BODY_ERROR_STATUSES)
-        for status in sorted(set(statuses)):
-            responses.setdefault(
-                str(status), self._get_response_for_code(ErrorSerializer, str(status))
+        by_status: dict[int, list[ErrorCode]] = {}
+        for error in self.error_codes():
+            by_status.setdefault(error.status, []).append(error)
+        for status, codes in by_status.items():
+            if str(status) in responses:
+                raise ValueError(
+                    f"{type(self.view).__name__} {self.method}: {status} is both a result "
+                    f"and the error {', '.join(error.code for error in codes)}."
+                )
+            responses[str(status)] = self._get_response_for_code(
+                OpenApiResponse(error_schema(codes), description=error_description(codes)),
+                str(status),
             )
-        return responses
+        return dict(sorted(responses.items()))

@@ -17,7 +17,7 @@ from portal.api.parsers import JsonParser
 from portal.api.renderers import OrjsonRenderer
 from portal.api.throttles import GroupRateThrottle
 from portal.api.versioning import HEADER, api_version_get
-from portal.errors import InvalidParams, NotFound
+from portal.errors import ErrorCode, InvalidParams, NotFound
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_SCOPES = ("intelligence", "read")
@@ -25,7 +25,10 @@ TRADE_SCOPES = ("intelligence", "trade")
 
 
 class ApiView(APIView):
-    """A /v1 endpoint. Subclasses set `required_scopes` and `throttle_group`.
+    """A /v1 endpoint. Subclasses set `required_scopes`, `throttle_group` and
+    `error_codes`: the ErrorCode members its operations can answer beyond the ones every
+    operation can (`portal.api.schema.COMMON_ERRORS`); the OpenAPI document lists
+    exactly these, and `tests/api/test_error_codes.py` fails on one it does not list.
 
     Groups (settings.API_RATE_LIMITS): "market_data" (reads), "order_management"
     (orders, leverage, transfers, reports), "execute".
@@ -38,6 +41,12 @@ class ApiView(APIView):
     parser_classes = [JsonParser]  # also the stream's commands: they run these views
     required_scopes: tuple[str, ...] = ("intelligence", "read")
     throttle_group = "market_data"
+    error_codes: tuple[ErrorCode, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "error_statuses" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: declare `error_codes` (ErrorCode members).")
 
     def determine_version(self, request: Request, *args, **kwargs) -> tuple[str, None]:
         # The Lev-Version header, checked before authentication (DRF's order).
@@ -81,12 +90,12 @@ class ApiView(APIView):
 class Policy(NamedTuple):
     scopes: tuple[str, ...]
     throttle_group: str
-    error_statuses: tuple[int, ...]
+    error_codes: tuple[ErrorCode, ...]
 
 
 class MethodPolicyApi(ApiView):
     """A path that answers several methods, each with its own scopes, rate-limit
-    group and documented error statuses (`policies`, by HTTP method; HEAD is GET)."""
+    group and error codes (`policies`, by HTTP method; HEAD is GET)."""
 
     policies: dict[str, Policy] = {}
 
@@ -106,8 +115,8 @@ class MethodPolicyApi(ApiView):
         return self._policy().throttle_group
 
     @property
-    def error_statuses(self) -> tuple[int, ...]:
-        return self._policy().error_statuses
+    def error_codes(self) -> tuple[ErrorCode, ...]:
+        return self._policy().error_codes
 
 
 def validated(serializer_class, data) -> dict[str, Any]:

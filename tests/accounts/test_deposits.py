@@ -310,7 +310,7 @@ def test_non_custodial_account_cannot_deposit_through_the_portal(non_custodial_a
             method=Deposit.Method.CARD,
             card_number=GOOD_CARD,
         )
-    assert info.value.code == "not_custodial"
+    assert info.value.code == "custodial_required"
     assert not Deposit.objects.exists()
 
 

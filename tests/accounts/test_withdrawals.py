@@ -135,7 +135,7 @@ def test_only_the_owner_may_request(funded):
 def test_non_custodial_account_cannot_request(non_custodial_account):
     with pytest.raises(Forbidden, match="non-custodial") as info:
         request(non_custodial_account, "1")
-    assert info.value.code == "not_custodial"
+    assert info.value.code == "custodial_required"
 
 
 def test_frozen_account_cannot_request(funded):

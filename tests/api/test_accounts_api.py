@@ -198,7 +198,7 @@ def test_deposit_needs_the_trade_scope_and_a_custodial_account(api_account):
     response = client_for(key_issue([tracked])).post(
         "/v1/intelligence/deposits", {"amount": "10", "method": "bank"}, format="json"
     )
-    assert response.status_code == 403 and response.json()["code"] == "not_custodial"
+    assert response.status_code == 403 and response.json()["code"] == "custodial_required"
     assert not Deposit.objects.exists()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from portal.api.auth import signing_message
 from portal.api.parsers import JSON_MAX_DEPTH, JsonParser, json_loads
-from portal.errors import InvalidParams, PayloadTooLarge
+from portal.errors import DomainError, ErrorCode, InvalidParams
 from tests.api.conftest import client_for, key_issue
 from tests.api.refusals import BASE, error_of, money_state
 from tests.api.test_core import signer  # noqa: F401 (fixture)
@@ -34,8 +34,9 @@ def test_a_body_over_the_upload_limit_is_413_payload_too_large(api, funded_accou
 def test_the_json_parser_reads_no_more_than_the_limit(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     assert JsonParser().parse(io.BytesIO(b'{"a": "' + b"x" * 90 + b'"}')) == {"a": "x" * 90}
-    with pytest.raises(PayloadTooLarge):  # e.g. a chunked body that declared no length
+    with pytest.raises(DomainError) as info:  # e.g. a chunked body that declared no length
         JsonParser().parse(io.BytesIO(b'{"a": "' + b"x" * 200 + b'"}'))
+    assert info.value.error is ErrorCode.PAYLOAD_TOO_LARGE
 
 
 def test_too_many_query_parameters_are_400_not_500(api, funded_account):

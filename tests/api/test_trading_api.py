@@ -402,7 +402,7 @@ def test_execute_is_refused_to_non_custodial_accounts_and_read_only_keys(account
     non_custodial = open_account(kind=Account.Kind.NON_CUSTODIAL)
     body = {"symbol": "TRUMP-WIN", "side": "buy", "notional_usdc": "10"}
     response = call(client_for(key_issue([non_custodial])), "post", "execute", body)
-    assert error(response) == (403, "non_custodial_account")
+    assert error(response) == (403, "custodial_required")
     read_only = client_for(key_issue([account], scopes=["intelligence", "read"]))
     assert error(call(read_only, "post", "execute", body)) == (403, "forbidden")
     no_intelligence = client_for(key_issue([account], scopes=["read", "trade"]))

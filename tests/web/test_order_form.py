@@ -153,7 +153,7 @@ def test_a_non_custodial_account_cannot_project_or_trade(markets):
     account = open_account(kind=Account.Kind.NON_CUSTODIAL)
     client = signed_in(account)
     status, body = projection(client, account, symbol=TRUMP, side="buy", notional="10")
-    assert (status, body["code"]) == (403, "non_custodial_account")
+    assert (status, body["code"]) == (403, "custodial_required")
     response = place(client, account, symbol=TRUMP, side="buy", notional_usdc="10")
     assert response.status_code == 403
 

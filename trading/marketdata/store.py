@@ -32,7 +32,7 @@ import orjson
 import redis
 from django.conf import settings
 
-from portal.errors import DomainError
+from portal.errors import DomainError, ErrorCode
 from portal.redis import redis_client
 from trading.marketdata.quotes import PublicTrade, Quote
 
@@ -42,15 +42,14 @@ logger = logging.getLogger(__name__)
 class MarketDataUnavailable(DomainError):
     """No usable quote for a listing (never quoted, or no venue has a book)."""
 
-    code = "market_data_unavailable"
-    status = 503
+    error = ErrorCode.MARKET_DATA_UNAVAILABLE
 
 
 class MarketDataStale(MarketDataUnavailable):
     """The latest quote is older than the risk policy allows (`price_stale_after_seconds`):
     prices are delayed, and nothing trades on them until the feed catches up."""
 
-    code = "market_data_stale"
+    error = ErrorCode.MARKET_DATA_STALE
     retry_after = 5
 
 

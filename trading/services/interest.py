@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from portal.errors import Conflict, InvalidParams, NotFound
+from portal.errors import Conflict, ErrorCode, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading.selectors import risk_policy_get
 
@@ -175,7 +175,7 @@ def account_interest_accrue(
                 ],
             )
         except Conflict as exc:
-            if exc.code != "already_posted":
+            if exc.error is not ErrorCode.ALREADY_POSTED:
                 raise
             return None
     return InterestCharge(

@@ -36,7 +36,7 @@ from accounts.services.accounts import account_open
 from accounts.services.audit import audit_record
 from accounts.services.ledger import accounts_changed_mark
 from accounts.services.outbox import outbox_enqueue
-from portal.errors import Conflict, Forbidden, InvalidParams
+from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
 from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
@@ -163,7 +163,9 @@ def linked_account_link(
     venue's error (VenueAuthError: refused; VenueUnavailable / VenueRateLimited).
     """
     if not user.is_kyb_approved:
-        raise Forbidden("Linking an exchange account needs an approved KYB.", code="kyb_required")
+        raise Forbidden(
+            "Linking an exchange account needs an approved KYB.", code=ErrorCode.KYB_REQUIRED
+        )
     environment, identity, secrets = _credential_parse(
         venue=venue,
         environment=environment,

@@ -1,6 +1,6 @@
 """Whether a market may be traded now: the one check every order path makes."""
 
-from portal.errors import Conflict
+from portal.errors import Conflict, ErrorCode
 from trading.models import Instrument
 
 
@@ -14,11 +14,11 @@ def instrument_check_tradable(instrument: Instrument) -> None:
     if instrument.status == Instrument.Status.HALTED:
         raise Conflict(
             f"The {instrument.symbol} market is halted: it cannot be traded now.",
-            code="market_closed",
+            code=ErrorCode.MARKET_CLOSED,
         )
     if instrument.status == Instrument.Status.RESOLVED:
         raise Conflict(
             f"The {instrument.symbol} market has resolved "
             f"({instrument.get_resolution_display()}): it no longer trades.",
-            code="market_closed",
+            code=ErrorCode.MARKET_CLOSED,
         )

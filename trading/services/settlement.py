@@ -31,7 +31,7 @@ from accounts.services.ledger import (
     journal_post,
 )
 from accounts.services.outbox import outbox_enqueue
-from portal.errors import Conflict, Forbidden, InvalidParams, NotFound
+from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading.models import Instrument, Position
 
@@ -111,7 +111,7 @@ def instrument_resolve(
         if locked.status == Instrument.Status.RESOLVED:
             raise Conflict(
                 f"{locked.symbol} has already resolved {locked.get_resolution_display()}.",
-                code="already_resolved",
+                code=ErrorCode.ALREADY_RESOLVED,
             )
         before = {"status": locked.status, "resolution": locked.resolution}
         locked.status = Instrument.Status.RESOLVED
@@ -192,7 +192,7 @@ def market_settle(*, instrument_id: int) -> SettlementRun:
     if instrument is None:
         raise NotFound(f"Unknown instrument {instrument_id}.")
     if instrument.status != Instrument.Status.RESOLVED:
-        raise Conflict(f"{instrument.symbol} has not resolved.", code="not_resolved")
+        raise Conflict(f"{instrument.symbol} has not resolved.", code=ErrorCode.NOT_RESOLVED)
     run = SettlementRun(instrument_id=instrument.pk)
     if instrument.settled_at is not None:
         run.already_settled = True

@@ -39,6 +39,7 @@ from django.urls import Resolver404, resolve
 
 from portal.api.auth import StreamCommand
 from portal.api.errors import error_body
+from portal.errors import ErrorCode
 from portal.validators import text_problem
 
 API_ROOT = "/v1/intelligence/"
@@ -169,7 +170,7 @@ def rest_call(
     try:
         match = resolve(request.path_info)
     except Resolver404:
-        return Reply(404, orjson.dumps(error_body("not_found", f"No endpoint {path}.")))
+        return Reply(404, orjson.dumps(error_body(ErrorCode.NOT_FOUND, f"No endpoint {path}.")))
     response = match.func(request, *match.args, **match.kwargs)
     if hasattr(response, "render"):
         response.render()
@@ -182,5 +183,5 @@ def command_run(*, name: str, params: dict, auth: StreamCommand, host: str) -> R
     try:
         path, query, body = _split(command, params)
     except CommandRejected as exc:
-        return Reply(400, orjson.dumps(error_body("invalid_params", str(exc))))
+        return Reply(400, orjson.dumps(error_body(ErrorCode.INVALID_PARAMS, str(exc))))
     return rest_call(method=command.method, path=path, query=query, body=body, auth=auth, host=host)

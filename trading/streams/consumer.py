@@ -39,7 +39,7 @@ from portal.api.throttles import (
     rate_window_check_async,
 )
 from portal.api.views import READ_SCOPES
-from portal.errors import DomainError, InvalidParams
+from portal.errors import DomainError, ErrorCode, InvalidParams
 from portal.net import scope_client_ip
 from trading.broadcasts import (
     FILL_UPDATE,
@@ -81,9 +81,14 @@ AUTH_HELP = 'Authenticate first: send {"op":"auth","key":"lev_live_…"}.'
 class StreamError(Exception):
     """A request on the socket refused with a code, as the REST API would."""
 
-    def __init__(self, code: str, message: str, *, retry_after: int | None = None):
-        super().__init__(message)
-        self.code, self.message, self.retry_after = code, message, retry_after
+    def __init__(
+        self, error: ErrorCode, message: str | None = None, *, retry_after: int | None = None
+    ):
+        if not isinstance(error, ErrorCode):
+            raise TypeError(f"StreamError takes an ErrorCode member, not {error!r}.")
+        self.error, self.code = error, error.code
+        self.message, self.retry_after = message or error.message, retry_after
+        super().__init__(self.message)
 
 
 def market_id_canonical(market_id: str) -> str:
@@ -233,7 +238,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             timeout = settings.STREAM_AUTH_TIMEOUT_SECONDS
             await self._shut(
                 CLOSE_UNAUTHENTICATED,
-                StreamError("unauthorized", f"No authentication within {timeout:g} s. {AUTH_HELP}"),
+                StreamError(
+                    ErrorCode.UNAUTHORIZED, f"No authentication within {timeout:g} s. {AUTH_HELP}"
+                ),
             )
 
     async def disconnect(self, code: int) -> None:
@@ -299,20 +306,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
     ) -> tuple[int, StreamError] | None:
         """Why this key may not hold the connection (close code, error), or None."""
         if identity is None:
-            return CLOSE_UNAUTHENTICATED, StreamError("unauthorized", unknown)
+            return CLOSE_UNAUTHENTICATED, StreamError(ErrorCode.UNAUTHORIZED, unknown)
         if not identity.allows_address(self.address):
             message = f"This key may not be used from {self.address}."
-            return CLOSE_FORBIDDEN, StreamError("forbidden", message)
+            return CLOSE_FORBIDDEN, StreamError(ErrorCode.FORBIDDEN, message)
         if "intelligence" not in identity.scopes:
             return CLOSE_FORBIDDEN, StreamError(
-                "forbidden", "This key lacks the intelligence scope."
+                ErrorCode.FORBIDDEN, "This key lacks the intelligence scope."
             )
         return None
 
     def _too_many(self) -> StreamError:
         limit = settings.STREAM_MAX_CONNECTIONS_PER_KEY
         return StreamError(
-            "rate_limited",
+            ErrorCode.RATE_LIMITED,
             f"This key already has {limit} open stream connections (the limit per key): "
             "close one before opening another.",
         )
@@ -328,9 +335,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except InvalidParams as exc:  # not JSON, or nested too deeply (the API's reader)
             message, problem = None, f" {exc.message}"
         if not isinstance(message, dict):
-            error = StreamError("invalid_params", f"Send each message as one JSON object.{problem}")
+            error = StreamError(
+                ErrorCode.INVALID_PARAMS, f"Send each message as one JSON object.{problem}"
+            )
             if self.identity is None:
-                await self._shut(CLOSE_UNAUTHENTICATED, StreamError("unauthorized", AUTH_HELP))
+                await self._shut(
+                    CLOSE_UNAUTHENTICATED, StreamError(ErrorCode.UNAUTHORIZED, AUTH_HELP)
+                )
             else:
                 self._error(error)
             return
@@ -338,14 +349,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if message.get("op") == "auth" or message.get("type") == "auth":
                 await self._authenticate(message)
             else:
-                await self._shut(CLOSE_UNAUTHENTICATED, StreamError("unauthorized", AUTH_HELP))
+                await self._shut(
+                    CLOSE_UNAUTHENTICATED, StreamError(ErrorCode.UNAUTHORIZED, AUTH_HELP)
+                )
             return
         try:
             await self._handle(message)
         except StreamError as error:
             self._error(error, **self._echo(message))
         except DomainError as error:
-            self._error(StreamError(error.code, error.message), **self._echo(message))
+            self._error(StreamError(error.error, error.message), **self._echo(message))
 
     @staticmethod
     def _echo(message: dict) -> dict:
@@ -364,7 +377,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._shut(
                 CLOSE_TOO_MANY,
                 StreamError(
-                    "rate_limited", KEY_FAILURES_MESSAGE, retry_after=max(1, round(wait + 0.499))
+                    ErrorCode.RATE_LIMITED,
+                    KEY_FAILURES_MESSAGE,
+                    retry_after=max(1, round(wait + 0.499)),
                 ),
             )
             return
@@ -388,7 +403,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             logger.exception("stream: could not take a connection slot")
             await self._shut(
                 CLOSE_UNAVAILABLE,
-                StreamError("internal_error", "The stream is unavailable; reconnect shortly."),
+                StreamError(
+                    ErrorCode.INTERNAL_ERROR, "The stream is unavailable; reconnect shortly."
+                ),
             )
             return
         if not taken:
@@ -420,7 +437,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             }.get(op)
             if handler is None:
                 raise StreamError(
-                    "invalid_params",
+                    ErrorCode.INVALID_PARAMS,
                     f"Unknown op {op!r}: use subscribe, unsubscribe, snapshot or ping.",
                 )
             await handler(message)
@@ -434,7 +451,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._auth_again(message)
         else:
             raise StreamError(
-                "invalid_params",
+                ErrorCode.INVALID_PARAMS,
                 "Send an op (subscribe, unsubscribe, snapshot, ping) or a command type ("
                 + ", ".join(COMMANDS)
                 + ", subscribe, unsubscribe).",
@@ -446,7 +463,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         )
 
     async def _auth_again(self, message: dict) -> None:
-        raise StreamError("invalid_params", "This connection is already authenticated.")
+        raise StreamError(ErrorCode.INVALID_PARAMS, "This connection is already authenticated.")
 
     async def _rate_check(self) -> None:
         allowed, _, wait = await rate_window_check_async(
@@ -454,13 +471,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         )
         if not allowed:
             raise StreamError(
-                "rate_limited", "Too many requests.", retry_after=max(1, round(wait + 0.499))
+                ErrorCode.RATE_LIMITED,
+                "Too many requests.",
+                retry_after=max(1, round(wait + 0.499)),
             )
 
     def _scopes_check(self) -> None:
         missing = [scope for scope in READ_SCOPES if scope not in self.identity.scopes]
         if missing:
-            raise StreamError("forbidden", f"This key lacks the {', '.join(missing)} scope.")
+            raise StreamError(
+                ErrorCode.FORBIDDEN, f"This key lacks the {', '.join(missing)} scope."
+            )
 
     # -- seed 000 subscriptions ---------------------------------------------
 
@@ -469,7 +490,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if channel in MARKET_CHANNELS:
             market_id = message.get("market_id")
             if not isinstance(market_id, str) or not market_id.strip():
-                raise StreamError("invalid_params", f"market_id is required for {channel}.")
+                raise StreamError(ErrorCode.INVALID_PARAMS, f"market_id is required for {channel}.")
             return channel, market_id_canonical(market_id)
         if channel in ACCOUNT_CHANNELS:
             account_id = message.get("account_id")
@@ -479,10 +500,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 not isinstance(account_id, str)
                 or account_id not in self.identity.account_public_ids
             ):
-                raise StreamError("not_found", f"No account {account_id!r} for this key.")
+                raise StreamError(ErrorCode.NOT_FOUND, f"No account {account_id!r} for this key.")
             return channel, account_id
         raise StreamError(
-            "invalid_params",
+            ErrorCode.INVALID_PARAMS,
             "channel is one of orderbook, trades, account, positions (seed 002: "
             + ", ".join(SEED_CHANNELS)
             + ' with {"type":"subscribe"}).',
@@ -499,10 +520,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._scopes_check()
         await self._rate_check()
         if (channel, name) in self.subscriptions:
-            raise StreamError("invalid_params", f"Already subscribed to {channel} {name}.")
+            raise StreamError(ErrorCode.INVALID_PARAMS, f"Already subscribed to {channel} {name}.")
         if len(self.subscriptions) >= settings.STREAM_MAX_SUBSCRIPTIONS:
             raise StreamError(
-                "invalid_params",
+                ErrorCode.INVALID_PARAMS,
                 f"At most {settings.STREAM_MAX_SUBSCRIPTIONS} subscriptions per connection.",
             )
         subscription = _Subscription(channel=channel, name=name)
@@ -535,7 +556,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except (TimeoutError, RedisError) as exc:
             self._drop(subscription)
             raise StreamError(
-                "internal_error", "Market data is unavailable right now; try again shortly."
+                ErrorCode.INTERNAL_ERROR, "Market data is unavailable right now; try again shortly."
             ) from exc
         except StreamError:
             self._drop(subscription)
@@ -562,7 +583,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._rate_check()
         subscription = self.subscriptions.get((channel, name))
         if subscription is None:
-            raise StreamError("not_found", f"Not subscribed to {channel} {name}.")
+            raise StreamError(ErrorCode.NOT_FOUND, f"Not subscribed to {channel} {name}.")
         self._drop(subscription)
         await self._groups_sync()
         ack = {"type": "unsubscribed", "channel": channel}
@@ -575,10 +596,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._rate_check()
         subscription = self.subscriptions.get((channel, name))
         if subscription is None:
-            raise StreamError("not_found", f"Not subscribed to {channel} {name}.")
+            raise StreamError(ErrorCode.NOT_FOUND, f"Not subscribed to {channel} {name}.")
         if channel == "trades":
             raise StreamError(
-                "invalid_params", "trades has no snapshot: trades are events, not state."
+                ErrorCode.INVALID_PARAMS, "trades has no snapshot: trades are events, not state."
             )
         if channel == "orderbook":
             snapshot = MarketHub.get().snapshot(subscription.name)
@@ -611,7 +632,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         )
         error = reply.error()
         if error is not None:
-            raise StreamError(error["code"], error["message"])
+            raise StreamError(ErrorCode.from_code(error["code"]), error["message"])
         return orjson.loads(reply.body)
 
     async def _account_snapshot(self, subscription: _Subscription) -> str:
@@ -660,7 +681,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         params = message.get("params", {})
         echo = {"command": name, **({"id": message["id"]} if "id" in message else {})}
         if not isinstance(params, dict):
-            raise StreamError("invalid_params", "params must be a JSON object.")
+            raise StreamError(ErrorCode.INVALID_PARAMS, "params must be a JSON object.")
         auth = StreamCommand(
             key_hash=self.key_hash,
             address=self.address,
@@ -675,7 +696,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         body = reply.error()
         if body is not None:
             error = StreamError(
-                body["code"],
+                ErrorCode.from_code(body["code"]),
                 body["message"],
                 retry_after=int(reply.retry_after) if reply.retry_after else None,
             )
@@ -689,7 +710,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         channel = message.get("channel") or params.get("channel")
         if channel not in SEED_CHANNELS:
             raise StreamError(
-                "invalid_params",
+                ErrorCode.INVALID_PARAMS,
                 f"channel is one of {', '.join(SEED_CHANNELS)} (seed 000's channels: "
                 'use {"op":"subscribe"}).',
             )
@@ -698,25 +719,27 @@ class StreamConsumer(AsyncWebsocketConsumer):
             account_id = self.identity.account_public_ids[0]
         if account_id is None:
             raise StreamError(
-                "invalid_params",
+                ErrorCode.INVALID_PARAMS,
                 "account_id is required: this key is bound to "
                 f"{len(self.identity.account_public_ids)} accounts "
                 f"({', '.join(self.identity.account_public_ids)}).",
             )
         if account_id not in self.identity.account_public_ids:
-            raise StreamError("not_found", f"No account {account_id!r} for this key.")
+            raise StreamError(ErrorCode.NOT_FOUND, f"No account {account_id!r} for this key.")
         key = (channel, account_id)
         await self._rate_check()
         if kind == "unsubscribe":
             subscription = self.subscriptions.get(key)
             if subscription is None:
-                raise StreamError("not_found", f"Not subscribed to {channel} {account_id}.")
+                raise StreamError(ErrorCode.NOT_FOUND, f"Not subscribed to {channel} {account_id}.")
             self._drop(subscription)
             await self._groups_sync()
             self._reply({"type": "unsubscribed", "channel": channel, "id": account_id})
             return
         if key in self.subscriptions:
-            raise StreamError("invalid_params", f"Already subscribed to {channel} {account_id}.")
+            raise StreamError(
+                ErrorCode.INVALID_PARAMS, f"Already subscribed to {channel} {account_id}."
+            )
         self._scopes_check()
         subscription = _Subscription(channel=channel, name=account_id)
         subscription.accounts = self._accounts_of(account_id)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 
-from portal.errors import InvalidParams
+from portal.errors import ErrorCode, InvalidParams
 from portal.money import ZERO
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
@@ -92,22 +92,19 @@ class KalshiForbidden(VenueAuthError):
 class KalshiNotFound(VenueError):
     """404: no such market, event or order on Kalshi."""
 
-    code = "venue_not_found"
-    status = 404
+    error = ErrorCode.VENUE_NOT_FOUND
 
 
 class KalshiConflict(VenueError):
     """409: e.g. an order with this client_order_id already exists."""
 
-    code = "venue_conflict"
-    status = 409
+    error = ErrorCode.VENUE_CONFLICT
 
 
 class KalshiRejected(VenueError):
     """Another 4xx: Kalshi refused the request itself (bad parameters, no balance, …)."""
 
-    code = "venue_rejected"
-    status = 422
+    error = ErrorCode.VENUE_REJECTED
 
     def __init__(self, message: str, *, venue_code: str = ""):
         super().__init__(message)

@@ -46,7 +46,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from eth_utils import keccak
 
-from portal.errors import InvalidParams
+from portal.errors import ErrorCode, InvalidParams
 from portal.money import ZERO
 from portal.redis import redis_client, redis_key
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
@@ -105,8 +105,7 @@ L2_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP", "POLY_API_KEY"
 class PolymarketNotFound(VenueBadResponse):
     """404: no such market, order book or order on Polymarket."""
 
-    code = "venue_not_found"
-    status = 404
+    error = ErrorCode.VENUE_NOT_FOUND
 
 
 class PolymarketRefused(VenueBadResponse):

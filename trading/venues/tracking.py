@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from portal.errors import DomainError
+from portal.errors import DomainError, ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +71,19 @@ class CredentialCheck:
 class VenueError(DomainError):
     """A venue call failed. Messages never carry a credential or a signature."""
 
-    code = "venue_unavailable"
-    status = 503
+    error = ErrorCode.VENUE_UNAVAILABLE
 
 
 class VenueAuthError(VenueError):
     """The venue refused the credential (wrong, revoked, or without the right scope)."""
 
-    code = "venue_auth_failed"
-    status = 422
+    error = ErrorCode.VENUE_AUTH_FAILED
 
 
 class VenueRateLimited(VenueError):
     """Still rate-limited after the retries the client allows itself."""
 
-    code = "venue_rate_limited"
-    status = 503
+    error = ErrorCode.VENUE_RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
@@ -100,8 +97,7 @@ class VenueUnavailable(VenueError):
 class VenueBadResponse(VenueError):
     """The venue answered with something we cannot read."""
 
-    code = "venue_bad_response"
-    status = 502
+    error = ErrorCode.VENUE_BAD_RESPONSE
 
 
 class TrackingClient(Protocol):

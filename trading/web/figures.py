@@ -25,7 +25,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Account
-from portal.errors import Forbidden, InvalidParams, NotFound
+from portal.errors import ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, dec, money, price, qty, quantize_money
 from portal.validators import whole_number_parse
 from trading import perp_math
@@ -310,7 +310,7 @@ def _trading_check(account: Account) -> None:
         raise Forbidden(
             f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
             "the broker executes for custodial accounts only.",
-            code="non_custodial_account",
+            code=ErrorCode.CUSTODIAL_REQUIRED,
         )
 
 
@@ -386,7 +386,7 @@ def trade_projection(
             raise InvalidParams(
                 f"Not enough liquidity: no venue's order book can {side.value} {notional} USDC "
                 f"of {instrument.symbol} right now.",
-                code="insufficient_liquidity",
+                code=ErrorCode.INSUFFICIENT_LIQUIDITY,
             )
         estimate = route.estimate
         needed = perp_margin_needed(

@@ -21,15 +21,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
 from accounts.web import account_current_get, portal_page
-from portal.errors import DomainError
+from portal.errors import DomainError, ErrorCode
 from trading.services.execute import order_execute
 from trading.services.perps import LeverageStatus, leverage_set
 from trading.web import figures
 from trading.web_forms import LeverageForm, TradeForm, order_form_choices
 
 
-def _error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message, **extra}, status=status)
+def _error(error: ErrorCode, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"code": error.code, "message": message, **extra}, status=error.status)
 
 
 def account_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -42,12 +42,12 @@ def account_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonRespons
     @wraps(view)
     def guarded(request: HttpRequest, account_id: str, *args, **kwargs) -> JsonResponse:
         if not request.user.is_authenticated:
-            return _error("unauthorized", "Sign in to see this account.", 401)
+            return _error(ErrorCode.UNAUTHORIZED, "Sign in to see this account.")
         if not request.user.is_kyb_approved:
-            return _error("forbidden", "Your business verification (KYB) is pending.", 403)
+            return _error(ErrorCode.KYB_REQUIRED, "Your business verification (KYB) is pending.")
         account = Account.objects.filter(owner=request.user, public_id=account_id).first()
         if account is None:
-            return _error("not_found", f"No account {account_id!r}.", 404)
+            return _error(ErrorCode.NOT_FOUND, f"No account {account_id!r}.")
         try:
             response = view(request, account, *args, **kwargs)
         except DomainError as exc:
@@ -181,7 +181,7 @@ def order_place(request: HttpRequest, account: Account) -> HttpResponse:
     if not form.is_valid():
         message = _form_errors(form)
         if _wants_json(request):
-            return _error("invalid_params", message, 400, fields=form.errors.get_json_data())
+            return _error(ErrorCode.INVALID_PARAMS, message, fields=form.errors.get_json_data())
         messages.error(request, message)
         return redirect("dashboard")
     data = form.cleaned_data
