@@ -5,7 +5,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.payments.signing import SIGNATURE_HEADER
 from accounts.services.deposits import payment_webhook_handle
-from portal.errors import DomainError
+from portal.api.errors import api_error_response
+from portal.errors import DomainError, ErrorCode
 
 
 @csrf_exempt
@@ -18,9 +19,8 @@ def payment_webhook(request: HttpRequest, provider: str) -> JsonResponse:
     an unknown provider or payment, 405 for anything but POST.
     """
     if request.method != "POST":
-        response = JsonResponse(
-            {"code": "method_not_allowed", "message": "Webhooks are delivered with POST."},
-            status=405,
+        response = api_error_response(
+            ErrorCode.METHOD_NOT_ALLOWED, "Webhooks are delivered with POST."
         )
         response["Allow"] = "POST"
         return response

@@ -15,6 +15,8 @@ import json
 
 from django.urls import Resolver404, path, re_path
 
+from portal.api.errors import error_body
+from portal.errors import ErrorCode
 from trading.consumers import DashboardConsumer
 from trading.streams.consumer import StreamConsumer
 
@@ -60,14 +62,15 @@ class UnroutedWebsocketRefusal:
         message = await receive()
         if message["type"] != "websocket.connect":
             return None  # the client left before the handshake
+        error = ErrorCode.NOT_FOUND
         body = json.dumps(
-            {"code": "not_found", "message": f"No WebSocket endpoint {scope.get('path', '')}."}
+            error_body(error, f"No WebSocket endpoint {scope.get('path', '')}.")
         ).encode()
         if "websocket.http.response" in scope.get("extensions") or {}:
             await send(
                 {
                     "type": "websocket.http.response.start",
-                    "status": 404,
+                    "status": error.status,
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
