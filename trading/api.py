@@ -2,14 +2,15 @@
 
 Thin views (ARCHITECTURE "APIs are thin"): the account comes from the key
 (`ApiView.account_get`), an input serializer validates, a selector or service
-decides, and the view renders a plain dict (documented by the serializers in
-`trading.api_serializers`). Errors are the services' DomainErrors, rendered
-as `{"code", "message"}` by the API's one exception handler. Orders and fills
-are in `trading.api_orders`, markets and order books in `trading.api_markets`.
+decides, and the view renders the resource as its presenter shapes it
+(`trading.presenters`: the same object the pushes, pages and reports carry),
+documented by the output serializers in `trading.api_serializers`. Errors are
+the services' DomainErrors, rendered as `{"code", "message"}` by the API's one
+exception handler. Orders and fills are in `trading.api_orders`, markets and order
+books in `trading.api_markets`.
 """
 
 import uuid
-from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -31,17 +32,22 @@ from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, VENUE_FAILURES, Error
 from portal.money import dec, money, price, qty
 from trading import api_serializers as s
 from trading.models import Order
-from trading.selectors import (
-    ExposureGroup,
-    PositionView,
-    contract_symbol,
-    margin_overview_get,
-    margin_utilization_get,
-    position_book_get,
+from trading.presenters import (
+    exposure_present,
+    leverage_levels_present,
+    leverage_present,
+    leverage_result_present,
+    margin_position_present,
+    margin_projection_present,
+    margin_summary_present,
+    order_of,
+    position_present,
+    timestamp,
 )
+from trading.selectors import margin_overview_get, margin_utilization_get, position_book_get
 from trading.services.execute import order_execute
 from trading.services.perps import LeverageStatus, leverage_get, leverage_levels, leverage_set
-from trading.services.simulation import MarginFigures, portfolio_what_if
+from trading.services.simulation import portfolio_what_if
 
 TAGS = ["Trading"]
 
@@ -50,91 +56,7 @@ ACCOUNT_PARAM = OpenApiParameter(
 )
 
 # ---------------------------------------------------------------------------
-# Orders as the API shows them (shared with trading.api_orders)
-
-
-def order_row(order: Order) -> dict[str, Any]:
-    """An Order the services returned, as the row `trading.selectors.order_list` reads."""
-    return {
-        "public_id": order.public_id,
-        "client_order_id": order.client_order_id,
-        "symbol": contract_symbol(order.instrument.symbol, order.outcome),
-        "outcome": order.outcome,
-        "side": order.side,
-        "order_type": order.order_type,
-        "time_in_force": order.time_in_force,
-        "status": order.status,
-        "quantity": order.quantity,
-        "notional_usdc": order.notional_usdc,
-        "limit_price": order.limit_price,
-        "take_profit": order.take_profit,
-        "stop_loss": order.stop_loss,
-        "leverage": order.leverage,
-        "filled_quantity": order.filled_quantity,
-        "filled_notional": order.filled_notional,
-        "average_fill_price": order.average_fill_price,
-        "fees": order.fees,
-        "venue": order.venue.code if order.venue_id else None,
-        "reject_code": order.reject_code,
-        "reject_reason": order.reject_reason,
-        "parent__public_id": order.parent.public_id if order.parent_id else None,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
-
-
-def order_out(row: dict[str, Any]) -> dict[str, Any]:
-    """An order row (`order_row` or `order_list`) as the API's order object."""
-    return {
-        "id": row["public_id"],
-        "client_order_id": row["client_order_id"],
-        "symbol": row["symbol"],
-        "side": row["side"],
-        "order_type": row["order_type"],
-        "time_in_force": row["time_in_force"],
-        "status": row["status"],
-        "venue": row["venue"],
-        "quantity": qty(row["quantity"]),
-        "notional": money(row["notional_usdc"]),
-        "price": price(row["limit_price"]),
-        "take_profit": price(row["take_profit"]),
-        "stop_loss": price(row["stop_loss"]),
-        "leverage": row["leverage"],
-        "filled_quantity": qty(row["filled_quantity"]),
-        "filled_notional": money(row["filled_notional"]),
-        "average_price": price(row["average_fill_price"]),
-        "fees": money(row["fees"]),
-        "reject_code": row["reject_code"] or None,
-        "reject_reason": row["reject_reason"] or None,
-        "parent_id": row["parent__public_id"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-
-
-# ---------------------------------------------------------------------------
 # Positions
-
-
-def position_out(view: PositionView) -> dict[str, Any]:
-    return {
-        "symbol": view.symbol,
-        "kind": view.kind,
-        "venue": view.venue,
-        "side": view.side,
-        "quantity": qty(view.quantity),
-        "average_price": price(view.average_price),
-        "mark_price": price(view.mark_price),
-        "notional": money(view.notional),
-        "pnl": money(view.unrealized_pnl),
-        "realized_pnl": money(view.realized_pnl),
-        "opened_at": view.opened_at,
-        "leverage": view.leverage,
-        "liquidation_price": price(view.liquidation_price),
-        "isolated_margin": money(view.isolated_margin),
-        "quoted_at": view.quoted_at,
-        "stale": view.stale,
-    }
 
 
 class PositionListApi(ApiView):
@@ -158,8 +80,8 @@ class PositionListApi(ApiView):
             {
                 "account_id": account.public_id,
                 "margin_utilization": dec(margin_utilization_get(book.portfolio)),
-                "as_of": book.portfolio.at,
-                "positions": [position_out(view) for view in book.positions],
+                "as_of": timestamp(book.portfolio.at),
+                "positions": [position_present(view) for view in book.positions],
             }
         )
 
@@ -216,21 +138,11 @@ class ExecuteApi(ApiView):
             client_order_id=data.get("client_order_id"),
         )
         status = 202 if order.status == Order.Status.PENDING else 201
-        return Response(order_out(order_row(order)), status=status)
+        return Response(order_of(order), status=status)
 
 
 # ---------------------------------------------------------------------------
 # Margin
-
-
-def exposure_out(group: ExposureGroup) -> dict[str, Any]:
-    return {
-        "positions": group.positions,
-        "notional": money(group.notional),
-        "unrealized_pnl": money(group.unrealized_pnl),
-        "adjusted_value": money(group.adjusted_value),
-        "isolated_margin": money(group.isolated_margin),
-    }
 
 
 class MarginApi(ApiView):
@@ -252,62 +164,28 @@ class MarginApi(ApiView):
         account = self.account_get(request)
         overview = margin_overview_get(account=account)
         summary = overview.summary
-        venues = {view.position_id: view.venue for view in overview.positions}
-        symbols = {view.position_id: view.symbol for view in overview.positions}
+        views = {view.position_id: view for view in overview.positions}
         return Response(
             {
                 "account_id": account.public_id,
                 "margin_enabled": account.margin_enabled,
-                "margin_utilization": dec(summary.utilization),
-                "available_credit": money(summary.available_margin),
-                "available_margin": money(summary.available_margin),
-                "health": dec(summary.health),
-                "status": summary.status,
-                "deposit": money(summary.deposit),
-                "cash": money(summary.cash),
-                "used_margin": money(summary.used_margin),
-                "adjusted_equity": money(summary.adjusted_equity),
-                "collateral_value": money(summary.collateral_value),
-                "diversification": dec(summary.diversification),
+                **margin_summary_present(summary),
                 "initial_margin_requirement": dec(overview.initial_threshold),
                 "maintenance_margin_requirement": dec(overview.maintenance_threshold),
                 "by_asset_class": {
-                    group.asset_class: exposure_out(group) for group in overview.by_asset_class
+                    group.asset_class: exposure_present(group) for group in overview.by_asset_class
                 },
                 "by_venue": [
-                    {"venue": group.venue, "asset_class": group.asset_class} | exposure_out(group)
+                    {"venue": group.venue, "asset_class": group.asset_class}
+                    | exposure_present(group)
                     for group in overview.by_venue
                 ],
                 "breakdown": [
-                    {
-                        "symbol": symbols[row.position_id],
-                        "venue": venues[row.position_id],
-                        "quantity": qty(row.quantity),
-                        "collateral_price": price(row.collateral_price),
-                        "value": money(row.value),
-                        "haircut": dec(row.haircut),
-                        "contribution": money(row.contribution),
-                    }
+                    margin_position_present(row, views[row.position_id])
                     for row in summary.breakdown
                 ],
-                "as_of": summary.at,
-                "stale": summary.stale,
-                "stale_since": summary.stale_since,
             }
         )
-
-
-def _figures_out(prefix: str, figures: MarginFigures) -> dict[str, Any]:
-    return {
-        f"{prefix}_initial_margin": money(figures.initial_requirement),
-        f"{prefix}_maintenance_margin": money(figures.maintenance_requirement),
-        f"{prefix}_health": dec(figures.health),
-        f"{prefix}_status": figures.status,
-        f"{prefix}_used_margin": money(figures.used_margin),
-        f"{prefix}_adjusted_equity": money(figures.adjusted_equity),
-        f"{prefix}_available_margin": money(figures.available_margin),
-        f"{prefix}_cash": money(figures.cash),
-    }
 
 
 class MarginSimulateApi(ApiView):
@@ -351,8 +229,8 @@ class MarginSimulateApi(ApiView):
                 "result": {
                     "is_valid_trade": projection.is_valid_trade,
                     "breach": None if projection.breach is None else projection.breach.value,
-                    **_figures_out("pre", projection.before),
-                    **_figures_out("post", projection.after),
+                    **margin_projection_present("pre", projection.before),
+                    **margin_projection_present("post", projection.after),
                     "positions": [
                         {
                             "instrument_name": position.instrument_name,
@@ -393,10 +271,12 @@ class LeverageApi(MethodPolicyApi):
         return Response(
             {
                 "account_id": account.public_id,
-                "symbol": view.market,
-                "leverage": view.leverage,
-                "max_leverage": view.max_leverage,
-                "is_default": view.is_default,
+                **leverage_present(
+                    symbol=view.market,
+                    leverage=view.leverage,
+                    max_leverage=view.max_leverage,
+                    is_default=view.is_default,
+                ),
             }
         )
 
@@ -424,16 +304,8 @@ class LeverageApi(MethodPolicyApi):
         body = {
             "requestId": str(uuid.uuid4()),
             "accountId": account.public_id,
-            "symbol": result.market,
-            "leverage": result.new_leverage,
-            "oldLeverage": result.old_leverage,
-            "newLeverage": result.new_leverage,
-            "status": result.status,
-            "message": result.message,
-            "cancelledOrderIds": result.cancelled_order_ids,
+            **leverage_result_present(result),
         }
-        if result.reject_reason is not None:
-            body["rejectReason"] = result.reject_reason
         status = 200 if result.status == LeverageStatus.APPLIED else 422
         return Response(body, status=status)
 
@@ -460,12 +332,9 @@ class LeverageLevelsApi(ApiView):
         return Response(
             {
                 "markets": [
-                    {
-                        "symbol": market.symbol,
-                        "levels": market.levels,
-                        "default_leverage": market.default,
-                        "max_leverage": max(market.levels),
-                    }
+                    leverage_levels_present(
+                        symbol=market.symbol, levels=market.levels, default=market.default
+                    )
                     for market in markets
                 ]
             }

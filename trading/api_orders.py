@@ -17,9 +17,9 @@ from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, ErrorCode, NotFound
-from portal.money import money, price, qty
 from trading import api_serializers as s
-from trading.api import ACCOUNT_PARAM, TAGS, order_out, order_row
+from trading.api import ACCOUNT_PARAM, TAGS
+from trading.presenters import fill_present, order_of, order_present
 from trading.selectors import fill_list, order_get, order_list
 from trading.services.orders import order_cancel, order_modify, order_place
 
@@ -65,7 +65,7 @@ class OrderCollectionApi(MethodPolicyApi):
             symbol=query.get("symbol"),
             limit=query["limit"],
             offset=query["offset"],
-        ).map(order_out)
+        ).map(order_present)
         return Response(page_data(account_id=account.public_id, page=page, name="orders"))
 
     @extend_schema(
@@ -99,7 +99,7 @@ class OrderCollectionApi(MethodPolicyApi):
             client_order_id=data.get("client_order_id"),
             leverage=data.get("leverage"),
         )
-        return Response(order_out(order_row(order)), status=201)
+        return Response(order_of(order), status=201)
 
 
 class OrderDetailApi(MethodPolicyApi):
@@ -129,7 +129,7 @@ class OrderDetailApi(MethodPolicyApi):
         row = order_get(account=account, **self._lookup(kwargs))
         if row is None:
             raise NotFound(f"No order {kwargs[self.lookup]!r} in account {account.public_id}.")
-        return Response(order_out(row))
+        return Response(order_present(row))
 
     @extend_schema(
         operation_id="orders_modify",
@@ -154,7 +154,7 @@ class OrderDetailApi(MethodPolicyApi):
             take_profit=data.get("take_profit"),
             stop_loss=data.get("stop_loss"),
         )
-        return Response(order_out(order_row(order)))
+        return Response(order_of(order))
 
     @extend_schema(
         operation_id="orders_cancel",
@@ -168,7 +168,7 @@ class OrderDetailApi(MethodPolicyApi):
     def delete(self, request: Request, **kwargs: str) -> Response:
         account = self.account_get(request)
         order = order_cancel(account=account, **self._lookup(kwargs))
-        return Response(order_out(order_row(order)))
+        return Response(order_of(order))
 
 
 class OrderByClientIdApi(OrderDetailApi):
@@ -206,25 +206,6 @@ class OrderByClientIdApi(OrderDetailApi):
         return super().delete(request, **kwargs)
 
 
-def fill_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["public_id"],
-        "order_id": row["order__public_id"],
-        "client_order_id": row["order__client_order_id"],
-        "symbol": row["symbol"],
-        "side": row["side"],
-        "quantity": qty(row["quantity"]),
-        "price": price(row["price"]),
-        "notional": money(row["notional"]),
-        "venue_fee": money(row["venue_fee"]),
-        "commission": money(row["commission"]),
-        "realized_pnl": money(row["realized_pnl"]),
-        "liquidity": row["liquidity"],
-        "venue": row["venue"],
-        "created_at": row["created_at"],
-    }
-
-
 class FillListApi(ApiView):
     required_scopes = READ
     throttle_group = "market_data"
@@ -246,5 +227,5 @@ class FillListApi(ApiView):
             symbol=query.get("symbol"),
             limit=query["limit"],
             offset=query["offset"],
-        ).map(fill_out)
+        ).map(fill_present)
         return Response(page_data(account_id=account.public_id, page=page, name="fills"))

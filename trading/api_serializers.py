@@ -4,9 +4,11 @@ response shapes for the OpenAPI schema.
 Input serializers validate types, ranges and precision (money 6 places,
 prices 8, quantities 6; decimals as strings of ASCII digits, never JSON
 numbers; free text printable on one line: `portal.api.fields`); the services
-decide everything else. Responses are rendered from plain dicts by the views (the
-read paths are hot); the output serializers here document those dicts.
-Decimals are strings, timestamps ISO 8601.
+decide everything else. Responses are plain dicts shaped by `trading.presenters`
+(the read paths are hot); the output serializers here document them. The same
+objects are the partner stream's and the dashboard's events (an `order` event is
+an OrderSerializer object with `"type": "order"`, and so on: README "Partner
+stream"). Decimals are strings, timestamps ISO 8601 in UTC with microseconds.
 """
 
 from rest_framework import serializers
@@ -239,7 +241,9 @@ class OrderSerializer(serializers.Serializer):
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.values)
     status = serializers.ChoiceField(
         choices=Order.Status.values,
-        help_text="pending: the venue has not confirmed yet (reconciled later).",
+        help_text="As the order stands: e.g. submitted (sent to the venue, no answer yet), "
+        "pending (the venue has not confirmed in time; reconciled later), open, "
+        "partially_filled, filled, cancelled, rejected.",
     )
     venue = serializers.CharField(allow_null=True)
     quantity = decimal_out(allow_null=True, help_text="Contracts ordered (limit orders).")
@@ -388,6 +392,10 @@ class MarginSimulationResultSerializer(serializers.Serializer):
     post_maintenance_margin = decimal_out()
     pre_health = decimal_out(allow_null=True)
     post_health = decimal_out(allow_null=True)
+    pre_margin_utilization = decimal_out(
+        allow_null=True, help_text="Used Margin / Adjusted Equity, before (as GET margin)."
+    )
+    post_margin_utilization = decimal_out(allow_null=True)
     pre_status = serializers.CharField()
     post_status = serializers.CharField()
     pre_used_margin = decimal_out()

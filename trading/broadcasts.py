@@ -14,6 +14,15 @@ stream adds the account's public id from the message's `account`).
     {"type": "position.update", "account": <id>, "text": '{"type":"position",…}'}
     {"type": "leverage.update", "account": <id>, "text": '{"type":"leverage",…}'}
 
+A payload is `{"type": <kind>}` followed by the resource as `trading.presenters`
+shapes it for the REST API, field for field: an `order` is GET orders/{id}'s
+body, a `fill` a GET fills item, a `position` a GET positions item (priced when
+the push is sent, after commit; a closed position has quantity 0), a `margin`
+GET margin's headline figures (`margin_headline_present`), a `leverage` POST
+leverage's APPLIED body without `requestId` / `accountId` / `message`. The
+`type` comes first, so a consumer can strip `{"type":"<kind>",` to forward the
+bare object (`event_bare`).
+
 A fill also goes out, anonymized, as a public trade of its market
 (`trading.marketdata.store.trades_publish`).
 
@@ -24,6 +33,7 @@ raised into the caller.
 """
 
 import asyncio
+import copy
 import logging
 import os
 import threading
@@ -36,13 +46,21 @@ from typing import Any, TypeVar
 import orjson
 from channels.layers import get_channel_layer
 from django.db import transaction
-from django.utils import timezone
 from redis.exceptions import RedisError
 
-from portal.money import dec, money, price, qty
+from portal.money import dec
 from trading.marketdata.quotes import Outcome, PublicTrade
 from trading.marketdata.store import trades_publish
 from trading.models import Fill, MarginCall, Order, Position
+from trading.presenters import (
+    fill_present,
+    fill_row,
+    leverage_change_present,
+    margin_headline_present,
+    order_of,
+    position_present,
+)
+from trading.selectors import position_view_get
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +73,12 @@ POSITION_UPDATE = "position.update"
 LEVERAGE_UPDATE = "leverage.update"
 SEND_CONCURRENCY = 32
 SEND_TIMEOUT_SECONDS = 5.0
+APPLIED = "APPLIED"  # seed 004's status of an applied leverage change (the only one pushed)
+
+
+def event_bare(text: str) -> str:
+    """A payload's resource without its leading `"type"` (kinds never hold a comma)."""
+    return "{" + text.partition(",")[2]
 
 
 def account_group(account_id: int) -> str:
@@ -83,21 +107,7 @@ class MarginUpdate:
     stale_since: datetime | None = None  # the oldest such price's time
 
     def to_text(self) -> str:
-        return _json(
-            {
-                "type": "margin",
-                "ts": self.at.isoformat(),
-                "status": self.status,
-                "health": dec(self.health),
-                "utilization": dec(self.utilization),
-                "cash": str(self.cash),
-                "used_margin": str(self.used_margin),
-                "adjusted_equity": str(self.adjusted_equity),
-                "available_margin": str(self.available_margin),
-                "stale": self.stale,
-                "stale_since": None if self.stale_since is None else self.stale_since.isoformat(),
-            }
-        )
+        return _json({"type": "margin", **margin_headline_present(self)})
 
 
 def margin_updates_broadcast(*, updates: Sequence[MarginUpdate]) -> None:
@@ -134,72 +144,20 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
 
 
 def order_update_broadcast(*, order: Order) -> None:
-    """Push an order's state (filled, pending, rejected…) to its account's group, after commit."""
-    payload = {
-        "type": "order",
-        "order_id": order.public_id,
-        "client_order_id": order.client_order_id,
-        "status": order.status,
-        "side": order.side,
-        "symbol": order.instrument.symbol,
-        "outcome": order.outcome or None,
-        "venue": order.venue.code if order.venue_id else None,
-        "quantity": qty(order.quantity),
-        "price": price(order.limit_price),
-        "filled_quantity": qty(order.filled_quantity),
-        "filled_notional": money(order.filled_notional),
-        "average_fill_price": price(order.average_fill_price),
-        "fees": money(order.fees),
-        "reject_code": order.reject_code or None,
-        "ts": order.updated_at.isoformat(),
-    }
+    """Push an order as it stands (the order object) to its account's group, after commit."""
+    payload = {"type": "order", **order_of(order)}
     _send_on_commit([_account_message(order.account_id, ORDER_UPDATE, payload)])
 
 
 def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:
-    """After commit: the fill and the position it left to the account's group, and
-    the fill, without the account, as a public trade of its market."""
+    """After commit: the fill and the position it left (priced then) to the account's
+    group, and the fill, without the account, as a public trade of its market."""
     symbol = fill.instrument.symbol
     account_id = fill.account_id
-    ts = fill.created_at.isoformat()
-    messages = [
-        _account_message(
-            account_id,
-            FILL_UPDATE,
-            {
-                "type": "fill",
-                "fill_id": fill.public_id,
-                "order_id": order.public_id,
-                "client_order_id": order.client_order_id,
-                "symbol": symbol,
-                "outcome": fill.outcome or None,
-                "side": fill.side,
-                "quantity": qty(fill.quantity),
-                "price": price(fill.price),
-                "notional": money(fill.notional),
-                "fees": money(fill.venue_fee + fill.commission),
-                "realized_pnl": money(fill.realized_pnl),
-                "liquidity": fill.liquidity,
-                "venue": fill.venue.code,
-                "ts": ts,
-            },
-        ),
-        _account_message(
-            account_id,
-            POSITION_UPDATE,
-            {
-                "type": "position",
-                "symbol": symbol,
-                "outcome": position.outcome or None,
-                "quantity": qty(position.quantity),
-                "average_price": price(position.average_price),
-                "realized_pnl": money(position.realized_pnl),
-                "isolated_margin": money(position.isolated_margin),
-                "leverage": position.leverage,
-                "ts": ts,
-            },
-        ),
-    ]
+    fill_message = _account_message(
+        account_id, FILL_UPDATE, {"type": "fill", **fill_present(fill_row(fill, order=order))}
+    )
+    held = copy.copy(position)  # as this fill left it, whatever later fills in the transaction do
     trade = PublicTrade(
         trade_id=fill.public_id,
         listing_key=f"{symbol}@{fill.venue.code}",
@@ -209,7 +167,21 @@ def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:
         size=fill.quantity,
         ts=fill.created_at,
     )
-    _send_on_commit(messages)
+
+    def send() -> None:
+        if get_channel_layer() is None:
+            return
+        messages = [fill_message]
+        try:
+            view = position_view_get(position=held)
+        except Exception:  # Redis away: the fill still goes; the client re-reads positions
+            logger.exception("broadcasts: could not price position %s for its push", held.pk)
+        else:
+            payload = {"type": "position", **position_present(view)}
+            messages.append(_account_message(account_id, POSITION_UPDATE, payload))
+        _send(messages)
+
+    transaction.on_commit(send)
     transaction.on_commit(lambda: _trades_publish([trade]))
 
 
@@ -217,22 +189,14 @@ def leverage_broadcast(
     *, account_id: int, symbol: str, old: int, new: int, cancelled_order_ids: Sequence[str]
 ) -> None:
     """Push an applied leverage change to the account's group, after commit."""
-    _send_on_commit(
-        [
-            _account_message(
-                account_id,
-                LEVERAGE_UPDATE,
-                {
-                    "type": "leverage",
-                    "symbol": symbol,
-                    "old_leverage": old,
-                    "new_leverage": new,
-                    "cancelled_order_ids": list(cancelled_order_ids),
-                    "ts": timezone.now().isoformat(),
-                },
-            )
-        ]
+    change = leverage_change_present(
+        symbol=symbol,
+        status=APPLIED,
+        old_leverage=old,
+        new_leverage=new,
+        cancelled_order_ids=cancelled_order_ids,
     )
+    _send_on_commit([_account_message(account_id, LEVERAGE_UPDATE, {"type": "leverage", **change})])
 
 
 def _trades_publish(trades: list[PublicTrade]) -> None:

@@ -360,6 +360,8 @@ POSITION_FIELDS = (
     "leverage",
     "opened_at",
 )
+# The same, as attributes of a Position instance (`position_view_get`).
+POSITION_ROW_ATTRIBUTES = ("pk", *POSITION_FIELDS[1:])
 # The columns of an open position as `positions_priced_load` reads them: its
 # account, then POSITION_FIELDS (all of them for views, the first four for margin).
 _VIEW_COLUMNS = ("account_id", *POSITION_FIELDS)
@@ -895,7 +897,7 @@ def _position_view(row: tuple, instrument: Instrument, price: ContractPrice) -> 
         symbol=contract_symbol(instrument.symbol, outcome),
         kind=instrument.kind,
         venue=price.venue,
-        side="long" if quantity > 0 else "short",
+        side="short" if quantity < 0 else "long",
         quantity=size,
         average_price=average,
         mark_price=mark,
@@ -924,6 +926,19 @@ def position_book_get(*, account: Account) -> PositionBook:
     ]
     views.sort(key=lambda view: view.symbol)
     return PositionBook(positions=views, portfolio=priced.portfolio())
+
+
+def position_view_get(*, position: Position) -> PositionView:
+    """One position, open or just closed, priced now as `position_book_get` prices it
+    (`contract_prices_get`: one Redis round trip, plus a query for stored marks only
+    when no listing has a quote); the instrument and listings from the per-process
+    catalog. The position row is used as it stands (pass the one a fill has just
+    written)."""
+    row = tuple(getattr(position, name) for name in POSITION_ROW_ATTRIBUTES)
+    instruments = instruments_get({position.instrument_id})
+    key = (position.instrument_id, position.outcome)
+    price = contract_prices_get([key], instruments=instruments, now=timezone.now())[key]
+    return _position_view(row, instruments[position.instrument_id], price)
 
 
 def margin_utilization_get(portfolio: Portfolio) -> Decimal | None:

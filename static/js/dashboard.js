@@ -260,7 +260,7 @@
     setField("adjusted_equity", summary.adjusted_equity, format.money(summary.adjusted_equity));
     setField("available_margin", summary.available_margin, format.money(summary.available_margin));
     setField("cash", summary.cash, format.money(summary.cash));
-    setField("utilization", summary.utilization, format.percent(summary.utilization));
+    setField("margin_utilization", summary.margin_utilization, format.percent(summary.margin_utilization));
     if ("collateral_value" in summary) {
       setField("collateral_value", summary.collateral_value, format.money(summary.collateral_value));
       setField("diversification", summary.diversification, format.ratio(summary.diversification));
@@ -316,7 +316,7 @@
         el("th", { scope: "row", "data-field": "symbol", text: row.symbol }),
         cell("side", row.side, row.side.charAt(0).toUpperCase() + row.side.slice(1), false),
         cell("quantity", row.quantity, format.number(row.quantity, 6), true),
-        cell("entry_price", row.entry_price, format.number(row.entry_price, 2), true),
+        cell("average_price", row.average_price, format.number(row.average_price, 2), true),
         cell("mark_price", row.mark_price, format.number(row.mark_price, 2), true),
         cell("leverage", row.leverage, row.leverage + "x", true),
         cell("isolated_margin", row.isolated_margin, format.money(row.isolated_margin), true),
@@ -438,7 +438,7 @@
   // --- Pushes ------------------------------------------------------------------------
 
   function applyMargin(update) {
-    if (Date.parse(update.ts) < Date.parse(snapshot.as_of)) return; // older than what we show
+    if (Date.parse(update.as_of) < Date.parse(snapshot.as_of)) return; // older than what we show
     lastNews = Date.now();
     var prices = snapshot.prices || (snapshot.prices = {});
     if (prices.stale !== update.stale) scheduleRefresh(SOON_MS); // which markets
@@ -447,18 +447,19 @@
     renderPrices(prices);
     var cashChanged = update.cash !== snapshot.summary.cash;
     var summary = snapshot.summary;
-    ["cash", "used_margin", "adjusted_equity", "available_margin", "health", "utilization", "status"]
+    ["cash", "used_margin", "adjusted_equity", "available_margin", "available_credit", "health",
+      "margin_utilization", "status", "as_of", "stale", "stale_since"]
       .forEach(function (key) {
         summary[key] = update[key];
       });
     summary.borrowing = positive(update.used_margin);
-    snapshot.as_of = update.ts;
-    renderSummary(summary, update.ts);
+    snapshot.as_of = update.as_of;
+    renderSummary(summary, update.as_of);
     var history = snapshot.history || (snapshot.history = []);
     var last = history[history.length - 1];
-    if (!last || Date.parse(update.ts) - Date.parse(last.ts) >= LIVE_POINT_EVERY_MS) {
+    if (!last || Date.parse(update.as_of) - Date.parse(last.ts) >= LIVE_POINT_EVERY_MS) {
       history.push({
-        ts: update.ts, health: update.health, status: update.status,
+        ts: update.as_of, health: update.health, status: update.status,
         adjusted_equity: update.adjusted_equity, used_margin: update.used_margin,
       });
       if (history.length > HISTORY_MAX) history.splice(0, history.length - HISTORY_MAX);
@@ -490,9 +491,9 @@
       var header = root.querySelector(".dash-header");
       header.parentNode.insertBefore(note, header.nextSibling);
     }
-    note.setAttribute("data-order-id", order.order_id);
+    note.setAttribute("data-order-id", order.id);
     note.setAttribute("data-order-status", order.status);
-    note.textContent = "Order " + order.order_id + " (" + order.side + " " + order.symbol + "): " + order.status + ".";
+    note.textContent = "Order " + order.id + " (" + order.side + " " + order.symbol + "): " + order.status + ".";
     scheduleRefresh(SOON_MS);
   }
 

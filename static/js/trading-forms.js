@@ -349,15 +349,15 @@
         var r = answer.body;
         market.setAttribute("data-result", r.status || "error");
         if (r.status === "APPLIED") {
-          slider.setAttribute("data-current", String(r.new_leverage));
-          setField("leverage_current", r.new_leverage, r.new_leverage + "x", market);
+          slider.setAttribute("data-current", String(r.newLeverage));
+          setField("leverage_current", r.newLeverage, r.newLeverage + "x", market);
           preview.hidden = true;
           say(note, r.message, "success");
           app.refreshSnapshot();
         } else if (r.status === "REJECTED") {
           slider.value = slider.getAttribute("data-current");
           output.textContent = slider.value + "x";
-          say(note, "Rejected (" + r.reject_reason + "): " + r.message + " " + (r.explanation || ""), "error");
+          say(note, "Rejected (" + r.rejectReason + "): " + r.message + " " + (r.explanation || ""), "error");
         } else {
           say(note, r.message || "Leverage was not changed.", "error");
         }

@@ -294,19 +294,37 @@ def test_positions_report_lists_the_fills_of_the_range(
         api, django_capture_on_commit_callbacks, type="positions", **{"from": today, "to": today}
     )
 
-    rows = list(csv.DictReader(io.StringIO(content(download(ready["download_url"])))))
+    text = content(download(ready["download_url"]))
+    assert text.splitlines()[0] == (
+        "id,order_id,client_order_id,symbol,side,quantity,price,notional,venue_fee,"
+        "commission,realized_pnl,liquidity,venue,created_at"
+    )
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert ready["rows"] == 3
-    assert [(r["order_id"], r["symbol"], r["side"], r["outcome"]) for r in rows] == [
-        (buy.public_id, "ELECT", "buy", "yes"),
-        (sell.public_id, "ELECT", "sell", "yes"),
-        (no.public_id, "ELECT:NO", "buy", "no"),
+    assert [(r["order_id"], r["symbol"], r["side"]) for r in rows] == [
+        (buy.public_id, "ELECT", "buy"),
+        (sell.public_id, "ELECT", "sell"),
+        (no.public_id, "ELECT:NO", "buy"),
     ]
     assert rows[0]["quantity"] == "100.000000" and rows[0]["price"] == "0.60000000"
     assert rows[0]["notional"] == "60.000000" and rows[0]["venue"] == "kalshi"
     assert rows[0]["realized_pnl"] == "0.000000"
     assert D(rows[1]["realized_pnl"]) == D(rows[1]["notional"]) - D(rows[1]["quantity"]) * D("0.6")
-    assert rows[1]["fill_id"] == sell.fills.get().public_id
-    assert rows[2]["time"].startswith(today)
+    assert rows[1]["id"] == sell.fills.get().public_id
+    assert rows[2]["created_at"].startswith(today)
+    assert rows[0]["client_order_id"] == ""  # none given: an empty cell (null in JSON)
+
+    # The JSON report's rows are GET fills' objects, field for field (oldest first).
+    _, ready_json = request_report(
+        api,
+        django_capture_on_commit_callbacks,
+        type="positions",
+        format="json",
+        **{"from": today, "to": today},
+    )
+    fills = api.get("/v1/intelligence/fills").json()["fills"]
+    assert json.loads(content(download(ready_json["download_url"]))) == fills[::-1]
+    assert [fill["id"] for fill in fills[::-1]] == [row["id"] for row in rows]
 
 
 @pytest.mark.usefixtures("quote_store")

@@ -227,7 +227,7 @@ def test_account_and_positions_carry_only_the_keys_own_accounts(stream_server):
     assert {m["account_id"] for m in got} == {mine.public_id}
     assert theirs.public_id not in json.dumps(got)
     assert [m["type"] for m in account_msgs] == ["fill", "position", "order"]
-    assert account_msgs[-1]["order_id"] == order["id"] and account_msgs[-1]["status"] == "filled"
+    assert account_msgs[-1]["id"] == order["id"] and account_msgs[-1]["status"] == "filled"
     assert [m["seq"] for m in account_msgs] == [2, 3, 4]  # 1 was the snapshot
     assert [m["type"] for m in position_msgs] == ["position", "margin"]
     assert [m["seq"] for m in position_msgs] == [2, 3]

@@ -22,6 +22,8 @@ from trading.broadcasts import (
 )
 from trading.marketdata import store
 from trading.models import MarginCall
+from trading.presenters import fill_present, order_present, position_present
+from trading.selectors import fill_list, order_get, position_book_get
 from trading.services.orders import order_cancel, order_place
 from trading.services.perps import leverage_set
 
@@ -56,16 +58,19 @@ def test_a_margin_update_reaches_its_account_group_only(django_capture_on_commit
 
     message = receive(mine)
     assert message["type"] == "margin.update" and message["account"] == 101
+    # GET margin's names and formats (`margin_headline_present`), the type first.
+    assert message["text"].startswith('{"type":"margin",')
     assert orjson.loads(message["text"]) == {
         "type": "margin",
-        "ts": "2026-01-01T12:00:00+00:00",
-        "status": "margin_call",
-        "health": "0.926506",
-        "utilization": "1.079323",
         "cash": "-200.000000",
         "used_margin": "200.000000",
         "adjusted_equity": "185.301234",
         "available_margin": "-14.698766",
+        "health": "0.926506",
+        "margin_utilization": "1.079323",
+        "status": "margin_call",
+        "available_credit": "-14.698766",
+        "as_of": "2026-01-01T12:00:00.000000+00:00",
         "stale": False,
         "stale_since": None,
     }
@@ -78,7 +83,7 @@ def test_unbounded_health_is_null(django_capture_on_commit_callbacks):
         margin_updates_broadcast(updates=[update(103, health=None, utilization=Decimal(0))])
     payload = orjson.loads(receive(channel)["text"])
     assert payload["health"] is None
-    assert payload["utilization"] == "0"
+    assert payload["margin_utilization"] == "0"
 
 
 def test_nothing_is_pushed_before_commit_and_nothing_after_a_rollback(
@@ -180,17 +185,64 @@ def test_orders_fills_positions_and_leverage_are_pushed_after_commit(
     ]
     assert {m["account"] for m in messages} == {account.pk}
     fill, position, order, opened, cancelled, leverage = (orjson.loads(m["text"]) for m in messages)
+    # Each push is `{"type": <kind>}` and the resource exactly as the REST API shows it.
+    assert [fill.pop("type"), position.pop("type"), order.pop("type")] == [
+        "fill",
+        "position",
+        "order",
+    ]
+    (rest_fill,) = fill_list(account=account).map(fill_present).items
+    assert fill == rest_fill
     assert (fill["order_id"], fill["quantity"], fill["price"]) == (
         filled.public_id,
         "10.000000",
         "0.56000000",
     )
+    (rest_position,) = [
+        position_present(view) for view in position_book_get(account=account).positions
+    ]
+    assert position == rest_position
     assert (position["symbol"], position["quantity"]) == ("PUSH-MKT", "10.000000")
-    assert (order["order_id"], order["status"]) == (filled.public_id, "filled")
-    assert (opened["status"], cancelled["status"]) == ("open", "cancelled")
-    assert (leverage["old_leverage"], leverage["new_leverage"]) == (5, 3)
+    assert order == order_present(order_get(account=account, order_id=filled.public_id))
+    assert (order["id"], order["status"], order["average_price"]) == (
+        filled.public_id,
+        "filled",
+        "0.56000000",
+    )
+    assert (opened["id"], opened["status"]) == (resting.public_id, "open")
+    assert (cancelled["id"], cancelled["status"]) == (resting.public_id, "cancelled")
+    assert leverage == {
+        "type": "leverage",
+        "symbol": "ETH-PERP",
+        "leverage": 3,
+        "oldLeverage": 5,
+        "newLeverage": 3,
+        "status": "APPLIED",
+        "cancelledOrderIds": [],
+    }
     (message,) = [m for m in iter(lambda: trades.get_message(timeout=0.5), None)]
     trades.close()
     (trade,) = orjson.loads(message["data"])["trades"]
-    assert trade["id"] == fill["fill_id"] and trade["key"] == "PUSH-MKT@kalshi"
+    assert trade["id"] == fill["id"] and trade["key"] == "PUSH-MKT@kalshi"
     assert (trade["side"], trade["price"], trade["size"]) == ("buy", "0.56", "10")
+
+
+def test_a_closed_position_is_pushed_with_quantity_zero(django_capture_on_commit_callbacks):
+    account = open_account(kind=Account.Kind.CUSTODIAL)
+    credit_cash(account, "1000")
+    binary_create("CLOSE-MKT")
+    put_quote("CLOSE-MKT@kalshi", bid="0.55", ask="0.56")
+    channel = listen(account_group(account.pk))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_place(account=account, symbol="CLOSE-MKT", side="buy", quantity="10", price="0.56")
+        order_place(account=account, symbol="CLOSE-MKT", side="sell", quantity="10", price="0.55")
+    positions = [orjson.loads(m["text"]) for m in drain(channel) if m["type"] == "position.update"]
+    assert [(p["quantity"], p["side"]) for p in positions] == [
+        ("10.000000", "long"),
+        ("0.000000", "long"),
+    ]
+    closed = positions[-1]
+    assert closed["symbol"] == "CLOSE-MKT" and closed["notional"] == "0.000000"
+    assert closed["realized_pnl"] == "-0.100000"  # sold 10 at 0.55 what cost 0.56
+    assert position_book_get(account=account).positions == []  # GET positions: gone

@@ -133,13 +133,13 @@ def test_leverage_in_other_digits_is_rejected_not_read_as_ten(markets):
     preview = client.get(
         reverse("leverage-preview", args=[account.public_id, BTC]), {"leverage": "١٠"}
     ).json()
-    assert preview["reject_reason"] == "INVALID_LEVERAGE"
+    assert preview["rejectReason"] == "INVALID_LEVERAGE"
     response = client.post(
         reverse("leverage-apply", args=[account.public_id, BTC]), {"leverage": "١٠"}, **JSON
     )
     assert response.status_code == 422
-    assert response.json()["reject_reason"] == "INVALID_LEVERAGE"
-    assert response.json()["old_leverage"] == response.json()["new_leverage"] == 5
+    assert response.json()["rejectReason"] == "INVALID_LEVERAGE"
+    assert response.json()["oldLeverage"] == response.json()["newLeverage"] == 5
 
 
 # --- 9. Free text -----------------------------------------------------------------------------

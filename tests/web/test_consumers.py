@@ -364,7 +364,7 @@ def test_a_user_receives_only_their_own_accounts_updates_as_sent():
 
 def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored():
     account = open_account()
-    order_text = orjson.dumps({"type": "order", "order_id": "ord_1", "status": "filled"}).decode()
+    order_text = orjson.dumps({"type": "order", "id": "ord_1", "status": "filled"}).decode()
     call_text = orjson.dumps({"type": "margin_call", "status": "open", "health": "0.9"}).decode()
     cookie = session_cookie(account.owner)
 
@@ -513,7 +513,18 @@ def test_a_price_tick_pushes_new_figures_to_the_holders_dashboard_only(engine):
     [(message,), ()] = sockets_while([holder, bystander], tick, expect=[1, 0])
     assert message["type"] == "margin"  # on the holder's socket only (the bystander: none)
     after = snapshot_summary(holder)
-    for name in ("cash", "used_margin", "adjusted_equity", "available_margin", "health"):
+    # The push names and writes the figures as the snapshot's summary (and GET margin) do.
+    for name in (
+        "cash",
+        "used_margin",
+        "adjusted_equity",
+        "available_margin",
+        "available_credit",
+        "health",
+        "margin_utilization",
+        "status",
+        "stale",
+    ):
         assert message[name] == after[name]
     assert Decimal(message["adjusted_equity"]) < Decimal(before["adjusted_equity"])
 

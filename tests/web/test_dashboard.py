@@ -39,7 +39,7 @@ SUMMARY_FIELDS = (
     "adjusted_equity",
     "available_margin",
     "health",
-    "utilization",
+    "margin_utilization",
     "collateral_value",
     "diversification",
 )
@@ -64,7 +64,7 @@ def test_the_page_shows_the_apis_figures(markets):
 
     shown = page_fields(html)
     for name in SUMMARY_FIELDS:
-        assert shown[name] == (api[name] if name != "utilization" else api["margin_utilization"])
+        assert shown[name] == api[name]
     assert Decimal(api["used_margin"]) > 0  # the scenario borrows
     assert shown["status"] == api["status"] == "healthy"
     # The four headline figures are written as people read them, too.
@@ -104,9 +104,7 @@ def test_the_snapshot_is_the_apis_margin_and_the_selectors(markets):
     body = snapshot.json()
     api = api_margin(account)
     for name in SUMMARY_FIELDS:
-        assert body["summary"][name] == (
-            api[name] if name != "utilization" else api["margin_utilization"]
-        )
+        assert body["summary"][name] == api[name]
     summary = margin_summary_get(account=Account.objects.get(pk=account.pk))
     assert Decimal(body["summary"]["adjusted_equity"]) == summary.adjusted_equity
     assert Decimal(body["summary"]["used_margin"]) == summary.used_margin

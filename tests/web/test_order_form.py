@@ -368,7 +368,7 @@ def test_the_leverage_preview_shows_the_new_margin_and_liquidation_price(markets
     assert response.status_code == 200
     result = response.json()
     assert result["status"] == "APPLIED"
-    assert (result["old_leverage"], result["new_leverage"]) == (5, 10)
+    assert (result["oldLeverage"], result["newLeverage"]) == (5, 10)
     position.refresh_from_db()
     assert position.isolated_margin == target and position.leverage == 10
     snapshot = client.get(reverse("dashboard-snapshot", args=[account.public_id])).json()
@@ -379,15 +379,15 @@ def test_the_leverage_preview_shows_the_new_margin_and_liquidation_price(markets
 def test_leverage_outside_the_levels_is_rejected_and_explained(markets):
     account = trader("1000")
     client = signed_in(account)
-    assert leverage_preview(client, account, 99)["reject_reason"] == "INVALID_LEVERAGE"
+    assert leverage_preview(client, account, 99)["rejectReason"] == "INVALID_LEVERAGE"
     response = leverage_apply(client, account, 99)
     assert response.status_code == 422
     body = response.json()
-    assert body["status"] == "REJECTED" and body["reject_reason"] == "INVALID_LEVERAGE"
+    assert body["status"] == "REJECTED" and body["rejectReason"] == "INVALID_LEVERAGE"
     assert "1 to 20" in body["message"] and body["explanation"]
-    assert leverage_apply(client, account, 0).json()["reject_reason"] == "INVALID_LEVERAGE"
+    assert leverage_apply(client, account, 0).json()["rejectReason"] == "INVALID_LEVERAGE"
     response = leverage_apply(client, account, 3, symbol="NOPE-PERP")
-    assert response.json()["reject_reason"] == "UNKNOWN_MARKET"
+    assert response.json()["rejectReason"] == "UNKNOWN_MARKET"
 
 
 def test_lowering_leverage_the_account_cannot_fund_is_rejected_before_and_after(markets):
@@ -396,12 +396,12 @@ def test_lowering_leverage_the_account_cannot_fund_is_rejected_before_and_after(
     client = signed_in(account)
     preview = leverage_preview(client, account, 1)  # needs 3,200 more
     assert preview["status"] == "REJECTED"
-    assert preview["reject_reason"] == "UNDERCOLLATERALIZED"
+    assert preview["rejectReason"] == "UNDERCOLLATERALIZED"
     assert D(preview["margin_change"]) > D("3000")
     response = leverage_apply(client, account, 1)
     assert response.status_code == 422
     body = response.json()
-    assert body["reject_reason"] == "UNDERCOLLATERALIZED" and body["new_leverage"] == 5
+    assert body["rejectReason"] == "UNDERCOLLATERALIZED" and body["newLeverage"] == 5
     assert "nothing was changed" in body["explanation"]
     position = Position.objects.get(account=account, instrument=markets[BTC])
     assert position.leverage == 5

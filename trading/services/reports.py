@@ -23,11 +23,13 @@ to 6 places), times ISO 8601 in UTC with microseconds
   `balance` is the cash balance after the posting (the opening balance is
   every cash posting before the range).
 - **positions**: every fill that opened, added to, reduced or closed a
-  position in the range, oldest first — `time, fill_id, order_id, symbol,
-  outcome, venue, side, quantity, price, notional, venue_fee, commission,
-  realized_pnl, liquidity`. `symbol` is the contract (`SYMBOL:NO` for a
-  binary's NO side); `realized_pnl` is the fill's (on sells and perp
-  reductions), before fees.
+  position in the range, oldest first, as the fill object of the API
+  (`trading.presenters.FILL_FIELDS`, the same names and formats as GET fills)
+  — `id, order_id, client_order_id, symbol, side, quantity, price, notional,
+  venue_fee, commission, realized_pnl, liquidity, venue, created_at`. `symbol`
+  is the contract (`SYMBOL:NO` for a binary's NO side); `order_id` and
+  `client_order_id` are empty for a fill without an order (null in JSON);
+  `realized_pnl` is the fill's (on sells and perp reductions), before fees.
 - **performance**: one row per UTC day of the range, days without activity
   included — `date, trades, volume, realized_pnl, fees, interest, funding,
   settlements, deposits, withdrawals, net_cash_flow, closing_cash`.
@@ -97,6 +99,7 @@ from portal.money import (
     quantize_money,
 )
 from trading.models import Fill, Report
+from trading.presenters import FILL_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -312,22 +315,7 @@ def _transactions_table(account: Account, start: datetime, end: datetime) -> Rep
 
 
 TRANSACTION_COLUMNS = ("time", "journal_id", "kind", "memo", "amount", "balance")
-POSITION_COLUMNS = (
-    "time",
-    "fill_id",
-    "order_id",
-    "symbol",
-    "outcome",
-    "venue",
-    "side",
-    "quantity",
-    "price",
-    "notional",
-    "venue_fee",
-    "commission",
-    "realized_pnl",
-    "liquidity",
-)
+POSITION_COLUMNS = FILL_FIELDS
 
 
 def _positions_table(account: Account, start: datetime, end: datetime) -> ReportTable:
@@ -337,22 +325,29 @@ def _positions_table(account: Account, start: datetime, end: datetime) -> Report
             Case(When(outcome="no", then=Value(":NO")), default=Value("")),
             output_field=CharField(),
         )
-        columns = (
-            ("time", IsoTime("created_at"), SAFE),
-            ("fill_id", F("public_id"), TEXT),
-            ("order_id", Coalesce("order__public_id", Value("")), TEXT),
-            ("symbol", contract, TEXT),
-            ("outcome", F("outcome"), SAFE),
-            ("venue", F("venue__code"), TEXT),
-            ("side", F("side"), SAFE),
-            ("quantity", DecimalText("quantity", places=QUANTITY_DECIMAL_PLACES), SAFE),
-            ("price", DecimalText("price", places=PRICE_DECIMAL_PLACES), SAFE),
-            ("notional", DecimalText("notional"), SAFE),
-            ("venue_fee", DecimalText("venue_fee"), SAFE),
-            ("commission", DecimalText("commission"), SAFE),
-            ("realized_pnl", DecimalText("realized_pnl"), SAFE),
-            ("liquidity", F("liquidity"), SAFE),
-        )
+
+        def of_order(name: str) -> Coalesce | F:
+            # Without an order: "" in CSV (an empty cell), null in JSON (as GET fills).
+            return Coalesce(name, Value("")) if format == Report.Format.CSV else F(name)
+
+        # The fill presenter's fields (`fill_present`), formatted by the database.
+        cells = {
+            "id": (F("public_id"), TEXT),
+            "order_id": (of_order("order__public_id"), TEXT),
+            "client_order_id": (of_order("order__client_order_id"), TEXT),
+            "symbol": (contract, TEXT),
+            "side": (F("side"), SAFE),
+            "quantity": (DecimalText("quantity", places=QUANTITY_DECIMAL_PLACES), SAFE),
+            "price": (DecimalText("price", places=PRICE_DECIMAL_PLACES), SAFE),
+            "notional": (DecimalText("notional"), SAFE),
+            "venue_fee": (DecimalText("venue_fee"), SAFE),
+            "commission": (DecimalText("commission"), SAFE),
+            "realized_pnl": (DecimalText("realized_pnl"), SAFE),
+            "liquidity": (F("liquidity"), SAFE),
+            "venue": (F("venue__code"), TEXT),
+            "created_at": (IsoTime("created_at"), SAFE),
+        }
+        columns = tuple((name, *cells[name]) for name in POSITION_COLUMNS)
         return (
             Fill.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
             .order_by("id")

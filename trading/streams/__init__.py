@@ -49,6 +49,15 @@ their numbers): on a gap, send {"op": "snapshot", …}.
 - positions: {"type": "snapshot", "accounts": [{"account_id", "positions",
   "margin"}]}, then {"account_id", "type": "position"|"margin", …}.
 
+An account event's fields after "account_id" and "type" are the REST object,
+field for field (`trading.presenters`, `trading.broadcasts`): "order" is GET
+orders/{id}'s body, "fill" a GET fills item, "position" a GET positions item
+(quantity "0.000000" once closed), "margin" GET margin's headline figures
+(cash, used_margin, adjusted_equity, available_margin, health,
+margin_utilization, status, available_credit, as_of, stale, stale_since),
+"leverage" POST leverage's APPLIED body (symbol, leverage, oldLeverage,
+newLeverage, status, cancelledOrderIds).
+
 Seed 002 commands, as {"type": <command>, "params": {…}, "id": <yours, echoed>}
 (`trading.streams.commands` lists them with their REST twins):
 
@@ -62,5 +71,5 @@ subscriptions: {"type": "subscribe", "channel": "v4_positions"|"v4_balances"
 (pulsed every STREAM_PULSE_SECONDS) | "v4_orders" (live), "account_id"?} →
 {"type": "subscribed", "connection_id", "message_id": 1, "id": <account>,
 "channel", "contents": [...]}, then {"type": "channel_data", …,
-"message_id": 2, 3, …}.
+"message_id": 2, 3, …}. v4_orders' contents are order objects (as GET orders).
 """

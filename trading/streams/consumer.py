@@ -49,6 +49,7 @@ from trading.broadcasts import (
     ORDER_UPDATE,
     POSITION_UPDATE,
     account_group,
+    event_bare,
 )
 from trading.streams.commands import COMMANDS, Reply, command_run, rest_call
 from trading.streams.hub import MarketHub, MarketRef, market_ref_get
@@ -670,8 +671,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             public_id = subscription.accounts.get(account_pk)
             if public_id is None:
                 continue
-            if subscription.channel in SEED_CHANNELS:
-                self._emit(subscription, text)
+            if subscription.channel in SEED_CHANNELS:  # contents: the bare order object
+                self._emit(subscription, event_bare(text))
             else:
                 self._emit(subscription, f'{{"account_id":"{public_id}",{text[1:]}')
 

@@ -1,9 +1,10 @@
 """What the dashboard shows, as JSON-ready dicts: reads only, no maths of its own.
 
-Every figure comes from a selector or a simulation service and is written
-with the partner API's own formatters (`trading.api.money`, `dec`, …), so a
-number on the page is, character for character, the one GET
-/v1/intelligence/margin returns for the same account at the same instant.
+Every figure comes from a selector or a simulation service and is shaped by
+the partner API's own presenters (`trading.presenters`), so a field on the
+page has the API's name and a number is, character for character, the one GET
+/v1/intelligence/margin (or positions, orders) returns for the same account at
+the same instant.
 
 - `dashboard_snapshot`: the whole page (summary, breakdown, perps, margin
   call, health history), also served as JSON for the live page to re-read on
@@ -29,10 +30,17 @@ from portal.errors import ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, dec, money, price, qty, quantize_money
 from portal.validators import whole_number_parse
 from trading import perp_math
-from trading.api import order_out, order_row
 from trading.catalog import instrument_get, listings_get
 from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, MarginCall, MarginSnapshot, Order, Position
+from trading.presenters import (
+    margin_figures_present,
+    margin_position_present,
+    margin_summary_present,
+    order_of,
+    position_present,
+    timestamp,
+)
 from trading.selectors import (
     PositionView,
     contract_symbol,
@@ -52,7 +60,6 @@ from trading.services.perps import (
 )
 from trading.services.simulation import (
     Breach,
-    MarginFigures,
     PortfolioChange,
     Projection,
     add_funds_simulate,
@@ -164,57 +171,27 @@ def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, A
     breakdown = []
     for row in summary.breakdown:
         view = views[row.position_id]
+        position = position_present(view)
         breakdown.append(
             {
                 "position_id": row.position_id,
-                "symbol": view.symbol,
                 "title": row.title,
                 "outcome": row.outcome,
-                "venue": view.venue,
-                "quantity": qty(row.quantity),
-                "average_price": price(view.average_price),
-                "collateral_price": price(row.collateral_price),
-                "value": money(row.value),
-                "haircut": dec(row.haircut),
-                "contribution": money(row.contribution),
-                "pnl": money(view.unrealized_pnl),
+                **margin_position_present(row, view),
+                "average_price": position["average_price"],
+                "pnl": position["pnl"],
             }
         )
     perps = [
-        {
-            "position_id": view.position_id,
-            "symbol": view.symbol,
-            "venue": view.venue,
-            "side": view.side,
-            "quantity": qty(view.quantity),
-            "entry_price": price(view.average_price),
-            "mark_price": price(view.mark_price),
-            "notional": money(view.notional),
-            "leverage": view.leverage,
-            "isolated_margin": money(view.isolated_margin),
-            "pnl": money(view.unrealized_pnl),
-            "liquidation_price": price(view.liquidation_price),
-        }
+        {"position_id": view.position_id, **position_present(view)}
         for view in overview.positions
         if view.kind == Instrument.Kind.PERPETUAL
     ]
     call = MarginCall.objects.filter(account=account, status=MarginCall.Status.OPEN).first()
     snapshot = {
         "account": account_out(account),
-        "as_of": summary.at.isoformat(),
-        "summary": {
-            "deposit": money(summary.deposit),
-            "cash": money(summary.cash),
-            "used_margin": money(summary.used_margin),
-            "adjusted_equity": money(summary.adjusted_equity),
-            "available_margin": money(summary.available_margin),
-            "health": dec(summary.health),
-            "utilization": dec(summary.utilization),
-            "status": summary.status,
-            "collateral_value": money(summary.collateral_value),
-            "diversification": dec(summary.diversification),
-            "borrowing": summary.used_margin > ZERO,
-        },
+        "as_of": timestamp(summary.at),
+        "summary": margin_summary_present(summary) | {"borrowing": summary.used_margin > ZERO},
         "thresholds": thresholds_get(),
         "breakdown": breakdown,
         "perps": perps,
@@ -228,18 +205,6 @@ def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, A
 
 # ---------------------------------------------------------------------------
 # Projections
-
-
-def figures_out(figures: MarginFigures) -> dict[str, Any]:
-    return {
-        "cash": money(figures.cash),
-        "used_margin": money(figures.used_margin),
-        "adjusted_equity": money(figures.adjusted_equity),
-        "available_margin": money(figures.available_margin),
-        "health": dec(figures.health),
-        "utilization": dec(figures.utilization),
-        "status": figures.status,
-    }
 
 
 def zone_of(projection: Projection) -> str:
@@ -268,8 +233,8 @@ BREACH_MESSAGES = {
 def projection_out(projection: Projection) -> dict[str, Any]:
     breach = projection.breach
     return {
-        "before": figures_out(projection.before),
-        "after": figures_out(projection.after),
+        "before": margin_figures_present(projection.before),
+        "after": margin_figures_present(projection.after),
         "is_valid_trade": projection.is_valid_trade,
         "breach": None if breach is None else breach.value,
         "refusal": None
@@ -464,11 +429,11 @@ def add_funds_projection(*, account: Account) -> dict[str, Any]:
                 "name": name,
                 "target": format(simulation.target, "f"),
                 "amount": money(simulation.amount),
-                "after": figures_out(simulation.projection.after),
+                "after": margin_figures_present(simulation.projection.after),
             }
         )
     before = add_funds_simulate(account=account).projection.before
-    return {"before": figures_out(before), "targets": targets}
+    return {"before": margin_figures_present(before), "targets": targets}
 
 
 # ---------------------------------------------------------------------------
@@ -526,19 +491,21 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
     (`perp_math.liquidation_price`), and whether `leverage_set` would apply
     it: more margin must pass the pre-trade check (`change_simulate`), less
     must not leave the position liquidatable at the current mark. Without
-    one: the leverage applies to the next order. Raises NotFound for an
-    unknown market.
+    one: the leverage applies to the next order. Fields named as in the leverage
+    change object (`trading.presenters.leverage_change_present`: oldLeverage,
+    newLeverage, status, rejectReason, message). Raises NotFound for an unknown
+    market.
     """
     current = leverage_get(account=account, symbol=symbol)
     instrument = instrument_get(symbol=current.market)
     result: dict[str, Any] = {
         "symbol": current.market,
-        "leverage": current.leverage,
-        "new_leverage": None,
+        "oldLeverage": current.leverage,
+        "newLeverage": None,
         "max_leverage": current.max_leverage,
         "has_position": False,
         "status": LeverageStatus.APPLIED,
-        "reject_reason": None,
+        "rejectReason": None,
         "message": "",
     }
     new = whole_number_parse(leverage.strip() if isinstance(leverage, str) else leverage)
@@ -546,11 +513,11 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
         reason = LeverageRejectReason.INVALID_LEVERAGE
         return result | {
             "status": LeverageStatus.REJECTED,
-            "reject_reason": reason,
+            "rejectReason": reason,
             "message": f"Leverage in {current.market} is a whole number from 1 to "
             f"{current.max_leverage}. {REJECT_EXPLANATIONS[reason]}",
         }
-    result["new_leverage"] = new
+    result["newLeverage"] = new
     position = (
         Position.objects.filter(account=account, instrument=instrument, outcome="")
         .exclude(quantity=0)
@@ -616,7 +583,7 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
     if rejected is not None:
         return result | {
             "status": LeverageStatus.REJECTED,
-            "reject_reason": LeverageRejectReason.UNDERCOLLATERALIZED,
+            "rejectReason": LeverageRejectReason.UNDERCOLLATERALIZED,
             "message": rejected,
         }
     if change > ZERO:
@@ -630,7 +597,7 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
 
 def order_result_out(order: Order) -> dict[str, Any]:
     """An order the form placed, as the partner API writes it, with a sentence for people."""
-    row = order_out(order_row(order))
+    row = order_of(order)
     symbol = row["symbol"]
     if order.status == Order.Status.FILLED:
         verb = "Bought" if order.side == Order.Side.BUY else "Sold"

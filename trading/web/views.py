@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Account
 from accounts.web import account_current_get, portal_page
 from portal.errors import DomainError, ErrorCode
+from trading.presenters import leverage_result_present
 from trading.services.execute import order_execute
 from trading.services.perps import LeverageStatus, leverage_set
 from trading.web import figures
@@ -219,16 +220,7 @@ def leverage_apply(request: HttpRequest, account: Account, symbol: str) -> HttpR
         if result.reject_reason is not None
         else ""
     )
-    body = {
-        "symbol": result.market,
-        "status": result.status,
-        "reject_reason": result.reject_reason,
-        "explanation": explanation,
-        "message": result.message,
-        "old_leverage": result.old_leverage,
-        "new_leverage": result.new_leverage,
-        "cancelled_order_ids": result.cancelled_order_ids,
-    }
+    body = leverage_result_present(result) | {"explanation": explanation}
     applied = result.status == LeverageStatus.APPLIED
     if _wants_json(request):
         return JsonResponse(body, status=200 if applied else 422)
