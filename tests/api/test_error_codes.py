@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 from django.urls import get_resolver
 
+from accounts.api import WithdrawalCancelApi
 from portal.api.schema import BODY_ERRORS, COMMON_ERRORS
 from portal.errors import DomainError, ErrorCode, Forbidden, InvalidParams, NotFound
 from tests.error_codes import ErrorRecorder, codes_raised, schema_operations
@@ -152,13 +153,47 @@ def test_every_code_a_view_can_raise_is_in_its_schema():
     assert missing == []
 
 
-def test_the_static_reading_follows_calls_and_sees_what_an_except_swallows():
-    from trading.api import ExecuteApi, LeverageApi
+def _lookup():
+    raise NotFound("No such thing.")
 
-    execute = codes_raised(ExecuteApi.post, owner=ExecuteApi)
-    assert {ErrorCode.NOT_FOUND, ErrorCode.MARKET_CLOSED, ErrorCode.KYB_REQUIRED} <= execute
-    # leverage_set answers a margin shortfall as a REJECTED result, not an error
-    assert ErrorCode.INSUFFICIENT_MARGIN not in codes_raised(LeverageApi.post, owner=LeverageApi)
+
+def _refuse():
+    raise Forbidden("KYB first.", code=ErrorCode.KYB_REQUIRED)
+
+
+def _swallowed():
+    try:
+        _refuse()
+    except Forbidden:
+        return None
+
+
+def _passed_on():
+    try:
+        _refuse()
+    except Forbidden:
+        raise
+
+
+class _View:
+    def get(self):
+        self._helper()
+        _swallowed()
+
+    def _helper(self):
+        _lookup()
+
+
+class _ChildView(_View):
+    def get(self):
+        return super().get()
+
+
+def test_the_static_reading_follows_calls_and_sees_what_an_except_swallows():
+    assert codes_raised(_ChildView.get, owner=_ChildView) == {ErrorCode.NOT_FOUND}
+    assert codes_raised(_passed_on) == {ErrorCode.KYB_REQUIRED}
+    cancel = codes_raised(WithdrawalCancelApi.post, owner=WithdrawalCancelApi)
+    assert {ErrorCode.NOT_FOUND, ErrorCode.WITHDRAWAL_NOT_PENDING} <= cancel
 
 
 def test_the_recorder_catches_an_undeclared_code():
