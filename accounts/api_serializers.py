@@ -122,6 +122,10 @@ class BalancesOutputSerializer(serializers.Serializer):
     )
     margin_status = serializers.CharField(help_text="healthy, caution or margin_call.")
     pending_withdrawals = money_field(help_text="Claimed by withdrawals waiting for review.")
+    reserved_for_orders = money_field(
+        help_text="Held by orders sent to a venue whose fills are not booked yet (their "
+        "worst-case cost); released as they fill or end."
+    )
     withdrawable = money_field(help_text="What a new withdrawal request may take now.")
     as_of = serializers.DateTimeField(source="at")
 

@@ -47,6 +47,7 @@ class AccountBalances:
     margin_health: Decimal | None  # None: unbounded (no borrowing)
     margin_status: str
     pending_withdrawals: Decimal  # claimed by requests waiting for ops
+    reserved_for_orders: Decimal  # held by orders at a venue until their fills are booked
     withdrawable: Decimal  # max(0, cash) − pending withdrawals, never below 0
     at: datetime
 
@@ -57,12 +58,14 @@ def account_balances_get(*, account: Account) -> AccountBalances:
     the account's cash as stored in `account` (callers pass a fresh row).
 
     `cash` is the ledger's; the margin figures start from it less the held
-    withdrawals (`Account.risk_cash`), and so does what may be withdrawn."""
+    withdrawals and the cash orders at a venue reserve (`Account.risk_cash`),
+    and so does what may be withdrawn."""
     summary = margin_summary_get(account=account)
     pending = account.withdrawals_held
+    reserved = account.orders_reserved if account.is_custodial else ZERO
     return AccountBalances(
         account_id=account.public_id,
-        cash=summary.cash + pending,
+        cash=summary.cash + pending + reserved,
         deposit=summary.deposit,
         used_margin=summary.used_margin,
         adjusted_equity=summary.adjusted_equity,
@@ -70,6 +73,7 @@ def account_balances_get(*, account: Account) -> AccountBalances:
         margin_health=summary.health,
         margin_status=summary.status,
         pending_withdrawals=pending,
+        reserved_for_orders=reserved,
         withdrawable=max(ZERO, summary.cash),
         at=summary.at,
     )

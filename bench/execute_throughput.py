@@ -2,7 +2,7 @@
 bare row-locked ledger write.
 
     .venv/bin/python bench/execute_throughput.py [--clients 8] [--seconds 10]
-        [--notional 10] [--processes] [--keep-db]
+        [--notional 10] [--venue-latency-ms 0] [--processes] [--keep-db]
 
 On real PostgreSQL and Redis it:
 
@@ -25,8 +25,15 @@ On real PostgreSQL and Redis it:
    connection, each transaction a bare row-locked ledger write on a table pair
    created in the bench database (SELECT … FOR UPDATE, UPDATE the balance, two
    INSERTs into a postings table), (a) per-client rows and (b) one shared row;
-4. prints executes/s and p50/p99 latency of each run, and the ratios
-   full service / baseline for (a) and (b);
+4. prints executes/s and p50/p99 latency of each run, how long each execute
+   held the account row lock (p50/p99: from the moment a SELECT … FOR UPDATE
+   of the account row returns to the commit, summed over the execute's
+   transactions), and the ratios full service / baseline for (a) and (b);
+   with --venue-latency-ms N the simulated venue sleeps N ms in every order
+   placement (a real venue's round trips), and the ONE-account rate is
+   compared with the serial bound 1000/N per second of the old design that
+   held the account lock across the venue call (one execute at a time per
+   account, each at least N ms): target ≥ 5×, and the lock held p99 ≤ 10 ms;
 5. verifies no update was lost: the shared account's cash_balance equals its
    ledger (`cash_balance_from_ledger`), its position equals the sum of its
    fills, its Fill rows equal the executes that succeeded, every account's Fill
@@ -43,7 +50,11 @@ lives, start-up (imports, django.setup) included.
 
 The database is dropped at the end unless --keep-db; the run's Redis keys
 (prefix REDIS_KEY_PREFIX, default bench-execute-<pid>) are always deleted.
-Target (ARCHITECTURE "Performance"): the full service at ≥ 0.15 of the baseline.
+Targets: without latency the full service's ratio to the baseline must not
+fall below the figures before the three-step order path (0.047 own accounts,
+0.082 ONE account on a 2-core machine; ARCHITECTURE "Performance" asks for
+≥ 0.15); with --venue-latency-ms 100, lock held p99 ≤ 10 ms and ONE account
+≥ 5× the serial bound.
 """
 
 import argparse
@@ -80,6 +91,8 @@ FUNDING = Decimal("1000000")
 BOOK_SIZE = Decimal("1000000000")  # contracts per level: never runs out
 QUOTE_REFRESH_SECONDS = 1.0
 TARGET_RATIO = 0.15
+LOCK_HELD_P99_TARGET = 0.010  # seconds, with a venue latency
+SERIAL_BOUND_TARGET = 5.0  # ONE account's executes/s over 1000 / latency_ms
 
 
 def parse_args() -> argparse.Namespace:
@@ -92,6 +105,12 @@ def parse_args() -> argparse.Namespace:
         "--notional", type=Decimal, default=Decimal("10"), help="USDC per execute (default 10)"
     )
     parser.add_argument(
+        "--venue-latency-ms",
+        type=int,
+        default=0,
+        help="the simulated venue takes this long to answer each order (default 0)",
+    )
+    parser.add_argument(
         "--processes",
         action="store_true",
         help="run each client in its own spawned process instead of a thread",
@@ -100,6 +119,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.clients < 1 or args.seconds <= 0 or args.notional <= 0:
         parser.error("--clients, --seconds and --notional must be positive.")
+    if args.venue_latency_ms < 0:
+        parser.error("--venue-latency-ms cannot be negative.")
     return args
 
 
@@ -199,6 +220,7 @@ class Spec:
     notional: Decimal
     account_pks: tuple[int, ...]  # the service's per-client accounts
     shared_pk: int
+    venue_latency_ms: int = 0
 
 
 @dataclass
@@ -208,26 +230,64 @@ class Result:
     first_error: str = ""
     succeeded: Counter = field(default_factory=Counter)  # account or row id → successes
     finished: float = 0.0
+    lock_held: list[float] = field(default_factory=list)  # per successful call, seconds
+
+
+class LockProbe:
+    """Times how long this thread's connection holds the account row lock: from the
+    first SELECT … FOR UPDATE of accounts_account in a transaction to its commit
+    (a rolled-back transaction is not counted). `take()` returns the sum since the
+    last call: the lock time of one execute, whose steps are separate transactions."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.held = 0.0
+        connection.execute_wrappers.append(self)
+
+    def __call__(self, execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FOR UPDATE" in sql and '"accounts_account"' in sql and not self._armed():
+            started = time.perf_counter()
+
+            def committed() -> None:
+                self.held += time.perf_counter() - started
+
+            committed.lock_probe = True
+            self.connection.on_commit(committed)
+        return result
+
+    def _armed(self) -> bool:
+        pending = self.connection.run_on_commit
+        return any(getattr(entry[1], "lock_probe", False) for entry in pending)
+
+    def take(self) -> float:
+        held, self.held = self.held, 0.0
+        return held
 
 
 def service_client(spec: Spec, i: int):
     """(warm, call, close, backend pid) of an `order_execute` client."""
+    from django.conf import settings
     from django.db import connection
 
     from accounts.models import Account
     from trading.models import Order
     from trading.services.execute import order_execute
 
+    settings.SIMULATED_VENUE_LATENCY_MS = spec.venue_latency_ms
     own = Account.objects.get(pk=spec.account_pks[i])
     target = Account.objects.get(pk=spec.shared_pk) if spec.one_account else own
+    probe = LockProbe(connection)
 
     def execute(account, result: Result) -> None:
+        probe.take()
         order = order_execute(
             account=account, symbol=SYMBOL, side="buy", notional_usdc=spec.notional
         )
         if order.status != Order.Status.FILLED:
             raise RuntimeError(f"order {order.public_id} is {order.status}")
         result.succeeded[account.pk] += 1
+        result.lock_held.append(probe.take())
 
     def backend_pid() -> int:
         with connection.cursor() as cursor:
@@ -323,6 +383,7 @@ class Run:
     succeeded: Counter = field(default_factory=Counter)
     wall: float = 0.0
     cpu: float = 0.0
+    lock_held: list[float] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -337,6 +398,7 @@ class Run:
         self.errors.update(result.errors)
         self.first_error = self.first_error or result.first_error
         self.succeeded.update(result.succeeded)
+        self.lock_held.extend(result.lock_held)
 
 
 class Deadline:
@@ -550,6 +612,11 @@ def line(run: Run) -> None:
         f"p99 {ms(percentile(run.latencies, 99))}  ({run.count:,} in {run.wall:.2f} s; "
         f"CPU {run.cpu:.2f} s{'; errors: ' + errors if errors else ''})"
     )
+    if run.lock_held:
+        print(
+            f"    account row lock held per execute: p50 {ms(percentile(run.lock_held, 50))}  "
+            f"p99 {ms(percentile(run.lock_held, 99))}"
+        )
     if run.first_error:
         print(f"    first error: {run.first_error}")
 
@@ -576,13 +643,15 @@ def main() -> int:
         mode = "spawned processes" if args.processes else "threads in one process"
         print(
             f"{args.clients} clients as {mode} (one DB connection each), {args.seconds:g} s a "
-            f"run, buys of {args.notional} USDC of {SYMBOL} on {VENUE} (simulated venue); "
-            f"{os.cpu_count()} CPUs"
+            f"run, buys of {args.notional} USDC of {SYMBOL} on {VENUE} (simulated venue, "
+            f"{args.venue_latency_ms} ms per order); {os.cpu_count()} CPUs"
         )
         pks = tuple(account.pk for account in accounts)
 
         def measure(label: str, kind: str, one_account: bool) -> Run:
-            spec = Spec(kind, one_account, url, args.notional, pks, shared.pk)
+            spec = Spec(
+                kind, one_account, url, args.notional, pks, shared.pk, args.venue_latency_ms
+            )
             return run_clients(label, spec, args.clients, args.seconds, args.processes)
 
         full_own = measure("order_execute, own accounts", "service", False)
@@ -604,6 +673,19 @@ def main() -> int:
                 f"  {label:13s} {ratio:.3f}  ({full.rate:,.0f} / {base.rate:,.0f} per s; "
                 f"p50 {percentile(full.latencies, 50) / percentile(base.latencies, 50):.1f}× "
                 f"the baseline's; target {verdict})"
+            )
+
+        if args.venue_latency_ms:
+            serial = 1000 / args.venue_latency_ms
+            times = full_one.rate / serial
+            held = percentile(full_one.lock_held + full_own.lock_held, 99)
+            print(
+                f"with {args.venue_latency_ms} ms of venue latency: ONE account "
+                f"{full_one.rate:,.1f} executes/s = {times:.1f}× the lock-across-the-venue "
+                f"design's serial bound {serial:,.1f}/s (target ≥ {SERIAL_BOUND_TARGET:g}×: "
+                f"{'met' if times >= SERIAL_BOUND_TARGET else 'NOT met'}); lock held p99 "
+                f"{held * 1000:.2f} ms (target ≤ {LOCK_HELD_P99_TARGET * 1000:g} ms: "
+                f"{'met' if held <= LOCK_HELD_P99_TARGET else 'NOT met'})"
             )
 
         calls = 300

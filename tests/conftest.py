@@ -1,16 +1,31 @@
 """Shared fixtures: real PostgreSQL (pytest-django) and real Redis."""
 
+import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from portal.refdata import refdata_clear
 from tests.error_codes import ErrorRecorder
 from tests.factories import StaffFactory, UserFactory, open_account
+from tests.venue_guard import GUARD, venue_calls_guard
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fail a test whose code calls a venue inside a transaction (tests/venue_guard.py):
+    the test's own wrapping transactions, open by now, are the allowed depth."""
+    venue_calls_guard()
+    GUARD.main_thread = threading.get_ident()
+    GUARD.baseline = len(connection.atomic_blocks)
+    try:
+        return (yield)
+    finally:
+        GUARD.main_thread = None
 
 
 @pytest.fixture(autouse=True, scope="session")

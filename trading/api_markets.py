@@ -19,8 +19,7 @@ from trading import api_serializers as s
 from trading.api import TAGS
 from trading.marketdata.quotes import OrderBook
 from trading.selectors import MarketView, contract_symbol, market_list
-from trading.services.orders import contract_from_symbol
-from trading.services.simulation import order_books_get
+from trading.services.routing import contract_from_symbol, order_books_get
 
 SYMBOL_PARAM = OpenApiParameter("symbol", str, OpenApiParameter.PATH, description=s.SYMBOL_HELP)
 INSTRUMENT_PARAM = OpenApiParameter(

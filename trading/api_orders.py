@@ -75,13 +75,15 @@ class OrderCollectionApi(MethodPolicyApi):
         "fills what crosses now and rests the rest; IOC cancels the rest; FOK fills all now or "
         "is rejected (status `rejected`, reject_code `fok_not_filled`). A filled order with a "
         "take-profit / stop-loss closes its quantity when the mark reaches either. 201 with "
-        "the order as it stands after matching. Errors: 409 `duplicate_order` "
-        "(client_order_id used), `market_closed`; 422 `insufficient_margin`; 404 unknown "
-        "symbol; 403 `custodial_required`, `kyb_required`; 503 no live book (IOC / FOK).",
+        "the order as it stands after matching; a retry with the same client_order_id and "
+        "the same body answers 200 with the original order (nothing placed twice). Errors: "
+        "409 `duplicate_order` (client_order_id used for a different body), `market_closed`; "
+        "422 `insufficient_margin`; 404 unknown symbol; 403 `custodial_required`, "
+        "`kyb_required`; 503 no live book (IOC / FOK).",
         tags=TAGS,
         parameters=[ACCOUNT_PARAM],
         request=s.OrderPlaceInputSerializer,
-        responses={201: s.OrderSerializer},
+        responses={201: s.OrderSerializer, 200: s.OrderSerializer},
     )
     def post(self, request: Request) -> Response:
         account = self.account_get(request)
@@ -99,7 +101,7 @@ class OrderCollectionApi(MethodPolicyApi):
             client_order_id=data.get("client_order_id"),
             leverage=data.get("leverage"),
         )
-        return Response(order_of(order), status=201)
+        return Response(order_of(order), status=200 if order.replayed else 201)
 
 
 class OrderDetailApi(MethodPolicyApi):

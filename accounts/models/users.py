@@ -137,6 +137,14 @@ class Account(models.Model):
         "the margin figures and every check, released on rejection or cancellation.",
         **money_field_kwargs(),
     )
+    orders_reserved = models.DecimalField(
+        default=0,
+        editable=False,
+        help_text="Cash held by orders sent to a venue and not booked yet (their worst-case "
+        "cost): counted as gone by the margin figures and every check until the fill is "
+        "booked or the order ends.",
+        **money_field_kwargs(),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -156,6 +164,9 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=models.Q(withdrawals_held__gte=0), name="account_held_nonnegative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(orders_reserved__gte=0), name="account_reserved_nonnegative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -172,13 +183,14 @@ class Account(models.Model):
 
         Custodial: ours, the ledger's cash balance less what pending withdrawal
         requests hold (that cash is leaving: no trade may spend it, and the
-        figures count it as gone). Non-custodial: the cash the
+        figures count it as gone) and less what orders at a venue reserve
+        (their worst-case cost, until their fills are booked). Non-custodial: the cash the
         user holds on the linked venue as of the last sync (0 before the first
         sync, or when the venue does not tell us); such an account has no cash
         with us. Load with select_related("linked_credential") for many accounts.
         """
         if self.is_custodial:
-            return self.cash_balance - self.withdrawals_held
+            return self.cash_balance - self.withdrawals_held - self.orders_reserved
         credential = getattr(self, "linked_credential", None)
         if credential is None or credential.cash_balance is None:
             return self.cash_balance

@@ -112,12 +112,20 @@ def test_order_commands_equal_their_rest_twins(stream_server, market):
                 {**resting, "time_in_force": "GTC", "client_order_id": "rest-1"},
             )
             await both(
-                "duplicate",
+                "retry",
                 "add_order",
                 {**resting, "client_order_id": "ws-1"},
                 "POST",
                 "orders",
                 {**resting, "client_order_id": "rest-1"},
+            )
+            await both(
+                "duplicate",
+                "add_order",
+                {**resting, "quantity": "101", "client_order_id": "ws-1"},
+                "POST",
+                "orders",
+                {**resting, "quantity": "101", "client_order_id": "rest-1"},
             )
             await both(
                 "bad side",
@@ -182,6 +190,7 @@ def test_order_commands_equal_their_rest_twins(stream_server, market):
     out = run(body())
     expected = {
         "add": 201,
+        "retry": 200,
         "duplicate": 409,
         "bad side": 400,
         "unknown market": 404,

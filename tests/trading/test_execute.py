@@ -112,7 +112,8 @@ def test_slippage_beyond_the_limit_is_refused(quote_store):
 
 
 def test_a_book_that_moves_after_routing_is_refused_by_the_venue(quote_store, monkeypatch):
-    """The venue gets a worst acceptable price: a move past it fills nothing."""
+    """The venue gets a worst acceptable price: a move past it fills nothing, the
+    order is recorded as rejected and its reservation released."""
     no_commission()
     from tests.trading.conftest import binary_create
     from tests.trading.quoting import put_quote
@@ -121,22 +122,25 @@ def test_a_book_that_moves_after_routing_is_refused_by_the_venue(quote_store, mo
     binary_create("JUMP", "0.01", "kalshi")
     put_quote("JUMP@kalshi", bid="0.49", ask="0.50")
     account = trader("1000")
-    routed = execute._route
+    routed = execute.execute_route
 
-    def route_then_jump(request, instrument):
-        route = routed(request, instrument)
+    def route_then_jump(request):
+        route = routed(request)
         put_quote("JUMP@kalshi", bid="0.59", ask="0.60")  # 2,000 bps worse, after routing
         return route
 
-    monkeypatch.setattr(execute, "_route", route_then_jump)
+    monkeypatch.setattr(execute, "execute_route", route_then_jump)
     with pytest.raises(DomainError) as error:
         order_execute(account=account, symbol="JUMP", side="buy", notional_usdc=D("10"))
     assert (error.value.code, error.value.status) == ("slippage_exceeded", 422)
     assert "worst acceptable price" in error.value.message
-    assert not Order.objects.filter(account=account).exists()
+    order = Order.objects.get(account=account)
+    assert (order.status, order.reject_code) == (Order.Status.REJECTED, "slippage_exceeded")
+    assert order.reserved_cash == 0
     assert not Fill.objects.filter(account=account).exists()
     account.refresh_from_db()
     assert account.cash_balance == D("1000")
+    assert account.orders_reserved == 0
 
 
 def code_of(**kwargs) -> str:
@@ -155,9 +159,7 @@ def test_clear_errors(elect):
     assert code_of(account=account) == "market_closed"
     elect.status = Instrument.Status.OPEN
     elect.save(update_fields=["status"])
-    assert code_of(account=open_account(kind=Account.Kind.NON_CUSTODIAL)) == (
-        "non_custodial_account"
-    )
+    assert code_of(account=open_account(kind=Account.Kind.NON_CUSTODIAL)) == ("custodial_required")
     pending = trader("1000")
     User.objects.filter(pk=pending.owner_id).update(kyb_status=User.KybStatus.PENDING)
     assert code_of(account=pending) == "kyb_required"

@@ -27,16 +27,15 @@ from trading.margin import (
 )
 from trading.marketdata.quotes import BookLevel, OrderBook
 from trading.selectors import Contract, Portfolio
+from trading.services.routing import VenueBook, trade_route
 from trading.services.simulation import (
     CENT,
     PortfolioChange,
-    VenueBook,
     account_state,
     add_funds_project,
     buying_power_find,
     change_project,
     trade_change,
-    trade_route,
 )
 from trading.venues.base import Side
 

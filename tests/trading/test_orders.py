@@ -99,9 +99,13 @@ def test_no_contract_and_sell_of_a_position(trader):
 
 
 def test_client_order_id_is_unique_per_account(trader):
-    place(trader, client_order_id="dup")
+    """The same id and body return the original order (a retry); another body is a 409."""
+    first = place(trader, client_order_id="dup")
+    again = place(trader, client_order_id="dup", quantity="50.000")
+    assert again.pk == first.pk
+    assert Order.objects.filter(account=trader).count() == 1
     with pytest.raises(Conflict) as info:
-        place(trader, client_order_id="dup")
+        place(trader, client_order_id="dup", quantity=D("51"))
     assert (info.value.code, info.value.status) == ("duplicate_order", 409)
     other = open_account()
     credit_cash(other, "100")

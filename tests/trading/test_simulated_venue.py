@@ -65,6 +65,7 @@ def test_buying_a_quantity_walks_up_the_asks(trump):
         best_price=D("0.41"),
         worst_price=D("0.42"),
         complete=True,
+        levels=((D("0.41"), D("100")), (D("0.42"), D("150"))),
     )
     # 0.416 is 146.34 bps above the 0.41 quote: a 50 bps limit would refuse it.
     assert fill.slippage_bps.quantize(D("0.01")) == D("146.34")

@@ -95,6 +95,7 @@ class Order(models.Model):
         FOK = "FOK", "Fill or kill"
 
     class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted to the venue"
         PENDING = "pending", "Pending venue confirmation"
         OPEN = "open", "Open"
         PARTIALLY_FILLED = "partially_filled", "Partially filled"
@@ -102,7 +103,14 @@ class Order(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         REJECTED = "rejected", "Rejected"
 
-    ACTIVE_STATUSES = (Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED)
+    # Not stored: True on an Order a service returned for a retried client_order_id
+    # with the same request (the API answers 200 with it instead of 201).
+    replayed = False
+
+    ACTIVE_STATUSES = (Status.SUBMITTED, Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED)
+    # Sent (or about to be sent) to the venue, its answer not booked yet: the
+    # reconciler (`trading.services.execute.orders_reconcile`) owns these.
+    AT_VENUE_STATUSES = (Status.SUBMITTED, Status.PENDING)
 
     public_id = models.CharField(max_length=40, unique=True, default=new_order_id)
     account = models.ForeignKey(  # the (account, -created_at) index serves it
@@ -115,7 +123,7 @@ class Order(models.Model):
     side = models.CharField(max_length=4, choices=Side.choices)
     order_type = models.CharField(max_length=8, choices=Type.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
     quantity = models.DecimalField(
         null=True, blank=True, help_text="Contracts (limit orders).", **quantity_field_kwargs()
     )
@@ -142,6 +150,17 @@ class Order(models.Model):
     filled_notional = models.DecimalField(default=0, **money_field_kwargs())
     average_fill_price = models.DecimalField(null=True, blank=True, **price_field_kwargs())
     fees = models.DecimalField(default=0, **money_field_kwargs())
+    reserved_cash = models.DecimalField(
+        default=0,
+        help_text="Worst-case cost held from the account's cash until the venue's answer is "
+        "booked (`Account.orders_reserved` is the sum over its orders).",
+        **money_field_kwargs(),
+    )
+    reserved_quantity = models.DecimalField(
+        default=0,
+        help_text="Contracts a sell holds from its position until the venue's answer is booked.",
+        **quantity_field_kwargs(),
+    )
     reject_code = models.CharField(max_length=40, blank=True)
     reject_reason = models.CharField(max_length=255, blank=True)
     parent = models.ForeignKey(
@@ -170,6 +189,10 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(filled_quantity__gte=0), name="order_filled_nonnegative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(reserved_cash__gte=0) & models.Q(reserved_quantity__gte=0),
+                name="order_reserved_nonnegative",
+            ),
         ]
         indexes = [
             models.Index(fields=["account", "-created_at"]),
@@ -177,6 +200,11 @@ class Order(models.Model):
                 fields=["instrument", "status"],
                 condition=models.Q(status__in=["pending", "open", "partially_filled"]),
                 name="order_active_by_instrument",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status__in=["submitted", "pending"]),
+                name="order_at_venue",
             ),
         ]
 

@@ -1,51 +1,72 @@
-"""Execute (SPEC §6, seed "Execute Trade"): a market order for a USDC notional.
+"""Execute (SPEC §6, seed "Execute Trade"): a market order for a USDC notional,
+in three steps so that no venue call ever runs under the account lock.
 
-`order_execute` validates the request, routes it (the venue whose live book
-fills the whole size at the best average price, or the venue asked for),
-then in ONE transaction with the account row locked: the account checks,
-client_order_id idempotency, the pre-trade margin check (fees included),
-the Order, the venue fill and its booking through the one fill path
-(`trading.services.fills.order_fill_apply`). The "order" push is sent after
-commit. A venue that does not confirm in time leaves the Order `pending`
-(the API answers 202); `orders_reconcile` settles it later, exactly once.
+1. Route, outside any transaction: the venues' books are read and the venue
+   whose book fills the whole notional at the best average price is chosen
+   (`trading.services.routing`); a fill further than `slippage_bps` from the
+   best price is refused.
+2. Submit, in one transaction under the account row lock: the account checks,
+   client_order_id idempotency, the pre-trade check of the worst case the
+   venue may fill (`execute_check`: the notional at the slippage limit, fees
+   included), and a **reservation** of that worst-case cost
+   (`Order.reserved_cash`, summed in `Account.orders_reserved`; a sell
+   reserves its contracts, `Order.reserved_quantity`). Cash, Available
+   Margin, withdrawals and every later check see the reservation
+   (`Account.risk_cash`). The Order is saved `submitted`; commit.
+3. The venue call (`market_order_place`, idempotent by our order id),
+   outside any transaction or lock.
+4. Book, in one transaction under the account lock, then the order's
+   (`order_venue_answer_book`): the fill through the one fill path, the
+   order's final state, the reservation released. A venue that does not
+   answer in time leaves the order `pending` with its reservation.
+
+Every order still at a venue (`submitted` or `pending`) has an owner:
+`orders_reconcile` (Celery beat, every 30 s) asks the venue, outside any
+lock, and books the answer through the same function. A crash between the
+steps therefore delays an order but never strands it or its reservation;
+nothing is ever filled twice (the Fill's unique venue fill id backs the row
+locks). Pushes happen after commit.
 """
 
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services.accounts import account_check_can_transact
+from accounts.services.audit import audit_record
+from portal.db import row_add
 from portal.errors import (
     DuplicateOrder,
+    ErrorCode,
     Forbidden,
     InvalidParams,
-    NotFound,
     SlippageExceeded,
 )
+from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
-from trading.catalog import instrument_get, listings_get
-from trading.marketdata.quotes import Outcome
-from trading.models import Instrument, Listing, Order, Venue
+from trading.models import Listing, Order, Position, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
-from trading.services.simulation import (
+from trading.services.routing import (
+    Contract,
     RoutedFill,
-    decimal_clean,
+    contract_from_symbol,
+    listing_get,
     order_books_get,
-    side_clean,
-    trade_change,
-    trade_route,
+    route_or_refuse,
 )
+from trading.services.simulation import decimal_clean, side_clean, trade_change
 from trading.venues import venue_adapter
 from trading.venues.base import (
     BPS_PER_UNIT,
@@ -59,16 +80,22 @@ logger = logging.getLogger(__name__)
 
 SLIPPAGE_BPS_MAX = 10_000
 CLIENT_ORDER_ID_MAX = 64
-# An order the venue never received is rejected once it is this old.
+QUANTITY_QUANTUM = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
+# The submitter sends an order right after committing it; the reconciler leaves
+# a `submitted` order to it this long before asking the venue itself.
+SUBMITTED_GRACE = timedelta(seconds=30)
+# An order the venue has no record of is rejected (its reservation released)
+# once it is this old: far longer than a venue call may take (the adapters'
+# timeouts and rate-limit waits are well under a minute).
 UNKNOWN_AT_VENUE_AFTER = timedelta(minutes=2)
+VENUE_NOT_RECEIVED = "venue_not_received"
 
 
 @dataclass(frozen=True, slots=True)
 class ExecuteRequest:
     """A validated execute request; `fingerprint` identifies it for client_order_id reuse."""
 
-    symbol: str  # the instrument's symbol, without the outcome suffix
-    outcome: str  # "yes"/"no" for a binary; "" for a perpetual (set once known)
+    contract: Contract
     side: str
     notional: Decimal
     venue: str | None
@@ -78,8 +105,8 @@ class ExecuteRequest:
     @property
     def fingerprint(self) -> str:
         body = {
-            "symbol": self.symbol,
-            "outcome": self.outcome,
+            "symbol": self.contract.instrument.symbol,
+            "outcome": self.contract.outcome,
             "side": self.side,
             "notional_usdc": str(self.notional.normalize()),
             "venue": self.venue,
@@ -88,29 +115,16 @@ class ExecuteRequest:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _symbol_parse(symbol: object) -> tuple[str, str]:
-    """'X' → (X, yes); 'X:NO' → (X, no); 'X:YES' → (X, yes)."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise InvalidParams("symbol is required.")
-    base, sep, suffix = symbol.strip().partition(":")
-    if not sep:
-        return base, ""
-    try:
-        return base, Outcome(suffix.lower()).value
-    except ValueError as exc:
-        raise InvalidParams(f"Unknown contract {symbol!r}: use SYMBOL or SYMBOL:NO.") from exc
-
-
-def _request_clean(
+def execute_request_clean(
     *,
     symbol: object,
     side: object,
     notional_usdc: object,
-    venue: object,
-    slippage_bps: object,
-    client_order_id: object,
+    venue: object = None,
+    slippage_bps: object = 50,
+    client_order_id: object = None,
 ) -> ExecuteRequest:
-    base, outcome = _symbol_parse(symbol)
+    """Validate an execute request (InvalidParams naming the field; NotFound symbol)."""
     if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int):
         raise InvalidParams("slippage_bps must be an integer number of basis points.")
     if not 0 <= slippage_bps <= SLIPPAGE_BPS_MAX:
@@ -123,53 +137,169 @@ def _request_clean(
         raise InvalidParams(f"client_order_id must be 1–{CLIENT_ORDER_ID_MAX} characters.")
     if venue is not None and (not isinstance(venue, str) or not venue):
         raise InvalidParams("venue must be a venue code.")
+    side = side_clean(side).value
+    notional = decimal_clean(notional_usdc, name="notional_usdc", positive=True)
     return ExecuteRequest(
-        symbol=base,
-        outcome=outcome,
-        side=side_clean(side).value,
-        notional=decimal_clean(notional_usdc, name="notional_usdc", positive=True),
+        contract=contract_from_symbol(symbol),
+        side=side,
+        notional=notional,
         venue=venue,
         slippage_bps=slippage_bps,
         client_order_id=client_order_id,
     )
 
 
-def _instrument_get(request: ExecuteRequest) -> Instrument:
-    instrument = instrument_get(symbol=request.symbol)
-    if instrument is None:
-        raise NotFound(f"Unknown instrument {request.symbol!r}.")
-    if not instrument.is_binary and request.outcome:
-        raise InvalidParams(f"{instrument.symbol} is a perpetual: it has no YES or NO side.")
-    return instrument
-
-
-def _route(request: ExecuteRequest, instrument: Instrument) -> RoutedFill:
-    outcome = Outcome(request.outcome) if request.outcome else None
-    books = order_books_get(instrument=instrument, outcome=outcome, venue=request.venue)
-    route = trade_route(books=books, side=request.side, notional=request.notional)
-    if route is None:
-        raise InvalidParams(
-            f"Not enough liquidity: no venue's order book can {request.side} "
-            f"{request.notional} USDC of {instrument.symbol} right now.",
-            code="insufficient_liquidity",
-        )
-    return route
-
-
-def _slippage_check(*, request: ExecuteRequest, reference: Decimal, average: Decimal) -> None:
-    move = average - reference if request.side == Order.Side.BUY else reference - average
-    slippage = move / reference * BPS_PER_UNIT
-    if slippage > request.slippage_bps:
-        raise SlippageExceeded(
-            f"The fill would average {average}, {slippage:.1f} bps from the best price "
-            f"{reference}: more than the {request.slippage_bps} bps allowed."
-        )
-
-
 def _worst_price(*, request: ExecuteRequest, reference: Decimal) -> Decimal:
     """The worst average the venue may fill at: the best price moved by slippage_bps."""
     allowed = reference * request.slippage_bps / BPS_PER_UNIT
     return reference + allowed if request.side == Order.Side.BUY else reference - allowed
+
+
+def execute_route(request: ExecuteRequest) -> RoutedFill:
+    """Route `request` on the venues' live books (read now, outside any lock).
+
+    Raises InvalidParams `insufficient_liquidity` when no book fills it all,
+    SlippageExceeded when the fill would average further from the best price
+    than `slippage_bps`, NotFound (venue), MarketDataUnavailable / Stale.
+    """
+    contract = request.contract
+    books = order_books_get(
+        instrument=contract.instrument, outcome=contract.book_outcome, venue=request.venue
+    )
+    route = route_or_refuse(
+        label=contract.symbol, books=books, side=request.side, notional=request.notional
+    )
+    estimate = route.estimate
+    slippage = estimate.slippage_bps
+    if slippage is not None and slippage > request.slippage_bps:
+        raise SlippageExceeded(
+            f"The fill would average {estimate.average_price}, {slippage:.1f} bps from the "
+            f"best price {estimate.best_price}: more than the {request.slippage_bps} bps allowed."
+        )
+    return route
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutePlan:
+    """What an execute will do at worst, as checked: the reservation it holds."""
+
+    request: ExecuteRequest
+    route: RoutedFill
+    listing: Listing
+    worst_price: Decimal
+    worst_quantity: Decimal  # contracts at the worst price (fewest for a buy, most for a sell)
+    fee: Decimal  # the larger of the fees at the estimated and at the worst fill
+    reserve_cash: Decimal
+    reserve_quantity: Decimal
+
+
+def _fee_worst(*, venue: Venue, side: str, fills: list[tuple[Decimal, Decimal]]) -> Decimal:
+    """The largest fee among the (quantity, price) fills the venue may make."""
+    return max(
+        fees_for_fill(
+            venue=venue,
+            quantity=quantity,
+            price=price,
+            notional=fill_notional(side=side, quantity=quantity, price=price),
+            liquidity="taker",
+        ).total
+        for quantity, price in fills
+    )
+
+
+def sale_check(*, account: Account, contract: Contract, quantity: Decimal) -> Decimal:
+    """Refuse selling more of a binary contract than the position holds less what
+    the account's sells at a venue hold (InvalidParams); return that free quantity.
+
+    Read under the caller's account lock for a check that holds until the fill.
+    """
+    held = (
+        Position.objects.filter(
+            account=account, instrument=contract.instrument, outcome=contract.outcome
+        )
+        .values_list("quantity", flat=True)
+        .first()
+        or ZERO
+    )
+    reserved = (
+        Order.objects.filter(
+            account=account,
+            instrument=contract.instrument,
+            outcome=contract.outcome,
+            side=Order.Side.SELL,
+            status__in=Order.AT_VENUE_STATUSES,
+        ).aggregate(total=Sum("reserved_quantity"))["total"]
+        or ZERO
+    )
+    if quantity > held - reserved:
+        held_by = f", {reserved} of them held by orders at a venue" if reserved else ""
+        raise InvalidParams(
+            f"Cannot sell {quantity} {contract.symbol}: the position holds {held}{held_by}."
+        )
+    return held - reserved
+
+
+def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> ExecutePlan:
+    """The pre-trade check of an execute at its worst case; return its plan.
+
+    The worst case is the whole notional filled at the slippage limit with
+    the larger fee: a buy gets the fewest contracts for its cash, a sell
+    gives the most contracts for its proceeds. A buy (or a perp's isolated
+    margin) is checked with `margin_check_action` / `margin_check_cash_debit`
+    (fees included); a sell must hold its contracts net of what other sells
+    at a venue hold. Runs under the caller's account lock inside its
+    transaction for the real order. Raises InsufficientMargin,
+    InsufficientFunds, InvalidParams (a sale beyond the position).
+    """
+    contract, side = request.contract, request.side
+    estimate = route.estimate
+    listing = listing_get(contract.instrument, route.venue)
+    worst = _worst_price(request=request, reference=estimate.best_price)
+    rounding = ROUND_DOWN if side == Order.Side.BUY else ROUND_UP
+    worst_quantity = (request.notional / worst).quantize(QUANTITY_QUANTUM, rounding=rounding)
+    fee = _fee_worst(
+        venue=listing.venue,
+        side=side,
+        fills=[(estimate.quantity, estimate.average_price), (worst_quantity, worst)],
+    )
+    reserve_cash = reserve_quantity = ZERO
+    if contract.instrument.is_binary and side == Order.Side.SELL:
+        free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
+        reserve_quantity = min(free, worst_quantity)
+    elif contract.instrument.is_binary:
+        key = (contract.instrument.pk, contract.outcome)
+        change = trade_change(
+            contract=contracts_get([key])[key],
+            side=side,
+            quantity=worst_quantity,
+            notional=request.notional,
+            fee=fee,
+        )
+        margin_check_action(account=account, change=change, action=side)
+        reserve_cash = -change.cash
+    else:
+        from trading.services.perps import perp_margin_needed
+
+        needed = perp_margin_needed(
+            account=account,
+            instrument=contract.instrument,
+            side=side,
+            quantity=estimate.quantity,
+            price=max(worst, estimate.best_price),  # a long's worst fill, a short's best
+        )
+        cost = quantize_money(needed + fee, rounding=ROUND_UP)
+        margin_check_cash_debit(account=account, amount=cost, action=f"perp {side}")
+        reserve_cash = max(ZERO, cost)
+    return ExecutePlan(
+        request=request,
+        route=route,
+        listing=listing,
+        worst_price=worst,
+        worst_quantity=worst_quantity,
+        fee=fee,
+        reserve_cash=reserve_cash,
+        reserve_quantity=reserve_quantity,
+    )
 
 
 def _existing(account: Account, request: ExecuteRequest) -> Order | None:
@@ -186,52 +316,85 @@ def _existing(account: Account, request: ExecuteRequest) -> Order | None:
             f"client_order_id {request.client_order_id!r} was already used for a different "
             f"order ({order.public_id}) on account {account.public_id}."
         )
+    if order is not None:
+        order.replayed = True
     return order
 
 
-def _account_checks(account: Account) -> None:
+def account_check_can_order(account: Account) -> None:
+    """The checks every order passes on the locked account row: custodial, active, KYB."""
     if not account.is_custodial:
         raise Forbidden(
             f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
-            "the broker executes for custodial accounts only.",
-            code="non_custodial_account",
+            "the broker places orders for custodial accounts only.",
+            code=ErrorCode.CUSTODIAL_REQUIRED,
         )
     account_check_can_transact(account)
 
 
-def _pretrade_check(
-    *,
-    account: Account,
-    instrument: Instrument,
-    request: ExecuteRequest,
-    quantity: Decimal,
-    price: Decimal,
-    venue: Venue,
-) -> None:
-    """The pre-trade margin check of the fill as routed, fees included."""
-    notional = fill_notional(side=request.side, quantity=quantity, price=price)
-    fees = fees_for_fill(
-        venue=venue, quantity=quantity, price=price, notional=notional, liquidity="taker"
-    )
-    if instrument.is_binary:
-        key = (instrument.pk, request.outcome)
-        change = trade_change(
-            contract=contracts_get([key])[key],
-            side=request.side,
-            quantity=quantity,
-            notional=notional,
-            fee=fees.total,
-        )
-        margin_check_action(account=account, change=change, action=request.side)
-        return
-    from trading.services.perps import perp_margin_needed
+def reservation_change(*, account: Account, order: Order, cash: Decimal, quantity: Decimal) -> None:
+    """Set `order`'s reservation to `cash` / `quantity`, moving the account's total with it.
 
-    needed = perp_margin_needed(
-        account=account, instrument=instrument, side=request.side, quantity=quantity, price=price
-    )
-    margin_check_cash_debit(
-        account=account, amount=needed + fees.total, action=f"perp {request.side}"
-    )
+    The caller holds the account row lock, then the order's, in its
+    transaction, and saves the order (its `reserved_*` fields) before commit.
+    """
+    delta = cash - order.reserved_cash
+    if delta:
+        row_add(account, orders_reserved=delta)
+    order.reserved_cash, order.reserved_quantity = cash, quantity
+
+
+def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> tuple[Order, bool]:
+    """Step 2: check and reserve under the account lock; (order, True if new)."""
+    with transaction.atomic():
+        locked = Account.objects.select_related("owner").select_for_update(of=("self",))
+        locked = locked.get(pk=account.pk)
+        account_check_can_order(locked)
+        existing = _existing(locked, request)
+        if existing is not None:
+            return existing, False
+        plan = execute_check(account=locked, request=request, route=route)
+        estimate = route.estimate
+        now = timezone.now()
+        order = Order(
+            account=locked,
+            instrument=request.contract.instrument,
+            outcome=request.contract.outcome,
+            side=request.side,
+            order_type=Order.Type.MARKET,
+            time_in_force=Order.TimeInForce.IOC,
+            status=Order.Status.SUBMITTED,
+            notional_usdc=request.notional,
+            slippage_bps=request.slippage_bps,
+            client_order_id=request.client_order_id,
+            request_fingerprint=request.fingerprint,
+            venue=plan.listing.venue,
+            reference_price=estimate.best_price,
+            created_at=now,
+            updated_at=now,
+        )
+        reservation_change(
+            account=locked, order=order, cash=plan.reserve_cash, quantity=plan.reserve_quantity
+        )
+        order.save()
+    return order, True
+
+
+def _send(order: Order, request: ExecuteRequest) -> VenueOrder | None:
+    """Step 3: the venue call, outside any transaction; None when it did not answer."""
+    listing = listing_get(order.instrument, order.venue.code)
+    try:
+        return venue_adapter(listing.venue.code).market_order_place(
+            listing,
+            order.side,
+            notional=order.notional_usdc,
+            client_order_id=order.public_id,
+            outcome=request.contract.book_outcome,
+            worst_price=_worst_price(request=request, reference=order.reference_price),
+        )
+    except VenueTimeout:
+        logger.warning("execute: %s not confirmed by %s", order.public_id, listing.venue.code)
+        return None
 
 
 def order_execute(
@@ -247,23 +410,24 @@ def order_execute(
     """Execute a market order for `notional_usdc` USDC of `symbol`; return the Order.
 
     `symbol` is an instrument symbol: a binary's YES contract, `SYMBOL:NO`
-    its NO contract, or a perpetual (BTC-PERP). The Order comes back
-    `filled`, or `pending` when the venue did not confirm in time (a 202:
-    `orders_reconcile` settles it).
+    its NO contract, or a perpetual (BTC-PERP). Runs the steps of the module
+    docstring; the Order comes back `filled`, or `pending` when the venue did
+    not answer in time (a 202: `orders_reconcile` settles it).
 
-    Locks: the account row (select_for_update) for the whole transaction, so
-    concurrent executes on one account check and write one at a time.
-    Idempotency: a `client_order_id` already used with the same request
-    returns that Order (no second fill); with a different request raises
-    DuplicateOrder (409 `duplicate_order`).
+    Locks: the account row for the submit step and again for the booking
+    step, never across the venue call. Idempotency: a `client_order_id`
+    already used with the same request returns that Order as it stands (no
+    second venue call); with a different request raises DuplicateOrder (409
+    `duplicate_order`).
 
     Raises InvalidParams (bad fields; `insufficient_liquidity`), NotFound
     (symbol, venue), Conflict `market_closed` (halted or resolved),
-    Forbidden `non_custodial_account` / `kyb_required`, AccountNotActive,
-    SlippageExceeded (422), InsufficientMargin (422, incl. a non-margin
-    account that would borrow), MarketDataUnavailable (no live book).
+    Forbidden `custodial_required` / `kyb_required`, AccountNotActive,
+    SlippageExceeded (422; also when the venue refuses the worst price: the
+    order is then recorded `rejected`), InsufficientMargin /
+    InsufficientFunds (422), MarketDataUnavailable (no live book).
     """
-    request = _request_clean(
+    request = execute_request_clean(
         symbol=symbol,
         side=side,
         notional_usdc=notional_usdc,
@@ -271,114 +435,105 @@ def order_execute(
         slippage_bps=slippage_bps,
         client_order_id=client_order_id,
     )
-    instrument = _instrument_get(request)
-    if instrument.is_binary and not request.outcome:
-        request = replace(request, outcome=Outcome.YES.value)
     existing = _existing(account, request)
     if existing is not None:
         return existing
-    instrument_check_tradable(instrument)
-    route = _route(request, instrument)
-    estimate = route.estimate
-    _slippage_check(request=request, reference=estimate.best_price, average=estimate.average_price)
-    listing = next(
-        listing for listing in listings_get(instrument) if listing.venue.code == route.venue
-    )
-    with transaction.atomic():
-        locked = Account.objects.select_related("owner").select_for_update(of=("self",))
-        locked = locked.get(pk=account.pk)
-        _account_checks(locked)
-        existing = _existing(locked, request)
-        if existing is not None:
-            return existing
-        _pretrade_check(
-            account=locked,
-            instrument=instrument,
-            request=request,
-            quantity=estimate.quantity,
-            price=estimate.average_price,
-            venue=listing.venue,
-        )
-        now = timezone.now()
-        # Saved with its outcome below (one INSERT): filled with its fill, or
-        # pending, rejected or cancelled as the venue answered.
-        order = Order(
-            account=locked,
-            instrument=instrument,
-            outcome=request.outcome,
-            side=request.side,
-            order_type=Order.Type.MARKET,
-            time_in_force=Order.TimeInForce.IOC,
-            status=Order.Status.PENDING,
-            notional_usdc=request.notional,
-            slippage_bps=request.slippage_bps,
-            client_order_id=request.client_order_id,
-            request_fingerprint=request.fingerprint,
-            venue=listing.venue,
-            reference_price=estimate.best_price,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            placed = venue_adapter(listing.venue.code).market_order_place(
-                listing,
-                request.side,
-                notional=request.notional,
-                client_order_id=order.public_id,
-                outcome=Outcome(request.outcome) if request.outcome else None,
-                worst_price=_worst_price(request=request, reference=estimate.best_price),
-            )
-        except VenueTimeout:
-            logger.warning("execute: %s not confirmed by %s", order.public_id, route.venue)
-            placed = None
-        if placed is None:
-            order.save()
-        elif placed.reject_code == PRICE_LIMIT:
-            # The book moved between routing and the venue: nothing filled.
-            raise SlippageExceeded(placed.reason)
-        else:
-            _venue_order_apply(order=order, account=locked, listing=listing, placed=placed)
-        order_update_broadcast(order=order)
+    instrument_check_tradable(request.contract.instrument)
+    route = execute_route(request)
+    order, new = _submit(account=account, request=request, route=route)
+    if not new:
+        return order
+    placed = _send(order, request)
+    order = order_venue_answer_book(order_id=order.pk, account_id=account.pk, placed=placed)
+    if (
+        order.status == Order.Status.REJECTED
+        and order.reject_code == ErrorCode.SLIPPAGE_EXCEEDED.code
+    ):
+        raise SlippageExceeded(order.reject_reason)
     return order
 
 
-def _venue_order_apply(
-    *, order: Order, account: Account, listing: Listing, placed: VenueOrder
-) -> None:
-    """Book what the venue says happened to `order` (caller holds the locks); a
-    new order is saved here."""
-    order.venue_order_id = placed.venue_order_id
-    if placed.status == VenueOrderStatus.FILLED:
-        order_fill_apply(
-            order=order,
-            account=account,
-            quantity=placed.quantity,
-            price=placed.average_price,
-            venue=listing.venue,
-            venue_fill_id=placed.venue_fill_id,
+def _reject(order: Order, *, code: str, reason: str) -> None:
+    order.status = Order.Status.REJECTED
+    order.reject_code = code
+    order.reject_reason = reason[:255]
+
+
+def order_venue_answer_book(
+    *, order_id: int, placed: VenueOrder | None, account_id: int | None = None
+) -> Order:
+    """Step 4: book what the venue said about an order sent to it; return the order.
+
+    `placed` is the venue's record (None: no answer in time, or, from the
+    reconciler, not received); `account_id`, the order's account, when the
+    caller knows it. Locks the account row, then the order's, in one
+    transaction. An order no longer at the venue is returned as it is,
+    except one rejected `venue_not_received` that the venue did fill after
+    all: the fill is booked (the venue's record wins). Filled → the fill
+    through the one fill path; rejected or cancelled (a price-limit refusal
+    is `slippage_exceeded`) → final; no answer → `pending`, the reservation
+    kept. The reservation is released whenever the order leaves the venue.
+    The order push goes out after commit.
+    """
+    if account_id is None:
+        account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "venue")
+            .get(pk=order_id, account_id=account_id)
         )
-        return
-    if placed.status in (VenueOrderStatus.REJECTED, VenueOrderStatus.CANCELLED):
-        order.status = (
-            Order.Status.REJECTED
-            if placed.status == VenueOrderStatus.REJECTED
-            else Order.Status.CANCELLED
+        late_fill = (
+            order.reject_code == VENUE_NOT_RECEIVED
+            and placed is not None
+            and placed.status == VenueOrderStatus.FILLED
         )
-        order.reject_code = f"venue_{placed.status}"
-        order.reject_reason = placed.reason[:255]
-    order.updated_at = timezone.now()
-    if order._state.adding:
-        order.save()
-    else:
+        if order.status not in Order.AT_VENUE_STATUSES and not late_fill:
+            return order
+        if late_fill:
+            logger.error("order %s: the venue filled it after it was written off", order.public_id)
+            order.status, order.reject_code, order.reject_reason = Order.Status.PENDING, "", ""
+        if placed is None or placed.status == VenueOrderStatus.PENDING:
+            order.status = Order.Status.PENDING
+            order.venue_order_id = "" if placed is None else placed.venue_order_id
+            order.updated_at = timezone.now()
+            order.save(update_fields=["status", "venue_order_id", "updated_at"])
+            order_update_broadcast(order=order)
+            return order
+        reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
+        order.venue_order_id = placed.venue_order_id
+        if placed.status == VenueOrderStatus.FILLED:
+            order_fill_apply(
+                order=order,
+                account=account,
+                quantity=placed.quantity,
+                price=placed.average_price,
+                venue=order.venue,
+                venue_fill_id=placed.venue_fill_id,
+            )
+            order_update_broadcast(order=order)
+            return order
+        if placed.reject_code == PRICE_LIMIT:
+            _reject(order, code=ErrorCode.SLIPPAGE_EXCEEDED.code, reason=placed.reason)
+        else:
+            _reject(order, code=f"venue_{placed.status}", reason=placed.reason)
+            if placed.status == VenueOrderStatus.CANCELLED:
+                order.status = Order.Status.CANCELLED
+        order.updated_at = timezone.now()
         order.save(
             update_fields=[
                 "venue_order_id",
                 "status",
                 "reject_code",
                 "reject_reason",
+                "reserved_cash",
+                "reserved_quantity",
                 "updated_at",
             ]
         )
+        order_update_broadcast(order=order)
+    return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,58 +547,74 @@ class ReconcileSummary:
 
 
 def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENUE_AFTER) -> str:
-    """Settle one pending market order from the venue's own record; return its status.
+    """Settle one order still at a venue from the venue's own record; return its status.
 
-    Locks the account row, then the order row (the order execute and the
-    fill path take them in); does nothing unless the order is still
-    `pending`. Filled at the venue → booked through the one fill path
-    (the Fill's unique venue_fill_id backs the row lock: never twice);
-    rejected/cancelled → marked so; never received and older than
-    `unknown_after` → rejected `venue_not_received`. Safe to run twice or
-    concurrently. A venue that still does not answer leaves it pending.
+    A `submitted` order younger than SUBMITTED_GRACE is left to its
+    submitter. Otherwise the venue is asked (`order_status`, outside any
+    transaction or lock) and its answer booked by `order_venue_answer_book`
+    under the locks: filled → the fill (exactly once), rejected/cancelled →
+    final, still open → left. An order the venue never received is rejected
+    `venue_not_received` once older than `unknown_after`; its reservation is
+    released. Safe to run twice or concurrently; a venue that does not answer
+    leaves the order as it is.
     """
-    with transaction.atomic():
-        order = Order.objects.select_related("account").get(pk=order_id)
-        account = Account.objects.select_for_update().get(pk=order.account_id)
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("instrument", "venue")
-            .get(pk=order_id)
-        )
-        if order.status != Order.Status.PENDING or order.venue is None:
-            return order.status
-        listing = Listing.objects.select_related("venue", "instrument").get(
-            instrument=order.instrument, venue=order.venue
-        )
-        try:
-            placed = venue_adapter(listing.venue.code).order_status(
-                listing, client_order_id=order.public_id
-            )
-        except VenueTimeout:
-            return order.status
-        if placed is None:
-            if timezone.now() - order.created_at < unknown_after:
-                return order.status
-            order.status = Order.Status.REJECTED
-            order.reject_code = "venue_not_received"
-            order.reject_reason = "The venue has no record of this order."
-            order.updated_at = timezone.now()
-            order.save(update_fields=["status", "reject_code", "reject_reason", "updated_at"])
-        elif placed.status == VenueOrderStatus.PENDING:
-            return order.status
-        else:
-            _venue_order_apply(order=order, account=account, listing=listing, placed=placed)
-        order_update_broadcast(order=order)
+    order = Order.objects.select_related("instrument", "venue").get(pk=order_id)
+    age = timezone.now() - order.created_at
+    if order.status not in Order.AT_VENUE_STATUSES or order.venue is None:
         return order.status
+    if order.status == Order.Status.SUBMITTED and age < SUBMITTED_GRACE:
+        return order.status
+    listing = Listing.objects.select_related("venue", "instrument").get(
+        instrument=order.instrument, venue=order.venue
+    )
+    try:
+        placed = venue_adapter(listing.venue.code).order_status(
+            listing, client_order_id=order.public_id
+        )
+    except VenueTimeout:
+        return order.status
+    if placed is None:
+        if age < unknown_after:
+            return order.status
+        return _not_received(order_id=order.pk).status
+    if placed.status == VenueOrderStatus.PENDING:
+        return order.status
+    return order_venue_answer_book(order_id=order.pk, placed=placed).status
+
+
+def _not_received(*, order_id: int) -> Order:
+    """Write off an order the venue has no record of; release its reservation."""
+    with transaction.atomic():
+        account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
+        account = Account.objects.select_for_update().get(pk=account_id)
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        if order.status not in Order.AT_VENUE_STATUSES:
+            return order
+        reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
+        _reject(order, code=VENUE_NOT_RECEIVED, reason="The venue has no record of this order.")
+        order.updated_at = timezone.now()
+        order.save(
+            update_fields=[
+                "status",
+                "reject_code",
+                "reject_reason",
+                "reserved_cash",
+                "reserved_quantity",
+                "updated_at",
+            ]
+        )
+        order_update_broadcast(order=order)
+    return order
 
 
 def orders_reconcile(*, unknown_after: timedelta = UNKNOWN_AT_VENUE_AFTER) -> ReconcileSummary:
-    """Reconcile every pending market order (see `order_reconcile`), one transaction each."""
+    """Reconcile every order still at a venue (see `order_reconcile`), one at a time,
+    then audit the reservations (`reservations_audit`)."""
     summary = ReconcileSummary(filled=[], closed=[], still_pending=[])
-    pending = Order.objects.filter(
-        status=Order.Status.PENDING, order_type=Order.Type.MARKET
-    ).values_list("pk", "public_id")
-    for pk, public_id in pending:
+    at_venue = Order.objects.filter(status__in=Order.AT_VENUE_STATUSES).values_list(
+        "pk", "public_id"
+    )
+    for pk, public_id in at_venue:
         try:
             status = order_reconcile(order_id=pk, unknown_after=unknown_after)
         except Exception:
@@ -452,8 +623,54 @@ def orders_reconcile(*, unknown_after: timedelta = UNKNOWN_AT_VENUE_AFTER) -> Re
             continue
         if status == Order.Status.FILLED:
             summary.filled.append(public_id)
-        elif status == Order.Status.PENDING:
+        elif status in Order.AT_VENUE_STATUSES:
             summary.still_pending.append(public_id)
         else:
             summary.closed.append(public_id)
+    reservations_audit()
     return summary
+
+
+def reservations_audit() -> list[str]:
+    """Make every account's `orders_reserved` equal the reservations of its orders
+    still at a venue; return the public ids of the accounts corrected.
+
+    A reservation can only leak through a bug or a hand edit: each
+    correction is logged as an error and recorded in the audit log (action
+    `order_reservation_corrected`, before and after). Locks each drifting
+    account's row; safe to run twice.
+    """
+    held = dict(
+        Order.objects.filter(status__in=Order.AT_VENUE_STATUSES)
+        .values_list("account_id")
+        .annotate(total=Sum("reserved_cash"))
+        .values_list("account_id", "total")
+    )
+    drifting = Account.objects.exclude(orders_reserved=0).values_list("pk", flat=True)
+    corrected = []
+    for account_id in sorted(set(drifting) | set(held)):
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=account_id)
+            expected = (
+                Order.objects.filter(account=account, status__in=Order.AT_VENUE_STATUSES).aggregate(
+                    total=Sum("reserved_cash")
+                )["total"]
+                or ZERO
+            )
+            if account.orders_reserved == expected:
+                continue
+            logger.error(
+                "Account %s reserved %s for orders at venues, its orders hold %s: corrected",
+                account.public_id,
+                account.orders_reserved,
+                expected,
+            )
+            audit_record(
+                actor=None,
+                action="order_reservation_corrected",
+                obj=account,
+                changes={"orders_reserved": [str(account.orders_reserved), str(expected)]},
+            )
+            row_add(account, orders_reserved=expected - account.orders_reserved)
+            corrected.append(account.public_id)
+    return corrected

@@ -55,6 +55,9 @@ def _position_apply(
     memo: str,
 ) -> _Applied:
     if instrument.kind == Instrument.Kind.BINARY:
+        budget = None
+        if order.notional_usdc is not None and order.side == Order.Side.BUY:
+            budget = max(ZERO, order.notional_usdc - order.filled_notional)
         result = binary_fill_apply(
             account=account,
             instrument=instrument,
@@ -65,6 +68,7 @@ def _position_apply(
             venue_fee=venue_fee,
             commission=commission,
             memo=memo,
+            notional_cap=budget,
         )
     else:
         result = perp_fill_apply(
@@ -104,7 +108,8 @@ def order_fill_apply(
     fill, one INSERT); it has done the pre-trade checks for a new order (a
     late venue confirmation is booked without them: the venue has filled). Fees:
     the venue's schedule plus the broker commission on the fill's notional.
-    A market (notional) order is filled by its fill; a quantity order when
+    A market (notional) order is filled by its fill, and a notional buy
+    never books more than its notional; a quantity order is filled when
     its filled quantity reaches its quantity, partially filled before.
 
     Raises InvalidParams for a non-positive quantity, an order of another
@@ -164,6 +169,8 @@ def order_fill_apply(
                 "fees",
                 "venue",
                 "status",
+                "reserved_cash",  # a reservation the caller released with this fill
+                "reserved_quantity",
                 "updated_at",
             ]
         )

@@ -9,10 +9,12 @@ fill path (`binary_fill_apply`, journal kind LIQUIDATION), and the report
 transaction.
 
 Each position is priced against one snapshot of its order books, read through
-the venue adapters (`order_book`) and walked by the same `book_walk` as
+the venue adapters (`order_book`) before the account lock is taken (no venue
+call ever waits under the lock) and walked by the same `book_walk` as
 `VenueAdapter.fill_market`, so the projected health that sizes the last,
-partial sale and the fill that is booked agree to the micro-dollar. Until
-orders are sent to venues (the orders issue), the walked book is the fill.
+partial sale and the fill that is booked agree to the micro-dollar. The
+walked book is the fill: liquidation sales are booked at it, not sent as
+venue orders.
 """
 
 import logging
@@ -28,7 +30,7 @@ from portal.errors import DomainError, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading import margin
 from trading.marketdata.quotes import OrderBook, Outcome
-from trading.models import Instrument, Liquidation, Listing, MarginCall, RiskPolicy
+from trading.models import Instrument, Liquidation, Listing, MarginCall, Position, RiskPolicy
 from trading.selectors import (
     Portfolio,
     margin_params_get,
@@ -86,6 +88,7 @@ def account_liquidate(
     """
     if reason not in Liquidation.Reason.values:
         raise InvalidParams(f"Unknown liquidation reason {reason!r}.")
+    books = _account_books(account_id)
     with transaction.atomic():
         try:
             account = Account.objects.select_for_update().get(pk=account_id)
@@ -128,7 +131,9 @@ def account_liquidate(
         if cause is None:
             return None
         cash_before = account.cash_balance
-        steps = _sell_to_target(account=account, portfolio=portfolio, params=params, cause=cause)
+        steps = _sell_to_target(
+            account=account, portfolio=portfolio, params=params, cause=cause, books=books
+        )
         if not steps:
             logger.warning(
                 "liquidation: account %s is due (%s, health %.4f) but no position can be sold",
@@ -197,23 +202,47 @@ def _liquidation_cause(
     return None
 
 
+def _account_books(account_id: int) -> dict[tuple[int, str], list[VenueBook]]:
+    """The order books of every contract the account holds, by (instrument id,
+    outcome), read before any lock is taken (see `_venue_books`)."""
+    held = (
+        Position.objects.filter(account_id=account_id, quantity__gt=0)
+        .exclude(outcome="")
+        .values_list("instrument_id", "outcome")
+    )
+    keys = set(held)
+    listings: dict[int, list[Listing]] = {}
+    for listing in Listing.objects.filter(
+        instrument_id__in={instrument_id for instrument_id, _ in keys},
+        is_active=True,
+        venue__is_active=True,
+    ).select_related("instrument", "venue"):
+        listings.setdefault(listing.instrument_id, []).append(listing)
+    return {
+        (instrument_id, outcome): _venue_books(
+            listings.get(instrument_id, []), outcome=Outcome(outcome)
+        )
+        for instrument_id, outcome in keys
+    }
+
+
 def _sell_to_target(
-    *, account: Account, portfolio: Portfolio, params: margin.MarginParams, cause: str
+    *,
+    account: Account,
+    portfolio: Portfolio,
+    params: margin.MarginParams,
+    cause: str,
+    books: dict[tuple[int, str], list[VenueBook]],
 ) -> list[dict[str, str]]:
     """Sell positions until health reaches `params.initial`; return the steps.
 
     `account` is locked and `portfolio` its freshly loaded margin inputs;
     both are kept current as fills land (cash from the ledger, quantities
-    from the positions), valued at the prices loaded under the lock. Each
-    position is considered once, so this ends after at most one pass.
+    from the positions), valued at the prices loaded under the lock, and
+    sold into `books` (read before the lock). Each position is considered
+    once, so this ends after at most one pass.
     """
     instruments = Instrument.objects.in_bulk({c.instrument_id for c in portfolio.contracts})
-    listings: dict[int, list[Listing]] = {}
-    for listing in Listing.objects.filter(
-        instrument_id__in=list(instruments), is_active=True, venue__is_active=True
-    ).select_related("instrument", "venue"):
-        listings.setdefault(listing.instrument_id, []).append(listing)
-
     considered: set[int] = set()
     steps: list[dict[str, str]] = []
     while True:
@@ -232,9 +261,12 @@ def _sell_to_target(
         instrument = instruments[contract.instrument_id]
         if instrument.status != Instrument.Status.OPEN:
             continue
-        books = _venue_books(listings.get(instrument.pk, []), outcome=Outcome(contract.outcome))
         route = _sale_route(
-            account=account, portfolio=portfolio, index=i, books=books, params=params
+            account=account,
+            portfolio=portfolio,
+            index=i,
+            books=books.get((instrument.pk, contract.outcome), []),
+            params=params,
         )
         for listing, estimate in route:
             sold = estimate.quantity.quantize(QUANTITY_QUANTUM)  # book sizes may be whole

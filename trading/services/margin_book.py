@@ -87,7 +87,12 @@ class BookFigures:
 def _accounts():
     """Accounts as the book loads them: what `Account.risk_cash` needs, one query."""
     return Account.objects.select_related("linked_credential").only(
-        "pk", "kind", "cash_balance", "withdrawals_held", "linked_credential__cash_balance"
+        "pk",
+        "kind",
+        "cash_balance",
+        "withdrawals_held",
+        "orders_reserved",
+        "linked_credential__cash_balance",
     )
 
 

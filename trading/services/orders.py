@@ -28,84 +28,49 @@ order), InsufficientMargin / InsufficientFunds (pre-trade check),
 AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
 """
 
+import hashlib
+import json
 import logging
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services.accounts import account_check_can_transact
-from portal.errors import Conflict, DomainError, Forbidden, InvalidParams, NotFound
+from portal.errors import Conflict, DomainError, DuplicateOrder, ErrorCode, InvalidParams, NotFound
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
 from trading.broadcasts import order_update_broadcast
-from trading.marketdata.quotes import OrderBook, Outcome
+from trading.catalog import listings_get
+from trading.marketdata.quotes import OrderBook
 from trading.marketdata.store import MarketDataUnavailable
-from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position, Venue
+from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position
 from trading.selectors import contracts_get
+from trading.services.execute import CLIENT_ORDER_ID_MAX, account_check_can_order, sale_check
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
-from trading.services.simulation import (
-    PortfolioChange,
-    PositionDelta,
-    decimal_clean,
+from trading.services.routing import (
+    Contract,
+    VenueBook,
+    contract_from_symbol,
+    listing_get,
     order_books_get,
+    trade_route,
 )
+from trading.services.simulation import PortfolioChange, PositionDelta, decimal_clean
 from trading.venues import venue_adapter
+from trading.venues.base import book_walk
 
 logger = logging.getLogger(__name__)
 
 ACTIVE = Order.ACTIVE_STATUSES
 RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
-CLIENT_ORDER_ID_MAX = 64
-
-try:  # DuplicateOrder joins portal.errors with execute; same code and status.
-    from portal.errors import DuplicateOrder
-except ImportError:  # pragma: no cover - until then
-
-    class DuplicateOrder(Conflict):
-        code = "duplicate_order"
 
 
 # ---------------------------------------------------------------------------
 # Input
-
-
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """What a symbol names: an instrument and (binaries) an outcome ('' for perps)."""
-
-    instrument: Instrument
-    outcome: str
-
-    @property
-    def book_outcome(self) -> Outcome | None:
-        return Outcome(self.outcome) if self.outcome else None
-
-
-def contract_from_symbol(symbol: object) -> Contract:
-    """'SYMBOL' (YES), 'SYMBOL:YES', 'SYMBOL:NO' or a perpetual's symbol.
-
-    Raises InvalidParams for a malformed symbol, NotFound for an unknown one.
-    """
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise InvalidParams("symbol is required.")
-    base, _, outcome = symbol.strip().partition(":")
-    instrument = Instrument.objects.filter(symbol=base).first()
-    if instrument is None:
-        raise NotFound(f"Unknown instrument {base!r}.")
-    if not instrument.is_binary:
-        if outcome:
-            raise InvalidParams(f"{base} is a perpetual: it has no YES/NO contracts.")
-        return Contract(instrument, "")
-    outcome = (outcome or Outcome.YES.value).lower()
-    if outcome not in (Outcome.YES, Outcome.NO):
-        raise InvalidParams(f"The contract must be {base}, {base}:YES or {base}:NO.")
-    return Contract(instrument, outcome)
 
 
 def _choice(value: object, choices: type, *, name: str) -> str:
@@ -156,17 +121,6 @@ def _client_order_id_clean(value: object) -> str | None:
     return text
 
 
-def _account_check(account: Account) -> None:
-    """The checks every order passes on the locked account row."""
-    if account.kind != Account.Kind.CUSTODIAL:
-        raise Forbidden(
-            f"Account {account.public_id} is non-custodial: orders are placed from "
-            "custodial accounts.",
-            code="custodial_required",
-        )
-    account_check_can_transact(account)
-
-
 def _leverage_for(*, account: Account, instrument: Instrument, leverage: object) -> int:
     """A perp order's leverage: as given (1…max), else the account's setting, else the default."""
     if leverage is None:
@@ -186,71 +140,58 @@ def _leverage_for(*, account: Account, instrument: Instrument, leverage: object)
 # Books and the pre-trade check
 
 
-def _listings(instrument: Instrument, venue: Venue | None = None) -> list[Listing]:
-    listings = instrument.listings.filter(is_active=True, venue__is_active=True).select_related(
-        "instrument", "venue"
-    )
-    if venue is not None:
-        listings = listings.filter(venue=venue)
-    return list(listings.order_by("venue__code"))
-
-
-def _book(listing: Listing, outcome: Outcome | None) -> OrderBook | None:
-    """The listing's live book for `outcome` (None: no live quote)."""
+def _book(listing: Listing, contract: Contract) -> OrderBook | None:
+    """The listing's live book for the contract (None: no live quote); read outside any lock."""
     try:
-        return venue_adapter(listing.venue.code).order_book(listing, outcome=outcome)
+        return venue_adapter(listing.venue.code).order_book(listing, outcome=contract.book_outcome)
     except MarketDataUnavailable:
         return None
 
 
-def _venue_book_best(*, contract: Contract, side: str) -> tuple[Venue, OrderBook | None]:
-    """Where an order goes: the venue with the best top of book for its side.
+def _venue_pick(
+    *, contract: Contract, side: str, quantity: Decimal, limit: Decimal | None
+) -> tuple[Listing, OrderBook | None]:
+    """Where an order goes, read before any lock is taken (`trade_route`).
 
-    With no live book anywhere, the first listing's venue and no book (a GTC
-    order may still rest there). NotFound when the contract is not listed.
+    The venue whose book fills the most of it now at the best average price;
+    when nothing crosses, the venue with the best top of book for its side
+    (a GTC order rests there); with no live book anywhere, the first
+    listing and no book. NotFound when the contract is not listed.
     """
-    listings = _listings(contract.instrument)
+    listings = listings_get(contract.instrument)
     if not listings:
         raise NotFound(f"{contract.instrument.symbol} is not listed on any active venue.")
-    best: tuple[Venue, OrderBook] | None = None
-    for listing in listings:
-        book = _book(listing, contract.book_outcome)
-        levels = None if book is None else (book.asks if side == Order.Side.BUY else book.bids)
-        if not levels:
-            continue
-        if best is None:
-            best = (listing.venue, book)
-            continue
-        best_top = (best[1].asks if side == Order.Side.BUY else best[1].bids)[0].price
-        better = (
-            levels[0].price < best_top if side == Order.Side.BUY else levels[0].price > best_top
-        )
-        if better:
-            best = (listing.venue, book)
-    return best if best is not None else (listings[0].venue, None)
+    try:
+        books = order_books_get(instrument=contract.instrument, outcome=contract.book_outcome)
+    except MarketDataUnavailable:
+        return listings[0], None
+    route = trade_route(books=books, side=side, quantity=quantity, limit=limit, partial=True)
+    if route is None:  # nothing crosses: the best top of book
+        sided = [vb for vb in books if (vb.book.asks if side == Order.Side.BUY else vb.book.bids)]
+        if not sided:
+            return listing_get(contract.instrument, books[0].venue), books[0].book
+        route_book = min(sided, key=lambda vb: _top_rank(vb, side))
+    else:
+        route_book = next(vb for vb in books if vb.venue == route.venue)
+    return listing_get(contract.instrument, route_book.venue), route_book.book
+
+
+def _top_rank(venue_book: VenueBook, side: str) -> Decimal:
+    """Lower ranks better: the lowest ask for a buy, the highest bid for a sell."""
+    if side == Order.Side.BUY:
+        return venue_book.book.asks[0].price
+    return -venue_book.book.bids[0].price
 
 
 def crossing_levels(
     book: OrderBook | None, *, side: str, limit: Decimal | None, quantity: Decimal
-) -> list[tuple[Decimal, Decimal]]:
+) -> tuple[tuple[Decimal, Decimal], ...]:
     """(price, quantity) to fill, best first: asks ≤ limit for a buy, bids ≥ limit
-    for a sell (any price without a limit), up to `quantity` in total."""
+    for a sell (any price without a limit), up to `quantity` in total: the
+    levels the one book walk (`book_walk`) takes."""
     if book is None or quantity <= 0:
-        return []
-    levels = book.asks if side == Order.Side.BUY else book.bids
-    fills, left = [], quantity
-    for level in levels:
-        if left <= 0:
-            break
-        if limit is not None and (
-            level.price > limit if side == Order.Side.BUY else level.price < limit
-        ):
-            break
-        take = min(level.size, left)
-        if take > 0:
-            fills.append((level.price, take))
-            left -= take
-    return fills
+        return ()
+    return book_walk(book, side, quantity=quantity, limit=limit).levels
 
 
 def _margin_check(
@@ -271,19 +212,7 @@ def _margin_check(
     instrument = contract.instrument
     if instrument.is_binary:
         if side == Order.Side.SELL:
-            held = (
-                Position.objects.filter(
-                    account=account, instrument=instrument, outcome=contract.outcome
-                )
-                .values_list("quantity", flat=True)
-                .first()
-                or ZERO
-            )
-            if quantity > held:
-                raise InvalidParams(
-                    f"Cannot sell {quantity} {instrument.symbol} {contract.outcome.upper()}: "
-                    f"the position holds {held}."
-                )
+            sale_check(account=account, contract=contract, quantity=quantity)
             return
         key = (instrument.pk, contract.outcome)
         change = PortfolioChange(
@@ -433,24 +362,36 @@ def order_place(
     if instrument.is_binary and leverage is not None:
         raise InvalidParams("leverage applies to perpetuals only.")
 
+    fingerprint = _fingerprint(
+        contract=contract,
+        side=side,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        quantity=quantity,
+        limit=limit,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+        leverage=leverage,
+    )
+    existing = _existing(account=account, client_order_id=client_order_id, fingerprint=fingerprint)
+    if existing is not None:
+        return existing
+    instrument_check_tradable(instrument)
+    listing, book = _venue_pick(contract=contract, side=side, quantity=quantity, limit=limit)
+    if book is None and time_in_force != Order.TimeInForce.GTC:
+        # Says why there is no book: prices delayed (market_data_stale) or none at all.
+        order_books_get(instrument=instrument, outcome=contract.book_outcome)
+        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+    venue = listing.venue
+
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
-        _account_check(locked)
-        instrument_check_tradable(instrument)
-        if (
-            client_order_id
-            and Order.objects.filter(account=locked, client_order_id=client_order_id).exists()
-        ):
-            raise DuplicateOrder(
-                f"client_order_id {client_order_id!r} is already used in account "
-                f"{locked.public_id}.",
-                code="duplicate_order",
-            )
-        venue, book = _venue_book_best(contract=contract, side=side)
-        if book is None and time_in_force != Order.TimeInForce.GTC:
-            # Says why there is no book: prices delayed (market_data_stale) or none at all.
-            order_books_get(instrument=instrument, outcome=contract.book_outcome)
-            raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+        account_check_can_order(locked)
+        existing = _existing(
+            account=locked, client_order_id=client_order_id, fingerprint=fingerprint
+        )
+        if existing is not None:
+            return existing
         lev = (
             None
             if instrument.is_binary
@@ -470,35 +411,80 @@ def order_place(
                 leverage=lev,
             )
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    account=locked,
-                    instrument=instrument,
-                    outcome=contract.outcome,
-                    side=side,
-                    order_type=order_type,
-                    time_in_force=time_in_force,
-                    status=Order.Status.OPEN,
-                    quantity=quantity,
-                    limit_price=limit,
-                    take_profit=take_profit,
-                    stop_loss=stop_loss,
-                    leverage=lev,
-                    client_order_id=client_order_id,
-                    venue=venue,
-                    reference_price=check_price,
-                    created_at=now,
-                    updated_at=now,
-                )
-        except IntegrityError as exc:
-            raise DuplicateOrder(
-                f"client_order_id {client_order_id!r} is already used in account "
-                f"{locked.public_id}.",
-                code="duplicate_order",
-            ) from exc
+        order = Order.objects.create(
+            account=locked,
+            instrument=instrument,
+            outcome=contract.outcome,
+            side=side,
+            order_type=order_type,
+            time_in_force=time_in_force,
+            status=Order.Status.OPEN,
+            quantity=quantity,
+            limit_price=limit,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            leverage=lev,
+            client_order_id=client_order_id,
+            request_fingerprint=fingerprint,
+            venue=venue,
+            reference_price=check_price,
+            created_at=now,
+            updated_at=now,
+        )
         _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
         order_update_broadcast(order=order)
+    return order
+
+
+def _fingerprint(
+    *,
+    contract: Contract,
+    side: str,
+    order_type: str,
+    time_in_force: str,
+    quantity: Decimal,
+    limit: Decimal | None,
+    take_profit: Decimal | None,
+    stop_loss: Decimal | None,
+    leverage: object,
+) -> str:
+    """SHA-256 of an order request as validated, for client_order_id reuse."""
+
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value.normalize())
+
+    body = {
+        "symbol": contract.symbol,
+        "side": side,
+        "order_type": order_type,
+        "time_in_force": time_in_force,
+        "quantity": text(quantity),
+        "price": text(limit),
+        "take_profit": text(take_profit),
+        "stop_loss": text(stop_loss),
+        "leverage": None if leverage is None else str(leverage),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _existing(*, account: Account, client_order_id: str | None, fingerprint: str) -> Order | None:
+    """The order already placed under `client_order_id` with the same request, or None.
+
+    The same id with a different request raises DuplicateOrder (409)."""
+    if client_order_id is None:
+        return None
+    order = (
+        Order.objects.select_related("instrument", "venue")
+        .filter(account=account, client_order_id=client_order_id)
+        .first()
+    )
+    if order is not None and order.request_fingerprint != fingerprint:
+        raise DuplicateOrder(
+            f"client_order_id {client_order_id!r} was already used for a different order "
+            f"({order.public_id}) in account {account.public_id}."
+        )
+    if order is not None:
+        order.replayed = True
     return order
 
 
@@ -521,11 +507,32 @@ def _order_locked(*, account: Account, order_id: str | None, client_order_id: st
     return order
 
 
+def _resting_book(
+    *, account: Account, order_id: str | None, client_order_id: str | None
+) -> OrderBook | None:
+    """The live book an order rests on, read before its locks are taken (None: none)."""
+    order = (
+        Order.objects.select_related("instrument", "venue")
+        .filter(account=account)
+        .filter(
+            Q(public_id=order_id) if order_id is not None else Q(client_order_id=client_order_id)
+        )
+        .first()
+    )
+    if order is None or order.venue is None:
+        return None
+    try:
+        listing = listing_get(order.instrument, order.venue.code)
+    except NotFound:
+        return None
+    return _book(listing, Contract(order.instrument, order.outcome))
+
+
 def _active_check(order: Order) -> None:
     if order.status not in ACTIVE:
         raise Conflict(
             f"Order {order.public_id} is {order.status}: only active orders change.",
-            code="order_not_active",
+            code=ErrorCode.ORDER_NOT_ACTIVE,
         )
 
 
@@ -549,9 +556,10 @@ def order_modify(
     """
     if price is None and quantity is None and take_profit is None and stop_loss is None:
         raise InvalidParams("Give a new price, quantity, take_profit or stop_loss.")
+    book = _resting_book(account=account, order_id=order_id, client_order_id=client_order_id)
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
-        _account_check(locked)
+        account_check_can_order(locked)
         order = _order_locked(account=locked, order_id=order_id, client_order_id=client_order_id)
         _active_check(order)
         instrument = order.instrument
@@ -605,8 +613,6 @@ def order_modify(
         order.save(
             update_fields=["limit_price", "quantity", "take_profit", "stop_loss", "updated_at"]
         )
-        listing = _listings(instrument, order.venue)
-        book = _book(listing[0], contract.book_outcome) if listing else None
         _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
         order_update_broadcast(order=order)
     return order
@@ -840,7 +846,7 @@ def orders_match(*, instrument_ids: Collection[int]) -> int:
             books[key] = (
                 None
                 if listing is None
-                else _book(listing, Contract(order.instrument, order.outcome).book_outcome)
+                else _book(listing, Contract(order.instrument, order.outcome))
             )
         book = books[key]
         if book is None:

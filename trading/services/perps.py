@@ -43,7 +43,7 @@ from portal.money import ZERO, quantize_money
 from portal.validators import whole_number_parse
 from trading import perp_math
 from trading.broadcasts import leverage_broadcast
-from trading.marketdata.quotes import quantize_price
+from trading.marketdata.quotes import OrderBook, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
 from trading.selectors import perp_quotes_get
@@ -51,6 +51,7 @@ from trading.services.eligibility import account_margin_eligibility_refresh
 from trading.services.margin_check import margin_check_cash_debit
 from trading.services.positions import Side
 from trading.venues import venue_adapter
+from trading.venues.base import book_walk
 
 logger = logging.getLogger(__name__)
 
@@ -579,9 +580,10 @@ def _liquidatable(position: Position, mark: Decimal) -> bool:
 def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidation]:
     """Close every perp position in these markets whose M + uPnL < |s|·mark·MMF.
 
-    Screens with the live marks, then per position, in its own transaction
-    under the account lock, re-reads the position and the mark and closes it
-    at the venue's book (`fill_market` walk) through the fill path (journal
+    Screens with the live marks and reads each candidate's book (before any
+    lock: no venue call waits under it), then per position, in its own
+    transaction under the account lock, re-reads the position and the mark
+    and closes it at that book (`book_walk`) through the fill path (journal
     kind LIQUIDATION, no fees). A loss beyond the margin comes out of cash (a
     shortfall may leave cash negative) and is recorded in the result and the
     owner's notification (emailed after commit). A book too thin closes what
@@ -603,8 +605,14 @@ def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidati
     done = []
     for position in candidates:
         try:
+            listing = Listing.objects.select_related("venue", "instrument").get(
+                instrument=position.instrument,
+                is_active=True,
+                venue__code=quotes[position.instrument_id].venue,
+            )
+            book = venue_adapter(listing.venue.code).order_book(listing)
             liquidation = _perp_position_liquidate(
-                account_id=position.account_id, instrument=position.instrument
+                account_id=position.account_id, instrument=position.instrument, book=book
             )
         except DomainError:
             logger.exception(
@@ -618,7 +626,9 @@ def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidati
     return done
 
 
-def _perp_position_liquidate(*, account_id: int, instrument: Instrument) -> PerpLiquidation | None:
+def _perp_position_liquidate(
+    *, account_id: int, instrument: Instrument, book: OrderBook
+) -> PerpLiquidation | None:
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_id)
         position = (
@@ -633,10 +643,7 @@ def _perp_position_liquidate(*, account_id: int, instrument: Instrument) -> Perp
             return None
         held, margin_before = position.quantity, position.isolated_margin
         side = Side.SELL if held > 0 else Side.BUY
-        listing = Listing.objects.select_related("venue", "instrument").get(
-            instrument=instrument, is_active=True, venue__code=quote.venue
-        )
-        estimate = venue_adapter(listing.venue.code).fill_market(listing, side, quantity=abs(held))
+        estimate = book_walk(book, side, quantity=abs(held))
         if not estimate.quantity or estimate.average_price is None:
             logger.warning("No book to liquidate account %s in %s", account_id, instrument.symbol)
             return None

@@ -50,6 +50,7 @@ def binary_fill_apply(
     journal_kind: Journal.Kind = Journal.Kind.TRADE,
     memo: str = "",
     idempotency_key: str | None = None,
+    notional_cap: Decimal | None = None,
 ) -> FillResult:
     """Record a filled buy or sell of `quantity` contracts at `price`.
 
@@ -59,7 +60,9 @@ def binary_fill_apply(
     non-binary instrument, a non-positive quantity, a price outside (0, 1],
     or selling more than the position holds (InvalidParams). Cash paid is
     rounded up to the micro-dollar, cash received down (never in the
-    customer's favour by a rounding). Fees come off the customer's cash:
+    customer's favour by a rounding), and never more than `notional_cap`
+    (a notional order's budget: the venue's rounded average price must not
+    make a buy cost more than was asked for). Fees come off the customer's cash:
     `venue_fee` is paid to the venue (its settlement account line),
     `commission` and any other broker `fee` go to fee income, each as its
     own journal line. Returns the position and the journal.
@@ -79,6 +82,8 @@ def binary_fill_apply(
     realized = ZERO
     if side == Side.BUY:
         notional = quantize_money(quantity * price, rounding=ROUND_UP)
+        if notional_cap is not None:
+            notional = min(notional, notional_cap)
         held_cost = position.quantity * position.average_price
         if position.quantity == 0:
             position.opened_at = now

@@ -54,9 +54,7 @@ from portal.money import (
     quantize_money,
 )
 from trading import margin
-from trading.catalog import listings_get
-from trading.marketdata.quotes import OrderBook, Outcome
-from trading.marketdata.store import MarketDataStale, MarketDataUnavailable
+from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, Position
 from trading.selectors import (
     Contract,
@@ -68,8 +66,14 @@ from trading.selectors import (
     ratio_decimal,
 )
 from trading.services.markets import instrument_check_tradable
-from trading.venues import venue_adapter
-from trading.venues.base import FillEstimate, Side, book_walk
+from trading.services.routing import (
+    RoutedFill,
+    VenueBook,
+    order_books_get,
+    route_or_refuse,
+    trade_route,
+)
+from trading.venues.base import Side
 
 CENT = Decimal("0.01")
 AMOUNT_MAX = Decimal(10) ** 12  # no notional, quantity or cash change beyond this
@@ -306,68 +310,9 @@ def change_project(*, state: AccountState, change: PortfolioChange) -> Projectio
     )
 
 
-@dataclass(frozen=True, slots=True)
-class VenueBook:
-    """One venue's live order book for the outcome being traded."""
-
-    venue: str
-    book: OrderBook
-
-
-@dataclass(frozen=True, slots=True)
-class RoutedFill:
-    """Where a market order would go, and what it would fill there."""
-
-    venue: str
-    estimate: FillEstimate
-
-
-def trade_route(
-    *,
-    books: Sequence[VenueBook],
-    side: Side,
-    notional: Decimal | None = None,
-    quantity: Decimal | None = None,
-) -> RoutedFill | None:
-    """Smart routing (SPEC §6): the venue whose book fills the whole size at the
-    best average price (lowest for a buy, highest for a sell); the first such
-    venue on a tie. None when no book can fill it all.
-
-    Give exactly one of `notional` (USDC) or `quantity` (contracts); each book
-    is walked with `trading.venues.base.book_walk`, as the venue adapters do.
-    """
-    best: RoutedFill | None = None
-    for venue_book in books:
-        estimate = book_walk(venue_book.book, side, notional=notional, quantity=quantity)
-        if not estimate.complete:
-            continue
-        if best is None or (
-            estimate.average_price < best.estimate.average_price
-            if side == Side.BUY
-            else estimate.average_price > best.estimate.average_price
-        ):
-            best = RoutedFill(venue=venue_book.venue, estimate=estimate)
-    return best
-
-
-def _routed(
-    *,
-    contract: Contract,
-    books: Sequence[VenueBook],
-    side: Side,
-    notional: Decimal | None = None,
-    quantity: Decimal | None = None,
-) -> RoutedFill:
-    """`trade_route`, or InvalidParams `insufficient_liquidity` when no book fills it."""
-    route = trade_route(books=books, side=side, notional=notional, quantity=quantity)
-    if route is None:
-        size = f"{notional} USDC of" if notional is not None else f"{quantity}"
-        raise InvalidParams(
-            f"Not enough liquidity: no venue's order book can {side} {size} "
-            f"{contract.symbol} {contract.outcome.upper()} right now.",
-            code="insufficient_liquidity",
-        )
-    return route
+def _label(contract: Contract) -> str:
+    """A contract as messages name it: "TRUMP-WIN YES"."""
+    return f"{contract.symbol} {contract.outcome.upper()}"
 
 
 def fill_cash(*, side: Side, notional: Decimal) -> Decimal:
@@ -447,7 +392,9 @@ def trade_project(
     Raises InvalidParams `insufficient_liquidity` when no book can fill the
     size, InvalidParams when a sell exceeds the position.
     """
-    route = _routed(contract=contract, books=books, side=side, notional=notional, quantity=quantity)
+    route = route_or_refuse(
+        label=_label(contract), books=books, side=side, notional=notional, quantity=quantity
+    )
     return _trade_simulation(state, contract, route, fee)
 
 
@@ -615,43 +562,6 @@ def _contracts_for(
     held = {(c.instrument_id, c.outcome): c for c in state.portfolio.contracts}
     missing = [key for key in keys if key not in held]
     return held | (contracts_get(missing) if missing else {})
-
-
-def order_books_get(
-    *, instrument: Instrument, outcome: Outcome, venue: str | None = None
-) -> list[VenueBook]:
-    """Each active venue's live order book for `outcome` of `instrument`, by venue code.
-
-    One quote read per listing, through its venue adapter (which refuses a
-    stale quote). With `venue`, only that venue's book: NotFound if it does
-    not list the instrument, MarketDataUnavailable (MarketDataStale when its
-    quote is too old) if it has no live quote. Without it, venues with no live
-    quote are left out, and when none has one the error is MarketDataStale if
-    a venue's quote was merely too old, else MarketDataUnavailable.
-    """
-    listings = listings_get(instrument)
-    if venue is not None:
-        listings = [listing for listing in listings if listing.venue.code == venue]
-        if not listings:
-            raise NotFound(f"{instrument.symbol} is not listed on {venue!r}.")
-    books = []
-    stale: MarketDataStale | None = None
-    for listing in listings:
-        try:
-            book = venue_adapter(listing.venue.code).order_book(listing, outcome=outcome)
-        except MarketDataStale as exc:
-            if venue is not None:
-                raise
-            stale = exc
-            continue
-        except MarketDataUnavailable:
-            if venue is not None:
-                raise
-            continue
-        books.append(VenueBook(venue=listing.venue.code, book=book))
-    if not books:
-        raise stale or MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
-    return books
 
 
 def trade_simulate(
@@ -854,8 +764,8 @@ def portfolio_what_if(
         if price is None:
             if key not in books:
                 books[key] = order_books_get(instrument=instruments[symbol], outcome=outcome)
-            estimate = _routed(
-                contract=contracts[key], books=books[key], side=side, quantity=quantity
+            estimate = route_or_refuse(
+                label=_label(contracts[key]), books=books[key], side=side, quantity=quantity
             ).estimate
             price = estimate.average_price
             notional = fill_cash(side=side, notional=estimate.notional)

@@ -40,7 +40,7 @@ from trading.catalog import listings_get
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote
 from trading.marketdata.store import quotes_key, ticks_channel, trades_channel
 from trading.selectors import contract_symbol
-from trading.services.orders import contract_from_symbol
+from trading.services.routing import contract_from_symbol
 
 logger = logging.getLogger(__name__)
 

@@ -46,6 +46,7 @@ class FillEstimate:
     best_price: Decimal | None
     worst_price: Decimal | None
     complete: bool
+    levels: tuple[tuple[Decimal, Decimal], ...] = ()  # (price, quantity) taken, best first
 
     @property
     def slippage_bps(self) -> Decimal | None:
@@ -64,15 +65,18 @@ def book_walk(
     *,
     quantity: Decimal | None = None,
     notional: Decimal | None = None,
+    limit: Decimal | None = None,
 ) -> FillEstimate:
-    """Fill a market order level by level: buys take asks, sells hit bids.
+    """Fill an order level by level: buys take asks, sells hit bids.
 
-    Give exactly one of `quantity` (contracts or base units) or `notional`
-    (USDC to spend, or to raise by selling). In notional mode each level
-    yields whole quantity steps (6 decimals) rounded down, so the notional
-    filled never exceeds the one asked for; the order is complete when what
-    is left cannot buy one more step. Raises InvalidParams for a bad side or
-    size.
+    The one book walk: market orders, limit orders crossing the book (with
+    `limit`: asks above it or bids below it are not taken), routing,
+    previews and liquidation all walk books with it. Give exactly one of
+    `quantity` (contracts or base units) or `notional` (USDC to spend, or to
+    raise by selling). In notional mode each level yields whole quantity
+    steps (6 decimals) rounded down, so the notional filled never exceeds
+    the one asked for; the order is complete when what is left cannot buy
+    one more step. Raises InvalidParams for a bad side or size.
     """
     try:
         side = Side(side)
@@ -87,6 +91,7 @@ def book_walk(
     levels = book.asks if side == Side.BUY else book.bids
     filled = spent = ZERO
     worst: Decimal | None = None
+    taken: list[tuple[Decimal, Decimal]] = []
 
     def wanted_at(price: Decimal) -> Decimal:
         """How much more the order takes at `price`."""
@@ -96,14 +101,20 @@ def book_walk(
 
     satisfied = False
     for level in levels:
+        if limit is not None and (level.price > limit if side == Side.BUY else level.price < limit):
+            satisfied = worst is not None and wanted_at(worst) <= ZERO
+            break
         wanted = wanted_at(level.price)
         if wanted <= ZERO:
             satisfied = True
             break
         take = min(level.size, wanted)
+        if take <= ZERO:
+            continue
         filled += take
         spent += take * level.price
         worst = level.price
+        taken.append((level.price, take))
     else:
         satisfied = worst is not None and wanted_at(worst) <= ZERO
     return FillEstimate(
@@ -114,6 +125,7 @@ def book_walk(
         best_price=levels[0].price if levels else None,
         worst_price=worst,
         complete=satisfied and filled > ZERO,
+        levels=tuple(taken),
     )
 
 

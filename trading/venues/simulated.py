@@ -12,6 +12,8 @@ Placed market orders fill at once against the book and are recorded in Redis
 order. The setting SIMULATED_VENUE_NO_CONFIRM simulates a venue that does
 not confirm in time: "filled" (the venue fills, but the answer is lost) or
 "unfilled" (the order never reaches the venue); either raises VenueTimeout.
+SIMULATED_VENUE_LATENCY_MS makes every order placement take that long, as a
+real venue's round trips do (bench/execute_throughput.py --venue-latency-ms).
 """
 
 import json
@@ -90,6 +92,9 @@ class SimulatedVenue(VenueAdapter):
         worse than `worst_price`, rejects the order (the venue's record says
         so). Idempotent by `client_order_id`.
         """
+        latency = getattr(settings, "SIMULATED_VENUE_LATENCY_MS", 0)
+        if latency:
+            time.sleep(latency / 1000)
         mode = getattr(settings, "SIMULATED_VENUE_NO_CONFIRM", "")
         if mode == NO_CONFIRM_UNFILLED:
             raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
