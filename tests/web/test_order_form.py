@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account
+from portal.errors import DomainError
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.margining import listen, receive
@@ -25,6 +26,7 @@ from trading import perp_math
 from trading.broadcasts import account_group
 from trading.models import FeePolicy, Order, Position
 from trading.selectors import margin_summary_get
+from trading.services.execute import execute_preview, order_execute
 from trading.services.simulation import (
     add_funds_simulate,
     buying_power_get,
@@ -57,17 +59,19 @@ def place(client: Client, account: Account, **data):
 # --- Live projection ---------------------------------------------------------------------
 
 
-def test_the_projection_is_the_simulation_services(markets):
+def test_the_projection_is_executes_own_check(markets):
+    """The projection is the worst case execute's pre-trade check decides on: the
+    whole notional at the slippage limit, fees included."""
     account = borrower()
     status, body = projection(signed_in(account), account, symbol=TRUMP, side="buy", notional="250")
     assert status == 200
-    trade = trade_simulate(
-        account=account, symbol=TRUMP, outcome="yes", side="buy", notional=D("250")
-    )
-    assert body["projection"]["after"]["health"] == str(trade.projection.after.health)
-    assert body["projection"]["before"]["health"] == str(trade.projection.before.health)
-    assert body["quantity"] == f"{trade.quantity:.6f}"
-    assert body["venue"] == trade.venue == "kalshi"
+    plan = execute_preview(account=account, symbol=TRUMP, side="buy", notional_usdc=D("250")).plan
+    assert body["projection"]["after"]["health"] == str(plan.projection.after.health)
+    assert body["projection"]["before"]["health"] == str(plan.projection.before.health)
+    assert body["quantity"] == f"{plan.route.estimate.quantity:.6f}"
+    assert body["worst_price"] == f"{plan.worst_price:.8f}"
+    assert body["reserved"] == f"{plan.reserve_cash:.6f}"
+    assert body["venue"] == plan.route.venue == "kalshi"
     power = buying_power_get(account=account, symbol=TRUMP, outcome="yes")
     assert body["buying_power"] == f"{power.notional:.6f}"
     assert body["projection"]["zone"] == "ok" and body["projection"]["is_valid_trade"] is True
@@ -102,7 +106,11 @@ def test_the_projection_shows_the_warning_and_danger_zones(markets, notional, zo
     assert body["projection"]["is_valid_trade"] is valid
     if not valid:
         assert body["projection"]["breach"] == "initial_margin"
-        assert "refused" in body["projection"]["refusal"]
+        assert body["projection"]["refusal_code"] == "insufficient_margin"
+        # The refusal shown is the one the order gets, word for word.
+        with pytest.raises(DomainError) as refused:
+            order_execute(account=account, symbol=TRUMP, side="buy", notional_usdc=D(notional))
+        assert body["projection"]["refusal"] == refused.value.message
 
 
 def test_a_non_margin_account_is_told_it_cannot_borrow(markets):
@@ -123,7 +131,8 @@ def test_a_perp_projection_shows_the_isolated_margin_and_liquidation_price(marke
     assert body["kind"] == "perpetual" and body["leverage"] == 5
     quantity, entry = D(body["quantity"]), D(body["average_price"])
     margin = D(body["isolated_margin"])
-    assert margin == (quantity * entry / 5).quantize(D("0.000001"), rounding=ROUND_UP)
+    worst = D(body["worst_price"])  # the margin is checked and reserved at the slippage limit
+    assert margin == (quantity * worst / 5).quantize(D("0.000001"), rounding=ROUND_UP)
     expected = perp_math.liquidation_price(
         quantity=quantity, entry=entry, margin=margin, mmf=D("0.03")
     )
@@ -402,6 +411,7 @@ def test_lowering_leverage_the_account_cannot_fund_is_rejected_before_and_after(
     assert response.status_code == 422
     body = response.json()
     assert body["rejectReason"] == "UNDERCOLLATERALIZED" and body["newLeverage"] == 5
+    assert body["message"] == preview["message"]  # the preview's verdict is the change's
     assert "nothing was changed" in body["explanation"]
     position = Position.objects.get(account=account, instrument=markets[BTC])
     assert position.leverage == 5

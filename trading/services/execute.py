@@ -44,6 +44,7 @@ from accounts.services.accounts import account_check_can_transact
 from accounts.services.audit import audit_record
 from portal.db import row_add
 from portal.errors import (
+    DomainError,
     DuplicateOrder,
     ErrorCode,
     Forbidden,
@@ -56,8 +57,9 @@ from trading.models import Listing, Order, Position, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
-from trading.services.margin_check import margin_check_action, margin_check_cash_debit
+from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
+from trading.services.perps import perp_margin_needed
 from trading.services.routing import (
     Contract,
     RoutedFill,
@@ -66,7 +68,14 @@ from trading.services.routing import (
     order_books_get,
     route_or_refuse,
 )
-from trading.services.simulation import decimal_clean, side_clean, trade_change
+from trading.services.simulation import (
+    PortfolioChange,
+    Projection,
+    change_simulate,
+    decimal_clean,
+    side_clean,
+    trade_change,
+)
 from trading.venues import venue_adapter
 from trading.venues.base import (
     BPS_PER_UNIT,
@@ -181,7 +190,8 @@ def execute_route(request: ExecuteRequest) -> RoutedFill:
 
 @dataclass(frozen=True, slots=True)
 class ExecutePlan:
-    """What an execute will do at worst, as checked: the reservation it holds."""
+    """What an execute will do at worst, as checked: the reservation it holds, the
+    figures after it and the check's verdict (`refusal`: None when it passes)."""
 
     request: ExecuteRequest
     route: RoutedFill
@@ -189,8 +199,11 @@ class ExecutePlan:
     worst_price: Decimal
     worst_quantity: Decimal  # contracts at the worst price (fewest for a buy, most for a sell)
     fee: Decimal  # the larger of the fees at the estimated and at the worst fill
+    isolated_margin: Decimal  # a perp's margin allocated at the worst price; 0 for binaries
     reserve_cash: Decimal
     reserve_quantity: Decimal
+    projection: Projection
+    refusal: DomainError | None
 
 
 def _fee_worst(*, venue: Venue, side: str, fills: list[tuple[Decimal, Decimal]]) -> Decimal:
@@ -244,12 +257,14 @@ def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFil
 
     The worst case is the whole notional filled at the slippage limit with
     the larger fee: a buy gets the fewest contracts for its cash, a sell
-    gives the most contracts for its proceeds. A buy (or a perp's isolated
-    margin) is checked with `margin_check_action` / `margin_check_cash_debit`
-    (fees included); a sell must hold its contracts net of what other sells
-    at a venue hold. Runs under the caller's account lock inside its
-    transaction for the real order. Raises InsufficientMargin,
-    InsufficientFunds, InvalidParams (a sale beyond the position).
+    gives the most contracts for its proceeds. The projection is the
+    simulation service's (`change_simulate`, fees included) and the verdict
+    the margin check's (`margin_refusal`: InsufficientMargin /
+    InsufficientFunds, in the plan, not raised); a sell must hold its
+    contracts net of what other sells at a venue hold (InvalidParams,
+    raised). The same function decides the real order (under the caller's
+    account lock, in its transaction) and every preview (`execute_preview`,
+    no lock), so a preview's verdict is the order's.
     """
     contract, side = request.contract, request.side
     estimate = route.estimate
@@ -262,34 +277,30 @@ def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFil
         side=side,
         fills=[(estimate.quantity, estimate.average_price), (worst_quantity, worst)],
     )
-    reserve_cash = reserve_quantity = ZERO
-    if contract.instrument.is_binary and side == Order.Side.SELL:
-        free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
-        reserve_quantity = min(free, worst_quantity)
-    elif contract.instrument.is_binary:
+    reserve_quantity = isolated_margin = ZERO
+    if contract.instrument.is_binary:
+        if side == Order.Side.SELL:
+            free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
+            reserve_quantity = min(free, worst_quantity)
         key = (contract.instrument.pk, contract.outcome)
         change = trade_change(
             contract=contracts_get([key])[key],
             side=side,
-            quantity=worst_quantity,
-            notional=request.notional,
+            quantity=worst_quantity if side == Order.Side.BUY else estimate.quantity,
+            notional=request.notional if side == Order.Side.BUY else estimate.notional,
             fee=fee,
         )
-        margin_check_action(account=account, change=change, action=side)
-        reserve_cash = -change.cash
     else:
-        from trading.services.perps import perp_margin_needed
-
-        needed = perp_margin_needed(
+        isolated_margin = perp_margin_needed(
             account=account,
             instrument=contract.instrument,
             side=side,
             quantity=estimate.quantity,
             price=max(worst, estimate.best_price),  # a long's worst fill, a short's best
         )
-        cost = quantize_money(needed + fee, rounding=ROUND_UP)
-        margin_check_cash_debit(account=account, amount=cost, action=f"perp {side}")
-        reserve_cash = max(ZERO, cost)
+        change = PortfolioChange(cash=-quantize_money(isolated_margin + fee, rounding=ROUND_UP))
+    projection = change_simulate(account=account, change=change)
+    action = side if contract.instrument.is_binary else f"perp {side}"
     return ExecutePlan(
         request=request,
         route=route,
@@ -297,9 +308,60 @@ def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFil
         worst_price=worst,
         worst_quantity=worst_quantity,
         fee=fee,
-        reserve_cash=reserve_cash,
+        isolated_margin=isolated_margin,
+        reserve_cash=max(ZERO, -change.cash),
         reserve_quantity=reserve_quantity,
+        projection=projection,
+        refusal=margin_refusal(projection, account=account, action=action),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutePreview:
+    """What `order_execute` would do now: its plan, or the refusal that stops it first."""
+
+    request: ExecuteRequest
+    route: RoutedFill | None
+    plan: ExecutePlan | None  # None when refused before the pre-trade check
+    refusal: DomainError | None  # None: the order would be placed
+
+    @property
+    def code(self) -> str | None:
+        return None if self.refusal is None else self.refusal.code
+
+
+def execute_preview(
+    *,
+    account: Account,
+    symbol: object,
+    side: object,
+    notional_usdc: object,
+    venue: object = None,
+    slippage_bps: object = 50,
+) -> ExecutePreview:
+    """`order_execute`'s checks, in its order, without placing anything: the order
+    form's projection, and the verdict a retry-free execute would give now.
+
+    Raises what `execute_request_clean` raises for a malformed request; every
+    other refusal (market closed, no liquidity, slippage, no live prices, the
+    account, margin) is returned as the preview's `refusal`. A read: no lock.
+    """
+    request = execute_request_clean(
+        symbol=symbol,
+        side=side,
+        notional_usdc=notional_usdc,
+        venue=venue,
+        slippage_bps=slippage_bps,
+    )
+    route = None
+    try:
+        instrument_check_tradable(request.contract.instrument)
+        route = execute_route(request)
+        account_check_can_order(account)
+        plan = execute_check(account=account, request=request, route=route)
+    except DomainError as exc:
+        return ExecutePreview(request=request, route=route, plan=None, refusal=exc)
+    return ExecutePreview(request=request, route=route, plan=plan, refusal=plan.refusal)
 
 
 def _existing(account: Account, request: ExecuteRequest) -> Order | None:
@@ -354,6 +416,8 @@ def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> 
         if existing is not None:
             return existing, False
         plan = execute_check(account=locked, request=request, route=route)
+        if plan.refusal is not None:
+            raise plan.refusal
         estimate = route.estimate
         now = timezone.now()
         order = Order(

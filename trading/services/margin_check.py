@@ -44,8 +44,11 @@ def _in_transaction_check() -> None:
         )
 
 
-def _refusal(projection: Projection, *, account: Account, action: str) -> DomainError:
-    """The error, in words a customer understands, for a refused projection."""
+def margin_refusal(projection: Projection, *, account: Account, action: str) -> DomainError | None:
+    """The error, in words a customer understands, for a refused projection (None:
+    it passes). The one verdict previews show and the checks raise."""
+    if projection.breach is None:
+        return None
     before, after = projection.before, projection.after
     if projection.breach in (Breach.BORROWING, Breach.MARGIN_DISABLED):
         needed = _usdc(max(ZERO, -projection.change.cash))
@@ -90,8 +93,9 @@ def margin_check_action(
     """
     _in_transaction_check()
     projection = change_simulate(account=account, change=change)
-    if projection.breach is not None:
-        raise _refusal(projection, account=account, action=action)
+    refusal = margin_refusal(projection, account=account, action=action)
+    if refusal is not None:
+        raise refusal
     return projection
 
 
@@ -124,6 +128,7 @@ def margin_check_withdrawal(*, account: Account, amount: Decimal) -> Projection:
             f"Cannot withdraw {quantize_money(amount)} USDC from {account.public_id}: "
             f"{quantize_money(available)} USDC is available to withdraw."
         )
-    if projection.breach is not None:
-        raise _refusal(projection, account=account, action="withdrawal")
+    refusal = margin_refusal(projection, account=account, action="withdrawal")
+    if refusal is not None:
+        raise refusal
     return projection

@@ -34,8 +34,6 @@ from accounts.services.notifications import notification_create, notification_em
 from portal.db import row_add
 from portal.errors import (
     DomainError,
-    InsufficientFunds,
-    InsufficientMargin,
     InvalidParams,
     NotFound,
 )
@@ -48,8 +46,9 @@ from trading.marketdata.store import MarketDataUnavailable
 from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
 from trading.selectors import perp_quotes_get
 from trading.services.eligibility import account_margin_eligibility_refresh
-from trading.services.margin_check import margin_check_cash_debit
+from trading.services.margin_check import margin_refusal
 from trading.services.positions import Side
+from trading.services.simulation import PortfolioChange, Projection, change_simulate
 from trading.venues import venue_adapter
 from trading.venues.base import book_walk
 
@@ -387,7 +386,7 @@ def leverage_levels(*, symbol: str | None = None) -> list[LeverageLevels]:
     ]
 
 
-def _leverage_parse(value: object, max_leverage: int) -> int | None:
+def leverage_parse(value: object, max_leverage: int) -> int | None:
     """A whole leverage in [1, max], or None (ints, integral Decimals and strings of ASCII
     digits: not "١٠" or "1_0")."""
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
@@ -397,26 +396,34 @@ def _leverage_parse(value: object, max_leverage: int) -> int | None:
     return parsed if parsed is not None and 1 <= parsed <= max_leverage else None
 
 
-class _Undercollateralized(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+@dataclass(frozen=True)
+class LeveragePlan:
+    """What setting a leverage does to the open position, as checked: its isolated
+    margin re-sized to |s|·entry/L, the cash that moves, the figures after it
+    (more margin only) and the verdict (`refusal`: None when it would apply)."""
+
+    instrument: Instrument
+    leverage: int
+    position: Position | None
+    target: Decimal  # the new isolated margin (0 without a position)
+    delta: Decimal  # cash into isolated margin (< 0: freed)
+    projection: Projection | None
+    refusal: str | None
 
 
-def _margin_resize(*, account: Account, instrument: Instrument, leverage: int) -> Decimal:
-    """Re-size the open position's margin to |s|·entry/L; return the cash moved in (< 0: freed).
+def leverage_check(
+    *, account: Account, instrument: Instrument, leverage: int, position: Position | None
+) -> LeveragePlan:
+    """The check a leverage change passes; the preview and `leverage_set` both call it.
 
-    More margin passes `margin_check_cash_debit` first; a refusal raises
-    _Undercollateralized (the caller's savepoint rolls everything back).
+    More margin must pass the pre-trade margin check (`margin_refusal` on
+    `change_simulate`); less must not leave the position liquidatable at the
+    current mark (seed 001: leverage cannot rise if margin requirements
+    would be violated). `position` is the open perp position (row-locked by
+    the caller for the real change). Nothing is written.
     """
-    position = (
-        Position.objects.select_for_update()
-        .filter(account=account, instrument=instrument, outcome=PERP_OUTCOME)
-        .exclude(quantity=0)
-        .first()
-    )
     if position is None:
-        return ZERO
+        return LeveragePlan(instrument, leverage, None, ZERO, ZERO, None, None)
     target = quantize_money(
         perp_math.isolated_margin_required(
             quantity=position.quantity, price=position.average_price, leverage=leverage
@@ -424,44 +431,53 @@ def _margin_resize(*, account: Account, instrument: Instrument, leverage: int) -
         rounding=ROUND_UP,
     )
     delta = target - position.isolated_margin
+    projection, refusal = None, None
     if delta > ZERO:
-        try:
-            margin_check_cash_debit(account=account, amount=delta, action="leverage change")
-        except (InsufficientMargin, InsufficientFunds) as exc:
-            raise _Undercollateralized(str(exc)) from exc
+        projection = change_simulate(account=account, change=PortfolioChange(cash=-delta))
+        error = margin_refusal(projection, account=account, action="leverage change")
+        if error is not None:
+            refusal = (
+                f"Lowering leverage to {leverage}x needs {delta} USDC more of isolated margin: "
+                f"{error.message}"
+            )
     elif delta < ZERO:
-        # Seed 001: leverage cannot rise if margin requirements would be violated —
-        # freeing margin must not leave the position at or below maintenance.
         quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
-        if quote is None or perp_math.is_liquidatable(
+        if quote is None:
+            refusal = f"No live mark for {instrument.symbol}: leverage cannot be raised now."
+        elif perp_math.is_liquidatable(
             margin=target,
             quantity=position.quantity,
             entry=position.average_price,
             mark=quote.mark,
             mmf=instrument.maintenance_margin_fraction,
         ):
-            raise _Undercollateralized(
+            refusal = (
                 f"Raising leverage to {leverage}x would leave {instrument.symbol}'s isolated "
                 f"margin ({target} USDC) below its maintenance requirement at the current mark."
-                if quote is not None
-                else f"No live mark for {instrument.symbol}: leverage cannot be raised now."
             )
-    position.isolated_margin = target
-    position.leverage = leverage
+    return LeveragePlan(instrument, leverage, position, target, delta, projection, refusal)
+
+
+def _margin_resize(*, plan: LeveragePlan, account: Account) -> None:
+    """Book a passing plan: the position's new margin and the journal moving the cash."""
+    position, instrument, delta = plan.position, plan.instrument, plan.delta
+    if position is None:
+        return
+    position.isolated_margin = plan.target
+    position.leverage = plan.leverage
     position.updated_at = timezone.now()
     position.save(update_fields=["isolated_margin", "leverage", "updated_at"])
     if delta:
         journal_post(
             kind=Journal.Kind.MARGIN_ALLOCATION,
             account=account,
-            memo=f"{instrument.symbol} leverage {leverage}x: isolated margin {target}",
+            memo=f"{instrument.symbol} leverage {plan.leverage}x: isolated margin {plan.target}",
             lines=[
                 Line(cash_ledger_account(account), -delta),
                 Line(_isolated_ledger_account(account=account, instrument=instrument), delta),
             ],
         )
         account_margin_eligibility_refresh(account=account)
-    return delta
 
 
 def _orders_cancel(*, account: Account, instrument: Instrument, reason: str) -> list[str]:
@@ -475,13 +491,13 @@ def _orders_cancel(*, account: Account, instrument: Instrument, reason: str) -> 
 def leverage_set(*, account: Account, symbol: str, leverage: object) -> LeverageResult:
     """Set the account's leverage in a perp market (seed 004); never raises for a refusal.
 
-    Locks the account row for one transaction. Unknown or non-perp market →
-    REJECTED UNKNOWN_MARKET; leverage not a whole number in [1, max] →
-    REJECTED INVALID_LEVERAGE. Otherwise, in a savepoint: stores the
-    setting and re-sizes the open position's margin (raising frees cash;
-    lowering passes the pre-trade margin check) — a refusal rolls the
-    savepoint back exactly and returns REJECTED UNDERCOLLATERALIZED with the
-    leverage in force. On APPLIED with a changed leverage, the account's open
+    Locks the account row, then the position's, for one transaction. Unknown
+    or non-perp market → REJECTED UNKNOWN_MARKET; leverage not a whole number
+    in [1, max] → REJECTED INVALID_LEVERAGE. Otherwise `leverage_check` (the
+    preview's check too) decides: a refusal writes nothing and returns
+    REJECTED UNDERCOLLATERALIZED with the leverage in force; else the setting
+    is stored and the open position's margin re-sized (raising frees cash,
+    lowering takes more). On APPLIED with a changed leverage, the account's open
     orders in the market are cancelled (ids in the result).
     """
     instrument = _perp_by_symbol(symbol)
@@ -497,7 +513,7 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
         old, _ = _leverage_effective(account=locked, instrument=instrument)
-        new = _leverage_parse(leverage, instrument.max_leverage)
+        new = leverage_parse(leverage, instrument.max_leverage)
         if new is None:
             return LeverageResult(
                 market=instrument.symbol,
@@ -510,21 +526,29 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
                     f"{instrument.max_leverage}; got {leverage!r}."
                 ),
             )
-        try:
-            with transaction.atomic():
-                LeverageSetting.objects.update_or_create(
-                    account=locked, instrument=instrument, defaults={"leverage": new}
-                )
-                moved = _margin_resize(account=locked, instrument=instrument, leverage=new)
-        except _Undercollateralized as exc:
+        position = (
+            Position.objects.select_for_update()
+            .filter(account=locked, instrument=instrument, outcome=PERP_OUTCOME)
+            .exclude(quantity=0)
+            .first()
+        )
+        plan = leverage_check(
+            account=locked, instrument=instrument, leverage=new, position=position
+        )
+        if plan.refusal is not None:
             return LeverageResult(
                 market=instrument.symbol,
                 status=LeverageStatus.REJECTED,
                 reject_reason=LeverageRejectReason.UNDERCOLLATERALIZED,
                 old_leverage=old,
                 new_leverage=old,
-                message=exc.message,
+                message=plan.refusal,
             )
+        LeverageSetting.objects.update_or_create(
+            account=locked, instrument=instrument, defaults={"leverage": new}
+        )
+        _margin_resize(plan=plan, account=locked)
+        moved = plan.delta
         cancelled = []
         if new != old:
             cancelled = _orders_cancel(

@@ -9,9 +9,8 @@ the same instant.
 - `dashboard_snapshot`: the whole page (summary, breakdown, perps, margin
   call, health history), also served as JSON for the live page to re-read on
   every (re)connect and after fills and deposits;
-- `trade_projection`: the order form's live projection (`trade_simulate` /
-  `buying_power_get` for binaries; the perp pre-trade check's cash debit for
-  perpetuals), fees included as execute's pre-trade check counts them;
+- `trade_projection`: the order form's live projection: execute's own checks
+  (`execute_preview`), so its verdict is the order's, and buying power;
 - `position_close_projection`, `add_funds_projection`: the portfolio view's
   simulations;
 - `leverage_preview`: a leverage change's new isolated margin and
@@ -26,12 +25,9 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Account
-from portal.errors import ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, dec, money, price, qty, quantize_money
-from portal.validators import whole_number_parse
 from trading import perp_math
-from trading.catalog import instrument_get, listings_get
-from trading.marketdata.quotes import Outcome
+from trading.catalog import instrument_get
 from trading.models import Instrument, MarginCall, MarginSnapshot, Order, Position
 from trading.presenters import (
     margin_figures_present,
@@ -46,32 +42,23 @@ from trading.selectors import (
     contract_symbol,
     margin_overview_get,
     margin_params_get,
-    perp_quotes_get,
     price_max_age,
 )
-from trading.services.fees import fees_for_fill
-from trading.services.fills import fill_notional
+from trading.services.execute import execute_preview
 from trading.services.perps import (
     LeverageRejectReason,
     LeverageStatus,
+    leverage_check,
     leverage_get,
     leverage_levels,
-    perp_margin_needed,
+    leverage_parse,
 )
 from trading.services.simulation import (
     Breach,
-    PortfolioChange,
     Projection,
     add_funds_simulate,
     buying_power_get,
-    change_simulate,
-    decimal_clean,
-    order_books_get,
     position_close_simulate,
-    side_clean,
-    trade_change,
-    trade_route,
-    trade_simulate,
 )
 
 CENT = Decimal("0.01")
@@ -244,163 +231,73 @@ def projection_out(projection: Projection) -> dict[str, Any]:
     }
 
 
-def contract_parse(symbol: object) -> tuple[Instrument, str]:
-    """'X' (YES, or a perpetual) / 'X:NO' / 'X:YES' → (instrument, outcome; "" for a perp).
-
-    Raises InvalidParams for a malformed symbol, NotFound for an unknown one.
-    """
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise InvalidParams("Choose an instrument.")
-    base, colon, suffix = symbol.strip().partition(":")
-    instrument = instrument_get(symbol=base)
-    if instrument is None:
-        raise NotFound(f"Unknown instrument {base!r}.")
-    if not instrument.is_binary:
-        if colon:
-            raise InvalidParams(f"{base} is a perpetual: it has no YES or NO side.")
-        return instrument, ""
-    try:
-        outcome = Outcome(suffix.lower()) if colon else Outcome.YES
-    except ValueError as exc:
-        raise InvalidParams(f"Unknown contract {symbol!r}: use SYMBOL or SYMBOL:NO.") from exc
-    return instrument, outcome.value
-
-
-def _venue_of(instrument: Instrument, code: str):
-    return next(listing.venue for listing in listings_get(instrument) if listing.venue.code == code)
-
-
-def _trading_check(account: Account) -> None:
-    if not account.is_custodial:
-        raise Forbidden(
-            f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
-            "the broker executes for custodial accounts only.",
-            code=ErrorCode.CUSTODIAL_REQUIRED,
-        )
-
-
 def trade_projection(
     *, account: Account, symbol: object, side: object, notional: object
 ) -> dict[str, Any]:
     """The order form's projection of a market order for `notional` USDC of `symbol`.
 
-    Binary: `trade_simulate` routes and fills it against the live books; the
-    projection shown is execute's pre-trade check's own (`trade_change` with
-    the fill's fees, `change_simulate`), and a buy also gets its buying power
-    (`buying_power_get`, before fees). Perpetual: the isolated margin the fill
-    would lock (`perp_margin_needed`) plus fees, debited from cash as execute's
-    check does, and the new position's liquidation price. A read: nothing is
-    locked or written. Raises the services' DomainErrors (bad input, unknown or
-    closed market, no liquidity, no live prices) and Forbidden for a
-    non-custodial account.
+    Execute's own checks (`execute_preview`: routing, the slippage limit, the
+    account, the worst-case pre-trade check with fees), so the projection's
+    verdict is the order's: `projection.refusal` is the message execute would
+    refuse it with, and a refusal that comes before the margin check (no
+    liquidity, slippage, a closed market) is raised as the DomainError the
+    order would get. A buy also gets its buying power (`buying_power_get`).
+    Perpetual: the isolated margin the fill would lock and the new position's
+    liquidation price. A read: nothing is locked or written.
     """
-    _trading_check(account)
-    instrument, outcome = contract_parse(symbol)
-    side = side_clean(side)
-    notional = decimal_clean(notional, name="Notional", positive=True)
+    preview = execute_preview(account=account, symbol=symbol, side=side, notional_usdc=notional)
+    if preview.plan is None:
+        raise preview.refusal
+    plan, request = preview.plan, preview.request
+    instrument, estimate = request.contract.instrument, plan.route.estimate
+    projection = projection_out(plan.projection)
+    if plan.refusal is not None:
+        projection |= {"refusal": plan.refusal.message, "refusal_code": plan.refusal.code}
     result: dict[str, Any] = {
-        "symbol": contract_symbol(instrument.symbol, outcome),
+        "symbol": request.contract.symbol,
         "kind": instrument.kind,
-        "side": side.value,
-        "notional": money(notional),
+        "side": request.side,
+        "notional": money(request.notional),
+        "venue": plan.route.venue,
+        "quantity": qty(estimate.quantity),
+        "average_price": price(estimate.average_price),
+        "worst_price": price(plan.worst_price),
+        "fees": money(quantize_money(plan.fee, rounding=ROUND_UP)),
+        "reserved": money(plan.reserve_cash),
+        "buying_power": None,
+        "isolated_margin": None,
+        "liquidation_price": None,
+        "leverage": None,
+        "projection": projection,
     }
     if instrument.is_binary:
-        trade = trade_simulate(
-            account=account,
-            symbol=instrument.symbol,
-            outcome=outcome,
-            side=side.value,
-            notional=notional,
-        )
-        booked = fill_notional(side=side.value, quantity=trade.quantity, price=trade.average_price)
-        fees = fees_for_fill(
-            venue=_venue_of(instrument, trade.venue),
-            quantity=trade.quantity,
-            price=trade.average_price,
-            notional=booked,
-            liquidity="taker",
-        )
-        change = trade_change(
-            contract=trade.projection.change.positions[0].contract,
-            side=side.value,
-            quantity=trade.quantity,
-            notional=booked,
-            fee=fees.total,
-        )
-        projection = change_simulate(account=account, change=change)
-        result |= {
-            "venue": trade.venue,
-            "quantity": qty(trade.quantity),
-            "average_price": price(trade.average_price),
-            "fees": money(quantize_money(fees.total, rounding=ROUND_UP)),
-            "buying_power": None,
-            "isolated_margin": None,
-            "liquidation_price": None,
-            "leverage": None,
-        }
-        if side.value == "buy":
-            power = buying_power_get(account=account, symbol=instrument.symbol, outcome=outcome)
+        if request.side == Order.Side.BUY:
+            power = buying_power_get(
+                account=account, symbol=instrument.symbol, outcome=request.contract.outcome
+            )
             result["buying_power"] = money(power.notional)
-    else:
-        from trading.services.markets import instrument_check_tradable
-
-        instrument_check_tradable(instrument)
-        books = order_books_get(instrument=instrument, outcome=None)
-        route = trade_route(books=books, side=side, notional=notional)
-        if route is None:
-            raise InvalidParams(
-                f"Not enough liquidity: no venue's order book can {side.value} {notional} USDC "
-                f"of {instrument.symbol} right now.",
-                code=ErrorCode.INSUFFICIENT_LIQUIDITY,
-            )
-        estimate = route.estimate
-        needed = perp_margin_needed(
-            account=account,
-            instrument=instrument,
-            side=side.value,
-            quantity=estimate.quantity,
-            price=estimate.average_price,
+        return result
+    held = (
+        Position.objects.filter(account=account, instrument=instrument, outcome="")
+        .exclude(quantity=0)
+        .exists()
+    )
+    signed = estimate.quantity if request.side == Order.Side.BUY else -estimate.quantity
+    liquidation = (
+        None
+        if held
+        else perp_math.liquidation_price(
+            quantity=signed,
+            entry=estimate.average_price,
+            margin=plan.isolated_margin,
+            mmf=instrument.maintenance_margin_fraction,
         )
-        fees = fees_for_fill(
-            venue=_venue_of(instrument, route.venue),
-            quantity=estimate.quantity,
-            price=estimate.average_price,
-            notional=fill_notional(
-                side=side.value, quantity=estimate.quantity, price=estimate.average_price
-            ),
-            liquidity="taker",
-        )
-        projection = change_simulate(
-            account=account, change=PortfolioChange(cash=-(needed + fees.total))
-        )
-        held = (
-            Position.objects.filter(account=account, instrument=instrument, outcome="")
-            .exclude(quantity=0)
-            .exists()
-        )
-        signed = estimate.quantity if side.value == "buy" else -estimate.quantity
-        liquidation = (
-            None
-            if held
-            else perp_math.liquidation_price(
-                quantity=signed,
-                entry=estimate.average_price,
-                margin=needed,
-                mmf=instrument.maintenance_margin_fraction,
-            )
-        )
-        result |= {
-            "venue": route.venue,
-            "quantity": qty(estimate.quantity),
-            "average_price": price(estimate.average_price),
-            "fees": money(quantize_money(fees.total, rounding=ROUND_UP)),
-            "buying_power": None,
-            "isolated_margin": money(needed),
-            "liquidation_price": price(liquidation),
-            "leverage": leverage_get(account=account, symbol=instrument.symbol).leverage,
-        }
-    result["projection"] = projection_out(projection)
-    return result
+    )
+    return result | {
+        "isolated_margin": money(plan.isolated_margin),
+        "liquidation_price": price(liquidation),
+        "leverage": leverage_get(account=account, symbol=instrument.symbol).leverage,
+    }
 
 
 def position_close_projection(*, account: Account, position_id: int) -> dict[str, Any]:
@@ -485,16 +382,14 @@ REJECT_EXPLANATIONS = {
 def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict[str, Any]:
     """What setting `leverage` in perp market `symbol` would do, before applying it.
 
-    With an open position: its isolated margin re-sized to |s|·entry/L
-    (`perp_math.isolated_margin_required`, rounded up as `leverage_set` books
-    it), the cash that moves, the liquidation price before and after
-    (`perp_math.liquidation_price`), and whether `leverage_set` would apply
-    it: more margin must pass the pre-trade check (`change_simulate`), less
-    must not leave the position liquidatable at the current mark. Without
-    one: the leverage applies to the next order. Fields named as in the leverage
-    change object (`trading.presenters.leverage_change_present`: oldLeverage,
-    newLeverage, status, rejectReason, message). Raises NotFound for an unknown
-    market.
+    `leverage_set`'s own parse and check (`leverage_parse`, `leverage_check`),
+    so the preview's verdict and message are the change's. With an open
+    position: its isolated margin re-sized to |s|·entry/L, the cash that
+    moves, the liquidation price before and after (`perp_math`) and, for more
+    margin, the projection. Without one: the leverage applies to the next
+    order. Fields named as in the leverage change object
+    (`trading.presenters.leverage_change_present`: oldLeverage, newLeverage,
+    status, rejectReason, message). Raises NotFound for an unknown market.
     """
     current = leverage_get(account=account, symbol=symbol)
     instrument = instrument_get(symbol=current.market)
@@ -508,8 +403,8 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
         "rejectReason": None,
         "message": "",
     }
-    new = whole_number_parse(leverage.strip() if isinstance(leverage, str) else leverage)
-    if new is None or not 1 <= new <= current.max_leverage:
+    new = leverage_parse(leverage, current.max_leverage)
+    if new is None:
         reason = LeverageRejectReason.INVALID_LEVERAGE
         return result | {
             "status": LeverageStatus.REJECTED,
@@ -523,24 +418,18 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
         .exclude(quantity=0)
         .first()
     )
+    plan = leverage_check(account=account, instrument=instrument, leverage=new, position=position)
     if position is None:
         return result | {
             "message": f"No open {current.market} position: {new}x applies to your next order "
             f"(isolated margin = notional / {new})."
         }
     mmf = instrument.maintenance_margin_fraction
-    target = quantize_money(
-        perp_math.isolated_margin_required(
-            quantity=position.quantity, price=position.average_price, leverage=new
-        ),
-        rounding=ROUND_UP,
-    )
-    change = target - position.isolated_margin
     result |= {
         "has_position": True,
         "isolated_margin": money(position.isolated_margin),
-        "new_isolated_margin": money(target),
-        "margin_change": money(change),
+        "new_isolated_margin": money(plan.target),
+        "margin_change": money(plan.delta),
         "liquidation_price": price(
             perp_math.liquidation_price(
                 quantity=position.quantity,
@@ -551,45 +440,24 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
         ),
         "new_liquidation_price": price(
             perp_math.liquidation_price(
-                quantity=position.quantity, entry=position.average_price, margin=target, mmf=mmf
+                quantity=position.quantity,
+                entry=position.average_price,
+                margin=plan.target,
+                mmf=mmf,
             )
         ),
-        "projection": None,
+        "projection": None if plan.projection is None else projection_out(plan.projection),
     }
-    rejected = None
-    if change > ZERO:
-        projection = change_simulate(account=account, change=PortfolioChange(cash=-change))
-        result["projection"] = projection_out(projection)
-        if not projection.is_valid_trade:
-            rejected = (
-                f"Lowering leverage to {new}x needs {_usdc(change)} more of isolated margin, "
-                f"which the account cannot fund. {result['projection']['refusal']}"
-            )
-    elif change < ZERO:
-        quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
-        if quote is None:
-            rejected = f"No live mark for {current.market}: leverage cannot be raised now."
-        elif perp_math.is_liquidatable(
-            margin=target,
-            quantity=position.quantity,
-            entry=position.average_price,
-            mark=quote.mark,
-            mmf=mmf,
-        ):
-            rejected = (
-                f"Raising leverage to {new}x would leave the isolated margin ({_usdc(target)}) "
-                "below the position's maintenance margin at the current mark."
-            )
-    if rejected is not None:
+    if plan.refusal is not None:
         return result | {
             "status": LeverageStatus.REJECTED,
             "rejectReason": LeverageRejectReason.UNDERCOLLATERALIZED,
-            "message": rejected,
+            "message": plan.refusal,
         }
-    if change > ZERO:
-        message = f"{_usdc(change)} moves from cash into isolated margin."
-    elif change < ZERO:
-        message = f"{_usdc(-change)} of isolated margin is freed back to cash."
+    if plan.delta > ZERO:
+        message = f"{_usdc(plan.delta)} moves from cash into isolated margin."
+    elif plan.delta < ZERO:
+        message = f"{_usdc(-plan.delta)} of isolated margin is freed back to cash."
     else:
         message = "The isolated margin does not change."
     return result | {"message": message}
