@@ -22,6 +22,7 @@ from django.db import router, transaction
 from django.db.models import Case, Value, When
 from django.template.response import TemplateResponse
 
+from accounts.admin_site import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
 from accounts.models import (
     Account,
     ApiKey,
@@ -42,7 +43,6 @@ from accounts.services.accounts import account_open, user_kyb_set
 from accounts.services.api_keys import api_key_issue, api_key_revoke
 from accounts.services.audit import audit_changes
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
-from portal.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
 from portal.errors import DomainError, InvalidParams
 from portal.forms import TextField
 from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set

@@ -1,13 +1,15 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets.
 
 `get_asgi_application()` runs first so the app registry is ready before any
-consumer module (which imports models) is loaded. The partner stream
-(/v1/stream) authenticates with an API key and is routed before the
-browser's origin-checked (scheme, host and port: portal.origins),
-session-authenticated routes.
+consumer module (which imports models) is loaded. The routes are the apps'
+(settings.WEBSOCKET_URLCONF, named by dotted path as ROOT_URLCONF is: portal
+imports no app). The partner stream (/v1/stream) authenticates with an API
+key and is routed before the browser's origin-checked (scheme, host and port:
+portal.origins), session-authenticated routes.
 """
 
 import os
+from importlib import import_module
 
 from django.core.asgi import get_asgi_application
 
@@ -16,10 +18,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from portal.origins import SiteOriginValidator  # noqa: E402
-from portal.routing import browser_urlpatterns, partner_urlpatterns  # noqa: E402
+from portal.routing import unrouted_websockets_refused  # noqa: E402
+
+routes = import_module(settings.WEBSOCKET_URLCONF)
+browser_urlpatterns, partner_urlpatterns = routes.browser_urlpatterns, routes.partner_urlpatterns
 
 application = ProtocolTypeRouter(
     {
@@ -37,6 +43,4 @@ application = ProtocolTypeRouter(
 )
 
 # Unknown WebSocket paths: 404 at the handshake, not the router's ValueError (a 500).
-from portal.routing import unrouted_websockets_refused  # noqa: E402
-
-application = unrouted_websockets_refused(application)
+application = unrouted_websockets_refused(application, [*partner_urlpatterns, *browser_urlpatterns])

@@ -27,6 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from portal.demo_logins import DEMO_OPS_EMAIL, DEMO_PASSWORD, DEMO_TRADERS
 from portal.services_check import redis_answers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -119,8 +120,6 @@ def _manage(env: dict, *args: str) -> None:
 
 
 def _banner(url: str, redis_note: str) -> str:
-    from portal.demo_logins import DEMO_OPS_EMAIL, DEMO_PASSWORD, DEMO_TRADERS
-
     traders = "\n".join(f"    {email:<28} {note}" for email, note in DEMO_TRADERS)
     return f"""
 ================================================================================

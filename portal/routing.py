@@ -1,32 +1,18 @@
-"""WebSocket URL routes: the browser dashboard's and the partners' stream.
+"""WebSocket routing that is not an app's: refusing handshakes no route serves.
 
-The dashboard's routes are served under
-`SiteOriginValidator(AuthMiddlewareStack(...))` (session cookie, so the
-Origin is checked: scheme, host and port, portal.origins); the partner
-stream authenticates with an API key in its first message, so it needs
-neither (portal.asgi).
-
-A path no route serves is refused at the handshake by `UnroutedWebsocketRefusal`
+The routes themselves are the apps' (settings.WEBSOCKET_URLCONF: a module with
+`browser_urlpatterns` and `partner_urlpatterns`, mounted by portal.asgi). A path
+none of them serves is refused at the handshake by `UnroutedWebsocketRefusal`
 (HTTP 404 with a JSON body, or close code 4404), where Channels' router would
 raise (a 500 and a traceback in the log).
 """
 
 import json
 
-from django.urls import Resolver404, path, re_path
+from django.urls import Resolver404
 
 from portal.api.errors import error_body
 from portal.errors import ErrorCode
-from trading.consumers import DashboardConsumer
-from trading.streams.consumer import StreamConsumer
-
-browser_urlpatterns: list = [
-    path("ws/dashboard/<str:account_id>/", DashboardConsumer.as_asgi()),
-]
-
-partner_urlpatterns: list = [
-    re_path(r"^v1/stream/?$", StreamConsumer.as_asgi()),
-]
 
 CLOSE_NOT_FOUND = 4404
 
@@ -83,6 +69,6 @@ class UnroutedWebsocketRefusal:
         return None
 
 
-def unrouted_websockets_refused(app):
-    """`app` with handshakes for paths outside the routes above refused (404)."""
-    return UnroutedWebsocketRefusal(app, [*partner_urlpatterns, *browser_urlpatterns])
+def unrouted_websockets_refused(app, routes: list):
+    """`app` with handshakes for paths outside `routes` refused (404)."""
+    return UnroutedWebsocketRefusal(app, routes)

@@ -1,13 +1,12 @@
-"""Root URL configuration."""
+"""Root URL configuration: each app's URLs by dotted path (portal imports no app)."""
 
 from django.urls import include, path
 
-from portal.admin import ops_admin_site
 from portal.health import health, ready
 from portal.views import home
 
 urlpatterns = [
-    path("admin/", ops_admin_site().urls),
+    path("admin/", include("accounts.admin_urls")),
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
     path("v1/", include("portal.api.urls")),

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from portal.admin import AuditedModelAdmin, ReadOnlyAdminMixin
+from accounts.admin_site import AuditedModelAdmin, ReadOnlyAdminMixin
 from portal.errors import DomainError
 from trading.models import (
     EventGroup,

@@ -1,7 +1,7 @@
 """The trading app's browser pages (mounted at the site root by portal.urls).
 
 The dashboard's live feed is a WebSocket: `ws/dashboard/<account id>/`
-(portal.routing, trading.consumers).
+(trading.routing, trading.consumers).
 """
 
 from django.urls import path

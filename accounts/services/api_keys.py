@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, User
 from accounts.services.audit import audit_record
-from portal.errors import Forbidden, InvalidParams
+from portal.errors import Forbidden, InvalidParams, NotFound
 from portal.redis import redis_client, redis_key
 from portal.refdata import refdata_get
 
@@ -158,6 +158,28 @@ class KeyIdentity:
         except ValueError:
             return False
         return any(ip in network for network in self.networks)
+
+    def account_get(self, public_id: str | None) -> Account:
+        """The account a request with this key acts on (`portal.api.views.ApiView`):
+        `public_id`, which must be one of the key's; optional (None) when the key has
+        one account.
+
+        Raises InvalidParams (missing with several accounts) or NotFound (not the key's:
+        another customer's account is indistinguishable from one that does not exist).
+        """
+        if public_id is None:
+            if len(self.account_ids) != 1:
+                raise InvalidParams(
+                    "account_id is required: this key is bound to "
+                    f"{len(self.account_ids)} accounts "
+                    f"({', '.join(self.account_public_ids)})."
+                )
+            pk = self.account_ids[0]
+        else:
+            if not isinstance(public_id, str) or public_id not in self.account_public_ids:
+                raise NotFound(f"No account {public_id!r} for this key.")
+            pk = self.account_ids[self.account_public_ids.index(public_id)]
+        return Account.objects.get(pk=pk)
 
 
 def _identity_load(key_hash: str) -> KeyIdentity | None:

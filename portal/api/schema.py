@@ -1,4 +1,4 @@
-"""OpenAPI for /v1 (drf-spectacular): the bearer-key scheme, the Lev-Version header, the
+"""OpenAPI for /v1 (drf-spectacular): the Lev-Version header, the
 `{"code","message"}` error responses of every endpoint, and the exact forms the strict
 input fields accept (`pattern`s of decimal strings and printable one-line text).
 
@@ -9,14 +9,12 @@ that status, described with their default messages.
 """
 
 from django.conf import settings
-from drf_spectacular.extensions import (
-    OpenApiAuthenticationExtension,
-    OpenApiSerializerFieldExtension,
-)
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from portal.api.versioning import HEADER
+from portal.api.views import ApiView
 from portal.errors import ErrorCode
 from portal.money import decimal_pattern
 from portal.validators import PRINTABLE_LINE_PATTERN
@@ -59,20 +57,6 @@ def error_description(codes: list[ErrorCode]) -> str:
     return "\n".join(f"- `{error.code}`: {error.message}" for error in codes)
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "portal.api.auth.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "lev_live_… / lev_test_…",
-            "description": "A Prime API key issued by ops after KYB. Keys with a signing "
-            "key must also sign writes: X-Timestamp (ns) and X-Signature (Ed25519, hex).",
-        }
-
-
 class DecimalInputSchema(OpenApiSerializerFieldExtension):
     """A decimal input: a string in exactly the form `portal.money.decimal_text_parse` reads."""
 
@@ -101,8 +85,6 @@ class TextInputSchema(OpenApiSerializerFieldExtension):
 
 class ApiAutoSchema(AutoSchema):
     def _is_api(self) -> bool:
-        from portal.api.views import ApiView
-
         return isinstance(self.view, ApiView)
 
     def get_override_parameters(self):

@@ -5,23 +5,35 @@ a service or selector decides, an output serializer renders. The account a
 request acts on is resolved here, from the key's own accounts only.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from django.db.models import Model
 from django.http import HttpRequest, QueryDict
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.models import Account
-from portal.api.auth import ApiKeyAuthentication, ScopePermission
 from portal.api.parsers import JsonParser
 from portal.api.renderers import OrjsonRenderer
 from portal.api.throttles import GroupRateThrottle
 from portal.api.versioning import HEADER, api_version_get
-from portal.errors import ErrorCode, InvalidParams, NotFound
+from portal.errors import ErrorCode
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_SCOPES = ("intelligence", "read")
 TRADE_SCOPES = ("intelligence", "trade")
+
+
+class ApiIdentity(Protocol):
+    """`request.auth` of an authenticated /v1 request, as the configured authentication
+    (settings.REST_FRAMEWORK: API keys, `accounts.api_auth`) sets it: the key's scopes
+    and the accounts it may act on."""
+
+    scopes: frozenset[str]
+
+    def account_get(self, public_id: str | None) -> Model:
+        """The account named by `public_id` among the key's own (None: the key's only
+        account). Raises InvalidParams or NotFound."""
+        ...
 
 
 class ApiView(APIView):
@@ -34,8 +46,8 @@ class ApiView(APIView):
     (orders, leverage, transfers, reports), "execute".
     """
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [ScopePermission]
+    # Authentication and the scope check are settings.REST_FRAMEWORK's defaults (API
+    # keys: `accounts.api_auth`), so this base knows no app.
     throttle_classes = [GroupRateThrottle]
     renderer_classes = [OrjsonRenderer]
     parser_classes = [JsonParser]  # also the stream's commands: they run these views
@@ -60,31 +72,19 @@ class ApiView(APIView):
             response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"] = map(str, rate_limit)
         return response
 
-    def account_get(self, request: Request) -> Account:
+    def account_get(self, request: Request) -> Any:
         """The account this request acts on: `account_id` (query string, or body for
         writes), which must be one of the key's; optional when the key has one account.
 
         Raises InvalidParams (missing with several accounts) or NotFound (not the key's:
         another customer's account is indistinguishable from one that does not exist).
         """
-        identity = request.auth
         public_id = request.query_params.get("account_id")
         if public_id is None and request.method not in SAFE_METHODS:
             data = request.data
             public_id = data.get("account_id") if isinstance(data, dict) else None
-        if public_id is None:
-            if len(identity.account_ids) != 1:
-                raise InvalidParams(
-                    "account_id is required: this key is bound to "
-                    f"{len(identity.account_ids)} accounts "
-                    f"({', '.join(identity.account_public_ids)})."
-                )
-            pk = identity.account_ids[0]
-        else:
-            if not isinstance(public_id, str) or public_id not in identity.account_public_ids:
-                raise NotFound(f"No account {public_id!r} for this key.")
-            pk = identity.account_ids[identity.account_public_ids.index(public_id)]
-        return Account.objects.get(pk=pk)
+        identity: ApiIdentity = request.auth
+        return identity.account_get(public_id)
 
 
 class Policy(NamedTuple):

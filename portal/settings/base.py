@@ -70,6 +70,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
+# The WebSocket routes (`browser_urlpatterns`, `partner_urlpatterns`), mounted by portal.asgi.
+WEBSOCKET_URLCONF = "trading.routing"
 
 TEMPLATES = [
     {
@@ -281,8 +283,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "portal.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.JsonParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.api.auth.ScopePermission"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api_auth.ScopePermission"],
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -17,6 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.asserts import assertContains, assertNotContains
 
+from accounts.admin_site import NO_DEVICE_MESSAGE
 from accounts.models import (
     Account,
     AuditLog,
@@ -29,7 +30,6 @@ from accounts.models import (
 from accounts.models import WithdrawalRequest as Withdrawal
 from accounts.services.outbox import outbox_enqueue, outbox_item_failed
 from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
-from portal.admin import NO_DEVICE_MESSAGE
 from tests.conftest import credit_cash
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from portal.api.auth import signing_message
+from accounts.api_auth import signing_message
 from portal.api.parsers import JSON_MAX_DEPTH, JsonParser, json_loads
 from portal.errors import DomainError, ErrorCode, InvalidParams
 from tests.api.conftest import client_for, key_issue

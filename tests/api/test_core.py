@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from accounts.api_auth import signing_message
 from accounts.models import Account, ApiKey, AuditLog
 from accounts.services.api_keys import api_key_issue, api_key_revoke
-from portal.api.auth import signing_message
 from portal.errors import Forbidden, InvalidParams
 from tests.api.conftest import client_for, key_issue
 from tests.factories import StaffFactory, UserFactory, open_account

@@ -10,7 +10,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from portal.api.auth import canonical_json
+from accounts.api_auth import canonical_json
 from tests.api.conftest import key_issue
 from tests.streams.conftest import connect, receive, receive_until, run
 

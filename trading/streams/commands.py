@@ -4,7 +4,7 @@ A command is not a second implementation: it becomes the in-process request
 its REST endpoint would receive (method, path, query, JSON body) and goes
 through that endpoint's view: the same validation, scopes, rate-limit window
 (shared with REST, per key and group), services and error codes. The
-request carries a `portal.api.auth.StreamCommand` instead of an
+request carries an `accounts.api_auth.StreamCommand` instead of an
 Authorization header: the socket's key, re-checked on every command (a
 revoked key stops working at once), its client address (the key's IP
 allowlist) and, for keys that sign their writes, the command's own
@@ -37,7 +37,7 @@ import orjson
 from django.core.handlers.wsgi import WSGIRequest
 from django.urls import Resolver404, resolve
 
-from portal.api.auth import StreamCommand
+from accounts.api_auth import StreamCommand
 from portal.api.errors import error_body
 from portal.errors import ErrorCode
 from portal.validators import text_problem

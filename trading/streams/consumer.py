@@ -24,6 +24,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from accounts.api_auth import KEY_FAILURES_MESSAGE, StreamCommand
 from accounts.services.api_keys import (
     KeyIdentity,
     api_key_hash,
@@ -31,7 +32,6 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
-from portal.api.auth import KEY_FAILURES_MESSAGE, StreamCommand
 from portal.api.parsers import json_loads
 from portal.api.throttles import (
     key_failure_record_async,

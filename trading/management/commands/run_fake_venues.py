@@ -5,8 +5,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from portal.demo import demo_linked_accounts
 from portal.processes import stop_on_signals
+from trading.demo import demo_linked_accounts
 from trading.venues.fakes import kalshi, polymarket
 
 

@@ -8,7 +8,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Deposit, Journal, LinkedCredential, User
 from accounts.services.reconciliation import ledger_reconcile
-from portal.demo import demo_linked_accounts
+from trading.demo import demo_linked_accounts
 from trading.models import Instrument, Listing
 from trading.selectors import margin_summary_get
 from trading.venues.fakes.kalshi import FakeKalshi

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from portal.demo import demo_seed
+from trading.demo import demo_seed
 
 
 class Command(BaseCommand):

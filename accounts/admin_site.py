@@ -266,7 +266,7 @@ class ReadOnlyAdminMixin:
 
 
 def ops_admin_site() -> admin.AdminSite:
-    """The default admin site, made the ops console. Called by the URLconf.
+    """The default admin site, made the ops console. Called by `accounts.admin_urls`.
 
     By then every app's admin module is registered, so the ModelAdmins of
     other apps are wrapped in the audit mixin here. Safe to call again.

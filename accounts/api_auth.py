@@ -1,4 +1,6 @@
-"""API key authentication (`Authorization: Bearer lev_live_…`), request signing, scopes.
+"""API key authentication (`Authorization: Bearer lev_live_…`), request signing, scopes:
+settings.REST_FRAMEWORK's default authentication and permission, so every /v1 view
+(`portal.api.views.ApiView`) uses them, and the key scheme of the OpenAPI document.
 
 A key may be limited to IP networks, and may carry an Ed25519 public key: then
 every write (POST, PUT, PATCH, DELETE) must be signed as in seed `004_…`'s
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -173,3 +176,17 @@ class ScopePermission(BasePermission):
                 f"This key lacks the {', '.join(missing)} scope{'s' if len(missing) > 1 else ''}."
             )
         return True
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.api_auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "lev_live_… / lev_test_…",
+            "description": "A Prime API key issued by ops after KYB. Keys with a signing "
+            "key must also sign writes: X-Timestamp (ns) and X-Signature (Ed25519, hex).",
+        }
