@@ -2,10 +2,10 @@
 and the audit log.
 
 KYB decisions and withdrawal reviews go through their services, which record
-the reviewer; accounts open through `account_open`; margin is granted,
-revoked or handed back to the volume rule through
-`account_margin_override_set`, which keeps `margin_enabled` in line; the
-ledger, deposits, notifications and the audit log are read-only for everyone.
+the reviewer; accounts open through `account_open`; the ledger, deposits,
+notifications and the audit log are read-only for everyone. Margin eligibility
+is trading's rule: `trading.admin` registers the account admin again with it
+(granting, revoking, handing back to the volume rule).
 """
 
 from collections.abc import Callable
@@ -45,9 +45,6 @@ from accounts.services.audit import audit_changes
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
 from portal.errors import DomainError, InvalidParams
 from portal.forms import TextField
-from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
-
-MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
 
 # --- Users and KYB -----------------------------------------------------------
 
@@ -165,20 +162,8 @@ class AccountOpenForm(forms.ModelForm):
 class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ("name", "margin_override")
+        fields = ("name",)
         field_classes = {"name": TextField}
-        labels = {"margin_override": "Margin eligibility"}
-        help_texts = {
-            "margin_override": "Automatic: margin turns on when lifetime traded volume reaches "
-            "the risk policy's threshold. Granted or Revoked: ops decide, whatever the volume. "
-            "Revoking does not repay a loan: a borrowing account can only reduce risk.",
-        }
-
-    def clean_margin_override(self) -> str:
-        override = self.cleaned_data["margin_override"]
-        if override == Account.MarginOverride.GRANTED and not self.instance.is_custodial:
-            raise forms.ValidationError(MARGIN_CUSTODIAL_ONLY)
-        return override
 
 
 def _refuse_closed(account: Account) -> str:
@@ -217,6 +202,7 @@ class AccountAdmin(AuditedModelAdmin):
         "kind",
         "created_at",
         "status",
+        "margin_override",
         "margin_enabled",
         "cash_balance",
         "lifetime_volume",
@@ -238,7 +224,10 @@ class AccountAdmin(AuditedModelAdmin):
     search_fields = ("public_id", "name", "owner__email")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
-    actions = ("freeze", "unfreeze", "grant_margin", "revoke_margin", "automatic_margin")
+    actions = ("freeze", "unfreeze")
+    # Fields a service writes and audits itself (with their effect): not saved or
+    # audited again by the form (`trading.admin`'s margin eligibility).
+    service_fields: tuple[str, ...] = ()
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -263,20 +252,14 @@ class AccountAdmin(AuditedModelAdmin):
             return
         # Only what the form changed: the ledger keeps cash_balance current
         # under the account's lock, and a full save would write back a stale copy.
-        fields = [name for name in form.changed_data if name not in MARGIN_FIELDS]
+        fields = [name for name in form.changed_data if name not in self.service_fields]
         if fields:
             obj.save(update_fields=fields)
-        if "margin_override" in form.changed_data:
-            updated = account_margin_override_set(
-                account=obj, override=obj.margin_override, actor=request.user, request=request
-            )
-            obj.margin_enabled = updated.margin_enabled
 
     def audit(self, request, obj, action, changes=None):
         if action == "change" and changes:
-            # account_margin_override_set has audited these, with their effect.
             changes = {
-                name: change for name, change in changes.items() if name not in MARGIN_FIELDS
+                name: change for name, change in changes.items() if name not in self.service_fields
             }
             if not changes:
                 return
@@ -302,39 +285,6 @@ class AccountAdmin(AuditedModelAdmin):
             "Unfrozen",
             _refuse_closed,
             status=Account.Status.ACTIVE,
-        )
-
-    @admin.action(description="Grant margin to selected accounts", permissions=["change"])
-    def grant_margin(self, request, queryset):
-        self._margin_override_set(
-            request, queryset, Account.MarginOverride.GRANTED, "Margin granted"
-        )
-
-    @admin.action(description="Revoke margin on selected accounts", permissions=["change"])
-    def revoke_margin(self, request, queryset):
-        self._margin_override_set(
-            request, queryset, Account.MarginOverride.REVOKED, "Margin revoked"
-        )
-
-    @admin.action(
-        description="Margin by lifetime volume (automatic) on selected accounts",
-        permissions=["change"],
-    )
-    def automatic_margin(self, request, queryset):
-        self._margin_override_set(
-            request, queryset, Account.MarginOverride.AUTOMATIC, "Margin set to automatic"
-        )
-
-    def _margin_override_set(
-        self, request, queryset, override: Account.MarginOverride, done: str
-    ) -> None:
-        self.apply_each(
-            request,
-            queryset,
-            lambda account: account_margin_override_set(
-                account=account, override=override, actor=request.user, request=request
-            ),
-            done=done,
         )
 
     def _update_each(

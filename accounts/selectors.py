@@ -1,5 +1,5 @@
 """Reads of an account's own records: balances, deposits, withdrawals, ledger
-transactions and reports, for the partner API and the portal.
+transactions, notifications and API keys, for the partner API and the portal.
 
 List selectors return a `portal.pagination.Page`: at most `limit` rows from
 `offset`, newest first, plus whether more follow. The
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import F, QuerySet
 
+from accounts.hooks import margin_summary_get
 from accounts.models import (
     Account,
     ApiKey,
@@ -27,8 +28,6 @@ from accounts.services.ledger import cash_ledger_account
 from portal.errors import NotFound
 from portal.money import ZERO
 from portal.pagination import Page
-from trading.models import Position, Report
-from trading.selectors import margin_summary_get
 
 # --- Balances --------------------------------------------------------------------------
 
@@ -53,8 +52,9 @@ class AccountBalances:
 
 
 def account_balances_get(*, account: Account) -> AccountBalances:
-    """Cash, net deposits and the Margin Portfolio figures (`margin_summary_get`, one
-    evaluation with live collateral prices), plus what pending withdrawals hold. Reads
+    """Cash, net deposits and the Margin Portfolio figures (`margin_summary_get`, the
+    margin engine's, registered by trading: one evaluation with live collateral
+    prices), plus what pending withdrawals hold. Reads
     the account's cash as stored in `account` (callers pass a fresh row).
 
     `cash` is the ledger's; the margin figures start from it less the held
@@ -168,24 +168,7 @@ def transaction_list(
     return Page.read(rows, limit=limit, offset=offset).map(lambda row: Transaction(*row))
 
 
-# --- Reports -----------------------------------------------------------------------------
-
-
-def report_list(*, account: Account, limit: int = 100, offset: int = 0) -> Page[Report]:
-    reports = Report.objects.filter(account=account).select_related("account")
-    return Page.read(reports.order_by("-created_at", "-id"), limit=limit, offset=offset)
-
-
-def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
-    """Raises NotFound unless the report belongs to one of `account_ids`."""
-    report = (
-        Report.objects.select_related("account")
-        .filter(public_id=public_id, account_id__in=account_ids)
-        .first()
-    )
-    if report is None:
-        raise NotFound(f"No report {public_id!r}.")
-    return report
+# --- Notifications and API keys ---------------------------------------------------------
 
 
 def notification_list(*, user: User, limit: int = 50, offset: int = 0) -> Page[Notification]:
@@ -209,14 +192,3 @@ def api_key_list(*, user: User) -> list[ApiKey]:
         .prefetch_related("accounts")
         .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id")
     )
-
-
-def open_position_counts(*, accounts: list[Account]) -> dict[int, int]:
-    """{account pk: number of open positions (binary and perpetual)}, one query."""
-    rows = (
-        Position.objects.filter(account__in=accounts)
-        .exclude(quantity=0)
-        .values("account_id")
-        .annotate(open=Count("id"))
-    )
-    return {row["account_id"]: row["open"] for row in rows}

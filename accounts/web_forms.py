@@ -6,15 +6,11 @@ it is about when there is one. Amounts, free text and days use the portal's
 strict fields (`portal.forms`).
 """
 
-from datetime import date
-
 from django import forms
-from django.utils import timezone
 
 from accounts.models import Deposit, Journal
 from portal.errors import DomainError, ErrorCode
 from portal.forms import DayField, MoneyField, TextField
-from trading.models import Report
 
 # Which field a service's error code is about (else it is a form-wide error).
 ERROR_FIELDS = {
@@ -125,31 +121,6 @@ class TransactionFilterForm(DateRangeMixin, PortalForm):
     )
     date_from = DayField(label="From", required=False)
     date_to = DayField(label="To", required=False)
-
-    def clean(self):
-        cleaned = super().clean()
-        self._range_check(cleaned, "date_from", "date_to")
-        return cleaned
-
-
-def _month_start() -> date:
-    return timezone.now().date().replace(day=1)
-
-
-def _today() -> date:
-    return timezone.now().date()
-
-
-class ReportRequestForm(DateRangeMixin, PortalForm):
-    type = forms.ChoiceField(label="Report", choices=Report.Type.choices)
-    date_from = DayField(label="From (UTC day)", initial=_month_start)
-    date_to = DayField(label="To (UTC day, included)", initial=_today)
-    format = forms.ChoiceField(
-        label="Format",
-        choices=Report.Format.choices,
-        initial=Report.Format.CSV,
-        widget=forms.RadioSelect,
-    )
 
     def clean(self):
         cleaned = super().clean()

@@ -1,4 +1,8 @@
-"""The accounts app's browser pages (mounted at the site root by portal.urls)."""
+"""The accounts app's browser pages (mounted at the site root by portal.urls).
+
+The accounts overview (`account_list`) and the reports pages are trading's
+(trading.web_urls): they show trading's figures.
+"""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -38,7 +42,6 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     *password_reset_urls,
     path("kyb-pending/", views.kyb_pending_view, name="kyb_pending"),
-    path("accounts/", views.account_list_view, name="account_list"),
     path("accounts/switch/", views.account_switch_view, name="account_switch"),
     path("deposits/", views.deposit_list_view, name="deposit_list"),
     path("deposits/<str:deposit_id>/", views.deposit_detail_view, name="deposit_detail"),
@@ -51,8 +54,6 @@ urlpatterns = [
     path("transactions/", views.transaction_list_view, name="transaction_list"),
     path("notifications/", views.notification_list_view, name="notification_list"),
     path("notifications/read/", views.notifications_read_view, name="notifications_read"),
-    path("reports/", views.report_list_view, name="report_list"),
-    path("reports/<str:report_id>/download/", views.report_download_view, name="report_download"),
     path("api-keys/", views.api_key_list_view, name="api_key_list"),
     path("security/", views.security_view, name="security"),
     path("security/two-factor/start/", views.totp_start_view, name="totp_start"),

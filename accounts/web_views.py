@@ -1,9 +1,10 @@
 """The customer pages: sign-in (lockout, optional TOTP), KYB pending, the account
-switcher and overview, deposits, withdrawals, transactions, notifications,
-reports, API keys and two-factor security.
+switcher, deposits, withdrawals, transactions, notifications, API keys and
+two-factor security. The accounts overview (margin figures per account) and the
+reports pages are the trading app's (`trading.web`).
 
 Thin views (ARCHITECTURE "Where logic lives"): a form parses, a service decides
-(`accounts/services/*`, `trading/services/reports.py`), a selector reads; a
+(`accounts/services/*`), a selector reads; a
 DomainError becomes a form error or a message. Every page shows the signed-in
 user's own records only: lists are of the current account (the switcher's,
 always one of theirs), and a record named by id is looked up among the user's
@@ -12,10 +13,7 @@ own accounts, so another customer's id is a 404 like one that does not exist.
 
 import base64
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
-from urllib.parse import quote
 
 import qrcode
 import qrcode.image.svg
@@ -28,7 +26,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -41,7 +39,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors
 from accounts.models import Account, Journal, User
-from accounts.selectors import api_key_list, notification_list, open_position_counts
+from accounts.selectors import api_key_list, notification_list
 from accounts.services.deposits import deposit_create
 from accounts.services.notifications import notifications_mark_read
 from accounts.services.two_factor import (
@@ -53,12 +51,20 @@ from accounts.services.two_factor import (
     totp_enrolment_start,
 )
 from accounts.services.withdrawals import withdrawal_cancel, withdrawal_request
-from accounts.web import account_current_get, account_current_set, accounts_of, portal_page
+from accounts.web import (
+    PAGE_SIZE,
+    account_current_set,
+    account_label,
+    own_account_ids,
+    page_number,
+    pager,
+    portal_page,
+    with_current_account,
+)
 from accounts.web_forms import (
     DepositForm,
     LoginForm,
     OtpCodeForm,
-    ReportRequestForm,
     TotpConfirmForm,
     TotpDisableForm,
     TransactionFilterForm,
@@ -67,13 +73,8 @@ from accounts.web_forms import (
 )
 from portal.errors import DomainError, ErrorCode, NotFound
 from portal.validators import text_problem, whole_number_parse
-from trading.models import Report
-from trading.selectors import margin_summaries_get
-from trading.services.reports import report_download_link, report_request
 
-PAGE_SIZE = 50
 JOURNAL_KINDS = dict(Journal.Kind.choices)
-MAX_PAGE = 100_000
 
 # Between the password and the one-time code: who passed the first step, and when.
 SESSION_PENDING_LOGIN = "portal_login_pending"
@@ -97,46 +98,6 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return candidate
     return resolve_url(settings.LOGIN_REDIRECT_URL)
-
-
-def _page_number(request: HttpRequest) -> int:
-    number = whole_number_parse(request.GET.get("page", "1").strip())
-    return 1 if number is None else min(max(number, 1), MAX_PAGE)
-
-
-def _pager(request: HttpRequest, page: selectors.Page, number: int) -> dict:
-    """Previous/next links that keep the page's other query parameters."""
-    query = request.GET.copy()
-    query.pop("page", None)
-
-    def link(to: int) -> str:
-        query["page"] = str(to)
-        return f"?{query.urlencode()}"
-
-    return {
-        "number": number,
-        "previous_url": link(number - 1) if number > 1 else None,
-        "next_url": link(number + 1) if page.has_more else None,
-    }
-
-
-def _own_account_ids(request: HttpRequest) -> list[int]:
-    return [account.pk for account in accounts_of(request)]
-
-
-def with_current_account(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A customer page about the current account: portal_page, plus the account
-    (or a page saying there is none yet)."""
-
-    @portal_page
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        account = account_current_get(request)
-        if account is None:
-            return render(request, "accounts/no_account.html", status=200)
-        return view(request, account, *args, **kwargs)
-
-    return wrapped
 
 
 # --- Home, sign-in and sign-out --------------------------------------------------------
@@ -252,7 +213,7 @@ def kyb_pending_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/kyb_pending.html")
 
 
-# --- Accounts: switcher and overview ---------------------------------------------------
+# --- Accounts: the switcher ---------------------------------------------------------------
 
 
 @portal_page
@@ -264,34 +225,8 @@ def account_switch_view(request: HttpRequest) -> HttpResponse:
     account = None if text_problem(public_id) else account_current_set(request, public_id)
     if account is None:
         raise Http404("No such account.")
-    messages.success(request, f"Now viewing {_account_label(account)}.")
+    messages.success(request, f"Now viewing {account_label(account)}.")
     return redirect(_next_url(request))
-
-
-def _account_label(account: Account) -> str:
-    name = account.name or (
-        "Main account" if account.index == 0 else f"Sub-account {account.index}"
-    )
-    return f"{name} ({account.public_id})"
-
-
-@portal_page
-def account_list_view(request: HttpRequest) -> HttpResponse:
-    accounts = accounts_of(request)
-    summaries = margin_summaries_get(accounts) if accounts else []
-    positions = open_position_counts(accounts=accounts)
-    current = account_current_get(request)
-    rows = [
-        {
-            "account": account,
-            "label": _account_label(account),
-            "summary": summary,
-            "open_positions": positions.get(account.pk, 0),
-            "is_current": current is not None and account.pk == current.pk,
-        }
-        for account, summary in zip(accounts, summaries, strict=True)
-    ]
-    return render(request, "accounts/account_list.html", {"rows": rows})
 
 
 # --- Deposits ----------------------------------------------------------------------------
@@ -323,13 +258,13 @@ def deposit_list_view(request: HttpRequest, account: Account) -> HttpResponse:
                     "provider confirms it.",
                 )
                 return redirect("deposit_detail", deposit_id=deposit.public_id)
-    number = _page_number(request)
+    number = page_number(request)
     page = selectors.deposit_list(account=account, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     context = {
         "account": account,
         "form": form,
         "deposits": page.items,
-        "pager": _pager(request, page, number),
+        "pager": pager(request, page, number),
         "has_pending": any(d.status == d.Status.PENDING for d in page.items),
     }
     return render(request, "accounts/deposit_list.html", context)
@@ -338,7 +273,7 @@ def deposit_list_view(request: HttpRequest, account: Account) -> HttpResponse:
 @portal_page
 def deposit_detail_view(request: HttpRequest, deposit_id: str) -> HttpResponse:
     try:
-        deposit = selectors.deposit_get(account_ids=_own_account_ids(request), public_id=deposit_id)
+        deposit = selectors.deposit_get(account_ids=own_account_ids(request), public_id=deposit_id)
     except NotFound as error:
         raise Http404(error.message) from error
     return render(request, "accounts/deposit_detail.html", {"deposit": deposit})
@@ -373,7 +308,7 @@ def withdrawal_list_view(request: HttpRequest, account: Account) -> HttpResponse
                     "money is paid out.",
                 )
                 return redirect("withdrawal_list")
-    number = _page_number(request)
+    number = page_number(request)
     page = selectors.withdrawal_list(
         account=account, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
     )
@@ -383,7 +318,7 @@ def withdrawal_list_view(request: HttpRequest, account: Account) -> HttpResponse
         "form": form,
         "balances": balances,
         "withdrawals": page.items,
-        "pager": _pager(request, page, number),
+        "pager": pager(request, page, number),
     }
     return render(request, "accounts/withdrawal_list.html", context)
 
@@ -393,7 +328,7 @@ def withdrawal_list_view(request: HttpRequest, account: Account) -> HttpResponse
 def withdrawal_cancel_view(request: HttpRequest, withdrawal_id: str) -> HttpResponse:
     try:
         withdrawal = selectors.withdrawal_get(
-            account_ids=_own_account_ids(request), public_id=withdrawal_id
+            account_ids=own_account_ids(request), public_id=withdrawal_id
         )
     except NotFound as error:
         raise Http404(error.message) from error
@@ -414,7 +349,7 @@ def transaction_list_view(request: HttpRequest, account: Account) -> HttpRespons
     """The ledger journals that moved the current account's cash, 50 a page."""
     filters = TransactionFilterForm(request.GET)
     query = filters.cleaned_data if filters.is_valid() else {}
-    number = _page_number(request)
+    number = page_number(request)
     page = selectors.transaction_list(
         account=account,
         kind=query.get("kind") or None,
@@ -429,7 +364,7 @@ def transaction_list_view(request: HttpRequest, account: Account) -> HttpRespons
         "transactions": [
             {"tx": tx, "kind_label": JOURNAL_KINDS.get(tx.kind, tx.kind)} for tx in page.items
         ],
-        "pager": _pager(request, page, number),
+        "pager": pager(request, page, number),
     }
     return render(request, "accounts/transaction_list.html", context)
 
@@ -439,9 +374,9 @@ def transaction_list_view(request: HttpRequest, account: Account) -> HttpRespons
 
 @portal_page
 def notification_list_view(request: HttpRequest) -> HttpResponse:
-    number = _page_number(request)
+    number = page_number(request)
     page = notification_list(user=request.user, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-    context = {"notifications": page.items, "pager": _pager(request, page, number)}
+    context = {"notifications": page.items, "pager": pager(request, page, number)}
     return render(request, "accounts/notification_list.html", context)
 
 
@@ -464,66 +399,6 @@ def notifications_read_view(request: HttpRequest) -> HttpResponse:
 def _page_query(request: HttpRequest) -> str:
     page = request.POST.get("page", "")
     return f"?page={page}" if page.isdigit() and page != "1" else ""
-
-
-# --- Reports -----------------------------------------------------------------------------
-
-
-@with_current_account
-@require_http_methods(["GET", "POST"])
-def report_list_view(request: HttpRequest, account: Account) -> HttpResponse:
-    """The current account's reports with their status, and the form to request one."""
-    form = ReportRequestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            report = report_request(
-                account=account,
-                type=form.cleaned_data["type"],
-                date_from=form.cleaned_data["date_from"],
-                date_to=form.cleaned_data["date_to"],
-                format=form.cleaned_data["format"],
-            )
-        except DomainError as error:
-            form_error_add(form, error)
-        else:
-            messages.success(
-                request,
-                f"Report {report.public_id} requested. It is generated in the background; "
-                "this page shows when it is ready.",
-            )
-            return redirect("report_list")
-    number = _page_number(request)
-    page = selectors.report_list(account=account, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-    context = {
-        "account": account,
-        "form": form,
-        "reports": page.items,
-        "pager": _pager(request, page, number),
-        "has_unfinished": any(
-            r.status in (Report.Status.PENDING, Report.Status.RUNNING) for r in page.items
-        ),
-    }
-    return render(request, "accounts/report_list.html", context)
-
-
-@portal_page
-def report_download_view(request: HttpRequest, report_id: str) -> HttpResponse:
-    """Send the user on to a fresh signed download link of their own ready report.
-
-    The link (valid 15 minutes) is the one the partner API hands out
-    (`trading.services.reports.report_download_link`); links on the page never
-    go stale because each click signs a new one.
-    """
-    try:
-        report = selectors.report_get(account_ids=_own_account_ids(request), public_id=report_id)
-    except NotFound as error:
-        raise Http404(error.message) from error
-    if report.status != Report.Status.READY:
-        messages.info(request, f"Report {report.public_id} is {report.status}, not ready yet.")
-        return redirect("report_list")
-    link = report_download_link(report=report)
-    path = reverse("api-report-download", args=[report.public_id])
-    return HttpResponseRedirect(f"{path}?token={quote(link.token)}")
 
 
 # --- API keys ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Ops console for venues, events, instruments, listings, stored prices,
-orders and fills, fees, perps and margin.
+orders and fills, fees, perps and margin, and accounts' margin eligibility.
 
 Ops list, open and halt markets here; resolving a market is a settlement and
 is not an edit of the instrument, so resolution fields are read-only and a
@@ -9,7 +9,10 @@ parameters, with per-instrument haircut add-ons) and the fee policy (broker
 commission, with per-venue fee schedules) are one row each that ops edit,
 audited field by field; orders, fills, leverage settings, funding payments,
 positions, margin snapshots, margin calls and liquidations are written only
-by their services and are read-only here.
+by their services and are read-only here. The account admin (`accounts.admin`)
+is registered again with margin eligibility, trading's rule: granted, revoked or
+handed back to the volume rule through `account_margin_override_set`, which keeps
+`margin_enabled` in line and audits both with their effect.
 """
 
 from django import forms
@@ -21,7 +24,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin import AccountAdmin as BaseAccountAdmin
+from accounts.admin import AccountForm as BaseAccountForm
 from accounts.admin_site import AuditedModelAdmin, ReadOnlyAdminMixin
+from accounts.models import Account
 from portal.errors import DomainError
 from trading.models import (
     EventGroup,
@@ -42,10 +48,90 @@ from trading.models import (
     Venue,
     VenueFeeSchedule,
 )
+from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 from trading.services.fees import fee_policy_get
 from trading.services.settlement import instrument_resolve
 
 EDITABLE_STATUSES = (Instrument.Status.OPEN, Instrument.Status.HALTED)
+MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
+
+
+# --- Accounts: margin eligibility --------------------------------------------
+
+
+class AccountForm(BaseAccountForm):
+    class Meta(BaseAccountForm.Meta):
+        fields = ("name", "margin_override")
+        labels = {"margin_override": "Margin eligibility"}
+        help_texts = {
+            "margin_override": "Automatic: margin turns on when lifetime traded volume reaches "
+            "the risk policy's threshold. Granted or Revoked: ops decide, whatever the volume. "
+            "Revoking does not repay a loan: a borrowing account can only reduce risk.",
+        }
+
+    def clean_margin_override(self) -> str:
+        override = self.cleaned_data["margin_override"]
+        if override == Account.MarginOverride.GRANTED and not self.instance.is_custodial:
+            raise forms.ValidationError(MARGIN_CUSTODIAL_ONLY)
+        return override
+
+
+admin.site.unregister(Account)
+
+
+@admin.register(Account)
+class AccountAdmin(BaseAccountAdmin):
+    form = AccountForm
+    readonly_fields = tuple(
+        name for name in BaseAccountAdmin.readonly_fields if name != "margin_override"
+    )
+    actions = (*BaseAccountAdmin.actions, "grant_margin", "revoke_margin", "automatic_margin")
+    # account_margin_override_set saves and audits these, with their effect.
+    service_fields = MARGIN_FIELDS
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "margin_override" in form.changed_data:
+            updated = account_margin_override_set(
+                account=obj, override=obj.margin_override, actor=request.user, request=request
+            )
+            obj.margin_enabled = updated.margin_enabled
+
+    @admin.action(description="Grant margin to selected accounts", permissions=["change"])
+    def grant_margin(self, request, queryset):
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.GRANTED, "Margin granted"
+        )
+
+    @admin.action(description="Revoke margin on selected accounts", permissions=["change"])
+    def revoke_margin(self, request, queryset):
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.REVOKED, "Margin revoked"
+        )
+
+    @admin.action(
+        description="Margin by lifetime volume (automatic) on selected accounts",
+        permissions=["change"],
+    )
+    def automatic_margin(self, request, queryset):
+        self._margin_override_set(
+            request, queryset, Account.MarginOverride.AUTOMATIC, "Margin set to automatic"
+        )
+
+    def _margin_override_set(
+        self, request, queryset, override: Account.MarginOverride, done: str
+    ) -> None:
+        self.apply_each(
+            request,
+            queryset,
+            lambda account: account_margin_override_set(
+                account=account, override=override, actor=request.user, request=request
+            ),
+            done=done,
+        )
+
+
+# --- Markets ------------------------------------------------------------------
 
 
 @admin.register(Venue)

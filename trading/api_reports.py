@@ -29,12 +29,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors
 from accounts.api_serializers import AccountIdField, PageQuerySerializer, page_data
 from portal.api.fields import DayField
 from portal.api.renderers import OrjsonRenderer
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import ErrorCode
+from trading import selectors
 from trading.models import Report
 from trading.services.reports import (
     CONTENT_TYPES,

@@ -7,8 +7,13 @@ class TradingConfig(AppConfig):
     verbose_name = "Trading: instruments, venues and market data"
 
     def ready(self) -> None:
+        # Imported here, not at the top: a module's models and services may load only
+        # once the app registry is ready (an AppConfig.ready() registration).
+        from accounts import hooks
         from portal.refdata import refdata_track
         from trading import models
+        from trading.selectors import margin_summary_get
+        from trading.services.margin_check import margin_check_withdrawal
 
         # Rows cached per process (trading.catalog, the policies): a change drops the cache.
         refdata_track(
@@ -21,3 +26,6 @@ class TradingConfig(AppConfig):
             models.FeePolicy,
             models.VenueFeeSchedule,
         )
+        # What accounts asks of the margin engine (accounts does not import trading).
+        hooks.withdrawal_check_register(margin_check_withdrawal)
+        hooks.margin_summary_register(margin_summary_get)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.expressions import Col
 from django.utils import timezone
 
@@ -28,7 +28,16 @@ from trading import margin, perp_math
 from trading.catalog import instruments_get, listings_get
 from trading.marketdata import store
 from trading.marketdata.quotes import Outcome, Quote, quantize_price
-from trading.models import Fill, Instrument, Listing, Order, Position, PriceTick, RiskPolicy
+from trading.models import (
+    Fill,
+    Instrument,
+    Listing,
+    Order,
+    Position,
+    PriceTick,
+    Report,
+    RiskPolicy,
+)
 
 SECONDS_PER_DAY = 86400.0
 RATIO_QUANTUM = Decimal("0.000001")
@@ -1110,3 +1119,34 @@ def linked_credential_get(*, user: User, account_public_id: str) -> LinkedCreden
     if credential is None:
         raise NotFound("No such linked account.")
     return credential
+
+
+def open_position_counts(*, accounts: list[Account]) -> dict[int, int]:
+    """{account pk: number of open positions (binary and perpetual)}, one query."""
+    rows = (
+        Position.objects.filter(account__in=accounts)
+        .exclude(quantity=0)
+        .values("account_id")
+        .annotate(open=Count("id"))
+    )
+    return {row["account_id"]: row["open"] for row in rows}
+
+
+# --- Reports -----------------------------------------------------------------------------
+
+
+def report_list(*, account: Account, limit: int = 100, offset: int = 0) -> Page[Report]:
+    reports = Report.objects.filter(account=account).select_related("account")
+    return Page.read(reports.order_by("-created_at", "-id"), limit=limit, offset=offset)
+
+
+def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
+    """Raises NotFound unless the report belongs to one of `account_ids`."""
+    report = (
+        Report.objects.select_related("account")
+        .filter(public_id=public_id, account_id__in=account_ids)
+        .first()
+    )
+    if report is None:
+        raise NotFound(f"No report {public_id!r}.")
+    return report

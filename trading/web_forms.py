@@ -6,11 +6,14 @@ leverage limits) is the services', whose DomainErrors the views show.
 """
 
 import uuid
+from datetime import date
 
 from django import forms
+from django.utils import timezone
 
-from portal.forms import MoneyField, TextField, WholeNumberField
-from trading.models import Instrument
+from accounts.web_forms import DateRangeMixin, PortalForm
+from portal.forms import DayField, MoneyField, TextField, WholeNumberField
+from trading.models import Instrument, Report
 from trading.selectors import contract_symbol
 
 SLIPPAGE_BPS_DEFAULT = 50
@@ -131,3 +134,28 @@ class PolymarketRotateForm(forms.Form):
     clob_api_key = PolymarketLinkForm.base_fields["clob_api_key"]
     clob_api_secret = PolymarketLinkForm.base_fields["clob_api_secret"]
     clob_api_passphrase = PolymarketLinkForm.base_fields["clob_api_passphrase"]
+
+
+def _month_start() -> date:
+    return timezone.now().date().replace(day=1)
+
+
+def _today() -> date:
+    return timezone.now().date()
+
+
+class ReportRequestForm(DateRangeMixin, PortalForm):
+    type = forms.ChoiceField(label="Report", choices=Report.Type.choices)
+    date_from = DayField(label="From (UTC day)", initial=_month_start)
+    date_to = DayField(label="To (UTC day, included)", initial=_today)
+    format = forms.ChoiceField(
+        label="Format",
+        choices=Report.Format.choices,
+        initial=Report.Format.CSV,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        self._range_check(cleaned, "date_from", "date_to")
+        return cleaned

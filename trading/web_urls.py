@@ -6,9 +6,12 @@ The dashboard's live feed is a WebSocket: `ws/dashboard/<account id>/`
 
 from django.urls import path
 
-from trading.web import linked, views
+from trading.web import accounts, linked, reports, views
 
 urlpatterns: list = [
+    path("accounts/", accounts.account_list_view, name="account_list"),
+    path("reports/", reports.report_list_view, name="report_list"),
+    path("reports/<str:report_id>/download/", reports.report_download_view, name="report_download"),
     path("linked/", linked.linked_list, name="linked-list"),
     path("linked/link/<str:venue>/", linked.linked_link, name="linked-link"),
     path("linked/<str:account_id>/rotate/", linked.linked_rotate, name="linked-rotate"),

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.hooks import withdrawal_check
 from accounts.models import Account, HouseAccount, Journal, User, WithdrawalRequest
 from accounts.payments import payment_provider
 from accounts.services.audit import audit_record
@@ -33,7 +34,6 @@ from accounts.services.outbox import outbox_enqueue
 from portal.db import row_add
 from portal.errors import Conflict, ErrorCode, Forbidden, InsufficientFunds, InvalidParams
 from portal.money import MONEY_QUANTUM, ZERO, quantize_money
-from trading.services.margin_check import margin_check_withdrawal
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def withdrawal_request(
     `requested_by` must own the account; the account must be custodial,
     active and its owner KYB-approved; the amount must be > 0 at USDC
     precision, at most WITHDRAWAL_MAX, and never borrow: at most the cash not
-    already held by other pending requests
-    (`trading.services.margin_check.margin_check_withdrawal`). The amount is
+    already held by other pending requests (`accounts.hooks.withdrawal_check`: the
+    margin check trading registers, `margin_check_withdrawal`). The amount is
     then held (`Account.withdrawals_held`): no trade can spend it. No money
     moves until approval. Each call makes a new request.
 
@@ -99,7 +99,7 @@ def withdrawal_request(
         if account.owner_id != requested_by.pk:
             raise Forbidden("Only the account's owner can request a withdrawal.")
         payment_account_check(account)
-        margin_check_withdrawal(account=account, amount=amount)
+        withdrawal_check(account=account, amount=amount)
         withdrawal = WithdrawalRequest.objects.create(
             account=account, amount=amount, destination=destination
         )
