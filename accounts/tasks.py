@@ -4,9 +4,10 @@ import logging
 
 from celery import shared_task
 
+from accounts import enqueue
+from accounts.outbox import outbox_backlog, outbox_dispatch
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.notifications import notification_email_send
-from accounts.services.outbox import outbox_backlog, outbox_dispatch
 from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import withdrawal_payout_send
 from portal.heartbeats import heartbeat_beat
@@ -37,11 +38,11 @@ def ledger_reconcile_task() -> dict:
     }
 
 
-# The tasks below are sent through the outbox (accounts.services.outbox): a failed run is
+# The tasks below are sent through the outbox (accounts.outbox): a failed run is
 # re-sent with back-off until one succeeds, so they do not retry on their own.
 
 
-@shared_task(name="accounts.simulated_payment_deliver")
+@shared_task(name=enqueue.SIMULATED_PAYMENT_DELIVER)
 def simulated_payment_deliver_task(*, reference: str, succeed: bool) -> bool:
     """The simulated provider's webhook delivery (raises until our endpoint answers 2xx).
 
@@ -51,13 +52,13 @@ def simulated_payment_deliver_task(*, reference: str, succeed: bool) -> bool:
     return SimulatedPaymentProvider().webhook_deliver(reference=reference, succeed=succeed)
 
 
-@shared_task(name="accounts.withdrawal_payout")
+@shared_task(name=enqueue.WITHDRAWAL_PAYOUT)
 def withdrawal_payout_task(*, withdrawal_id: int) -> str:
     """Send an approved withdrawal to the payment provider; safe to run twice."""
     return withdrawal_payout_send(withdrawal_id=withdrawal_id).provider_reference
 
 
-@shared_task(name="accounts.notification_emails_send")
+@shared_task(name=enqueue.NOTIFICATION_EMAILS_SEND)
 def notification_emails_send_task(*, notification_ids: list[int]) -> int:
     """Email these notifications; return how many were sent now. Safe to run twice:
     each notification is emailed once."""
@@ -72,7 +73,7 @@ def outbox_dispatch_task() -> int:
     """Send the outbox items that are due (new, failed or unanswered); return how many.
 
     The periodic owner of every pending piece of background work (see
-    accounts.services.outbox). Safe to run twice or concurrently. Its runs
+    accounts.outbox). Safe to run twice or concurrently. Its runs
     are the workers' heartbeat (readiness: beat, broker and a worker all work).
     """
     sent = outbox_dispatch()

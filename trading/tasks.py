@@ -9,12 +9,16 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from portal.errors import DomainError
+from trading import enqueue
 from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
+from trading.models import Instrument
+from trading.services.execute import orders_reconcile
 from trading.services.interest import interest_accrue
 from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
+from trading.services.perps import funding_apply, funding_period_last_completed
 from trading.services.reports import report_generate
 from trading.services.settlement import market_settle
 
@@ -34,7 +38,7 @@ def price_ticks_prune_task() -> int:
 
 
 @shared_task(
-    name="trading.account_liquidate",
+    name=enqueue.ACCOUNT_LIQUIDATE,
     autoretry_for=(OperationalError,),
     retry_backoff=2,
     retry_backoff_max=60,
@@ -71,7 +75,7 @@ def interest_accrue_daily_task(day: str | None = None) -> dict[str, str | int]:
 
 
 @shared_task(
-    name="trading.margin_calls_notify",
+    name=enqueue.MARGIN_CALLS_NOTIFY,
     autoretry_for=(OperationalError,),
     retry_backoff=2,
     retry_backoff_max=60,
@@ -124,7 +128,7 @@ def margin_sweep_full_task() -> dict[str, int]:
 
 
 @shared_task(
-    name="trading.market_settle",
+    name=enqueue.MARKET_SETTLE,
     autoretry_for=(OperationalError,),
     retry_backoff=2,
     retry_backoff_max=60,
@@ -148,8 +152,6 @@ def orders_reconcile_task() -> dict[str, list[str]]:
     Safe to run twice or concurrently: each order is settled under its row
     lock, once (trading.services.execute.order_reconcile).
     """
-    from trading.services.execute import orders_reconcile
-
     summary = orders_reconcile()
     if summary.filled or summary.closed:
         logger.info("Orders reconciled: %s", summary.as_dict())
@@ -164,9 +166,6 @@ def funding_apply_due_task() -> dict[str, dict[str, str | int]]:
     A market without a funding rate is skipped (logged) and caught up next run
     only while its period is still the last completed one.
     """
-    from trading.models import Instrument
-    from trading.services.perps import funding_apply, funding_period_last_completed
-
     now = timezone.now()
     runs: dict[str, dict[str, str | int]] = {}
     perps = Instrument.objects.filter(
@@ -184,7 +183,7 @@ def funding_apply_due_task() -> dict[str, dict[str, str | int]]:
     return runs
 
 
-@shared_task(name="trading.report_generate")
+@shared_task(name=enqueue.REPORT_GENERATE)
 def report_generate_task(*, report_id: int) -> str:
     """Generate a requested report into storage; return its status.
 
@@ -209,7 +208,7 @@ def linked_accounts_sync_due_task() -> int:
     return len(due)
 
 
-@shared_task(name="trading.linked_account_sync")
+@shared_task(name=enqueue.LINKED_ACCOUNT_SYNC)
 def linked_account_sync_task(*, credential_id: int) -> dict[str, object]:
     """Sync one linked account from its venue (periodic, or "Sync now").
 

@@ -5,7 +5,7 @@ deposit's provider webhook, an approved withdrawal's payout, a report, a
 margin call's notification, an email, a market's settlement, a liquidation
 request), so the work exists if and only if that state does. The row is sent
 to Celery after commit and re-sent by the periodic dispatcher until a run of
-its task succeeds (`accounts.services.outbox`).
+its task succeeds (`accounts.outbox`).
 """
 
 from django.db import models

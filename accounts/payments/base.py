@@ -116,7 +116,7 @@ class PaymentProvider(ABC):
         still roll back, so it must not wait on the network: whatever has to
         leave the process (a processor call carrying `deposit.public_id` as its
         idempotency key, the simulated provider's webhook) is recorded as an
-        outbox item (`accounts.services.outbox.outbox_enqueue`) in that
+        outbox item (`accounts.enqueue`) in that
         transaction and sent after commit, re-sent until it has been done.
         The outcome arrives later as a webhook. `card_number` (card deposits
         only) is never stored or logged.

@@ -23,10 +23,10 @@ import httpx
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.enqueue import simulated_payment_deliver_enqueue
 from accounts.models import Deposit, WithdrawalRequest
 from accounts.payments.base import SETTLEMENT_CURRENCY, PaymentEventType, PaymentProvider
 from accounts.payments.signing import SIGNATURE_HEADER, webhook_sign
-from accounts.services.outbox import outbox_enqueue
 from portal.money import quantize_money
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ DECLINED_CARD_SUFFIX = "0002"
 DECLINE_REASON = "card_declined: the card issuer declined the payment."
 CARD_SETTLEMENT_DELAY_SECONDS = 1
 WEBHOOK_TIMEOUT_SECONDS = 10.0
-DELIVER_TASK = "accounts.simulated_payment_deliver"
 
 
 def _digest(text: str) -> str:
@@ -62,12 +61,7 @@ class SimulatedPaymentProvider(PaymentProvider):
         # The processor's own record that the outcome is owed: an outbox item in the
         # deposit's transaction, delivered (and re-delivered until our endpoint took
         # it) however the worker or Redis fare meanwhile.
-        outbox_enqueue(
-            task=DELIVER_TASK,
-            kwargs={"reference": reference, "succeed": succeed},
-            key=f"simpay:{reference}",
-            delay=delay,
-        )
+        simulated_payment_deliver_enqueue(reference=reference, succeed=succeed, delay=delay)
         return reference
 
     def payout_create(self, *, withdrawal: WithdrawalRequest) -> str:

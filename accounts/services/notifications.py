@@ -17,13 +17,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.enqueue import notification_emails_enqueue
 from accounts.models import Notification, User
-from accounts.services.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
-
-EMAILS_TASK = "accounts.notification_emails_send"
-
 
 def notification_create(
     *,
@@ -64,7 +61,7 @@ def notification_email_send_on_commit(*, notifications: Sequence[Notification]) 
     """
     notification_ids = [notification.pk for notification in notifications if notification.email]
     if notification_ids:
-        outbox_enqueue(task=EMAILS_TASK, kwargs={"notification_ids": notification_ids})
+        notification_emails_enqueue(notification_ids=notification_ids)
 
 
 def notification_email_send(*, notification_id: int) -> bool:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.enqueue import withdrawal_payout_enqueue
 from accounts.hooks import withdrawal_check
 from accounts.models import Account, HouseAccount, Journal, User, WithdrawalRequest
 from accounts.payments import payment_provider
@@ -30,14 +31,12 @@ from accounts.services.ledger import (
     house_ledger_account,
     journal_post,
 )
-from accounts.services.outbox import outbox_enqueue
 from portal.db import row_add
 from portal.errors import Conflict, ErrorCode, Forbidden, InsufficientFunds, InvalidParams
 from portal.money import MONEY_QUANTUM, ZERO, quantize_money
 
 logger = logging.getLogger(__name__)
 
-PAYOUT_TASK = "accounts.withdrawal_payout"
 WITHDRAWAL_MAX = Decimal("1000000")  # per request, USDC
 DESTINATION_MAX_LENGTH = WithdrawalRequest._meta.get_field("destination").max_length
 REJECTION_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("rejection_reason").max_length
@@ -176,11 +175,7 @@ def withdrawal_approve(
             changes={"status": [WithdrawalRequest.Status.PENDING, locked.status]},
             request=request,
         )
-        outbox_enqueue(
-            task=PAYOUT_TASK,
-            kwargs={"withdrawal_id": locked.pk},
-            key=f"withdrawal_payout:{locked.pk}",
-        )
+        withdrawal_payout_enqueue(withdrawal_id=locked.pk)
     logger.info(
         "Withdrawal %s of %s USDC from %s approved by %s.",
         locked.public_id,

@@ -161,7 +161,7 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Work that must happen does not rely on the broker keeping a message: it is an
-# outbox item in PostgreSQL (accounts.services.outbox), re-sent by the dispatcher
+# outbox item in PostgreSQL (accounts.outbox), re-sent by the dispatcher
 # until a run of its task has succeeded; periodic tasks simply run again next time.
 # So Redis does not emulate acknowledgements (no "unacked" copies, no visibility
 # timeout): kombu's emulation crashed the worker ("Unrecoverable error:
@@ -190,7 +190,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
-# The outbox (accounts.services.outbox) sends an item again when its task has not
+# The outbox (accounts.outbox) sends an item again when its task has not
 # reported this long after it was sent (lost message, killed worker, Redis restart).
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # A report whose run has not beaten its heartbeat for this long lost its worker:

@@ -28,7 +28,7 @@ from accounts.models import (
     User,
 )
 from accounts.models import WithdrawalRequest as Withdrawal
-from accounts.services.outbox import outbox_enqueue, outbox_item_failed
+from accounts.outbox import outbox_enqueue, outbox_item_failed
 from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
 from tests.conftest import credit_cash
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.enqueue import SIMULATED_PAYMENT_DELIVER
 from accounts.models import (
     Account,
     Deposit,
@@ -18,10 +19,10 @@ from accounts.models import (
     PaymentWebhookEvent,
     User,
 )
-from accounts.payments.simulated import DELIVER_TASK, SimulatedPaymentProvider
+from accounts.outbox import outbox_dispatch
+from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create
 from accounts.services.ledger import cash_balance_from_ledger
-from accounts.services.outbox import outbox_dispatch
 from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import withdrawal_request
 from accounts.tasks import simulated_payment_deliver_task
@@ -139,15 +140,15 @@ def test_bank_transfer_stays_pending_until_it_settles(
     custodial_account, webhook_answers, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
     settings.SIMULATED_BANK_TRANSFER_DELAY = 20
-    sent = capture_outbox_sends(monkeypatch, DELIVER_TASK)
+    sent = capture_outbox_sends(monkeypatch, SIMULATED_PAYMENT_DELIVER)
     before = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         deposit = deposit_create(
             account=custodial_account, amount=Decimal("5000"), method=Deposit.Method.BANK_TRANSFER
         )
     kwargs = {"reference": deposit.provider_reference, "succeed": True}
-    assert sent.calls == [(DELIVER_TASK, kwargs)]
-    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    assert sent.calls == [(SIMULATED_PAYMENT_DELIVER, kwargs)]
+    (item,) = OutboxItem.objects.filter(task=SIMULATED_PAYMENT_DELIVER)
     # Re-sent if nothing is heard of it a lease after its countdown.
     assert item.due_at >= before + timedelta(seconds=20 + settings.OUTBOX_LEASE_SECONDS)
     deposit.refresh_from_db()
@@ -211,7 +212,7 @@ def test_a_failed_delivery_is_retried_by_the_outbox_until_the_endpoint_answers(
     deposit = deposit_create(
         account=custodial_account, amount=Decimal("10"), method=Deposit.Method.BANK_TRANSFER
     )
-    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    (item,) = OutboxItem.objects.filter(task=SIMULATED_PAYMENT_DELIVER)
     waits = []
     for _ in range(3):
         assert outbox_dispatch(now=item.due_at) == 1
@@ -240,7 +241,7 @@ def test_a_refused_delivery_keeps_being_retried_and_the_deposit_stays_pending(
     deposit = deposit_create(
         account=custodial_account, amount=Decimal("10"), method=Deposit.Method.BANK_TRANSFER
     )
-    (item,) = OutboxItem.objects.filter(task=DELIVER_TASK)
+    (item,) = OutboxItem.objects.filter(task=SIMULATED_PAYMENT_DELIVER)
     for _ in range(4):
         outbox_dispatch(now=item.due_at)
         item.refresh_from_db()

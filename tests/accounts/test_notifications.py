@@ -7,13 +7,13 @@ from django.core import mail
 from django.db import transaction
 
 from accounts.models import Notification, OutboxItem
+from accounts.outbox import outbox_dispatch
 from accounts.services import notifications
 from accounts.services.notifications import (
     notification_create,
     notification_email_send,
     notification_email_send_on_commit,
 )
-from accounts.services.outbox import outbox_dispatch
 from accounts.tasks import notification_emails_send_task
 
 pytestmark = pytest.mark.django_db

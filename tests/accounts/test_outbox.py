@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
+from accounts import outbox
 from accounts.models import OutboxItem
-from accounts.services import outbox
-from accounts.services.outbox import (
+from accounts.outbox import (
     BACKOFF_BASE_SECONDS,
     DONE_RETENTION,
     outbox_dispatch,

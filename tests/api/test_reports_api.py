@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone as django_timezone
 
 from accounts.models import Account, HouseAccount, Journal, OutboxItem
+from accounts.outbox import outbox_dispatch
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from accounts.services.outbox import outbox_dispatch
 from tests.api.conftest import client_for, key_issue
 from tests.factories import open_account
 from tests.trading.conftest import quote_store  # noqa: F401 (a fixture)

@@ -14,19 +14,18 @@ from decimal import Decimal
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from accounts import outbox
 from accounts.models import Account
-from accounts.services import outbox
 from accounts.services.ledger import accounts_changed_key
 from portal.redis import redis_client, redis_key
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
 from trading.broadcasts import layer_run
+from trading.enqueue import ACCOUNT_LIQUIDATE, MARKET_SETTLE
 from trading.marketdata.store import TickBatch
 from trading.models import Instrument
-from trading.services.margin_calls import LIQUIDATE_TASK
 from trading.services.positions import Side, binary_fill_apply
-from trading.services.settlement import SETTLE_TASK
 
 LISTING = "TRUMP-WIN@kalshi"
 
@@ -87,7 +86,7 @@ class SentTasks:
 def capture_outbox_sends(monkeypatch, *names: str) -> SentTasks:
     """Capture the outbox's sends of these tasks (default: liquidation and settlement);
     other tasks still run."""
-    names = names or (LIQUIDATE_TASK, SETTLE_TASK)
+    names = names or (ACCOUNT_LIQUIDATE, MARKET_SETTLE)
     sent = SentTasks(calls=[])
     send = outbox._send
 

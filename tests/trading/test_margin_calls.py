@@ -9,13 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Notification, OutboxItem
-from accounts.services.outbox import outbox_dispatch
+from accounts.outbox import outbox_dispatch
 from tests.conftest import credit_cash
 from tests.trading.margining import borrower, capture_outbox_sends, margin_keys_clear, tick
 from trading.engine import MarginEngine
+from trading.enqueue import ACCOUNT_LIQUIDATE
 from trading.models import MarginCall
 from trading.services.margin_calls import (
-    LIQUIDATE_TASK,
     margin_call_notify,
     margin_calls_remind,
     margin_calls_sync,
@@ -90,7 +90,7 @@ def test_a_price_path_below_maintenance_opens_one_call_notifies_once_and_resolve
         engine.process_batch(tick(bid="0.15"))
     assert MarginCall.objects.filter(status=MarginCall.Status.OPEN).count() == 1
     assert MarginCall.objects.count() == 2
-    assert sent.named(LIQUIDATE_TASK) == []
+    assert sent.named(ACCOUNT_LIQUIDATE) == []
 
 
 def test_the_call_and_its_notification_commit_together_and_tasks_wait_for_the_commit(
@@ -187,7 +187,7 @@ def test_below_the_liquidation_threshold_liquidation_is_requested_once(markets, 
         engine.process_batch(tick(bid="0.09"))
         margin_calls_sync(account_ids=[account.pk])
     call = MarginCall.objects.get()
-    assert sent.named(LIQUIDATE_TASK) == [
+    assert sent.named(ACCOUNT_LIQUIDATE) == [
         {"account_id": account.pk, "reason": "below_threshold", "margin_call_id": call.pk}
     ]
     assert engine.stats.calls_opened == 1
@@ -231,11 +231,11 @@ def test_reminders_escalate_once_per_interval_then_the_grace_period_ends(markets
     assert [m.subject for m in mail.outbox] == titles
     call.refresh_from_db()
     assert call.reminders_sent == 3
-    assert sent.named(LIQUIDATE_TASK) == []
+    assert sent.named(ACCOUNT_LIQUIDATE) == []
 
     summary = remind(24)
     assert summary.grace_expired == [call.pk] and summary.reminded == []
-    assert sent.named(LIQUIDATE_TASK) == [
+    assert sent.named(ACCOUNT_LIQUIDATE) == [
         {"account_id": account.pk, "reason": "grace_expired", "margin_call_id": call.pk}
     ]
 

@@ -18,11 +18,12 @@ from tests.trading.margining import (
 )
 from tests.trading.quoting import put_quote
 from trading.engine import MarginEngine
+from trading.enqueue import ACCOUNT_LIQUIDATE
 from trading.models import Instrument, MarginCall
 from trading.selectors import contracts_get, margin_summary_get, position_book_get
 from trading.services.execute import order_execute
 from trading.services.liquidation import account_liquidate
-from trading.services.margin_calls import LIQUIDATE_TASK, margin_calls_remind, margin_calls_sync
+from trading.services.margin_calls import margin_calls_remind, margin_calls_sync
 
 STALE = 16  # seconds: past the default 15
 
@@ -126,7 +127,7 @@ def test_the_engine_opens_no_margin_call_on_stale_prices_and_says_why(
     with committed():
         engine.sweep()
     assert not MarginCall.objects.exists()
-    assert sent.named(LIQUIDATE_TASK) == []
+    assert sent.named(ACCOUNT_LIQUIDATE) == []
     assert engine._beat_detail["calls_deferred_stale"] == 1
     assert f"account {account.pk}" in caplog.text and "prices are stale" in caplog.text
 
@@ -162,7 +163,7 @@ def test_calls_and_liquidations_wait_for_live_prices(markets, committed, sent):
         summary = margin_calls_remind(now=call.opened_at + timedelta(days=2))  # grace over
     assert state.deferred and not state.liquidation_requested
     assert summary.grace_expired == []
-    assert sent.named(LIQUIDATE_TASK) == []
+    assert sent.named(ACCOUNT_LIQUIDATE) == []
     assert account_liquidate(account_id=account.pk, reason="below_threshold") is None
     assert margin_summary_get(account=account).stale
     assert position_book_get(account=account).positions[0].stale

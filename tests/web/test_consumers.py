@@ -21,8 +21,9 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from accounts.enqueue import SIMULATED_PAYMENT_DELIVER
 from accounts.models import Account, Deposit
-from accounts.payments.simulated import DELIVER_TASK, SimulatedPaymentProvider
+from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from portal.asgi import application
 from portal.redis import redis_client
@@ -34,9 +35,9 @@ from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open
 from trading.broadcasts import MarginUpdate, account_group
 from trading.consumers import DashboardConsumer
 from trading.engine import MarginEngine
+from trading.enqueue import ACCOUNT_LIQUIDATE
 from trading.marketdata.store import TickBatch
 from trading.models import MarginCall
-from trading.services.margin_calls import LIQUIDATE_TASK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -449,7 +450,7 @@ def test_margin_updates_are_coalesced_while_a_write_is_slow():
 def engine(markets, monkeypatch):
     """A margin engine (the class `manage.py run_margin_engine` runs), swept once the
     test has built its accounts (`swept`); Celery tasks are captured, not run."""
-    capture_outbox_sends(monkeypatch, LIQUIDATE_TASK, DELIVER_TASK)
+    capture_outbox_sends(monkeypatch, ACCOUNT_LIQUIDATE, SIMULATED_PAYMENT_DELIVER)
     return MarginEngine()
 
 

@@ -35,10 +35,10 @@ from accounts.models import Account, LinkedCredential, User
 from accounts.services.accounts import account_open
 from accounts.services.audit import audit_record
 from accounts.services.ledger import accounts_changed_mark
-from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
+from trading.enqueue import linked_account_sync_enqueue
 from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import quotes_get_many, quotes_publish
 from trading.models import EventGroup, Instrument, Listing, Position, Venue
@@ -54,7 +54,6 @@ from trading.venues.tracking import (
 
 logger = logging.getLogger(__name__)
 
-SYNC_TASK = "trading.linked_account_sync"
 SYNC_LOCK_SECONDS = 120  # longer than a sync can take (client timeouts × retries)
 # A synced price stands in for a quote only where the market-data feed has none this fresh.
 FEED_QUOTE_FRESH_SECONDS = 30
@@ -317,12 +316,7 @@ def linked_account_unlink(
 
 def _sync_enqueue(credential_id: int) -> None:
     """Queue a sync of the credential as an outbox item (in the caller's transaction, if any)."""
-    outbox_enqueue(
-        task=SYNC_TASK,
-        kwargs={"credential_id": credential_id},
-        key=f"linked_sync:{credential_id}",
-        again=True,
-    )
+    linked_account_sync_enqueue(credential_id=credential_id)
 
 
 def linked_account_sync_request(*, credential: LinkedCredential, actor: User) -> None:

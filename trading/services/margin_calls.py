@@ -16,7 +16,7 @@ While a call stays open, `margin_calls_remind` reminds every
 `reminder_interval_hours` in escalating words and requests liquidation once
 it has been open `grace_period_hours`. Liquidation itself is the liquidation
 engine's task, `trading.account_liquidate`, requested here as an outbox item
-(by name: services never import tasks).
+(`trading.enqueue`: services never import tasks).
 Non-custodial accounts never borrow and never get margin calls.
 """
 
@@ -36,9 +36,9 @@ from accounts.services.notifications import (
     notification_create,
     notification_email_send_on_commit,
 )
-from accounts.services.outbox import outbox_enqueue
 from trading import margin
 from trading.broadcasts import margin_calls_broadcast
+from trading.enqueue import account_liquidate_enqueue, margin_calls_notify_enqueue
 from trading.models import Liquidation, MarginCall, RiskPolicy
 from trading.selectors import (
     margin_params_get,
@@ -50,8 +50,6 @@ from trading.selectors import (
 
 logger = logging.getLogger(__name__)
 
-LIQUIDATE_TASK = "trading.account_liquidate"
-NOTIFY_TASK = "trading.margin_calls_notify"
 # The engine asks again for an account still below the threshold after this long;
 # the liquidation task re-checks the account under its lock anyway.
 LIQUIDATION_REQUEST_TTL_SECONDS = 60
@@ -387,16 +385,14 @@ def account_liquidate_request(
     itself re-checks the account under its lock and does nothing once health
     is restored).
     """
-    outbox_enqueue(
-        task=LIQUIDATE_TASK,
-        kwargs={"account_id": account_id, "reason": str(reason), "margin_call_id": margin_call_id},
-        key=f"liquidate:{account_id}",
+    account_liquidate_enqueue(
+        account_id=account_id, reason=str(reason), margin_call_id=margin_call_id
     )
     logger.warning("Liquidation of account %s requested (%s).", account_id, reason)
 
 
 def _notify_enqueue(margin_call_ids: list[int]) -> None:
-    outbox_enqueue(task=NOTIFY_TASK, kwargs={"margin_call_ids": margin_call_ids})
+    margin_calls_notify_enqueue(margin_call_ids=margin_call_ids)
 
 
 def _dedupe_key(call: MarginCall, event: str) -> str:

@@ -89,7 +89,6 @@ from django.utils import timezone
 
 from accounts.models import Account, Journal, Posting
 from accounts.services.ledger import cash_ledger_account
-from accounts.services.outbox import outbox_enqueue
 from portal.errors import Forbidden, InvalidParams, NotFound
 from portal.money import (
     MONEY_DECIMAL_PLACES,
@@ -98,6 +97,7 @@ from portal.money import (
     ZERO,
     quantize_money,
 )
+from trading.enqueue import report_generate_enqueue
 from trading.models import Fill, Report
 from trading.presenters import FILL_FIELDS
 
@@ -105,7 +105,6 @@ logger = logging.getLogger(__name__)
 
 REPORT_LINK_MAX_AGE = timedelta(minutes=15)
 REPORT_MAX_DAYS = 3660  # ten years: the performance report writes one row per day
-GENERATE_TASK = "trading.report_generate"
 CHUNK_SIZE = 5_000  # rows per server-side cursor fetch and per write
 FILE_BUFFER_BYTES = 1 << 20
 _SIGNING_SALT = "trading.reports.download"
@@ -149,12 +148,7 @@ def report_request(
         report = Report.objects.create(
             account=account, type=type, date_from=date_from, date_to=date_to, format=format
         )
-        outbox_enqueue(
-            task=GENERATE_TASK,
-            kwargs={"report_id": report.pk},
-            key=f"report:{report.pk}",
-            lease=int(settings.REPORT_STALE_SECONDS),
-        )
+        report_generate_enqueue(report_id=report.pk)
     logger.info(
         "Report %s (%s %s..%s, %s) requested for %s.",
         report.public_id,

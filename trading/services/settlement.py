@@ -30,14 +30,13 @@ from accounts.services.ledger import (
     house_ledger_account,
     journal_post,
 )
-from accounts.services.outbox import outbox_enqueue
 from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
+from trading.enqueue import market_settle_enqueue
 from trading.models import Instrument, Position
 
 logger = logging.getLogger(__name__)
 
-SETTLE_TASK = "trading.market_settle"
 
 
 @dataclass
@@ -132,9 +131,7 @@ def instrument_resolve(
             },
             request=request,
         )
-        outbox_enqueue(
-            task=SETTLE_TASK, kwargs={"instrument_id": locked.pk}, key=f"settle:{locked.pk}"
-        )
+        market_settle_enqueue(instrument_id=locked.pk)
     return locked
 
 

@@ -17,8 +17,9 @@ not that send worked, the row stays until a run of its task succeeds:
 due. So a lost message, a killed worker or a Redis restart delays the work
 but never strands it, and every task sent through here must be safe to run
 twice (they are: each is idempotent by key or by state). Sends happen after
-commit, never inside a transaction; services name tasks, they never import
-them.
+commit, never inside a transaction. Services do not call this directly: each
+app's `enqueue` module (`accounts.enqueue`, `trading.enqueue`) names its tasks
+and their keys, so services never import tasks.
 """
 
 import logging
