@@ -30,6 +30,11 @@ urlpatterns: list = [
     ),
     path("dashboard/<str:account_id>/orders/", views.order_place, name="order-place"),
     path(
+        "dashboard/<str:account_id>/positions/close/",
+        views.position_close,
+        name="position-close",
+    ),
+    path(
         "dashboard/<str:account_id>/positions/<int:position_id>/close.json",
         views.position_close_simulation,
         name="position-close-simulation",

@@ -281,6 +281,24 @@
     drawGauge(summary, snapshot.thresholds);
   }
 
+  // A row's "Close…" button (custodial accounts: the broker closes for them); the
+  // panel it opens is static/js/trading-forms.js's.
+  function closeCell(row) {
+    if (root.getAttribute("data-account-kind") !== "custodial") return el("td");
+    return el("td", {}, [
+      el("button", {
+        type: "button",
+        class: "button button--small button--secondary",
+        "data-action": "close-position",
+        "aria-expanded": "false",
+      }, [
+        document.createTextNode("Close"),
+        el("span", { class: "visually-hidden", text: " " + row.symbol }),
+        document.createTextNode("…"),
+      ]),
+    ]);
+  }
+
   function renderBreakdown(rows) {
     var body = document.getElementById("breakdown-rows");
     if (!body) return;
@@ -290,7 +308,6 @@
         document.createTextNode(" "),
         el("span", { class: "muted small", text: row.title }),
       ]);
-      var button = el("button", { type: "button", class: "button button--small button--secondary", "data-action": "simulate-close", text: "Simulate close" });
       return el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol }, [
         head,
         cell("quantity", row.quantity, format.number(row.quantity, 6), true),
@@ -299,7 +316,7 @@
         cell("haircut", row.haircut, format.percent(row.haircut), true),
         cell("contribution", row.contribution, format.money(row.contribution), true),
         cell("pnl", row.pnl, format.money(row.pnl), true),
-        el("td", {}, [button]),
+        closeCell(row),
       ]);
     });
     if (!fresh.length) {
@@ -322,10 +339,11 @@
         cell("isolated_margin", row.isolated_margin, format.money(row.isolated_margin), true),
         cell("pnl", row.pnl, format.money(row.pnl), true),
         cell("liquidation_price", row.liquidation_price, format.number(row.liquidation_price, 2), true),
+        closeCell(row),
       ]);
     });
     if (!fresh.length) {
-      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "9", text: "No perpetual positions." })])];
+      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "10", text: "No perpetual positions." })])];
     }
     body.replaceChildren.apply(body, fresh);
   }

@@ -1,5 +1,6 @@
-/* The dashboard's forms: order entry with a live projection, the close-position and
- * add-funds simulations, and per-market perp leverage with a preview.
+/* The dashboard's forms: order entry with a live projection, a position row's
+ * Close… panel (close all or reduce, simulated, then confirmed), the add-funds
+ * simulation, and per-market perp leverage with a preview.
  *
  * Every figure comes from the server (the simulation services); this file only
  * asks, debounced, and shows the answers. Writes are form POSTs with the CSRF
@@ -92,7 +93,8 @@
 
     var resetProjection = function () {
       projection.setAttribute("data-zone", "idle");
-      ["projected_health", "buying_power", "estimate", "fees", "isolated_margin", "liquidation_price"]
+      ["projected_health", "buying_power", "buying_power_fillable", "estimate", "fees", "isolated_margin",
+        "liquidation_price"]
         .forEach(function (name) {
           setField(name, null, "—", projection);
         });
@@ -108,8 +110,11 @@
       projection.setAttribute("data-valid", p.is_valid_trade ? "true" : "false");
       setField("health_before", p.before.health, healthText(p.before.health), projection);
       setField("projected_health", p.after.health, healthText(p.after.health), projection);
-      setField("buying_power", result.buying_power,
-        result.buying_power === null ? (perp ? "—" : "— (buys only)") : format.money(result.buying_power), projection);
+      // Buying power: the largest notional keeping health ≥ the initial requirement,
+      // and beside it what the books can fill now (— when there is none: sells, perps).
+      setField("buying_power", result.buying_power, format.money(result.buying_power), projection);
+      setField("buying_power_fillable", result.buying_power_fillable,
+        format.money(result.buying_power_fillable), projection);
       setField("estimate", result.quantity,
         format.number(result.quantity, 6) + " @ " + format.number(result.average_price, perp ? 2 : 4) + " on " + result.venue,
         projection);
@@ -196,52 +201,347 @@
     resetProjection();
   }
 
-  // --- Close-position simulation --------------------------------------------------------
+  // --- Close / Reduce a position ----------------------------------------------------------
+  //
+  // "Close…" on a row (binary or perp) opens one inline panel under it: Close all,
+  // Reduce by % or Reduce by quantity; for a binary position the simulation of that
+  // size (health before → after, what the books can absorb now); Confirm posts the
+  // close (position_close) with the panel's client_order_id: a fresh one each time
+  // the panel opens and after each definite answer, the same one when a lost answer
+  // is retried, so a retry cannot close twice. The panel stays under its row while
+  // the rows are re-drawn with the same position, and closes when the position
+  // changes (or is gone) or another row's panel opens.
 
-  var breakdown = document.getElementById("breakdown-rows");
-  var closeBox = document.getElementById("close-simulation");
-  if (breakdown && closeBox) {
-    breakdown.addEventListener("click", function (event) {
-      var button = event.target.closest('[data-action="simulate-close"]');
-      if (!button) return;
-      var row = button.closest("tr");
-      var id = row.getAttribute("data-position-id");
-      closeBox.hidden = false;
-      closeBox.setAttribute("data-position-id", id);
-      closeBox.setAttribute("data-state", "loading");
-      closeBox.textContent = "Simulating…";
-      getJSON(config.urls.close.replace("{id}", id)).then(function (answer) {
-        if (!answer.ok) {
-          closeBox.setAttribute("data-state", "error");
-          closeBox.textContent = answer.body.message || "No simulation available.";
-          return;
-        }
-        var r = answer.body;
-        var p = r.projection;
-        closeBox.setAttribute("data-state", "ready");
-        closeBox.replaceChildren();
-        var strong = function (name, value) {
-          var node = document.createElement("strong");
-          node.setAttribute("data-field", name);
-          node.setAttribute("data-value", value === null ? "" : value);
-          node.textContent = healthText(value);
-          return node;
-        };
-        var line = document.createElement("p");
-        line.append(
-          "Closing " + format.number(r.quantity, 6) + " " + r.symbol + " at about " +
-            format.number(r.average_price, 4) + " on " + r.venue + " raises " +
-            format.money(r.proceeds) + ". Margin Health: ",
-          strong("close_health_before", p.before.health),
-          " → ",
-          strong("close_health_after", p.after.health),
-          "."
-        );
-        closeBox.appendChild(line);
-      }).catch(function () {
-        closeBox.setAttribute("data-state", "error");
-        closeBox.textContent = "Could not reach the server.";
+  var QUANTITY_PLACES = 6;
+  var panelTemplate = document.getElementById("close-panel-template");
+  var panel = null;
+
+  // A non-negative decimal string as an integer count of 10^-places (BigInt); null
+  // when it is not one or has more places.
+  function scaledInteger(text, places) {
+    var match = /^(\d*)(?:\.(\d*))?$/.exec(String(text).trim());
+    if (!match || (match[1] + (match[2] || "")) === "") return null;
+    var fraction = match[2] || "";
+    if (fraction.replace(/0+$/, "").length > places) return null;
+    while (fraction.length < places) fraction += "0";
+    return BigInt((match[1] || "0") + fraction.slice(0, places));
+  }
+
+  function unscaled(value, places) {
+    var digits = value.toString();
+    while (digits.length <= places) digits = "0" + digits;
+    return digits.slice(0, digits.length - places) + "." + digits.slice(digits.length - places);
+  }
+
+  // `percent` of `held` rounded down to the quantity step (at least one step), as
+  // position_close sizes it.
+  function percentOf(held, percent) {
+    var match = /^(\d*)(?:\.(\d*))?$/.exec(percent);
+    var places = (match[2] || "").length;
+    var share = BigInt((match[1] || "0") + (match[2] || ""));
+    var size = scaledInteger(held, QUANTITY_PLACES) * share / (BigInt(100) * BigInt(Math.pow(10, places)));
+    if (size < BigInt(1)) size = BigInt(1);
+    return unscaled(size, QUANTITY_PLACES);
+  }
+
+  // The size chosen in the panel: {quantity (null: all), post: the fields to send}
+  // or {error}.
+  function closeSize(p) {
+    var mode = p.form.elements.close_mode.value;
+    if (mode === "all") return { quantity: null, post: {} };
+    var text = p.form.elements[mode].value.trim().replace(/,/g, "");
+    var heldUnits = scaledInteger(p.held, QUANTITY_PLACES);
+    if (mode === "percent") {
+      if (!text) return { error: "Enter the percentage of the position to close." };
+      var share = scaledInteger(text, 6);
+      if (share === null || share <= BigInt(0) || share > BigInt(100000000)) {
+        return { error: "The percentage is a number above 0 and at most 100." };
+      }
+      return { quantity: percentOf(p.held, text), post: { percent: text } };
+    }
+    if (!text) return { error: "Enter the quantity to close." };
+    var units = scaledInteger(text, QUANTITY_PLACES);
+    if (units === null || units <= BigInt(0)) {
+      return { error: "The quantity is a number above 0 with at most " + QUANTITY_PLACES + " decimals." };
+    }
+    if (units > heldUnits) {
+      return { error: "That is more than the position's " + format.number(p.held, 6) + "." };
+    }
+    return { quantity: text, post: { quantity: text } };
+  }
+
+  function setText(node, text) {
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
+  function closeResultText(body) {
+    var order = body.order;
+    var filled = Number(order.filled_quantity) > 0;
+    if (order.status === "cancelled" && filled) {
+      return (order.side === "sell" ? "Sold " : "Bought ") + format.number(order.filled_quantity, 6) +
+        " of " + format.number(order.quantity, 6) + " " + order.symbol + " at " +
+        format.number(order.average_price, 4) + " on " + order.venue + "; the rest found no price " +
+        "within the slippage limit and was cancelled.";
+    }
+    return body.message;
+  }
+
+  function panelSimulate(p) {
+    var summary = field("close_summary", p.form);
+    var fillable = field("close_fillable", p.form);
+    var box = q(".close-simulation", p.form);
+    var size = closeSize(p);
+    var mine = ++p.sequence;
+    if (size.error) {
+      box.setAttribute("data-zone", "error");
+      setText(summary, size.error);
+      setText(fillable, "");
+      setField("close_health_before", null, "—", p.form);
+      setField("close_health_after", null, "—", p.form);
+      return;
+    }
+    var quantity = size.quantity === null ? p.held : size.quantity;
+    if (!p.binary) {
+      box.setAttribute("data-zone", "ok");
+      setText(summary, "Closing " + format.number(quantity, 6) + " of " + format.number(p.held, 6) + " " +
+        p.symbol + " (" + p.side + ") with an immediate-or-cancel order at the best " +
+        (p.side === "short" ? "ask plus" : "bid less") + " 50 bps: its isolated margin and P&L return to cash.");
+      return;
+    }
+    box.setAttribute("data-zone", "loading");
+    var url = config.urls.close.replace("{id}", p.positionId) +
+      (size.quantity === null ? "" : "?" + new URLSearchParams({ quantity: size.quantity }).toString());
+    getJSON(url).then(function (answer) {
+      if (mine !== p.sequence) return; // a newer size is being simulated
+      if (!answer.ok) {
+        box.setAttribute("data-zone", "error");
+        setText(summary, answer.body.message || "No simulation available.");
+        setText(fillable, "");
+        return;
+      }
+      var r = answer.body;
+      var projection = r.projection;
+      var f = r.fillable;
+      box.setAttribute("data-zone", projection.zone);
+      box.setAttribute("data-quantity", r.quantity);
+      setText(summary, "Closing " + format.number(r.quantity, 6) + " of " + format.number(r.held, 6) + " " + r.symbol + ".");
+      setField("close_health_before", projection.before.health, healthText(projection.before.health), p.form);
+      setField("close_health_after", projection.after.health, healthText(projection.after.health), p.form);
+      var where = f ? " at ~" + format.number(f.average_price, 4) + " on " + f.venue +
+        " (slippage " + format.number(f.slippage_bps, 2) + " bps)" : "";
+      fillable.setAttribute("data-value", f ? f.quantity : "0");
+      fillable.setAttribute("data-complete", f && f.complete ? "true" : "false");
+      if (f && f.complete) {
+        setText(fillable, "Fillable now: " + format.number(f.quantity, 6) + where + ", about " + format.money(f.proceeds) + ".");
+      } else {
+        setText(fillable, "The books cannot absorb it now: " + format.number(f ? f.quantity : "0", 6) + " of " +
+          format.number(r.quantity, 6) + where + ". The close sells what they hold within 50 bps of the best " +
+          "bid and cancels the rest.");
+      }
+    }).catch(function () {
+      if (mine !== p.sequence) return;
+      box.setAttribute("data-zone", "error");
+      setText(summary, "Could not reach the server for a simulation.");
+    });
+  }
+
+  function panelClose(restoreFocus) {
+    var p = panel;
+    if (!p) return;
+    panel = null;
+    p.sequence += 1;
+    if (p.tr.parentNode) p.tr.parentNode.removeChild(p.tr);
+    var button = q('[data-action="close-position"]', p.row);
+    if (button) {
+      button.setAttribute("aria-expanded", "false");
+      button.removeAttribute("aria-controls");
+      if (restoreFocus) button.focus();
+    }
+  }
+
+  function panelOpen(row) {
+    var again = panel && panel.row === row;
+    panelClose(false);
+    if (again) return; // the same button again: it toggles
+    var body = row.parentNode;
+    var quantityCell = q('[data-field="quantity"]', row);
+    var sideCell = q('[data-field="side"]', row);
+    var form = panelTemplate.content.firstElementChild.cloneNode(true);
+    var tr = document.createElement("tr");
+    var td = document.createElement("td");
+    tr.className = "close-panel-row";
+    td.colSpan = row.children.length;
+    td.appendChild(form);
+    tr.appendChild(td);
+    var p = {
+      row: row,
+      tr: tr,
+      form: form,
+      body: body,
+      binary: body.id === "breakdown-rows",
+      positionId: row.getAttribute("data-position-id"),
+      symbol: row.getAttribute("data-symbol"),
+      held: quantityCell.getAttribute("data-value").replace(/^-/, ""),
+      side: sideCell ? sideCell.getAttribute("data-value") : "long",
+      orderId: newOrderId(),
+      sequence: 0,
+      done: false,
+      result: q('[data-field="close_result"]', body.closest("section")),
+    };
+    form.id = "close-panel-" + p.positionId;
+    form.setAttribute("data-position-id", p.positionId);
+    form.setAttribute("data-symbol", p.symbol);
+    setField("close_symbol", p.symbol, p.symbol, form);
+    setField("close_held", p.held, format.number(p.held, 6), form);
+    form.querySelectorAll("[data-binary-only]").forEach(function (node) {
+      node.hidden = !p.binary;
+    });
+    var message = field("close_message", form);
+    var confirm = q('[data-action="confirm-close"]', form);
+    var button = q('[data-action="close-position"]', row);
+    button.setAttribute("aria-expanded", "true");
+    button.setAttribute("aria-controls", form.id);
+    row.parentNode.insertBefore(tr, row.nextSibling);
+    panel = p;
+
+    var simulate = debounce(function () {
+      if (panel === p) panelSimulate(p);
+    }, DEBOUNCE_MS);
+    p.resimulate = function () {
+      if (!p.done) panelSimulate(p);
+    };
+    var showMode = function () {
+      var mode = form.elements.close_mode.value;
+      form.querySelectorAll("[data-close-mode]").forEach(function (node) {
+        node.hidden = node.getAttribute("data-close-mode") !== mode;
       });
+      form.setAttribute("data-mode", mode);
+    };
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "close_mode") {
+        showMode();
+        panelSimulate(p);
+      }
+    });
+    form.addEventListener("input", function (event) {
+      if (event.target.name === "percent" || event.target.name === "quantity") simulate();
+    });
+    form.addEventListener("click", function (event) {
+      var preset = event.target.closest("[data-percent]");
+      if (preset) {
+        form.elements.percent.value = preset.getAttribute("data-percent");
+        panelSimulate(p);
+      } else if (event.target.closest('[data-action="cancel-close"]')) {
+        panelClose(true);
+      }
+    });
+    // Where focus was in the panel: re-drawing the rows detaches it for a moment.
+    form.addEventListener("focusin", function (event) {
+      p.lastFocus = event.target;
+    });
+    form.addEventListener("focusout", function (event) {
+      if (event.relatedTarget && !form.contains(event.relatedTarget)) p.lastFocus = null;
+    });
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        if (panel === p) panelClose(true);
+      }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (p.done) return;
+      var size = closeSize(p);
+      if (size.error) {
+        say(message, size.error, "error");
+        return;
+      }
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
+      data.append("symbol", p.symbol);
+      data.append("client_order_id", p.orderId);
+      Object.keys(size.post).forEach(function (name) {
+        data.append(name, size.post[name]);
+      });
+      confirm.disabled = true;
+      form.setAttribute("data-state", "posting");
+      say(message, "Closing…", "info");
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        body: data,
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          return { ok: response.ok, status: response.status, body: body };
+        }, function () {
+          return { ok: false, status: response.status, body: { message: "Unexpected answer (" + response.status + ")." } };
+        });
+      }).then(function (answer) {
+        // A definite answer: the next confirm is a new close (a lost answer keeps the
+        // id, so confirming again cannot close twice).
+        p.orderId = newOrderId();
+        if (answer.ok) {
+          var text = closeResultText(answer.body);
+          var order = answer.body.order;
+          p.done = Number(order.filled_quantity) > 0 || order.status === "pending";
+          form.setAttribute("data-state", p.done ? "done" : "idle");
+          form.setAttribute("data-order-id", order.id);
+          form.setAttribute("data-order-status", order.status);
+          say(message, text, p.done ? "success" : "error");
+          if (p.result) {
+            say(p.result, text, p.done ? "success" : "error");
+            p.result.setAttribute("data-order-id", order.id);
+          }
+          app.refreshSnapshot();
+        } else {
+          form.setAttribute("data-state", "error");
+          form.setAttribute("data-error-code", answer.body.code || "");
+          say(message, answer.body.message || "The position was not closed.", "error");
+        }
+      }).catch(function () {
+        form.setAttribute("data-state", "error");
+        say(message, "No answer from the server: the position may or may not have been closed. " +
+          "Confirming again is safe (it cannot close twice).", "error");
+      }).finally(function () {
+        confirm.disabled = p.done;
+      });
+    });
+
+    showMode();
+    panelSimulate(p);
+    form.elements.close_mode[0].focus();
+  }
+
+  if (panelTemplate) {
+    ["breakdown-rows", "perp-rows"].forEach(function (id) {
+      var body = document.getElementById(id);
+      if (!body) return;
+      body.addEventListener("click", function (event) {
+        var button = event.target.closest('[data-action="close-position"]');
+        if (button) panelOpen(button.closest("tr"));
+      });
+    });
+    // The rows were re-drawn (a snapshot): keep the panel under the same position, or
+    // close it when the position changed or is gone.
+    app.onSnapshot(function () {
+      var p = panel;
+      if (!p) return;
+      var row = p.body.querySelector('tr[data-position-id="' + p.positionId + '"]');
+      var cell = row && q('[data-field="quantity"]', row);
+      var button = row && q('[data-action="close-position"]', row);
+      var lostFocus = p.lastFocus && (!document.activeElement || document.activeElement === document.body);
+      if (!cell || !button || cell.getAttribute("data-value").replace(/^-/, "") !== p.held) {
+        panelClose(false);
+        if (lostFocus && button) button.focus();
+        return;
+      }
+      row.parentNode.insertBefore(p.tr, row.nextSibling);
+      p.row = row;
+      button.setAttribute("aria-expanded", "true");
+      button.setAttribute("aria-controls", p.form.id);
+      if (lostFocus) p.lastFocus.focus();
+      p.resimulate(); // prices moved
     });
   }
 

@@ -6,7 +6,7 @@ published to the same Redis the engine listens to. Each test leaves a
 screenshot in test-artifacts/.
 """
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import httpx
 import pytest
@@ -16,9 +16,9 @@ from tests.api.conftest import key_issue
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import credit_cash
 from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
-from tests.trading.conftest import binary_create
+from tests.trading.conftest import binary_create, perp_create
 from tests.trading.quoting import put_quote
-from trading.models import RiskPolicy
+from trading.models import Position, RiskPolicy
 from trading.services.execute import order_execute
 
 pytestmark = pytest.mark.browser
@@ -105,6 +105,11 @@ def test_typing_a_size_projects_health_and_a_trade_appears(portal, page, alice):
         "'#order-projection [data-field=projected_health]').textContent.trim())"
     )
     first = projected.inner_text()
+    # Buying power (health ≥ 1.2), with what the books can fill now beside it.
+    power = page.locator("#order-projection [data-field=buying_power]")
+    assert power.inner_text().endswith(" USDC") and Decimal(power.get_attribute("data-value")) > 0
+    assert page.locator("#order-projection [data-field=buying_power_fillable]").is_visible()
+    assert "fillable now at book depth" in page.locator("#order-projection").inner_text()
     page.fill("#order-notional", "400")
     page.wait_for_function(
         "first => document.querySelector("
@@ -150,3 +155,88 @@ def test_a_stopped_feed_shows_prices_delayed_and_live_prices_clear_it(portal, pa
 
     quote("0.58", "0.59")  # prices are live again: the engine's push says so
     page.wait_for_selector("#prices-banner", state="hidden", timeout=15_000)
+
+
+def test_closing_half_a_position_from_its_row(portal, page, alice):
+    log_in(page, portal, "alice@example.test")
+    row = page.locator("#breakdown-rows tr[data-symbol=TRUMP-WIN]")
+    before = Decimal(row.locator("[data-field=quantity]").get_attribute("data-value"))
+    half = (before / 2).quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+
+    row.locator("[data-action=close-position]").click()
+    panel = page.locator("form.close-panel")
+    assert row.locator("[data-action=close-position]").get_attribute("aria-expanded") == "true"
+    assert page.evaluate("document.activeElement.value") == "all"  # focus on the choices
+    page.keyboard.press("ArrowRight")  # Close all → Reduce by %
+    assert panel.get_by_label("Reduce by %").is_checked()
+    panel.get_by_role("button", name="50 %").click()
+    assert panel.get_by_label("Percent of the position").input_value() == "50"
+    assert panel.get_by_label("Quantity to close").is_hidden()
+
+    # The simulation of that half: health before → after, and what the books absorb.
+    page.wait_for_selector(f"form.close-panel .close-simulation[data-quantity='{half:.6f}']")
+    simulation = panel.locator(".close-simulation")
+    assert simulation.get_attribute("data-zone") in ("ok", "warning")
+    assert panel.locator("[data-field=close_health_before]").get_attribute("data-value")
+    assert panel.locator("[data-field=close_health_after]").inner_text() == "No borrowing"
+    assert (
+        panel.locator("[data-field=close_fillable]")
+        .inner_text()
+        .startswith(f"Fillable now: {half:,.6f}".rstrip("0").rstrip("."))
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel.screenshot(path=str(ARTIFACTS / "close-panel.png"))
+
+    quote("0.60", "0.61")  # a fresh price for the venue to fill on
+    panel.get_by_role("button", name="Confirm close").click()
+    page.wait_for_function(
+        "q => document.querySelector('#breakdown-rows tr[data-symbol=TRUMP-WIN] "
+        "[data-field=quantity]').dataset.value === q",
+        arg=f"{before - half:.6f}",
+    )
+    result = page.locator("#position-breakdown [data-field=close_result]")
+    assert result.inner_text().startswith(f"Sold {half:.6f} TRUMP-WIN at ")
+    # The position changed: its panel is gone, the button collapsed and focused.
+    assert page.locator("form.close-panel").count() == 0
+    assert row.locator("[data-action=close-position]").get_attribute("aria-expanded") == "false"
+    assert Position.objects.get(account=alice).quantity == before - half
+
+
+def test_one_close_panel_at_a_time_and_a_perp_closed_from_its_row(portal, page, alice):
+    perp_create("BTC-PERP", "BTC")
+
+    def perp_quote() -> None:
+        put_quote("BTC-PERP@leviathan", bid="50000", ask="50001", binary=False, step="1")
+
+    perp_quote()
+    order_execute(account=alice, symbol="BTC-PERP", side="buy", notional_usdc=Decimal("100"))
+    log_in(page, portal, "alice@example.test")
+    binary = page.locator("#breakdown-rows tr[data-symbol=TRUMP-WIN]")
+    perp = page.locator("#perp-rows tr[data-symbol=BTC-PERP]")
+    binary.locator("[data-action=close-position]").click()
+    perp.locator("[data-action=close-position]").click()
+    # Opening another row's panel closes the first.
+    assert page.locator("form.close-panel").count() == 1
+    assert page.locator("#perp-positions form.close-panel").count() == 1
+    assert binary.locator("[data-action=close-position]").get_attribute("aria-expanded") == "false"
+    panel = page.locator("form.close-panel")
+    size = perp.locator("[data-field=quantity]").get_attribute("data-value")
+    shown = panel.locator("[data-field=close_held]").inner_text()
+    assert Decimal(shown) == Decimal(size) > 0
+    summary = panel.locator("[data-field=close_summary]").inner_text()
+    assert summary.startswith(f"Closing {shown} of {shown} BTC-PERP (long)")
+    assert panel.locator(".close-health").is_hidden()  # no health simulation for a perp
+    # Escape closes it and gives focus back to its button.
+    page.keyboard.press("Escape")
+    assert page.locator("form.close-panel").count() == 0
+    assert page.evaluate("document.activeElement.dataset.action") == "close-position"
+    assert page.evaluate("document.activeElement.closest('tr').dataset.symbol") == "BTC-PERP"
+
+    page.keyboard.press("Enter")  # open it again from the keyboard: Close all, confirm
+    perp_quote()
+    page.locator("form.close-panel").get_by_role("button", name="Confirm close").click()
+    page.wait_for_selector("#perp-rows tr.empty")
+    result = page.locator("#perp-positions [data-field=close_result]")
+    assert result.inner_text().startswith(f"Sold {size} BTC-PERP at ")
+    perps = Position.objects.filter(account=alice, instrument__symbol="BTC-PERP")
+    assert not perps.exclude(quantity=0).exists()

@@ -284,12 +284,20 @@ def test_closing_a_position_is_simulated_with_the_service(markets):
     assert response.status_code == 200
     body = response.json()
     quotes_put()
-    trade = position_close_simulate(account=account, position_id=position.pk)
+    close = position_close_simulate(account=account, position_id=position.pk)
     assert body["projection"]["after"]["health"] == (
-        None if trade.projection.after.health is None else str(trade.projection.after.health)
+        None if close.projection.after.health is None else str(close.projection.after.health)
     )
-    assert body["proceeds"] == f"{trade.notional:.6f}"
-    assert body["quantity"] == f"{position.quantity:.6f}"
+    assert body["symbol"] == TRUMP
+    assert body["quantity"] == body["held"] == f"{position.quantity:.6f}"
+    assert body["fillable"] == {
+        "venue": close.venue,
+        "quantity": f"{close.fillable.quantity:.6f}",
+        "average_price": f"{close.fillable.average_price:.8f}",
+        "slippage_bps": str(close.fillable.slippage_bps.quantize(D("0.01"))),
+        "proceeds": f"{close.proceeds:.6f}",
+        "complete": True,
+    }
     # Closing the largest contributor repays the loan here: no borrowing after.
     assert D(body["projection"]["before"]["used_margin"]) > 0
     assert body["projection"]["after"]["used_margin"] == "0.000000"

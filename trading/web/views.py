@@ -23,7 +23,8 @@ from accounts.models import Account
 from accounts.web import account_current_get, portal_page
 from portal.errors import DomainError, ErrorCode
 from trading.presenters import leverage_result_present
-from trading.services.execute import order_execute
+from trading.services.execute import account_check_can_order, order_execute
+from trading.services.orders import position_close as position_close_order
 from trading.services.perps import LeverageStatus, leverage_set
 from trading.web import figures
 from trading.web_forms import LeverageForm, TradeForm, order_form_choices
@@ -91,6 +92,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "snapshot": reverse("dashboard-snapshot", args=[account_id]),
             "projection": reverse("trade-projection", args=[account_id]),
             "order": reverse("order-place", args=[account_id]),
+            "position_close": reverse("position-close", args=[account_id]),
             "add_funds": reverse("add-funds-simulation", args=[account_id]),
             # Templates for per-row URLs: the placeholder is replaced in the script.
             "close": reverse("position-close-simulation", args=[account_id, 0]).replace(
@@ -145,7 +147,14 @@ def trade_projection(request: HttpRequest, account: Account) -> JsonResponse:
 def position_close_simulation(
     request: HttpRequest, account: Account, position_id: int
 ) -> JsonResponse:
-    return JsonResponse(figures.position_close_projection(account=account, position_id=position_id))
+    """Closing all (or `?quantity=`) of one binary position: health before and after,
+    and what the books can absorb now (`figures.position_close_projection`)."""
+    quantity = request.GET.get("quantity", "").strip() or None
+    return JsonResponse(
+        figures.position_close_projection(
+            account=account, position_id=position_id, quantity=quantity
+        )
+    )
 
 
 @require_GET
@@ -205,6 +214,37 @@ def order_place(request: HttpRequest, account: Account) -> HttpResponse:
         return JsonResponse(result, status=202 if order.status == order.Status.PENDING else 201)
     messages.success(request, result["message"])
     return redirect("dashboard")
+
+
+def _posted(request: HttpRequest, name: str) -> str | None:
+    """A POSTed field, stripped; None when absent or blank."""
+    return request.POST.get(name, "").strip() or None
+
+
+@require_POST
+@account_json
+def position_close(request: HttpRequest, account: Account) -> HttpResponse:
+    """Close all, a `quantity` or a `percent` of the position in `symbol` (a row's
+    Close… panel) with `position_close`: an immediate-or-cancel limit at the
+    protective price. Idempotent by `client_order_id`: 201 with the order (202
+    while the venue has not confirmed), 200 with the original for a retry of
+    the same close, 409 `duplicate_order` for another body under the same id;
+    a refusal is the service's `{"code", "message"}` and status. Custodial
+    accounts only (403 `custodial_required`).
+    """
+    account_check_can_order(account)
+    symbol = _posted(request, "symbol")
+    if symbol is None:
+        return _error(ErrorCode.INVALID_PARAMS, "Which position? symbol is required.")
+    order = position_close_order(
+        account=account,
+        symbol=symbol,
+        quantity=_posted(request, "quantity"),
+        percent=_posted(request, "percent"),
+        client_order_id=_posted(request, "client_order_id"),
+    )
+    status = 200 if order.replayed else 202 if order.status == order.Status.PENDING else 201
+    return JsonResponse(figures.order_result_out(order), status=status)
 
 
 @require_POST
