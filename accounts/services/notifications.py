@@ -22,6 +22,7 @@ from accounts.models import Notification, User
 
 logger = logging.getLogger(__name__)
 
+
 def notification_create(
     *,
     user_id: int,

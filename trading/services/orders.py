@@ -51,6 +51,7 @@ from trading.services.execute import CLIENT_ORDER_ID_MAX, account_check_can_orde
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
+from trading.services.order_status import order_status_set
 from trading.services.routing import (
     Contract,
     VenueBook,
@@ -250,14 +251,6 @@ def _fills_apply(
         )
 
 
-def _finish(order: Order, *, status: str, code: str = "", reason: str = "") -> None:
-    order.status = status
-    order.reject_code = code
-    order.reject_reason = reason[:255]
-    order.updated_at = timezone.now()
-    order.save(update_fields=["status", "reject_code", "reject_reason", "updated_at"])
-
-
 def _remaining(order: Order) -> Decimal:
     return (order.quantity or ZERO) - order.filled_quantity
 
@@ -279,7 +272,7 @@ def _execute_now(
     fills = crossing_levels(book, side=order.side, limit=order.limit_price, quantity=remaining)
     available = sum((quantity for _, quantity in fills), ZERO)
     if order.time_in_force == Order.TimeInForce.FOK and available < remaining:
-        _finish(
+        order_status_set(
             order,
             status=Order.Status.REJECTED,
             code="fok_not_filled",
@@ -289,9 +282,9 @@ def _execute_now(
     _fills_apply(order=order, account=account, fills=fills, liquidity=liquidity)
     if _remaining(order) > 0 and order.time_in_force != Order.TimeInForce.GTC:
         reason = "Immediate or cancel: the rest did not cross the book."
-        _finish(order, status=Order.Status.CANCELLED, code="ioc_unfilled", reason=reason)
+        order_status_set(order, status=Order.Status.CANCELLED, code="ioc_unfilled", reason=reason)
     elif order.status != _status_after_fills(order):
-        _finish(order, status=_status_after_fills(order))
+        order_status_set(order, status=_status_after_fills(order))
     return order
 
 
@@ -630,7 +623,7 @@ def order_cancel(
     with transaction.atomic():
         order = _order_locked(account=account, order_id=order_id, client_order_id=client_order_id)
         _active_check(order)
-        _finish(
+        order_status_set(
             order,
             status=Order.Status.CANCELLED,
             code="cancelled",
@@ -638,35 +631,6 @@ def order_cancel(
         )
         order_update_broadcast(order=order)
     return order
-
-
-def _orders_cancel(orders, *, reason: str) -> list[Order]:
-    """Cancel the active orders of `orders` (a queryset), row-locked; return them."""
-    cancelled = list(orders.filter(status__in=ACTIVE).select_for_update(of=("self",)))
-    for order in cancelled:
-        _finish(order, status=Order.Status.CANCELLED, code="cancelled", reason=reason)
-        order_update_broadcast(order=order)
-    return cancelled
-
-
-def orders_cancel_for_market(
-    *, account: Account, instrument: Instrument, reason: str
-) -> list[Order]:
-    """Cancel the account's active orders in one market (e.g. its leverage changed).
-
-    Runs in the caller's transaction if any (the caller holds the account
-    lock); returns the cancelled orders.
-    """
-    with transaction.atomic():
-        return _orders_cancel(
-            Order.objects.filter(account=account, instrument=instrument), reason=reason
-        )
-
-
-def orders_cancel_for_instrument(*, instrument: Instrument, reason: str) -> list[Order]:
-    """Cancel every active order in a market (it halted or resolved); return them."""
-    with transaction.atomic():
-        return _orders_cancel(Order.objects.filter(instrument=instrument), reason=reason)
 
 
 # ---------------------------------------------------------------------------
@@ -726,7 +690,9 @@ def _match_resting(*, order_id: int, book: OrderBook) -> bool:
                 )
         except DomainError as exc:  # margin, position: cancel; the customer re-places
             order.refresh_from_db()
-            _finish(order, status=Order.Status.CANCELLED, code=exc.code, reason=exc.message)
+            order_status_set(
+                order, status=Order.Status.CANCELLED, code=exc.code, reason=exc.message
+            )
             order_update_broadcast(order=order)
             logger.info("Resting order %s cancelled: %s", order.public_id, exc.message)
             return False
@@ -753,7 +719,7 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
         if parent.children.exists() or parent.filled_quantity <= 0:
             return None
         if parent.status in RESTING:
-            _finish(
+            order_status_set(
                 parent,
                 status=Order.Status.CANCELLED,
                 code=trigger,
@@ -788,7 +754,7 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
             updated_at=now,
         )
         if quantity <= 0 or instrument.status != Instrument.Status.OPEN:
-            _finish(
+            order_status_set(
                 child,
                 status=Order.Status.CANCELLED,
                 code=trigger,

@@ -47,6 +47,7 @@ from trading.models import FundingPayment, Instrument, LeverageSetting, Listing,
 from trading.selectors import perp_quotes_get
 from trading.services.eligibility import account_margin_eligibility_refresh
 from trading.services.margin_check import margin_refusal
+from trading.services.order_status import orders_cancel_for_market
 from trading.services.positions import Side
 from trading.services.simulation import PortfolioChange, Projection, change_simulate
 from trading.venues import venue_adapter
@@ -482,8 +483,6 @@ def _margin_resize(*, plan: LeveragePlan, account: Account) -> None:
 
 def _orders_cancel(*, account: Account, instrument: Instrument, reason: str) -> list[str]:
     """Cancel the account's open orders in the market; return their public ids."""
-    from trading.services.orders import orders_cancel_for_market  # orders → fills → perps
-
     cancelled = orders_cancel_for_market(account=account, instrument=instrument, reason=reason)
     return [order.public_id for order in cancelled]
 

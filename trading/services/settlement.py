@@ -34,9 +34,9 @@ from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams, NotFoun
 from portal.money import ZERO, quantize_money
 from trading.enqueue import market_settle_enqueue
 from trading.models import Instrument, Position
+from trading.services.order_status import orders_cancel_for_instrument
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -90,9 +90,6 @@ def instrument_resolve(
     idempotent, so a repeated run is harmless). Returns the locked, updated
     instrument.
     """
-    # Imported here: the order service imports this module's neighbours.
-    from trading.services.orders import orders_cancel_for_instrument
-
     if actor is None or not actor.is_staff:
         raise Forbidden("Only operations staff can resolve a market.")
     try:
