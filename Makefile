@@ -1,5 +1,5 @@
 # The two commands: `make run` (the whole product, embedded defaults) and
-# `make test` (linters + the full suite against real PostgreSQL and Redis).
+# `make test` (linters, import contracts + the full suite against real PostgreSQL and Redis).
 
 PYTHON ?= python3
 VENV := .venv
@@ -38,6 +38,7 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(TEST_ENV) $(BIN)/python -m portal.services_check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(TEST_ENV) $(BIN)/python manage.py check --fail-level WARNING
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory check-deploy
@@ -59,6 +60,7 @@ check-deploy: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The demo ops user's current TOTP code, for the admin login.
 otp: $(VENV)/.installed
@@ -68,4 +70,4 @@ api-key: $(VENV)/.installed
 	$(BIN)/python manage.py demo_api_key alice@prime.local
 
 clean:
-	rm -rf var staticfiles .pytest_cache .ruff_cache
+	rm -rf var staticfiles .pytest_cache .ruff_cache .import_linter_cache
