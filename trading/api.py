@@ -46,6 +46,7 @@ from trading.presenters import (
 )
 from trading.selectors import margin_overview_get, margin_utilization_get, position_book_get
 from trading.services.execute import order_execute
+from trading.services.orders import position_close
 from trading.services.perps import LeverageStatus, leverage_get, leverage_levels, leverage_set
 from trading.services.simulation import portfolio_what_if
 
@@ -86,6 +87,50 @@ class PositionListApi(ApiView):
         )
 
 
+class PositionCloseApi(ApiView):
+    required_scopes = TRADE
+    throttle_group = "order_management"
+    error_codes = (
+        ErrorCode.NOT_FOUND,
+        *CANNOT_TRANSACT,
+        ErrorCode.DUPLICATE_ORDER,
+        ErrorCode.MARKET_CLOSED,
+        *NO_LIVE_PRICES,
+    )
+
+    @extend_schema(
+        operation_id="position_close",
+        summary="Close a position",
+        description="Close all of a position, a `quantity` or a `percent` of it, with an "
+        "immediate-or-cancel limit order at the protective price: the best bid less "
+        "`slippage_bps` for a sale (the best ask plus it to cover a short perp). It fills "
+        "what the books hold down to that price now and cancels the rest (status "
+        "`cancelled`, reject_code `ioc_unfilled`, with `filled_quantity` showing what "
+        "closed). A close only lowers risk: no margin check refuses it. `symbol` is the "
+        "contract: `TRUMP-WIN`, `TRUMP-WIN:NO` or `BTC-PERP`. 201 with the order; a retry "
+        "with the same client_order_id and body answers 200 with the original. Errors: 404 "
+        "no open position (or unknown symbol); 400 both quantity and percent, or more than "
+        "the position; 409 `duplicate_order`, `market_closed`; 403 `custodial_required`, "
+        "`kyb_required`; 503 no live book.",
+        tags=TAGS,
+        parameters=[ACCOUNT_PARAM, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
+        request=s.PositionCloseInputSerializer,
+        responses={201: s.OrderSerializer, 200: s.OrderSerializer},
+    )
+    def post(self, request: Request, symbol: str) -> Response:
+        account = self.account_get(request)
+        data = validated(s.PositionCloseInputSerializer, request.data)
+        order = position_close(
+            account=account,
+            symbol=symbol,
+            quantity=data.get("quantity"),
+            percent=data.get("percent"),
+            slippage_bps=data["slippage_bps"],
+            client_order_id=data.get("client_order_id"),
+        )
+        return Response(order_of(order), status=200 if order.replayed else 201)
+
+
 # ---------------------------------------------------------------------------
 # Execute
 
@@ -112,7 +157,9 @@ class ExecuteApi(ApiView):
         description="A market order for a USDC notional, routed to the venue with the best "
         "executable price (or `venue`), checked against the margin requirement, filled and "
         "booked at once. 201: done (filled, or rejected by the venue: see `status`); 202: the "
-        "venue has not confirmed in time, the order is `pending` and is reconciled later. "
+        "venue has not confirmed in time, the order is `pending` and is reconciled later; "
+        "200: a retry with the same client_order_id and body, answered with the original "
+        "order as it stands. "
         "Errors: 404 unknown symbol, venue or account; 409 `duplicate_order`, "
         "`market_closed`; 422 `insufficient_margin`, `slippage_exceeded`; 400 "
         "`insufficient_liquidity`; 403 `custodial_required`, `kyb_required`; 503 "
@@ -123,6 +170,7 @@ class ExecuteApi(ApiView):
         responses={
             201: s.OrderSerializer,
             202: OpenApiResponse(s.OrderSerializer, description="Pending venue confirmation."),
+            200: OpenApiResponse(s.OrderSerializer, description="A retry: the original order."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -137,8 +185,8 @@ class ExecuteApi(ApiView):
             slippage_bps=data["slippage_bps"],
             client_order_id=data.get("client_order_id"),
         )
-        status = 202 if order.status == Order.Status.PENDING else 201
-        return Response(order_of(order), status=status)
+        pending = order.status == Order.Status.PENDING
+        return Response(order_of(order), status=200 if order.replayed else 202 if pending else 201)
 
 
 # ---------------------------------------------------------------------------
@@ -236,6 +284,7 @@ class MarginSimulateApi(ApiView):
                             "instrument_name": position.instrument_name,
                             "amount": qty(position.amount),
                             "entry_price": price(position.entry_price),
+                            "fee": money(position.fee),
                             "cash": money(position.cash),
                         }
                         for position in what_if.positions

@@ -46,6 +46,37 @@ def account_id_field() -> TextField:
 # Input
 
 
+class PositionCloseInputSerializer(serializers.Serializer):
+    account_id = account_id_field()
+    quantity = quantity_input(
+        required=False,
+        allow_null=True,
+        help_text="Contracts (or a perp's base units) to close. Omit both quantity and "
+        "percent to close the whole position.",
+    )
+    percent = money_input(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text='Share of the position to close, e.g. "25" (rounded down to a whole step).',
+    )
+    slippage_bps = WholeNumberField(
+        required=False,
+        default=50,
+        min_value=0,
+        max_value=SLIPPAGE_BPS_MAX,
+        help_text="How far below the best bid (above the best ask, covering a short) the "
+        "order may fill, in basis points. Default 50.",
+    )
+    client_order_id = TextField(
+        required=False,
+        allow_null=True,
+        max_length=CLIENT_ORDER_ID_MAX,
+        help_text="Unique per account. A retry with the same id and body returns the "
+        "original order (200); the same id with a different body is a 409 duplicate_order.",
+    )
+
+
 class ExecuteInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     symbol = TextField(max_length=70, help_text=SYMBOL_HELP)
@@ -336,9 +367,12 @@ class MarginSerializer(serializers.Serializer):
     margin_enabled = serializers.BooleanField()
     margin_utilization = decimal_out(allow_null=True)
     available_credit = decimal_out(
-        help_text="Available Margin: Adjusted Equity − Used Margin (room for new positions)."
+        help_text="What the account can still borrow: its Available Margin when margin is "
+        "enabled, 0 for an account that cannot borrow (cash-only or non-custodial)."
     )
-    available_margin = decimal_out(help_text="Same as available_credit.")
+    available_margin = decimal_out(
+        help_text="Adjusted Equity − Used Margin (room for new positions)."
+    )
     health = decimal_out(
         allow_null=True, help_text="Adjusted Equity / Used Margin; null (unbounded) when UM = 0."
     )
@@ -375,7 +409,10 @@ class WhatIfPositionSerializer(serializers.Serializer):
     instrument_name = serializers.CharField()
     amount = decimal_out()
     entry_price = decimal_out()
-    cash = decimal_out(help_text="−paid for a buy, +received for a sell.")
+    fee = decimal_out(
+        help_text="Venue fee plus broker commission of the fill, as execute counts them."
+    )
+    cash = decimal_out(help_text="−paid for a buy, +received for a sell; the fee included.")
 
 
 class MarginSimulationResultSerializer(serializers.Serializer):

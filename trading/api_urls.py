@@ -6,6 +6,11 @@ from trading import api, api_linked, api_markets, api_orders
 
 urlpatterns = [
     path("positions", api.PositionListApi.as_view(), name="api-positions"),
+    path(
+        "positions/<str:symbol>/close",
+        api.PositionCloseApi.as_view(),
+        name="api-position-close",
+    ),
     path("execute", api.ExecuteApi.as_view(), name="api-execute"),
     path("margin", api.MarginApi.as_view(), name="api-margin"),
     path("margin/simulate", api.MarginSimulateApi.as_view(), name="api-margin-simulate"),

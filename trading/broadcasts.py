@@ -103,6 +103,7 @@ class MarginUpdate:
     utilization: Decimal | None  # None: AE = 0 while borrowing
     status: str
     at: datetime
+    may_borrow: bool = True  # margin enabled: Available Margin is credit it can draw
     stale: bool = False  # some position is priced with a stale price
     stale_since: datetime | None = None  # the oldest such price's time
 

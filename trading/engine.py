@@ -345,6 +345,7 @@ class MarginEngine:
                     health=ratio_decimal(rows.health[i]),
                     utilization=ratio_decimal(rows.utilization[i]),
                     status=margin.STATUS_NAMES[rows.status[i]],
+                    may_borrow=bool(rows.may_borrow[i]),
                     at=rows.at,
                     stale=bool(rows.stale[i]),
                     stale_since=None

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from portal.money import dec, money, price, qty
+from portal.money import ZERO, dec, money, price, qty
 from trading.models import Fill, Order
 from trading.selectors import (
     AccountMargin,
@@ -218,6 +218,7 @@ class MarginFigures(Protocol):
 
 class MarginHeadline(MarginFigures, Protocol):
     at: datetime
+    may_borrow: bool
     stale: bool
     stale_since: datetime | None
 
@@ -253,7 +254,8 @@ def margin_headline_present(figures: MarginHeadline) -> dict[str, Any]:
     """The figures with their time and price freshness: the `margin` push's body, and
     the part of the margin summary the engine recomputes on every tick."""
     return margin_figures_present(figures) | {
-        "available_credit": money(figures.available_margin),
+        # Credit only for an account that can borrow: a cash-only account has none.
+        "available_credit": money(figures.available_margin if figures.may_borrow else ZERO),
         "as_of": timestamp(figures.at),
         "stale": figures.stale,
         "stale_since": timestamp(figures.stale_since),

@@ -503,6 +503,7 @@ class AccountMargin:
     at: datetime
     stale: bool  # some position is priced with a price older than the risk policy allows
     stale_since: datetime | None  # the time of the oldest such price (None: never priced)
+    may_borrow: bool = True  # margin enabled: Available Margin is credit it can draw
 
 
 def margin_summaries_get(
@@ -554,6 +555,7 @@ def margin_summaries_get(
                 at=portfolio.at,
                 stale=stale[k],
                 stale_since=stale_since[k],
+                may_borrow=account.margin_enabled,
             )
         )
     return summaries

@@ -319,7 +319,7 @@ def test_execute_pending_at_the_venue_is_a_202(api, account, market, settings):
 def test_execute_retry_returns_the_original_and_a_different_body_is_409(api, account, market):
     body = {"symbol": "TRUMP-WIN", "side": "buy", "notional_usdc": "60", "client_order_id": "k"}
     first = call(api, "post", "execute", body, expect=201).json()
-    again = call(api, "post", "execute", body | {"notional_usdc": "60.00"}, expect=201).json()
+    again = call(api, "post", "execute", body | {"notional_usdc": "60.00"}, expect=200).json()
     assert again["id"] == first["id"]
     assert Fill.objects.filter(account=account).count() == 1
     assert error(call(api, "post", "execute", body | {"notional_usdc": "61"})) == (
@@ -436,7 +436,8 @@ def test_margin_summary_and_breakdowns(api, account, market):
     assert (body["status"], body["margin_utilization"]) == ("healthy", "0.000000")
     # Evaluated a moment apart: haircuts decay with time to expiry (a micro-dollar here).
     assert abs(D(body["adjusted_equity"]) - summary.adjusted_equity) <= D("0.00001")
-    assert body["available_credit"] == body["available_margin"]
+    # Margin is not enabled: the account cannot borrow, so it has no credit.
+    assert body["available_credit"] == "0.000000" != body["available_margin"]
     assert abs(D(body["available_margin"]) - summary.available_margin) <= D("0.00001")
     assert (body["initial_margin_requirement"], body["maintenance_margin_requirement"]) == (
         "1.2",
@@ -1107,3 +1108,47 @@ def test_every_trading_endpoint_is_documented_with_its_errors():
             assert operation["security"] == [{"ApiKey": []}]
     leverage_422 = paths["/v1/intelligence/leverage"]["post"]["responses"]["422"]
     assert "LeverageResult" in json.dumps(leverage_422)  # the seed's REJECTED body
+
+
+# ---------------------------------------------------------------------------
+# Closing a position
+
+
+def test_a_position_is_closed_in_part_then_whole_idempotently(api, account, market):
+    execute(api, symbol="TRUMP-WIN", notional_usdc="60")  # 100 at kalshi's 0.60
+    body = {"percent": "50", "client_order_id": "close-1"}
+    half = call(api, "post", "positions/TRUMP-WIN/close", body, expect=201).json()
+    # Sold into the best bid (polymarket's 0.61), no lower than 0.61 less 50 bps.
+    assert (half["side"], half["symbol"], half["status"]) == ("sell", "TRUMP-WIN", "filled")
+    assert (half["filled_quantity"], half["average_price"]) == ("50.000000", "0.61000000")
+    again = call(api, "post", "positions/TRUMP-WIN/close", body, expect=200).json()
+    assert again["id"] == half["id"]  # a retry: nothing sold twice
+    assert error(call(api, "post", "positions/TRUMP-WIN/close", body | {"percent": "60"})) == (
+        409,
+        "duplicate_order",
+    )
+    call(api, "post", "positions/TRUMP-WIN/close", {}, expect=201)
+    assert Position.objects.get(account=account, instrument=market["trump"]).quantity == 0
+
+
+def test_closing_what_is_not_held_is_refused_clearly(api, account, market):
+    execute(api, symbol="TRUMP-WIN", notional_usdc="60")
+    assert error(call(api, "post", "positions/TRUMP-WIN:NO/close", {})) == (404, "not_found")
+    assert error(call(api, "post", "positions/TRUMP-WIN/close", {"quantity": "101"})) == (
+        400,
+        "invalid_params",
+    )
+    assert error(
+        call(api, "post", "positions/TRUMP-WIN/close", {"quantity": "1", "percent": "1"})
+    ) == (400, "invalid_params")
+    halt(market["trump"])
+    assert error(call(api, "post", "positions/TRUMP-WIN/close", {})) == (409, "market_closed")
+
+
+def test_a_short_perp_is_covered_by_a_buy(api, account, market):
+    call(api, "post", "execute", {"symbol": "BTC-PERP", "side": "sell", "notional_usdc": "500"})
+    held = Position.objects.get(account=account, instrument=market["btc"]).quantity
+    assert held < 0
+    closed = call(api, "post", "positions/BTC-PERP/close", {}, expect=201).json()
+    assert closed["side"] == "buy" and D(closed["filled_quantity"]) == -held
+    assert Position.objects.get(account=account, instrument=market["btc"]).quantity == 0

@@ -134,6 +134,7 @@ def _margin_push(account: Account) -> None:
         utilization=summary.utilization,
         status=summary.status,
         at=summary.at,
+        may_borrow=summary.may_borrow,
         stale=summary.stale,
         stale_since=summary.stale_since,
     )

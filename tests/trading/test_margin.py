@@ -33,9 +33,10 @@ from trading.services.simulation import (
     PortfolioChange,
     account_state,
     add_funds_project,
+    buy_change,
     buying_power_find,
     change_project,
-    trade_change,
+    worst_case,
 )
 from trading.venues.base import Side
 
@@ -407,17 +408,21 @@ def asks_book(best: Decimal, sizes: list[int]) -> OrderBook:
 
 
 def _buy(state, target, books, notional: Decimal):
-    """The projection of buying `notional` of `target`, or None if no book can fill it."""
+    """The projection of buying `notional` of `target` as execute checks it (the worst
+    case at the default 50 bps slippage limit), or None if no book can fill it."""
     route = trade_route(books=books, side=Side.BUY, notional=notional)
     if route is None:
         return None
-    change = trade_change(
-        contract=target,
+    worst = worst_case(
         side=Side.BUY,
-        quantity=route.estimate.quantity,
-        notional=route.estimate.notional,
+        notional=notional,
+        estimate=route.estimate,
+        slippage_bps=50,
+        fee_of=lambda quantity, price: Decimal(0),
     )
-    return change_project(state=state, change=change)
+    return change_project(
+        state=state, change=buy_change(contract=target, notional=notional, worst=worst)
+    )
 
 
 @st.composite
@@ -446,7 +451,7 @@ def test_buying_power_lands_on_the_initial_requirement_within_a_cent(case):
     if at is not None:
         assert at.is_valid_trade
         assert at.result.used_margin[0] == 0 or at.result.health[0] >= PARAMS.initial
-        assert power.trade.projection == at
+    assert power.fillable <= power.notional
     # A cent more is refused: projected health below 1.2 (or no book deep enough).
     assert over is None or not over.is_valid_trade
     if over is not None:
@@ -461,5 +466,5 @@ def test_without_margin_buying_power_is_the_cash(case):
     over = _buy(state, target, books, power.notional + CENT)
     assert power.notional <= max(state.cash, Decimal(0))
     if power.notional:
-        assert power.trade.projection.after.cash >= 0
+        assert _buy(state, target, books, power.notional).after.cash >= 0
     assert over is None or over.after.cash < 0

@@ -21,6 +21,7 @@ from tests.trading.test_simulation import alpha_quoted, borrower_open, holder_op
 from trading.models import Instrument
 from trading.selectors import contracts_get
 from trading.services.eligibility import account_margin_override_set
+from trading.services.execute import order_execute
 from trading.services.margin_check import (
     margin_check_action,
     margin_check_cash_debit,
@@ -111,17 +112,17 @@ def test_what_is_paid_from_cash_never_needs_margin(holder, alpha):
 
 def test_buying_power_passes_the_check_and_a_cent_more_does_not(holder):
     power = buying_power_get(account=holder, symbol="ALPHA", outcome="yes")
-    assert power.notional == D("1258.58")
-    assert check(holder, power.trade.projection.change).is_valid_trade
-    over = trade_simulate(
-        account=holder,
-        symbol="ALPHA",
-        outcome="yes",
-        side="buy",
-        notional=power.notional + D("0.01"),
-    )
+    assert power.notional == D("1251.71")
+    order = order_execute(account=holder, symbol="ALPHA", side="buy", notional_usdc=power.notional)
+    assert order.status == "filled"
+
+
+def test_a_cent_over_buying_power_is_refused(holder):
+    power = buying_power_get(account=holder, symbol="ALPHA", outcome="yes")
     with pytest.raises(InsufficientMargin, match=r"would be 1\.19 "):
-        check(holder, over.projection.change)
+        order_execute(
+            account=holder, symbol="ALPHA", side="buy", notional_usdc=power.notional + D("0.01")
+        )
 
 
 def test_a_non_margin_account_cannot_borrow(user, alpha):

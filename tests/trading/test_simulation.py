@@ -23,6 +23,7 @@ from tests.trading.test_selectors import fill, margin_grant, market
 from trading.marketdata import store
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Instrument, Position
+from trading.services.execute import execute_preview
 from trading.services.simulation import (
     Breach,
     add_funds_simulate,
@@ -268,14 +269,9 @@ def test_a_size_no_book_can_fill_is_refused(holder):
 def test_closing_a_position_shows_how_health_improves(borrower):
     position = Position.objects.get(account=borrower)
     close = position_close_simulate(account=borrower, position_id=position.pk)
-    # 3000 sold at kalshi's 0.50: +1500 → cash 500, no positions: AE 500, nothing borrowed.
-    assert (close.venue, close.side, close.quantity, close.notional) == (
-        "kalshi",
-        Side.SELL,
-        D("3000"),
-        D("1500"),
-    )
+    # 3000 valued at the collateral price 0.50: +1500 → cash 500, no positions: AE 500.
     before, after = close.projection.before, close.projection.after
+    assert close.quantity == D("3000")
     assert (before.health, before.status) == (D("0.787500"), "margin_call")
     assert (after.cash, after.adjusted_equity, after.health, after.status) == (
         D("500"),
@@ -284,6 +280,27 @@ def test_closing_a_position_shows_how_health_improves(borrower):
         "healthy",
     )
     assert close.projection.is_valid_trade
+    # The books absorb it all now at kalshi's 0.50 bid.
+    assert close.venue == "kalshi"
+    assert (close.fillable.quantity, close.fillable.average_price) == (D("3000"), D("0.50"))
+    assert close.proceeds == D("1500")
+
+
+def test_a_close_is_simulated_on_a_thin_book_and_a_partial_size(borrower):
+    """Never `insufficient_liquidity`: the health after is the engine's valuation, and
+    what the books can take now is reported beside it."""
+    put_quote("ALPHA@kalshi", bid="0.50", ask="0.52", size="100", levels=2)
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51", size="50", levels=1)
+    position = Position.objects.get(account=borrower)
+    close = position_close_simulate(account=borrower, position_id=position.pk)
+    assert close.projection.after.cash == D("500")  # valued at 0.50, as the engine does
+    assert close.venue == "kalshi"
+    assert close.fillable.quantity == D("200")  # 100 at 0.50, 100 at 0.49
+    assert close.fillable.average_price == D("0.495")
+    half = position_close_simulate(account=borrower, position_id=position.pk, quantity="1500")
+    assert (half.quantity, half.projection.after.cash) == (D("1500"), D("-250"))
+    with pytest.raises(InvalidParams, match="more than the position"):
+        position_close_simulate(account=borrower, position_id=position.pk, quantity="3001")
 
 
 def test_only_an_open_position_of_the_account_can_be_closed(borrower, holder):
@@ -342,32 +359,37 @@ def test_a_bad_target_is_refused(holder, target):
 
 
 def test_buying_power_of_a_margin_account_worked_example(holder):
-    # Buying N at 0.51: cash 500 − N, contracts 1000 + N/0.51, AE = 0.2625·(1000 + N/0.51).
-    # Health = 1.2 ⇔ 262.5 + 0.514706·N = 1.2·(N − 500) ⇔ N = 862.5 / 0.685294 = 1258.5837.
+    """Buying power is what execute accepts: the worst case at the 50 bps slippage
+    limit (0.51 · 1.005 = 0.51255 a contract), the 10 bps commission included."""
+    # Cash 500 − 1.001·N, contracts 1000 + N/0.51255, AE = 0.2625·(1000 + N/0.51255).
+    # Health = 1.2 ⇔ 262.5 + 0.512145·N = 1.2·(1.001·N − 500) ⇔ N = 862.5 / 0.689055.
     power = buying_power_get(account=holder, symbol="ALPHA", outcome="yes")
-    assert power.notional == D("1258.58")
-    # At 1258.58: 2467.803921 more contracts, cash −758.58, AE 910.298529 → health 1.200003.
-    assert power.trade.venue == "polymarket"
-    assert power.trade.quantity == D("2467.803921")
-    assert power.trade.projection.after.health == D("1.200003")
-    over = trade_simulate(
-        account=holder, symbol="ALPHA", outcome="yes", side="buy", notional="1258.59"
-    )
-    assert over.projection.after.health < D("1.2")
-    assert not over.projection.is_valid_trade
+    assert power.notional == D("1251.71") == power.fillable
+    accepted = execute_preview(account=holder, symbol="ALPHA", side="buy", notional_usdc="1251.71")
+    assert accepted.refusal is None
+    assert accepted.plan.projection.after.health >= D("1.2")
+    refused = execute_preview(account=holder, symbol="ALPHA", side="buy", notional_usdc="1251.72")
+    assert refused.code == "insufficient_margin"
 
 
 def test_buying_power_without_margin_is_the_cash(user, alpha):
     account = account_open(owner=user, kind=Account.Kind.CUSTODIAL)
     credit_cash(account, "1000")
     power = buying_power_get(account=account, symbol="ALPHA", outcome="yes")
-    assert power.notional == D("1000.00")
-    assert power.trade.projection.after.cash == D("0")
+    assert power.notional == D("999.00")  # 1000 / 1.001: the 10 bps commission is paid too
+    assert (
+        execute_preview(account=account, symbol="ALPHA", side="buy", notional_usdc="999.00").refusal
+        is None
+    )
+    assert (
+        execute_preview(account=account, symbol="ALPHA", side="buy", notional_usdc="999.01").code
+        == "insufficient_margin"
+    )
 
 
 def test_an_account_below_the_requirement_has_no_buying_power(borrower):
     power = buying_power_get(account=borrower, symbol="ALPHA", outcome="no")
-    assert (power.notional, power.trade) == (D("0.00"), None)
+    assert (power.notional, power.fillable) == (D("0.00"), D("0.00"))
     assert power.before.health == D("0.787500")
 
 
@@ -381,19 +403,21 @@ def test_what_if_deposit_and_buy_at_the_ask(holder):
         collateral_changes=[{"amount": "100", "asset_name": "USDC"}],
         position_changes=[{"instrument_name": "ALPHA", "amount": "1000"}],
     )
-    # 1000 at the best ask for that size (polymarket 0.51): 510 paid.
+    # 1000 at the best ask for that size (polymarket 0.51): 510 paid, and the 10 bps
+    # broker commission (0.51) as execute charges it.
     (priced,) = what_if.positions
-    assert (priced.symbol, priced.outcome, priced.entry_price, priced.cash) == (
+    assert (priced.symbol, priced.outcome, priced.entry_price, priced.fee, priced.cash) == (
         "ALPHA",
         "yes",
         D("0.51"),
-        D("-510.000000"),
+        D("0.510000"),
+        D("-510.510000"),
     )
-    # Cash 500 + 100 − 510 = 90; 2000 held: AE = 90 + 0.2625·2000 = 615; UM 0.
+    # Cash 500 + 100 − 510.51 = 89.49; 2000 held: AE = 89.49 + 0.2625·2000 = 614.49; UM 0.
     post = what_if.projection.after
     assert (post.cash, post.adjusted_equity, post.used_margin, post.health) == (
-        D("90.000000"),
-        D("615.000000"),
+        D("89.490000"),
+        D("614.490000"),
         D("0.000000"),
         None,
     )
@@ -405,7 +429,8 @@ def test_what_if_borrowing_below_the_requirement_is_not_a_valid_trade(holder):
         account=holder,
         position_changes=[{"instrument_name": "ALPHA:YES", "amount": "3000", "entry_price": "0.5"}],
     )
-    # Cash 500 − 1500 = −1000; 4000 held: AE = 0.2625·4000 = 1050; health 1.05.
+    # Cash 500 − 1500 − 1.50 (the 10 bps commission) = −1001.50; 4000 held:
+    # AE = 0.2625·4000 = 1050; health 1050 / 1001.50 = 1.048427.
     projection = what_if.projection
     assert (projection.before.initial_requirement, projection.before.maintenance_requirement) == (
         D("0"),
@@ -414,11 +439,14 @@ def test_what_if_borrowing_below_the_requirement_is_not_a_valid_trade(holder):
     post = projection.after
     assert (post.adjusted_equity, post.used_margin, post.health) == (
         D("1050.000000"),
-        D("1000.000000"),
-        D("1.050000"),
+        D("1001.500000"),
+        D("1.048427"),
     )
-    # AE 1050 < initial requirement 1.2·1000 = 1200, ≥ maintenance 1.0·1000.
-    assert (post.initial_requirement, post.maintenance_requirement) == (D("1200"), D("1000"))
+    # AE 1050 < initial requirement 1.2·1001.50 = 1201.80, ≥ maintenance 1.0·1001.50.
+    assert (post.initial_requirement, post.maintenance_requirement) == (
+        D("1201.800000"),
+        D("1001.500000"),
+    )
     assert not projection.is_valid_trade
 
 
@@ -431,13 +459,14 @@ def test_what_if_no_contract_and_a_sell(holder):
         ],
     )
     bought, sold = what_if.positions
-    # NO: best ask 0.50 (kalshi, 1 − its YES bid) → −50; YES sold at the best bid 0.50 → +200.
-    assert (bought.outcome, bought.entry_price, bought.cash) == ("no", D("0.50"), D("-50.000000"))
-    assert (sold.outcome, sold.entry_price, sold.cash) == ("yes", D("0.50"), D("200.000000"))
-    # Cash 500 − 50 + 200 = 650. YES 600 at 0.50: V 300, h 0.3. NO 100 at collateral
-    # max(min(0.48, 0.49), min(0.49, 0.50)) = 0.49: V 49, h = 0.3·4·0.49·0.51 = 0.29988.
-    # One event: D = 0.75; AE = 650 + 0.75·(300·0.7 + 49·0.70012) = 650 + 183.229410.
-    assert what_if.projection.after.adjusted_equity == D("833.229410")
+    # NO: best ask 0.50 (kalshi, 1 − its YES bid) → −50 − 0.05 commission; YES sold at
+    # the best bid 0.50 → +200 − 0.20 commission.
+    assert (bought.outcome, bought.entry_price, bought.cash) == ("no", D("0.50"), D("-50.050000"))
+    assert (sold.outcome, sold.entry_price, sold.cash) == ("yes", D("0.50"), D("199.800000"))
+    # Cash 500 − 50.05 + 199.80 = 649.75. YES 600 at 0.50: V 300, h 0.3. NO 100 at
+    # collateral max(min(0.48, 0.49), min(0.49, 0.50)) = 0.49: V 49, h = 0.29988.
+    # One event: D = 0.75; AE = 649.75 + 0.75·(300·0.7 + 49·0.70012) = 649.75 + 183.229410.
+    assert what_if.projection.after.adjusted_equity == D("832.979410")
 
 
 def test_a_what_if_withdrawal_can_never_borrow(holder):

@@ -38,6 +38,7 @@ def figures(
         index=np.arange(len(health), dtype=np.int64),
         account_id=account_ids,
         custodial=np.ones(len(health), dtype=bool),
+        may_borrow=np.ones(len(health), dtype=bool),
         cash=-used,
         adjusted_equity=ae,
         used_margin=used,

@@ -33,7 +33,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import ROUND_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Sum
@@ -71,14 +71,16 @@ from trading.services.routing import (
 from trading.services.simulation import (
     PortfolioChange,
     Projection,
+    buy_change,
     change_simulate,
     decimal_clean,
     side_clean,
+    slippage_limit,
     trade_change,
+    worst_case,
 )
 from trading.venues import venue_adapter
 from trading.venues.base import (
-    BPS_PER_UNIT,
     PRICE_LIMIT,
     VenueOrder,
     VenueOrderStatus,
@@ -158,12 +160,6 @@ def execute_request_clean(
     )
 
 
-def _worst_price(*, request: ExecuteRequest, reference: Decimal) -> Decimal:
-    """The worst average the venue may fill at: the best price moved by slippage_bps."""
-    allowed = reference * request.slippage_bps / BPS_PER_UNIT
-    return reference + allowed if request.side == Order.Side.BUY else reference - allowed
-
-
 def execute_route(request: ExecuteRequest) -> RoutedFill:
     """Route `request` on the venues' live books (read now, outside any lock).
 
@@ -206,18 +202,16 @@ class ExecutePlan:
     refusal: DomainError | None
 
 
-def _fee_worst(*, venue: Venue, side: str, fills: list[tuple[Decimal, Decimal]]) -> Decimal:
-    """The largest fee among the (quantity, price) fills the venue may make."""
-    return max(
-        fees_for_fill(
-            venue=venue,
-            quantity=quantity,
-            price=price,
-            notional=fill_notional(side=side, quantity=quantity, price=price),
-            liquidity="taker",
+def _fee_of(venue: Venue, side: str):
+    """A fill's total fee on `venue` (its schedule plus the broker commission)."""
+
+    def fee_of(quantity: Decimal, price: Decimal) -> Decimal:
+        notional = fill_notional(side=side, quantity=quantity, price=price)
+        return fees_for_fill(
+            venue=venue, quantity=quantity, price=price, notional=notional, liquidity="taker"
         ).total
-        for quantity, price in fills
-    )
+
+    return fee_of
 
 
 def sale_check(*, account: Account, contract: Contract, quantity: Decimal) -> Decimal:
@@ -269,45 +263,49 @@ def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFil
     contract, side = request.contract, request.side
     estimate = route.estimate
     listing = listing_get(contract.instrument, route.venue)
-    worst = _worst_price(request=request, reference=estimate.best_price)
-    rounding = ROUND_DOWN if side == Order.Side.BUY else ROUND_UP
-    worst_quantity = (request.notional / worst).quantize(QUANTITY_QUANTUM, rounding=rounding)
-    fee = _fee_worst(
-        venue=listing.venue,
+    worst = worst_case(
         side=side,
-        fills=[(estimate.quantity, estimate.average_price), (worst_quantity, worst)],
+        notional=request.notional,
+        estimate=estimate,
+        slippage_bps=request.slippage_bps,
+        fee_of=_fee_of(listing.venue, side),
     )
     reserve_quantity = isolated_margin = ZERO
     if contract.instrument.is_binary:
-        if side == Order.Side.SELL:
-            free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
-            reserve_quantity = min(free, worst_quantity)
         key = (contract.instrument.pk, contract.outcome)
-        change = trade_change(
-            contract=contracts_get([key])[key],
-            side=side,
-            quantity=worst_quantity if side == Order.Side.BUY else estimate.quantity,
-            notional=request.notional if side == Order.Side.BUY else estimate.notional,
-            fee=fee,
-        )
+        view = contracts_get([key])[key]
+        if side == Order.Side.BUY:
+            change = buy_change(contract=view, notional=request.notional, worst=worst)
+        else:
+            free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
+            reserve_quantity = min(free, worst.quantity)
+            change = trade_change(
+                contract=view,
+                side=side,
+                quantity=estimate.quantity,
+                notional=estimate.notional,
+                fee=worst.fee,
+            )
     else:
         isolated_margin = perp_margin_needed(
             account=account,
             instrument=contract.instrument,
             side=side,
             quantity=estimate.quantity,
-            price=max(worst, estimate.best_price),  # a long's worst fill, a short's best
+            price=max(worst.price, estimate.best_price),  # a long's worst fill, a short's best
         )
-        change = PortfolioChange(cash=-quantize_money(isolated_margin + fee, rounding=ROUND_UP))
+        change = PortfolioChange(
+            cash=-quantize_money(isolated_margin + worst.fee, rounding=ROUND_UP)
+        )
     projection = change_simulate(account=account, change=change)
     action = side if contract.instrument.is_binary else f"perp {side}"
     return ExecutePlan(
         request=request,
         route=route,
         listing=listing,
-        worst_price=worst,
-        worst_quantity=worst_quantity,
-        fee=fee,
+        worst_price=worst.price,
+        worst_quantity=worst.quantity,
+        fee=worst.fee,
         isolated_margin=isolated_margin,
         reserve_cash=max(ZERO, -change.cash),
         reserve_quantity=reserve_quantity,
@@ -454,7 +452,9 @@ def _send(order: Order, request: ExecuteRequest) -> VenueOrder | None:
             notional=order.notional_usdc,
             client_order_id=order.public_id,
             outcome=request.contract.book_outcome,
-            worst_price=_worst_price(request=request, reference=order.reference_price),
+            worst_price=slippage_limit(
+                side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
+            ),
         )
     except VenueTimeout:
         logger.warning("execute: %s not confirmed by %s", order.public_id, listing.venue.code)

@@ -62,6 +62,7 @@ class BookFigures:
     index: margin.IntArray
     account_id: margin.IntArray
     custodial: BoolArray
+    may_borrow: BoolArray  # margin enabled: the account can borrow (cash below zero)
     cash: margin.FloatArray
     adjusted_equity: margin.FloatArray
     used_margin: margin.FloatArray
@@ -89,6 +90,7 @@ def _accounts():
     return Account.objects.select_related("linked_credential").only(
         "pk",
         "kind",
+        "margin_enabled",
         "cash_balance",
         "withdrawals_held",
         "orders_reserved",
@@ -116,6 +118,7 @@ class MarginBook:
         )
         self.account_ids: margin.IntArray = np.zeros(0, dtype=np.int64)
         self.custodial: BoolArray = np.zeros(0, dtype=bool)
+        self.may_borrow: BoolArray = np.zeros(0, dtype=bool)
         self.cash: margin.FloatArray = np.zeros(0)
         self._slot: dict[int, int] = {}
         self.position_account: margin.IntArray = np.zeros(0, dtype=np.int64)
@@ -207,6 +210,7 @@ class MarginBook:
                 self._slot[account_id] = len(self._slot)
             self.account_ids = np.concatenate([self.account_ids, new_ids]).astype(np.int64)
             self.custodial = np.concatenate([self.custodial, np.zeros(len(new_ids), bool)])
+            self.may_borrow = np.concatenate([self.may_borrow, np.zeros(len(new_ids), bool)])
             self.cash = np.concatenate([self.cash, np.zeros(len(new_ids))])
         slots = self.slots_of(account.pk for account in accounts)
         if everything:
@@ -219,6 +223,7 @@ class MarginBook:
             kept = ~reloaded[self.position_account]
         self.cash[slots] = portfolio.cash
         self.custodial[slots] = [account.kind == Account.Kind.CUSTODIAL for account in accounts]
+        self.may_borrow[slots] = [account.margin_enabled for account in accounts]
         contract_slots = self._contracts_merge(portfolio.contracts)
         self.position_account = np.concatenate(
             [self.position_account[kept], slots[portfolio.position_account]]
@@ -375,6 +380,7 @@ class MarginBook:
             index=index,
             account_id=self.account_ids[index],
             custodial=self.custodial[index],
+            may_borrow=self.may_borrow[index],
             cash=self.cash[index],
             adjusted_equity=result.adjusted_equity,
             used_margin=result.used_margin,

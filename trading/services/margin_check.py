@@ -44,9 +44,12 @@ def _in_transaction_check() -> None:
         )
 
 
-def margin_refusal(projection: Projection, *, account: Account, action: str) -> DomainError | None:
-    """The error, in words a customer understands, for a refused projection (None:
-    it passes). The one verdict previews show and the checks raise."""
+def margin_refusal_reason(
+    projection: Projection, *, account: Account, action: str
+) -> tuple[type[DomainError], str] | None:
+    """Why a projection is refused, in words a customer understands, and the error
+    that says it (None: it passes). A leverage change reports it in its REJECTED
+    answer; everything else raises it (`margin_refusal`)."""
     if projection.breach is None:
         return None
     before, after = projection.before, projection.after
@@ -54,11 +57,11 @@ def margin_refusal(projection: Projection, *, account: Account, action: str) -> 
         needed = _usdc(max(ZERO, -projection.change.cash))
         cash = _usdc(max(ZERO, before.cash), ROUND_FLOOR)
         if projection.breach is Breach.BORROWING:
-            return InsufficientFunds(
+            return InsufficientFunds, (
                 f"A {action} cannot borrow: it needs {needed} USDC and account "
                 f"{account.public_id} has {cash} USDC of cash."
             )
-        return InsufficientMargin(
+        return InsufficientMargin, (
             f"Margin is not enabled on account {account.public_id}, so it cannot borrow: "
             f"this {action} needs {needed} USDC and the account has {cash} USDC of cash."
         )
@@ -68,7 +71,7 @@ def margin_refusal(projection: Projection, *, account: Account, action: str) -> 
         float(projection.initial_threshold),
     )[0]
     health = (after.health or ZERO).quantize(CENT, rounding=ROUND_FLOOR)
-    return InsufficientMargin(
+    return InsufficientMargin, (
         f"Insufficient margin: after this {action} Margin Health would be {health} "
         f"(Adjusted Equity {_usdc(after.adjusted_equity, ROUND_FLOOR)} USDC / Used Margin "
         f"{_usdc(after.used_margin)} USDC), below the initial margin requirement of "
@@ -76,6 +79,16 @@ def margin_refusal(projection: Projection, *, account: Account, action: str) -> 
         f"{_usdc(before.available_margin, ROUND_FLOOR)} USDC now; deposit at least "
         f"{_usdc(Decimal(repr(float(deposit))))} USDC or reduce the size."
     )
+
+
+def margin_refusal(projection: Projection, *, account: Account, action: str) -> DomainError | None:
+    """The error for a refused projection (None: it passes): the one verdict previews
+    show and the checks raise."""
+    reason = margin_refusal_reason(projection, account=account, action=action)
+    if reason is None:
+        return None
+    error, message = reason
+    return error(message)
 
 
 def margin_check_action(

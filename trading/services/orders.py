@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Collection, Iterable
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -47,7 +47,12 @@ from trading.marketdata.quotes import OrderBook
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position
 from trading.selectors import contracts_get
-from trading.services.execute import CLIENT_ORDER_ID_MAX, account_check_can_order, sale_check
+from trading.services.execute import (
+    CLIENT_ORDER_ID_MAX,
+    SLIPPAGE_BPS_MAX,
+    account_check_can_order,
+    sale_check,
+)
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
@@ -62,7 +67,7 @@ from trading.services.routing import (
 )
 from trading.services.simulation import PortfolioChange, PositionDelta, decimal_clean
 from trading.venues import venue_adapter
-from trading.venues.base import book_walk
+from trading.venues.base import BPS_PER_UNIT, book_walk
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +227,14 @@ def _margin_check(
         )
         margin_check_action(account=account, change=change, action="buy")
         return
+    held = (
+        Position.objects.filter(account=account, instrument=instrument, outcome="")
+        .values_list("quantity", flat=True)
+        .first()
+        or ZERO
+    )
+    if (-held if side == Order.Side.BUY else held) >= quantity:
+        return  # it only reduces the position: no margin is allocated
     margin = (quantity * price / Decimal(leverage or 1)).quantize(
         Decimal(1).scaleb(-6), rounding=ROUND_UP
     )
@@ -305,16 +318,21 @@ def order_place(
     stop_loss: Decimal | str | None = None,
     client_order_id: str | None = None,
     leverage: int | None = None,
+    request_fingerprint: str | None = None,
 ) -> Order:
     """Place an order and match it against the venue's book at once; return it.
 
-    Validates the input (InvalidParams with what is wrong), then inside one
-    transaction with the account row locked: the account checks, the market
-    open (Conflict `market_closed`), `client_order_id` unused in the account
-    (Conflict `duplicate_order`), the pre-trade margin check at the limit
-    price (buys; sells must hold the contracts), then the order is created
-    and filled per its time in force (see the module docstring). Returns the
-    order as it stands after matching (FOK not filled: status `rejected`).
+    Validates the input (InvalidParams with what is wrong), picks the venue
+    and reads its book (before any lock), then inside one transaction with
+    the account row locked: the account checks, `client_order_id`
+    idempotency (the same request returns the original order, marked
+    `replayed`; another request is Conflict `duplicate_order`; a caller such
+    as `position_close` may identify its request by `request_fingerprint`),
+    the pre-trade margin check at the limit price (buys; sells must hold the
+    contracts), then the order is created and filled per its time in force
+    (see the module docstring). Returns the order as it stands after
+    matching (FOK not filled: status `rejected`). Raises Conflict
+    `market_closed` for a halted or resolved market.
     """
     contract = contract_from_symbol(symbol)
     instrument = contract.instrument
@@ -366,6 +384,7 @@ def order_place(
         stop_loss=stop_loss,
         leverage=leverage,
     )
+    fingerprint = request_fingerprint or fingerprint
     existing = _existing(account=account, client_order_id=client_order_id, fingerprint=fingerprint)
     if existing is not None:
         return existing
@@ -843,3 +862,101 @@ def _mark(book: OrderBook, order: Order) -> Decimal | None:
     if not book.bids or not book.asks:
         return None
     return (book.bids[0].price + book.asks[0].price) / 2
+
+
+# ---------------------------------------------------------------------------
+# Closing a position
+
+
+def position_close(
+    *,
+    account: Account,
+    symbol: str,
+    quantity: Decimal | str | None = None,
+    percent: Decimal | str | None = None,
+    slippage_bps: int = 50,
+    client_order_id: str | None = None,
+) -> Order:
+    """Close all, a quantity or a percentage of a position; return the closing order.
+
+    The order is an immediate-or-cancel limit at the protective price (the
+    best bid less `slippage_bps` for a sale, the best ask plus it to cover a
+    short perp), on the tick grid, placed through `order_place`: it fills
+    what the book holds down to that price now and cancels the rest (status
+    `cancelled`, reject_code `ioc_unfilled`, with what did fill). A binary
+    sale or a perp reduction only lowers risk, so no margin check refuses
+    it. Idempotent by `client_order_id`: the same close request returns the
+    first order (`replayed`), another is 409 `duplicate_order`.
+
+    Raises InvalidParams (both or a bad quantity / percent; a quantity above
+    the position), NotFound (no open position in `symbol`), Conflict
+    `market_closed`, MarketDataUnavailable (no bid to sell into).
+    """
+    contract = contract_from_symbol(symbol)
+    instrument = contract.instrument
+    if quantity is not None and percent is not None:
+        raise InvalidParams("Give quantity or percent, not both.")
+    if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int):
+        raise InvalidParams("slippage_bps must be an integer number of basis points.")
+    if not 0 <= slippage_bps <= SLIPPAGE_BPS_MAX:
+        raise InvalidParams(f"slippage_bps must lie in [0, {SLIPPAGE_BPS_MAX}].")
+    client_order_id = _client_order_id_clean(client_order_id)
+    size = (
+        None
+        if quantity is None
+        else decimal_clean(quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True)
+    )
+    share = None if percent is None else decimal_clean(percent, name="percent", positive=True)
+    if share is not None and share > 100:
+        raise InvalidParams("percent must be at most 100.")
+    body = {"close": contract.symbol, "quantity": quantity, "percent": percent, "bps": slippage_bps}
+    fingerprint = hashlib.sha256(json.dumps(body, default=str, sort_keys=True).encode()).hexdigest()
+    existing = _existing(account=account, client_order_id=client_order_id, fingerprint=fingerprint)
+    if existing is not None:
+        return existing
+    held = (
+        Position.objects.filter(account=account, instrument=instrument, outcome=contract.outcome)
+        .values_list("quantity", flat=True)
+        .first()
+        or ZERO
+    )
+    if held == 0 or (instrument.is_binary and held < 0):
+        raise NotFound(f"No open {contract.symbol} position in account {account.public_id}.")
+    if size is None:
+        step = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
+        size = abs(held) * (share or 100) / 100
+        size = max(step, size.quantize(step, rounding=ROUND_DOWN))
+    if size > abs(held):
+        raise InvalidParams(f"quantity {size} is more than the position's {abs(held)}.")
+    side = Order.Side.SELL if held > 0 else Order.Side.BUY
+    instrument_check_tradable(instrument)
+    books = order_books_get(instrument=instrument, outcome=contract.book_outcome)
+    tops = [
+        vb.book.bids[0].price if side == Order.Side.SELL else vb.book.asks[0].price
+        for vb in books
+        if (vb.book.bids if side == Order.Side.SELL else vb.book.asks)
+    ]
+    if not tops:
+        raise MarketDataUnavailable(
+            f"No {'bids' if side == Order.Side.SELL else 'asks'} for {contract.symbol} right now."
+        )
+    best = max(tops) if side == Order.Side.SELL else min(tops)
+    move = best * slippage_bps / BPS_PER_UNIT
+    tick = instrument.tick_size
+    if side == Order.Side.SELL:
+        limit = max(tick, ((best - move) / tick).to_integral_value(rounding=ROUND_UP) * tick)
+    else:
+        limit = ((best + move) / tick).to_integral_value(rounding=ROUND_DOWN) * tick
+        if instrument.is_binary:
+            limit = min(limit, 1 - tick)
+    return order_place(
+        account=account,
+        symbol=contract.symbol,
+        side=side,
+        order_type=Order.Type.LIMIT,
+        time_in_force=Order.TimeInForce.IOC,
+        quantity=size,
+        price=limit,
+        client_order_id=client_order_id,
+        request_fingerprint=fingerprint,
+    )

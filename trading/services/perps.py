@@ -46,7 +46,7 @@ from trading.marketdata.store import MarketDataUnavailable
 from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
 from trading.selectors import perp_quotes_get
 from trading.services.eligibility import account_margin_eligibility_refresh
-from trading.services.margin_check import margin_refusal
+from trading.services.margin_check import margin_refusal_reason
 from trading.services.order_status import orders_cancel_for_market
 from trading.services.positions import Side
 from trading.services.simulation import PortfolioChange, Projection, change_simulate
@@ -435,11 +435,11 @@ def leverage_check(
     projection, refusal = None, None
     if delta > ZERO:
         projection = change_simulate(account=account, change=PortfolioChange(cash=-delta))
-        error = margin_refusal(projection, account=account, action="leverage change")
-        if error is not None:
+        reason = margin_refusal_reason(projection, account=account, action="leverage change")
+        if reason is not None:
             refusal = (
                 f"Lowering leverage to {leverage}x needs {delta} USDC more of isolated margin: "
-                f"{error.message}"
+                f"{reason[1]}"
             )
     elif delta < ZERO:
         quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)

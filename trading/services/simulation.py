@@ -36,7 +36,7 @@ margin call opens), both before and after; `is_valid_trade` is the pre-trade
 check's verdict on the change.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
@@ -54,7 +54,9 @@ from portal.money import (
     quantize_money,
 )
 from trading import margin
-from trading.marketdata.quotes import Outcome
+from trading.catalog import listings_get
+from trading.marketdata.quotes import BookLevel, OrderBook, Outcome
+from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Instrument, Position
 from trading.selectors import (
     Contract,
@@ -65,6 +67,7 @@ from trading.selectors import (
     portfolio_load,
     ratio_decimal,
 )
+from trading.services.fees import fees_for_fill
 from trading.services.markets import instrument_check_tradable
 from trading.services.routing import (
     RoutedFill,
@@ -73,7 +76,7 @@ from trading.services.routing import (
     route_or_refuse,
     trade_route,
 )
-from trading.venues.base import Side
+from trading.venues.base import BPS_PER_UNIT, QUANTITY_QUANTUM, FillEstimate, Side
 
 CENT = Decimal("0.01")
 AMOUNT_MAX = Decimal(10) ** 12  # no notional, quantity or cash change beyond this
@@ -336,6 +339,46 @@ def trade_change(
     return PortfolioChange(cash=cash - fee, positions=(PositionDelta(contract, -quantity),))
 
 
+FeeOf = Callable[[Decimal, Decimal], Decimal]  # (quantity, price) → the fill's total fee
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """A market order for a notional at its worst: the whole notional filled at the
+    slippage limit (`trading.services.execute` checks and reserves this)."""
+
+    price: Decimal  # the best price moved by slippage_bps against the order
+    quantity: Decimal  # at that price: the fewest contracts a buy gets, the most a sale gives
+    fee: Decimal  # the larger fee of the estimated fill and of the worst one
+
+
+def slippage_limit(*, side: Side | str, best: Decimal, slippage_bps: int) -> Decimal:
+    """The worst average price an order may fill at: `best` moved by slippage_bps."""
+    allowed = best * slippage_bps / BPS_PER_UNIT
+    return best + allowed if Side(side) == Side.BUY else best - allowed
+
+
+def worst_case(
+    *, side: Side | str, notional: Decimal, estimate: FillEstimate, slippage_bps: int, fee_of: FeeOf
+) -> WorstCase:
+    """The worst fill a market order for `notional` may get within `slippage_bps` of
+    the best price of `estimate` (its walk of the book)."""
+    side = Side(side)
+    price = slippage_limit(side=side, best=estimate.best_price, slippage_bps=slippage_bps)
+    rounding = ROUND_DOWN if side == Side.BUY else ROUND_UP
+    quantity = (notional / price).quantize(QUANTITY_QUANTUM, rounding=rounding)
+    fee = max(fee_of(estimate.quantity, estimate.average_price), fee_of(quantity, price))
+    return WorstCase(price=price, quantity=quantity, fee=fee)
+
+
+def buy_change(*, contract: Contract, notional: Decimal, worst: WorstCase) -> PortfolioChange:
+    """The change a buy for `notional` makes at its worst: all the cash and the fee
+    paid for the fewest contracts."""
+    return trade_change(
+        contract=contract, side=Side.BUY, quantity=worst.quantity, notional=notional, fee=worst.fee
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TradeSimulation:
     """A market order as it would fill, and the account's figures after it."""
@@ -427,53 +470,89 @@ class BuyingPower:
 
     symbol: str
     outcome: str
-    notional: Decimal  # USDC, to the cent, rounded down; 0 when nothing can be bought
-    trade: TradeSimulation | None  # buying `notional` (None when it is 0)
+    notional: Decimal  # USDC, to the cent, rounded down: keeps health ≥ the requirement
+    fillable: Decimal  # the same, limited to what the books can fill now
     before: MarginFigures
 
 
-def buying_power_find(
-    *, state: AccountState, contract: Contract, books: Sequence[VenueBook], fee: Decimal = ZERO
-) -> BuyingPower:
-    """The largest notional (whole cents) of `contract` whose buy passes the
-    pre-trade check: projected health ≥ the initial threshold while borrowing
-    (a margin account), cash ≥ 0 after it (a non-margin account), and a book
-    that can fill it.
+def _largest_cents(passes: Callable[[int], bool], *, high: int | None = None) -> int:
+    """The largest whole number of cents that `passes` (0 passes by definition).
 
-    Bisection over cents on `trade_project`'s projection: the lower end
-    always passes (0 buys nothing), the upper end never does (more than any
-    book's asks hold), so it ends with `notional` passing and `notional` +
-    0.01 refused, after about log2(book depth in cents) projections. The
-    cash-funded part passes by itself (UM = 0 after it: health unbounded);
-    beyond it each dollar borrowed adds 1 to UM and less than 1 to AE, so
-    health falls as the notional grows and the answer is where it crosses
-    the threshold.
+    With `high` (a number of cents that does not pass), bisection; without
+    it, doubling first until a refusal (or AMOUNT_MAX) bounds the search.
     """
-
-    def passing(cents: int) -> TradeSimulation | None:
-        route = trade_route(books=books, side=Side.BUY, notional=Decimal(cents) * CENT)
-        if route is None:
-            return None
-        trade = _trade_simulation(state, contract, route, fee)
-        return trade if trade.projection.is_valid_trade else None
-
-    depth = max(
-        (sum((level.price * level.size for level in b.book.asks), ZERO) for b in books),
-        default=ZERO,
-    )
-    low, high, best = 0, int(depth / CENT) + 2, None
+    if high is None:
+        high = 100
+        while passes(high) and high * CENT < AMOUNT_MAX:
+            high *= 2
+        if passes(high):
+            return high
+    low = 0
     while high - low > 1:
         middle = (low + high) // 2
-        trade = passing(middle)
-        if trade is None:
-            high = middle
+        if passes(middle):
+            low = middle
         else:
-            low, best = middle, trade
+            high = middle
+    return low
+
+
+def buying_power_find(
+    *,
+    state: AccountState,
+    contract: Contract,
+    books: Sequence[VenueBook],
+    slippage_bps: int = 50,
+    fee_of: FeeOf | None = None,
+) -> BuyingPower:
+    """The largest notional (whole cents) of `contract` whose buy passes the
+    pre-trade check as execute runs it: at its worst case (`worst_case`: the
+    slippage limit, fees included), projected health ≥ the initial
+    threshold while borrowing (a margin account), cash ≥ 0 after it (a
+    non-margin account).
+
+    `notional` prices every contract at the best ask with no limit on size
+    (what the account's margin allows); `fillable` also needs a book that
+    fills it now. Bisection over cents: the cash-funded part passes by itself
+    (UM = 0 after it: health unbounded); beyond it each dollar borrowed adds
+    1 to UM and less than 1 to AE, so health falls as the notional grows and
+    the answer is where it crosses the threshold.
+    """
+    fee_of = fee_of or (lambda quantity, price: ZERO)
+    asks = [b for b in books if b.book.asks]
+
+    def passes(candidates: Sequence[VenueBook], cents: int) -> bool:
+        notional = Decimal(cents) * CENT
+        route = trade_route(books=candidates, side=Side.BUY, notional=notional)
+        if route is None:
+            return False
+        worst = worst_case(
+            side=Side.BUY,
+            notional=notional,
+            estimate=route.estimate,
+            slippage_bps=slippage_bps,
+            fee_of=fee_of,
+        )
+        change = buy_change(contract=contract, notional=notional, worst=worst)
+        return change_project(state=state, change=change).breach is None
+
+    best = min((b.book.asks[0].price for b in asks), default=None)
+    deep = (
+        []
+        if best is None
+        else [VenueBook("best ask", OrderBook(bids=(), asks=(BookLevel(best, AMOUNT_MAX),)))]
+    )
+    depth = max(
+        (sum((level.price * level.size for level in b.book.asks), ZERO) for b in asks),
+        default=ZERO,
+    )
+    fillable = _largest_cents(lambda cents: passes(asks, cents), high=int(depth / CENT) + 2)
+    unbounded = _largest_cents(lambda cents: passes(deep, cents)) if deep else 0
     return BuyingPower(
         symbol=contract.symbol,
         outcome=contract.outcome,
-        notional=Decimal(low) * CENT,
-        trade=best,
+        notional=Decimal(unbounded) * CENT,
+        fillable=Decimal(min(fillable, unbounded)) * CENT,
         before=state.before,
     )
 
@@ -595,13 +674,42 @@ def trade_simulate(
     )
 
 
-def position_close_simulate(*, account: Account, position_id: int) -> TradeSimulation:
-    """Projected figures after selling the whole of one binary position at the
-    best bid: how much health improves.
+@dataclass(frozen=True, slots=True)
+class CloseSimulation:
+    """Closing all or part of one binary position, two ways.
 
-    A read: no lock, nothing written. Raises NotFound (no such open position
-    in `account`), InvalidParams (a perpetual; `insufficient_liquidity`),
-    Conflict `market_closed`, MarketDataUnavailable.
+    `projection` is the account after selling `quantity` valued as the margin
+    engine values it (at the contract's collateral price, the figure that
+    counts for Margin Health now); it exists whatever the books hold.
+    `fillable` is what the books can absorb now (the best venue's walk of
+    its bids, possibly less than `quantity`; None: no bids at all).
+    """
+
+    position: Position
+    quantity: Decimal  # contracts to sell
+    projection: Projection
+    venue: str | None
+    fillable: FillEstimate | None
+
+    @property
+    def proceeds(self) -> Decimal:
+        """What the book would pay now for what it can absorb (rounded down)."""
+        if self.fillable is None:
+            return ZERO
+        return fill_cash(side=Side.SELL, notional=self.fillable.notional)
+
+
+def position_close_simulate(
+    *, account: Account, position_id: int, quantity: Decimal | str | None = None
+) -> CloseSimulation:
+    """What closing `quantity` (default: all) of one binary position does.
+
+    Never fails on a thin or empty book: the health after the close is the
+    margin engine's valuation, and what the books can absorb now is reported
+    beside it (`CloseSimulation`). A read: no lock, nothing written. Raises
+    NotFound (no such open position in `account`), InvalidParams (a
+    perpetual; a quantity that is not positive or above the position),
+    Conflict `market_closed`.
     """
     position = (
         Position.objects.select_related("instrument")
@@ -611,15 +719,33 @@ def position_close_simulate(*, account: Account, position_id: int) -> TradeSimul
     if position is None:
         raise NotFound(f"No open position {position_id} in account {account.public_id}.")
     _open_binary_check(position.instrument)
+    if quantity is None:
+        quantity = position.quantity
+    else:
+        quantity = decimal_clean(
+            quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
+        )
+        if quantity > position.quantity:
+            raise InvalidParams(
+                f"quantity {quantity} is more than the position's {position.quantity}."
+            )
     outcome = Outcome(position.outcome)
     state = account_state_load(account=account)
     key = (position.instrument_id, outcome.value)
-    return trade_project(
-        state=state,
-        contract=_contracts_for(state, [key])[key],
-        books=order_books_get(instrument=position.instrument, outcome=outcome),
-        side=Side.SELL,
-        quantity=position.quantity,
+    contract = _contracts_for(state, [key])[key]
+    proceeds = fill_cash(side=Side.SELL, notional=quantity * contract.collateral_price)
+    change = PortfolioChange(cash=proceeds, positions=(PositionDelta(contract, -quantity),))
+    try:
+        books = order_books_get(instrument=position.instrument, outcome=outcome)
+    except MarketDataUnavailable:
+        books = []
+    route = trade_route(books=books, side=Side.SELL, quantity=quantity, partial=True)
+    return CloseSimulation(
+        position=position,
+        quantity=quantity,
+        projection=change_project(state=state, change=change),
+        venue=None if route is None else route.venue,
+        fillable=None if route is None else route.estimate,
     )
 
 
@@ -642,10 +768,16 @@ def add_funds_simulate(
 
 
 def buying_power_get(
-    *, account: Account, symbol: str, outcome: str, venue: str | None = None
+    *,
+    account: Account,
+    symbol: str,
+    outcome: str,
+    venue: str | None = None,
+    slippage_bps: int = 50,
 ) -> BuyingPower:
     """The largest notional of one outcome of a binary market that `account`
-    can buy now and still pass the pre-trade check (see `buying_power_find`).
+    can buy and still pass execute's pre-trade check, fees included (see
+    `buying_power_find`), and how much of it the books can fill now.
 
     A read: no lock. Raises NotFound, InvalidParams, Conflict
     `market_closed`, MarketDataUnavailable as `trade_simulate` does.
@@ -654,11 +786,37 @@ def buying_power_get(
     instrument = _open_binaries_get([symbol])[symbol]
     state = account_state_load(account=account)
     key = (instrument.pk, outcome.value)
+    books = order_books_get(instrument=instrument, outcome=outcome, venue=venue)
     return buying_power_find(
         state=state,
         contract=_contracts_for(state, [key])[key],
-        books=order_books_get(instrument=instrument, outcome=outcome, venue=venue),
+        books=books,
+        slippage_bps=slippage_bps,
+        fee_of=fee_of_instrument(instrument, side=Side.BUY),
     )
+
+
+def fee_of_instrument(instrument: Instrument, *, side: Side) -> FeeOf:
+    """A taker fill's total fee (venue schedule + broker commission) on the costliest
+    of the instrument's venues: a route may pick any of them."""
+    venues = [listing.venue for listing in listings_get(instrument)]
+
+    def fee_of(quantity: Decimal, price: Decimal) -> Decimal:
+        return max(
+            (
+                fees_for_fill(
+                    venue=venue,
+                    quantity=quantity,
+                    price=price,
+                    notional=fill_cash(side=side, notional=quantity * price),
+                    liquidity="taker",
+                ).total
+                for venue in venues
+            ),
+            default=ZERO,
+        )
+
+    return fee_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -670,7 +828,8 @@ class WhatIfPosition:
     outcome: str
     amount: Decimal  # contracts, signed
     entry_price: Decimal
-    cash: Decimal  # −paid for a buy, +received for a sell
+    fee: Decimal  # the venue fee and broker commission the fill pays, as execute counts them
+    cash: Decimal  # −paid for a buy, +received for a sell, fee included
 
 
 @dataclass(frozen=True, slots=True)
@@ -771,9 +930,12 @@ def portfolio_what_if(
             notional = fill_cash(side=side, notional=estimate.notional)
         else:
             notional = fill_cash(side=side, notional=quantity * price)
-        moved = -notional if side == Side.BUY else notional
+        fee = quantize_money(
+            fee_of_instrument(instruments[symbol], side=side)(quantity, price), rounding=ROUND_UP
+        )
+        moved = (-notional if side == Side.BUY else notional) - fee
         cash += moved
         deltas.append(PositionDelta(contracts[key], amount))
-        priced.append(WhatIfPosition(name, symbol, outcome.value, amount, price, moved))
+        priced.append(WhatIfPosition(name, symbol, outcome.value, amount, price, fee, moved))
     change = PortfolioChange(cash=cash, positions=tuple(deltas), may_borrow=collateral >= ZERO)
     return WhatIf(projection=change_project(state=state, change=change), positions=tuple(priced))

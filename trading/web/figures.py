@@ -241,7 +241,9 @@ def trade_projection(
     verdict is the order's: `projection.refusal` is the message execute would
     refuse it with, and a refusal that comes before the margin check (no
     liquidity, slippage, a closed market) is raised as the DomainError the
-    order would get. A buy also gets its buying power (`buying_power_get`).
+    order would get. A buy also gets its buying power (`buying_power_get`:
+    the largest notional keeping health ≥ 1.2, and what the books can fill
+    of it now).
     Perpetual: the isolated margin the fill would lock and the new position's
     liquidation price. A read: nothing is locked or written.
     """
@@ -265,6 +267,7 @@ def trade_projection(
         "fees": money(quantize_money(plan.fee, rounding=ROUND_UP)),
         "reserved": money(plan.reserve_cash),
         "buying_power": None,
+        "buying_power_fillable": None,
         "isolated_margin": None,
         "liquidation_price": None,
         "leverage": None,
@@ -276,6 +279,7 @@ def trade_projection(
                 account=account, symbol=instrument.symbol, outcome=request.contract.outcome
             )
             result["buying_power"] = money(power.notional)
+            result["buying_power_fillable"] = money(power.fillable)
         return result
     held = (
         Position.objects.filter(account=account, instrument=instrument, outcome="")
@@ -300,17 +304,29 @@ def trade_projection(
     }
 
 
-def position_close_projection(*, account: Account, position_id: int) -> dict[str, Any]:
-    """Closing one binary position at the best bid: proceeds and health before/after."""
-    trade = position_close_simulate(account=account, position_id=position_id)
+def position_close_projection(
+    *, account: Account, position_id: int, quantity: object = None
+) -> dict[str, Any]:
+    """Closing all (or `quantity`) of one binary position: health before and after,
+    valued as the margin engine values it, and what the books can absorb now."""
+    close = position_close_simulate(account=account, position_id=position_id, quantity=quantity)
+    fillable = close.fillable
     return {
         "position_id": position_id,
-        "symbol": contract_symbol(trade.symbol, trade.outcome),
-        "venue": trade.venue,
-        "quantity": qty(trade.quantity),
-        "average_price": price(trade.average_price),
-        "proceeds": money(trade.notional),
-        "projection": projection_out(trade.projection),
+        "symbol": contract_symbol(close.position.instrument.symbol, close.position.outcome),
+        "quantity": qty(close.quantity),
+        "held": qty(close.position.quantity),
+        "projection": projection_out(close.projection),
+        "fillable": None
+        if fillable is None
+        else {
+            "venue": close.venue,
+            "quantity": qty(fillable.quantity),
+            "average_price": price(fillable.average_price),
+            "slippage_bps": dec(fillable.slippage_bps.quantize(CENT)),
+            "proceeds": money(close.proceeds),
+            "complete": fillable.quantity >= close.quantity,
+        },
     }
 
 
