@@ -323,11 +323,13 @@ class Book:
                 "margin_override",
                 "lifetime_volume",
                 "cash_balance",
+                "withdrawals_held",
+                "orders_reserved",
                 "created_at",
             ],
             (
                 f"acct_bench{k:08d}\t{self.user_ids[k // 10]}\t{k % 10}\t\tcustodial\tactive"
-                f"\tt\tgranted\t0\t{self.cash[k]:.6f}\t{now}"
+                f"\tt\tgranted\t0\t{self.cash[k]:.6f}\t0\t0\t{now}"
                 for k in range(n)
             ),
         )
