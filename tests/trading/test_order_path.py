@@ -253,3 +253,26 @@ def test_the_suite_fails_a_venue_call_made_inside_a_transaction(elect):
     venue_adapter("kalshi").quote(listing)  # outside: fine
     with pytest.raises(VenueCallInTransaction), transaction.atomic():
         venue_adapter("kalshi").quote(listing)
+
+
+def test_an_order_at_the_venue_is_not_cancelled_under_it(elect, monkeypatch):
+    """Neither the customer nor a market halt cancels an order the venue holds: the
+    venue may fill it, and that fill must be booked."""
+    from trading.services.order_status import orders_cancel_for_instrument
+    from trading.services.orders import order_cancel
+
+    account = trader("1000")
+    venue = HeldVenue(monkeypatch)
+    thread, outcome = _background(
+        lambda: order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("60"))
+    )
+    assert venue.inside.wait(10)
+    order = Order.objects.get(account=account)
+    with pytest.raises(DomainError, match="at the venue") as refused:
+        order_cancel(account=account, order_id=order.public_id)
+    assert refused.value.code == "order_not_active"
+    assert orders_cancel_for_instrument(instrument=elect, reason="halted") == []
+    venue.release.set()
+    thread.join(10)
+    order.refresh_from_db()
+    assert order.status == Order.Status.FILLED and "error" not in outcome

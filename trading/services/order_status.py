@@ -14,7 +14,9 @@ from accounts.models import Account
 from trading.broadcasts import order_update_broadcast
 from trading.models import Instrument, Order
 
-ACTIVE = Order.ACTIVE_STATUSES
+# Orders that rest with us. An order at a venue (`submitted`, `pending`) is never
+# cancelled here: the venue may have filled it, and its answer is booked when it comes.
+RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
 
 
 def order_status_set(order: Order, *, status: str, code: str = "", reason: str = "") -> None:
@@ -28,8 +30,8 @@ def order_status_set(order: Order, *, status: str, code: str = "", reason: str =
 
 
 def _orders_cancel(orders, *, reason: str) -> list[Order]:
-    """Cancel the active orders of `orders` (a queryset), row-locked; return them."""
-    cancelled = list(orders.filter(status__in=ACTIVE).select_for_update(of=("self",)))
+    """Cancel the resting orders of `orders` (a queryset), row-locked; return them."""
+    cancelled = list(orders.filter(status__in=RESTING).select_for_update(of=("self",)))
     for order in cancelled:
         order_status_set(order, status=Order.Status.CANCELLED, code="cancelled", reason=reason)
         order_update_broadcast(order=order)
@@ -39,7 +41,7 @@ def _orders_cancel(orders, *, reason: str) -> list[Order]:
 def orders_cancel_for_market(
     *, account: Account, instrument: Instrument, reason: str
 ) -> list[Order]:
-    """Cancel the account's active orders in one market (e.g. its leverage changed).
+    """Cancel the account's resting orders in one market (e.g. its leverage changed).
 
     Runs in the caller's transaction if any (the caller holds the account
     lock); returns the cancelled orders.
@@ -51,6 +53,6 @@ def orders_cancel_for_market(
 
 
 def orders_cancel_for_instrument(*, instrument: Instrument, reason: str) -> list[Order]:
-    """Cancel every active order in a market (it halted or resolved); return them."""
+    """Cancel every resting order in a market (it halted or resolved); return them."""
     with transaction.atomic():
         return _orders_cancel(Order.objects.filter(instrument=instrument), reason=reason)

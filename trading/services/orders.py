@@ -56,7 +56,7 @@ from trading.services.execute import (
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
 from trading.services.markets import instrument_check_tradable
-from trading.services.order_status import order_status_set
+from trading.services.order_status import RESTING, order_status_set
 from trading.services.routing import (
     Contract,
     VenueBook,
@@ -72,7 +72,6 @@ from trading.venues.base import BPS_PER_UNIT, book_walk
 logger = logging.getLogger(__name__)
 
 ACTIVE = Order.ACTIVE_STATUSES
-RESTING = (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED)
 
 
 # ---------------------------------------------------------------------------
@@ -541,6 +540,13 @@ def _resting_book(
 
 
 def _active_check(order: Order) -> None:
+    """Only a resting order changes: one at a venue is settled by the venue's answer."""
+    if order.status in Order.AT_VENUE_STATUSES:
+        raise Conflict(
+            f"Order {order.public_id} is at the venue ({order.status}): it cannot change "
+            "now; its fill or refusal is booked as soon as the venue answers.",
+            code=ErrorCode.ORDER_NOT_ACTIVE,
+        )
     if order.status not in ACTIVE:
         raise Conflict(
             f"Order {order.public_id} is {order.status}: only active orders change.",
