@@ -342,7 +342,8 @@ def execute_preview(
 
     Raises what `execute_request_clean` raises for a malformed request; every
     other refusal (market closed, no liquidity, slippage, no live prices, the
-    account, margin) is returned as the preview's `refusal`. A read: no lock.
+    account, margin) is returned as the preview's `refusal`. A read of the
+    account's row as it is now (not the caller's copy), without a lock.
     """
     request = execute_request_clean(
         symbol=symbol,
@@ -352,6 +353,7 @@ def execute_preview(
         slippage_bps=slippage_bps,
     )
     route = None
+    account = Account.objects.select_related("owner").get(pk=account.pk)  # as execute reads it
     try:
         instrument_check_tradable(request.contract.instrument)
         route = execute_route(request)
