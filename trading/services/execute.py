@@ -102,6 +102,11 @@ UNKNOWN_AT_VENUE_AFTER = timedelta(minutes=2)
 VENUE_NOT_RECEIVED = "venue_not_received"
 
 
+def request_fingerprint(body: dict[str, object]) -> str:
+    """SHA-256 of an order request as validated: what client_order_id reuse compares."""
+    return hashlib.sha256(json.dumps(body, default=str, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ExecuteRequest:
     """A validated execute request; `fingerprint` identifies it for client_order_id reuse."""
@@ -123,7 +128,16 @@ class ExecuteRequest:
             "venue": self.venue,
             "slippage_bps": self.slippage_bps,
         }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return request_fingerprint(body)
+
+
+def slippage_bps_clean(value: object) -> int:
+    """A slippage limit in whole basis points, 0 to SLIPPAGE_BPS_MAX (InvalidParams)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParams("slippage_bps must be an integer number of basis points.")
+    if not 0 <= value <= SLIPPAGE_BPS_MAX:
+        raise InvalidParams(f"slippage_bps must lie in [0, {SLIPPAGE_BPS_MAX}].")
+    return value
 
 
 def execute_request_clean(
@@ -136,10 +150,7 @@ def execute_request_clean(
     client_order_id: object = None,
 ) -> ExecuteRequest:
     """Validate an execute request (InvalidParams naming the field; NotFound symbol)."""
-    if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int):
-        raise InvalidParams("slippage_bps must be an integer number of basis points.")
-    if not 0 <= slippage_bps <= SLIPPAGE_BPS_MAX:
-        raise InvalidParams(f"slippage_bps must lie in [0, {SLIPPAGE_BPS_MAX}].")
+    slippage_bps = slippage_bps_clean(slippage_bps)
     if client_order_id is not None and (
         not isinstance(client_order_id, str)
         or not client_order_id
@@ -364,19 +375,23 @@ def execute_preview(
     return ExecutePreview(request=request, route=route, plan=plan, refusal=plan.refusal)
 
 
-def _existing(account: Account, request: ExecuteRequest) -> Order | None:
-    """The order already placed under this client_order_id, if the body matches."""
-    if request.client_order_id is None:
+def order_replay_get(
+    *, account: Account, client_order_id: str | None, fingerprint: str
+) -> Order | None:
+    """The order already placed under `client_order_id` with the same request (marked
+    `replayed`), or None; the same id with another request raises DuplicateOrder (409).
+    Every entry point's idempotency: execute, order_place, position_close."""
+    if client_order_id is None:
         return None
     order = (
         Order.objects.select_related("instrument", "venue")
-        .filter(account=account, client_order_id=request.client_order_id)
+        .filter(account=account, client_order_id=client_order_id)
         .first()
     )
-    if order is not None and order.request_fingerprint != request.fingerprint:
+    if order is not None and order.request_fingerprint != fingerprint:
         raise DuplicateOrder(
-            f"client_order_id {request.client_order_id!r} was already used for a different "
-            f"order ({order.public_id}) on account {account.public_id}."
+            f"client_order_id {client_order_id!r} was already used for a different "
+            f"order ({order.public_id}) in account {account.public_id}."
         )
     if order is not None:
         order.replayed = True
@@ -412,7 +427,11 @@ def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> 
         locked = Account.objects.select_related("owner").select_for_update(of=("self",))
         locked = locked.get(pk=account.pk)
         account_check_can_order(locked)
-        existing = _existing(locked, request)
+        existing = order_replay_get(
+            account=locked,
+            client_order_id=request.client_order_id,
+            fingerprint=request.fingerprint,
+        )
         if existing is not None:
             return existing, False
         plan = execute_check(account=locked, request=request, route=route)
@@ -501,7 +520,9 @@ def order_execute(
         slippage_bps=slippage_bps,
         client_order_id=client_order_id,
     )
-    existing = _existing(account, request)
+    existing = order_replay_get(
+        account=account, client_order_id=request.client_order_id, fingerprint=request.fingerprint
+    )
     if existing is not None:
         return existing
     instrument_check_tradable(request.contract.instrument)

@@ -28,8 +28,6 @@ order), InsufficientMargin / InsufficientFunds (pre-trade check),
 AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
 """
 
-import hashlib
-import json
 import logging
 from collections.abc import Collection, Iterable
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
@@ -39,7 +37,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Account
-from portal.errors import Conflict, DomainError, DuplicateOrder, ErrorCode, InvalidParams, NotFound
+from portal.errors import Conflict, DomainError, ErrorCode, InvalidParams, NotFound
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
 from trading.broadcasts import order_update_broadcast
 from trading.catalog import listings_get
@@ -49,9 +47,11 @@ from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Po
 from trading.selectors import contracts_get
 from trading.services.execute import (
     CLIENT_ORDER_ID_MAX,
-    SLIPPAGE_BPS_MAX,
     account_check_can_order,
+    order_replay_get,
+    request_fingerprint,
     sale_check,
+    slippage_bps_clean,
 )
 from trading.services.fills import order_fill_apply
 from trading.services.margin_check import margin_check_action, margin_check_cash_debit
@@ -65,9 +65,14 @@ from trading.services.routing import (
     order_books_get,
     trade_route,
 )
-from trading.services.simulation import PortfolioChange, PositionDelta, decimal_clean
+from trading.services.simulation import (
+    PortfolioChange,
+    PositionDelta,
+    decimal_clean,
+    slippage_limit,
+)
 from trading.venues import venue_adapter
-from trading.venues.base import BPS_PER_UNIT, book_walk
+from trading.venues.base import QUANTITY_QUANTUM, book_walk
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +389,9 @@ def order_place(
         leverage=leverage,
     )
     fingerprint = request_fingerprint or fingerprint
-    existing = _existing(account=account, client_order_id=client_order_id, fingerprint=fingerprint)
+    existing = order_replay_get(
+        account=account, client_order_id=client_order_id, fingerprint=fingerprint
+    )
     if existing is not None:
         return existing
     instrument_check_tradable(instrument)
@@ -398,7 +405,7 @@ def order_place(
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
         account_check_can_order(locked)
-        existing = _existing(
+        existing = order_replay_get(
             account=locked, client_order_id=client_order_id, fingerprint=fingerprint
         )
         if existing is not None:
@@ -475,28 +482,7 @@ def _fingerprint(
         "stop_loss": text(stop_loss),
         "leverage": None if leverage is None else str(leverage),
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _existing(*, account: Account, client_order_id: str | None, fingerprint: str) -> Order | None:
-    """The order already placed under `client_order_id` with the same request, or None.
-
-    The same id with a different request raises DuplicateOrder (409)."""
-    if client_order_id is None:
-        return None
-    order = (
-        Order.objects.select_related("instrument", "venue")
-        .filter(account=account, client_order_id=client_order_id)
-        .first()
-    )
-    if order is not None and order.request_fingerprint != fingerprint:
-        raise DuplicateOrder(
-            f"client_order_id {client_order_id!r} was already used for a different order "
-            f"({order.public_id}) in account {account.public_id}."
-        )
-    if order is not None:
-        order.replayed = True
-    return order
+    return request_fingerprint(body)
 
 
 def _order_locked(*, account: Account, order_id: str | None, client_order_id: str | None) -> Order:
@@ -902,10 +888,7 @@ def position_close(
     instrument = contract.instrument
     if quantity is not None and percent is not None:
         raise InvalidParams("Give quantity or percent, not both.")
-    if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int):
-        raise InvalidParams("slippage_bps must be an integer number of basis points.")
-    if not 0 <= slippage_bps <= SLIPPAGE_BPS_MAX:
-        raise InvalidParams(f"slippage_bps must lie in [0, {SLIPPAGE_BPS_MAX}].")
+    slippage_bps = slippage_bps_clean(slippage_bps)
     client_order_id = _client_order_id_clean(client_order_id)
     size = (
         None
@@ -916,8 +899,10 @@ def position_close(
     if share is not None and share > 100:
         raise InvalidParams("percent must be at most 100.")
     body = {"close": contract.symbol, "quantity": quantity, "percent": percent, "bps": slippage_bps}
-    fingerprint = hashlib.sha256(json.dumps(body, default=str, sort_keys=True).encode()).hexdigest()
-    existing = _existing(account=account, client_order_id=client_order_id, fingerprint=fingerprint)
+    fingerprint = request_fingerprint(body)
+    existing = order_replay_get(
+        account=account, client_order_id=client_order_id, fingerprint=fingerprint
+    )
     if existing is not None:
         return existing
     held = (
@@ -929,9 +914,8 @@ def position_close(
     if held == 0 or (instrument.is_binary and held < 0):
         raise NotFound(f"No open {contract.symbol} position in account {account.public_id}.")
     if size is None:
-        step = Decimal(1).scaleb(-QUANTITY_DECIMAL_PLACES)
         size = abs(held) * (share or 100) / 100
-        size = max(step, size.quantize(step, rounding=ROUND_DOWN))
+        size = max(QUANTITY_QUANTUM, size.quantize(QUANTITY_QUANTUM, rounding=ROUND_DOWN))
     if size > abs(held):
         raise InvalidParams(f"quantity {size} is more than the position's {abs(held)}.")
     side = Order.Side.SELL if held > 0 else Order.Side.BUY
@@ -947,12 +931,12 @@ def position_close(
             f"No {'bids' if side == Order.Side.SELL else 'asks'} for {contract.symbol} right now."
         )
     best = max(tops) if side == Order.Side.SELL else min(tops)
-    move = best * slippage_bps / BPS_PER_UNIT
+    worst = slippage_limit(side=side, best=best, slippage_bps=slippage_bps)
     tick = instrument.tick_size
     if side == Order.Side.SELL:
-        limit = max(tick, ((best - move) / tick).to_integral_value(rounding=ROUND_UP) * tick)
+        limit = max(tick, (worst / tick).to_integral_value(rounding=ROUND_UP) * tick)
     else:
-        limit = ((best + move) / tick).to_integral_value(rounding=ROUND_DOWN) * tick
+        limit = (worst / tick).to_integral_value(rounding=ROUND_DOWN) * tick
         if instrument.is_binary:
             limit = min(limit, 1 - tick)
     return order_place(
