@@ -7,7 +7,7 @@ keeps each customer's cached `Account.cash_balance` equal to the sum of its
 cash postings, in the same transaction.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -91,6 +91,7 @@ def journal_post(
     memo: str = "",
     idempotency_key: str | None = None,
     created_by: User | None = None,
+    account_deltas: Mapping[str, Decimal] | None = None,
 ) -> Journal:
     """Post one balanced journal and update cached cash balances.
 
@@ -98,8 +99,12 @@ def journal_post(
     cash changes already locked (`select_for_update`) by the caller, so the
     caller's checks (funds, margin) and this write see the same balance.
     An `idempotency_key` may be posted once: a second use raises Conflict.
-    If `account` is given, its in-memory `cash_balance` is refreshed.
+    If `account` is given, its in-memory `cash_balance` is refreshed, and
+    `account_deltas` (other numeric columns of its row: a fill's lifetime
+    volume, the order reservation it releases) are added in the same UPDATE.
     """
+    if account_deltas and account is None:
+        raise ValueError("account_deltas need the account whose row they change.")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("journal_post must run inside transaction.atomic().")
     checked = _validated(lines)
@@ -133,10 +138,14 @@ def journal_post(
         if line.ledger_account.purpose == LedgerAccount.Purpose.CASH:
             account_id = line.ledger_account.account_id
             cash_deltas[account_id] = cash_deltas.get(account_id, ZERO) + line.amount
+    extra = dict(account_deltas or {})
+    if account is not None and (account.pk in cash_deltas or extra):
+        # One UPDATE of the account's row; its in-memory figures follow.
+        row_add(account, cash_balance=cash_deltas.get(account.pk, ZERO), **extra)
     for account_id, delta in cash_deltas.items():
         if account is not None and account_id == account.pk:
-            row_add(account, cash_balance=delta)  # its in-memory balance follows
-        elif delta != ZERO:
+            continue
+        if delta != ZERO:
             Account.objects.filter(pk=account_id).update(cash_balance=F("cash_balance") + delta)
     changed = list(cash_deltas)
     transaction.on_commit(lambda: accounts_changed_mark(account_ids=changed), robust=True)

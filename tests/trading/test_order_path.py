@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, AuditLog
@@ -206,7 +207,7 @@ def test_a_fill_the_venue_reports_after_a_write_off_is_still_booked(elect, setti
     placed = SimulatedVenue("kalshi").market_order_place(
         listing, "buy", notional=D("60"), client_order_id=order.public_id
     )
-    execute.order_venue_answer_book(order_id=order.pk, placed=placed)
+    execute.order_venue_answer_book(order=order, placed=placed)
     order.refresh_from_db()
     assert order.status == Order.Status.FILLED
     account.refresh_from_db()
@@ -276,3 +277,28 @@ def test_an_order_at_the_venue_is_not_cancelled_under_it(elect, monkeypatch):
     thread.join(10)
     order.refresh_from_db()
     assert order.status == Order.Status.FILLED and "error" not in outcome
+
+
+def test_booking_a_fill_writes_the_account_row_once(elect, monkeypatch):
+    """The fill's cash, its lifetime volume and the reservation it releases are one
+    UPDATE of the account row: the booking holds the lock for as few statements as it can."""
+    account = trader("1000")
+    captured = {}
+    book = execute.order_venue_answer_book
+
+    def counted(**kwargs):
+        with CaptureQueriesContext(connection) as queries:
+            order = book(**kwargs)
+        captured["sql"] = [q["sql"] for q in queries.captured_queries]
+        return order
+
+    monkeypatch.setattr(execute, "order_venue_answer_book", counted)
+    order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("60"))
+    updates = [sql for sql in captured["sql"] if sql.startswith('UPDATE "accounts_account"')]
+    assert len(updates) == 1
+    assert all(column in updates[0] for column in ("cash_balance", "lifetime_volume"))
+    assert "orders_reserved" in updates[0]
+    account.refresh_from_db()
+    assert account.orders_reserved == 0 and account.cash_balance == D("940")
+    assert account.lifetime_volume == D("60")
+    assert account.cash_balance == cash_balance_from_ledger(account)

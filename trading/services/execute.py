@@ -415,10 +415,16 @@ def reservation_change(*, account: Account, order: Order, cash: Decimal, quantit
     The caller holds the account row lock, then the order's, in its
     transaction, and saves the order (its `reserved_*` fields) before commit.
     """
-    delta = cash - order.reserved_cash
+    delta = _reservation_set(order, cash=cash, quantity=quantity)
     if delta:
         row_add(account, orders_reserved=delta)
+
+
+def _reservation_set(order: Order, *, cash: Decimal, quantity: Decimal) -> Decimal:
+    """Set `order`'s reservation; return the change its account's total must take."""
+    delta = cash - order.reserved_cash
     order.reserved_cash, order.reserved_quantity = cash, quantity
+    return delta
 
 
 def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> tuple[Order, bool]:
@@ -531,7 +537,7 @@ def order_execute(
     if not new:
         return order
     placed = _send(order, request)
-    order = order_venue_answer_book(order_id=order.pk, account_id=account.pk, placed=placed)
+    order = order_venue_answer_book(order=order, placed=placed)
     if (
         order.status == Order.Status.REJECTED
         and order.reject_code == ErrorCode.SLIPPAGE_EXCEEDED.code
@@ -546,31 +552,29 @@ def _reject(order: Order, *, code: str, reason: str) -> None:
     order.reject_reason = reason[:255]
 
 
-def order_venue_answer_book(
-    *, order_id: int, placed: VenueOrder | None, account_id: int | None = None
-) -> Order:
+def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order:
     """Step 4: book what the venue said about an order sent to it; return the order.
 
-    `placed` is the venue's record (None: no answer in time, or, from the
-    reconciler, not received); `account_id`, the order's account, when the
-    caller knows it. Locks the account row, then the order's, in one
-    transaction. An order no longer at the venue is returned as it is,
-    except one rejected `venue_not_received` that the venue did fill after
-    all: the fill is booked (the venue's record wins). Filled → the fill
-    through the one fill path; rejected or cancelled (a price-limit refusal
-    is `slippage_exceeded`) → final; no answer → `pending`, the reservation
+    `order` is the caller's copy (read without a lock): its instrument and
+    venue, which never change once it is submitted, are reused; its state is
+    read again under the locks. `placed` is the venue's record (None: no
+    answer in time, or, from the reconciler, not received). Locks the
+    account row, then the order's, in one transaction. An order no longer
+    at the venue is returned as it is, except one rejected
+    `venue_not_received` that the venue did fill after all: the fill is
+    booked (the venue's record wins). Filled → the fill through the one
+    fill path; rejected or cancelled (a price-limit refusal is
+    `slippage_exceeded`) → final; no answer → `pending`, the reservation
     kept. The reservation is released whenever the order leaves the venue.
     The order push goes out after commit.
     """
-    if account_id is None:
-        account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
+    fixed = order
     with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account_id)
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("instrument", "venue")
-            .get(pk=order_id, account_id=account_id)
-        )
+        account = Account.objects.select_for_update().get(pk=fixed.account_id)
+        order = Order.objects.select_for_update().get(pk=fixed.pk)
+        order.instrument = fixed.instrument
+        if order.venue_id == fixed.venue_id:
+            order.venue = fixed.venue
         late_fill = (
             order.reject_code == VENUE_NOT_RECEIVED
             and placed is not None
@@ -588,9 +592,10 @@ def order_venue_answer_book(
             order.save(update_fields=["status", "venue_order_id", "updated_at"])
             order_update_broadcast(order=order)
             return order
-        reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
         order.venue_order_id = placed.venue_order_id
         if placed.status == VenueOrderStatus.FILLED:
+            # The reservation is released in the fill's one UPDATE of the account row.
+            release = _reservation_set(order, cash=ZERO, quantity=ZERO)
             order_fill_apply(
                 order=order,
                 account=account,
@@ -598,9 +603,11 @@ def order_venue_answer_book(
                 price=placed.average_price,
                 venue=order.venue,
                 venue_fill_id=placed.venue_fill_id,
+                account_deltas={"orders_reserved": release} if release else None,
             )
             order_update_broadcast(order=order)
             return order
+        reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
         if placed.reject_code == PRICE_LIMIT:
             _reject(order, code=ErrorCode.SLIPPAGE_EXCEEDED.code, reason=placed.reason)
         else:
@@ -666,7 +673,7 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         return _not_received(order_id=order.pk).status
     if placed.status == VenueOrderStatus.PENDING:
         return order.status
-    return order_venue_answer_book(order_id=order.pk, placed=placed).status
+    return order_venue_answer_book(order=order, placed=placed).status
 
 
 def _not_received(*, order_id: int) -> Order:

@@ -11,6 +11,7 @@ After commit, the fill and the position it left are pushed to the account's
 live streams and the fill goes out as an anonymized public trade.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
@@ -53,6 +54,7 @@ def _position_apply(
     venue_fee: Decimal,
     commission: Decimal,
     memo: str,
+    account_deltas: Mapping[str, Decimal] | None,
 ) -> _Applied:
     if instrument.kind == Instrument.Kind.BINARY:
         budget = None
@@ -69,6 +71,7 @@ def _position_apply(
             commission=commission,
             memo=memo,
             notional_cap=budget,
+            account_deltas=account_deltas,
         )
     else:
         result = perp_fill_apply(
@@ -81,6 +84,7 @@ def _position_apply(
             commission=commission,
             leverage=order.leverage,
             memo=memo,
+            account_deltas=account_deltas,
         )
     return _Applied(
         position=result.position,
@@ -99,6 +103,7 @@ def order_fill_apply(
     venue: Venue,
     liquidity: str = Fill.Liquidity.TAKER,
     venue_fill_id: str = "",
+    account_deltas: Mapping[str, Decimal] | None = None,
 ) -> Fill:
     """Record one fill of `order`: fees, position, journal, the Fill row and the Order.
 
@@ -111,6 +116,9 @@ def order_fill_apply(
     A market (notional) order is filled by its fill, and a notional buy
     never books more than its notional; a quantity order is filled when
     its filled quantity reaches its quantity, partially filled before.
+    `account_deltas`: other columns of the account's row the caller changes
+    with this fill (the order's reservation released), written in the one
+    UPDATE of the row that books the cash.
 
     Raises InvalidParams for a non-positive quantity, an order of another
     account or one already filled, cancelled or rejected, and whatever the
@@ -142,6 +150,7 @@ def order_fill_apply(
         venue_fee=fees.venue_fee,
         commission=fees.commission,
         memo=f"{memo} on {venue.code}",
+        account_deltas=account_deltas,
     )
     now = timezone.now()
     held_value = order.filled_quantity * (order.average_fill_price or ZERO)

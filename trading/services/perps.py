@@ -21,6 +21,7 @@ is kept equal to its balance in the same transaction. The formulas are in
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
@@ -208,6 +209,7 @@ def perp_fill_apply(
     commission: Decimal,
     leverage: int | None = None,
     memo: str = "",
+    account_deltas: Mapping[str, Decimal] | None = None,
 ) -> PerpFillResult:
     """Record a filled perp buy or sell of `quantity` contracts at `price`.
 
@@ -217,8 +219,11 @@ def perp_fill_apply(
     the account's setting, else the market default) sizes the margin of what
     is opened. Posts one balanced TRADE journal: cash ↔ isolated margin,
     realized P&L and the venue fee against venue settlement, the commission
-    to fee income (fees rounded up). Raises InvalidParams for a non-perp, a
-    non-positive quantity or price, negative fees, a bad side or leverage.
+    to fee income (fees rounded up); `account_deltas` (other columns of the
+    account's row, e.g. an order's reservation released) go in the same
+    UPDATE of the row as the cash and the lifetime volume. Raises
+    InvalidParams for a non-perp, a non-positive quantity or price, negative
+    fees, a bad side or leverage.
     """
     return _perp_fill(
         account=account,
@@ -231,6 +236,7 @@ def perp_fill_apply(
         leverage=leverage,
         memo=memo,
         journal_kind=Journal.Kind.TRADE,
+        account_deltas=account_deltas,
     )
 
 
@@ -246,6 +252,7 @@ def _perp_fill(
     leverage: int | None,
     memo: str,
     journal_kind: Journal.Kind,
+    account_deltas: Mapping[str, Decimal] | None = None,
 ) -> PerpFillResult:
     _require_perp(instrument)
     if quantity <= ZERO:
@@ -291,6 +298,8 @@ def _perp_fill(
             fee_income: commission,
         }
     )
+    notional = quantize_money(quantity * price)
+    deltas = {"lifetime_volume": notional, **(account_deltas or {})}
     journal = None
     if lines:
         journal = journal_post(
@@ -298,9 +307,10 @@ def _perp_fill(
             account=account,
             memo=memo or f"{side} {quantity} {instrument.symbol} @ {price}",
             lines=lines,
+            account_deltas=deltas,
         )
-    notional = quantize_money(quantity * price)
-    row_add(account, lifetime_volume=notional)
+    else:
+        row_add(account, **deltas)
     account_margin_eligibility_refresh(account=account)
     return PerpFillResult(
         position=position, journal=journal, notional=notional, realized_pnl=plan.realized_pnl

@@ -8,6 +8,7 @@ and margin eligibility, in the caller's transaction under the caller's
 account lock.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
@@ -15,7 +16,6 @@ from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from portal.db import row_add
 from portal.errors import InvalidParams
 from portal.money import ZERO, quantize_money
 from trading.marketdata.quotes import quantize_price
@@ -51,6 +51,7 @@ def binary_fill_apply(
     memo: str = "",
     idempotency_key: str | None = None,
     notional_cap: Decimal | None = None,
+    account_deltas: Mapping[str, Decimal] | None = None,
 ) -> FillResult:
     """Record a filled buy or sell of `quantity` contracts at `price`.
 
@@ -62,7 +63,10 @@ def binary_fill_apply(
     rounded up to the micro-dollar, cash received down (never in the
     customer's favour by a rounding), and never more than `notional_cap`
     (a notional order's budget: the venue's rounded average price must not
-    make a buy cost more than was asked for). Fees come off the customer's cash:
+    make a buy cost more than was asked for). `account_deltas`: other
+    columns of the account's row the caller changes with this fill (an
+    order's reservation released), written in the journal's one UPDATE of
+    the row with the cash and the lifetime volume. Fees come off the customer's cash:
     `venue_fee` is paid to the venue (its settlement account line),
     `commission` and any other broker `fee` go to fee income, each as its
     own journal line. Returns the position and the journal.
@@ -104,7 +108,9 @@ def binary_fill_apply(
     else:
         raise InvalidParams("side must be 'buy' or 'sell'.")
     position.updated_at = now
-    position.save()
+    position.save(
+        update_fields=["quantity", "average_price", "realized_pnl", "opened_at", "updated_at"]
+    )
 
     venue_fee = quantize_money(venue_fee, rounding=ROUND_UP)
     fee_income = quantize_money(fee, rounding=ROUND_UP) + quantize_money(
@@ -122,7 +128,7 @@ def binary_fill_apply(
         memo=memo or f"{side} {quantity} {instrument.symbol} {outcome.upper()} @ {price}",
         idempotency_key=idempotency_key,
         lines=lines,
+        account_deltas={"lifetime_volume": notional, **(account_deltas or {})},
     )
-    row_add(account, lifetime_volume=notional)
     account_margin_eligibility_refresh(account=account)
     return FillResult(position=position, journal=journal, notional=notional, realized_pnl=realized)
