@@ -364,6 +364,8 @@ KALSHI_WRITES_PER_SECOND = env.float("KALSHI_WRITES_PER_SECOND", default=10.0)
 KALSHI_BROKER_KEY_ID = env("KALSHI_BROKER_KEY_ID", default="")
 KALSHI_BROKER_PRIVATE_KEY_PEM = env("KALSHI_BROKER_PRIVATE_KEY_PEM", default="")
 KALSHI_BROKER_ENVIRONMENT = env("KALSHI_BROKER_ENVIRONMENT", default="production")
+# The broker key's Kalshi subaccount for its orders (0: the primary account; 1–63).
+KALSHI_BROKER_SUBACCOUNT = env.int("KALSHI_BROKER_SUBACCOUNT", default=0)
 POLYMARKET_DATA_URL = env("POLYMARKET_DATA_URL", default="https://data-api.polymarket.com")
 POLYMARKET_GAMMA_URL = env("POLYMARKET_GAMMA_URL", default="https://gamma-api.polymarket.com")
 POLYMARKET_CLOB_URL = env("POLYMARKET_CLOB_URL", default="https://clob.polymarket.com")

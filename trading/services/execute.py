@@ -53,6 +53,7 @@ from portal.errors import (
 )
 from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
+from trading.marketdata.quotes import Outcome
 from trading.models import Listing, Order, Position, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
@@ -663,7 +664,9 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
     )
     try:
         placed = venue_adapter(listing.venue.code).order_status(
-            listing, client_order_id=order.public_id
+            listing,
+            client_order_id=order.public_id,
+            outcome=Outcome(order.outcome) if order.outcome else None,
         )
     except VenueTimeout:
         return order.status

@@ -260,9 +260,13 @@ class VenueAdapter(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not place orders.")
 
-    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+    def order_status(
+        self, listing: Listing, *, client_order_id: str, outcome: Outcome | None = None
+    ) -> VenueOrder | None:
         """The venue's record of the order sent as `client_order_id` (None: never received).
 
-        Raises VenueTimeout when the venue does not answer in time.
+        `outcome`: the contract the order traded (a venue whose records name
+        only the book side needs it to state the price in that contract's
+        terms). Raises VenueTimeout when the venue does not answer in time.
         """
         raise NotImplementedError(f"{type(self).__name__} does not report orders.")

@@ -15,6 +15,39 @@
 Numbers come from the fixed-point fields (`*_dollars`, `*_fp`) and are
 parsed to Decimal; JSON numbers are read as Decimal too, never float.
 Nothing here logs or raises with a header, a signature or the private key.
+
+Where each wire detail comes from (recorded examples, with their pages and
+versions, in `trading/venues/fakes/examples/kalshi/`):
+
+- Orders: Create Order V2, `POST /portfolio/events/orders`
+  (docs.kalshi.com/api-reference/orders/create-order-v2, OpenAPI 3.26.0):
+  `side` is `bid`/`ask` on the YES leg (an ask sells YES or, with no YES
+  held, buys NO at 1 − price), `count` and `price` fixed-point strings (≤ 2
+  and ≤ 4 decimals), `time_in_force` `immediate_or_cancel`,
+  `self_trade_prevention_type` required, `subaccount`. The answer is
+  `{order_id, client_order_id, fill_count, remaining_count, ts_ms,
+  average_fill_price?, average_fee_paid?}`, final for an IOC order. The
+  legacy `POST /portfolio/orders` (side yes/no + action) is no longer used:
+  Kalshi turned its writes off in June 2026 (changelog).
+- Order records: `GET /portfolio/orders` and `/portfolio/orders/{id}`
+  (get-order, OpenAPI 3.29.0): `outcome_side`/`book_side`, `*_count_fp`,
+  `*_dollars`, status `resting`/`canceled`/`executed`. Fills:
+  `GET /portfolio/fills?order_id=` (get-fills): `count_fp`,
+  `yes_price_dollars` per fill.
+- Ticks: a market's `price_ranges` `[{start, end, step}]`
+  (getting_started/fixed_point_migration; changelog July–August 2026): a
+  price must sit on the step of the band holding it; the
+  `price_level_structure` label is not interpreted.
+
+Undocumented, and assumed here: Kalshi has no lookup of an order by
+`client_order_id`, so `order_get_by_client_id` pages the market's orders;
+that a duplicate `client_order_id` answers 409 (the FIX page says an id must
+not match an open order); that V2's `average_fill_price` is in YES-leg terms
+(V2 "quotes everything from the YES side"; the adapter reads the fills'
+documented `yes_price_dollars` when it reconciles); whether a market takes
+fractional counts (`fractional_trading_enabled` was removed from the market
+schema on 2026-07-09: a market that does not send it true gets whole
+contracts only).
 """
 
 import base64
@@ -203,6 +236,32 @@ class KalshiPosition:
     total_traded: Decimal
 
 
+PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]  # (start, end, step), dollars
+LINEAR_CENT: PriceRanges = ((ZERO, ONE, MIN_PRICE),)
+
+
+def price_tick(ranges: PriceRanges, price: Decimal) -> Decimal | None:
+    """The tick of the band of `ranges` holding `price` (None: outside every band)."""
+    for start, end, step in ranges:
+        if start <= price < end or price == end == ranges[-1][1]:
+            return step
+    return None
+
+
+def price_on_grid(ranges: PriceRanges, price: Decimal, *, up: bool) -> Decimal:
+    """`price` moved onto the tick grid, up or down (the direction that keeps a limit
+    safe: down for a bid, up for an ask), kept strictly inside (0, 1)."""
+    for start, end, step in ranges:
+        if start <= price <= end:
+            steps = ((price - start) / step).quantize(
+                CONTRACT, rounding=ROUND_CEILING if up else ROUND_FLOOR
+            )
+            snapped = start + steps * step
+            low, high = ranges[0][0] + ranges[0][2], ranges[-1][1] - ranges[-1][2]
+            return min(max(snapped, low), high)
+    raise InvalidParams(f"Price {price} is outside the market's price ranges.")
+
+
 @dataclass(frozen=True, slots=True)
 class KalshiMarket:
     ticker: str
@@ -214,6 +273,8 @@ class KalshiMarket:
     yes_bid: Decimal | None
     yes_ask: Decimal | None
     last_price: Decimal | None
+    price_ranges: PriceRanges = LINEAR_CENT
+    fractional: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -239,26 +300,28 @@ class KalshiApiKey:
 
 @dataclass(frozen=True, slots=True)
 class KalshiOrder:
+    """An order as Kalshi records it (the Order object of GET /portfolio/orders)."""
+
     order_id: str
     client_order_id: str
     ticker: str
-    side: str  # yes / no
-    action: str  # buy / sell
+    book_side: str  # bid / ask, on the YES leg
     status: str  # resting / canceled / executed
     yes_price: Decimal | None
-    no_price: Decimal | None
     initial_count: Decimal
     fill_count: Decimal
     remaining_count: Decimal
-    fill_cost: Decimal  # taker + maker fill cost, dollars
-    fees: Decimal
 
-    @property
-    def average_price(self) -> Decimal | None:
-        """Average price per filled contract, in the order's own side (None when unfilled)."""
-        if self.fill_count <= ZERO:
-            return None
-        return quantize_price(self.fill_cost / self.fill_count)
+
+@dataclass(frozen=True, slots=True)
+class KalshiOrderAck:
+    """Create Order V2's answer: final for an immediate-or-cancel order."""
+
+    order_id: str
+    client_order_id: str
+    fill_count: Decimal
+    remaining_count: Decimal
+    average_yes_price: Decimal | None  # `average_fill_price`, when something filled
 
 
 def _position_from(data: dict[str, Any]) -> KalshiPosition:
@@ -292,30 +355,55 @@ def _market_from(data: dict[str, Any]) -> KalshiMarket:
         yes_bid=_optional_decimal(data.get("yes_bid_dollars"), "yes_bid_dollars"),
         yes_ask=_optional_decimal(data.get("yes_ask_dollars"), "yes_ask_dollars"),
         last_price=_optional_decimal(data.get("last_price_dollars"), "last_price_dollars"),
+        price_ranges=_price_ranges_from(data.get("price_ranges")),
+        fractional=data.get("fractional_trading_enabled") is True,
     )
+
+
+def _price_ranges_from(value: Any) -> PriceRanges:
+    """A market's `price_ranges` ([{start, end, step}] in dollars); one-cent ticks when
+    the market sends none."""
+    if value is None:
+        return LINEAR_CENT
+    if not isinstance(value, list) or not value:
+        raise VenueBadResponse("Kalshi's price_ranges is not a list of bands.")
+    bands = []
+    for band in value:
+        if not isinstance(band, dict):
+            raise VenueBadResponse("Kalshi's price_ranges holds a band that is not an object.")
+        start, end, step = (
+            parse_decimal(band.get(name), f"price_ranges {name}")
+            for name in ("start", "end", "step")
+        )
+        if not ZERO <= start < end <= ONE or step <= ZERO:
+            raise VenueBadResponse(f"Kalshi's price band {start}–{end} by {step} is malformed.")
+        bands.append((start, end, step))
+    return tuple(sorted(bands))
 
 
 def _order_from(data: dict[str, Any]) -> KalshiOrder:
     where = "order"
-    taker_cost = _optional_decimal(data.get("taker_fill_cost_dollars"), "taker_fill_cost") or ZERO
-    maker_cost = _optional_decimal(data.get("maker_fill_cost_dollars"), "maker_fill_cost") or ZERO
-    taker_fees = _optional_decimal(data.get("taker_fees_dollars"), "taker_fees_dollars") or ZERO
-    maker_fees = _optional_decimal(data.get("maker_fees_dollars"), "maker_fees_dollars") or ZERO
     return KalshiOrder(
         order_id=str(_field(data, "order_id", where)),
         client_order_id=str(data.get("client_order_id") or ""),
         ticker=str(_field(data, "ticker", where)),
-        # Kalshi added outcome_side/book_side in 2026; side/action remain the documented pair.
-        side=str(data.get("side") or data.get("outcome_side") or ""),
-        action=str(data.get("action") or ""),
+        book_side=str(_field(data, "book_side", where)),
         status=str(_field(data, "status", where)),
         yes_price=_optional_decimal(data.get("yes_price_dollars"), "yes_price_dollars"),
-        no_price=_optional_decimal(data.get("no_price_dollars"), "no_price_dollars"),
         initial_count=_fp_or_count(data, "initial_count", where),
         fill_count=_fp_or_count(data, "fill_count", where),
         remaining_count=_fp_or_count(data, "remaining_count", where),
-        fill_cost=taker_cost + maker_cost,
-        fees=taker_fees + maker_fees,
+    )
+
+
+def _order_ack_from(data: dict[str, Any]) -> KalshiOrderAck:
+    where = "order answer"
+    return KalshiOrderAck(
+        order_id=str(_field(data, "order_id", where)),
+        client_order_id=str(data.get("client_order_id") or ""),
+        fill_count=parse_decimal(_field(data, "fill_count", where), "fill_count"),
+        remaining_count=parse_decimal(_field(data, "remaining_count", where), "remaining_count"),
+        average_yes_price=_optional_decimal(data.get("average_fill_price"), "average_fill_price"),
     )
 
 
@@ -666,37 +754,63 @@ class KalshiClient:
     def order_create(
         self,
         *,
-        ticker: str,
-        side: str,
-        action: str,
+        market: KalshiMarket,
+        book_side: str,
         count: Decimal,
         price: Decimal,
         client_order_id: str,
-        time_in_force: str = "fill_or_kill",
-    ) -> KalshiOrder:
-        """Send a limit order (`price` in `side`'s terms, dollars); return Kalshi's record.
+        subaccount: int = 0,
+        time_in_force: str = "immediate_or_cancel",
+    ) -> KalshiOrderAck:
+        """Send a Create Order V2 limit order on the YES book; return Kalshi's answer.
 
-        Not retried on timeouts, 5xx or dropped connections: those raise
-        VenueTimeout and the caller reconciles by `client_order_id`. A
-        duplicate client_order_id raises KalshiConflict; a refused order
-        KalshiRejected.
+        `book_side` is `bid` (buy YES) or `ask` (sell YES, or buy NO at
+        1 − `price`); `price` is the YES price in dollars. Both are checked
+        against `market` before anything is sent: a price off the market's
+        tick grid or a fractional count on a whole-contract market raises
+        InvalidParams naming the tick. Self-trades cancel the taker; the order
+        is cancelled if the exchange pauses while it rests. Not retried on
+        timeouts, 5xx or dropped connections: those raise VenueTimeout and
+        the caller reconciles by `client_order_id`. A duplicate
+        client_order_id raises KalshiConflict; a refused order KalshiRejected.
         """
-        if side not in ("yes", "no") or action not in ("buy", "sell"):
-            raise InvalidParams("A Kalshi order is yes/no and buy/sell.")
+        if book_side not in ("bid", "ask"):
+            raise InvalidParams("A Kalshi V2 order is a bid or an ask on the YES book.")
+        tick = price_tick(market.price_ranges, price) if ZERO < price < ONE else None
+        if tick is None or price % tick:
+            raise InvalidParams(
+                f"Price {price} is not on {market.ticker}'s tick grid"
+                + (f" (ticks of {tick} there)." if tick is not None else ".")
+            )
+        step = Decimal("0.01") if market.fractional else CONTRACT
+        if count <= ZERO or count % step:
+            raise InvalidParams(
+                f"{market.ticker} takes counts in steps of {step}"
+                + ("." if market.fractional else ": whole contracts only.")
+            )
         body = {
-            "ticker": ticker,
+            "ticker": market.ticker,
             "client_order_id": client_order_id,
-            "side": side,
-            "action": action,
-            "count_fp": f"{count:.2f}",
-            f"{side}_price_dollars": str(price.quantize(PRICE_FORMAT)),
+            "side": book_side,
+            "count": f"{count:.2f}",
+            "price": str(price.quantize(PRICE_FORMAT)),
             "time_in_force": time_in_force,
+            "self_trade_prevention_type": "taker_at_cross",
+            "cancel_order_on_pause": True,
+            "subaccount": subaccount,
         }
-        data = self.request("POST", "/portfolio/orders", body=body)
-        order = _field(data, "order", "order answer")
-        if not isinstance(order, dict):
-            raise VenueBadResponse("Kalshi's order is not an object.")
-        return _order_from(order)
+        return _order_ack_from(self.request("POST", "/portfolio/events/orders", body=body))
+
+    def order_fills_yes_average(self, order_id: str) -> tuple[Decimal, Decimal]:
+        """(contracts filled, their average YES price) from the order's fills."""
+        rows = self.paginate("/portfolio/fills", "fills", params={"order_id": order_id})
+        filled = cost = ZERO
+        for row in rows:
+            count = parse_decimal(_field(row, "count_fp", "fill"), "fill count_fp")
+            price = parse_decimal(_field(row, "yes_price_dollars", "fill"), "fill yes_price")
+            filled += count
+            cost += count * price
+        return filled, (cost / filled if filled else ZERO)
 
     def order_get_by_client_id(
         self, client_order_id: str, *, ticker: str | None = None
@@ -876,14 +990,13 @@ def broker_client() -> KalshiClient:
         return client
 
 
-def _whole_contracts(value: Decimal) -> Decimal:
-    return value.quantize(CONTRACT, rounding=ROUND_DOWN)
+MARKET_CACHE_SECONDS = 60.0  # a market's tick grid rarely changes; resting orders keep theirs
 
 
-def _on_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
-    """`price` on the tick grid, rounded in the direction that keeps the limit safe."""
-    steps = (price / tick).quantize(CONTRACT, rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return min(max(steps * tick, MIN_PRICE), MAX_PRICE)
+def _count_for(value: Decimal, market: KalshiMarket) -> Decimal:
+    """`value` contracts rounded down to what the market takes (whole, or 0.01 steps)."""
+    step = Decimal("0.01") if market.fractional else CONTRACT
+    return (value / step).quantize(CONTRACT, rounding=ROUND_DOWN) * step
 
 
 class KalshiVenue(VenueAdapter):
@@ -892,12 +1005,22 @@ class KalshiVenue(VenueAdapter):
     def __init__(self, code: str, *, client: KalshiClient | None = None):
         super().__init__(code)
         self._client = client
+        self._markets: dict[str, tuple[float, KalshiMarket]] = {}
 
     @property
     def client(self) -> KalshiClient:
         if self._client is None:
             self._client = broker_client()
         return self._client
+
+    def market(self, ticker: str) -> KalshiMarket:
+        """The market (its tick grid), read at most every MARKET_CACHE_SECONDS."""
+        cached = self._markets.get(ticker)
+        if cached is not None and time.monotonic() - cached[0] < MARKET_CACHE_SECONDS:
+            return cached[1]
+        market = self.client.market(ticker)
+        self._markets[ticker] = (time.monotonic(), market)
+        return market
 
     def quote(self, listing: Listing) -> Quote:
         """The listing's YES quote from Kalshi's live order book.
@@ -924,49 +1047,57 @@ class KalshiVenue(VenueAdapter):
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
     ) -> VenueOrder:
-        """Send a fill-or-kill limit order for `notional` dollars; return Kalshi's record.
+        """Send an immediate-or-cancel order for `notional` dollars; return Kalshi's record.
 
-        Kalshi no longer takes market orders, so this is a marketable limit:
-        limit = `worst_price` on the tick grid (rounded the safe way), or the
-        book walk's worst level without one. Whole contracts: a buy takes
-        notional / worst_price (it never spends more than `notional`), a sell
-        what the book walk says `notional` raises. Idempotent by
-        `client_order_id`: an order already at Kalshi under that id is
-        returned (looked up first, because Kalshi only guarantees the id is
-        unique among open orders, and on a 409). A kill with a limit given is
-        REJECTED with reject_code PRICE_LIMIT. Raises VenueTimeout when the
-        outcome is unknown, and VenueError when nothing was sent or accepted.
+        Kalshi takes no market orders: this is Create Order V2's IOC limit on
+        the YES book at the protective price. Buying YES or selling NO is a
+        bid, selling YES or buying NO an ask; the limit is `worst_price` (the
+        book walk's worst level without one), in YES terms, moved onto the
+        market's tick grid the safe way (down for a bid, up for an ask).
+        Counts are whole contracts, or 0.01 steps where the market allows: a
+        buy takes notional / worst_price (never spending more than
+        `notional`), a sell what the book walk says `notional` raises. The
+        broker's account is an omnibus one, so orders are never reduce-only
+        (an ask nets against YES the broker holds for other customers).
+        Idempotent by `client_order_id`: an order already at Kalshi under
+        that id is returned (looked up first, and on a 409). Whatever did not
+        fill is cancelled by Kalshi at once; nothing filled is REJECTED with
+        reject_code PRICE_LIMIT when a limit was given. Raises VenueTimeout
+        when the outcome is unknown, and VenueError when nothing was sent or
+        accepted.
         """
         side = Side(side)
         outcome = outcome or Outcome.YES
         ticker = self.venue_symbol(listing)
         existing = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
         if existing is not None:
-            return self._venue_order(existing, worst_price=worst_price)
-        tick = listing.instrument.tick_size or MIN_PRICE
+            return self._venue_order(existing, outcome=outcome, worst_price=worst_price)
+        market = self.market(ticker)
         if side == Side.BUY and worst_price is not None:
-            count = _whole_contracts(notional / worst_price)
+            count = _count_for(notional / worst_price, market)
             limit = worst_price
         else:
             estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
-            count = _whole_contracts(estimate.quantity)
+            count = _count_for(estimate.quantity, market)
             limit = worst_price if worst_price is not None else estimate.worst_price
-        if count < CONTRACT or limit is None:
+        if count <= ZERO or limit is None:
             return VenueOrder(
                 client_order_id=client_order_id,
                 venue_order_id="",
                 status=VenueOrderStatus.REJECTED,
-                reason=f"{notional} USDC does not buy one whole Kalshi contract here.",
+                reason=f"{notional} USDC does not buy one Kalshi contract here.",
             )
-        limit = _on_tick(limit, tick, up=side == Side.SELL)
+        bid = (side == Side.BUY) == (outcome == Outcome.YES)
+        yes_limit = limit if outcome == Outcome.YES else ONE - limit
+        yes_limit = price_on_grid(market.price_ranges, yes_limit, up=not bid)
         try:
-            order = self.client.order_create(
-                ticker=ticker,
-                side=outcome.value,
-                action=side.value,
+            ack = self.client.order_create(
+                market=market,
+                book_side="bid" if bid else "ask",
                 count=count,
-                price=limit,
+                price=yes_limit,
                 client_order_id=client_order_id,
+                subaccount=settings.KALSHI_BROKER_SUBACCOUNT,
             )
         except KalshiConflict:
             order = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
@@ -974,6 +1105,7 @@ class KalshiVenue(VenueAdapter):
                 raise VenueTimeout(
                     f"Kalshi reports order {client_order_id} exists but does not list it."
                 ) from None
+            return self._venue_order(order, outcome=outcome, worst_price=worst_price)
         except KalshiRejected as exc:
             return VenueOrder(
                 client_order_id=client_order_id,
@@ -981,43 +1113,87 @@ class KalshiVenue(VenueAdapter):
                 status=VenueOrderStatus.REJECTED,
                 reason=exc.message,
             )
-        return self._venue_order(order, worst_price=worst_price)
+        common = {"client_order_id": client_order_id, "venue_order_id": ack.order_id}
+        if ack.fill_count <= ZERO:
+            return self._unfilled(common, worst_price=worst_price)
+        average = ack.average_yes_price
+        if average is None:
+            _, average = self.client.order_fills_yes_average(ack.order_id)
+        return self._filled(
+            common,
+            quantity=ack.fill_count,
+            yes_average=average,
+            outcome=outcome,
+            partial=ack.fill_count < count,
+        )
 
-    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+    def order_status(
+        self, listing: Listing, *, client_order_id: str, outcome: Outcome | None = None
+    ) -> VenueOrder | None:
         """Kalshi's record of the order sent as `client_order_id` (None: never received).
 
-        Raises VenueTimeout when Kalshi cannot answer (unavailable or rate-limited).
+        `outcome` is the contract the order traded (YES by default): Kalshi's
+        V2 records say only bid or ask. Raises VenueTimeout when Kalshi cannot
+        answer (unavailable or rate-limited).
         """
         try:
             order = self.client.order_get_by_client_id(
                 client_order_id, ticker=self.venue_symbol(listing)
             )
+            if order is None:
+                return None
+            return self._venue_order(order, outcome=outcome or Outcome.YES, worst_price=None)
         except (VenueUnavailable, VenueRateLimited) as exc:
             raise VenueTimeout(f"Kalshi did not answer for {client_order_id}: {exc}") from exc
-        return None if order is None else self._venue_order(order, worst_price=None)
+
+    def _venue_order(
+        self, order: KalshiOrder, *, outcome: Outcome, worst_price: Decimal | None
+    ) -> VenueOrder:
+        """Map Kalshi's order record onto the adapter's VenueOrder (fills read for the price)."""
+        common = {"client_order_id": order.client_order_id, "venue_order_id": order.order_id}
+        if order.status == STATUS_RESTING:
+            return VenueOrder(**common, status=VenueOrderStatus.PENDING)
+        if order.status not in (STATUS_EXECUTED, STATUS_CANCELED):
+            logger.warning("kalshi: order %s has unknown status %r", order.order_id, order.status)
+            return VenueOrder(**common, status=VenueOrderStatus.PENDING)
+        if order.fill_count <= ZERO:
+            return self._unfilled(common, worst_price=worst_price)
+        filled, average = self.client.order_fills_yes_average(order.order_id)
+        if filled != order.fill_count:  # fills not all listed yet: ask again later
+            return VenueOrder(**common, status=VenueOrderStatus.PENDING)
+        return self._filled(
+            common,
+            quantity=order.fill_count,
+            yes_average=average,
+            outcome=outcome,
+            partial=order.fill_count < order.initial_count,
+        )
 
     @staticmethod
-    def _venue_order(order: KalshiOrder, *, worst_price: Decimal | None) -> VenueOrder:
-        """Map Kalshi's order onto the adapter's VenueOrder."""
-        common = {"client_order_id": order.client_order_id, "venue_order_id": order.order_id}
-        if order.fill_count > ZERO and order.status in (STATUS_EXECUTED, STATUS_CANCELED):
-            # One logical fill per order (fill-or-kill): the order id is the fill's id.
-            partial = order.fill_count < order.initial_count
-            return VenueOrder(
-                **common,
-                status=VenueOrderStatus.FILLED,
-                quantity=order.fill_count,
-                average_price=order.average_price,
-                venue_fill_id=order.order_id,
-                reason="Partially filled; the rest was cancelled." if partial else "",
-            )
-        if order.status == STATUS_CANCELED:
-            return VenueOrder(
-                **common,
-                status=VenueOrderStatus.REJECTED,
-                reason="Kalshi could not fill the whole order within its limit price.",
-                reject_code=PRICE_LIMIT if worst_price is not None else "",
-            )
-        if order.status != STATUS_RESTING:
-            logger.warning("kalshi: order %s has unknown status %r", order.order_id, order.status)
-        return VenueOrder(**common, status=VenueOrderStatus.PENDING)
+    def _filled(
+        common: dict[str, str],
+        *,
+        quantity: Decimal,
+        yes_average: Decimal,
+        outcome: Outcome,
+        partial: bool,
+    ) -> VenueOrder:
+        # One logical fill per order (immediate-or-cancel): the order id is the fill's id.
+        average = yes_average if outcome == Outcome.YES else ONE - yes_average
+        return VenueOrder(
+            **common,
+            status=VenueOrderStatus.FILLED,
+            quantity=quantity,
+            average_price=quantize_price(average),
+            venue_fill_id=common["venue_order_id"],
+            reason="Partially filled; the rest was cancelled." if partial else "",
+        )
+
+    @staticmethod
+    def _unfilled(common: dict[str, str], *, worst_price: Decimal | None) -> VenueOrder:
+        return VenueOrder(
+            **common,
+            status=VenueOrderStatus.REJECTED,
+            reason="Kalshi could not fill the order within its limit price.",
+            reject_code=PRICE_LIMIT if worst_price is not None else "",
+        )

@@ -1491,7 +1491,9 @@ class PolymarketVenue(VenueAdapter):
             return _order_from_dict(record["result"])
         return self._send(record, key)
 
-    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+    def order_status(
+        self, listing: Listing, *, client_order_id: str, outcome: Outcome | None = None
+    ) -> VenueOrder | None:
         """The CLOB's record of the order sent as `client_order_id` (None: never received).
 
         Raises VenueTimeout when Polymarket cannot answer.

@@ -140,7 +140,9 @@ class SimulatedVenue(VenueAdapter):
             raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
         return existing
 
-    def order_status(self, listing: Listing, *, client_order_id: str) -> VenueOrder | None:
+    def order_status(
+        self, listing: Listing, *, client_order_id: str, outcome: Outcome | None = None
+    ) -> VenueOrder | None:
         """The recorded order placed as `client_order_id`, or None if it never arrived."""
         raw = redis_client().get(simulated_order_key(self.code, client_order_id))
         return None if raw is None else _loads(raw)

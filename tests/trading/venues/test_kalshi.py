@@ -5,9 +5,11 @@ RSA-PSS signature with the registered public key; the token bucket runs in
 the test Redis. No database: listings are built in memory.
 """
 
+import json
 import logging
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -318,9 +320,8 @@ def test_fills_of_a_placed_order(fake, write_key, pem):
     market_fed(fake)
     client = client_for(fake, write_key, pem)
     order = client.order_create(
-        ticker=FED,
-        side="yes",
-        action="buy",
+        market=client.market(FED),
+        book_side="bid",
         count=Decimal(400),
         price=Decimal("0.64"),
         client_order_id="ord-f",
@@ -332,7 +333,9 @@ def test_fills_of_a_placed_order(fake, write_key, pem):
         (Decimal("0.6300"), Decimal("300.00")),
         (Decimal("0.6400"), Decimal("100.00")),
     ]
-    assert order.fill_cost == Decimal("253.0000")  # 300 × 0.63 + 100 × 0.64
+    assert order.fill_count == Decimal(400) and order.remaining_count == 0
+    assert order.average_yes_price == Decimal("0.6325")  # (300 × 0.63 + 100 × 0.64) / 400
+    assert client.order_fills_yes_average(order.order_id) == (Decimal(400), Decimal("0.6325"))
 
 
 # -- retries ---------------------------------------------------------------------------
@@ -414,35 +417,36 @@ def test_an_unreachable_venue_is_venue_unavailable(pem):
 @pytest.mark.parametrize("status", [500, 503, 0])
 def test_order_create_is_not_retried_when_the_outcome_is_unknown(fake, write_key, pem, status):
     market_fed(fake)
-    fake.fail_next(status, path="/portfolio/orders")
+    fake.fail_next(status, path="/portfolio/events/orders")
+    client = client_for(fake, write_key, pem)
+    market = client.market(FED)
 
     with pytest.raises(VenueTimeout):
-        client_for(fake, write_key, pem).order_create(
-            ticker=FED,
-            side="yes",
-            action="buy",
+        client.order_create(
+            market=market,
+            book_side="bid",
             count=Decimal(5),
             price=Decimal("0.65"),
             client_order_id="ord-1",
         )
-    assert len(fake.requests_to("/portfolio/orders", "POST")) == 1
+    assert len(fake.requests_to("/portfolio/events/orders", "POST")) == 1
 
 
 def test_order_create_is_retried_on_429(fake, write_key, pem):
     market_fed(fake)
-    fake.fail_next(429, retry_after=0.05, path="/portfolio/orders")
+    fake.fail_next(429, retry_after=0.05, path="/portfolio/events/orders")
+    client = client_for(fake, write_key, pem)
 
-    order = client_for(fake, write_key, pem).order_create(
-        ticker=FED,
-        side="yes",
-        action="buy",
+    order = client.order_create(
+        market=client.market(FED),
+        book_side="bid",
         count=Decimal(5),
         price=Decimal("0.65"),
         client_order_id="ord-1",
     )
 
-    assert order.status == "executed"
-    assert len(fake.requests_to("/portfolio/orders", "POST")) == 2
+    assert order.fill_count == Decimal(5)
+    assert len(fake.requests_to("/portfolio/events/orders", "POST")) == 2
 
 
 # -- tracking ------------------------------------------------------------------------
@@ -626,9 +630,11 @@ def test_a_market_buy_fills_and_is_idempotent(fake, write_key, pem):
     assert first.quantity == Decimal(15)  # whole contracts: 10 / 0.65 = 15.38
     assert first.average_price == Decimal("0.63")
     assert again == first
-    assert len(fake.requests_to("/portfolio/orders", "POST")) == 1
+    assert len(fake.requests_to("/portfolio/events/orders", "POST")) == 1
+    assert not fake.requests_to("/portfolio/orders", "POST")
     sent = fake.order_get(write_key, "ord-1")
-    assert sent["yes_price_dollars"] == "0.6500" and sent["time_in_force"] == "fill_or_kill"
+    assert sent["yes_price_dollars"] == "0.6500" and sent["book_side"] == "bid"
+    assert sent["cancel_order_on_pause"] is True and sent["subaccount_number"] == 0
     assert fake.account(write_key).positions[FED].position == Decimal(15)
 
 
@@ -642,9 +648,8 @@ def test_a_duplicate_client_order_id_returns_the_existing_order(fake, write_key,
     )
     with pytest.raises(KalshiConflict):
         client.order_create(
-            ticker=FED,
-            side="yes",
-            action="buy",
+            market=client.market(FED),
+            book_side="bid",
             count=Decimal(1),
             price=Decimal("0.65"),
             client_order_id="ord-2",
@@ -737,11 +742,11 @@ def test_order_status_reads_the_order_back(fake, write_key, pem):
 def test_a_read_only_key_cannot_place_orders(fake, read_key, pem):
     market_fed(fake)
 
+    client = client_for(fake, read_key, pem)
     with pytest.raises(KalshiForbidden):
-        client_for(fake, read_key, pem).order_create(
-            ticker=FED,
-            side="yes",
-            action="buy",
+        client.order_create(
+            market=client.market(FED),
+            book_side="bid",
             count=Decimal(1),
             price=Decimal("0.65"),
             client_order_id="ord-ro",
@@ -834,3 +839,187 @@ def test_the_client_repr_names_no_key_material(pem):
     client = KalshiClient("http://127.0.0.1:9/trade-api/v2", key_id="key-1", private_key_pem=pem)
 
     assert "PRIVATE" not in repr(client) and pem.splitlines()[1] not in repr(client)
+
+
+# -- Create Order V2 and the documented shapes ---------------------------------------------
+
+EXAMPLES = Path(kalshi.__file__).parent / "fakes" / "examples" / "kalshi"
+TAPERED = [("0", "0.10", "0.001"), ("0.10", "0.90", "0.01"), ("0.90", "1", "0.001")]
+
+
+def example(name: str) -> dict:
+    """A recorded example from the venue's documentation (see its `source`)."""
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def sent_bodies(client: KalshiClient, monkeypatch) -> list[dict]:
+    """The JSON bodies `client` sends from now on."""
+    bodies: list[dict] = []
+    request = client.request
+
+    def recording(method, path, **kwargs):
+        if kwargs.get("body") is not None:
+            bodies.append(kwargs["body"])
+        return request(method, path, **kwargs)
+
+    monkeypatch.setattr(client, "request", recording)
+    return bodies
+
+
+def test_orders_go_through_create_order_v2_in_its_documented_shape(
+    fake, write_key, pem, monkeypatch
+):
+    market_fed(fake)
+    client = client_for(fake, write_key, pem)
+    bodies = sent_bodies(client, monkeypatch)
+    venue = KalshiVenue("kalshi", client=client)
+
+    venue.market_order_place(
+        kalshi_listing(),
+        Side.BUY,
+        notional=Decimal(10),
+        client_order_id="ord-v2",
+        worst_price=Decimal("0.65"),
+    )
+
+    documented = example("create_order_v2")
+    (body,) = bodies
+    assert set(documented["required_request_fields"]) <= set(body) <= set(documented["request"])
+    assert body["side"] == "bid" and body["time_in_force"] == "immediate_or_cancel"
+    assert body["count"] == "15.00" and body["price"] == "0.6500"
+    assert all(isinstance(body[name], str) for name in ("count", "price"))
+    (call,) = fake.requests_to("/portfolio/events/orders", "POST")
+    assert call[1] == documented["path"]
+
+
+def test_the_fakes_answers_have_the_documented_fields(fake, write_key, pem):
+    market_fed(fake)
+    client = client_for(fake, write_key, pem)
+    created = client.request(
+        "POST",
+        "/portfolio/events/orders",
+        body={**example("create_order_v2")["request"], "ticker": FED, "price": "0.6500"},
+    )
+    order = client.request("GET", f"/portfolio/orders/{created['order_id']}")["order"]
+    fills = client.request("GET", "/portfolio/fills", params={"order_id": created["order_id"]})
+    market = client.request("GET", f"/markets/{FED}")["market"]
+
+    answer = example("create_order_v2")["response"]["body"]
+    assert set(answer) <= set(created) <= set(answer) | {"average_fill_price", "average_fee_paid"}
+    assert set(order) == set(example("get_order")["response"]["body"]["order"])
+    documented_fill = example("get_fills")["response"]["body"]["fills"][0]
+    assert set(fills["fills"][0]) == set(documented_fill) | {"client_order_id"}
+    assert {"price_level_structure", "price_ranges"} <= set(market)
+    assert "fractional_trading_enabled" not in market  # removed from the schema 2026-07-09
+    assert set(market["price_ranges"][0]) == {"start", "end", "step"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"action": "buy"}, "Unknown field"),
+        ({"side": "yes"}, "bid or ask"),
+        ({"count": 5}, "fixed-point string"),
+        ({"price": "0.655"}, "tick grid"),
+        ({"count": "1.5"}, "no fractional"),
+        ({"self_trade_prevention_type": None}, "Missing field"),
+    ],
+)
+def test_the_fake_refuses_what_v2_does_not_take(fake, write_key, pem, change, message):
+    market_fed(fake)
+    client = client_for(fake, write_key, pem)
+    body = {**example("create_order_v2")["request"], "ticker": FED, **change}
+
+    with pytest.raises(kalshi.KalshiRejected, match=message):
+        client.request("POST", "/portfolio/events/orders", body=body)
+
+
+def test_the_legacy_order_endpoint_is_refused_as_kalshi_refuses_it(fake, write_key, pem):
+    market_fed(fake)
+    body = {"ticker": FED, "side": "yes", "action": "buy", "count": 1, "yes_price": 65}
+
+    with pytest.raises(kalshi.KalshiRejected, match="switch to the V2 endpoints"):
+        client_for(fake, write_key, pem).request("POST", "/portfolio/orders", body=body)
+
+
+def test_prices_follow_the_markets_tick_bands(fake, write_key, pem, monkeypatch):
+    fake.market_add(FED, event_ticker="KXFED", title="Fed?", price_ranges=TAPERED)
+    fake.book_set(FED, yes=[("0.035", 500)], no=[("0.953", 500)])
+    client = client_for(fake, write_key, pem)
+    bodies = sent_bodies(client, monkeypatch)
+    venue = KalshiVenue("kalshi", client=client)
+
+    # A NO buy at worst 0.9655 is an ask of YES at ≥ 0.0345: up onto the 0.001 grid.
+    order = venue.market_order_place(
+        kalshi_listing(),
+        Side.BUY,
+        notional=Decimal(10),
+        client_order_id="ord-tick",
+        outcome=Outcome.NO,
+        worst_price=Decimal("0.9655"),
+    )
+
+    assert bodies[0]["side"] == "ask" and bodies[0]["price"] == "0.0350"
+    assert order.status == VenueOrderStatus.FILLED
+    assert order.average_price == Decimal("0.965")  # 1 − the YES bid 0.035
+    market = client.market(FED)
+    assert market.price_ranges[0] == (Decimal("0"), Decimal("0.1"), Decimal("0.001"))
+    with pytest.raises(InvalidParams, match=r"ticks of 0\.01"):
+        client.order_create(
+            market=market,
+            book_side="bid",
+            count=Decimal(1),
+            price=Decimal("0.555"),
+            client_order_id="ord-off-grid",
+        )
+    with pytest.raises(InvalidParams, match="whole contracts only"):
+        client.order_create(
+            market=market,
+            book_side="bid",
+            count=Decimal("1.5"),
+            price=Decimal("0.55"),
+            client_order_id="ord-fraction",
+        )
+    assert len(bodies) == 1  # neither refused order was sent
+
+
+def test_counts_are_whole_unless_the_market_says_it_takes_fractions(fake, write_key, pem):
+    fake.market_add(FED, event_ticker="KXFED", title="Fed?", fractional=True)
+    fake.book_set(FED, yes=[("0.61", 250)], no=[("0.37", 300)])
+    fake_market = client_for(fake, write_key, pem).request("GET", f"/markets/{FED}")["market"]
+    assert "fractional_trading_enabled" not in fake_market
+    # Kalshi no longer says which markets take fractions: whole contracts unless it does.
+    venue = KalshiVenue("kalshi", client=client_for(fake, write_key, pem))
+
+    order = venue.market_order_place(
+        kalshi_listing(),
+        Side.BUY,
+        notional=Decimal(10),
+        client_order_id="ord-whole",
+        worst_price=Decimal("0.65"),
+    )
+
+    assert order.quantity == Decimal(15)
+    # A market that still sends the flag true gets hundredths.
+    flagged = kalshi._market_from({**fake_market, "fractional_trading_enabled": True})
+    assert flagged.fractional
+    assert kalshi._count_for(Decimal(10) / Decimal("0.65"), flagged) == Decimal("15.38")
+
+
+def test_order_status_of_a_no_order_is_in_no_terms(fake, write_key, pem):
+    market_fed(fake)
+    venue = KalshiVenue("kalshi", client=client_for(fake, write_key, pem))
+    placed = venue.market_order_place(
+        kalshi_listing(),
+        Side.BUY,
+        notional=Decimal(4),
+        client_order_id="ord-no-status",
+        outcome=Outcome.NO,
+        worst_price=Decimal("0.40"),
+    )
+
+    status = venue.order_status(
+        kalshi_listing(), client_order_id="ord-no-status", outcome=Outcome.NO
+    )
+
+    assert status == placed and status.average_price == Decimal("0.39")

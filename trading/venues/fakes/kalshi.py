@@ -10,9 +10,16 @@ It verifies the real signature of every private request (and of any public
 request that carries one): RSA-PSS/SHA-256 with the registered public key
 over `timestamp + METHOD + path` (path without the query string), with the
 timestamp no more than `max_skew_seconds` from now; anything else is a 401.
-Orders need a key with the `write` scope (403 otherwise), match against the
-order book at once (fill-or-kill, immediate-or-cancel or resting), settle
-cash, fees and positions, and are deduplicated on client_order_id (409).
+Orders come through Create Order V2 only (`POST /portfolio/events/orders`:
+single-book `bid`/`ask` on the YES leg, fixed-point strings, the shapes of
+`trading/venues/fakes/examples/kalshi/`); the legacy `POST /portfolio/orders`
+is refused as Kalshi refuses it since June 2026, and so is any field the
+V2 schema does not list, a count finer than the market allows and a price
+off the market's `price_ranges` grid (stricter than Kalshi may be, to catch
+our bugs). They need a key with the `write` scope (403 otherwise), match
+against the order book at once (fill-or-kill, immediate-or-cancel or
+resting), settle cash, fees and positions, and are deduplicated on
+client_order_id (409).
 
 Tests drive it with plain methods (`key_add`, `market_add`, `book_set`,
 `position_set`, `fail_next`, `outage`, …) and read `requests` to see what
@@ -53,6 +60,36 @@ STATUS_FILTERS = {  # GET /markets `status` filter → market statuses
 }
 
 Value = Decimal | int | str
+PriceRanges = tuple[tuple[Decimal, Decimal, Decimal], ...]  # (start, end, step), dollars
+LINEAR_CENT: PriceRanges = ((ZERO, ONE, CENT),)
+V2_ORDER_FIELDS = {  # CreateOrderV2Request (docs.kalshi.com, create-order-v2, 3.26.0)
+    "ticker",
+    "client_order_id",
+    "side",
+    "count",
+    "price",
+    "time_in_force",
+    "expiration_time",
+    "self_trade_prevention_type",
+    "post_only",
+    "cancel_order_on_pause",
+    "reduce_only",
+    "subaccount",
+    "order_group_id",
+    "exchange_index",
+}
+V2_REQUIRED = (
+    "ticker",
+    "client_order_id",
+    "side",
+    "count",
+    "price",
+    "time_in_force",
+    "self_trade_prevention_type",
+)
+TIMES_IN_FORCE = ("fill_or_kill", "immediate_or_cancel", "good_till_canceled")
+SELF_TRADE_PREVENTION = ("taker_at_cross", "maker")
+LEGACY_ORDERS_ANSWER = "Please switch to the V2 endpoints"
 
 
 def _d(value: Value) -> Decimal:
@@ -140,6 +177,17 @@ class FakeMarket:
     last_price: Decimal | None = None
     yes_sub_title: str = ""
     result: str = ""
+    price_level_structure: str = "linear_cent"
+    price_ranges: PriceRanges = LINEAR_CENT
+    fractional: bool = False  # accepts counts in 0.01 steps
+
+
+def tick_of(ranges: PriceRanges, price: Decimal) -> Decimal | None:
+    """The step of the band holding `price` (a band's end belongs to the next band)."""
+    for start, end, step in ranges:
+        if start <= price < end or (price == end == ranges[-1][1]):
+            return step
+    return None
 
 
 @dataclass
@@ -308,8 +356,14 @@ class FakeKalshi(LoopbackServer):
         last_price: Value | None = None,
         event_title: str | None = None,
         yes_sub_title: str = "",
+        price_level_structure: str = "linear_cent",
+        price_ranges: Iterable[tuple[Value, Value, Value]] | None = None,
+        fractional: bool = False,
     ) -> FakeMarket:
-        """Add (or replace) a market, and its event when `event_title` is given or new."""
+        """Add (or replace) a market, and its event when `event_title` is given or new.
+
+        `price_ranges`: the market's tick bands as (start, end, step) in dollars
+        (default: one cent from 0 to 1); `fractional`: counts in 0.01 steps."""
         close = close_time or datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
         market = FakeMarket(
             ticker=ticker,
@@ -322,6 +376,11 @@ class FakeKalshi(LoopbackServer):
             yes_ask=None if yes_ask is None else _d(yes_ask),
             last_price=None if last_price is None else _d(last_price),
             yes_sub_title=yes_sub_title,
+            price_level_structure=price_level_structure,
+            price_ranges=LINEAR_CENT
+            if price_ranges is None
+            else tuple((_d(a), _d(b), _d(c)) for a, b, c in price_ranges),
+            fractional=fractional,
         )
         with self._lock:
             self._markets[ticker] = market
@@ -544,8 +603,12 @@ class FakeKalshi(LoopbackServer):
                     if event is None:
                         raise _error(404, "not_found", "Event not found.")
                     return 200, {"event": event, "markets": []}
+            if method == "POST" and route == "/portfolio/events/orders":
+                return 201, self._order_create_v2(key, body)
             if method == "POST" and route == "/portfolio/orders":
-                return 201, self._order_create(key, body)
+                # Kalshi turned the legacy order writes off in June 2026 (changelog);
+                # the status it answers with is not documented: 400 is assumed.
+                raise _error(400, "endpoint_deprecated", LEGACY_ORDERS_ANSWER)
         raise _error(404, "not_found", f"No route for {method} {route}.")
 
     @staticmethod
@@ -746,8 +809,11 @@ class FakeKalshi(LoopbackServer):
             "can_close_early": True,
             "rules_primary": "",
             "rules_secondary": "",
-            "price_level_structure": "linear_cent",
-            "fractional_trading_enabled": False,
+            "price_level_structure": market.price_level_structure,
+            "price_ranges": [
+                {"start": dollars(start), "end": dollars(end), "step": dollars(step)}
+                for start, end, step in market.price_ranges
+            ],
         }
 
     def _orderbook(self, ticker: str) -> dict[str, Any]:
@@ -764,42 +830,118 @@ class FakeKalshi(LoopbackServer):
 
     # -- orders --------------------------------------------------------------------
 
-    def _order_create(self, key: FakeKey | None, body: dict[str, Any]) -> dict[str, Any]:
+    def _order_create_v2(self, key: FakeKey | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Create Order V2: validate as strictly as the documented schema allows, match at
+        once, store the Order (V2 shape) and answer CreateOrderV2Response."""
         account = self._account_of(key)
         assert key is not None
         if "write" not in key.scopes:
             raise _error(403, "forbidden", "This API key does not have the write scope.")
-        client_order_id = str(body.get("client_order_id") or "")
-        if not client_order_id:
-            raise _error(400, "invalid_parameters", "client_order_id is required.")
+        unknown = sorted(set(body) - V2_ORDER_FIELDS)
+        if unknown:
+            raise _error(400, "invalid_parameters", f"Unknown field(s): {', '.join(unknown)}.")
+        missing = [name for name in V2_REQUIRED if body.get(name) in (None, "")]
+        if missing:
+            raise _error(400, "invalid_parameters", f"Missing field(s): {', '.join(missing)}.")
+        client_order_id = str(body["client_order_id"])
         if client_order_id in account.orders:
             raise _error(
                 409, "order_already_exists", "An order with this client_order_id already exists."
             )
-        ticker = str(body.get("ticker") or "")
-        market = self._market(ticker)
-        side, action = body.get("side"), body.get("action")
-        if side not in ("yes", "no") or action not in ("buy", "sell"):
-            raise _error(400, "invalid_parameters", "side must be yes/no and action buy/sell.")
-        if body.get("type") == "market":
-            raise _error(400, "invalid_parameters", "Market orders are no longer offered.")
+        market = self._market(str(body["ticker"]))
+        book_side = body["side"]
+        if book_side not in ("bid", "ask"):
+            raise _error(400, "invalid_parameters", "side must be bid or ask (the YES leg).")
+        count = self._fixed_point(body, "count", places=2)
+        price = self._fixed_point(body, "price", places=4)
+        if count <= 0 or (count != count.to_integral_value() and not market.fractional):
+            raise _error(
+                400,
+                "invalid_parameters",
+                "count must be a positive whole number"
+                + ("" if market.fractional else ": this market takes no fractional contracts."),
+            )
+        step = tick_of(market.price_ranges, price) if ZERO < price < ONE else None
+        if step is None or price % step:
+            raise _error(
+                400, "invalid_parameters", f"price {price} is not on the market's tick grid."
+            )
+        tif = body["time_in_force"]
+        if tif not in TIMES_IN_FORCE:
+            raise _error(400, "invalid_parameters", "Unknown time_in_force.")
+        if body["self_trade_prevention_type"] not in SELF_TRADE_PREVENTION:
+            raise _error(400, "invalid_parameters", "Unknown self_trade_prevention_type.")
+        subaccount = body.get("subaccount", 0)
+        if isinstance(subaccount, bool) or not isinstance(subaccount, int) or subaccount < 0:
+            raise _error(400, "invalid_parameters", "subaccount must be an integer ≥ 0.")
         if market.status != "active":
             raise _error(400, "market_closed", "The market is not open for trading.")
-        count = self._body_decimal(body, "count_fp", "count")
-        price = self._body_price(body, side)
-        if count is None or count <= 0 or count != count.to_integral_value():
-            raise _error(400, "invalid_parameters", "count must be a positive whole number.")
-        if price is None or not ZERO < price < ONE:
-            raise _error(400, "invalid_parameters", f"A {side}_price_dollars in (0, 1) is needed.")
-        tif = str(body.get("time_in_force") or "good_till_canceled")
-        if tif not in ("fill_or_kill", "immediate_or_cancel", "good_till_canceled"):
-            raise _error(400, "invalid_parameters", "Unknown time_in_force.")
-        position = account.positions.get(ticker, FakePosition())
-        if action == "sell":
-            held = position.position if side == "yes" else -position.position
-            if held < count:
-                raise _error(400, "insufficient_position", "Not enough contracts to sell.")
+        # The YES book: a bid buys YES; an ask sells YES held, else buys NO at 1 − price.
+        held = account.positions.get(market.ticker, FakePosition()).position
+        if book_side == "bid":
+            side, action, own_price = "yes", "buy", price
+        elif held >= count:
+            side, action, own_price = "yes", "sell", price
+        else:
+            side, action, own_price = "no", "buy", ONE - price
+        order, fills = self._order_execute(
+            account,
+            market,
+            side=side,
+            action=action,
+            count=count,
+            price=own_price,
+            tif=tif,
+            client_order_id=client_order_id,
+            book_side=book_side,
+            body=body,
+        )
+        answer = {
+            "order_id": order["order_id"],
+            "client_order_id": client_order_id,
+            "fill_count": order["fill_count_fp"],
+            "remaining_count": order["remaining_count_fp"],
+            "ts_ms": int(time.time() * 1000),
+        }
+        filled = sum((q for _, q in fills), ZERO)
+        if filled:
+            yes_cost = sum(((p if side == "yes" else ONE - p) * q for p, q in fills), ZERO)
+            fees = Decimal(order["taker_fees_dollars"])
+            answer["average_fill_price"] = dollars(yes_cost / filled)
+            answer["average_fee_paid"] = dollars(fees / filled)
+        return answer
 
+    @staticmethod
+    def _fixed_point(body: dict[str, Any], name: str, *, places: int) -> Decimal:
+        """A FixedPoint string field with at most `places` decimals (400 otherwise)."""
+        raw = body.get(name)
+        if not isinstance(raw, str):
+            raise _error(400, "invalid_parameters", f"{name} must be a fixed-point string.")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise _error(400, "invalid_parameters", f"Unreadable {name}.") from None
+        if not value.is_finite() or -value.as_tuple().exponent > places:
+            raise _error(400, "invalid_parameters", f"{name} takes at most {places} decimals.")
+        return value
+
+    def _order_execute(
+        self,
+        account: FakeAccount,
+        market: FakeMarket,
+        *,
+        side: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        tif: str,
+        client_order_id: str,
+        book_side: str,
+        body: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[tuple[Decimal, Decimal]]]:
+        """Match an order (`price` in `side`'s terms) against the book, settle it and store
+        it in the V2 Order shape; (the order, its fills as (price, contracts))."""
+        ticker = market.ticker
         levels = self._matchable(ticker, side, action, price)
         available = sum(size for _, size, _ in levels)
         to_fill = ZERO if tif == "fill_or_kill" and available < count else min(count, available)
@@ -829,15 +971,14 @@ class FakeKalshi(LoopbackServer):
             "executed" if left == 0 else "resting" if tif == "good_till_canceled" else "canceled"
         )
         yes_price = price if side == "yes" else ONE - price
+        outcome_side = "yes" if book_side == "bid" else "no"
         order = {
             "order_id": str(uuid.uuid4()),
             "user_id": account.name,
             "client_order_id": client_order_id,
             "ticker": ticker,
-            "side": side,
-            "action": action,
-            "outcome_side": side,
-            "book_side": "bid" if (action == "buy") == (side == "yes") else "ask",
+            "outcome_side": outcome_side,
+            "book_side": book_side,
             "type": "limit",
             "status": status,
             "yes_price_dollars": dollars(yes_price),
@@ -849,14 +990,13 @@ class FakeKalshi(LoopbackServer):
             "maker_fill_cost_dollars": dollars(0),
             "taker_fees_dollars": dollars(fee),
             "maker_fees_dollars": dollars(0),
-            "time_in_force": tif,
             "expiration_time": None,
             "created_time": now,
             "last_update_time": now,
-            "self_trade_prevention_type": None,
-            "order_group_id": None,
-            "cancel_order_on_pause": False,
-            "subaccount_number": 0,
+            "self_trade_prevention_type": body["self_trade_prevention_type"],
+            "order_group_id": body.get("order_group_id"),
+            "cancel_order_on_pause": bool(body.get("cancel_order_on_pause", False)),
+            "subaccount_number": body.get("subaccount", 0),
             "exchange_index": 0,
         }
         account.orders[client_order_id] = order
@@ -871,40 +1011,21 @@ class FakeKalshi(LoopbackServer):
                     "client_order_id": client_order_id,
                     "ticker": ticker,
                     "market_ticker": ticker,
-                    "side": side,
-                    "action": action,
+                    "outcome_side": outcome_side,
+                    "book_side": book_side,
                     "count_fp": fp(take),
                     "yes_price_dollars": dollars(fill_yes),
                     "no_price_dollars": dollars(ONE - fill_yes),
                     "is_taker": True,
                     "created_time": now,
                     "fee_cost": dollars(0),
+                    "subaccount_number": body.get("subaccount", 0),
+                    "ts": int(time.time()),
                 },
             )
         if account.fills and fills:
             account.fills[0]["fee_cost"] = dollars(fee)
-        return {"order": order}
-
-    @staticmethod
-    def _body_decimal(body: dict[str, Any], fp_name: str, legacy: str) -> Decimal | None:
-        raw = body.get(fp_name, body.get(legacy))
-        if raw is None:
-            return None
-        try:
-            return Decimal(str(raw))
-        except InvalidOperation:
-            raise _error(400, "invalid_parameters", f"Unreadable {fp_name}.") from None
-
-    def _body_price(self, body: dict[str, Any], side: str) -> Decimal | None:
-        own = self._body_decimal(body, f"{side}_price_dollars", "_")
-        if own is not None:
-            return own
-        other_side = "no" if side == "yes" else "yes"
-        other = self._body_decimal(body, f"{other_side}_price_dollars", "_")
-        if other is not None:
-            return ONE - other
-        cents = body.get(f"{side}_price")
-        return None if cents is None else Decimal(str(cents)) / 100
+        return order, fills
 
     def _matchable(
         self, ticker: str, side: str, action: str, limit: Decimal
