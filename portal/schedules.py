@@ -28,6 +28,7 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Perpetual funding payments", "trading.funding_apply_due", 600),
     DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
     DefaultSchedule("Sync linked exchange accounts", "trading.linked_accounts_sync_due", 15),
+    DefaultSchedule("Refresh venue request budgets", "trading.venue_budgets_refresh", 86400),
 ]
 
 

@@ -18,11 +18,13 @@ handed back to the volume rule through `account_margin_override_set`, which keep
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from redis import RedisError
 
 from accounts.admin import AccountAdmin as BaseAccountAdmin
 from accounts.admin import AccountForm as BaseAccountForm
@@ -51,6 +53,7 @@ from trading.models import (
 from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 from trading.services.fees import fee_policy_get
 from trading.services.settlement import instrument_resolve
+from trading.services.venue_budgets import venue_budgets
 
 EDITABLE_STATUSES = (Instrument.Status.OPEN, Instrument.Status.HALTED)
 MARGIN_CUSTODIAL_ONLY = "Margin is available to custodial accounts only."
@@ -139,6 +142,32 @@ class VenueAdmin(AuditedModelAdmin):
     list_display = ("code", "name", "kind", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("code", "name")
+    change_list_template = "admin/trading/venue/change_list.html"
+
+    def get_urls(self):
+        budgets = path(
+            "budgets/",
+            self.admin_site.admin_view(self.budgets_view),
+            name="trading_venue_budgets",
+        )
+        return [budgets, *super().get_urls()]
+
+    def budgets_view(self, request):
+        """Every credential's request budget at the venues: tokens left, last 429."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            rows, error = venue_budgets(), ""
+        except RedisError:
+            rows, error = [], "Redis cannot be read: the budgets are unknown right now."
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Venue request budgets",
+            "rows": rows,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/trading/venue/budgets.html", context)
 
 
 @admin.register(EventGroup)

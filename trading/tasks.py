@@ -21,6 +21,7 @@ from trading.services.margin_calls import margin_call_notify, margin_calls_remin
 from trading.services.perps import funding_apply, funding_period_last_completed
 from trading.services.reports import report_generate
 from trading.services.settlement import market_settle
+from trading.services.venue_budgets import venue_budgets_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,15 @@ def report_generate_task(*, report_id: int) -> str:
     (the outbox sends it again later), one that finds it finished does nothing.
     """
     return report_generate(report_id=report_id).status
+
+
+@shared_task(name="trading.venue_budgets_refresh")
+def venue_budgets_refresh_task() -> int:
+    """Re-read every Kalshi key's tier and endpoint costs (daily); return how many.
+
+    Safe to run twice: each run writes what the venue reports now.
+    """
+    return venue_budgets_refresh()
 
 
 @shared_task(name="trading.linked_accounts_sync_due")

@@ -358,8 +358,16 @@ KALSHI_BASE_URLS = {
     "demo": env("KALSHI_DEMO_URL", default="https://external-api.demo.kalshi.co/trade-api/v2"),
 }
 # Kalshi's Basic tier; one token bucket per key, shared by every process (Redis).
-KALSHI_READS_PER_SECOND = env.float("KALSHI_READS_PER_SECOND", default=20.0)
-KALSHI_WRITES_PER_SECOND = env.float("KALSHI_WRITES_PER_SECOND", default=10.0)
+# A Kalshi key's token buckets (refill tokens per second, capacity) until its own
+# are read from GET /account/limits: the Basic tier (getting_started/rate_limits).
+KALSHI_READ_BUCKET = (
+    env.float("KALSHI_READ_TOKENS_PER_SECOND", default=200.0),
+    env.float("KALSHI_READ_TOKEN_CAPACITY", default=400.0),
+)
+KALSHI_WRITE_BUCKET = (
+    env.float("KALSHI_WRITE_TOKENS_PER_SECOND", default=100.0),
+    env.float("KALSHI_WRITE_TOKEN_CAPACITY", default=100.0),
+)
 # The broker's own (omnibus) Kalshi key, used when VENUE_ADAPTERS routes kalshi to "kalshi".
 KALSHI_BROKER_KEY_ID = env("KALSHI_BROKER_KEY_ID", default="")
 KALSHI_BROKER_PRIVATE_KEY_PEM = env("KALSHI_BROKER_PRIVATE_KEY_PEM", default="")
@@ -375,6 +383,14 @@ FAKE_VENUES = False
 # limits per IP per 10 s: Data API /v2/positions 200, Gamma /markets 300, CLOB /book
 # 1,500).
 POLYMARKET_RATES = {"data": 20.0, "gamma": 30.0, "clob": 150.0}
+# The broker signer's order bucket (orders per second, burst): Polymarket's Standard
+# tier (api-reference/trading-rate-limits); Poly-RateLimit-Warning slows it further.
+POLYMARKET_ORDER_BUCKET = (
+    env.float("POLYMARKET_ORDERS_PER_SECOND", default=40.0),
+    env.float("POLYMARKET_ORDER_BURST", default=60.0),
+)
+# The broker's dead-man switch: POST /heartbeats this often from the feed's process.
+POLYMARKET_HEARTBEAT_SECONDS = env.float("POLYMARKET_HEARTBEAT_SECONDS", default=5.0)
 # The broker's own Polymarket wallet and CLOB keys, used when VENUE_ADAPTERS routes
 # polymarket to "polymarket".
 POLYMARKET_PRIVATE_KEY = env("POLYMARKET_PRIVATE_KEY", default="")

@@ -34,12 +34,26 @@ versions, in `trading/venues/fakes/examples/kalshi/`):
   `*_dollars`, status `resting`/`canceled`/`executed`. Fills:
   `GET /portfolio/fills?order_id=` (get-fills): `count_fp`,
   `yes_price_dollars` per fill.
+- Budgets: Kalshi meters every request in tokens from two buckets per
+  member, Read and Write (getting_started/rate_limits, token-bucket
+  version): most calls cost 10 tokens (`default_cost`), some less (Get
+  Order 2); `GET /account/limits` gives the tier's `refill_rate` and
+  `bucket_capacity` per bucket and `GET /account/endpoint_costs` the
+  non-default costs. `KalshiBudget` holds them per key in Redis (read when
+  a key is linked and daily by `venue_budgets_refresh`; Basic tier and the
+  documented costs until then) and every process spends the same buckets
+  (`trading.venues.ratelimit`). A 429 carries no Retry-After: the client
+  backs off exponentially with jitter and empties the shared bucket for
+  that long, so every process slows down.
 - Ticks: a market's `price_ranges` `[{start, end, step}]`
   (getting_started/fixed_point_migration; changelog July–August 2026): a
   price must sit on the step of the band holding it; the
   `price_level_structure` label is not interpreted.
 
-Undocumented, and assumed here: Kalshi has no lookup of an order by
+Undocumented, and assumed here: the path format of `/account/endpoint_costs`
+(both `/trade-api/v2/…` and relative paths are read, `{param}` segments
+match any segment); the cost of the two budget reads themselves (the
+default); Kalshi has no lookup of an order by
 `client_order_id`, so `order_get_by_client_id` pages the market's orders;
 that a duplicate `client_order_id` answers 409 (the FIX page says an id must
 not match an open order); that V2's `average_fill_price` is in YES-leg terms
@@ -55,6 +69,7 @@ import functools
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +86,7 @@ from django.conf import settings
 
 from portal.errors import ErrorCode, InvalidParams
 from portal.money import ZERO
+from portal.redis import redis_client, redis_key
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Listing
@@ -87,9 +103,10 @@ from trading.venues.http import (
     MAX_PAGES,
     backoff_seconds,
     decimal_parse,
+    retry_after_seconds,
     throttled_wait,
 )
-from trading.venues.ratelimit import token_bucket_take
+from trading.venues.ratelimit import token_bucket_penalize, token_bucket_take
 from trading.venues.tracking import (
     CredentialCheck,
     TrackedAccount,
@@ -445,6 +462,148 @@ def order_book_from(payload: dict[str, Any]) -> OrderBook:
 
 
 # ---------------------------------------------------------------------------
+# The budget: Kalshi's token buckets for one key
+
+DEFAULT_COST = 10  # tokens; "currently 10" (getting_started/rate_limits)
+# Non-default costs stated on the endpoints' pages, until the key's own are read.
+DOCUMENTED_COSTS: dict[tuple[str, str], int] = {
+    ("GET", "/portfolio/orders/{order_id}"): 2,
+    ("DELETE", "/portfolio/events/orders/{order_id}"): 2,
+    ("DELETE", "/portfolio/events/orders/batched"): 2,
+}
+BUDGET_MAX_AGE_SECONDS = 24 * 3600  # Kalshi reviews tiers daily; refreshed as often
+BUDGET_CACHE_SECONDS = 60.0  # a process re-reads the shared budget this often
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiBudget:
+    """One key's buckets and costs: (refill tokens/s, capacity) for reads and writes."""
+
+    tier: str
+    read: tuple[float, float]
+    write: tuple[float, float]
+    default_cost: int
+    costs: dict[tuple[str, str], int]  # (METHOD, path template under /trade-api/v2)
+    fetched_at: float  # Unix time of the read from Kalshi; 0: the documented defaults
+
+    @classmethod
+    def documented(cls) -> "KalshiBudget":
+        """The Basic tier (settings KALSHI_READ_BUCKET / KALSHI_WRITE_BUCKET) and the
+        documented costs: what a key gets before its own figures are read."""
+        return cls(
+            tier="",
+            read=tuple(settings.KALSHI_READ_BUCKET),
+            write=tuple(settings.KALSHI_WRITE_BUCKET),
+            default_cost=DEFAULT_COST,
+            costs=dict(DOCUMENTED_COSTS),
+            fetched_at=0.0,
+        )
+
+    def cost(self, method: str, path: str) -> int:
+        """The tokens `method` `path` (relative to /trade-api/v2) costs."""
+        exact = self.costs.get((method, "/" + path.strip("/")))
+        if exact is not None:
+            return exact
+        parts = path.strip("/").split("/")
+        for (cost_method, template), cost in self.costs.items():
+            pattern = template.strip("/").split("/")
+            if (
+                cost_method == method
+                and len(pattern) == len(parts)
+                and all(
+                    p == q or (p[:1] == "{" and p[-1:] == "}")
+                    for p, q in zip(pattern, parts, strict=True)
+                )
+            ):
+                return cost
+        return self.default_cost
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "tier": self.tier,
+                "read": self.read,
+                "write": self.write,
+                "default_cost": self.default_cost,
+                "costs": [[m, p, c] for (m, p), c in self.costs.items()],
+                "fetched_at": self.fetched_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "KalshiBudget":
+        data = json.loads(text)
+        return cls(
+            tier=data["tier"],
+            read=tuple(data["read"]),
+            write=tuple(data["write"]),
+            default_cost=int(data["default_cost"]),
+            costs={(m, p): int(c) for m, p, c in data["costs"]},
+            fetched_at=float(data["fetched_at"]),
+        )
+
+
+def budget_key_for(key_id: str) -> str:
+    """The shared budget's name for Kalshi key `key_id` (a digest: Redis keys, logs and
+    the ops page never carry the key id itself)."""
+    return "kalshi:" + hashlib.sha256(key_id.encode()).hexdigest()[:16]
+
+
+def stored_budget(budget_key: str) -> KalshiBudget | None:
+    """The budget shared under `budget_key` (None: not read yet, or unreadable: a
+    request never waits on Redis trouble, it falls back to the documented one)."""
+    try:
+        raw = redis_client().get(redis_key("venue-budget", budget_key))
+        return None if raw is None else KalshiBudget.from_json(raw)
+    except Exception:
+        logger.warning("kalshi: the shared budget of %s is unreadable", budget_key)
+        return None
+
+
+def _bucket_limit(data: Any, name: str) -> tuple[float, float]:
+    bucket = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(bucket, dict):
+        raise VenueBadResponse(f"Kalshi's account limits have no {name} bucket.")
+    rate = parse_decimal(bucket.get("refill_rate"), f"{name} refill_rate")
+    capacity = parse_decimal(bucket.get("bucket_capacity"), f"{name} bucket_capacity")
+    if rate <= 0 or capacity <= 0:
+        raise VenueBadResponse(f"Kalshi's {name} bucket is not positive.")
+    return float(rate), float(capacity)
+
+
+def _token_count(value: Any, field: str) -> int:
+    """A positive whole number of tokens (JSON numbers arrive as Decimal)."""
+    number = parse_decimal(value, field)
+    if number <= 0 or number != number.to_integral_value():
+        raise VenueBadResponse(f"Kalshi's {field} is not a positive whole number of tokens.")
+    return int(number)
+
+
+def budget_from(limits: dict[str, Any], costs: dict[str, Any], *, now: float) -> KalshiBudget:
+    """A key's budget from `GET /account/limits` and `GET /account/endpoint_costs`.
+    Raises VenueBadResponse for answers in another shape."""
+    default = _token_count(costs.get("default_cost", DEFAULT_COST), "default_cost")
+    rows = costs.get("endpoint_costs") or []
+    if not isinstance(rows, list):
+        raise VenueBadResponse("Kalshi's endpoint_costs is not a list.")
+    table = dict(DOCUMENTED_COSTS)
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("path"), str):
+            raise VenueBadResponse("Kalshi's endpoint_costs holds a malformed row.")
+        cost = _token_count(row.get("cost"), "endpoint cost")
+        path = row["path"].removeprefix("/trade-api/v2")
+        table[(str(row.get("method", "GET")).upper(), path)] = cost
+    return KalshiBudget(
+        tier=str(limits.get("usage_tier") or ""),
+        read=_bucket_limit(limits, "read"),
+        write=_bucket_limit(limits, "write"),
+        default_cost=default,
+        costs=table,
+        fetched_at=now,
+    )
+
+
+# ---------------------------------------------------------------------------
 # The client
 
 
@@ -491,6 +650,8 @@ class KalshiClient:
         self.backoff_seconds = backoff_seconds
         self.rate_key = rate_key or key_id or "public"
         self._http = httpx.Client(timeout=timeout, headers={"Accept": "application/json"})
+        self._budget: KalshiBudget | None = None
+        self._budget_read_at = 0.0
 
     def __repr__(self) -> str:
         return f"<KalshiClient {self.base_url} key={self.key_id or '-'}>"
@@ -522,20 +683,66 @@ class KalshiClient:
             SIGNATURE_HEADER: base64.b64encode(signature).decode(),
         }
 
-    def _rate_wait(self, *, write: bool) -> None:
-        """Sleep until this request's slot in the account's shared bucket comes."""
-        if write:
-            kind = "write"
-            rate = settings.KALSHI_WRITES_PER_SECOND
-        else:
-            kind = "read"
-            rate = settings.KALSHI_READS_PER_SECOND
-        # The bucket is per account key (Kalshi limits per member), hashed so the
-        # Redis key names no credential.
-        account = hashlib.sha256(self.rate_key.encode()).hexdigest()[:16]
-        wait = token_bucket_take(f"kalshi:{account}:{kind}", rate, max(rate, 1.0))
+    @property
+    def budget_key(self) -> str:
+        """This key's name in the shared budget: a digest, never the key itself."""
+        return budget_key_for(self.rate_key)
+
+    def budget(self) -> KalshiBudget:
+        """This key's budget as shared by every process through Redis (`budget_refresh`
+        writes it: when a key is linked, and daily), or the documented defaults."""
+        now = time.time()
+        cached = self._budget
+        if cached is not None and now - self._budget_read_at < BUDGET_CACHE_SECONDS:
+            return cached
+        budget = stored_budget(self.budget_key) or KalshiBudget.documented()
+        self._budget, self._budget_read_at = budget, now
+        return budget
+
+    def budget_refresh(self) -> KalshiBudget | None:
+        """Read this key's tier and endpoint costs from Kalshi and share them; None (and
+        a warning) when Kalshi cannot say: what is shared stays in force."""
+        try:
+            limits = self.request("GET", "/account/limits")
+            costs = self.request("GET", "/account/endpoint_costs")
+            budget = budget_from(limits, costs, now=time.time())
+        except VenueError as exc:
+            logger.warning("kalshi: could not read the budget of %s: %s", self.budget_key, exc)
+            return None
+        try:
+            redis_client().set(
+                redis_key("venue-budget", self.budget_key),
+                budget.as_json(),
+                ex=2 * BUDGET_MAX_AGE_SECONDS,
+            )
+        except Exception:
+            logger.warning("kalshi: could not share the budget of %s", self.budget_key)
+        self._budget, self._budget_read_at = budget, time.time()
+        # What Kalshi's buckets hold now is not reported: ours start empty at the new rates.
+        for method in ("GET", "POST"):
+            key, rate, capacity = self._bucket(method)
+            token_bucket_penalize(key, rate, capacity, seconds=0)
+        return budget
+
+    def _bucket(self, method: str) -> tuple[str, float, float]:
+        """(bucket key, refill rate, capacity) of the bucket `method` spends."""
+        budget = self.budget()
+        kind = "read" if method == "GET" else "write"
+        rate, capacity = budget.read if kind == "read" else budget.write
+        return f"{self.budget_key}:{kind}", rate, capacity
+
+    def _rate_wait(self, method: str, path: str) -> None:
+        """Sleep until this request's tokens in the key's shared bucket are there."""
+        cost = self.budget().cost(method, path)
+        key, rate, capacity = self._bucket(method)
+        wait = token_bucket_take(key, rate, capacity, cost)
         if wait > 0:
             time.sleep(wait)
+
+    def _throttled(self, method: str, seconds: float) -> None:
+        """A 429: every process of this key waits `seconds` before its next request."""
+        key, rate, capacity = self._bucket(method)
+        token_bucket_penalize(key, rate, capacity, seconds=seconds, event="429")
 
     # -- the request loop ------------------------------------------------------
 
@@ -565,7 +772,7 @@ class KalshiClient:
         url = f"{self.base_url}{path}"
         what = f"Kalshi {method} {path}"
         for attempt in range(self.max_retries + 1):
-            self._rate_wait(write=not is_read)
+            self._rate_wait(method, path)
             headers = self._signed_headers(method, full_path) if signed else {}
             try:
                 response = self._http.request(
@@ -585,6 +792,8 @@ class KalshiClient:
             else:
                 status = response.status_code
                 if status == 429:
+                    # Kalshi sends no Retry-After: back off exponentially with jitter,
+                    # and the whole key's bucket with it.
                     wait = throttled_wait(
                         response,
                         what=what,
@@ -592,6 +801,9 @@ class KalshiClient:
                         max_retries=self.max_retries,
                         base_backoff=self.backoff_seconds,
                     )
+                    if retry_after_seconds(response) is None:
+                        wait = wait / 2 + random.uniform(0, wait / 2)  # noqa: S311 (jitter)
+                    self._throttled(method, wait)
                     logger.warning("%s: 429, retrying in %.2fs", what, wait)
                     time.sleep(wait)
                     continue
@@ -863,6 +1075,7 @@ class KalshiTracker:
             keys = self.client.api_keys()
         except (KalshiForbidden, KalshiNotFound, KalshiRejected, VenueBadResponse):
             self.client.balance()
+            self.client.budget_refresh()
             return CredentialCheck(identity=key_id, scopes=("read",))
         scopes: set[str] = set()
         for key in keys:
@@ -874,6 +1087,7 @@ class KalshiTracker:
             sorted(scopes - {"read", "write"})
         )
         warnings = (WRITE_SCOPE_WARNING,) if "write" in scopes else ()
+        self.client.budget_refresh()  # the key's tier and costs, as it is linked
         return CredentialCheck(identity=key_id, scopes=ordered, warnings=warnings)
 
     def account_fetch(self) -> TrackedAccount:

@@ -4,7 +4,8 @@
   Gamma (`/markets`, `/events`, whose `outcomes`, `outcomePrices` and
   `clobTokenIds` are JSON-encoded strings inside the JSON) and the CLOB
   (`/book`, `/books`, `/midpoint`, `/price`; with L2 credentials
-  `/auth/api-keys`, `/balance-allowance`, `/order`, `/data/order/{id}`).
+  `/auth/api-keys`, `/balance-allowance`, `/order`, `/data/order/{id}`,
+  `/heartbeats`).
   Paths are always joined onto the configured base URLs, so one loopback
   fake can stand in for all three hosts. Every request first takes a token
   from a bucket shared by all processes (trading.venues.ratelimit); 429s
@@ -19,6 +20,27 @@
 - `PolymarketVenue` is the custodial adapter: quotes from the CLOB book of
   the listing's YES token; market orders are built and EIP-712-signed by
   the official `py-clob-client-v2` package, posted by our own client.
+- Dead-man switch: Polymarket cancels all of a user's open orders when its
+  heartbeats (`POST /heartbeats`, L2-signed, answered `{"status": "ok"}`)
+  stop. `BrokerHeartbeat` sends one for the broker's CLOB key every
+  POLYMARKET_HEARTBEAT_SECONDS (default 5) from the one process holding the
+  market-data feed's role (`manage.py run_marketdata`), and only where
+  VENUE_ADAPTERS routes a venue to this adapter; a failure is logged and the
+  next beat is the retry. Lost heartbeats get the broker's open orders
+  cancelled by the venue; the orders reconciliation
+  (trading.services.execute.orders_reconcile) reads them back `CANCELED` and
+  books the cancellation. Our broker orders are fill-or-kill, so nothing of
+  ours rests on the book: only an order the CLOB answers `delayed` (a market
+  with a matching delay) stays open until matched, and is what the switch
+  would cancel. Undocumented, hence assumed: the timeout (not stated; 5 s
+  beats leave room for the fake's 10 s), the body (the reference defines
+  none; we send the official client's `{"heartbeat_id": ...}`, echoing an id
+  the answer names and starting again from "" after a 400), whether the
+  first heartbeat arms the switch, and whether it is per key or per address
+  (one key and one address here: either way it covers the broker).
+  py-clob-client-v2 1.2.1 posts to `/v1/heartbeats`; we use the reference's
+  `/heartbeats`. A feed failover (up to the role lock's TTL) can outlast the
+  timeout: the broker wallet must hold no resting order meant to survive one.
 
 Numbers are parsed to Decimal (JSON numbers included), never float; the one
 exception is the amount and limit handed to the official client, which takes
@@ -48,7 +70,7 @@ from eth_utils import keccak
 
 from portal.errors import ErrorCode, InvalidParams
 from portal.money import ZERO
-from portal.redis import redis_client, redis_key
+from portal.redis import Leadership, redis_client, redis_key
 from trading.marketdata.quotes import ONE, BookLevel, OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Listing
@@ -68,7 +90,7 @@ from trading.venues.http import (
     decimal_parse,
     throttled_wait,
 )
-from trading.venues.ratelimit import token_bucket_take
+from trading.venues.ratelimit import token_bucket_penalize, token_bucket_take
 from trading.venues.tracking import (
     CredentialCheck,
     TrackedAccount,
@@ -90,6 +112,9 @@ USDC_UNITS = Decimal(10) ** 6  # the CLOB reports collateral in 6-decimal base u
 CENT = Decimal("0.01")  # the official client rounds market-order amounts to 2 decimals
 ORDER_TTL_SECONDS = 7 * 86400
 DEFAULT_CHAIN_ID = 137  # Polygon mainnet
+HEARTBEAT_PATH = "/heartbeats"  # the API reference's path (the official client: /v1/heartbeats)
+HEARTBEAT_TIMEOUT_SECONDS = 5.0  # a heartbeat slower than this is as good as lost
+HEARTBEAT_FAILURE_LOG_SECONDS = 60.0  # a run of failed heartbeats is logged this often
 
 STATUS_OPEN = "OPEN"
 STATUS_REDEEMABLE = "REDEEMABLE"
@@ -185,6 +210,21 @@ def l2_signature(
         raise InvalidParams("The CLOB API secret is not valid base64.") from None
     message = f"{timestamp}{method.upper()}{request_path}{body}".encode()
     return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class SignerBucket:
+    """A signer's order bucket, shared by every process (POLYMARKET_ORDER_BUCKET)."""
+
+    key: str  # names the signer by a digest of its address
+    rate: float
+    burst: float
+
+    @classmethod
+    def orders_of(cls, credentials: "ClobCredentials") -> "SignerBucket":
+        digest = hashlib.sha256(credentials.address.lower().encode()).hexdigest()[:16]
+        rate, burst = settings.POLYMARKET_ORDER_BUCKET
+        return cls(key=f"polymarket:{digest}:order", rate=float(rate), burst=float(burst))
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,16 +646,38 @@ class PolymarketClient:
 
     # -- the request loop ------------------------------------------------------
 
-    def _rate_wait(self, service: str) -> None:
-        """Sleep until this request's slot in the service's shared bucket comes."""
+    def _rate_wait(self, service: str, signer: SignerBucket | None = None) -> None:
+        """Sleep until this request's slot in the service's shared bucket comes (and,
+        for an order, in its signer's order bucket)."""
         if not self._rate_limit:
             return
         rate = float(settings.POLYMARKET_RATES[service])
         # Polymarket limits per IP and host: one bucket per service and base URL.
         host = hashlib.sha256(self.urls[service].encode()).hexdigest()[:12]
         wait = token_bucket_take(f"polymarket:{service}:{host}", rate, max(rate, 1.0))
+        if signer is not None:
+            wait = max(wait, token_bucket_take(signer.key, signer.rate, signer.burst))
         if wait > 0:
             self._sleep(wait)
+
+    def _signer_note(self, response: httpx.Response, signer: SignerBucket | None) -> None:
+        """Slow the signer's bucket when Polymarket warns it would have refused the request
+        (`Poly-RateLimit-Warning: true`) or refuses it (429), until its reset time."""
+        if signer is None or not self._rate_limit:
+            return
+        warned = response.headers.get("Poly-RateLimit-Warning", "").lower() == "true"
+        if not warned and response.status_code != 429:
+            return
+        try:
+            reset = float(response.headers.get("Poly-RateLimit-Reset", "0"))
+        except ValueError:
+            reset = 0.0
+        seconds = max(reset - time.time(), 1 / signer.rate)
+        event = "429" if response.status_code == 429 else "warning"
+        token_bucket_penalize(signer.key, signer.rate, signer.burst, seconds=seconds, event=event)
+        logger.warning(
+            "polymarket: %s rate limit %s; slowing for %.2fs", signer.key, event, seconds
+        )
 
     def request(
         self,
@@ -627,8 +689,13 @@ class PolymarketClient:
         body: Any = None,
         credentials: ClobCredentials | None = None,
         retry_failures: bool | None = None,
+        timeout: float | None = None,
+        signer: SignerBucket | None = None,
     ) -> Any:
         """One call to `service` ("data", "gamma" or "clob"); its decoded JSON.
+
+        `signer`: the per-signer bucket an order or cancel also spends
+        (Polymarket meters those per signer); its warnings and 429s slow it.
 
         `path` is joined onto that service's base URL. With `credentials`
         the request carries fresh L2 headers on every attempt (signed over
@@ -636,7 +703,8 @@ class PolymarketClient:
         Retry-After (or backoff) up to max_retries, for any method: a
         throttled request was not processed. 5xx, timeouts and connection
         errors are retried only when `retry_failures` (default: for GETs).
-        Raises VenueRateLimited, VenueUnavailable, VenueAuthError (401/403),
+        `timeout` (seconds) overrides the client's for this call. Raises
+        VenueRateLimited, VenueUnavailable, VenueAuthError (401/403),
         PolymarketNotFound (404), PolymarketRefused (other 4xx) or
         VenueBadResponse (unreadable JSON).
         """
@@ -647,19 +715,25 @@ class PolymarketClient:
         what = f"Polymarket {method} {path}"
         content = None if body is None else _serialize_body(body)
         for attempt in range(self.max_retries + 1):
-            self._rate_wait(service)
+            self._rate_wait(service, signer)
             headers = {"Content-Type": "application/json"} if content is not None else {}
             if credentials is not None:
                 headers.update(credentials.headers(method, path, content or ""))
             try:
                 response = self._http.request(
-                    method, url, params=params, content=content, headers=headers
+                    method,
+                    url,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
                 )
             except httpx.TimeoutException:
                 failure = VenueUnavailable(f"{what} timed out.")
             except httpx.TransportError as exc:
                 failure = VenueUnavailable(f"{what} failed to connect ({type(exc).__name__}).")
             else:
+                self._signer_note(response, signer)
                 if response.status_code == 429:
                     self._sleep(
                         throttled_wait(
@@ -939,6 +1013,7 @@ class PolymarketClient:
                 body=_RawJson(payload),
                 credentials=credentials,
                 retry_failures=False,
+                signer=SignerBucket.orders_of(credentials),
             )
         except PolymarketRefused as exc:
             if exc.http_status == 400:
@@ -947,6 +1022,33 @@ class PolymarketClient:
         if not isinstance(body, Mapping):
             raise VenueBadResponse("Polymarket's order answer is not an object.")
         return dict(body)
+
+    def heartbeat(
+        self, credentials: ClobCredentials, *, heartbeat_id: str = "", timeout: float | None = None
+    ) -> str:
+        """POST `/heartbeats` for the credentials (see the module docstring's dead-man switch).
+
+        Sends `{"heartbeat_id": heartbeat_id}` as the official client does (""
+        starts a chain); returns the heartbeat id the answer names, "" when it
+        names none (the reference documents only `{"status": "ok"}`). Not
+        retried on failure: the next heartbeat is the retry. Raises
+        VenueAuthError, PolymarketRefused (e.g. a 400 for a heartbeat id it no
+        longer takes), VenueUnavailable, VenueRateLimited or VenueBadResponse
+        (an answer that is not `status: ok`).
+        """
+        body = self.request(
+            "clob",
+            "POST",
+            HEARTBEAT_PATH,
+            body={"heartbeat_id": heartbeat_id},
+            credentials=credentials,
+            retry_failures=False,
+            timeout=timeout,
+        )
+        if not isinstance(body, Mapping) or body.get("status") != "ok":
+            raise VenueBadResponse("Polymarket did not acknowledge the heartbeat.")
+        next_id = body.get("heartbeat_id")
+        return next_id if isinstance(next_id, str) else ""
 
     def order_get(self, credentials: ClobCredentials, order_id: str) -> dict[str, Any] | None:
         """The CLOB's record of one order (`GET /data/order/{id}`); None when it has none."""
@@ -1513,6 +1615,14 @@ class PolymarketVenue(VenueAdapter):
             self._save(record, order, polymarket_order_key(self.code, client_order_id))
         return order
 
+    def heartbeat(self, *, heartbeat_id: str = "", timeout: float | None = None) -> str:
+        """One heartbeat for the broker's CLOB key; the id to send next (see
+        `PolymarketClient.heartbeat`). Raises ImproperlyConfigured without
+        broker keys, or a VenueError."""
+        return self.client.heartbeat(
+            self.signer.credentials, heartbeat_id=heartbeat_id, timeout=timeout
+        )
+
     # -- the steps -------------------------------------------------------------
 
     def _prepare(
@@ -1641,8 +1751,13 @@ class PolymarketVenue(VenueAdapter):
         if status != "matched":
             # "delayed": the market imposes a matching delay; ask order_status later.
             return VenueOrder(**common, status=VenueOrderStatus.PENDING)
-        making = parse_decimal(answer.get("makingAmount"), "makingAmount")
-        taking = parse_decimal(answer.get("takingAmount"), "takingAmount")
+        # "6-decimal fixed-math strings" (post-a-new-order, SendOrderResponse): base units.
+        making = parse_decimal(answer.get("makingAmount"), "makingAmount") / USDC_UNITS
+        taking = parse_decimal(answer.get("takingAmount"), "takingAmount") / USDC_UNITS
+        signed = json.loads(record["payload"])["order"] if record.get("payload") else {}
+        if "makerAmount" in signed and making > Decimal(str(signed["makerAmount"])) / USDC_UNITS:
+            # Never book more than the signed order could give: a unit mix-up, not a fill.
+            raise VenueBadResponse("Polymarket reported a match larger than the order.")
         # A buy gives USDC (making) for shares (taking); a sell the reverse.
         shares, usdc = (taking, making) if record["side"] == Side.BUY.value else (making, taking)
         if shares <= ZERO:
@@ -1694,3 +1809,116 @@ class PolymarketVenue(VenueAdapter):
                 spent += size * parse_decimal(trade.get("price"), "trade price")
                 shares += size
         return quantize_price(spent / shares) if shares > ZERO else None
+
+
+# ---------------------------------------------------------------------------
+# The dead-man switch (module docstring)
+
+
+class BrokerHeartbeat:
+    """Keeps Polymarket's dead-man switch alive for the broker's CLOB key.
+
+    A daemon thread sends `venue.heartbeat()` every `every` seconds while
+    `leadership` is held (always, without one), so one process of the
+    deployment keeps one heartbeat chain. Use it as a context manager around
+    the feed's run. A failed heartbeat never stops the thread: the first of a
+    run of failures is logged as an error, then one line every
+    HEARTBEAT_FAILURE_LOG_SECONDS, and the recovery once.
+    """
+
+    def __init__(
+        self,
+        venue: PolymarketVenue,
+        *,
+        every: float,
+        leadership: Leadership | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if every <= 0:
+            raise ValueError("The heartbeat interval must be positive.")
+        self.venue = venue
+        self.every = every
+        self.leadership = leadership
+        self.sent = 0
+        self.failed_in_a_row = 0
+        self._clock = clock
+        self._heartbeat_id = ""
+        self._next_failure_log = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> bool:
+        """Send one heartbeat; whether Polymarket acknowledged it. Never raises."""
+        try:
+            self._heartbeat_id = self.venue.heartbeat(
+                heartbeat_id=self._heartbeat_id, timeout=HEARTBEAT_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # a heartbeat failure must never end the loop
+            if isinstance(exc, PolymarketRefused) and exc.http_status == 400:
+                self._heartbeat_id = ""  # an id it no longer takes: start a new chain
+            self._failed(exc)
+            return False
+        if self.failed_in_a_row:
+            logger.info(
+                "polymarket: heartbeats acknowledged again after %d failures", self.failed_in_a_row
+            )
+        self.failed_in_a_row = 0
+        self.sent += 1
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed_in_a_row += 1
+        now = self._clock()
+        if self.failed_in_a_row == 1:
+            self._next_failure_log = now + HEARTBEAT_FAILURE_LOG_SECONDS
+            if isinstance(exc, VenueError | ImproperlyConfigured):
+                # Our venue errors carry no secret (messages are redacted).
+                logger.error(
+                    "polymarket: heartbeat failed (%s); Polymarket cancels the broker's open "
+                    "orders if this lasts",
+                    exc,
+                )
+            else:
+                logger.exception("polymarket: heartbeat failed")
+        elif now >= self._next_failure_log:
+            self._next_failure_log = now + HEARTBEAT_FAILURE_LOG_SECONDS
+            logger.warning(
+                "polymarket: heartbeats still failing (%d in a row; last: %s)",
+                self.failed_in_a_row,
+                type(exc).__name__,
+            )
+
+    def run(self) -> None:
+        """Beat every `every` seconds (while the role is held) until stopped."""
+        next_at = self._clock()
+        while not self._stop.is_set():
+            if self.leadership is None or self.leadership.held:
+                self.beat()
+            next_at += self.every
+            delay = next_at - self._clock()
+            if delay < 0:
+                next_at, delay = self._clock(), 0.0
+            self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __enter__(self) -> "BrokerHeartbeat":
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="polymarket-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=HEARTBEAT_TIMEOUT_SECONDS + 1)
+            self._thread = None
+
+
+def broker_heartbeat(
+    venue: PolymarketVenue, *, leadership: Leadership | None = None
+) -> BrokerHeartbeat:
+    """The broker's heartbeat through `venue`, every POLYMARKET_HEARTBEAT_SECONDS (default 5)."""
+    every = float(settings.POLYMARKET_HEARTBEAT_SECONDS)
+    return BrokerHeartbeat(venue, every=every, leadership=leadership)

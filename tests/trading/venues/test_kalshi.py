@@ -7,6 +7,7 @@ the test Redis. No database: listings are built in memory.
 
 import json
 import logging
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +31,7 @@ from trading.venues.kalshi import (
     parse_decimal,
     tracking_client,
 )
-from trading.venues.ratelimit import token_bucket_take
+from trading.venues.ratelimit import token_bucket_take, token_buckets
 from trading.venues.tracking import (
     VenueAuthError,
     VenueBadResponse,
@@ -767,7 +768,7 @@ def test_the_token_bucket_spaces_takes_once_empty():
 
 
 def test_the_client_waits_for_the_bucket(fake, read_key, pem, settings):
-    settings.KALSHI_READS_PER_SECOND = 4  # burst of 4, then one every 0.25 s
+    settings.KALSHI_READ_BUCKET = (40, 40)  # 10 tokens a read: 4 at once, then one every 0.25 s
     client = client_for(fake, read_key, pem)
 
     for _ in range(8):
@@ -780,7 +781,7 @@ def test_the_client_waits_for_the_bucket(fake, read_key, pem, settings):
 
 
 def test_a_second_client_of_the_same_key_shares_the_bucket(fake, read_key, pem, settings):
-    settings.KALSHI_READS_PER_SECOND = 4
+    settings.KALSHI_READ_BUCKET = (40, 40)
     first, second = client_for(fake, read_key, pem), client_for(fake, read_key, pem)
 
     for _ in range(3):
@@ -850,6 +851,41 @@ TAPERED = [("0", "0.10", "0.001"), ("0.10", "0.90", "0.01"), ("0.90", "1", "0.00
 def example(name: str) -> dict:
     """A recorded example from the venue's documentation (see its `source`)."""
     return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def test_every_recorded_example_is_held_against_the_fake_or_unused():
+    """A new example file needs a contract test here, or a reason it has none."""
+    covered = {
+        "create_order_v2",
+        "get_order",
+        "get_fills",
+        "get_market",
+        "get_account_limits",
+        "get_endpoint_costs",
+        "rate_limited_429",
+    }
+    unused = {  # endpoints the broker does not call (nothing of ours rests at Kalshi)
+        "batch_create_orders_v2",
+        "order_groups_create",
+    }
+    assert {path.stem for path in EXAMPLES.glob("*.json")} == covered | unused
+
+
+def test_a_429_answers_in_kalshis_documented_shape(fake, read_key, pem):
+    fake.limits_set(read=(10, 10), write=(10, 10))
+    client = client_for(fake, read_key, pem, max_retries=0)
+    client.balance()
+
+    with pytest.raises(VenueRateLimited):
+        client.balance()
+    documented = example("rate_limited_429")["response"]
+    response = httpx.get(
+        f"{fake.base_url}/portfolio/balance",
+        headers=client._signed_headers("GET", "/trade-api/v2/portfolio/balance"),
+    )
+    assert response.status_code == documented["status"] == 429
+    assert response.json() == documented["body"]
+    assert "Retry-After" not in response.headers
 
 
 def sent_bodies(client: KalshiClient, monkeypatch) -> list[dict]:
@@ -1023,3 +1059,61 @@ def test_order_status_of_a_no_order_is_in_no_terms(fake, write_key, pem):
     )
 
     assert status == placed and status.average_price == Decimal("0.39")
+
+
+# -- the budget: Kalshi's token buckets per key ------------------------------------------------
+
+
+def test_the_budget_is_read_from_kalshi_and_shared_by_every_client_of_the_key(fake, read_key, pem):
+    fake.limits_set(read=(1000, 1000), write=(1000, 2000), tier="premier", enforce=False)
+    first = client_for(fake, read_key, pem)
+    assert first.budget() == kalshi.KalshiBudget.documented()  # before it is read
+
+    budget = first.budget_refresh()
+
+    documented = example("get_account_limits")["response"]["body"]
+    assert set(documented) == set(first.request("GET", "/account/limits"))
+    costs = example("get_endpoint_costs")["response"]["body"]
+    answered = first.request("GET", "/account/endpoint_costs")
+    assert set(costs) == set(answered)
+    assert set(costs["endpoint_costs"][0]) == set(answered["endpoint_costs"][0])
+    assert budget.tier == "premier" and budget.write == (1000.0, 2000.0)
+    assert budget.cost("GET", "/portfolio/orders/abc-123") == 2
+    assert budget.cost("GET", "/portfolio/balance") == budget.default_cost == 10
+    assert client_for(fake, read_key, pem).budget() == budget  # another process's client
+
+
+def test_a_429_without_retry_after_backs_off_with_jitter_for_every_client(
+    fake, read_key, pem, monkeypatch
+):
+    # Kalshi holds two reads here (10 tokens each); the client, not told yet, assumes Basic.
+    fake.limits_set(read=(100, 20), write=(10, 10))
+    client = client_for(fake, read_key, pem, backoff_seconds=0.2)
+    sleeps: list[float] = []
+    sleep = time.sleep
+    monkeypatch.setattr(kalshi.random, "uniform", lambda low, high: high)  # the longest jitter
+    monkeypatch.setattr(
+        kalshi.time, "sleep", lambda seconds: (sleeps.append(seconds), sleep(seconds))
+    )
+
+    for _ in range(3):
+        client.balance()
+
+    reads = [r for r in fake.requests if r[1].endswith("/portfolio/balance")]
+    assert len(reads) == 4  # the third read was refused once, then retried
+    assert sleeps[0] == pytest.approx(0.2)  # 0.2 / 2 + jitter up to 0.1: no Retry-After
+    (state,) = [b for b in token_buckets(client.budget_key) if b.key.endswith(":read")]
+    assert state.count_429 == 1 and state.last_429 is not None
+
+
+def test_with_the_keys_budget_read_the_client_is_never_refused(fake, read_key, pem):
+    fake.limits_set(read=(40, 40), write=(10, 10))
+    client = client_for(fake, read_key, pem)
+    client.budget_refresh()
+
+    for _ in range(6):
+        client.balance()
+
+    assert len([r for r in fake.requests if r[1].endswith("/portfolio/balance")]) == 6
+    gaps = [b - a for a, b in zip(fake.request_times[-3:], fake.request_times[-2:], strict=False)]
+    assert min(gaps) >= 0.2

@@ -666,7 +666,8 @@ def test_an_order_signed_by_the_official_client_reaches_the_fake(fake, trading):
     assert order.status == VenueOrderStatus.FILLED
     # 50.00 USDC (rounded down to the cent) at 0.63, in 6-decimal shares.
     assert order.quantity == D("79.365079")
-    assert order.average_price == D("0.63000000")
+    # Settled in base units: 79.365079 × 0.63 = 49.99999977 pays 49.999999.
+    assert order.average_price == D("0.62999999")
     (recorded,) = fake.orders.values()
     signed = recorded["_signed_order"]
     # The fake hashes the order on its own; the adapter's hash (from the official client) agrees.
@@ -679,7 +680,7 @@ def test_an_order_signed_by_the_official_client_reaches_the_fake(fake, trading):
     assert signed["makerAmount"] == "50000000"  # USDC in 6-decimal units
     assert recorded["_metadata"] == order_metadata(client_order_id)
     assert recorded["owner"] == registered.api_key
-    assert fake.credentials(registered.api_key).balance == D("1000") - D("79.365079") * D("0.63")
+    assert fake.credentials(registered.api_key).balance == D("1000") - D("49.999999")
 
 
 def test_an_official_client_order_with_a_bad_signature_is_refused(fake, trading, monkeypatch):
@@ -724,7 +725,7 @@ def test_a_lost_answer_is_reconciled_not_sent_again(fake, trading):
 
     status = venue.order_status(listing, client_order_id=client_order_id)
     assert status.status == VenueOrderStatus.FILLED
-    assert status.average_price == D("0.63000000")
+    assert status.average_price == pytest.approx(D("0.63"), abs=D("0.00000001"))
     retried = venue.market_order_place(
         listing, "buy", notional=D("30"), client_order_id=client_order_id
     )

@@ -1,4 +1,11 @@
-"""`manage.py run_marketdata`: the market-data feed process (Procfile `marketdata`)."""
+"""`manage.py run_marketdata`: the market-data feed process (Procfile `marketdata`).
+
+The process that holds the feed's role also keeps Polymarket's dead-man switch
+alive for the broker (trading.venues.polymarket.BrokerHeartbeat): one process
+per Redis, so one heartbeat chain.
+"""
+
+from contextlib import AbstractContextManager, nullcontext
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -6,17 +13,35 @@ from django.core.management.base import BaseCommand, CommandError
 from portal.processes import stop_on_signals
 from portal.redis import Leadership
 from trading.marketdata.feed import MarketDataFeed
+from trading.venues import ADAPTER_CLASSES, venue_adapter
+from trading.venues.polymarket import BrokerHeartbeat, PolymarketVenue, broker_heartbeat
 
 # One feed per Redis: a second one stands by and takes over this long after the
 # first dies.
 LOCK_TTL_SECONDS = 15.0
 
 
+def polymarket_broker_heartbeat(leadership: Leadership) -> BrokerHeartbeat | None:
+    """The broker's Polymarket heartbeat, or None when no venue routes to the real
+    Polymarket adapter (VENUE_ADAPTERS; the broker's keys are then not in use).
+
+    Venue codes routed to it share the broker's one CLOB key: one heartbeat covers them.
+    """
+    for code, name in settings.VENUE_ADAPTERS.items():
+        if ADAPTER_CLASSES.get(name) is PolymarketVenue:
+            venue = venue_adapter(code)
+            if isinstance(venue, PolymarketVenue):
+                return broker_heartbeat(venue, leadership=leadership)
+    return None
+
+
 class Command(BaseCommand):
     help = (
         "Run the market-data feed: move the simulated markets, write the latest quotes "
         "to Redis, publish each tick and keep a downsampled history. One feed runs per "
-        "Redis; another started meanwhile stands by and takes over when it stops."
+        "Redis; another started meanwhile stands by and takes over when it stops. The "
+        "running one also sends the broker's Polymarket heartbeats (the venue's dead-man "
+        "switch) when VENUE_ADAPTERS routes Polymarket to the real adapter."
     )
 
     def add_arguments(self, parser):
@@ -47,10 +72,19 @@ class Command(BaseCommand):
             stop_on_signals(feed.stop),
             Leadership("market-data feed", ttl=LOCK_TTL_SECONDS) as leadership,
         ):
-            # Announced once SIGTERM/SIGINT already stop the feed cleanly.
-            self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
-            stats = feed.run(iterations=iterations, leadership=leadership)
+            heartbeat = polymarket_broker_heartbeat(leadership)
+            heartbeats: AbstractContextManager[object] = heartbeat or nullcontext()
+            with heartbeats:
+                # Announced once SIGTERM/SIGINT already stop the feed cleanly.
+                self.stdout.write(f"marketdata: seed {seed}, one tick every {interval:g}s")
+                if heartbeat is not None:
+                    self.stdout.write(
+                        f"marketdata: Polymarket heartbeats every {heartbeat.every:g}s"
+                    )
+                stats = feed.run(iterations=iterations, leadership=leadership)
         self.stdout.write(
             f"marketdata: stopped after {stats.cycles} ticks, {stats.quotes} quotes, "
             f"{stats.history_rows} history rows, {stats.errors} errors"
         )
+        if heartbeat is not None:
+            self.stdout.write(f"marketdata: {heartbeat.sent} Polymarket heartbeats acknowledged")

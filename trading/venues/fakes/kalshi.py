@@ -90,6 +90,12 @@ V2_REQUIRED = (
 TIMES_IN_FORCE = ("fill_or_kill", "immediate_or_cancel", "good_till_canceled")
 SELF_TRADE_PREVENTION = ("taker_at_cross", "maker")
 LEGACY_ORDERS_ANSWER = "Please switch to the V2 endpoints"
+DEFAULT_COST = 10  # tokens (getting_started/rate_limits)
+ENDPOINT_COSTS = (  # the non-default costs, as GET /account/endpoint_costs lists them
+    ("GET", "/trade-api/v2/portfolio/orders/{order_id}", 2),
+    ("DELETE", "/trade-api/v2/portfolio/events/orders/{order_id}", 2),
+    ("DELETE", "/trade-api/v2/portfolio/events/orders/batched", 2),
+)
 
 
 def _d(value: Value) -> Decimal:
@@ -233,6 +239,14 @@ class FakeKalshi(LoopbackServer):
         self._books: dict[str, dict[str, dict[Decimal, Decimal]]] = {}
         self._failures: list[_Failure] = []
         self._outage = False
+        # GET /account/limits and /account/endpoint_costs; enforced only when a test asks.
+        self._tier = "basic"
+        self._bucket_limits = {
+            "read": (Decimal(200), Decimal(400)),
+            "write": (Decimal(100), Decimal(100)),
+        }
+        self._enforce_limits = False
+        self._buckets: dict[tuple[str, str], list[float]] = {}  # (key, kind) → [tokens, time]
 
     @property
     def base_url(self) -> str:
@@ -409,6 +423,26 @@ class FakeKalshi(LoopbackServer):
                 "no": {_d(price): _d(size) for price, size in no},
             }
 
+    def limits_set(
+        self,
+        *,
+        read: tuple[Value, Value],
+        write: tuple[Value, Value],
+        tier: str = "basic",
+        enforce: bool = True,
+    ) -> None:
+        """The token buckets (refill per second, capacity) every key gets, as
+        GET /account/limits reports them; `enforce`: answer 429 once a bucket cannot
+        cover a request's cost (Kalshi's body, no Retry-After)."""
+        with self._lock:
+            self._tier = tier
+            self._bucket_limits = {
+                "read": (_d(read[0]), _d(read[1])),
+                "write": (_d(write[0]), _d(write[1])),
+            }
+            self._enforce_limits = enforce
+            self._buckets.clear()
+
     def order_get(self, key_id: str, client_order_id: str) -> dict[str, Any] | None:
         """The order (wire shape) this key's account placed as `client_order_id`."""
         with self._lock:
@@ -476,6 +510,8 @@ class FakeKalshi(LoopbackServer):
                 headers = {}
                 if failure.retry_after is not None:
                     headers["Retry-After"] = f"{failure.retry_after:g}"
+                if failure.status == 429:  # Kalshi's documented 429 body
+                    raise _Reply(429, {"error": "too many requests"}, headers)
                 raise _Reply(
                     failure.status,
                     {"error": {"code": f"http_{failure.status}", "message": "injected failure"}},
@@ -485,6 +521,8 @@ class FakeKalshi(LoopbackServer):
                 raise _error(404, "not_found", "not found")
             route = path[len(BASE_PATH) :]
             key = self._authenticate(handler, method, path, route)
+            if key is not None:
+                self._spend(key.key_id, method, route)
             body = self._json_body(raw_body) if method == "POST" else {}
             status, payload = self._route(method, route, query, body, key)
             self._send(handler, status, payload, {})
@@ -495,6 +533,36 @@ class FakeKalshi(LoopbackServer):
             body = {"error": {"code": "internal_server_error", "message": type(exc).__name__}}
             self._send(handler, 500, body, {})
             raise
+
+    @staticmethod
+    def _cost(method: str, route: str) -> int:
+        """Tokens a request costs (GET /account/endpoint_costs; the default 10)."""
+        parts = route.strip("/").split("/")
+        for cost_method, template, cost in ENDPOINT_COSTS:
+            pattern = template.removeprefix(BASE_PATH).strip("/").split("/")
+            if (
+                cost_method == method
+                and len(pattern) == len(parts)
+                and all(p == q or p.startswith("{") for p, q in zip(pattern, parts, strict=True))
+            ):
+                return cost
+        return DEFAULT_COST
+
+    def _spend(self, key_id: str, method: str, route: str) -> None:
+        """Take the request's tokens from the key's bucket, or answer 429 (enforced only)."""
+        with self._lock:
+            if not self._enforce_limits:
+                return
+            kind = "read" if method == "GET" else "write"
+            rate, capacity = (float(v) for v in self._bucket_limits[kind])
+            now = time.monotonic()
+            tokens, then = self._buckets.get((key_id, kind), [capacity, now])
+            tokens = min(capacity, tokens + (now - then) * rate)
+            cost = self._cost(method, route)
+            if tokens < cost:
+                self._buckets[(key_id, kind)] = [tokens, now]
+                raise _Reply(429, {"error": "too many requests"}, {})
+            self._buckets[(key_id, kind)] = [tokens - cost, now]
 
     def _failure_for(self, path: str) -> _Failure | None:
         for failure in self._failures:
@@ -535,7 +603,7 @@ class FakeKalshi(LoopbackServer):
         key_id = handler.headers.get("KALSHI-ACCESS-KEY")
         timestamp = handler.headers.get("KALSHI-ACCESS-TIMESTAMP")
         signature = handler.headers.get("KALSHI-ACCESS-SIGNATURE")
-        private = route.startswith(("/portfolio", "/api_keys"))
+        private = route.startswith(("/portfolio", "/api_keys", "/account"))
         if not private and not (key_id or timestamp or signature):
             return None
         if not (key_id and timestamp and signature):
@@ -603,6 +671,15 @@ class FakeKalshi(LoopbackServer):
                     if event is None:
                         raise _error(404, "not_found", "Event not found.")
                     return 200, {"event": event, "markets": []}
+            if method == "GET" and route == "/account/limits":
+                return 200, self._account_limits()
+            if method == "GET" and route == "/account/endpoint_costs":
+                return 200, {
+                    "default_cost": DEFAULT_COST,
+                    "endpoint_costs": [
+                        {"method": m, "path": p, "cost": c} for m, p, c in ENDPOINT_COSTS
+                    ],
+                }
             if method == "POST" and route == "/portfolio/events/orders":
                 return 201, self._order_create_v2(key, body)
             if method == "POST" and route == "/portfolio/orders":
@@ -829,6 +906,18 @@ class FakeKalshi(LoopbackServer):
         }
 
     # -- orders --------------------------------------------------------------------
+
+    def _account_limits(self) -> dict[str, Any]:
+        def bucket(kind: str) -> dict[str, int]:
+            rate, capacity = self._bucket_limits[kind]
+            return {"refill_rate": int(rate), "bucket_capacity": int(capacity)}
+
+        return {
+            "usage_tier": self._tier,
+            "read": bucket("read"),
+            "write": bucket("write"),
+            "grants": [],
+        }
 
     def _order_create_v2(self, key: FakeKey | None, body: dict[str, Any]) -> dict[str, Any]:
         """Create Order V2: validate as strictly as the documented schema allows, match at

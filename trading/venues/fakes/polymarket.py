@@ -13,13 +13,34 @@ sends (as recorded by its official bindings and documentation):
   each side as on the live wire), `POST /books`, `/midpoint`, `/price`, the
   market parameters the official client reads (`/markets-by-token/{id}`,
   `/clob-markets/{condition}`, `/tick-size`, `/neg-risk`, `/version`), and
-  the L2-authenticated `/auth/api-keys`, `/balance-allowance`, `POST /order`
-  (fill-or-kill matching against the books; the EIP-712 order signature is
-  verified), `/data/order/{id}`,
-  `/data/trades`. A bad L2 HMAC, key or passphrase answers 401.
+  the L2-authenticated `/auth/api-keys`, `/balance-allowance`, `POST /order`,
+  `/data/order/{id}`, `/data/trades` and `POST /heartbeats`. A bad L2 HMAC,
+  key or passphrase answers 401.
+
+`POST /order` takes CLOB V2 orders only (examples/polymarket/post_order_v2.json):
+the V1 fields `nonce`, `feeRateBps` and `taker`, any other field the V2 body
+does not list, or a missing `timestamp`, `metadata` or `builder` answer 400
+`{"error": ...}`; the EIP-712 signature is verified. FOK and FAK orders match
+against the books all or nothing (FAK's partial fills are not modelled); a GTC
+or GTD order that the book fills whole is matched, one that crosses nothing
+rests `LIVE` (off the book: nothing matches against it), one that would fill in
+part is refused. Each signer's order bucket (Standard tier: 40 a second, burst
+60; one token per POST /order) sends `Poly-RateLimit-Remaining`, `-Reset` and
+`-Tier`; an empty bucket answers 429 with `Retry-After`, or, with
+`rate_limit_warning_mode` on, serves the order with `Poly-RateLimit-Warning: true`.
+
+Heartbeats (the dead-man switch; examples/polymarket/heartbeats.json): `POST
+/heartbeats` answers `{"status": "ok"}` and takes an optional JSON object body
+(unknown keys ignored). Polymarket documents neither the timeout, nor whether
+the switch is armed by the first heartbeat, nor whether it is per key or per
+address; the fake assumes: once an address has sent a heartbeat, a gap longer
+than `heartbeat_timeout_seconds` (default 10) cancels every open (`LIVE` or
+`DELAYED`) order of that address, once; its next heartbeat arms it again.
 
 Error injection: `fail_next(status, count, retry_after)`, `outage(True)`,
-`lose_next_order_response()`; every request is logged in `requests`.
+`lose_next_order_response()`, `delay_next_order()` (the order is accepted
+`delayed` and stays open, as in a market with a matching delay); every request
+is logged in `requests`. Time (heartbeats, buckets) comes from `clock`.
 `seed_demo(fake)` loads a few realistic markets and a wallet's positions
 (`manage.py run_fake_venues` serves it for `make run`).
 """
@@ -28,14 +49,15 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from eth_account import Account
@@ -68,6 +90,35 @@ DEFAULT_GAMMA_LIMIT = 20
 L2_CLOCK_SKEW_SECONDS = 300
 WALLET_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
+INVALID_ORDER = "Invalid order payload"
+# The POST /order body of CLOB V2 (post_order_v2.json): top-level fields, and the
+# order's wire fields (the signed struct plus `expiration` and `signature`).
+POST_ORDER_FIELDS = frozenset({"order", "owner", "orderType", "deferExec", "postOnly"})
+ORDER_WIRE_FIELDS = (
+    "salt",
+    "maker",
+    "signer",
+    "tokenId",
+    "makerAmount",
+    "takerAmount",
+    "side",
+    "expiration",
+    "signatureType",
+    "timestamp",
+    "metadata",
+    "builder",
+    "signature",
+)
+ORDER_V1_FIELDS = ("nonce", "feeRateBps", "taker")  # dropped by CLOB V2
+ORDER_TYPES = ("GTC", "FOK", "GTD", "FAK")
+RESTING_ORDER_TYPES = ("GTC", "GTD")
+OPEN_ORDER_STATUSES = ("LIVE", "DELAYED")
+# Per-signer order bucket of the Standard tier (trading-rate-limits page).
+RATE_LIMIT_TIER = "Standard"
+ORDER_RATE_PER_SECOND = 40.0
+ORDER_BURST = 60.0
+HEARTBEAT_TIMEOUT_SECONDS = 10.0  # an assumption: Polymarket states no timeout
+HEARTBEAT_SWEEP_SECONDS = 0.05
 _NUMBER = re.compile(r'"@@num:([-+0-9.eE]+)@@"')
 
 
@@ -173,10 +224,33 @@ class FakePolymarket(LoopbackServer):
     as fake:` (or start()/stop()).
     """
 
-    def __init__(self, *, port: int = 0, chain_id: int = 137, exchange_version: int = 2):
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        chain_id: int = 137,
+        exchange_version: int = 2,
+        heartbeat_timeout_seconds: float = HEARTBEAT_TIMEOUT_SECONDS,
+        rate_limit_warning_mode: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         super().__init__(port=port)
         self.chain_id = chain_id
         self.exchange_version = exchange_version
+        self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
+        # On: an empty order bucket serves the order with Poly-RateLimit-Warning
+        # (Polymarket's warning mode) instead of refusing it with a 429.
+        self.rate_limit_warning_mode = rate_limit_warning_mode
+        self.order_rate = ORDER_RATE_PER_SECOND
+        self.order_burst = ORDER_BURST
+        # (address, order ids) of each cancellation by a lapsed heartbeat.
+        self.heartbeat_cancellations: list[tuple[str, list[str]]] = []
+        self._clock = clock
+        self._heartbeats: dict[str, float] = {}  # address -> last heartbeat (clock)
+        self._order_buckets: dict[str, tuple[float, float]] = {}  # signer -> (tokens, at)
+        self._delay_orders = 0
+        self._sweeping = threading.Event()
+        self._sweeper: threading.Thread | None = None
         self.requests: list[RecordedRequest] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: dict[str, dict[str, Any]] = {}
@@ -237,6 +311,69 @@ class FakePolymarket(LoopbackServer):
         """Process the next `count` POST /order normally, then answer 504 (the answer is lost)."""
         with self._lock:
             self._lose_order_responses += count
+
+    def delay_next_order(self, count: int = 1) -> None:
+        """Accept the next `count` valid POST /order as `delayed`: not matched, left open."""
+        with self._lock:
+            self._delay_orders += count
+
+    # -- the dead-man switch -----------------------------------------------------------
+
+    def start(self) -> Self:
+        """Serve, and cancel the open orders of lapsed heartbeats in the background."""
+        super().start()
+        with self._lock:
+            if self._sweeper is None:
+                self._sweeping.clear()
+                self._sweeper = threading.Thread(
+                    target=self._sweep, name="FakePolymarket-heartbeats", daemon=True
+                )
+                self._sweeper.start()
+        return self
+
+    def stop(self) -> None:
+        self._sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+            self._sweeper = None
+        super().stop()
+
+    def _sweep(self) -> None:
+        while not self._sweeping.wait(HEARTBEAT_SWEEP_SECONDS):
+            self.expire_heartbeats()
+
+    def last_heartbeat(self, address: str) -> float | None:
+        """When (`clock`) `address` last sent a heartbeat; None when its switch is not armed."""
+        with self._lock:
+            return self._heartbeats.get(address.lower())
+
+    def expire_heartbeats(self) -> list[str]:
+        """Cancel the open orders of every address whose heartbeat lapsed; their ids.
+
+        Runs in the background and before every request; tests that move
+        `clock` may call it to see the effect at once.
+        """
+        with self._lock:
+            now = self._clock()
+            lapsed = [
+                address
+                for address, at in self._heartbeats.items()
+                if now - at > self.heartbeat_timeout_seconds
+            ]
+            cancelled: list[str] = []
+            for address in lapsed:
+                del self._heartbeats[address]  # disarmed until its next heartbeat
+                ids = [
+                    order_id
+                    for order_id, order in self.orders.items()
+                    if order["status"] in OPEN_ORDER_STATUSES
+                    and self._credentials[order["owner"]].address == address
+                ]
+                for order_id in ids:
+                    self.orders[order_id]["status"] = "CANCELED"
+                self.heartbeat_cancellations.append((address, ids))
+                cancelled += ids
+            return cancelled
 
     def requests_to(
         self, service: str, path: str, method: str | None = None
@@ -447,6 +584,7 @@ class FakePolymarket(LoopbackServer):
         path = "/" + rest
         text = body.decode("utf-8", errors="replace")
         with self._lock:
+            self.expire_heartbeats()  # the venue's own clock runs whether or not it is asked
             self.requests.append(
                 RecordedRequest(service, method, path, query, headers, text, time.monotonic())
             )
@@ -675,7 +813,15 @@ class FakePolymarket(LoopbackServer):
                 "allowances": {self._exchange_address(False): str(2**255)},
             }
         if method == "POST" and path == "/order":
-            return self._order_post(credentials, body)
+            limits = self._order_bucket_take(credentials.address)
+            try:
+                answer = self._order_post(credentials, body)
+            except _Reply as reply:
+                reply.headers = {**limits, **reply.headers}
+                raise
+            raise _Reply(200, answer, limits)
+        if method == "POST" and path == "/heartbeats":
+            return self._heartbeat(credentials, body)
         if method == "GET" and path.startswith("/data/order/"):
             order = self.orders.get(path.rsplit("/", 1)[1])
             if order is None or order["owner"] != credentials.api_key:
@@ -774,20 +920,69 @@ class FakePolymarket(LoopbackServer):
 
     # -- orders --------------------------------------------------------------------------------
 
+    def _order_bucket_take(self, signer: str, cost: float = 1.0) -> dict[str, str]:
+        """Charge `cost` to the signer's order bucket; its Poly-RateLimit-* headers.
+
+        Raises a 429 (with Retry-After) when the bucket cannot pay, unless
+        `rate_limit_warning_mode` is on: then the request is served, charged
+        (the balance goes negative) and flagged `Poly-RateLimit-Warning: true`.
+        """
+        now = self._clock()
+        tokens, at = self._order_buckets.get(signer, (self.order_burst, now))
+        tokens = min(self.order_burst, tokens + max(0.0, now - at) * self.order_rate)
+        headers = {"Poly-RateLimit-Tier": RATE_LIMIT_TIER}
+        if tokens < cost and not self.rate_limit_warning_mode:
+            self._order_buckets[signer] = (tokens, now)
+            wait = (cost - tokens) / self.order_rate
+            headers.update(
+                {
+                    "Retry-After": str(max(1, math.ceil(wait))),
+                    "Poly-RateLimit-Remaining": str(math.floor(tokens)),
+                    # When enough tokens are expected for the refused request.
+                    "Poly-RateLimit-Reset": str(math.ceil(time.time() + wait)),
+                }
+            )
+            raise _Reply(429, {"error": "Too Many Requests"}, headers)
+        if tokens < cost:
+            headers["Poly-RateLimit-Warning"] = "true"
+        tokens -= cost
+        self._order_buckets[signer] = (tokens, now)
+        # The end of the current wait period: now, unless the balance is negative.
+        wait = max(0.0, -tokens) / self.order_rate
+        headers["Poly-RateLimit-Remaining"] = str(math.floor(tokens))
+        headers["Poly-RateLimit-Reset"] = str(math.ceil(time.time() + wait))
+        return headers
+
+    def _heartbeat(self, credentials: FakeCredentials, body: str) -> dict[str, Any]:
+        """Arm (or keep armed) the dead-man switch of the credentials' address."""
+        if body.strip():
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                raise _error(400, "invalid JSON body") from None
+            if not isinstance(payload, dict):
+                raise _error(400, "invalid JSON body")
+        self._heartbeats[credentials.address] = self._clock()
+        return {"status": "ok"}
+
     def _order_post(self, credentials: FakeCredentials, body: str) -> dict[str, Any]:
         try:
             request = json.loads(body)
-            order = request["order"]
+        except ValueError:
+            raise _error(400, INVALID_ORDER) from None
+        order_type, post_only = post_order_check(request)
+        order = request["order"]
+        try:
             token = str(order["tokenId"])
             side = str(order["side"]).upper()
             maker_amount = Decimal(str(order["makerAmount"])) / USDC_UNITS
             taker_amount = Decimal(str(order["takerAmount"])) / USDC_UNITS
-        except (ValueError, KeyError, TypeError, InvalidOperation):
-            raise _error(400, "invalid order payload") from None
+        except (ValueError, TypeError, InvalidOperation):
+            raise _error(400, INVALID_ORDER) from None
         if request.get("owner") != credentials.api_key:
             raise _error(400, "the order owner has to be the owner of the API KEY")
         if side not in ("BUY", "SELL") or maker_amount <= 0 or taker_amount <= 0:
-            raise _error(400, "invalid order payload")
+            raise _error(400, INVALID_ORDER)
         market = self._market_for_token(token)
         if market.closed:
             raise _error(400, "the market is not yet ready to process new orders")
@@ -800,7 +995,7 @@ class FakePolymarket(LoopbackServer):
             )
             order_id = order_hash(typed)
         except (KeyError, ValueError, TypeError):
-            raise _error(400, "invalid order payload") from None
+            raise _error(400, INVALID_ORDER) from None
         if str(order.get("signer", "")).lower() != credentials.address:
             raise _error(400, "the order signer address has to be the address of the API KEY")
         if not _signature_valid(typed, order):
@@ -809,11 +1004,26 @@ class FakePolymarket(LoopbackServer):
         if previous is not None:
             # The same signed order again: its first answer, never a second fill.
             return previous
-        fill = self._match(token, side, maker_amount, taker_amount)
+        if side == "BUY" and maker_amount > credentials.balance:
+            raise _error(400, "not enough balance / allowance")
+        if self._delay_orders:
+            self._delay_orders -= 1
+            return self._order_open(credentials, order, order_type, order_id, "DELAYED")
+        crosses = self._crosses(token, side, maker_amount, taker_amount)
+        if post_only and crosses:
+            raise _error(400, "invalid post-only order: order crosses book")
+        fill = self._match(token, side, maker_amount, taker_amount) if crosses else None
+        if fill is None and order_type in RESTING_ORDER_TYPES:
+            if crosses:
+                raise _error(400, "the fake does not partially fill resting orders")
+            return self._order_open(credentials, order, order_type, order_id, "LIVE")
         if fill is None:
             self.rejected_orders.append({"id": order_id, "order": order, "reason": FOK_KILLED})
             raise _error(400, FOK_KILLED)
         shares, usdc, levels = fill
+        # The exchange settles in 6-decimal base units (shares and collateral alike).
+        shares = shares.quantize(Decimal(1) / USDC_UNITS, rounding=ROUND_DOWN)
+        usdc = usdc.quantize(Decimal(1) / USDC_UNITS, rounding=ROUND_DOWN)
         if side == "BUY" and usdc > credentials.balance:
             raise _error(400, "not enough balance / allowance")
         book = self._books[token]
@@ -842,7 +1052,7 @@ class FakePolymarket(LoopbackServer):
             "price": str(_limit_price(side, maker_amount, taker_amount)),
             "outcome": outcome,
             "expiration": str(order.get("expiration") or "0"),
-            "order_type": str(request.get("orderType") or "FOK"),
+            "order_type": order_type,
             "associate_trades": [trade_id],
             "created_at": now,
             "_signed_order": order,
@@ -874,8 +1084,9 @@ class FakePolymarket(LoopbackServer):
             "errorMsg": "",
             "orderID": order_id,
             "status": "matched",
-            "makingAmount": str(making),
-            "takingAmount": str(taking),
+            # 6-decimal fixed math, as the docs' SendOrderResponse gives them.
+            "makingAmount": str(int(making * USDC_UNITS)),
+            "takingAmount": str(int(taking * USDC_UNITS)),
             "transactionsHashes": [tx_hash],
             "tradeIDs": [trade_id],
         }
@@ -884,6 +1095,70 @@ class FakePolymarket(LoopbackServer):
             self._lose_order_responses -= 1
             raise _error(504, "gateway timeout")
         return answer
+
+    def _order_open(
+        self,
+        credentials: FakeCredentials,
+        order: dict[str, Any],
+        order_type: str,
+        order_id: str,
+        status: str,
+    ) -> dict[str, Any]:
+        """Record an accepted order that did not match (`LIVE` or `DELAYED`); its answer."""
+        side = str(order["side"]).upper()
+        maker_amount = Decimal(str(order["makerAmount"])) / USDC_UNITS
+        taker_amount = Decimal(str(order["takerAmount"])) / USDC_UNITS
+        token = str(order["tokenId"])
+        market = self._market_for_token(token)
+        self.orders[order_id] = {
+            "id": order_id,
+            "status": status,
+            "owner": credentials.api_key,
+            "maker_address": order.get("maker"),
+            "market": market.condition_id,
+            "asset_id": token,
+            "side": side,
+            "original_size": str(taker_amount if side == "BUY" else maker_amount),
+            "size_matched": "0",
+            "price": str(_limit_price(side, maker_amount, taker_amount)),
+            "outcome": market.outcomes[market.tokens.index(token)],
+            "expiration": str(order.get("expiration") or "0"),
+            "order_type": order_type,
+            "associate_trades": [],
+            "created_at": int(time.time()),
+            "_signed_order": order,
+            "_metadata": order.get("metadata"),
+        }
+        answer = {
+            "success": True,
+            "errorMsg": "",
+            "orderID": order_id,
+            "status": status.lower(),
+            "makingAmount": "0",
+            "takingAmount": "0",
+        }
+        self._order_responses[order_id] = answer
+        return answer
+
+    def open_orders(self, address: str | None = None) -> list[dict[str, Any]]:
+        """The orders still open (`LIVE` or `DELAYED`), of `address` if given."""
+        with self._lock:
+            return [
+                dict(order)
+                for order in self.orders.values()
+                if order["status"] in OPEN_ORDER_STATUSES
+                and (
+                    address is None or self._credentials[order["owner"]].address == address.lower()
+                )
+            ]
+
+    def _crosses(self, token: str, side: str, maker_amount: Decimal, taker_amount: Decimal) -> bool:
+        """Whether any resting level is at or better than the order's limit."""
+        book = self._books[token]
+        limit = _limit_price(side, maker_amount, taker_amount)
+        if side == "BUY":
+            return bool(book.asks) and min(book.asks) <= limit
+        return bool(book.bids) and max(book.bids) >= limit
 
     def _match(
         self, token: str, side: str, maker_amount: Decimal, taker_amount: Decimal
@@ -926,6 +1201,40 @@ class FakePolymarket(LoopbackServer):
             if remaining > 0:
                 return None
         return shares, usdc, taken
+
+
+def post_order_check(request: Any) -> tuple[str, bool]:
+    """(orderType, postOnly) of a CLOB V2 POST /order body; 400 for anything else.
+
+    Refused: the V1 order fields (`nonce`, `feeRateBps`, `taker`), fields the
+    V2 body does not list, missing V2 fields, an unknown orderType and
+    postOnly with FOK or FAK.
+    """
+    if not isinstance(request, dict) or not isinstance(request.get("order"), dict):
+        raise _error(400, INVALID_ORDER)
+    order = request["order"]
+    v1 = [name for name in ORDER_V1_FIELDS if name in order]
+    if v1:
+        raise _error(
+            400, f"{INVALID_ORDER}: {v1[0]} is a CLOB V1 order field; sign the order for V2"
+        )
+    unknown = sorted(set(order) - set(ORDER_WIRE_FIELDS)) + sorted(set(request) - POST_ORDER_FIELDS)
+    if unknown:
+        raise _error(400, f"{INVALID_ORDER}: unknown field {unknown[0]}")
+    missing = [name for name in ORDER_WIRE_FIELDS if name not in order]
+    if "owner" not in request:
+        missing.append("owner")
+    if missing:
+        raise _error(400, f"{INVALID_ORDER}: {missing[0]} is required")
+    order_type = request.get("orderType", "GTC")
+    if order_type not in ORDER_TYPES:
+        raise _error(400, f"{INVALID_ORDER}: unknown orderType {order_type}")
+    post_only = request.get("postOnly", False)
+    if not isinstance(post_only, bool) or not isinstance(request.get("deferExec", False), bool):
+        raise _error(400, INVALID_ORDER)
+    if post_only and order_type not in RESTING_ORDER_TYPES:
+        raise _error(400, f"{INVALID_ORDER}: postOnly is only supported for GTC and GTD orders")
+    return order_type, post_only
 
 
 def order_typed_data(
