@@ -9,7 +9,7 @@ TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
 # download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test fuzz lint otp api-key check-deploy clean
+.PHONY: run test fuzz lint otp api-key check-deploy clean sdk
 
 # Generated requests per API operation in the schemathesis run (tests/api/test_schema.py):
 # `make test` and `make fuzz` use this many; a bare `pytest` runs a quick 8.
@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt sdk/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
@@ -47,6 +47,12 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 # Schemathesis alone against /v1/openapi.json (`make fuzz FUZZ_EXAMPLES=200` for more).
 fuzz: $(VENV)/.installed-dev
 	$(TEST_ENV) SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/api/test_schema.py
+
+# Regenerate the SDKs' models from the served OpenAPI document (tests fail while the
+# committed models differ from it).
+sdk: $(VENV)/.installed-dev
+	$(TEST_ENV) $(BIN)/python manage.py spectacular --format openapi-json --file sdk/openapi.json
+	$(BIN)/python sdk/python/generate.py sdk/openapi.json
 
 # Production settings must pass Django's deployment checklist.
 check-deploy: $(VENV)/.installed

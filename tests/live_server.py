@@ -41,6 +41,7 @@ def asgi_server(
     forwarded_allow_ips: str | None = None,
     procfile: bool = False,
     log: IO[bytes] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Serve portal.asgi with uvicorn; yield its base URL. The test's data must be
     committed (transactional_db) for the server to see it. With `margin_engine`, the
@@ -51,14 +52,14 @@ def asgi_server(
     (None: settings.FORWARDED_ALLOW_IPS, by default none). With `procfile`, the server
     is the Procfile's own `web` command, run by a shell as honcho runs it, with
     FORWARDED_ALLOW_IPS in its environment (None: the variable unset, as on a fresh
-    deployment)."""
+    deployment). `port`: serve on this one (a test restarting the server), else a free one."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     database_url = (
         f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
         f"/{db['NAME']}"
     )
-    port = _free_port()
+    port = port or _free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
