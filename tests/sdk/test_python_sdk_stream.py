@@ -66,6 +66,8 @@ def test_the_stream_follows_books_and_accounts_and_takes_commands(live_api, fund
     assert (book.best_bid(), book.best_ask()) == (Decimal("0.55"), Decimal("0.56"))
     assert order_event.data["account_id"] == account.public_id
     assert order_event.data["id"] == trade.id
+    assert order_event.model.id == trade.id and order_event.model.status == "filled"
+    assert order_event.model.extra["account_id"] == account.public_id
     assert placed["status"] == "open" and Decimal(placed["price"]) == Decimal("0.30")
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import websockets
 
+from . import _models as m
 from ._core import Config
 from ._errors import ApiError, LeviathanError
 from .errors import ERRORS
@@ -45,15 +46,26 @@ class StreamClosed(LeviathanError):
     """The stream was closed (by `close()`, or the server refused the key)."""
 
 
+# Account events whose fields are the REST object's, field for field.
+EVENT_MODELS: dict[str, type[m.Model]] = {
+    "order": m.Order,
+    "fill": m.Fill,
+    "position": m.Position,
+}
+
+
 @dataclass(frozen=True)
 class StreamEvent:
     """One message of a subscription: its channel, type ("snapshot", "update",
-    "order", …), sequence number and the whole message as sent (`data`)."""
+    "order", …), sequence number and the whole message as sent (`data`). `model`
+    is an account event's typed object (an `order` event's `Order`, a `fill`'s
+    `Fill`, a `position`'s `Position`), None for the others."""
 
     channel: str
     type: str
     seq: int | None
     data: dict[str, Any]
+    model: m.Model | None = None
 
 
 @dataclass
@@ -245,7 +257,9 @@ class Stream:
         if channel == "orderbook" and message.get("market_id"):
             book = self.books.setdefault(message["market_id"], OrderBook(message["market_id"]))
             book.apply(message)
-        await self._events.put(StreamEvent(channel, str(kind), seq, message))
+        kind_model = EVENT_MODELS.get(str(kind))
+        model = kind_model.from_json(message) if kind_model is not None else None
+        await self._events.put(StreamEvent(channel, str(kind), seq, message, model))
 
     def _key(self, channel: str, message: dict[str, Any]) -> tuple[str, str | None]:
         if channel in CHANNELS_BY_MARKET:
