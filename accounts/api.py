@@ -15,6 +15,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import api_examples as examples
 from accounts import selectors
 from accounts.api_serializers import (
     AccountOutputSerializer,
@@ -99,6 +100,7 @@ class DepositsApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="deposits_create",
+        examples=examples.DEPOSITS_CREATE,
         summary="Start a deposit (card or bank transfer); it stays pending until the "
         "payment provider confirms it",
         request=DepositCreateSerializer,
@@ -120,7 +122,10 @@ class DepositDetailApi(ApiView):
     error_codes = (ErrorCode.NOT_FOUND,)
 
     @extend_schema(
-        operation_id="deposits_get", summary="One deposit", responses=DepositOutputSerializer
+        operation_id="deposits_get",
+        summary="One deposit",
+        responses=DepositOutputSerializer,
+        examples=examples.DEPOSITS_GET,
     )
     def get(self, request: Request, deposit_id: str) -> Response:
         deposit = selectors.deposit_get(account_ids=request.auth.account_ids, public_id=deposit_id)
@@ -162,6 +167,7 @@ class WithdrawalsApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="withdrawals_create",
+        examples=examples.WITHDRAWALS_CREATE,
         summary="Request a withdrawal; ops review it. 422 insufficient_funds beyond what "
         "the account may withdraw",
         request=WithdrawalCreateSerializer,
@@ -184,6 +190,7 @@ class WithdrawalDetailApi(ApiView):
 
     @extend_schema(
         operation_id="withdrawals_get",
+        examples=examples.WITHDRAWALS_GET,
         summary="One withdrawal request",
         responses=WithdrawalOutputSerializer,
     )
@@ -201,6 +208,7 @@ class WithdrawalCancelApi(ApiView):
 
     @extend_schema(
         operation_id="withdrawals_cancel",
+        examples=examples.WITHDRAWALS_CANCEL,
         summary="Cancel a pending withdrawal request (409 withdrawal_not_pending otherwise)",
         request=None,
         responses=WithdrawalOutputSerializer,
@@ -218,6 +226,7 @@ class TransactionListApi(ApiView):
 
     @extend_schema(
         operation_id="transactions_list",
+        examples=examples.TRANSACTIONS_LIST,
         summary="The ledger journals that moved the account's cash, newest first",
         parameters=[TransactionListQuerySerializer],
         responses=TransactionListOutputSerializer,

@@ -6,8 +6,10 @@ text, days); the services decide (limits, funds, account kind). Money is a
 decimal string with USDC's 6 places, in and out.
 """
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from accounts import api_examples as examples
 from accounts.models import Account, Deposit, Journal, WithdrawalRequest
 from portal.api.fields import DayField, TextField, money_field, money_input
 from portal.api.pagination import PageQuerySerializer as _PageQuerySerializer
@@ -64,6 +66,7 @@ class TransactionListQuerySerializer(PageQuerySerializer):
         return attrs
 
 
+@extend_schema_serializer(examples=examples.DEPOSIT_REQUEST)
 class DepositCreateSerializer(serializers.Serializer):
     account_id = AccountIdField()
     amount = money_input()
@@ -83,6 +86,7 @@ class DepositCreateSerializer(serializers.Serializer):
         return DEPOSIT_METHOD_ALIASES.get(value, value)
 
 
+@extend_schema_serializer(examples=examples.WITHDRAWAL_REQUEST)
 class WithdrawalCreateSerializer(serializers.Serializer):
     account_id = AccountIdField()
     amount = money_input()
@@ -96,6 +100,7 @@ class WithdrawalCreateSerializer(serializers.Serializer):
 # --- Outputs -----------------------------------------------------------------------------
 
 
+@extend_schema_serializer(examples=examples.ACCOUNT)
 class AccountOutputSerializer(serializers.Serializer):
     account_id = serializers.CharField(source="public_id")
     name = serializers.CharField()
@@ -107,6 +112,7 @@ class AccountOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(examples=examples.BALANCES)
 class BalancesOutputSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     cash = money_field(help_text="The sum of the account's cash postings (negative: a loan).")
@@ -130,6 +136,7 @@ class BalancesOutputSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(source="at")
 
 
+@extend_schema_serializer(examples=examples.DEPOSIT_OUT)
 class DepositOutputSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     account_id = serializers.CharField(source="account.public_id")
@@ -145,6 +152,7 @@ class DepositOutputSerializer(serializers.Serializer):
     confirmed_at = serializers.DateTimeField(allow_null=True)
 
 
+@extend_schema_serializer(examples=examples.WITHDRAWAL_OUT)
 class WithdrawalOutputSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     account_id = serializers.CharField(source="account.public_id")
@@ -177,14 +185,17 @@ class _PageOutputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.DEPOSIT_LIST)
 class DepositListOutputSerializer(_PageOutputSerializer):
     deposits = DepositOutputSerializer(many=True)
 
 
+@extend_schema_serializer(examples=examples.WITHDRAWAL_LIST)
 class WithdrawalListOutputSerializer(_PageOutputSerializer):
     withdrawals = WithdrawalOutputSerializer(many=True)
 
 
+@extend_schema_serializer(examples=examples.TRANSACTION_LIST)
 class TransactionListOutputSerializer(_PageOutputSerializer):
     transactions = TransactionOutputSerializer(many=True)
 

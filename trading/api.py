@@ -30,6 +30,7 @@ from portal.api.views import (
 )
 from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, VENUE_FAILURES, ErrorCode, NotFound
 from portal.money import dec, money, price, qty
+from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.models import Order
 from trading.presenters import (
@@ -100,6 +101,7 @@ class PositionCloseApi(ApiView):
 
     @extend_schema(
         operation_id="position_close",
+        examples=examples.POSITION_CLOSE,
         summary="Close a position",
         description="Close all of a position, a `quantity` or a `percent` of it, with an "
         "immediate-or-cancel limit order at the protective price: the best bid less "
@@ -153,6 +155,7 @@ class ExecuteApi(ApiView):
 
     @extend_schema(
         operation_id="execute",
+        examples=examples.EXECUTE,
         summary="Execute a trade",
         description="A market order for a USDC notional, routed to the venue with the best "
         "executable price (or `venue`), checked against the margin requirement, filled and "
@@ -248,6 +251,7 @@ class MarginSimulateApi(ApiView):
 
     @extend_schema(
         operation_id="margin_simulate",
+        examples=examples.MARGIN_SIMULATE,
         summary="Simulate margin",
         description="Seed 003's what-if: the account's Margin Portfolio with simulated "
         "collateral changes (USDC deposits +, withdrawals −) and position changes (signed "
@@ -306,6 +310,7 @@ class LeverageApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="leverage_get",
+        examples=examples.LEVERAGE_GET,
         summary="Leverage in a perpetual market",
         description="The account's leverage in one perp market (the market default until "
         "set). 404: unknown market.",
@@ -331,6 +336,7 @@ class LeverageApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="leverage_set",
+        examples=examples.LEVERAGE_SET,
         summary="Set leverage in a perpetual market",
         description="Set the account's isolated leverage in one perp market (seed 004). The "
         "open position's isolated margin is re-sized (raising leverage frees margin; lowering "
@@ -366,6 +372,7 @@ class LeverageLevelsApi(ApiView):
 
     @extend_schema(
         operation_id="leverage_levels",
+        examples=examples.LEVERAGE_LEVELS_GET,
         summary="Allowed leverage levels",
         description="The leverage levels [1 … max] and the default of every perp market, or "
         "of `symbol` (404 if it is not a perp market).",

@@ -4,7 +4,7 @@ The credential itself never appears: only the venue, its masked identity,
 scopes, status, the venue cash of the last sync and the last error.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,9 +13,11 @@ from accounts.models import Account, LinkedCredential
 from portal.api.fields import money_field
 from portal.api.views import ApiView
 from portal.errors import ErrorCode, NotFound
+from trading import api_examples as examples
 from trading.services.linked_accounts import linked_account_sync_request
 
 
+@extend_schema_serializer(examples=examples.LINKED_ACCOUNT)
 class LinkedAccountOutputSerializer(serializers.Serializer):
     account_id = serializers.CharField(source="account.public_id")
     venue = serializers.ChoiceField(choices=LinkedCredential.Venue.values)
@@ -46,6 +48,7 @@ class LinkedAccountApi(ApiView):
 
     @extend_schema(
         operation_id="linked_account_get",
+        examples=examples.LINKED_ACCOUNT_ANY,
         summary="A linked exchange account's sync status",
         responses=LinkedAccountOutputSerializer,
     )
@@ -60,6 +63,7 @@ class LinkedAccountSyncApi(ApiView):
 
     @extend_schema(
         operation_id="linked_account_sync",
+        examples=examples.LINKED_ACCOUNT_ANY,
         summary='Sync a linked exchange account now ("Sync now"); the sync runs in the '
         "background: poll the status for its outcome",
         request=None,

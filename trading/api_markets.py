@@ -15,6 +15,7 @@ from portal.api.views import READ_SCOPES as READ
 from portal.api.views import ApiView, validated
 from portal.errors import NO_LIVE_PRICES, ErrorCode, NotFound
 from portal.money import dec, price
+from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.api import TAGS
 from trading.marketdata.quotes import OrderBook
@@ -64,6 +65,7 @@ class MarketListApi(ApiView):
 
     @extend_schema(
         operation_id="markets_list",
+        examples=examples.MARKETS_LIST,
         summary="Markets",
         description="Instruments with their status, kind, venues (listings) and the latest "
         "best bid / ask across venues (binaries: the YES contract).",
@@ -84,6 +86,7 @@ class MarketDetailApi(ApiView):
 
     @extend_schema(
         operation_id="markets_get",
+        examples=examples.MARKETS_GET,
         summary="One market",
         tags=TAGS,
         parameters=[INSTRUMENT_PARAM],
@@ -110,6 +113,7 @@ class OrderBookApi(ApiView):
 
     @extend_schema(
         operation_id="markets_orderbook",
+        examples=examples.MARKETS_ORDERBOOK,
         summary="Order book",
         description="Each venue's live order book for a contract (`TRUMP-WIN` YES, "
         "`TRUMP-WIN:NO`, `BTC-PERP`), best level first; or one venue's with `venue`. Venues "

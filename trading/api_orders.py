@@ -17,6 +17,7 @@ from portal.api.views import READ_SCOPES as READ
 from portal.api.views import TRADE_SCOPES as TRADE
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, ErrorCode, NotFound
+from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.api import ACCOUNT_PARAM, TAGS
 from trading.presenters import fill_present, order_of, order_present
@@ -49,6 +50,7 @@ class OrderCollectionApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="orders_list",
+        examples=examples.ORDERS_LIST,
         summary="List orders",
         description="The account's orders, newest first, optionally of one status ('active': "
         "pending, open or partially filled) or one contract symbol.",
@@ -70,6 +72,7 @@ class OrderCollectionApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="orders_create",
+        examples=examples.ORDERS_CREATE,
         summary="Place an order",
         description="A limit order (or a market order: no price) with a time in force: GTC "
         "fills what crosses now and rests the rest; IOC cancels the rest; FOK fills all now or "
@@ -121,6 +124,7 @@ class OrderDetailApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="orders_get",
+        examples=examples.ORDERS_GET,
         summary="Get an order",
         tags=TAGS,
         parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM],
@@ -135,6 +139,7 @@ class OrderDetailApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="orders_modify",
+        examples=examples.ORDERS_MODIFY,
         summary="Modify an order",
         description="Change an active limit order's price, quantity (not below what has "
         "filled), take-profit or stop-loss; the margin check runs again and a new price that "
@@ -160,6 +165,7 @@ class OrderDetailApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="orders_cancel",
+        examples=examples.ORDERS_CANCEL,
         summary="Cancel an order",
         description="Cancel an active order; what has filled stays filled. 200 with the "
         "cancelled order; 409 `order_not_active` if it is no longer active.",
@@ -178,6 +184,7 @@ class OrderByClientIdApi(OrderDetailApi):
 
     @extend_schema(
         operation_id="orders_get_by_client_id",
+        examples=examples.ORDERS_GET_BY_CLIENT_ID,
         summary="Get an order by client order id",
         tags=TAGS,
         parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
@@ -188,6 +195,7 @@ class OrderByClientIdApi(OrderDetailApi):
 
     @extend_schema(
         operation_id="orders_modify_by_client_id",
+        examples=examples.ORDERS_MODIFY_BY_CLIENT_ID,
         summary="Modify an order by client order id",
         tags=TAGS,
         parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
@@ -199,6 +207,7 @@ class OrderByClientIdApi(OrderDetailApi):
 
     @extend_schema(
         operation_id="orders_cancel_by_client_id",
+        examples=examples.ORDERS_CANCEL_BY_CLIENT_ID,
         summary="Cancel an order by client order id",
         tags=TAGS,
         parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
@@ -215,6 +224,7 @@ class FillListApi(ApiView):
 
     @extend_schema(
         operation_id="fills_list",
+        examples=examples.FILLS_LIST,
         summary="List fills",
         description="The account's fills, newest first, optionally of one contract symbol.",
         tags=TAGS,

@@ -21,6 +21,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
@@ -34,6 +35,7 @@ from portal.api.fields import DayField
 from portal.api.renderers import OrjsonRenderer
 from portal.api.views import ApiView, MethodPolicyApi, Policy, validated
 from portal.errors import ErrorCode
+from trading import api_examples as examples
 from trading import selectors
 from trading.models import Report
 from trading.services.reports import (
@@ -48,6 +50,7 @@ from trading.services.reports import (
 REPORT_SCOPES = ("intelligence", "reports")
 
 
+@extend_schema_serializer(examples=examples.REPORT_REQUEST)
 class ReportRequestSerializer(serializers.Serializer):
     account_id = AccountIdField()
     type = serializers.ChoiceField(choices=Report.Type.values)
@@ -61,6 +64,7 @@ class ReportRequestSerializer(serializers.Serializer):
         return fields
 
 
+@extend_schema_serializer(examples=examples.REPORT)
 class ReportOutputSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     account_id = serializers.CharField(source="account.public_id")
@@ -106,6 +110,7 @@ class ReportOutputSerializer(serializers.Serializer):
         )
 
 
+@extend_schema_serializer(examples=examples.REPORT_LIST)
 class ReportListOutputSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     reports = ReportOutputSerializer(many=True)
@@ -135,6 +140,7 @@ class ReportsApi(MethodPolicyApi):
 
     @extend_schema(
         operation_id="reports_create",
+        examples=examples.REPORTS_CREATE,
         summary="Request a report (performance, positions or transactions) for a date range",
         request=ReportRequestSerializer,
         responses={202: ReportOutputSerializer},
@@ -162,6 +168,7 @@ class ReportDetailApi(ApiView):
 
     @extend_schema(
         operation_id="reports_get",
+        examples=examples.REPORTS_GET,
         summary="A report's status; once ready, its signed download URL (valid 15 minutes)",
         responses=ReportOutputSerializer,
     )
@@ -198,6 +205,7 @@ class ReportDownloadApi(APIView):
 
     @extend_schema(
         operation_id="reports_download",
+        examples=examples.REPORTS_DOWNLOAD,
         summary="Download a ready report through its signed link (no API key)",
         auth=[],
         parameters=[
@@ -212,7 +220,12 @@ class ReportDownloadApi(APIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV report"),
             (200, "application/json"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="JSON report (an array of objects)"
+                {
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": True},
+                    "description": "One object a row, keyed by the CSV's column names.",
+                },
+                description="JSON report (an array of objects)",
             ),
         },
     )

@@ -11,6 +11,7 @@ an OrderSerializer object with `"type": "order"`, and so on: README "Partner
 stream"). Decimals are strings, timestamps ISO 8601 in UTC with microseconds.
 """
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from portal.api.fields import (
@@ -21,6 +22,7 @@ from portal.api.fields import (
     quantity_input,
 )
 from portal.api.pagination import PageQuerySerializer
+from trading import api_examples as examples
 from trading.models import Instrument, Order
 from trading.services.execute import CLIENT_ORDER_ID_MAX, SLIPPAGE_BPS_MAX
 
@@ -46,6 +48,7 @@ def account_id_field() -> TextField:
 # Input
 
 
+@extend_schema_serializer(examples=examples.POSITION_CLOSE_REQUEST)
 class PositionCloseInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     quantity = quantity_input(
@@ -77,6 +80,7 @@ class PositionCloseInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.EXECUTE_REQUEST)
 class ExecuteInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     symbol = TextField(max_length=70, help_text=SYMBOL_HELP)
@@ -108,6 +112,7 @@ class ExecuteInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.ORDER_PLACE_REQUEST)
 class OrderPlaceInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     symbol = TextField(max_length=70, help_text=SYMBOL_HELP)
@@ -136,6 +141,7 @@ class OrderPlaceInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.ORDER_MODIFY_REQUEST)
 class OrderModifyInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     price = price_input(required=False, allow_null=True)
@@ -167,6 +173,7 @@ class OptionalSymbolQuerySerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.LEVERAGE_SET_REQUEST)
 class LeverageSetInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     symbol = TextField(max_length=64, help_text="A perpetual market, e.g. BTC-PERP.")
@@ -192,6 +199,7 @@ class PositionChangeSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.MARGIN_SIMULATE_REQUEST)
 class MarginSimulateInputSerializer(serializers.Serializer):
     account_id = account_id_field()
     simulated_collateral_changes = CollateralChangeSerializer(
@@ -252,6 +260,7 @@ class PositionSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(examples=examples.POSITION_LIST)
 class PositionListSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     margin_utilization = decimal_out(
@@ -263,6 +272,7 @@ class PositionListSerializer(serializers.Serializer):
     positions = PositionSerializer(many=True)
 
 
+@extend_schema_serializer(examples=examples.ORDER)
 class OrderSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The order id (ord_…).")
     client_order_id = serializers.CharField(allow_null=True)
@@ -296,6 +306,7 @@ class OrderSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(examples=examples.ORDER_PAGE)
 class OrderPageSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     orders = OrderSerializer(many=True)
@@ -323,6 +334,7 @@ class FillSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(examples=examples.FILL_PAGE)
 class FillPageSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     fills = FillSerializer(many=True)
@@ -362,6 +374,7 @@ class MarginPositionSerializer(serializers.Serializer):
     contribution = decimal_out(help_text="D · V · (1 − h): its part of Adjusted Equity.")
 
 
+@extend_schema_serializer(examples=examples.MARGIN)
 class MarginSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     margin_enabled = serializers.BooleanField()
@@ -446,11 +459,13 @@ class MarginSimulationResultSerializer(serializers.Serializer):
     positions = WhatIfPositionSerializer(many=True)
 
 
+@extend_schema_serializer(examples=examples.MARGIN_SIMULATION)
 class MarginSimulationSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     result = MarginSimulationResultSerializer()
 
 
+@extend_schema_serializer(examples=examples.LEVERAGE)
 class LeverageSerializer(serializers.Serializer):
     account_id = serializers.CharField()
     symbol = serializers.CharField()
@@ -459,6 +474,7 @@ class LeverageSerializer(serializers.Serializer):
     is_default = serializers.BooleanField(help_text="True until the account sets its own.")
 
 
+@extend_schema_serializer(examples=examples.LEVERAGE_RESULT)
 class LeverageResultSerializer(serializers.Serializer):
     """Seed 004's setLeverage body (camelCase as the seed spells it)."""
 
@@ -491,6 +507,7 @@ class LeverageLevelsSerializer(serializers.Serializer):
     max_leverage = serializers.IntegerField()
 
 
+@extend_schema_serializer(examples=examples.LEVERAGE_LEVELS)
 class LeverageLevelsListSerializer(serializers.Serializer):
     markets = LeverageLevelsSerializer(many=True)
 
@@ -504,6 +521,7 @@ class ListingSerializer(serializers.Serializer):
     quoted_at = serializers.DateTimeField(allow_null=True, help_text="Null: never quoted.")
 
 
+@extend_schema_serializer(examples=examples.MARKET)
 class MarketSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     title = serializers.CharField()
@@ -521,6 +539,7 @@ class MarketSerializer(serializers.Serializer):
     listings = ListingSerializer(many=True)
 
 
+@extend_schema_serializer(examples=examples.MARKET_LIST)
 class MarketListSerializer(serializers.Serializer):
     markets = MarketSerializer(many=True)
 
@@ -536,6 +555,7 @@ class VenueBookSerializer(serializers.Serializer):
     asks = BookLevelSerializer(many=True, help_text="Best first.")
 
 
+@extend_schema_serializer(examples=examples.ORDER_BOOK)
 class OrderBookSerializer(serializers.Serializer):
     symbol = serializers.CharField(help_text=SYMBOL_HELP)
     books = VenueBookSerializer(many=True, help_text="Each venue with a live book.")
