@@ -21,10 +21,12 @@ from leviathan import AsyncLeviathan, Leviathan, Positions, errors, models
 from accounts.models import Account
 from tests.api.conftest import key_issue
 from tests.conftest import credit_cash
-from tests.factories import open_account
+from tests.factories import UserFactory, open_account
 from tests.trading.conftest import binary_create, perp_create
 from tests.trading.quoting import put_quote
 from trading.models import Order
+from trading.services.linked_accounts import linked_account_link
+from trading.venues.fakes.kalshi import FakeKalshi, seed_demo
 
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "python"
 SEED_KEY = "lev_live_xxxxxxxxxxxxxxxx"
@@ -332,3 +334,67 @@ def test_the_committed_models_are_the_served_schemas(tmp_path, db):
         text=True,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_deposits_by_card_and_orders_by_client_id(client):
+    intel = client.intelligence
+    deposit = intel.deposits.create(amount="100", method="card", card_number="4242 4242 4242 4242")
+    assert intel.deposits.get(deposit.id).id == deposit.id
+    assert deposit.id in [d.id for d in intel.deposits.list()]
+    with pytest.raises(errors.InvalidParamsError):  # fails the Luhn check
+        intel.deposits.create(amount="100", method="card", card_number="4242 4242 4242 4241")
+
+    order = intel.orders.create(
+        symbol="TRUMP-WIN", side="buy", quantity="2", price="0.35", client_order_id="mine-1"
+    )
+    again = intel.orders.create(
+        symbol="TRUMP-WIN", side="buy", quantity="2", price="0.35", client_order_id="mine-1"
+    )
+    assert again.id == order.id  # the same client_order_id and body: the original order
+    with pytest.raises(errors.DuplicateOrderError):
+        intel.orders.create(
+            symbol="TRUMP-WIN", side="buy", quantity="3", price="0.35", client_order_id="mine-1"
+        )
+    modified = intel.orders.modify("mine-1", price="0.36", by_client_id=True)
+    assert modified.id == order.id and modified.price == Decimal("0.36")
+    assert intel.orders.cancel("mine-1", by_client_id=True).status == "cancelled"
+
+
+def test_a_bad_key_is_an_unauthorized_error(live_api, transactional_db):
+    with (
+        Leviathan(api_key="lev_live_not_a_key", base_url=f"{live_api}/v1") as client,
+        pytest.raises(errors.UnauthorizedError) as refused,
+    ):
+        client.intelligence.positions()
+    assert refused.value.status == 401
+
+
+@pytest.fixture
+def fake_kalshi(settings, monkeypatch):
+    """The fake Kalshi, for this process and the live server started after it."""
+    with FakeKalshi() as fake:
+        settings.KALSHI_BASE_URLS = {"production": fake.base_url, "demo": fake.base_url}
+        monkeypatch.setenv("KALSHI_DEMO_URL", fake.base_url)
+        monkeypatch.setenv("KALSHI_PRODUCTION_URL", fake.base_url)
+        yield fake
+
+
+def test_a_linked_account_reads_and_syncs(fake_kalshi, live_api):
+    binary_create("TRUMP-WIN")
+    put_quote("TRUMP-WIN@kalshi", bid="0.55", ask="0.56")
+    seeded = seed_demo(fake_kalshi, key_id="key-sdk-linked")
+    credential = linked_account_link(
+        user=UserFactory(),
+        venue="kalshi",
+        environment="demo",
+        key_id=seeded.key_id,
+        private_key_pem=seeded.private_key_pem,
+    )
+    key = key_issue([credential.account])
+    with Leviathan(api_key=key, base_url=f"{live_api}/v1") as client:
+        linked = client.intelligence.linked_account.get()
+        synced = client.intelligence.linked_account.sync()
+        with pytest.raises(errors.CustodialRequiredError):
+            client.intelligence.execute(symbol="TRUMP-WIN", side="buy", notional_usdc="10")
+    assert linked.account_id == credential.account.public_id
+    assert synced.account_id == credential.account.public_id
