@@ -53,6 +53,7 @@ fuzz: $(VENV)/.installed-dev
 sdk: $(VENV)/.installed-dev
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --format openapi-json --file sdk/openapi.json
 	$(BIN)/python sdk/python/generate.py sdk/openapi.json
+	$(BIN)/python sdk/typescript/generate.py sdk/openapi.json
 
 # Production settings must pass Django's deployment checklist.
 check-deploy: $(VENV)/.installed
@@ -77,3 +78,12 @@ api-key: $(VENV)/.installed
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache .import_linter_cache
+
+# The TypeScript SDK (sdk/typescript): its toolchain from package-lock.json, its models from
+# sdk/openapi.json, tsc to dist/, and its offline tests (the live suite runs under pytest:
+# tests/sdk/test_typescript_sdk.py, part of `make test`, which also runs npm ci and tsc).
+.PHONY: sdk-typescript
+sdk-typescript: $(VENV)/.installed
+	cd sdk/typescript && npm ci --no-audit --no-fund
+	$(BIN)/python sdk/typescript/generate.py sdk/openapi.json
+	cd sdk/typescript && npm run build && npm run typecheck-tests && npm run test:unit
