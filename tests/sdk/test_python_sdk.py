@@ -398,3 +398,36 @@ def test_a_linked_account_reads_and_syncs(fake_kalshi, live_api):
             client.intelligence.execute(symbol="TRUMP-WIN", side="buy", notional_usdc="10")
     assert linked.account_id == credential.account.public_id
     assert synced.account_id == credential.account.public_id
+
+
+OTHER_ACCOUNT = "acct_0000000000"
+
+
+def test_an_account_the_key_does_not_hold_is_not_found_everywhere(client):
+    """One error for every account-scoped operation: another account is a 404."""
+    intel, other = client.intelligence, OTHER_ACCOUNT
+    calls = {
+        "positions": lambda: intel.positions(account_id=other),
+        "margin": lambda: intel.margin(account_id=other),
+        "simulate": lambda: intel.simulate(account_id=other),
+        "account": lambda: intel.account(account_id=other),
+        "balances": lambda: intel.balances(account_id=other),
+        "fills": lambda: list(intel.fills(account_id=other)),
+        "transactions": lambda: list(intel.transactions(account_id=other)),
+        "orders.list": lambda: list(intel.orders.list(account_id=other)),
+        "orders.page": lambda: intel.orders.page(account_id=other),
+        "deposits.list": lambda: list(intel.deposits.list(account_id=other)),
+        "withdrawals.list": lambda: list(intel.withdrawals.list(account_id=other)),
+        "reports.list": lambda: list(intel.reports.list(account_id=other)),
+        "leverage.get": lambda: intel.leverage.get(symbol="BTC-PERP", account_id=other),
+        "execute": lambda: intel.execute(
+            symbol="TRUMP-WIN", side="buy", notional_usdc="1", account_id=other
+        ),
+    }
+    answered = {}
+    for name, call in calls.items():
+        try:
+            call()
+        except errors.NotFoundError as refused:
+            answered[name] = (refused.status, other in refused.message)
+    assert answered == {name: (404, True) for name in calls}

@@ -7,6 +7,7 @@ import socket
 from decimal import Decimal
 
 import pytest
+import websockets
 from leviathan import AsyncLeviathan, Stream, errors
 
 from tests.live_server import asgi_server
@@ -129,3 +130,32 @@ def test_a_refused_key_is_raised_not_retried(live_api, transactional_db):
             await client.stream().connect()
 
     asyncio.run(scenario())
+
+
+def test_a_silent_connection_is_dropped_and_reconnected():
+    """The watchdog: a server that authenticates, then never answers (no message, no
+    pong), is left after `stale_after` seconds for a new connection."""
+    connections = []
+
+    async def silent(socket):
+        connections.append(socket)
+        await socket.recv()  # the auth
+        await socket.send('{"type": "authenticated", "accounts": []}')
+        await asyncio.sleep(30)  # then nothing at all
+
+    async def scenario():
+        async with websockets.serve(silent, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = AsyncLeviathan(
+                api_key="lev_test_silent",
+                base_url="http://127.0.0.1:9/v1",
+                stream_url=f"ws://127.0.0.1:{port}/v1",
+            )
+            stream = client.stream(ping_every=0.2, stale_after=0.6, reconnect_base=0.05)
+            await stream.connect()
+            event = await next_event(stream, "reconnected", timeout=10)
+            await stream.close()
+            return event, len(connections)
+
+    event, opened = asyncio.run(scenario())
+    assert event.type == "reconnected" and opened >= 2
