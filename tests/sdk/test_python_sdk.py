@@ -317,6 +317,14 @@ def test_unknown_enum_values_and_new_fields_are_kept():
     assert position.kind == "option" and position.side == models.PositionSide.LONG
     assert position.extra == {"brand_new": {"a": 1}}
     assert position.to_json()["brand_new"] == {"a": 1}
+    # Fields are converted when first read, optional ones included (not the class's None).
+    request = models.ExecuteInputRequest.from_json(
+        {"symbol": "X", "side": "buy", "notional_usdc": "5.10", "client_order_id": "c-1"}
+    )
+    assert request.client_order_id == "c-1" and request.notional_usdc == Decimal("5.10")
+    assert request.venue is None
+    built = models.ExecuteInputRequest(symbol="Y", side="sell", notional_usdc=Decimal(1))
+    assert built.client_order_id is None and built.to_json()["notional_usdc"] == "1"
 
 
 def test_money_is_never_a_float():

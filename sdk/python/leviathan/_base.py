@@ -74,32 +74,36 @@ IDENTITY = frozenset({RAW, STR, INT, BOOL})  # JSON gives these types as they ar
 
 
 class Model:
-    """A request or response body. Fields a newer API adds are kept in `extra`."""
+    """A request or response body. Fields a newer API adds are kept in `extra`.
+
+    Read from JSON lazily: `from_json` keeps the decoded object, and each field is
+    converted (Decimal, datetime, enum, nested model) the first time it is read, then
+    kept. A long list costs what its fields that are read cost.
+    """
 
     _types: ClassVar[dict[str, tuple[str, Any]]] = {}
-    _plan: ClassVar[tuple[tuple[str, str, Any], ...] | None] = None
+    _fields_by_attr: ClassVar[dict[str, tuple[str, Any]] | None] = None
 
     @classmethod
     def from_json(cls: type[M], data: dict[str, Any]) -> M:
-        """The model from a decoded JSON object; a field the document lists but the
-        answer leaves out is None. (Built without the dataclass's __init__: a frozen
-        one sets every field through object.__setattr__, the slow part of reading a
-        long list.)"""
-        plan = cls.__dict__.get("_plan")
-        if plan is None:  # once per class: JSON's own strings, ints and bools need no work
-            plan = tuple(
-                (json_name, attr, None if convert in IDENTITY else convert)
-                for json_name, (attr, convert) in cls._types.items()
-            )
-            cls._plan = plan
+        """The model of a decoded JSON object; a field the document lists but the answer
+        leaves out reads as None. (The dataclass's __init__ is not run: a frozen one sets
+        every field through object.__setattr__, the slow part of reading a long list.)"""
+        if "_fields_by_attr" not in cls.__dict__:
+            _lazy_fields(cls)
         model = object.__new__(cls)
-        values = model.__dict__
-        for json_name, attr, convert in plan:
-            raw = data.get(json_name)
-            values[attr] = raw if raw is None or convert is None else convert(raw)
-        types = cls._types
-        values["extra"] = {k: v for k, v in data.items() if k not in types}
+        model.__dict__["_json"] = data
         return model
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for `extra` not read yet (fields have their _Field descriptors).
+        data = self.__dict__.get("_json")
+        if data is None or name != "extra":
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        unknown = data.keys() - type(self)._types.keys()
+        value = {key: data[key] for key in unknown} if unknown else {}
+        self.__dict__["extra"] = value
+        return value
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this model: decimals as strings, enums as their values,
@@ -114,6 +118,36 @@ class Model:
                 out[attrs.get(spec.name, spec.name)] = to_json(value)
         out.update(getattr(self, "extra", {}) or {})
         return out
+
+
+class _Field:
+    """A model field read from its JSON on first access, then kept in the instance
+    (a non-data descriptor: the instance's value, once there, wins)."""
+
+    __slots__ = ("attr", "convert", "json_name")
+
+    def __init__(self, attr: str, json_name: str, convert: Converter | None):
+        self.attr, self.json_name, self.convert = attr, json_name, convert
+
+    def __get__(self, model: Any, owner: type | None = None) -> Any:
+        if model is None:
+            return self
+        raw = model.__dict__["_json"].get(self.json_name)
+        value = raw if raw is None or self.convert is None else self.convert(raw)
+        model.__dict__[self.attr] = value
+        return value
+
+
+def _lazy_fields(cls: type[Model]) -> dict[str, tuple[str, Any]]:
+    """Once per class: each field becomes a `_Field` descriptor (the dataclass's class
+    defaults of optional fields give way to it; `__init__` keeps them)."""
+    table = {}
+    for json_name, (attr, convert) in cls._types.items():
+        converter = None if convert in IDENTITY else convert
+        setattr(cls, attr, _Field(attr, json_name, converter))
+        table[attr] = (json_name, converter)
+    cls._fields_by_attr = table
+    return table
 
 
 def to_json(value: Any) -> Any:
