@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiExample
 from portal.api.schema import EXAMPLE_ACCOUNT_ID as ACCOUNT_ID
 from portal.api.schema import error_example
 from portal.errors import ErrorCode
+from trading.services.reports import PERFORMANCE_COLUMNS
 
 # ---------------------------------------------------------------------------
 # Orders and fills
@@ -703,27 +704,13 @@ _PERFORMANCE_ROWS = [
     ("2026-04-22", 1, "2821580.000000", "0.000000", "2821.580000", "0.000000", "0.000000",
      "0.000000", "0.000000", "0.000000", "-284979.580000", "-154398.530000"),
 ]  # fmt: skip
-_PERFORMANCE_COLUMNS = (
-    "date",
-    "trades",
-    "volume",
-    "realized_pnl",
-    "fees",
-    "interest",
-    "funding",
-    "settlements",
-    "deposits",
-    "withdrawals",
-    "net_cash_flow",
-    "closing_cash",
-)
 REPORT_DOWNLOAD = [
     OpenApiExample(
         "Performance report CSV",
         summary="One row a day (three days shown)",
         value="\n".join(
             [
-                ",".join(_PERFORMANCE_COLUMNS),
+                ",".join(PERFORMANCE_COLUMNS),
                 *(",".join(map(str, row)) for row in _PERFORMANCE_ROWS),
             ]
         )
@@ -735,7 +722,7 @@ REPORT_DOWNLOAD = [
     OpenApiExample(
         "Performance report JSON",
         summary="One object a row, keyed by the CSV's columns (three days shown)",
-        value=[dict(zip(_PERFORMANCE_COLUMNS, row, strict=True)) for row in _PERFORMANCE_ROWS],
+        value=[dict(zip(PERFORMANCE_COLUMNS, row, strict=True)) for row in _PERFORMANCE_ROWS],
         media_type="application/json",
         status_codes=["200"],
         response_only=True,

@@ -13,38 +13,8 @@ from ._resources import Intelligence
 from ._stream import Stream
 
 
-def _options(
-    account_id: str | None,
-    timeout: float,
-    max_retries: int,
-    backoff_base: float,
-    backoff_max: float,
-    headers: dict[str, str] | None,
-) -> dict[str, Any]:
-    return {
-        "account_id": account_id,
-        "timeout": timeout,
-        "max_retries": max_retries,
-        "backoff_base": backoff_base,
-        "backoff_max": backoff_max,
-        "headers": dict(headers or {}),
-    }
-
-
-class Leviathan:
-    """The partner API client.
-
-        client = Leviathan(api_key="lev_live_…")
-        for p in client.intelligence.positions():
-            print(p.symbol, p.pnl)
-
-    `api_key`, `base_url` and `stream_url` default to LEVIATHAN_API_KEY,
-    LEVIATHAN_BASE_URL and LEVIATHAN_STREAM_URL, then to the production URLs.
-    `account_id`: the account to act on when the key holds several.
-    `signing_key`: an Ed25519 private key (32-byte seed as hex or bytes) when
-    the key signs its writes. `timeout` in seconds; `max_retries` for 429s,
-    and for connection errors and 5xx of idempotent calls.
-    """
+class _Client:
+    """What both clients share: their settings, the operations, the stream."""
 
     def __init__(
         self,
@@ -59,17 +29,51 @@ class Leviathan:
         backoff_max: float = 8.0,
         signing_key: Any = None,
         headers: dict[str, str] | None = None,
-        http_client: httpx.Client | None = None,
+        http_client: Any = None,
     ):
         self.config = Config.build(
             api_key=api_key,
             base_url=base_url,
             stream_url=stream_url,
             signing_key=signing_key,
-            **_options(account_id, timeout, max_retries, backoff_base, backoff_max, headers),
+            account_id=account_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            headers=dict(headers or {}),
         )
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._http = http_client or self._http_client(timeout)
         self.intelligence = Intelligence(self)
+
+    @staticmethod
+    def _http_client(timeout: float) -> Any:
+        raise NotImplementedError
+
+    def stream(self, **options: Any) -> Stream:
+        """The partner stream, for asyncio: `async with client.stream() as stream: …`
+        (options: ping_every, stale_after, reconnect_base, reconnect_max; see `Stream`)."""
+        return Stream(self.config, **options)
+
+
+class Leviathan(_Client):
+    """The partner API client.
+
+        client = Leviathan(api_key="lev_live_…")
+        for p in client.intelligence.positions():
+            print(p.symbol, p.pnl)
+
+    `api_key`, `base_url` and `stream_url` default to LEVIATHAN_API_KEY,
+    LEVIATHAN_BASE_URL and LEVIATHAN_STREAM_URL, then to the production URLs.
+    `account_id`: the account to act on when the key holds several.
+    `signing_key`: an Ed25519 private key (32-byte seed as hex or bytes) when
+    the key signs its writes. `timeout` in seconds; `max_retries` for 429s,
+    and for connection errors and 5xx of idempotent calls.
+    """
+
+    @staticmethod
+    def _http_client(timeout: float) -> httpx.Client:
+        return httpx.Client(timeout=timeout)
 
     def _run(self, call: Call) -> Any:
         steps = plan(self.config, call)
@@ -95,10 +99,6 @@ class Leviathan:
             yield from getattr(result, key) or []
             offset = result.next_offset
 
-    def stream(self, **options: Any) -> Stream:
-        """The partner stream, for asyncio: `async with client.stream() as stream: …`."""
-        return Stream(self.config, **options)
-
     def close(self) -> None:
         self._http.close()
 
@@ -109,7 +109,7 @@ class Leviathan:
         self.close()
 
 
-class AsyncLeviathan:
+class AsyncLeviathan(_Client):
     """The partner API client for asyncio: `Leviathan`'s methods, awaited.
 
     async with AsyncLeviathan(api_key="lev_live_…") as client:
@@ -118,30 +118,9 @@ class AsyncLeviathan:
             ...
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        stream_url: str | None = None,
-        account_id: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        backoff_base: float = 0.5,
-        backoff_max: float = 8.0,
-        signing_key: Any = None,
-        headers: dict[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ):
-        self.config = Config.build(
-            api_key=api_key,
-            base_url=base_url,
-            stream_url=stream_url,
-            signing_key=signing_key,
-            **_options(account_id, timeout, max_retries, backoff_base, backoff_max, headers),
-        )
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
-        self.intelligence = Intelligence(self)
+    @staticmethod
+    def _http_client(timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout)
 
     async def _run(self, call: Call) -> Any:
         steps = plan(self.config, call)
@@ -167,10 +146,6 @@ class AsyncLeviathan:
             for item in getattr(result, key) or []:
                 yield item
             offset = result.next_offset
-
-    def stream(self, **options: Any) -> Stream:
-        """The partner stream: `async with client.stream() as stream: …` (see `Stream`)."""
-        return Stream(self.config, **options)
 
     async def aclose(self) -> None:
         await self._http.aclose()
