@@ -3,13 +3,14 @@
 from django.urls import include, path
 
 from portal.health import health, ready
-from portal.views import home
+from portal.views import favicon, home
 
 urlpatterns = [
     path("admin/", include("accounts.admin_urls")),
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
     path("v1/", include("portal.api.urls")),
+    path("favicon.ico", favicon, name="favicon"),
     path("", home, name="home"),
     path("", include("accounts.urls")),
     path("", include("accounts.web_urls")),

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views import defaults
 
 from portal.api.errors import (
@@ -20,6 +21,11 @@ from portal.api.errors import (
 from portal.api.parsers import payload_too_large_message
 from portal.api.views import is_api_path
 from portal.errors import ErrorCode
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on their own: the site's icon."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -2,6 +2,7 @@
 password reset by email, the KYB-pending page and the account switcher."""
 
 import re
+from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
@@ -140,6 +141,37 @@ def test_the_header_shows_the_navigation_to_signed_in_customers(customer_client)
     assert 'class="skip-link" href="#main"' in page
     assert 'aria-live="polite"' in page
     assert '<a href="/accounts/" aria-current="page">Accounts</a>' in page
+
+
+def test_every_nav_entry_is_marked_on_its_own_page(customer_client):
+    linked = html(customer_client.get("/linked/"))
+    assert 'href="/linked/" aria-current="page">Linked exchanges</a>' in linked
+    assert linked.count('aria-current="page"') == 1
+
+
+def test_the_site_has_an_icon(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in html(client.get("/login/"))
+
+
+def _luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_the_state_colours_read_on_white_at_wcag_aa():
+    """The dashboard's state colours are text too (the gauge's value): 4.5:1 on white."""
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "dashboard.css").read_text()
+    colours = dict(re.findall(r"--(green|yellow|orange|red): (#[0-9a-f]{6})", css))
+    assert set(colours) == {"green", "yellow", "orange", "red"}
+    for name, colour in colours.items():
+        ratio = (1.0 + 0.05) / (_luminance(colour) + 0.05)
+        assert ratio >= 4.5, f"--{name} {colour} is {ratio:.2f}:1 on white"
 
 
 # --- Two-factor (TOTP) --------------------------------------------------------------------
