@@ -206,6 +206,13 @@ def test_a_withdrawal_request_waits_for_ops_and_can_be_cancelled(customer_client
     assert "is already cancelled" in html(again)
 
 
+def test_nothing_to_withdraw_says_so_without_a_form(customer_client, customer_account):
+    customer_client.post("/withdrawals/", {"amount": "2500", "destination": "Bank"})
+    page = html(customer_client.get("/withdrawals/"))
+    assert 'id="nothing-to-withdraw"' in page and "Deposit, or sell or close positions" in page
+    assert 'name="amount"' not in page and "never borrows" not in page
+
+
 def test_a_withdrawal_beyond_the_cash_is_refused_on_the_form(customer_client, customer_account):
     response = customer_client.post("/withdrawals/", {"amount": "2500.01", "destination": "Bank"})
     assert response.status_code == 200
