@@ -358,6 +358,8 @@ def test_a_report_is_requested_generated_and_downloaded(
     page = html(customer_client.get("/reports/"))
     assert report.public_id in page
     assert "Ready" in page
+    # The form remembers what was asked for last.
+    assert re.search(r'<option value="transactions"[^>]*selected', page)
     assert f'href="/reports/{report.public_id}/download/"' in page
 
     link = customer_client.get(f"/reports/{report.public_id}/download/")

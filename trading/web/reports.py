@@ -30,12 +30,15 @@ from trading.models import Report
 from trading.services.reports import report_download_link, report_request
 from trading.web_forms import ReportRequestForm
 
+LAST_REPORT = "reports.last_request"  # session key: the type and format last requested
+
 
 @with_current_account
 @require_http_methods(["GET", "POST"])
 def report_list_view(request: HttpRequest, account: Account) -> HttpResponse:
     """The current account's reports with their status, and the form to request one."""
-    form = ReportRequestForm(request.POST or None)
+    # The form keeps the last report type and format asked for (this session).
+    form = ReportRequestForm(request.POST or None, initial=request.session.get(LAST_REPORT, {}))
     if request.method == "POST" and form.is_valid():
         try:
             report = report_request(
@@ -48,6 +51,10 @@ def report_list_view(request: HttpRequest, account: Account) -> HttpResponse:
         except DomainError as error:
             form_error_add(form, error)
         else:
+            request.session[LAST_REPORT] = {
+                "type": form.cleaned_data["type"],
+                "format": form.cleaned_data["format"],
+            }
             messages.success(
                 request,
                 f"Report {report.public_id} requested. It is generated in the background; "
