@@ -25,7 +25,7 @@ from accounts.models import (
     WithdrawalRequest,
 )
 from accounts.services.ledger import cash_ledger_account
-from portal.errors import NotFound
+from portal.db import owned_get
 from portal.money import ZERO
 from portal.pagination import Page
 
@@ -93,14 +93,7 @@ def deposit_list(
 
 def deposit_get(*, account_ids: Sequence[int], public_id: str) -> Deposit:
     """Raises NotFound unless the deposit belongs to one of `account_ids`."""
-    deposit = (
-        Deposit.objects.select_related("account")
-        .filter(public_id=public_id, account_id__in=account_ids)
-        .first()
-    )
-    if deposit is None:
-        raise NotFound(f"No deposit {public_id!r}.")
-    return deposit
+    return owned_get(Deposit, account_ids=account_ids, public_id=public_id, what="deposit")
 
 
 def withdrawal_list(
@@ -114,14 +107,9 @@ def withdrawal_list(
 
 def withdrawal_get(*, account_ids: Sequence[int], public_id: str) -> WithdrawalRequest:
     """Raises NotFound unless the withdrawal belongs to one of `account_ids`."""
-    withdrawal = (
-        WithdrawalRequest.objects.select_related("account")
-        .filter(public_id=public_id, account_id__in=account_ids)
-        .first()
+    return owned_get(
+        WithdrawalRequest, account_ids=account_ids, public_id=public_id, what="withdrawal"
     )
-    if withdrawal is None:
-        raise NotFound(f"No withdrawal {public_id!r}.")
-    return withdrawal
 
 
 # --- Ledger transactions -----------------------------------------------------------------

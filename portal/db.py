@@ -1,10 +1,16 @@
 """Small database helpers the ORM has no single-statement form for."""
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from django.db import connections, router
 from django.db.models import Model
 from django.db.models.expressions import Col
+
+from portal.errors import NotFound
+
+M = TypeVar("M", bound=Model)
 
 
 def column_converters(column: Col, connection) -> list:
@@ -46,3 +52,19 @@ def row_add(instance: Model, **deltas: Decimal) -> None:
         for converter in column_converters(column, connection):
             value = converter(value, column, connection)
         setattr(instance, field.attname, value)
+
+
+def owned_get(model: type[M], *, account_ids: Sequence[int], public_id: str, what: str) -> M:
+    """The `model` row (with its account) named `public_id` among `account_ids`' own.
+
+    Raises NotFound, naming `what`, for an unknown id and for another customer's
+    alike (one answer for both: an id says nothing about who holds it).
+    """
+    row = (
+        model.objects.select_related("account")
+        .filter(public_id=public_id, account_id__in=account_ids)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"No {what} {public_id!r}.")
+    return row

@@ -44,6 +44,17 @@ def account_id_field() -> TextField:
     return TextField(required=False, max_length=32, help_text=ACCOUNT_ID_HELP)
 
 
+def client_order_id_field() -> TextField:
+    """Every order entry point's idempotency key (execute, orders, close)."""
+    return TextField(
+        required=False,
+        allow_null=True,
+        max_length=CLIENT_ORDER_ID_MAX,
+        help_text="Unique per account. A retry with the same id and body returns the "
+        "original order (200); the same id with a different body is a 409 duplicate_order.",
+    )
+
+
 # ---------------------------------------------------------------------------
 # Input
 
@@ -71,13 +82,7 @@ class PositionCloseInputSerializer(serializers.Serializer):
         help_text="How far below the best bid (above the best ask, covering a short) the "
         "order may fill, in basis points. Default 50.",
     )
-    client_order_id = TextField(
-        required=False,
-        allow_null=True,
-        max_length=CLIENT_ORDER_ID_MAX,
-        help_text="Unique per account. A retry with the same id and body returns the "
-        "original order (200); the same id with a different body is a 409 duplicate_order.",
-    )
+    client_order_id = client_order_id_field()
 
 
 @extend_schema_serializer(examples=examples.EXECUTE_REQUEST)
@@ -103,13 +108,7 @@ class ExecuteInputSerializer(serializers.Serializer):
         max_value=SLIPPAGE_BPS_MAX,
         help_text="Max acceptable slippage from the best price, in basis points. Default 50.",
     )
-    client_order_id = TextField(
-        required=False,
-        allow_null=True,
-        max_length=CLIENT_ORDER_ID_MAX,
-        help_text="Unique per account. A retry with the same id and body returns the "
-        "original order; the same id with a different body is a 409 duplicate_order.",
-    )
+    client_order_id = client_order_id_field()
 
 
 @extend_schema_serializer(examples=examples.ORDER_PLACE_REQUEST)
@@ -132,7 +131,7 @@ class OrderPlaceInputSerializer(serializers.Serializer):
     )
     take_profit = price_input(required=False, allow_null=True)
     stop_loss = price_input(required=False, allow_null=True)
-    client_order_id = TextField(required=False, allow_null=True, max_length=CLIENT_ORDER_ID_MAX)
+    client_order_id = client_order_id_field()
     leverage = WholeNumberField(
         required=False,
         allow_null=True,

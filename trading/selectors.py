@@ -19,7 +19,7 @@ from django.db.models.expressions import Col
 from django.utils import timezone
 
 from accounts.models import Account, Journal, LedgerAccount, LinkedCredential, Posting, User
-from portal.db import column_converters
+from portal.db import column_converters, owned_get
 from portal.errors import NotFound
 from portal.money import ZERO, quantize_money
 from portal.pagination import PAGE_LIMIT_DEFAULT, Page
@@ -1144,11 +1144,4 @@ def report_list(*, account: Account, limit: int = 100, offset: int = 0) -> Page[
 
 def report_get(*, account_ids: Sequence[int], public_id: str) -> Report:
     """Raises NotFound unless the report belongs to one of `account_ids`."""
-    report = (
-        Report.objects.select_related("account")
-        .filter(public_id=public_id, account_id__in=account_ids)
-        .first()
-    )
-    if report is None:
-        raise NotFound(f"No report {public_id!r}.")
-    return report
+    return owned_get(Report, account_ids=account_ids, public_id=public_id, what="report")

@@ -52,7 +52,6 @@ from ._base import (
     array,
     enum,
     mapping,
-    nullable,
     ref,
 )
 '''

@@ -88,10 +88,13 @@ def venue_budgets() -> list[BudgetRow]:
             f"linked {credential.identity_masked} ({credential.account.public_id})"
         )
     rows = []
+    budgets: dict[str, kalshi.KalshiBudget | None] = {}  # a key's read and write share one
     for state in token_buckets():
         base, _, bucket = state.key.rpartition(":")
         venue = state.key.split(":", 1)[0]
-        budget = kalshi.stored_budget(base) if venue == "kalshi" else None
+        if venue == "kalshi" and base not in budgets:
+            budgets[base] = kalshi.stored_budget(base)
+        budget = budgets.get(base)
         rows.append(
             BudgetRow(
                 venue=venue,

@@ -473,6 +473,7 @@ DOCUMENTED_COSTS: dict[tuple[str, str], int] = {
 }
 BUDGET_MAX_AGE_SECONDS = 24 * 3600  # Kalshi reviews tiers daily; refreshed as often
 BUDGET_CACHE_SECONDS = 60.0  # a process re-reads the shared budget this often
+MARKET_CACHE_SECONDS = 60.0  # a market's tick grid rarely changes; resting orders keep theirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,6 +653,7 @@ class KalshiClient:
         self._http = httpx.Client(timeout=timeout, headers={"Accept": "application/json"})
         self._budget: KalshiBudget | None = None
         self._budget_read_at = 0.0
+        self._markets: dict[str, tuple[float, KalshiMarket]] = {}
 
     def __repr__(self) -> str:
         return f"<KalshiClient {self.base_url} key={self.key_id or '-'}>"
@@ -948,6 +950,17 @@ class KalshiClient:
             raise VenueBadResponse("Kalshi's market is not an object.")
         return _market_from(market)
 
+    def market_cached(self, ticker: str) -> KalshiMarket:
+        """`market`, read at most every MARKET_CACHE_SECONDS: its tick grid rarely
+        changes. Kept by the client, which the broker's orders share in a process
+        (an adapter is made per call)."""
+        cached = self._markets.get(ticker)
+        if cached is not None and time.monotonic() - cached[0] < MARKET_CACHE_SECONDS:
+            return cached[1]
+        market = self.market(ticker)
+        self._markets[ticker] = (time.monotonic(), market)
+        return market
+
     def event(self, event_ticker: str) -> dict[str, Any]:
         """One event (title, series_ticker, …). Raises KalshiNotFound for an unknown ticker."""
         data = self.request("GET", f"/events/{event_ticker}", signed=self._sign_public)
@@ -1204,9 +1217,6 @@ def broker_client() -> KalshiClient:
         return client
 
 
-MARKET_CACHE_SECONDS = 60.0  # a market's tick grid rarely changes; resting orders keep theirs
-
-
 def _count_for(value: Decimal, market: KalshiMarket) -> Decimal:
     """`value` contracts rounded down to what the market takes (whole, or 0.01 steps)."""
     step = Decimal("0.01") if market.fractional else CONTRACT
@@ -1219,22 +1229,12 @@ class KalshiVenue(VenueAdapter):
     def __init__(self, code: str, *, client: KalshiClient | None = None):
         super().__init__(code)
         self._client = client
-        self._markets: dict[str, tuple[float, KalshiMarket]] = {}
 
     @property
     def client(self) -> KalshiClient:
         if self._client is None:
             self._client = broker_client()
         return self._client
-
-    def market(self, ticker: str) -> KalshiMarket:
-        """The market (its tick grid), read at most every MARKET_CACHE_SECONDS."""
-        cached = self._markets.get(ticker)
-        if cached is not None and time.monotonic() - cached[0] < MARKET_CACHE_SECONDS:
-            return cached[1]
-        market = self.client.market(ticker)
-        self._markets[ticker] = (time.monotonic(), market)
-        return market
 
     def quote(self, listing: Listing) -> Quote:
         """The listing's YES quote from Kalshi's live order book.
@@ -1286,7 +1286,7 @@ class KalshiVenue(VenueAdapter):
         existing = self.client.order_get_by_client_id(client_order_id, ticker=ticker)
         if existing is not None:
             return self._venue_order(existing, outcome=outcome, worst_price=worst_price)
-        market = self.market(ticker)
+        market = self.client.market_cached(ticker)
         if side == Side.BUY and worst_price is not None:
             count = _count_for(notional / worst_price, market)
             limit = worst_price

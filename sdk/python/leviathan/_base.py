@@ -48,10 +48,6 @@ def DATE(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
-def nullable(convert: Converter) -> Converter:
-    return lambda value: None if value is None else convert(value)
-
-
 def array(convert: Converter) -> Converter:
     return lambda value: [convert(item) for item in value]
 
@@ -82,14 +78,13 @@ class Model:
     """
 
     _types: ClassVar[dict[str, tuple[str, Any]]] = {}
-    _fields_by_attr: ClassVar[dict[str, tuple[str, Any]] | None] = None
 
     @classmethod
     def from_json(cls: type[M], data: dict[str, Any]) -> M:
         """The model of a decoded JSON object; a field the document lists but the answer
         leaves out reads as None. (The dataclass's __init__ is not run: a frozen one sets
         every field through object.__setattr__, the slow part of reading a long list.)"""
-        if "_fields_by_attr" not in cls.__dict__:
+        if "_lazy" not in cls.__dict__:
             _lazy_fields(cls)
         model = object.__new__(cls)
         model.__dict__["_json"] = data
@@ -138,16 +133,12 @@ class _Field:
         return value
 
 
-def _lazy_fields(cls: type[Model]) -> dict[str, tuple[str, Any]]:
+def _lazy_fields(cls: type[Model]) -> None:
     """Once per class: each field becomes a `_Field` descriptor (the dataclass's class
     defaults of optional fields give way to it; `__init__` keeps them)."""
-    table = {}
     for json_name, (attr, convert) in cls._types.items():
-        converter = None if convert in IDENTITY else convert
-        setattr(cls, attr, _Field(attr, json_name, converter))
-        table[attr] = (json_name, converter)
-    cls._fields_by_attr = table
-    return table
+        setattr(cls, attr, _Field(attr, json_name, None if convert in IDENTITY else convert))
+    cls._lazy = True
 
 
 def to_json(value: Any) -> Any:

@@ -26,7 +26,6 @@ from ._base import (
     array,
     enum,
     mapping,
-    nullable,
     ref,
 )
 

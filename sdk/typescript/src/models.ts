@@ -288,7 +288,7 @@ export interface ExecuteInputRequest {
    */
   slippageBps?: number;
   /**
-   * Unique per account. A retry with the same id and body returns the original order; the same id with a different body is a 409 duplicate_order.
+   * Unique per account. A retry with the same id and body returns the original order (200); the same id with a different body is a 409 duplicate_order.
    *
    * Wire name: `client_order_id`.
    */
@@ -853,7 +853,11 @@ export interface OrderPlaceInputRequest {
   takeProfit?: Decimal | null;
   /** Wire name: `stop_loss`. */
   stopLoss?: Decimal | null;
-  /** Wire name: `client_order_id`. */
+  /**
+   * Unique per account. A retry with the same id and body returns the original order (200); the same id with a different body is a 409 duplicate_order.
+   *
+   * Wire name: `client_order_id`.
+   */
   clientOrderId?: string | null;
   /** Perpetuals only: leverage for this order (default: the account's). */
   leverage?: number | null;

@@ -1117,3 +1117,18 @@ def test_with_the_keys_budget_read_the_client_is_never_refused(fake, read_key, p
     assert len([r for r in fake.requests if r[1].endswith("/portfolio/balance")]) == 6
     gaps = [b - a for a, b in zip(fake.request_times[-3:], fake.request_times[-2:], strict=False)]
     assert min(gaps) >= 0.2
+
+
+def test_the_tick_grid_is_read_once_for_every_order_of_a_client(fake, write_key, pem):
+    market_fed(fake)
+    client = client_for(fake, write_key, pem)
+    for n in range(2):  # an adapter per order, as venue_adapter() makes them
+        KalshiVenue("kalshi", client=client).market_order_place(
+            kalshi_listing(),
+            Side.BUY,
+            notional=Decimal(5),
+            client_order_id=f"ord-grid-{n}",
+            worst_price=Decimal("0.65"),
+        )
+
+    assert len(fake.requests_to(f"/markets/{FED}", "GET")) == 1
