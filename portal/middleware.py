@@ -1,9 +1,11 @@
 """Project-wide middleware: requests refused at the door, and outages answered."""
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views import defaults
 
 from portal.api.errors import UNAVAILABLE_ERRORS, api_error_response
@@ -60,3 +62,34 @@ class ServiceUnavailableMiddleware:
         if not isinstance(exception, UNAVAILABLE_ERRORS):
             return None
         return service_unavailable_response(request, exception)
+
+
+class TimeZoneMiddleware:
+    """Times on pages in the reader's zone: the IANA zone the pages' script stores in
+    the `tz` cookie (static/js/format.js) is activated for the request; a missing or
+    unknown zone leaves UTC (`portal.format.when` shows the zone either way)."""
+
+    COOKIE = "tz"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = _zone(request.COOKIES.get(self.COOKIE, ""))
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    if not name or len(name) > 64 or text_problem(name) is not None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

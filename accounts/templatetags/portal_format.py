@@ -1,35 +1,25 @@
-"""How the portal's pages write numbers: `{% load portal_format %}`.
+"""How the portal's pages write numbers and times: `{% load portal_format %}`.
 
-- `{{ value|money }}` → "12,345.67 USDC": thousands separators, 2 decimals
-  (`money:6` for the full USDC precision), rounded half up as statements are;
-  a negative amount keeps its sign ("-1,250.00 USDC"); None → "—".
-- `{{ value|money_signed }}` → "+1,000.00 USDC" / "-25.00 USDC" for movements.
-- `{{ value|ratio }}` → "1.53" for Margin Health and other ratios; None means
-  unbounded (no borrowing) and reads "∞", or the text given: `ratio:"No borrowing"`.
-- `{{ value|percent }}` → "42.5%" for a fraction (0.425).
+Filters over the one formatting layer, `portal.format` (its docstring has the rules):
+
+- `{{ value|money }}` → "12,345.67 USDC" (`money:6` for full USDC precision);
+  `{{ value|money_signed }}` → "+1,000.00 USDC" for movements and P&L;
+- `{{ value|cents }}` → "89¢" for a binary contract's price;
+  `{{ value|perp_price }}` → "67,250.50"; `{{ value|price_for:binary }}` picks one;
+- `{{ value|qty }}` → "1,086.96" (no spurious decimals);
+- `{{ value|ratio }}` → "1.53", None → "∞" (or `ratio:"No borrowing"`);
+- `{{ value|percent }}` → "42.5%", `{{ value|percent_signed }}` → "+5.0%";
+- `{{ value|when }}` → "7 Dec 2026, 09:03 UTC" in the reader's zone; `{{ value|day }}`;
+- `{{ value|sign }}` → "positive" / "negative" / "zero", for colouring P&L.
 
 The filters never raise: a value that is not a number is shown as it is.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 from django import template
 
+from portal import format as fmt
+
 register = template.Library()
-
-CURRENCY = "USDC"
-DASH = "—"
-INFINITY = "∞"
-
-
-def _decimal(value) -> Decimal | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    return number if number.is_finite() else None
 
 
 def _places(arg, default: int) -> int:
@@ -40,48 +30,64 @@ def _places(arg, default: int) -> int:
     return min(max(places, 0), 8)
 
 
-def _grouped(number: Decimal, places: int) -> str:
-    exponent = Decimal(1).scaleb(-places)
-    rounded = number.quantize(exponent, rounding=ROUND_HALF_UP)
-    if rounded == 0:
-        rounded = abs(rounded)  # no "-0.00"
-    return f"{rounded:,.{places}f}"
-
-
 @register.filter
 def money(value, places=2) -> str:
-    """An amount of USDC with thousands separators: "12,345.67 USDC"."""
-    number = _decimal(value)
-    if number is None:
-        return DASH if value is None or value == "" else str(value)
-    return f"{_grouped(number, _places(places, 2))} {CURRENCY}"
+    return fmt.usdc(value, _places(places, 2))
 
 
 @register.filter
 def money_signed(value, places=2) -> str:
-    """A movement of money with its direction: "+1,000.00 USDC", "-25.00 USDC"."""
-    number = _decimal(value)
-    if number is None:
-        return DASH if value is None or value == "" else str(value)
-    text = _grouped(number, _places(places, 2))
-    return f"{'' if text.startswith('-') or number == 0 else '+'}{text} {CURRENCY}"
+    return fmt.usdc_signed(value, _places(places, 2))
 
 
 @register.filter
-def ratio(value, unbounded=INFINITY) -> str:
-    """A ratio to 2 decimals ("1.53"); None (no borrowing: unbounded) → "∞" or `unbounded`."""
-    if value is None:
-        return str(unbounded)
-    number = _decimal(value)
-    if number is None:
-        return str(value)
-    return _grouped(number, 2)
+def ratio(value, unbounded=fmt.INFINITY) -> str:
+    return fmt.ratio(value, str(unbounded))
 
 
 @register.filter
 def percent(value, places=1) -> str:
-    """A fraction as a percentage: 0.425 → "42.5%"; None → "—"."""
-    number = _decimal(value)
-    if number is None:
-        return DASH if value is None or value == "" else str(value)
-    return f"{_grouped(number * 100, _places(places, 1))}%"
+    return fmt.percent(value, _places(places, 1))
+
+
+@register.filter
+def percent_signed(value, places=1) -> str:
+    return fmt.percent_signed(value, _places(places, 1))
+
+
+@register.filter
+def cents(value) -> str:
+    return fmt.cents(value)
+
+
+@register.filter
+def perp_price(value) -> str:
+    return fmt.perp_price(value)
+
+
+@register.filter
+def price_for(value, binary) -> str:
+    return fmt.price(value, binary=bool(binary))
+
+
+@register.filter
+def qty(value, places=2) -> str:
+    return fmt.quantity(value, _places(places, 2))
+
+
+@register.filter
+def when(value) -> str:
+    return fmt.when(value)
+
+
+@register.filter
+def day(value) -> str:
+    return fmt.day(value)
+
+
+@register.filter
+def sign(value) -> str:
+    number = fmt.decimal_or_none(value)
+    if number is None or number == 0:
+        return "zero"
+    return "positive" if number > 0 else "negative"

@@ -37,80 +37,10 @@
   var snapshot = JSON.parse(document.getElementById("dashboard-snapshot").textContent);
   var listeners = [];
 
-  // --- Formatting ----------------------------------------------------------------
+  // --- Formatting: the one layer, static/js/format.js ----------------------------
 
-  function isBlank(value) {
-    return value === null || value === undefined || value === "";
-  }
-
-  // Round a decimal string half up to `places`: {negative, integer, fraction}.
-  function decimalRound(value, places) {
-    var text = String(value).trim();
-    var negative = text.charAt(0) === "-";
-    if (negative || text.charAt(0) === "+") text = text.slice(1);
-    var parts = text.split(".");
-    var integer = parts[0].replace(/^0+(?=\d)/, "") || "0";
-    var fraction = (parts[1] || "").replace(/\D/g, "");
-    while (fraction.length < places + 1) fraction += "0";
-    var digits = (integer + fraction.slice(0, places)).split("");
-    if (fraction.charCodeAt(places) - 48 >= 5) {
-      var i = digits.length - 1;
-      while (i >= 0 && digits[i] === "9") {
-        digits[i] = "0";
-        i -= 1;
-      }
-      if (i < 0) digits.unshift("1");
-      else digits[i] = String(Number(digits[i]) + 1);
-    }
-    var kept = digits.join("");
-    var intPart = kept.slice(0, kept.length - places) || "0";
-    var fracPart = places ? kept.slice(kept.length - places) : "";
-    var zero = /^0*$/.test(intPart + fracPart);
-    return { negative: negative && !zero, integer: intPart, fraction: fracPart };
-  }
-
-  function grouped(integer) {
-    return integer.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  }
-
-  function fixed(value, places, group) {
-    var r = decimalRound(value, places);
-    return (r.negative ? "-" : "") + (group === false ? r.integer : grouped(r.integer)) +
-      (places ? "." + r.fraction : "");
-  }
-
-  function isIntegral(value) {
-    var fraction = String(value).split(".")[1] || "";
-    return /^0*$/.test(fraction);
-  }
-
-  var format = {
-    money: function (value) {
-      return isBlank(value) ? "—" : fixed(value, 2) + " USDC";
-    },
-    ratio: function (value, unbounded) {
-      if (isBlank(value)) return unbounded === undefined ? "∞" : unbounded;
-      return fixed(value, 2);
-    },
-    percent: function (value) {
-      if (isBlank(value)) return "—";
-      var r = decimalRound(value, 6);
-      // × 100: move the decimal point two places right (six decimals → four).
-      var digits = r.integer + r.fraction;
-      while (digits.length < 5) digits = "0" + digits;
-      var shifted = digits.slice(0, -4) + "." + digits.slice(-4);
-      return fixed((r.negative ? "-" : "") + shifted, 1) + "%";
-    },
-    // Django's floatformat:"-N": no decimals for a whole number, else N.
-    number: function (value, places, group) {
-      if (isBlank(value)) return "—";
-      if (isIntegral(value)) return fixed(value, 0, group);
-      return fixed(value, places, group);
-    },
-    usd: function (value) {
-      return isBlank(value) ? "—" : fixed(value, 2) + " USDC";
-    },
-  };
+  var format = window.PortalFormat;
+  var isBlank = format.isBlank;
 
   function positive(value) {
     return !isBlank(value) && Number(value) > 0;
@@ -225,7 +155,7 @@
       var ly = y(line[0]).toFixed(1);
       chart.appendChild(svg("line", { x1: left, x2: W - right, y1: ly, y2: ly, class: "threshold " + line[1] }));
       var label = svg("text", { x: left - 4, y: Number(ly) + 4, class: "axis", "text-anchor": "end" });
-      label.textContent = fixed(line[0], 1);
+      label.textContent = format.fixed(line[0], 1);
       chart.appendChild(label);
     });
     var cap = svg("text", { x: left - 4, y: y(top_value) + 4, class: "axis", "text-anchor": "end" });
@@ -247,7 +177,7 @@
     }));
     [[t0, left, "start"], [t1, W - right, "end"]].forEach(function (tick) {
       var label = svg("text", { x: tick[1], y: H - 6, class: "axis", "text-anchor": tick[2] });
-      label.textContent = new Date(tick[0]).toLocaleString();
+      label.textContent = format.when(tick[0]);
       chart.appendChild(label);
     });
   }
@@ -275,7 +205,7 @@
     var asOfNode = field("as_of");
     if (asOfNode) {
       asOfNode.setAttribute("datetime", asOf);
-      asOfNode.textContent = new Date(asOf).toLocaleString();
+      asOfNode.textContent = format.when(asOf);
     }
     root.setAttribute("data-as-of", asOf);
     drawGauge(summary, snapshot.thresholds);
@@ -370,7 +300,7 @@
     since.textContent = "";
     if (prices.stale_since) {
       var time = el("time", { datetime: prices.stale_since }, [
-        document.createTextNode(new Date(prices.stale_since).toLocaleString()),
+        document.createTextNode(format.when(prices.stale_since)),
       ]);
       since.appendChild(document.createTextNode(" since "));
       since.appendChild(time);
@@ -584,7 +514,6 @@
 
   window.PrimeDashboard = {
     config: config,
-    format: format,
     snapshot: function () {
       return snapshot;
     },

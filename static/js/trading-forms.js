@@ -13,7 +13,7 @@
   var app = window.PrimeDashboard;
   if (!app) return;
   var config = app.config;
-  var format = app.format;
+  var format = window.PortalFormat;
 
   function q(selector, scope) {
     return (scope || document).querySelector(selector);
