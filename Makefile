@@ -31,10 +31,15 @@ $(CHROMIUM):
 	apt-get install -y --no-install-recommends chromium \
 		|| (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# axe-core for the browser tests' accessibility check (tests/browser/package-lock.json).
+AXE_CORE := tests/browser/node_modules/.package-lock.json
+$(AXE_CORE): tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+
 run: $(VENV)/.installed
 	$(BIN)/python -m portal.launcher
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
+test: $(VENV)/.installed-dev $(CHROMIUM) $(AXE_CORE)
 	$(TEST_ENV) $(BIN)/python -m portal.services_check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -25,8 +25,13 @@ MAX_PAGE = 100_000
 
 
 def accounts_of(request: HttpRequest) -> list[Account]:
-    """The signed-in user's accounts, main account first."""
-    return list(Account.objects.filter(owner=request.user).order_by("index"))
+    """The signed-in user's accounts, main account first (with their linked credential,
+    whose status the account switcher shows)."""
+    return list(
+        Account.objects.filter(owner=request.user)
+        .select_related("linked_credential")
+        .order_by("index")
+    )
 
 
 def account_current_get(request: HttpRequest) -> Account | None:

@@ -9,6 +9,7 @@ strict fields (`portal.forms`).
 from django import forms
 
 from accounts.models import Deposit, Journal
+from portal import format as fmt
 from portal.errors import DomainError, ErrorCode
 from portal.forms import DayField, MoneyField, TextField
 
@@ -20,9 +21,10 @@ ERROR_FIELDS = {
 
 
 def form_error_add(form: forms.Form, error: DomainError, *, field: str | None = None) -> None:
-    """Show a service's refusal on the form: on `field`, or the field its code names."""
+    """Show a service's refusal on the form: on `field`, or the field its code names; as
+    a sentence, never with a machine code."""
     field = field or ERROR_FIELDS.get(error.error)
-    form.add_error(field if field in form.fields else None, error.message)
+    form.add_error(field if field in form.fields else None, fmt.sentence(error.message))
 
 
 class PortalForm(forms.Form):
@@ -119,8 +121,8 @@ class TransactionFilterForm(DateRangeMixin, PortalForm):
     kind = forms.ChoiceField(
         label="Type", required=False, choices=[("", "All types"), *Journal.Kind.choices]
     )
-    date_from = DayField(label="From", required=False)
-    date_to = DayField(label="To", required=False)
+    date_from = DayField(label="From (UTC day)", required=False)
+    date_to = DayField(label="To (UTC day, included)", required=False)
 
     def clean(self):
         cleaned = super().clean()

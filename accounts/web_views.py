@@ -71,6 +71,7 @@ from accounts.web_forms import (
     WithdrawalForm,
     form_error_add,
 )
+from portal import format as fmt
 from portal.errors import DomainError, ErrorCode, NotFound
 from portal.validators import text_problem, whole_number_parse
 
@@ -254,8 +255,8 @@ def deposit_list_view(request: HttpRequest, account: Account) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"Deposit {deposit.public_id} started. It stays pending until the payment "
-                    "provider confirms it.",
+                    f"Deposit {deposit.public_id} of {fmt.usdc(deposit.amount)} started. It "
+                    "stays pending until the payment provider confirms it.",
                 )
                 return redirect("deposit_detail", deposit_id=deposit.public_id)
     number = page_number(request)
@@ -304,8 +305,8 @@ def withdrawal_list_view(request: HttpRequest, account: Account) -> HttpResponse
             else:
                 messages.success(
                     request,
-                    f"Withdrawal {withdrawal.public_id} requested. Ops review it before the "
-                    "money is paid out.",
+                    f"Withdrawal {withdrawal.public_id} of {fmt.usdc(withdrawal.amount)} "
+                    "requested. Our operations team reviews it before the money is paid out.",
                 )
                 return redirect("withdrawal_list")
     number = page_number(request)
@@ -335,9 +336,13 @@ def withdrawal_cancel_view(request: HttpRequest, withdrawal_id: str) -> HttpResp
     try:
         withdrawal_cancel(withdrawal=withdrawal, user=request.user)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, fmt.sentence(error.message))
     else:
-        messages.success(request, f"Withdrawal {withdrawal.public_id} cancelled.")
+        messages.success(
+            request,
+            f"Withdrawal {withdrawal.public_id} cancelled: {fmt.usdc(withdrawal.amount)} is "
+            "available again.",
+        )
     return redirect("withdrawal_list")
 
 

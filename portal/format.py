@@ -13,12 +13,17 @@ the pages' scripts through static/js/format.js, which follows the same rules):
 - ratios to 2 decimals, None (no borrowing) as "∞"; fractions as percentages;
 - times in the reader's time zone (the `tz` cookie the pages set, activated by
   `portal.middleware.TimeZoneMiddleware`; UTC otherwise) with the zone shown:
-  "7 Dec 2026, 09:03 UTC".
+  "7 Dec 2026, 09:03 UTC";
+- messages as sentences with no machine codes (`sentence`): "card_declined: the
+  card issuer declined the payment." → "The card issuer declined the payment.";
+- fills as people say them (`trade`): "Buy 1,086.96 TRUMP-WIN YES at 46¢".
 
 Nothing here raises on a value that is not a number: it is shown as it is.
 """
 
-from datetime import datetime
+import re
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.utils import dateformat, timezone
@@ -41,9 +46,10 @@ def decimal_or_none(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def grouped(number: Decimal, places: int) -> str:
-    """`number` rounded half up to `places` decimals with thousands separators; no "-0"."""
-    rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+def grouped(number: Decimal, places: int, rounding: str = ROUND_HALF_UP) -> str:
+    """`number` rounded (half up unless told) to `places` decimals with thousands
+    separators; no "-0"."""
+    rounded = number.quantize(Decimal(1).scaleb(-places), rounding=rounding)
     if rounded == 0:
         rounded = abs(rounded)
     return f"{rounded:,.{places}f}"
@@ -61,12 +67,23 @@ def _shown(value: object) -> str:
     return DASH if value is None or value == "" else str(value)
 
 
-def usdc(value: object, places: int = 2) -> str:
-    """An amount of USDC: "12,345.67 USDC"; None → "—"."""
+def usdc(value: object, places: int = 2, *, rounding: str = ROUND_HALF_UP) -> str:
+    """An amount of USDC: "12,345.67 USDC"; None → "—". `rounding` for a bound that
+    must hold once rounded ("needs at least …": ROUND_UP; "has …": ROUND_FLOOR)."""
     number = decimal_or_none(value)
     if number is None:
         return _shown(value)
-    return f"{grouped(number, places)} {CURRENCY}"
+    return f"{grouped(number, places, rounding)} {CURRENCY}"
+
+
+def usdc_exact(value: object) -> str:
+    """An amount where every micro-USDC counts (a refusal, a limit, a mismatch): 2 to 6
+    decimals, no more than it has: "100.00 USDC", "100.000001 USDC"."""
+    number = decimal_or_none(value)
+    if number is None:
+        return _shown(value)
+    whole, _, fraction = grouped(number, 6).partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')} {CURRENCY}"
 
 
 def usdc_signed(value: object, places: int = 2) -> str:
@@ -77,6 +94,18 @@ def usdc_signed(value: object, places: int = 2) -> str:
     text = grouped(number, places)
     sign = "" if text.startswith("-") or Decimal(text.replace(",", "")) == 0 else "+"
     return f"{sign}{text} {CURRENCY}"
+
+
+def amount(value: object, places: int = 2) -> str:
+    """An amount in a table cell whose column header names the currency: "12,345.67"."""
+    number = decimal_or_none(value)
+    return _shown(value) if number is None else grouped(number, places)
+
+
+def amount_signed(value: object, places: int = 2) -> str:
+    """A movement or a P&L in a table cell (the header names the currency): "+1,000.00"."""
+    text = usdc_signed(value, places)
+    return text.removesuffix(f" {CURRENCY}")
 
 
 def cents(value: object) -> str:
@@ -101,11 +130,14 @@ def price(value: object, *, binary: bool) -> str:
     return cents(value) if binary else perp_price(value)
 
 
-def quantity(value: object, places: int = 2) -> str:
-    """A number of contracts: "1,000", "1,086.96" (no spurious decimals)."""
+def quantity(value: object, places: int | None = None) -> str:
+    """A number of contracts without spurious decimals: "1,000", "1,086.96"; below one
+    contract (a perp's 0.001999 BTC) every significant place up to 6: "0.001999"."""
     number = decimal_or_none(value)
     if number is None:
         return _shown(value)
+    if places is None:
+        places = 2 if abs(number) >= 1 else 6
     return _trimmed(number, places)
 
 
@@ -146,12 +178,13 @@ def _aware(value: object) -> datetime | None:
     return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
 
 
-def when(value: object) -> str:
-    """A moment in the reader's time zone, with the zone: "7 Dec 2026, 09:03 UTC"."""
+def when(value: object, zone: tzinfo | None = None) -> str:
+    """A moment in the reader's time zone (or `zone`: text stored for everyone, e.g. a
+    ledger memo, says UTC), with the zone: "7 Dec 2026, 09:03 UTC"."""
     moment = _aware(value)
     if moment is None:
         return _shown(value)
-    return dateformat.format(timezone.localtime(moment), TIME_FORMAT)
+    return dateformat.format(timezone.localtime(moment, zone), TIME_FORMAT)
 
 
 def day(value: object) -> str:
@@ -162,3 +195,62 @@ def day(value: object) -> str:
     if not hasattr(value, "year"):
         return _shown(value)
     return dateformat.format(value, DATE_FORMAT)
+
+
+# --- Messages ------------------------------------------------------------------------------
+
+_CODE = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+"
+_LEADING_CODE = re.compile(rf"\A({_CODE})\s*:\s*")
+_BARE_CODE = re.compile(rf"\A({_CODE})\.?\Z")
+_DOUBLE_STOP = re.compile(r"(?<![.…])\.\.(?!\.)")
+
+
+def _humanized(code: str) -> str:
+    return code.replace("_", " ").capitalize() + "."
+
+
+def sentence(text: object, known: Mapping[str, str] | None = None) -> str:
+    """An error or a reason as a person reads it: no machine code, one sentence or more,
+    capitalised, ending with a full stop; "" for nothing.
+
+    A leading code ("card_declined: the issuer said no") is dropped, or replaced by its
+    sentence in `known` (codes the caller can explain: a payment provider's, a
+    venue's); a bare code is `known`'s sentence or the code in words ("Card declined.");
+    a doubled full stop ("… the key..") is made single. Text with no code is kept as
+    it is, so a sentence already written for people passes unchanged.
+    """
+    if text is None:
+        return ""
+    text = " ".join(str(text).split())
+    if not text:
+        return ""
+    known = known or {}
+    bare = _BARE_CODE.match(text)
+    if bare:
+        return known.get(bare.group(1)) or _humanized(bare.group(1))
+    lead = _LEADING_CODE.match(text)
+    if lead:
+        code = lead.group(1)
+        if code in known:
+            return known[code]
+        text = text[lead.end() :] or _humanized(code)
+    text = _DOUBLE_STOP.sub(".", text)
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
+
+
+def trade(
+    side: str,
+    size: object,
+    symbol: str,
+    at: object,
+    *,
+    binary: bool,
+    outcome: str | None = None,
+    venue: str | None = None,
+) -> str:
+    """A fill as people say it: "Buy 1,086.96 TRUMP-WIN YES at 46¢ on Kalshi",
+    "Sell 0.5 BTC-PERP at 67,250.50" (`size` contracts at the price `at`)."""
+    contract = f"{symbol} {outcome.upper()}" if outcome else symbol
+    text = f"{side.capitalize()} {quantity(size)} {contract} at {price(at, binary=binary)}"
+    return f"{text} on {venue}" if venue else text

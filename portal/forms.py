@@ -77,7 +77,10 @@ class TextField(forms.CharField):
 
 
 class DayField(forms.DateField):
-    widget = forms.DateInput(attrs={"type": "date"})
+    # The browser's date picker shows the day in the reader's locale and sends it as
+    # YYYY-MM-DD, the one form read here; the value is written back the same way
+    # (whatever LANGUAGE_CODE says), and a browser without a picker shows the hint.
+    widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "placeholder": "YYYY-MM-DD"})
     default_error_messages = {
         "invalid": f"Enter a day as YYYY-MM-DD, from {DATE_MIN} to {DATE_MAX}.",
     }

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views import defaults
 
@@ -12,7 +13,7 @@ from portal.api.errors import UNAVAILABLE_ERRORS, api_error_response
 from portal.api.views import is_api_path
 from portal.errors import ErrorCode
 from portal.validators import text_problem
-from portal.views import payload_too_large, service_unavailable_response
+from portal.views import not_found, payload_too_large, service_unavailable_response
 
 
 class RequestGuardMiddleware:
@@ -92,4 +93,33 @@ def _zone(name: str) -> zoneinfo.ZoneInfo | None:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class FriendlyNotFoundMiddleware:
+    """Under DEBUG (`make run`), a page that does not exist answers with the portal's own
+    404 page (templates/404.html; JSON `{"code","message"}` under /v1), as it does in
+    production, instead of Django's technical 404 that lists every URL pattern. Tracebacks
+    of real errors (500) keep Django's debug page: that one is the developer's tool.
+
+    A path that resolves to no view is answered before the view layer (Django turns that
+    Resolver404 into the technical page before any middleware could see it); an Http404
+    a view raises comes through `process_exception`. With DEBUG off it does nothing:
+    handler404 (`portal.views.not_found`) already answers. Sits inside CommonMiddleware,
+    whose APPEND_SLASH redirect of a 404 still applies, and inside the CSP middleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.DEBUG:
+            try:
+                resolve(request.path_info, getattr(request, "urlconf", None))
+            except Resolver404 as exception:
+                return not_found(request, exception)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if settings.DEBUG and isinstance(exception, Http404):
+            return not_found(request, exception)
         return None

@@ -511,6 +511,16 @@ class RiskPolicyAdmin(AuditedModelAdmin):
             "Interest and eligibility",
             {"fields": ("interest_rate_annual", "margin_volume_threshold", "updated_at")},
         ),
+        (
+            "Order ticket",
+            {
+                "fields": ("ticket_confirm_fraction",),
+                "description": "The dashboard's order ticket asks the customer to confirm an "
+                "order whose notional is above this fraction of the account's Adjusted "
+                "Equity (0.10 = 10%; 0 confirms every order). The server refuses such an "
+                "order without the confirmation.",
+            },
+        ),
     )
     readonly_fields = ("updated_at",)
     inlines = (InstrumentHaircutInline,)

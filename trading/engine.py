@@ -15,9 +15,13 @@ publishes (`process_batch`):
    policy's `price_stale_after_seconds`) is left alone: its call waits for a
    live price, and the engine logs it and counts it in its heartbeat
    (`calls_deferred_stale`, shown by /ready/);
-5. pushes the changed figures to the accounts' groups (before the snapshot
+5. fires the customers' health alerts whose level the health crossed (and
+   re-arms those back above it): the alerts are held beside the book, loaded
+   with the accounts it reloads, and compared as arrays; only crossings reach
+   the database (`trading.services.health_alerts`);
+6. pushes the changed figures to the accounts' groups (before the snapshot
    insert: a screen should not wait for a history row);
-6. stores the snapshots the rule says are due (one bulk insert).
+7. stores the snapshots the rule says are due (one bulk insert).
 
 Every `sweep_every` seconds (`sweep`) it reloads everything (a missed tick,
 a re-dated market) and evaluates every account; the risk policy is re-read
@@ -52,8 +56,9 @@ from trading import margin
 from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
-from trading.models import Instrument, MarginCall
+from trading.models import HealthAlert, Instrument, MarginCall
 from trading.selectors import margin_params_get, money_decimal, price_max_age, ratio_decimal
+from trading.services.health_alerts import HYSTERESIS, health_alerts_act
 from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
 from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
 from trading.services.orders import orders_match
@@ -87,6 +92,7 @@ class EngineStats:
     evaluated: int = 0
     calls_opened: int = 0
     calls_resolved: int = 0
+    alerts_fired: int = 0
     liquidations_requested: int = 0
     snapshots: int = 0
     pushes: int = 0
@@ -170,6 +176,11 @@ class MarginEngine:
         self._liquidation_recheck_at = np.zeros(0)  # epoch seconds
         self._pushed = np.zeros((0, 6))  # cash, AE, UM, health, status, stale last pushed
         self._deferred = np.zeros(0, dtype=bool)  # a call action waits for live prices
+        # Per health alert (any order): its id, account slot, level and whether armed.
+        self._alert_id = np.zeros(0, dtype=np.int64)
+        self._alert_slot = np.zeros(0, dtype=np.int64)
+        self._alert_level = np.zeros(0)
+        self._alert_armed = np.zeros(0, dtype=bool)
 
     # One batch -----------------------------------------------------------------
 
@@ -187,6 +198,7 @@ class MarginEngine:
         self._grow()
         if refreshed.size:
             self._calls_load(refreshed)
+            self._alerts_load(refreshed)
         moved = (
             self.book.prices_update((quote.symbol for quote in batch.quotes), at=at)
             if batch is not None
@@ -210,6 +222,7 @@ class MarginEngine:
         self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
         self._grow()
         self._calls_load(None)
+        self._alerts_load(None)
         figures = self.book.evaluate(None, at=at)
         self._act(figures)
         self._swept = True
@@ -251,9 +264,84 @@ class MarginEngine:
             self._call_open[open_slots] = True
             self._call_lowest[open_slots] = [float(lowest) for _, lowest in rows]
 
+    def _alerts_load(self, slots: margin.IntArray | None) -> None:
+        """Re-read the health alerts of these accounts (all: None), one query."""
+        alerts = HealthAlert.objects.all()
+        if slots is None:
+            keep = np.zeros(self._alert_id.size, dtype=bool)
+        else:
+            keep = ~np.isin(self._alert_slot, slots)
+            alerts = alerts.filter(account_id__in=self.book.account_ids[slots].tolist())
+        rows = [
+            row
+            for row in alerts.values_list("pk", "account_id", "level", "armed")
+            if row[1] in self.book
+        ]
+        slots_of = self.book.slots_of(account_id for _, account_id, _, _ in rows)
+        self._alert_id = np.concatenate(
+            [self._alert_id[keep], np.array([row[0] for row in rows], dtype=np.int64)]
+        )
+        self._alert_slot = np.concatenate([self._alert_slot[keep], slots_of.astype(np.int64)])
+        self._alert_level = np.concatenate(
+            [self._alert_level[keep], np.array([float(row[2]) for row in rows])]
+        )
+        self._alert_armed = np.concatenate(
+            [self._alert_armed[keep], np.array([row[3] for row in rows], dtype=bool)]
+        )
+
+    def _alerts_act(self, figures: BookFigures) -> None:
+        """Fire the armed alerts whose account's health fell below their level, re-arm
+        the fired ones back above level + hysteresis: array work, and the database
+        only for the alerts that cross (not on a stale price)."""
+        if not self._alert_id.size:
+            return
+        row = np.full(self.book.n_accounts, -1, dtype=np.int64)
+        row[figures.index] = np.arange(len(figures))
+        at = row[self._alert_slot]
+        seen = at >= 0
+        if not seen.any():
+            return
+        health = np.full(self._alert_id.size, np.nan)
+        health[seen] = figures.health[at[seen]]
+        live = seen.copy()
+        live[seen] = ~figures.stale[at[seen]]
+        with np.errstate(invalid="ignore"):
+            fire = live & self._alert_armed & (health < self._alert_level)
+            rearm = live & ~self._alert_armed & (health >= self._alert_level + float(HYSTERESIS))
+        crossing = fire | rearm
+        if not crossing.any():
+            return
+        account_ids = self.book.account_ids[self._alert_slot[crossing]]
+        readings = dict(zip(account_ids.tolist(), health[crossing].tolist(), strict=True))
+        try:
+            acted = health_alerts_act(health=readings, at=figures.at)
+        except DatabaseError:
+            raise
+        except Exception:  # an alert must never hold up the figures' push
+            logger.exception("margin engine: health alerts failed for a batch")
+            return
+        states = {state.alert_id: state for state in acted}
+        known = np.isin(self._alert_id, list(states))
+        for k in np.flatnonzero(known):
+            state = states[int(self._alert_id[k])]
+            self._alert_armed[k] = state.armed
+            self.stats.alerts_fired += state.fired
+        gone = crossing & ~known  # deleted meanwhile: the service returns all of the accounts'
+        if gone.any():
+            self._alert_id, self._alert_slot, self._alert_level, self._alert_armed = (
+                array[~gone]
+                for array in (
+                    self._alert_id,
+                    self._alert_slot,
+                    self._alert_level,
+                    self._alert_armed,
+                )
+            )
+
     def _act(self, figures: BookFigures) -> None:
         self.stats.evaluated += len(figures)
         self._calls_act(figures)
+        self._alerts_act(figures)
         self._push(figures)
         self.stats.snapshots += self.snapshots.record(figures)
 

@@ -55,12 +55,17 @@ def report_generate_enqueue(*, report_id: int) -> OutboxItem:
     )
 
 
+def linked_account_sync_key(credential_id: int) -> str:
+    """The outbox key of a linked account's sync (unfinished while queued or running)."""
+    return f"linked_sync:{credential_id}"
+
+
 def linked_account_sync_enqueue(*, credential_id: int) -> OutboxItem:
     """Sync a linked account. Keyed by credential, and sent again even when an item is
     unfinished: a repeated "Sync now" acts now (the task is idempotent)."""
     return outbox_enqueue(
         task=LINKED_ACCOUNT_SYNC,
         kwargs={"credential_id": credential_id},
-        key=f"linked_sync:{credential_id}",
+        key=linked_account_sync_key(credential_id),
         again=True,
     )

@@ -199,6 +199,41 @@ def position_present(view: PositionView) -> dict[str, Any]:
     }
 
 
+# The positions page's table and its CSV export: the position object plus what the
+# open quantity cost and its P&L as a fraction of that (`PositionView.cost`,
+# `PositionView.pnl_fraction`), in this column order.
+POSITION_TABLE_FIELDS = (
+    "symbol",
+    "kind",
+    "venue",
+    "side",
+    "quantity",
+    "average_price",
+    "cost",
+    "mark_price",
+    "notional",
+    "pnl",
+    "pnl_percent",
+    "realized_pnl",
+    "leverage",
+    "isolated_margin",
+    "liquidation_price",
+    "opened_at",
+    "quoted_at",
+    "stale",
+)
+
+
+def position_row_present(view: PositionView) -> dict[str, Any]:
+    """A priced position as a row of the positions table (keys: POSITION_TABLE_FIELDS);
+    `pnl_percent` is the P&L over cost as a fraction (0.125 = 12.5 %)."""
+    row = position_present(view) | {
+        "cost": money(view.cost),
+        "pnl_percent": dec(view.pnl_fraction),
+    }
+    return {name: row[name] for name in POSITION_TABLE_FIELDS}
+
+
 # ---------------------------------------------------------------------------
 # Margin
 

@@ -8,17 +8,25 @@ market-data store; `margin_summary_get` is one account's dashboard figures.
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import Col
 from django.utils import timezone
 
-from accounts.models import Account, Journal, LedgerAccount, LinkedCredential, Posting, User
+from accounts.models import (
+    Account,
+    Journal,
+    LedgerAccount,
+    LinkedCredential,
+    OutboxItem,
+    Posting,
+    User,
+)
 from portal.db import column_converters, owned_get
 from portal.errors import NotFound
 from portal.money import ZERO, quantize_money
@@ -26,6 +34,7 @@ from portal.pagination import PAGE_LIMIT_DEFAULT, Page
 from portal.refdata import refdata_get
 from trading import margin, perp_math
 from trading.catalog import instruments_get, listings_get
+from trading.enqueue import linked_account_sync_key
 from trading.marketdata import store
 from trading.marketdata.quotes import Outcome, Quote, quantize_price
 from trading.models import (
@@ -581,6 +590,35 @@ def net_deposits_get(*, account_ids: Sequence[int]) -> dict[int, Decimal]:
     return dict(rows)
 
 
+def net_deposit_steps_get(
+    *, account_id: int, since: datetime
+) -> tuple[Decimal, list[tuple[datetime, Decimal]]]:
+    """Net deposits over time (the equity chart's baseline): deposits − withdrawals
+    booked before `since`, and each one booked since, as (time, signed amount),
+    oldest first. Two statements, from the ledger as `net_deposits_get` reads it."""
+    flows = Posting.objects.filter(
+        ledger_account__account_id=account_id,
+        ledger_account__purpose=LedgerAccount.Purpose.CASH,
+    ).filter(Q(journal__kind=Journal.Kind.DEPOSIT) | Q(journal__kind=Journal.Kind.WITHDRAWAL))
+    before = flows.filter(created_at__lt=since).aggregate(total=Sum("amount"))["total"] or ZERO
+    steps = list(
+        flows.filter(created_at__gte=since)
+        .order_by("created_at", "id")
+        .values_list("created_at", "amount")
+    )
+    return before, steps
+
+
+def linked_syncs_pending(*, credential_ids: Sequence[int]) -> set[int]:
+    """Which of these linked credentials have a sync queued or running ("Sync now", or
+    a retry): an unfinished outbox item of the sync (`trading.enqueue`)."""
+    if not credential_ids:
+        return set()
+    keys = {linked_account_sync_key(pk): pk for pk in credential_ids}
+    pending = OutboxItem.objects.filter(key__in=list(keys), done_at__isnull=True)
+    return {keys[key] for key in pending.values_list("key", flat=True)}
+
+
 # Perpetuals (SPEC §5) ---------------------------------------------------------
 
 
@@ -683,11 +721,18 @@ def _contract_symbol_filter(symbol: str | None) -> dict[str, str]:
     return filters
 
 
+def row_contract_set(row: dict) -> dict:
+    """An ORDER_FIELDS / FILL_FIELDS values row with its contract `symbol` ('X' or 'X:NO')
+    and `venue` code in place of the joined columns (changed in place, returned)."""
+    symbol = row.pop("instrument__symbol")
+    row["symbol"] = f"{symbol}:NO" if row["outcome"] == "no" else symbol
+    row["venue"] = row.pop("venue__code")
+    return row
+
+
 def _with_contract_symbol(rows: list[dict]) -> list[dict]:
     for row in rows:
-        symbol = row.pop("instrument__symbol")
-        row["symbol"] = f"{symbol}:NO" if row["outcome"] == "no" else symbol
-        row["venue"] = row.pop("venue__code")
+        row_contract_set(row)
     return rows
 
 
@@ -718,30 +763,78 @@ ORDER_FIELDS = (
     "updated_at",
 )
 
+# `order_list`'s status filters beyond the stored statuses.
+ACTIVE = "active"  # pending, submitted, open or partially filled
+ARMED = "armed"  # filled, with a take-profit / stop-loss that has not fired yet
+
+
+def _days_filter(rows: QuerySet, date_from: date | None, date_to: date | None) -> QuerySet:
+    """Rows created on whole UTC days `date_from` to `date_to` (inclusive; None: open)."""
+    if date_from is not None:
+        rows = rows.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
+    if date_to is not None:
+        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        rows = rows.filter(created_at__lt=end)
+    return rows
+
+
+def orders_filtered(
+    *,
+    account,
+    status: str | None = None,
+    side: str | None = None,
+    symbol: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet:
+    """The account's orders matching the filters, newest first (a queryset: nothing read).
+
+    `status` is one stored status, ACTIVE or ARMED; `symbol` 'SYMBOL' (YES, or a
+    perp) or 'SYMBOL:NO'; the days are whole UTC days, inclusive. The order list,
+    the orders page and its CSV export all filter here.
+    """
+    orders = Order.objects.filter(account=account, **_contract_symbol_filter(symbol))
+    if status == ACTIVE:
+        orders = orders.filter(status__in=Order.ACTIVE_STATUSES)
+    elif status == ARMED:
+        orders = orders.filter(
+            Q(take_profit__isnull=False) | Q(stop_loss__isnull=False),
+            filled_quantity__gt=0,
+            parent__isnull=True,
+        ).exclude(Exists(Order.objects.filter(parent=OuterRef("pk"))))
+    elif status:
+        orders = orders.filter(status=status)
+    if side:
+        orders = orders.filter(side=side)
+    return _days_filter(orders, date_from, date_to).order_by("-created_at", "-id")
+
 
 def order_list(
     *,
     account,
     status: str | None = None,
     symbol: str | None = None,
+    side: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
     limit: int = PAGE_LIMIT_DEFAULT,
     offset: int = 0,
 ) -> Page[dict]:
     """A page of an account's orders, newest first, as dicts (one query).
 
-    `status` filters one status, or "active" for pending / open / partially
-    filled; `symbol` is 'SYMBOL' (YES, or a perp) or 'SYMBOL:NO'. Each row's
-    `symbol` is the contract's, `venue` the venue code. Raises InvalidParams for
-    a limit or offset out of range (`portal.pagination`).
+    Filters as `orders_filtered` ("active": pending / open / partially filled).
+    Each row's `symbol` is the contract's, `venue` the venue code. Raises
+    InvalidParams for a limit or offset out of range (`portal.pagination`).
     """
-    orders = Order.objects.filter(account=account, **_contract_symbol_filter(symbol))
-    if status == "active":
-        orders = orders.filter(status__in=Order.ACTIVE_STATUSES)
-    elif status:
-        orders = orders.filter(status=status)
-    page = Page.read(
-        orders.order_by("-created_at", "-id").values(*ORDER_FIELDS), limit=limit, offset=offset
+    orders = orders_filtered(
+        account=account,
+        status=status,
+        side=side,
+        symbol=symbol,
+        date_from=date_from,
+        date_to=date_to,
     )
+    page = Page.read(orders.values(*ORDER_FIELDS), limit=limit, offset=offset)
     _with_contract_symbol(page.items)
     return page
 
@@ -765,17 +858,56 @@ FILL_FIELDS = (
 )
 
 
-def fill_list(
-    *, account, symbol: str | None = None, limit: int = PAGE_LIMIT_DEFAULT, offset: int = 0
-) -> Page[dict]:
-    """A page of an account's fills, newest first, as dicts (one query); `symbol` as in
-    `order_list`."""
+def fills_filtered(
+    *,
+    account,
+    symbol: str | None = None,
+    side: str | None = None,
+    order_id: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet:
+    """The account's fills matching the filters, newest first (a queryset: nothing read);
+    `symbol` and the days as in `orders_filtered`, `order_id` an order's public id."""
     fills = Fill.objects.filter(account=account, **_contract_symbol_filter(symbol))
-    page = Page.read(
-        fills.order_by("-created_at", "-id").values(*FILL_FIELDS), limit=limit, offset=offset
+    if side:
+        fills = fills.filter(side=side)
+    if order_id:
+        fills = fills.filter(order__public_id=order_id)
+    return _days_filter(fills, date_from, date_to).order_by("-created_at", "-id")
+
+
+def fill_list(
+    *,
+    account,
+    symbol: str | None = None,
+    side: str | None = None,
+    order_id: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = PAGE_LIMIT_DEFAULT,
+    offset: int = 0,
+) -> Page[dict]:
+    """A page of an account's fills, newest first, as dicts (one query); filters as
+    `fills_filtered`."""
+    fills = fills_filtered(
+        account=account,
+        symbol=symbol,
+        side=side,
+        order_id=order_id,
+        date_from=date_from,
+        date_to=date_to,
     )
+    page = Page.read(fills.values(*FILL_FIELDS), limit=limit, offset=offset)
     _with_contract_symbol(page.items)
     return page
+
+
+def contracts_traded(*, account) -> list[str]:
+    """The contract symbols ('X', 'X:NO') of the account's orders and fills, sorted."""
+    keys = set(Order.objects.filter(account=account).values_list("instrument__symbol", "outcome"))
+    keys |= set(Fill.objects.filter(account=account).values_list("instrument__symbol", "outcome"))
+    return sorted({contract_symbol(symbol, outcome) for symbol, outcome in keys})
 
 
 # ---------------------------------------------------------------------------
@@ -810,6 +942,18 @@ class PositionView:
     opened_at: datetime
     quoted_at: datetime | None  # when mark_price was quoted (None: a payout, or no price)
     stale: bool  # mark_price is older than the risk policy allows (`price_stale`)
+
+    @property
+    def cost(self) -> Decimal:
+        """What the open quantity cost at its average entry: quantity · average_price."""
+        return quantize_money(self.quantity * self.average_price)
+
+    @property
+    def pnl_fraction(self) -> Decimal | None:
+        """Unrealized P&L as a fraction of `cost` (None: no price, or nothing paid)."""
+        if self.unrealized_pnl is None or not self.cost:
+            return None
+        return (self.unrealized_pnl / self.cost).quantize(RATIO_QUANTUM)
 
 
 @dataclass(frozen=True)

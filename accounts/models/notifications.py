@@ -16,7 +16,9 @@ class Notification(models.Model):
         LIQUIDATION = "liquidation", "Liquidation"
         DEPOSIT = "deposit", "Deposit"
         WITHDRAWAL = "withdrawal", "Withdrawal"
-        TRADE = "trade", "Trade"
+        TRADE = "trade", "Order filled"
+        LINKED_SYNC = "linked_sync", "Linked account sync"
+        HEALTH_ALERT = "health_alert", "Health alert"
         SYSTEM = "system", "System"
 
     user = models.ForeignKey(

@@ -32,6 +32,25 @@ class PaymentEventType(StrEnum):
 
 PAYMENT_EVENT_TYPES = frozenset(PaymentEventType)
 
+# Decline codes processors send (Stripe's names, which most follow), as the sentence the
+# customer reads on the deposit (`portal.format.sentence`; an unknown code is dropped and
+# the provider's own words kept).
+PAYMENT_FAILURES = {
+    "card_declined": "The card issuer declined the payment.",
+    "do_not_honor": "The card issuer declined the payment.",
+    "generic_decline": "The card issuer declined the payment.",
+    "insufficient_funds": "The card does not have enough funds for this payment.",
+    "expired_card": "The card has expired.",
+    "incorrect_cvc": "The card's security code is not right.",
+    "incorrect_number": "The card number is not right.",
+    "lost_card": "The card issuer declined the payment.",
+    "stolen_card": "The card issuer declined the payment.",
+    "fraudulent": "The card issuer declined the payment.",
+    "authentication_required": "The card issuer asked for authentication the payment did not get.",
+    "processing_error": "The payment could not be processed. Please try again.",
+    "currency_not_supported": "The card does not support payments in this currency.",
+}
+
 
 @dataclass(frozen=True)
 class PaymentEvent:

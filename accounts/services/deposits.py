@@ -18,12 +18,15 @@ from accounts.models import Account, Deposit, HouseAccount, Journal, PaymentWebh
 from accounts.payments import payment_provider
 from accounts.payments.base import (
     PAYMENT_EVENT_TYPES,
+    PAYMENT_FAILURES,
     SETTLEMENT_CURRENCY,
     PaymentEvent,
     PaymentEventType,
 )
 from accounts.services.accounts import account_check_can_transact
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from accounts.services.notifications import deposit_notify
+from portal import format as fmt
 from portal.errors import ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import decimal_parse, quantize_money
 
@@ -72,7 +75,9 @@ def payment_amount_clean(
     if value <= 0:
         raise InvalidParams("The amount must be greater than zero.")
     if not minimum <= value <= maximum:
-        raise InvalidParams(f"The amount must be between {minimum} and {maximum} USDC.")
+        raise InvalidParams(
+            f"The amount must be between {fmt.usdc_exact(minimum)} and {fmt.usdc_exact(maximum)}."
+        )
     if quantize_money(value) != value:
         raise InvalidParams("The amount can have at most 6 decimal places.")
     return quantize_money(value)
@@ -169,6 +174,14 @@ def _deposit_fail(deposit: Deposit, *, reason: str) -> None:
     deposit.status = Deposit.Status.FAILED
     deposit.failure_reason = reason[:FAILURE_REASON_MAX_LENGTH]
     deposit.save(update_fields=["status", "failure_reason", "updated_at"])
+    deposit_notify(deposit=deposit)
+
+
+def _reported(event: PaymentEvent) -> str:
+    """What the provider reported, exactly: "99.999999 USDC", "100.00 EUR"."""
+    if event.currency == SETTLEMENT_CURRENCY:
+        return fmt.usdc_exact(event.amount)
+    return f"{fmt.usdc_exact(event.amount).removesuffix(' ' + fmt.CURRENCY)} {event.currency}"
 
 
 def _deposit_settle(*, provider: str, event: PaymentEvent) -> WebhookOutcome:
@@ -192,7 +205,11 @@ def _deposit_settle(*, provider: str, event: PaymentEvent) -> WebhookOutcome:
         )
         return WebhookOutcome.ALREADY_FINAL
     if event.type == PaymentEventType.PAYMENT_FAILED:
-        _deposit_fail(deposit, reason=event.failure_reason or "The payment provider declined it.")
+        _deposit_fail(
+            deposit,
+            reason=fmt.sentence(event.failure_reason, PAYMENT_FAILURES)
+            or "The payment provider declined the payment.",
+        )
         logger.info("Deposit %s failed: %s", deposit.public_id, deposit.failure_reason)
         return WebhookOutcome.FAILED
     if event.amount != deposit.amount or event.currency != SETTLEMENT_CURRENCY:
@@ -209,8 +226,8 @@ def _deposit_settle(*, provider: str, event: PaymentEvent) -> WebhookOutcome:
         _deposit_fail(
             deposit,
             reason=(
-                f"The payment provider reported {event.amount} {event.currency} for this "
-                f"{deposit.amount} {SETTLEMENT_CURRENCY} deposit; nothing was credited. "
+                f"The payment provider reported {_reported(event)} for this "
+                f"{fmt.usdc_exact(deposit.amount)} deposit; nothing was credited. "
                 "Please contact support."
             ),
         )
@@ -229,6 +246,7 @@ def _deposit_settle(*, provider: str, event: PaymentEvent) -> WebhookOutcome:
     deposit.journal = journal
     deposit.confirmed_at = timezone.now()
     deposit.save(update_fields=["status", "journal", "confirmed_at", "updated_at"])
+    deposit_notify(deposit=deposit)
     logger.info(
         "Deposit %s confirmed: %s USDC credited to %s.",
         deposit.public_id,

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.enqueue import notification_emails_enqueue
-from accounts.models import Notification, User
+from accounts.models import Deposit, Notification, User, WithdrawalRequest
+from portal.format import sentence, usdc, when
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +80,14 @@ def notification_email_send(*, notification_id: int) -> bool:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
-            .select_related("user")
+            .select_related("user", "account")
             .get(pk=notification_id)
         )
         if not notification.email or notification.emailed_at is not None:
             return False
         send_mail(
             subject=notification.title,
-            message=notification.body,
+            message=notification_email_text(notification),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.user.email],
         )
@@ -105,3 +107,103 @@ def notifications_mark_read(*, user: User, notification_id: int | None = None) -
     if notification_id is not None:
         unread = unread.filter(pk=notification_id)
     return unread.update(read_at=timezone.now())
+
+
+def notification_email_text(notification: Notification) -> str:
+    """A notification's email: its text, then what it is, when, and where to see them all."""
+    about = f"{notification.get_kind_display()} · {when(notification.created_at)}"
+    if notification.account_id is not None:
+        about += f" · account {notification.account.public_id}"
+    link = settings.SITE_URL.rstrip("/") + reverse("notification_list")
+    return f"{notification.body}\n\n{about}\nAll your notifications: {link}\n"
+
+
+# --- Money movements (deposits, withdrawals) -----------------------------------------------
+
+
+def _reason(text: str, default: str) -> str:
+    """A stored reason as a sentence with no machine code (`portal.format.sentence`)."""
+    return sentence(text) or default
+
+
+def deposit_notify(*, deposit: Deposit) -> Notification | None:
+    """The owner's notification that a deposit was credited or failed (in-app and email),
+    in the caller's transaction; once per deposit and outcome. None while it is pending."""
+    account = deposit.account
+    amount = usdc(deposit.amount)
+    method = deposit.get_method_display().lower()
+    if deposit.status == Deposit.Status.CONFIRMED:
+        title = f"Deposit of {amount} received"
+        body = (
+            f"Your {method} deposit of {amount} to account {account.public_id} has arrived "
+            "and is credited to your cash."
+        )
+    elif deposit.status == Deposit.Status.FAILED:
+        title = f"Deposit of {amount} failed"
+        reason = _reason(deposit.failure_reason, "The payment provider declined it.")
+        body = (
+            f"Your {method} deposit of {amount} to account {account.public_id} did not go "
+            f"through: {reason} Nothing was credited. You can try again from the Deposits page."
+        )
+    else:
+        return None
+    notification, _ = notification_create(
+        user_id=account.owner_id,
+        account_id=account.pk,
+        kind=Notification.Kind.DEPOSIT,
+        title=title,
+        body=body,
+        dedupe_key=f"deposit:{deposit.public_id}:{deposit.status}",
+        email=True,
+    )
+    notification_email_send_on_commit(notifications=[notification])
+    return notification
+
+
+WITHDRAWAL_EVENTS = ("requested", "approved", "paid", "rejected")
+
+
+def withdrawal_notify(*, withdrawal: WithdrawalRequest, event: str) -> Notification:
+    """The owner's notification of a step of their withdrawal, in the caller's transaction;
+    once per withdrawal and step. `event`: requested, approved, paid (the payout sent:
+    in-app only, the approval was emailed) or rejected (with the reason ops gave)."""
+    if event not in WITHDRAWAL_EVENTS:
+        raise ValueError(f"Unknown withdrawal event {event!r}.")
+    account = withdrawal.account
+    amount = usdc(withdrawal.amount)
+    what = (
+        f"Your withdrawal of {amount} from account {account.public_id} to {withdrawal.destination}"
+    )
+    if event == "requested":
+        title = f"Withdrawal of {amount} requested"
+        body = (
+            f"{what} is waiting for review. The amount is set aside until then, so it cannot "
+            "be spent on trades. We will tell you when it is approved or rejected. If you did "
+            "not ask for this, contact support at once."
+        )
+    elif event == "approved":
+        title = f"Withdrawal of {amount} approved"
+        body = f"{what} is approved: the amount has left your cash and the payout is on its way."
+    elif event == "paid":
+        title = f"Withdrawal of {amount} paid out"
+        body = f"{what} has been sent."
+        if withdrawal.provider_reference:
+            body += f" Payout reference: {withdrawal.provider_reference}."
+    else:
+        title = f"Withdrawal of {amount} rejected"
+        reason = _reason(withdrawal.rejection_reason, "No reason was given.")
+        body = (
+            f"{what} was rejected. Reason: {reason} The amount is available in your cash "
+            "again; nothing left your account."
+        )
+    notification, _ = notification_create(
+        user_id=account.owner_id,
+        account_id=account.pk,
+        kind=Notification.Kind.WITHDRAWAL,
+        title=title,
+        body=body,
+        dedupe_key=f"withdrawal:{withdrawal.public_id}:{event}",
+        email=event != "paid",
+    )
+    notification_email_send_on_commit(notifications=[notification])
+    return notification

@@ -12,7 +12,7 @@ account before the deposit), so these functions cannot deadlock each other.
 """
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -31,9 +31,11 @@ from accounts.services.ledger import (
     house_ledger_account,
     journal_post,
 )
+from accounts.services.notifications import withdrawal_notify
+from portal import format as fmt
 from portal.db import row_add
 from portal.errors import Conflict, ErrorCode, Forbidden, InsufficientFunds, InvalidParams
-from portal.money import MONEY_QUANTUM, ZERO, quantize_money
+from portal.money import MONEY_QUANTUM, ZERO
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ def withdrawal_request(
             account=account, amount=amount, destination=destination
         )
         _hold_change(account, amount)
+        withdrawal_notify(withdrawal=withdrawal, event="requested")
     logger.info(
         "Withdrawal %s of %s USDC requested from %s.",
         withdrawal.public_id,
@@ -149,8 +152,8 @@ def withdrawal_approve(
         available = max(ZERO, account.cash_balance)  # a payout never borrows
         if locked.amount > available:
             raise InsufficientFunds(
-                f"Cannot withdraw {locked.amount} USDC from {account.public_id}: "
-                f"{quantize_money(available)} USDC is available to withdraw."
+                f"Cannot withdraw {fmt.usdc_exact(locked.amount)} from {account.public_id}: "
+                f"{fmt.usdc(available, rounding=ROUND_FLOOR)} is available to withdraw."
             )
         locked.journal = journal_post(
             kind=Journal.Kind.WITHDRAWAL,
@@ -175,6 +178,7 @@ def withdrawal_approve(
             changes={"status": [WithdrawalRequest.Status.PENDING, locked.status]},
             request=request,
         )
+        withdrawal_notify(withdrawal=locked, event="approved")
         withdrawal_payout_enqueue(withdrawal_id=locked.pk)
     logger.info(
         "Withdrawal %s of %s USDC from %s approved by %s.",
@@ -226,6 +230,7 @@ def withdrawal_reject(
             },
             request=request,
         )
+        withdrawal_notify(withdrawal=locked, event="rejected")
     return locked
 
 
@@ -265,6 +270,10 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> WithdrawalRequest:
             return locked
         locked.provider_reference = payment_provider().payout_create(withdrawal=locked)
         locked.save(update_fields=["provider_reference"])
+    # Its own transaction, after the request's lock is released: the notification's row
+    # refers to the account, and the lock order is the account first (module docstring).
+    with transaction.atomic():
+        withdrawal_notify(withdrawal=locked, event="paid")
     logger.info(
         "Withdrawal %s paid out (reference %s).", locked.public_id, locked.provider_reference
     )

@@ -4,16 +4,23 @@ Filters over the one formatting layer, `portal.format` (its docstring has the ru
 
 - `{{ value|money }}` → "12,345.67 USDC" (`money:6` for full USDC precision);
   `{{ value|money_signed }}` → "+1,000.00 USDC" for movements and P&L;
+- `{{ value|amount }}` → "12,345.67", `{{ value|amount_signed }}` → "+1,000.00": money in a
+  table cell whose column header says "(USDC)";
 - `{{ value|cents }}` → "89¢" for a binary contract's price;
   `{{ value|perp_price }}` → "67,250.50"; `{{ value|price_for:binary }}` picks one;
 - `{{ value|qty }}` → "1,086.96" (no spurious decimals);
 - `{{ value|ratio }}` → "1.53", None → "∞" (or `ratio:"No borrowing"`);
 - `{{ value|percent }}` → "42.5%", `{{ value|percent_signed }}` → "+5.0%";
 - `{{ value|when }}` → "7 Dec 2026, 09:03 UTC" in the reader's zone; `{{ value|day }}`;
+- `{{ value|money_down }}` → rounded down, for what is available ("2,900.37 USDC");
+- `{{ value|money_exact }}` → "100.000001 USDC" (2 to 6 decimals, for limits and refusals);
+- `{{ text|sentence }}` → a stored reason or error as a sentence with no machine code;
 - `{{ value|sign }}` → "positive" / "negative" / "zero", for colouring P&L.
 
 The filters never raise: a value that is not a number is shown as it is.
 """
+
+from decimal import ROUND_FLOOR
 
 from django import template
 
@@ -38,6 +45,17 @@ def money(value, places=2) -> str:
 @register.filter
 def money_signed(value, places=2) -> str:
     return fmt.usdc_signed(value, _places(places, 2))
+
+
+@register.filter
+def amount(value, places=2) -> str:
+    """Money in a table cell whose header says "(USDC)": "1,234.57"."""
+    return fmt.amount(value, _places(places, 2))
+
+
+@register.filter
+def amount_signed(value, places=2) -> str:
+    return fmt.amount_signed(value, _places(places, 2))
 
 
 @register.filter
@@ -71,13 +89,30 @@ def price_for(value, binary) -> str:
 
 
 @register.filter
-def qty(value, places=2) -> str:
-    return fmt.quantity(value, _places(places, 2))
+def qty(value, places=None) -> str:
+    return fmt.quantity(value, None if places is None else _places(places, 2))
 
 
 @register.filter
 def when(value) -> str:
     return fmt.when(value)
+
+
+@register.filter
+def money_down(value) -> str:
+    """An amount that must not be overstated ("available to withdraw"): rounded down."""
+    return fmt.usdc(value, rounding=ROUND_FLOOR)
+
+
+@register.filter
+def money_exact(value) -> str:
+    return fmt.usdc_exact(value)
+
+
+@register.filter
+def sentence(value) -> str:
+    """A stored reason or error without its machine code: "The card was declined."."""
+    return fmt.sentence(value)
 
 
 @register.filter

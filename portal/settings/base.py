@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.ServiceUnavailableMiddleware",
+    # The portal's 404 page under DEBUG too (no technical page listing every URL).
+    "portal.middleware.FriendlyNotFoundMiddleware",
     # Last, as django-axes requires: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]

@@ -15,7 +15,17 @@
  *
  * Numbers are written as accounts/templatetags/portal_format.py writes them
  * (exact decimal strings, rounded half up), and every figure keeps its raw
- * value in data-value.
+ * value in data-value. A figure or table cell whose text a live update changes
+ * gets the class "value-changed" for CHANGED_MS (dashboard.css: a short fade, or
+ * a plain highlight under prefers-reduced-motion).
+ *
+ * Charts are hand-drawn SVG, not a library: three small pictures (the gauge, the
+ * health history with its zones, equity and net deposits over time) need ~300
+ * lines, where the small well-kept libraries (uPlot, Chart.js) add 50–200 kB to
+ * serve, a canvas that the CSP, the zoom and screen readers handle less well than
+ * SVG text, and their own tick and time formatting beside PortalFormat's. Each
+ * chart's viewBox is sized to its rendered width (1 unit = 1 CSS pixel), so axis
+ * labels keep their 12 px on a phone; charts are redrawn when the width changes.
  */
 (function () {
   "use strict";
@@ -28,7 +38,8 @@
   var HISTORY_MAX = 500;
   var LIVE_POINT_EVERY_MS = 5000;
   var GAUGE_MAX = 3;
-  var CHART_MAX = 10;
+  var CHART_MAX = 5; // higher health (and ∞) sits on the top line, so the zones stay readable
+  var CHANGED_MS = 1500;
 
   var configNode = document.getElementById("dashboard-config");
   var root = document.getElementById("dashboard");
@@ -36,6 +47,7 @@
   var config = JSON.parse(configNode.textContent);
   var snapshot = JSON.parse(document.getElementById("dashboard-snapshot").textContent);
   var listeners = [];
+  var rendered = false; // after the first render, changed values are highlighted
 
   // --- Formatting: the one layer, static/js/format.js ----------------------------
 
@@ -57,11 +69,30 @@
     return (scope || root).querySelector('[data-field="' + name + '"]');
   }
 
-  function setField(name, value, text, scope) {
+  // Highlight a value a live update changed (not on the first render).
+  function flash(node) {
+    if (!rendered || !node) return;
+    node.classList.remove("value-changed");
+    void node.offsetWidth; // restart the fade when it changes again within CHANGED_MS
+    node.classList.add("value-changed");
+    clearTimeout(node._changedTimer);
+    node._changedTimer = setTimeout(function () {
+      node.classList.remove("value-changed");
+    }, CHANGED_MS);
+  }
+
+  function setField(name, value, text, scope, quiet) {
     var node = field(name, scope);
     if (!node) return;
     node.setAttribute("data-value", isBlank(value) ? "" : String(value));
-    node.textContent = text;
+    if (node.textContent !== text) {
+      node.textContent = text;
+      if (!quiet) flash(node);
+    }
+  }
+
+  function signClass(value) {
+    return "sign-" + format.sign(value);
   }
 
   function el(tag, attrs, children) {
@@ -76,30 +107,57 @@
     return node;
   }
 
-  function cell(name, value, text, numeric) {
+  function cell(name, value, text, numeric, extraClass) {
     return el("td", {
-      class: numeric ? "num" : "",
+      class: (numeric ? "num" : "") + (extraClass ? " " + extraClass : ""),
       "data-field": name,
       "data-value": isBlank(value) ? "" : String(value),
       text: text,
     });
   }
 
+  function pnlCell(value) {
+    return cell("pnl", value, format.amountSigned(value), true, "pnl " + signClass(value));
+  }
+
+  // The texts of a table body's cells by row and field, to highlight what changed.
+  function cellTexts(body) {
+    var texts = {};
+    body.querySelectorAll("tr[data-position-id] [data-field]").forEach(function (node) {
+      var row = node.closest("tr").getAttribute("data-position-id");
+      texts[row + "/" + node.getAttribute("data-field")] = node.textContent;
+    });
+    return texts;
+  }
+
+  function flashChanged(body, before) {
+    body.querySelectorAll("tr[data-position-id] [data-field]").forEach(function (node) {
+      var key = node.closest("tr").getAttribute("data-position-id") + "/" + node.getAttribute("data-field");
+      if (key in before && before[key] !== node.textContent) flash(node);
+    });
+  }
+
   // --- Gauge -----------------------------------------------------------------------
 
   var SVG = "http://www.w3.org/2000/svg";
+  var GX = 120, GY = 122, GR = 86; // the gauge's centre and the arc's radius (viewBox 240 × 150)
 
-  function svg(tag, attrs) {
+  function svg(tag, attrs, text) {
     var node = document.createElementNS(SVG, tag);
     Object.keys(attrs).forEach(function (key) {
       node.setAttribute(key, attrs[key]);
     });
+    if (text !== undefined) node.textContent = text;
     return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
   }
 
   function gaugePoint(health, radius) {
     var angle = Math.PI * (1 - Math.min(Math.max(health, 0), GAUGE_MAX) / GAUGE_MAX);
-    return [100 + radius * Math.cos(angle), 100 - radius * Math.sin(angle)];
+    return [GX + radius * Math.cos(angle), GY - radius * Math.sin(angle)];
   }
 
   function arc(from, to, radius) {
@@ -109,27 +167,122 @@
       " 0 0 1 " + b[0].toFixed(2) + " " + b[1].toFixed(2);
   }
 
+  // "scale", "above" (≥ 3: the needle at the stop, marked "≥ 3.0") or "unbounded" (no
+  // borrowing: "∞ — no borrowing", no needle): figures.gauge_out's rule.
+  function gaugeState(summary) {
+    if (!summary.borrowing || isBlank(summary.health)) return "unbounded";
+    return Number(summary.health) >= GAUGE_MAX ? "above" : "scale";
+  }
+
+  var GAUGE_MARKERS = { unbounded: "∞ — no borrowing", above: "≥ 3.0", scale: "" };
+
   function drawGauge(summary, thresholds) {
     var gauge = document.getElementById("health-gauge");
     if (!gauge) return;
-    while (gauge.firstChild) gauge.removeChild(gauge.firstChild);
+    clear(gauge);
     var maintenance = Number(thresholds.maintenance);
+    var initial = Number(thresholds.initial);
     var healthy = Number(thresholds.healthy);
     [
       [0, maintenance, "zone-red"],
       [maintenance, healthy, "zone-yellow"],
       [healthy, GAUGE_MAX, "zone-green"],
     ].forEach(function (zone) {
-      gauge.appendChild(svg("path", { d: arc(zone[0], zone[1], 80), class: "gauge-zone " + zone[2] }));
+      gauge.appendChild(svg("path", { d: arc(zone[0], zone[1], GR), class: "gauge-zone " + zone[2] }));
     });
-    var borrowing = summary.borrowing;
-    var value = borrowing && !isBlank(summary.health) ? Number(summary.health) : GAUGE_MAX;
-    var tip = gaugePoint(value, 70);
-    gauge.appendChild(svg("line", {
-      x1: 100, y1: 100, x2: tip[0].toFixed(2), y2: tip[1].toFixed(2), class: "gauge-needle",
-      "data-health": borrowing ? String(summary.health) : "unbounded",
-    }));
-    gauge.appendChild(svg("circle", { cx: 100, cy: 100, r: 5, class: "gauge-hub" }));
+    // Ticks and their labels: 0, maintenance, initial, healthy, 3.
+    [[0, "0"], [maintenance, format.fixed(thresholds.maintenance, 1)],
+     [initial, format.fixed(thresholds.initial, 1)], [healthy, format.fixed(thresholds.healthy, 1)],
+     [GAUGE_MAX, format.fixed(String(GAUGE_MAX), 1)]].forEach(function (tick) {
+      var inner = gaugePoint(tick[0], GR - 10);
+      var outer = gaugePoint(tick[0], GR + 10);
+      gauge.appendChild(svg("line", {
+        x1: inner[0].toFixed(2), y1: inner[1].toFixed(2), x2: outer[0].toFixed(2), y2: outer[1].toFixed(2),
+        class: "gauge-tick",
+      }));
+      var at = gaugePoint(tick[0], GR + 20);
+      var anchor = tick[0] < GAUGE_MAX * 0.4 ? "end" : tick[0] > GAUGE_MAX * 0.6 ? "start" : "middle";
+      if (tick[0] === 0 || tick[0] === GAUGE_MAX) anchor = "middle";
+      gauge.appendChild(svg("text", {
+        x: at[0].toFixed(1), y: (tick[0] === 0 || tick[0] === GAUGE_MAX ? at[1] + 16 : at[1] + 4).toFixed(1),
+        "text-anchor": anchor, class: "gauge-label", "data-tick": String(tick[0]),
+      }, tick[1]));
+    });
+    var state = gaugeState(summary);
+    gauge.setAttribute("data-gauge", state);
+    if (state !== "unbounded") {
+      var tip = gaugePoint(Number(summary.health), GR - 14);
+      gauge.appendChild(svg("line", {
+        x1: GX, y1: GY, x2: tip[0].toFixed(2), y2: tip[1].toFixed(2), class: "gauge-needle",
+        "data-health": String(summary.health),
+      }));
+      gauge.appendChild(svg("circle", { cx: GX, cy: GY, r: 5, class: "gauge-hub" }));
+    }
+    if (state === "above") {
+      // Past the stop: an arrowhead beyond the end of the scale.
+      var end = gaugePoint(GAUGE_MAX, GR);
+      gauge.appendChild(svg("path", {
+        d: "M" + (end[0] - 9) + " " + (end[1] + 4) + " l9 10 l9 -10 z", class: "gauge-offscale-mark",
+      }));
+    } else if (state === "unbounded") {
+      gauge.appendChild(svg("text", {
+        x: GX, y: GY - 18, "text-anchor": "middle", class: "gauge-infinity",
+      }, "∞"));
+    }
+    gauge.setAttribute("aria-label", "Margin Health gauge, 0 to " + GAUGE_MAX + ": " +
+      (state === "unbounded" ? "no borrowing (unbounded)" : format.ratio(summary.health) +
+        (state === "above" ? ", above the scale" : "")));
+    var card = document.getElementById("margin-health");
+    if (card) card.setAttribute("data-gauge", state);
+    var marker = field("gauge_marker");
+    if (marker) {
+      marker.setAttribute("data-value", state);
+      marker.textContent = GAUGE_MARKERS[state];
+      marker.hidden = !GAUGE_MARKERS[state];
+    }
+  }
+
+  // --- Charts: shared pieces ----------------------------------------------------------
+
+  // Size a chart's viewBox to its rendered width (1 unit = 1 CSS px: 12 px labels on
+  // any screen); returns [width, height].
+  function chartBox(chart) {
+    var width = Math.round(chart.getBoundingClientRect().width) || 640;
+    width = Math.max(280, width);
+    var height = width < 480 ? 200 : 240;
+    chart.setAttribute("viewBox", "0 0 " + width + " " + height);
+    return [width, height];
+  }
+
+  // Time ticks along [t0, t1] (ms): labels in the reader's zone, the zone named once.
+  function timeAxis(chart, t0, t1, x, yBase, width, left, right) {
+    var span = t1 - t0;
+    var count = span > 0 ? Math.max(2, Math.min(6, Math.floor((width - left - right) / 110) + 1)) : 1;
+    var previous = null;
+    for (var i = 0; i < count; i += 1) {
+      var t = count === 1 ? t0 : t0 + span * i / (count - 1);
+      var label = span >= 36 * 3600 * 1000 ? format.day(t) :
+        span >= 20 * 3600 * 1000 ? format.day(t) + " " + format.clock(t).slice(0, 5) :
+        format.clock(t).slice(0, span >= 10 * 60 * 1000 ? 5 : 8);
+      var anchor = count === 1 ? "middle" : i === 0 ? "start" : i === count - 1 ? "end" : "middle";
+      if (label === previous) continue; // a short span: one label per distinct time
+      previous = label;
+      chart.appendChild(svg("line", {
+        x1: x(t).toFixed(1), x2: x(t).toFixed(1), y1: yBase, y2: yBase + 4, class: "axis-tick",
+      }));
+      chart.appendChild(svg("text", {
+        x: x(t).toFixed(1), y: yBase + 17, "text-anchor": anchor, class: "axis",
+      }, label));
+    }
+    chart.appendChild(svg("text", {
+      x: width - right, y: yBase + 33, "text-anchor": "end", class: "axis axis-title",
+    }, "Time (" + (format.zone(t1) || "local") + ")"));
+  }
+
+  function pointsPath(points) {
+    return points.map(function (point, i) {
+      return (i ? "L" : "M") + point[0].toFixed(1) + " " + point[1].toFixed(1);
+    }).join(" ");
   }
 
   // --- Health-history chart ----------------------------------------------------------
@@ -137,49 +290,168 @@
   function drawChart(history, thresholds) {
     var chart = document.getElementById("health-chart");
     if (!chart) return;
-    while (chart.firstChild) chart.removeChild(chart.firstChild);
+    clear(chart);
     chart.setAttribute("data-points", String(history.length));
-    var W = 640, H = 200, left = 34, right = 8, top = 8, bottom = 22;
+    var box = chartBox(chart);
+    var W = box[0], H = box[1], left = 44, right = 10, top = 10, bottom = 42;
     // The scale: 0 to 3, or up to the highest health shown (at most CHART_MAX); no
     // borrowing (unbounded) and anything higher sit on the top line.
     var highest = history.reduce(function (max, point) {
       return isBlank(point.health) ? max : Math.max(max, Number(point.health));
     }, 0);
-    var top_value = Math.min(CHART_MAX, Math.max(GAUGE_MAX, Math.ceil(highest)));
+    var topValue = Math.min(CHART_MAX, Math.max(GAUGE_MAX, Math.ceil(highest)));
     var y = function (health) {
-      var value = isBlank(health) ? top_value : Math.min(Number(health), top_value);
-      return top + (H - top - bottom) * (1 - Math.max(value, 0) / top_value);
+      var value = isBlank(health) ? topValue : Math.min(Number(health), topValue);
+      return top + (H - top - bottom) * (1 - Math.max(value, 0) / topValue);
     };
-    [[thresholds.maintenance, "line-red"], [thresholds.initial, "line-orange"],
-     [thresholds.healthy, "line-green"]].forEach(function (line) {
-      var ly = y(line[0]).toFixed(1);
-      chart.appendChild(svg("line", { x1: left, x2: W - right, y1: ly, y2: ly, class: "threshold " + line[1] }));
-      var label = svg("text", { x: left - 4, y: Number(ly) + 4, class: "axis", "text-anchor": "end" });
-      label.textContent = format.fixed(line[0], 1);
-      chart.appendChild(label);
+    var maintenance = Number(thresholds.maintenance), healthy = Number(thresholds.healthy);
+    // The zones: margin call (below maintenance), caution, healthy.
+    [[0, maintenance, "band-call", "margin call"], [maintenance, healthy, "band-caution", "caution"],
+     [healthy, topValue, "band-healthy", "healthy"]].forEach(function (band) {
+      chart.appendChild(svg("rect", {
+        x: left, width: W - left - right, y: y(band[1]).toFixed(1),
+        height: (y(band[0]) - y(band[1])).toFixed(1), class: "band " + band[2], "data-zone": band[3],
+      }));
     });
-    var cap = svg("text", { x: left - 4, y: y(top_value) + 4, class: "axis", "text-anchor": "end" });
-    cap.textContent = top_value + (highest > top_value ? "+" : "");
-    chart.appendChild(cap);
+    // Labels at least 14 px apart: maintenance and healthy first, initial if it fits.
+    var labelled = [y(0), y(topValue) + 6];
+    [[thresholds.maintenance, "line-red"], [thresholds.healthy, "line-green"],
+     [thresholds.initial, "line-orange"]].forEach(function (line) {
+      var ly = y(line[0]);
+      chart.appendChild(svg("line", {
+        x1: left, x2: W - right, y1: ly.toFixed(1), y2: ly.toFixed(1), class: "threshold " + line[1],
+      }));
+      if (labelled.some(function (other) { return Math.abs(other - ly) < 14; })) return;
+      labelled.push(ly);
+      chart.appendChild(svg("text", {
+        x: left - 6, y: (ly + 4).toFixed(1), class: "axis", "text-anchor": "end",
+      }, format.fixed(line[0], 1)));
+    });
+    chart.appendChild(svg("text", { x: left - 6, y: y(0) + 4, class: "axis", "text-anchor": "end" }, "0"));
+    chart.appendChild(svg("text", {
+      x: left - 6, y: y(topValue) + 10, class: "axis", "text-anchor": "end",
+    }, "≥" + topValue));
+    chart.appendChild(svg("line", {
+      x1: left, x2: W - right, y1: y(0), y2: y(0), class: "axis-line",
+    }));
     if (!history.length) return;
     var times = history.map(function (point) { return Date.parse(point.ts); });
     var t0 = times[0], t1 = times[times.length - 1];
     var x = function (t) {
       return t1 === t0 ? (left + W - right) / 2 : left + (W - left - right) * (t - t0) / (t1 - t0);
     };
-    var path = history.map(function (point, i) {
-      return (i ? "L" : "M") + x(times[i]).toFixed(1) + " " + y(point.health).toFixed(1);
-    }).join(" ");
-    chart.appendChild(svg("path", { d: path, class: "health-line" }));
+    chart.appendChild(svg("path", {
+      d: pointsPath(history.map(function (point, i) { return [x(times[i]), y(point.health)]; })),
+      class: "health-line",
+    }));
     var last = history[history.length - 1];
     chart.appendChild(svg("circle", {
-      cx: x(t1).toFixed(1), cy: y(last.health).toFixed(1), r: 3, class: "health-dot status-" + last.status,
+      cx: x(t1).toFixed(1), cy: y(last.health).toFixed(1), r: 4, class: "health-dot status-" + last.status,
     }));
-    [[t0, left, "start"], [t1, W - right, "end"]].forEach(function (tick) {
-      var label = svg("text", { x: tick[1], y: H - 6, class: "axis", "text-anchor": tick[2] });
-      label.textContent = format.when(tick[0]);
-      chart.appendChild(label);
+    timeAxis(chart, t0, t1, x, H - bottom, W, left, right);
+  }
+
+  // --- Equity and P&L chart ------------------------------------------------------------
+
+  // Exact differences of 6-decimal USDC strings, in micro-USDC (BigInt): no float drift.
+  function micro(value) {
+    var text = String(value).trim();
+    var negative = text.charAt(0) === "-";
+    var parts = text.replace(/^[+-]/, "").split(".");
+    var fraction = ((parts[1] || "") + "000000").slice(0, 6);
+    var units = BigInt(parts[0] || "0") * 1000000n + BigInt(fraction);
+    return negative ? -units : units;
+  }
+
+  function fromMicro(units) {
+    var negative = units < 0n;
+    var abs = negative ? -units : units;
+    var fraction = String(abs % 1000000n);
+    while (fraction.length < 6) fraction = "0" + fraction;
+    return (negative ? "-" : "") + String(abs / 1000000n) + "." + fraction;
+  }
+
+  function drawEquity(history) {
+    var chart = document.getElementById("equity-chart");
+    if (!chart) return;
+    clear(chart);
+    chart.setAttribute("data-points", String(history.length));
+    var headline = field("pnl_headline");
+    var box = chartBox(chart);
+    var W = box[0], H = box[1], left = 64, right = 10, top = 24, bottom = 42;
+    if (!history.length) {
+      if (headline) headline.textContent = "No history yet: a point is recorded whenever the figures move.";
+      return;
+    }
+    var custodial = !isBlank(history[0].net_deposits);
+    var values = [];
+    history.forEach(function (point) {
+      values.push(Number(point.adjusted_equity));
+      if (custodial && !isBlank(point.net_deposits)) values.push(Number(point.net_deposits));
     });
+    var low = Math.min.apply(null, values), high = Math.max.apply(null, values);
+    var pad = Math.max((high - low) * 0.08, Math.abs(high) * 0.01, 1);
+    low -= pad;
+    high += pad;
+    var y = function (value) {
+      return top + (H - top - bottom) * (1 - (Number(value) - low) / (high - low));
+    };
+    for (var i = 0; i <= 3; i += 1) {
+      var v = low + (high - low) * i / 3;
+      var ly = y(v).toFixed(1);
+      chart.appendChild(svg("line", { x1: left, x2: W - right, y1: ly, y2: ly, class: "grid" }));
+      chart.appendChild(svg("text", {
+        x: left - 6, y: Number(ly) + 4, class: "axis", "text-anchor": "end",
+      }, format.fixed(v.toFixed(2), Math.abs(high - low) < 10 ? 2 : 0)));
+    }
+    chart.appendChild(svg("text", { x: 4, y: 13, class: "axis axis-title" }, "USDC"));
+    var times = history.map(function (point) { return Date.parse(point.ts); });
+    var t0 = times[0], t1 = times[times.length - 1];
+    var x = function (t) {
+      return t1 === t0 ? (left + W - right) / 2 : left + (W - left - right) * (t - t0) / (t1 - t0);
+    };
+    if (custodial) {
+      // Net deposits change in steps (a deposit lands at once).
+      var steps = [];
+      history.forEach(function (point, k) {
+        if (isBlank(point.net_deposits)) return;
+        if (steps.length) steps.push([x(times[k]), steps[steps.length - 1][1]]);
+        steps.push([x(times[k]), y(point.net_deposits)]);
+      });
+      chart.appendChild(svg("path", { d: pointsPath(steps), class: "deposits-line" }));
+    }
+    chart.appendChild(svg("path", {
+      d: pointsPath(history.map(function (point, k) { return [x(times[k]), y(point.adjusted_equity)]; })),
+      class: "equity-line",
+    }));
+    var last = history[history.length - 1];
+    chart.appendChild(svg("circle", {
+      cx: x(t1).toFixed(1), cy: y(last.adjusted_equity).toFixed(1), r: 4, class: "equity-dot",
+    }));
+    timeAxis(chart, t0, t1, x, H - bottom, W, left, right);
+    if (!headline) return;
+    var change = custodial ? last.equity_change :
+      fromMicro(micro(last.adjusted_equity) - micro(history[0].adjusted_equity));
+    var parts = [
+      document.createTextNode("Since " + format.when(history[0].ts) + ": " +
+        (custodial ? "Adjusted Equity, net of deposits and withdrawals, " : "risk-adjusted value ")),
+      el("strong", {
+        class: "pnl " + signClass(change), "data-field": "equity_change", "data-value": String(change),
+        text: format.moneySigned(change),
+      }),
+    ];
+    // The open positions' P&L at market prices (the tables' column), summed exactly.
+    var rows = (snapshot.breakdown || []).concat(snapshot.perps || []);
+    var open = rows.filter(function (row) { return !isBlank(row.pnl); });
+    if (open.length) {
+      var total = fromMicro(open.reduce(function (sum, row) { return sum + micro(row.pnl); }, 0n));
+      parts.push(document.createTextNode(" · open positions' P&L now "));
+      parts.push(el("strong", {
+        class: "pnl " + signClass(total), "data-field": "open_pnl", "data-value": total,
+        text: format.moneySigned(total),
+      }));
+    }
+    headline.replaceChildren.apply(headline, parts);
   }
 
   // --- Rendering ---------------------------------------------------------------------
@@ -197,9 +469,15 @@
     }
     setField("health", summary.health, format.ratio(summary.health, "∞"));
     setField("status", summary.status, statusLabel(summary.status, summary.borrowing));
+    if (snapshot.link) {
+      setField("venue_cash", snapshot.link.cash,
+        isBlank(snapshot.link.cash) ? "not reported by the venue" : format.money(snapshot.link.cash));
+    }
     var card = document.getElementById("margin-health");
-    card.setAttribute("data-status", summary.status);
-    card.setAttribute("data-borrowing", summary.borrowing ? "true" : "false");
+    if (card) {
+      card.setAttribute("data-status", summary.status);
+      card.setAttribute("data-borrowing", summary.borrowing ? "true" : "false");
+    }
     var banner = document.getElementById("margin-call-banner");
     if (banner) setField("banner_health", summary.health, format.ratio(summary.health, "∞"), banner);
     var asOfNode = field("as_of");
@@ -232,6 +510,7 @@
   function renderBreakdown(rows) {
     var body = document.getElementById("breakdown-rows");
     if (!body) return;
+    var before = cellTexts(body);
     var fresh = rows.map(function (row) {
       var head = el("th", { scope: "row", "data-field": "symbol" }, [
         el("span", { class: "symbol", text: row.symbol }),
@@ -240,35 +519,39 @@
       ]);
       return el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol }, [
         head,
-        cell("quantity", row.quantity, format.number(row.quantity, 6), true),
-        cell("collateral_price", row.collateral_price, format.number(row.collateral_price, 4, false), true),
-        cell("value", row.value, format.money(row.value), true),
+        cell("side", row.outcome, String(row.outcome || "").toUpperCase(), false),
+        cell("quantity", row.quantity, format.qty(row.quantity), true),
+        cell("average_price", row.average_price, format.cents(row.average_price), true),
+        cell("collateral_price", row.collateral_price, format.cents(row.collateral_price), true),
+        cell("value", row.value, format.amount(row.value), true),
         cell("haircut", row.haircut, format.percent(row.haircut), true),
-        cell("contribution", row.contribution, format.money(row.contribution), true),
-        cell("pnl", row.pnl, format.money(row.pnl), true),
+        cell("contribution", row.contribution, format.amount(row.contribution), true),
+        pnlCell(row.pnl),
         closeCell(row),
       ]);
     });
     if (!fresh.length) {
-      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "8", text: "No prediction-market positions." })])];
+      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "10", text: "No prediction-market positions." })])];
     }
     body.replaceChildren.apply(body, fresh);
+    flashChanged(body, before);
   }
 
   function renderPerps(rows) {
     var body = document.getElementById("perp-rows");
     if (!body) return;
+    var before = cellTexts(body);
     var fresh = rows.map(function (row) {
       return el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol }, [
         el("th", { scope: "row", "data-field": "symbol", text: row.symbol }),
         cell("side", row.side, row.side.charAt(0).toUpperCase() + row.side.slice(1), false),
-        cell("quantity", row.quantity, format.number(row.quantity, 6), true),
-        cell("average_price", row.average_price, format.number(row.average_price, 2), true),
-        cell("mark_price", row.mark_price, format.number(row.mark_price, 2), true),
+        cell("quantity", row.quantity, format.qty(row.quantity, 6), true),
+        cell("average_price", row.average_price, format.perpPrice(row.average_price), true),
+        cell("mark_price", row.mark_price, format.perpPrice(row.mark_price), true),
         cell("leverage", row.leverage, row.leverage + "x", true),
-        cell("isolated_margin", row.isolated_margin, format.money(row.isolated_margin), true),
-        cell("pnl", row.pnl, format.money(row.pnl), true),
-        cell("liquidation_price", row.liquidation_price, format.number(row.liquidation_price, 2), true),
+        cell("isolated_margin", row.isolated_margin, format.amount(row.isolated_margin), true),
+        pnlCell(row.pnl),
+        cell("liquidation_price", row.liquidation_price, format.perpPrice(row.liquidation_price), true),
         closeCell(row),
       ]);
     });
@@ -276,6 +559,7 @@
       fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "10", text: "No perpetual positions." })])];
     }
     body.replaceChildren.apply(body, fresh);
+    flashChanged(body, before);
   }
 
   function renderMarginCall(call, summary) {
@@ -308,8 +592,21 @@
     if (prices.symbols) field("stale_symbols", banner).textContent = prices.symbols.join(", ");
   }
 
+  // A linked account's link (the Portfolio risk header): its status and last sync.
+  function renderLink(link) {
+    var box = root.querySelector(".link-status");
+    if (!box || !link) return;
+    box.setAttribute("data-link-status", link.status);
+    var badge = field("link_status", box);
+    if (badge) badge.className = "badge badge--" + link.status;
+    setField("link_status", link.status, link.status_label, box);
+    setField("link_synced", link.last_synced_at,
+      link.last_synced_at ? "last synced " + format.when(link.last_synced_at) : "not synced yet", box);
+  }
+
   function renderHistory() {
     drawChart(snapshot.history || [], snapshot.thresholds);
+    drawEquity(snapshot.history || []);
     var note = field("history_note");
     if (note) {
       note.textContent = (snapshot.history || []).length ? "" :
@@ -323,11 +620,28 @@
     renderPerps(snapshot.perps);
     renderMarginCall(snapshot.margin_call, snapshot.summary);
     renderPrices(snapshot.prices);
+    renderLink(snapshot.link);
     renderHistory();
     listeners.forEach(function (listener) {
       listener(snapshot);
     });
+    rendered = true;
   }
+
+  // The charts are drawn at their rendered width: redraw when it changes.
+  var chartWidth = 0;
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      var chart = document.getElementById("equity-chart") || document.getElementById("health-chart");
+      var width = chart ? Math.round(chart.getBoundingClientRect().width) : 0;
+      if (width && width !== chartWidth) {
+        chartWidth = width;
+        renderHistory();
+      }
+    }, 150);
+  });
 
   // --- The snapshot ------------------------------------------------------------------
 
@@ -406,9 +720,17 @@
     var history = snapshot.history || (snapshot.history = []);
     var last = history[history.length - 1];
     if (!last || Date.parse(update.as_of) - Date.parse(last.ts) >= LIVE_POINT_EVERY_MS) {
+      // Net deposits move only with cash (a deposit or withdrawal re-reads the
+      // snapshot soon after): until then the last point's stand, and P&L follows.
+      var first = history[0];
+      var deposits = last ? last.net_deposits : null;
       history.push({
         ts: update.as_of, health: update.health, status: update.status,
         adjusted_equity: update.adjusted_equity, used_margin: update.used_margin,
+        net_deposits: deposits,
+        equity_change: isBlank(deposits) || !first ? null : fromMicro(
+          micro(update.adjusted_equity) - micro(first.adjusted_equity) -
+          (micro(deposits) - micro(first.net_deposits))),
       });
       if (history.length > HISTORY_MAX) history.splice(0, history.length - HISTORY_MAX);
       renderHistory();
@@ -474,7 +796,7 @@
   function setSocketState(state) {
     var status = document.getElementById("live-status");
     status.setAttribute("data-socket", state);
-    setField("socket_label", state, STATE_LABELS[state] || state, status);
+    setField("socket_label", state, STATE_LABELS[state] || state, status, true);
     if (state === "unauthorized" || state === "forbidden") stopped = true;
   }
 

@@ -98,6 +98,11 @@
     return isBlank(value) ? DASH : String(value);
   }
 
+  function humanized(code) {
+    var words = code.replace(/_/g, " ");
+    return words.charAt(0).toUpperCase() + words.slice(1) + ".";
+  }
+
   function pad(number) {
     return (number < 10 ? "0" : "") + number;
   }
@@ -125,6 +130,21 @@
       if (!isNumeric(value)) return shown(value);
       return signed(fixed(value, places === undefined ? 2 : places)) + " USDC";
     },
+    // Money in a table cell whose header says "(USDC)" (portal.format.amount): "1,234.57".
+    amount: function (value, places) {
+      if (!isNumeric(value)) return shown(value);
+      return fixed(value, places === undefined ? 2 : places);
+    },
+    // A P&L or movement in such a cell (portal.format.amount_signed): "+1,000.00".
+    amountSigned: function (value, places) {
+      if (!isNumeric(value)) return shown(value);
+      return signed(fixed(value, places === undefined ? 2 : places));
+    },
+    // The reader's time-zone abbreviation at `value` (now by default): "UTC", "CET".
+    zone: function (value) {
+      var date = isBlank(value) ? new Date() : value instanceof Date ? value : new Date(value);
+      return isNaN(date.getTime()) ? "" : zoneName(date);
+    },
     ratio: function (value, unbounded) {
       if (isBlank(value)) return unbounded === undefined ? "∞" : unbounded;
       return isNumeric(value) ? fixed(value, 2) : String(value);
@@ -150,7 +170,8 @@
     },
     qty: function (value, places) {
       if (!isNumeric(value)) return shown(value);
-      return trimmed(value, places === undefined ? 2 : places);
+      if (places === undefined) places = Math.abs(Number(value)) >= 1 ? 2 : 6;
+      return trimmed(value, places);
     },
     // Django's floatformat:"-N": no decimals for a whole number, else N.
     number: function (value, places, group) {
@@ -161,6 +182,33 @@
     sign: function (value) {
       if (!isNumeric(value) || /^[+-]?[0.]*$/.test(String(value).trim())) return "zero";
       return String(value).trim().charAt(0) === "-" ? "negative" : "positive";
+    },
+    // An amount where every micro-USDC counts: 2 to 6 decimals ("100.000001 USDC").
+    moneyExact: function (value) {
+      if (!isNumeric(value)) return shown(value);
+      var parts = fixed(value, 6).split(".");
+      var fraction = parts[1].replace(/0+$/, "");
+      while (fraction.length < 2) fraction += "0";
+      return parts[0] + "." + fraction + " USDC";
+    },
+    // An error or reason as a sentence with no machine code (portal.format.sentence):
+    // "card_declined: the issuer said no" → "The issuer said no.".
+    sentence: function (value, known) {
+      if (isBlank(value)) return "";
+      var text = String(value).split(/\s+/).filter(Boolean).join(" ");
+      if (!text) return "";
+      known = known || {};
+      var code = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)+/;
+      var bare = new RegExp("^(" + code.source.slice(1) + ")\\.?$").exec(text);
+      if (bare) return known[bare[1]] || humanized(bare[1]);
+      var lead = new RegExp("^(" + code.source.slice(1) + ")\\s*:\\s*").exec(text);
+      if (lead) {
+        if (Object.prototype.hasOwnProperty.call(known, lead[1])) return known[lead[1]];
+        text = text.slice(lead[0].length) || humanized(lead[1]);
+      }
+      text = text.replace(/(^|[^.…])\.\.(?!\.)/g, "$1.");
+      text = text.charAt(0).toUpperCase() + text.slice(1);
+      return /[.!?…]$/.test(text) ? text : text + ".";
     },
     // "7 Dec 2026, 09:03 UTC" in the reader's zone.
     when: function (value) {

@@ -554,7 +554,7 @@ def test_approve_shows_the_services_error_for_insufficient_funds(ops_client, cus
     )
     assert response.status_code == 200
     assertContains(response, f"{withdrawal.public_id}")
-    assertContains(response, "50.000000 USDC is available to withdraw")
+    assertContains(response, "50.00 USDC is available to withdraw")
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.PENDING
 

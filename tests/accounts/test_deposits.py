@@ -15,6 +15,7 @@ from accounts.models import (
     Deposit,
     HouseAccount,
     Journal,
+    Notification,
     OutboxItem,
     PaymentWebhookEvent,
     User,
@@ -225,7 +226,13 @@ def test_a_failed_delivery_is_retried_by_the_outbox_until_the_endpoint_answers(
     assert timedelta(seconds=5) <= waits[0] < waits[1] <= timedelta(seconds=30)
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.CONFIRMED
-    assert outbox_dispatch(now=item.due_at + timedelta(days=1)) == 0
+    # The delivery is done: never sent again (the deposit's notification email may be).
+    outbox_dispatch(now=item.due_at + timedelta(days=1))
+    item.refresh_from_db()
+    assert item.attempts == 3
+    assert Notification.objects.get(kind=Notification.Kind.DEPOSIT).title == (
+        "Deposit of 10.00 USDC received"
+    )
 
 
 def test_a_refused_delivery_keeps_being_retried_and_the_deposit_stays_pending(
@@ -258,9 +265,9 @@ def test_a_refused_delivery_keeps_being_retried_and_the_deposit_stays_pending(
     [
         ("0", "card", GOOD_CARD, "greater than zero"),
         ("-5", "card", GOOD_CARD, "greater than zero"),
-        ("0.5", "card", GOOD_CARD, "between 1 and 25000"),
-        ("25000.000001", "card", GOOD_CARD, "between 1 and 25000"),
-        ("1000000.01", "bank_transfer", "", "between 1 and 1000000"),
+        ("0.5", "card", GOOD_CARD, "between 1.00 USDC and 25,000.00 USDC"),
+        ("25000.000001", "card", GOOD_CARD, "between 1.00 USDC and 25,000.00 USDC"),
+        ("1000000.01", "bank_transfer", "", "between 1.00 USDC and 1,000,000.00 USDC"),
         ("10.1234567", "card", GOOD_CARD, "at most 6 decimal places"),
         (10.5, "card", GOOD_CARD, "not a float"),
         ("ten", "card", GOOD_CARD, "decimal string"),

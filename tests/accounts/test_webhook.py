@@ -273,9 +273,9 @@ def test_get_is_a_json_405(client):
 @pytest.mark.parametrize(
     ("data", "reported"),
     [
-        ({"amount": "1000.000000"}, "1000.000000 USDC"),
+        ({"amount": "1000.000000"}, "1,000.00 USDC"),
         ({"amount": "99.999999"}, "99.999999 USDC"),
-        ({"currency": "EUR"}, "100.000000 EUR"),
+        ({"currency": "EUR"}, "100.00 EUR"),
     ],
 )
 def test_amount_or_currency_mismatch_fails_the_deposit_and_credits_nothing(
@@ -288,7 +288,7 @@ def test_amount_or_currency_mismatch_fails_the_deposit_and_credits_nothing(
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.FAILED
     assert f"reported {reported}" in deposit.failure_reason
-    assert "100.000000 USDC deposit" in deposit.failure_reason
+    assert "100.00 USDC deposit" in deposit.failure_reason
     assert _credited(deposit) == 0
     assert not Journal.objects.exists()
 

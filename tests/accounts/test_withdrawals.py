@@ -77,11 +77,11 @@ def test_request_cannot_exceed_cash_less_other_pending_requests(funded):
     with pytest.raises(InsufficientFunds) as info:
         request(funded, "1000.000001")
     assert info.value.message == (
-        f"Cannot withdraw 1000.000001 USDC from {funded.public_id}: "
-        "1000.000000 USDC is available to withdraw."
+        f"Cannot withdraw 1,000.000001 USDC from {funded.public_id}: "
+        "1,000.00 USDC is available to withdraw."
     )
     request(funded, "600")
-    with pytest.raises(InsufficientFunds, match=r"400\.000000 USDC is available"):
+    with pytest.raises(InsufficientFunds, match=r"400\.00 USDC is available"):
         request(funded, "400.01")
     request(funded, "400")
     with pytest.raises(InsufficientFunds) as info:
@@ -102,7 +102,7 @@ def test_cancelled_and_rejected_requests_release_their_reservation(funded, staff
 def test_margin_account_in_debt_cannot_withdraw():
     account = open_account(margin_enabled=True)
     credit_cash(account, "-50", memo="borrowed")
-    with pytest.raises(InsufficientFunds, match=r"0\.000000 USDC is available"):
+    with pytest.raises(InsufficientFunds, match=r"0\.00 USDC is available"):
         request(account, "1")
 
 
@@ -197,7 +197,7 @@ def test_approving_twice_is_a_clear_conflict_and_posts_nothing_more(funded, staf
 def test_approval_rechecks_cash_and_leaves_the_request_pending(funded, staff):
     withdrawal = request(funded, "800")
     credit_cash(funded, "-300", memo="card chargeback")
-    with pytest.raises(InsufficientFunds, match=r"700\.000000 USDC is available"):
+    with pytest.raises(InsufficientFunds, match=r"700\.00 USDC is available"):
         withdrawal_approve(withdrawal=withdrawal, actor=staff)
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.PENDING
@@ -401,7 +401,7 @@ def test_a_pending_withdrawal_holds_its_cash_until_reviewed(funded, staff):
         with pytest.raises(InsufficientMargin, match=r"has 300\.00 USDC of cash"):
             margin_check_cash_debit(account=locked, amount=Decimal("301"), action="buy")
         margin_check_cash_debit(account=locked, amount=Decimal("300"), action="buy")
-    with pytest.raises(InsufficientFunds, match=r"300\.000000 USDC is available"):
+    with pytest.raises(InsufficientFunds, match=r"300\.00 USDC is available"):
         request(funded, "300.01")
 
     withdrawal_reject(withdrawal=withdrawal, actor=staff, reason="Unverified destination")

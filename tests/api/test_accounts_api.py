@@ -247,7 +247,7 @@ def test_withdrawing_more_than_the_cash_is_422_insufficient_funds(api, api_accou
     )
     assert too_much.status_code == 422
     assert too_much.json()["code"] == "insufficient_funds"
-    assert "100.000000 USDC is available" in too_much.json()["message"]
+    assert "100.00 USDC is available" in too_much.json()["message"]
 
     # Pending requests reserve their amount: the second cannot claim it again.
     first = api.post(

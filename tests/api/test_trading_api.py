@@ -721,7 +721,7 @@ def test_lowering_leverage_beyond_the_cash_is_undercollateralized_and_rolled_bac
     (position,) = call(api, "get", "positions", expect=200).json()["positions"]
     assert (position["leverage"], position["isolated_margin"]) == (5, "100.000000")
     body = call(api, "post", "leverage", {"symbol": "BTC-PERP", "leverage": 10}, expect=200).json()
-    assert "50 USDC of isolated margin freed" in body["message"].replace(".000000", "")
+    assert "50.00 USDC of isolated margin freed" in body["message"]
 
 
 def test_leverage_change_cancels_the_markets_open_orders(api, market):

@@ -97,7 +97,8 @@ def test_typing_a_size_projects_health_and_a_trade_appears(portal, page, alice):
     log_in(page, portal, "alice@example.test")
     binary_rows = "#breakdown-rows [data-field=symbol]"
     assert page.locator(binary_rows).count() == 1
-    page.select_option("#order-symbol", "TRUMP-WIN:NO")
+    page.select_option("#order-symbol", "TRUMP-WIN")  # the order ticket: market, then outcome
+    page.check("#order-entry input[name=outcome][value=no]")
     page.fill("#order-notional", "50")
     projected = page.locator("#order-projection [data-field=projected_health]")
     page.wait_for_function(
@@ -195,7 +196,7 @@ def test_closing_half_a_position_from_its_row(portal, page, alice):
         arg=f"{before - half:.6f}",
     )
     result = page.locator("#position-breakdown [data-field=close_result]")
-    assert result.inner_text().startswith(f"Sold {half:.6f} TRUMP-WIN at ")
+    assert result.inner_text().startswith(f"Sold {half:,.2f} TRUMP-WIN YES at ")
     # The position changed: its panel is gone, the button collapsed and focused.
     assert page.locator("form.close-panel").count() == 0
     assert row.locator("[data-action=close-position]").get_attribute("aria-expanded") == "false"
@@ -237,6 +238,107 @@ def test_one_close_panel_at_a_time_and_a_perp_closed_from_its_row(portal, page, 
     page.locator("form.close-panel").get_by_role("button", name="Confirm close").click()
     page.wait_for_selector("#perp-rows tr.empty")
     result = page.locator("#perp-positions [data-field=close_result]")
-    assert result.inner_text().startswith(f"Sold {size} BTC-PERP at ")
+    assert result.inner_text().startswith(f"Sold {Decimal(size).normalize():f} BTC-PERP at ")
     perps = Position.objects.filter(account=alice, instrument__symbol="BTC-PERP")
     assert not perps.exclude(quantity=0).exists()
+
+
+# --- Issue 18 (D): changed values highlighted, the gauge's ticks and markers, charts --------
+
+
+def test_a_live_update_highlights_the_values_it_changed(portal, page, alice):
+    log_in(page, portal, "alice@example.test")
+    ae = "#account-summary [data-field=adjusted_equity]"
+    flashed = page.evaluate(
+        "() => [...document.querySelectorAll('.value-changed')].map(n => n.outerHTML)"
+    )
+    assert flashed == []  # nothing flashes on load
+    before = page.get_attribute(ae, "data-value")
+    page.evaluate(
+        """() => { window.__changed = [];
+        new MutationObserver(records => records.forEach(r => {
+          if (r.target.classList && r.target.classList.contains('value-changed'))
+            window.__changed.push(r.target.getAttribute('data-field'));
+        })).observe(document.getElementById('dashboard'),
+          {subtree: true, attributes: true, attributeFilter: ['class']}); }"""
+    )
+    quote("0.50", "0.51")  # TRUMP-WIN falls: figures and the row's price and P&L move
+    page.wait_for_function(
+        "([sel, old]) => document.querySelector(sel).dataset.value !== old", arg=[ae, before]
+    )
+    page.wait_for_function("() => window.__changed.includes('adjusted_equity')")
+    # The breakdown row's price and P&L change when the snapshot is re-read.
+    page.wait_for_function(
+        "() => ['collateral_price', 'pnl'].some(f => window.__changed.includes(f))",
+        timeout=20_000,
+    )
+    price = page.locator("#breakdown-rows [data-field=collateral_price]").first.inner_text()
+    assert price.endswith("¢")
+    # The class goes again after ~1.5 s.
+    page.wait_for_function(
+        f"() => !document.querySelector('{ae}').classList.contains('value-changed')"
+    )
+    # Motion respected: with reduced motion the highlight is static (no animation).
+    page.emulate_media(reduced_motion="reduce")
+    animation = page.evaluate(
+        """() => { const n = document.querySelector('#account-summary [data-field=cash]');
+        n.classList.add('value-changed'); const a = getComputedStyle(n).animationName;
+        n.classList.remove('value-changed'); return a; }"""
+    )
+    assert animation == "none"
+
+
+def _rendered_font_sizes(page, selector: str) -> list[float]:
+    """The on-screen size (px) of each SVG text matching `selector`."""
+    return page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].map(t => {
+          const svg = t.ownerSVGElement, box = svg.viewBox.baseVal;
+          const scale = svg.getBoundingClientRect().width / box.width;
+          return parseFloat(getComputedStyle(t).fontSize) * scale; })""",
+        selector,
+    )
+
+
+def test_the_gauge_marks_no_borrowing_and_labels_its_ticks(portal, page):
+    user = UserFactory(email="carol@example.test")
+    account = open_account(owner=user, margin_enabled=True, margin_override="granted")
+    credit_cash(account, "1000")  # cash only: health unbounded
+    page.set_viewport_size({"width": 375, "height": 812})
+    log_in(page, portal, "carol@example.test")
+    gauge = page.locator("#health-gauge")
+    assert gauge.get_attribute("data-gauge") == "unbounded"
+    assert page.locator("#health-gauge .gauge-needle").count() == 0  # never drawn as 3
+    assert page.locator("[data-field=gauge_marker]").inner_text() == "∞ — no borrowing"
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('#health-gauge .gauge-label')].map(t => t.textContent)"
+    )
+    assert labels == ["0", "1.0", "1.2", "1.5", "3.0"]
+    for size in _rendered_font_sizes(
+        page, "#health-gauge text, #equity-chart text, #health-chart text"
+    ):
+        assert size >= 11, size
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('#health-gauge, #equity-chart, #health-chart')]"
+        ".map(n => n.getBoundingClientRect().right)"
+    )
+    assert widths and max(widths) <= 375  # the charts fit the phone's width
+
+
+def test_health_above_the_scale_is_marked_not_pinned(portal, page):
+    user = UserFactory(email="dave@example.test")
+    account = open_account(owner=user, margin_enabled=True, margin_override="granted")
+    credit_cash(account, "1000")
+    binary_create("TRUMP-WIN")
+    quote("0.60", "0.61")
+    order_execute(account=account, symbol="TRUMP-WIN", side="buy", notional_usdc=Decimal("1050"))
+    log_in(page, portal, "dave@example.test")
+    assert page.get_attribute("#health-gauge", "data-gauge") == "above"
+    assert page.locator("[data-field=gauge_marker]").inner_text() == "≥ 3.0"
+    assert page.locator("#health-gauge .gauge-offscale-mark").count() == 1
+    health = Decimal(page.get_attribute("#health-gauge .gauge-needle", "data-health"))
+    assert health >= 3
+    # The history chart draws its zones; the equity chart its line.
+    assert page.locator("#health-chart .band").count() == 3
+    quote("0.62", "0.63")  # a tick: the pushed figures become a point of both charts
+    page.wait_for_selector("#equity-chart .equity-line", state="attached")
+    page.wait_for_selector("#health-chart .health-line", state="attached")

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import zoneinfo
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -35,10 +35,22 @@ CASES = [
     ("quantity", "1000.000000"),
     ("quantity", "123374.714727"),
     ("quantity", "0.004"),
+    ("quantity", "0.001999"),
+    ("quantity", "-0.5"),
     ("ratio", "1.5349"),
     ("percent", "0.4251"),
     ("percent_signed", "0.05"),
     ("percent_signed", "-0.1234"),
+    ("usdc_exact", "100.000000"),
+    ("usdc_exact", "100.000001"),
+    ("usdc_exact", "1234.5"),
+    ("usdc_exact", "0"),
+    ("sentence", "card_declined: the card issuer declined the payment."),
+    ("sentence", "venue_auth_failed: Kalshi refused the API key: bad key.."),
+    ("sentence", "venue_unavailable"),
+    ("sentence", "insufficient_funds:"),
+    ("sentence", "Wait... the venue is slow"),
+    ("sentence", "Already a sentence."),
 ]
 JS_NAMES = {
     "usdc": "money",
@@ -46,6 +58,7 @@ JS_NAMES = {
     "perp_price": "perpPrice",
     "quantity": "qty",
     "percent_signed": "percentSigned",
+    "usdc_exact": "moneyExact",
 }
 
 
@@ -65,6 +78,66 @@ def test_rules():
     assert fmt.percent_signed("-0.1234") == "-12.3%"
     assert fmt.usdc(None) == "—"
     assert fmt.usdc("n/a") == "n/a"
+
+
+def test_exact_money_and_rounding_for_bounds():
+    assert fmt.usdc_exact("100.000000") == "100.00 USDC"
+    assert fmt.usdc_exact(Decimal("100.000001")) == "100.000001 USDC"
+    assert fmt.usdc_exact("-1234.5") == "-1,234.50 USDC"
+    assert fmt.usdc_exact(None) == "—"
+    assert fmt.usdc("0.001", rounding=ROUND_UP) == "0.01 USDC"
+    assert fmt.usdc("10.999", rounding=ROUND_FLOOR) == "10.99 USDC"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "card_declined: the card issuer declined the payment.",
+            "The card issuer declined the payment.",
+        ),
+        (
+            "venue_auth_failed: Kalshi refused the API key: bad key..",
+            "Kalshi refused the API key: bad key.",
+        ),
+        ("credential_unreadable:", "Credential unreadable."),
+        ("venue_unavailable", "Venue unavailable."),
+        ("  Already   a sentence. ", "Already a sentence."),
+        ("Wait... for it", "Wait... for it."),
+        ("no stop at the end", "No stop at the end."),
+        ("", ""),
+        (None, ""),
+        # a code in the middle of text is not a leading code: left alone
+        ("Kalshi says order_rejected", "Kalshi says order_rejected."),
+    ],
+)
+def test_sentence_drops_machine_codes(text, expected):
+    assert fmt.sentence(text) == expected
+
+
+def test_sentence_explains_known_codes():
+    known = {"card_declined": "The card was declined."}
+    assert fmt.sentence("card_declined: do_not_honor", known) == "The card was declined."
+    assert fmt.sentence("card_declined", known) == "The card was declined."
+    assert fmt.sentence("expired_card: the card expired", known) == "The card expired."
+
+
+def test_trade_reads_as_people_say_it():
+    assert (
+        fmt.trade(
+            "buy", "1086.956521", "TRUMP-WIN", "0.46", binary=True, outcome="yes", venue="Kalshi"
+        )
+        == "Buy 1,086.96 TRUMP-WIN YES at 46¢ on Kalshi"
+    )
+    assert fmt.trade("sell", "0.500000", "BTC-PERP", "67250.5", binary=False) == (
+        "Sell 0.5 BTC-PERP at 67,250.50"
+    )
+
+
+def test_a_stored_time_can_name_its_own_zone():
+    moment = datetime(2026, 12, 7, 9, 3, 40, tzinfo=UTC)
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        assert fmt.when(moment, UTC) == "7 Dec 2026, 09:03 UTC"
 
 
 def test_times_show_the_readers_zone():

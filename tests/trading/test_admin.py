@@ -238,6 +238,7 @@ def policy_form(policy: RiskPolicy, *, haircuts: list[dict] | None = None, **fie
             "interest_rate_annual",
             "margin_volume_threshold",
             "price_stale_after_seconds",
+            "ticket_confirm_fraction",
         )
     }
     existing = list(policy.haircuts.order_by("pk")) if policy.pk else []

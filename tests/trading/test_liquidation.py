@@ -189,7 +189,7 @@ def test_liquidation_sales_are_balanced_journals_through_the_fill_path(below_thr
     journals = Journal.objects.filter(kind=Journal.Kind.LIQUIDATION, account=account)
     assert sorted(str(j.pk) for j in journals) == sorted(s["journal_id"] for s in liquidation.steps)
     for journal in journals:
-        assert "Liquidation (below_threshold)" in journal.memo
+        assert "Liquidation (health below the liquidation threshold): Sell " in journal.memo
         assert sum(p.amount for p in journal.postings.all()) == 0
     cash_in = Posting.objects.filter(
         journal__in=journals, ledger_account__account=account
@@ -401,7 +401,7 @@ def test_the_report_is_readable_and_the_owner_notified_once_after_commit(
     assert notification.account == account
     assert notification.email
     assert notification.dedupe_key == f"liquidation:{liquidation.pk}"
-    assert "1000.000000 ALPHA YES at 0.50000000 on kalshi" in notification.body
+    assert "1,000 ALPHA YES at 50¢ on Kalshi" in notification.body
     assert "Margin Health fell to 0.88, below the liquidation threshold of 0.90" in (
         notification.body
     )

@@ -96,7 +96,7 @@ def test_a_buy_below_the_requirement_is_refused_in_words_a_customer_understands(
     assert info.value.message == (
         "Insufficient margin: after this buy Margin Health would be 1.05 (Adjusted Equity "
         "1,050.00 USDC / Used Margin 1,000.00 USDC), below the initial margin requirement "
-        "of 1.2. Available Margin is 762.50 USDC now; deposit at least 125.00 USDC or "
+        "of 1.20. Available Margin is 762.50 USDC now; deposit at least 125.00 USDC or "
         "reduce the size."
     )
     # Following the advice works: with 125.01 more, health = 1050 / 874.99 = 1.200014.
@@ -170,13 +170,13 @@ def test_a_withdrawal_never_borrows_however_healthy_the_account(holder):
     assert info.value.code == "insufficient_funds"
     assert info.value.message == (
         f"Cannot withdraw 500.000001 USDC from {holder.public_id}: "
-        "500.000000 USDC is available to withdraw."
+        "500.00 USDC is available to withdraw."
     )
     # The withdrawal service goes through the same check, counting pending requests.
     withdrawal_request(
         account=holder, amount=D("300"), destination="Bank ****1", requested_by=holder.owner
     )
-    with pytest.raises(InsufficientFunds, match=r"200\.000000 USDC is available"):
+    with pytest.raises(InsufficientFunds, match=r"200\.00 USDC is available"):
         withdrawal_request(
             account=holder, amount=D("200.01"), destination="Bank ****1", requested_by=holder.owner
         )

@@ -186,7 +186,7 @@ def test_a_sell_receives_the_best_bid_and_always_passes(borrower):
 
 
 def test_selling_more_than_the_position_is_refused(holder):
-    with pytest.raises(InvalidParams, match=r"Cannot sell 1200\.000000 ALPHA YES.*holds 1000"):
+    with pytest.raises(InvalidParams, match=r"Cannot sell 1,200 ALPHA YES.*holds 1,000"):
         trade_simulate(account=holder, symbol="ALPHA", outcome="yes", side="sell", notional="600")
 
 
@@ -489,7 +489,7 @@ def test_a_what_if_withdrawal_can_never_borrow(holder):
         ([], [{"instrument_name": "ALPHA:MAYBE", "amount": "1"}], InvalidParams, "outcome"),
         ([], [{"instrument_name": "", "amount": "1"}], InvalidParams, "instrument_name"),
         ([], [{"instrument_name": "ALPHA", "amount": "0"}], InvalidParams, "not be zero"),
-        ([], [{"instrument_name": "ALPHA", "amount": "-1001"}], InvalidParams, "holds 1000"),
+        ([], [{"instrument_name": "ALPHA", "amount": "-1001"}], InvalidParams, "holds 1,000"),
         (
             [],
             [{"instrument_name": "ALPHA", "amount": "1", "entry_price": "1.5"}],

@@ -197,8 +197,9 @@ def test_a_nul_byte_in_a_form_id_is_404(markets):
         reverse("trade-projection", args=[account.public_id]),
         {"symbol": "TRUMP-WIN\x00", "side": "buy", "notional": "5"},
     )
-    assert projection.status_code == 404
-    assert projection.json()["code"] == "not_found"
+    # The order ticket's fields: a market name with a NUL byte is a bad field (400).
+    assert projection.status_code == 400
+    assert projection.json()["code"] == "invalid_params" and projection.json()["message"]
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "٢٠٢٦-٠١-٠١"])

@@ -139,7 +139,7 @@ def test_a_non_custodial_account_gets_the_risk_view_without_trading(markets):
     client = signed_in(account)
     html = client.get(reverse("dashboard")).content.decode()
     assert 'id="position-breakdown"' in html
-    assert "no borrowing" in html
+    assert "<h1>Portfolio risk</h1>" in html and "Available Margin" not in html
     assert 'id="order-form"' not in html and 'id="leverage"' not in html
     body = client.get(reverse("dashboard-snapshot", args=[account.public_id])).json()
     assert body["account"]["custodial"] is False

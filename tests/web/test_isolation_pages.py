@@ -123,6 +123,8 @@ PAGES = [
     "/deposits/",
     "/withdrawals/",
     "/transactions/",
+    "/orders/",
+    "/positions/",
     "/notifications/",
     "/reports/",
     "/api-keys/",
@@ -141,7 +143,11 @@ def test_every_page_shows_only_the_signed_in_customers_data(alice_client, alice,
 def test_own_data_is_there(alice_client, alice):
     """The pages above are not empty: they do show Alice's own records."""
     expectations = {
-        "/accounts/": [alice.account.public_id, alice.tracked.public_id, "31,415.92"],
+        "/accounts/": [
+            alice.account.public_id,
+            alice.tracked.public_id,
+            f"{Account.objects.get(pk=alice.account.pk).risk_cash:,.2f}",  # its cash
+        ],
         "/deposits/": [alice.deposit.public_id, "2,718.28"],
         "/withdrawals/": [alice.withdrawal.public_id, "1,414.21", "alice private bank"],
         "/transactions/": ["alice private funding", "31,415.92"],

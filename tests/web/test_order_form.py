@@ -52,7 +52,10 @@ def projection(client: Client, account: Account, **params) -> tuple[int, dict]:
 
 
 def place(client: Client, account: Account, **data):
+    """POST the ticket as its script does (confirmed: the confirmation step is tested
+    on its own)."""
     data.setdefault("client_order_id", "")
+    data.setdefault("confirmed", "1")
     return client.post(reverse("order-place", args=[account.public_id]), data, **JSON)
 
 
@@ -82,13 +85,14 @@ def test_the_projection_counts_fees_as_the_pre_trade_check_does(markets):
     account = borrower()
     status, body = projection(signed_in(account), account, symbol=TRUMP, side="buy", notional="300")
     assert status == 200
-    assert D(body["fees"]) > 0
+    assert D(body["fees_max"]) >= D(body["fees"]) > 0
     trade = trade_simulate(
         account=account, symbol=TRUMP, outcome="yes", side="buy", notional=D("300")
     )
-    # Fees come off cash: the projected cash is lower than the fee-less simulation's.
+    # Fees come off cash: the projected cash is lower than the fee-less simulation's
+    # by the fee the check counts (the worst case: the fill at the slippage limit).
     assert D(body["projection"]["after"]["cash"]) == (
-        trade.projection.after.cash - D(body["fees"])
+        trade.projection.after.cash - D(body["fees_max"])
     ).quantize(D("0.000001"), rounding=ROUND_UP)
 
 
@@ -143,7 +147,7 @@ def test_a_perp_projection_shows_the_isolated_margin_and_liquidation_price(marke
 @pytest.mark.parametrize(
     ("params", "status", "code"),
     [
-        ({"symbol": "NOPE", "side": "buy", "notional": "10"}, 404, "not_found"),
+        ({"symbol": "NOPE", "side": "buy", "notional": "10"}, 400, "invalid_params"),
         ({"symbol": TRUMP, "side": "buy", "notional": "-5"}, 400, "invalid_params"),
         ({"symbol": TRUMP, "side": "buy", "notional": "1.1234567"}, 400, "invalid_params"),
         ({"symbol": TRUMP, "side": "hold", "notional": "10"}, 400, "invalid_params"),
@@ -181,7 +185,10 @@ def test_an_order_from_the_form_fills_and_is_pushed(markets, django_capture_on_c
     assert response.status_code == 201
     body = response.json()
     assert body["order"]["status"] == "filled" and body["order"]["symbol"] == TRUMP
-    assert body["message"].startswith("Bought 200.000000 TRUMP-WIN at 0.60000000 on kalshi")
+    assert body["message"] == (
+        "Bought 200 TRUMP-WIN YES at 60¢ on Kalshi · 120.00 USDC, fees 0.00 USDC."
+    )
+    assert body["url"] == reverse("order_detail", args=[body["order"]["id"]])
     pushed = [receive(channel) for _ in range(3)]
     assert [m["type"] for m in pushed] == ["fill.update", "position.update", "order.update"]
     assert body["order"]["id"] in pushed[2]["text"]
@@ -197,12 +204,19 @@ def test_a_form_order_without_javascript_redirects_with_a_message(markets):
     client = signed_in(account)
     response = client.post(
         reverse("order-place", args=[account.public_id]),
-        {"symbol": f"{FED}:NO", "side": "buy", "notional_usdc": "71", "client_order_id": ""},
+        {
+            "symbol": FED,
+            "outcome": "no",
+            "side": "buy",
+            "notional_usdc": "71",
+            "client_order_id": "",
+            "confirmed": "on",
+        },
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("dashboard")
     html = response.content.decode()
-    assert "Bought 100.000000 FED-CUT:NO at 0.71000000 on kalshi" in html  # NO ask = 1 − 0.29
+    assert "Bought 100 FED-CUT NO at 71¢ on Kalshi · 71.00 USDC" in html  # NO ask = 1 − 0.29
     assert Position.objects.get(account=account, outcome="no").quantity == D("100")
 
 
@@ -243,7 +257,7 @@ def test_a_double_submit_places_one_order(markets):
     again = place(
         client, account, symbol=TRUMP, side="buy", notional_usdc="60", client_order_id="web-1"
     )
-    assert first.status_code == again.status_code == 201
+    assert (first.status_code, again.status_code) == (201, 200)  # 200: the original order
     assert first.json()["order"]["id"] == again.json()["order"]["id"]
     assert Order.objects.filter(account=account).count() == 1
 

@@ -65,7 +65,8 @@ def test_reducing_by_half_sells_half_and_a_retry_returns_the_same_order(markets)
     assert (order["time_in_force"], order["client_order_id"]) == ("IOC", "web-close-1")
     half = (before / 2).quantize(D("0.000001"))
     assert D(order["filled_quantity"]) == half
-    assert body["message"].startswith(f"Sold {half:.6f} {TRUMP} at ")
+    assert body["message"].startswith(f"Sold {half:,.2f} {TRUMP} YES at ")
+    assert body["url"] == reverse("order_detail", args=[order["id"]])
     assert held(account, markets[TRUMP]) == before - half
 
     # The same click retried (a lost answer): the original order, nothing sold again.

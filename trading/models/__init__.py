@@ -1,3 +1,4 @@
+from .alerts import HealthAlert
 from .instruments import EventGroup, Instrument, Listing, PriceTick, Venue
 from .orders import FeePolicy, Fill, FundingPayment, LeverageSetting, Order, VenueFeeSchedule
 from .positions import Position
@@ -9,6 +10,7 @@ __all__ = [
     "FeePolicy",
     "Fill",
     "FundingPayment",
+    "HealthAlert",
     "Instrument",
     "InstrumentHaircut",
     "LeverageSetting",

@@ -62,6 +62,13 @@ class RiskPolicy(models.Model):
         help_text="Lifetime traded volume (USDC) at which margin turns on automatically.",
         **money_field_kwargs(),
     )
+    ticket_confirm_fraction = models.DecimalField(
+        "order ticket: confirm above (fraction of Adjusted Equity)",
+        default=Decimal("0.10"),
+        help_text="An order from the dashboard's ticket whose notional exceeds this fraction "
+        "of the account's Adjusted Equity asks for a confirmation first (0.10 = 10%).",
+        **RATIO,
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -104,6 +111,13 @@ class RiskPolicy(models.Model):
                 condition=models.Q(price_stale_after_seconds__gte=1)
                 & models.Q(price_stale_after_seconds__lte=3600),
                 violation_error_message="Prices go stale after 1 to 3,600 seconds.",
+            ),
+            models.CheckConstraint(
+                name="riskpolicy_ticket_confirm_range",
+                condition=models.Q(ticket_confirm_fraction__gte=0)
+                & models.Q(ticket_confirm_fraction__lte=1),
+                violation_error_message="The ticket's confirmation fraction lies between 0 "
+                "(confirm every order) and 1 (100% of Adjusted Equity).",
             ),
         ]
 

@@ -42,6 +42,7 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services.accounts import account_check_can_transact
 from accounts.services.audit import audit_record
+from portal import format as fmt
 from portal.db import row_add
 from portal.errors import (
     DomainError,
@@ -60,6 +61,7 @@ from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
 from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
+from trading.services.notices import fills_notify
 from trading.services.perps import perp_margin_needed
 from trading.services.routing import (
     Contract,
@@ -172,6 +174,11 @@ def execute_request_clean(
     )
 
 
+def _price(contract: Contract, value: Decimal | None) -> str:
+    """A price as the contract's market quotes it: "46¢", "67,250.50"."""
+    return fmt.price(value, binary=contract.instrument.is_binary)
+
+
 def execute_route(request: ExecuteRequest) -> RoutedFill:
     """Route `request` on the venues' live books (read now, outside any lock).
 
@@ -190,8 +197,9 @@ def execute_route(request: ExecuteRequest) -> RoutedFill:
     slippage = estimate.slippage_bps
     if slippage is not None and slippage > request.slippage_bps:
         raise SlippageExceeded(
-            f"The fill would average {estimate.average_price}, {slippage:.1f} bps from the "
-            f"best price {estimate.best_price}: more than the {request.slippage_bps} bps allowed."
+            f"The fill would average {_price(contract, estimate.average_price)}, "
+            f"{slippage:.1f} bps from the best price {_price(contract, estimate.best_price)}: "
+            f"more than the {request.slippage_bps} bps allowed."
         )
     return route
 
@@ -251,9 +259,12 @@ def sale_check(*, account: Account, contract: Contract, quantity: Decimal) -> De
         or ZERO
     )
     if quantity > held - reserved:
-        held_by = f", {reserved} of them held by orders at a venue" if reserved else ""
+        held_by = (
+            f", {fmt.quantity(reserved, 6)} of them held by orders at a venue" if reserved else ""
+        )
         raise InvalidParams(
-            f"Cannot sell {quantity} {contract.symbol}: the position holds {held}{held_by}."
+            f"Cannot sell {fmt.quantity(quantity, 6)} {contract.symbol}: the position holds "
+            f"{fmt.quantity(held, 6)}{held_by}."
         )
     return held - reserved
 
@@ -597,7 +608,7 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
         if placed.status == VenueOrderStatus.FILLED:
             # The reservation is released in the fill's one UPDATE of the account row.
             release = _reservation_set(order, cash=ZERO, quantity=ZERO)
-            order_fill_apply(
+            fill = order_fill_apply(
                 order=order,
                 account=account,
                 quantity=placed.quantity,
@@ -606,6 +617,10 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
                 venue_fill_id=placed.venue_fill_id,
                 account_deltas={"orders_reserved": release} if release else None,
             )
+            order.account = account
+            # Emailed when the venue confirmed late (the reconciler): nobody was waiting.
+            late = late_fill or fixed.status == Order.Status.PENDING
+            fills_notify(order=order, fills=[fill], email=late)
             order_update_broadcast(order=order)
             return order
         reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Journal
+from portal import format as fmt
 from portal.errors import InvalidParams
 from portal.money import ZERO, quantize_money
 from trading.broadcasts import fill_broadcast
@@ -139,8 +140,15 @@ def order_fill_apply(
     fees = fees_for_fill(
         venue=venue, quantity=quantity, price=price, notional=notional, liquidity=liquidity
     )
-    label = f" {order.outcome.upper()}" if order.outcome else ""
-    memo = f"{order.public_id}: {order.side} {quantity} {instrument.symbol}{label} @ {price}"
+    memo = fmt.trade(
+        order.side,
+        quantity,
+        instrument.symbol,
+        price,
+        binary=instrument.is_binary,
+        outcome=order.outcome or None,
+        venue=venue.name,
+    )
     applied = _position_apply(
         order=order,
         account=account,
@@ -149,7 +157,7 @@ def order_fill_apply(
         price=price,
         venue_fee=fees.venue_fee,
         commission=fees.commission,
-        memo=f"{memo} on {venue.code}",
+        memo=f"{order.public_id}: {memo}",
         account_deltas=account_deltas,
     )
     now = timezone.now()

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Posting
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from portal import format as fmt
 from portal.errors import Conflict, ErrorCode, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading.selectors import risk_policy_get
@@ -167,7 +168,10 @@ def account_interest_accrue(
             journal = journal_post(
                 kind=Journal.Kind.INTEREST,
                 account=account,
-                memo=f"Interest for {day.isoformat()}: {rate} a year on Used Margin {used_margin}",
+                memo=(
+                    f"Interest for {fmt.day(day)}: {fmt.percent(rate, 2)} a year on Used "
+                    f"Margin of {fmt.usdc(used_margin)}"
+                ),
                 idempotency_key=key,
                 lines=[
                     Line(cash_ledger_account(account), -interest),

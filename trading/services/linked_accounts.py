@@ -35,6 +35,7 @@ from accounts.models import Account, LinkedCredential, User
 from accounts.services.accounts import account_open
 from accounts.services.audit import audit_record
 from accounts.services.ledger import accounts_changed_mark
+from portal import format as fmt
 from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
@@ -42,6 +43,7 @@ from trading.enqueue import linked_account_sync_enqueue
 from trading.marketdata.quotes import OrderBook, Outcome, Quote, quantize_price
 from trading.marketdata.store import quotes_get_many, quotes_publish
 from trading.models import EventGroup, Instrument, Listing, Position, Venue
+from trading.services.notices import linked_sync_failed_notify, linked_sync_recovered_notify
 from trading.venues import kalshi, polymarket
 from trading.venues.tracking import (
     CredentialCheck,
@@ -375,20 +377,48 @@ def linked_account_sync(*, credential_id: int, now: datetime | None = None) -> S
         lock.release()
 
 
+# What a failed sync tells the user, by the venue error's code: a plain sentence where the
+# venue's own words are technical (an HTTP status, an endpoint); a refused credential keeps
+# the venue's words (written for people by the adapters) and says what to do.
+SYNC_ERRORS = {
+    ErrorCode.VENUE_UNAVAILABLE.code: "The exchange did not answer. We will try again shortly.",
+    ErrorCode.VENUE_RATE_LIMITED.code: (
+        "The exchange asked us to slow down. We will try again shortly."
+    ),
+    ErrorCode.VENUE_BAD_RESPONSE.code: (
+        "The exchange sent an answer we could not read. We will try again shortly."
+    ),
+}
+CREDENTIAL_UNREADABLE = (
+    "We could not read the stored credential on our side. Replace it, or contact support."
+)
+REFUSED_ADVICE = "Check that the key is still active and can read the account, or replace it."
+
+
 def _error_text(exc: Exception) -> str:
-    if isinstance(exc, VenueError):
-        return f"{exc.code}: {exc.message}"[:500]
-    # CredentialKeyError: a server-side key problem; its message names no secret.
-    return f"credential_unreadable: {exc}"[:500]
+    """The sync error as the Linked exchanges page and the API show it: sentences, no
+    machine codes (the code and the venue's full text go to the log)."""
+    if not isinstance(exc, VenueError):
+        # CredentialKeyError: a server-side key problem; its message names no secret.
+        return CREDENTIAL_UNREADABLE
+    if exc.code in SYNC_ERRORS:
+        return SYNC_ERRORS[exc.code]
+    text = fmt.sentence(exc.message)
+    if exc.code == ErrorCode.VENUE_AUTH_FAILED.code:
+        text = f"{text} {REFUSED_ADVICE}"
+    return text[:500]
 
 
 def _sync_failed(credential: LinkedCredential, exc: Exception, *, now: datetime) -> SyncOutcome:
-    error = _error_text(exc)
+    # The outcome (tasks, logs) keeps the code and the venue's words; the user reads
+    # `_error_text`.
+    error = f"{getattr(exc, 'code', 'credential_unreadable')}: {getattr(exc, 'message', exc)}"
     logger.warning("linked account sync failed: credential %s: %s", credential.pk, error)
     with transaction.atomic():
         locked = LinkedCredential.objects.select_for_update().get(pk=credential.pk)
         if locked.status == LinkedCredential.Status.UNLINKED:
             return SyncOutcome(credential.pk, ok=False, skipped="unlinked")
+        episode_starts = locked.consecutive_failures == 0
         locked.consecutive_failures += 1
         backoff = min(
             settings.LINKED_SYNC_INTERVAL_SECONDS * 2**locked.consecutive_failures,
@@ -396,7 +426,7 @@ def _sync_failed(credential: LinkedCredential, exc: Exception, *, now: datetime)
         )
         retry_after = getattr(exc, "retry_after", None) or 0
         locked.status = LinkedCredential.Status.FAILING
-        locked.last_error = error
+        locked.last_error = _error_text(exc)
         locked.last_sync_attempt_at = now
         locked.next_sync_at = now + timedelta(seconds=max(backoff, retry_after))
         locked.save(
@@ -408,6 +438,8 @@ def _sync_failed(credential: LinkedCredential, exc: Exception, *, now: datetime)
                 "next_sync_at",
             ]
         )
+        if episode_starts:  # once per failing episode; `_sync_apply` tells its end
+            linked_sync_failed_notify(credential=locked, exc=exc, now=now)
     return SyncOutcome(credential.pk, ok=False, error=error)
 
 
@@ -445,6 +477,9 @@ def _sync_apply(
                 existing=held.get((instrument_id, outcome)),
                 now=now,
             )
+        failures = locked.consecutive_failures
+        if failures:  # a failing episode ends
+            linked_sync_recovered_notify(credential=locked, failures=failures, now=now)
         locked.cash_balance = None if tracked.cash is None else quantize_money(tracked.cash)
         locked.status = LinkedCredential.Status.ACTIVE
         locked.consecutive_failures = 0

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from accounts.models import Account, Journal, Notification
 from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from portal import format as fmt
 from portal.errors import DomainError, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading import margin
@@ -279,9 +280,16 @@ def _sell_to_target(
                 price=estimate.average_price,
                 journal_kind=Journal.Kind.LIQUIDATION,
                 memo=(
-                    f"Liquidation ({cause}): sell {sold} {instrument.symbol} "
-                    f"{contract.outcome.upper()} @ {estimate.average_price} "
-                    f"on {listing.venue.code}"
+                    f"Liquidation ({Liquidation.Reason(cause).label.lower()}): "
+                    + fmt.trade(
+                        Side.SELL,
+                        sold,
+                        instrument.symbol,
+                        estimate.average_price,
+                        binary=True,
+                        outcome=contract.outcome,
+                        venue=listing.venue.name,
+                    )
                 ),
             )
             portfolio.cash[0] = float(account.cash_balance)
@@ -413,8 +421,8 @@ def _notification_text(
             f"(Margin Health {_shown(liquidation.health_before)})."
         )
     sold = "; ".join(
-        f"{step['quantity']} {step['symbol']} {step['outcome'].upper()} "
-        f"at {step['average_price']} on {step['venue']}"
+        f"{fmt.quantity(step['quantity'])} {step['symbol']} {step['outcome'].upper()} "
+        f"at {fmt.cents(step['average_price'])} on {str(step['venue']).capitalize()}"
         for step in liquidation.steps
     )
     health = (
@@ -423,7 +431,7 @@ def _notification_text(
         else _shown(liquidation.health_after)
     )
     where = (
-        f"Margin Health is now {health}; Used Margin is {liquidation.used_margin_after:,.2f} USDC."
+        f"Margin Health is now {health}; Used Margin is {fmt.usdc(liquidation.used_margin_after)}."
     )
     if liquidation.status == Liquidation.Status.SHORTFALL:
         title = f"Positions in {account.public_id} liquidated: debt remains"
@@ -432,7 +440,7 @@ def _notification_text(
         title = f"Positions in {account.public_id} liquidated"
     body = (
         f"{why} To restore your margin we sold: {sold}, raising "
-        f"{liquidation.proceeds:,.2f} USDC. {where}"
+        f"{fmt.usdc(liquidation.proceeds)}. {where}"
     )
     return {"title": title, "body": body}
 

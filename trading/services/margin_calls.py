@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 import numpy as np
 from django.db import transaction
@@ -36,6 +36,7 @@ from accounts.services.notifications import (
     notification_create,
     notification_email_send_on_commit,
 )
+from portal.format import ratio, usdc, when
 from trading import margin
 from trading.broadcasts import margin_calls_broadcast
 from trading.enqueue import account_liquidate_enqueue, margin_calls_notify_enqueue
@@ -222,7 +223,7 @@ def _resolve_many(
     for account, call, health in to_resolve:
         call.status = MarginCall.Status.RESOLVED
         call.resolved_at = now
-        shown = "unbounded (no borrowing)" if health is None else f"{health:.2f}"
+        shown = "unbounded (no borrowing)" if health is None else _health(health)
         notifications.append(
             Notification(
                 user_id=account.owner_id,
@@ -232,7 +233,7 @@ def _resolve_many(
                 body=(
                     f"Margin Health of account {account.public_id} is back at {shown}, at or "
                     f"above the maintenance requirement. The margin call opened "
-                    f"{call.opened_at:%Y-%m-%d %H:%M} UTC is resolved; no liquidation is pending."
+                    f"{when(call.opened_at)} is resolved; no liquidation is pending."
                 ),
                 dedupe_key=_dedupe_key(call, "resolved"),
                 email=True,
@@ -400,7 +401,12 @@ def _dedupe_key(call: MarginCall, event: str) -> str:
 
 
 def _usdc(amount: Decimal) -> str:
-    return f"{amount:,.2f} USDC"
+    return usdc(amount)
+
+
+def _health(value: Decimal) -> str:
+    """Health to two places, cut (not rounded): 0.999 never reads as the 1.00 it is below."""
+    return ratio(Decimal(value).quantize(CENT, rounding=ROUND_DOWN))
 
 
 def _deposit_to_meet(
@@ -429,14 +435,14 @@ def _opened_message(call: MarginCall, account: Account, policy: RiskPolicy) -> t
         f"Margin call on account {account.public_id}",
         (
             f"Margin Health of account {account.public_id} fell to "
-            f"{call.health_at_open:.2f}, below the maintenance requirement of "
-            f"{policy.maintenance_threshold:.2f} (Used Margin "
+            f"{_health(call.health_at_open)}, below the maintenance requirement of "
+            f"{ratio(policy.maintenance_threshold)} (Used Margin "
             f"{_usdc(call.used_margin_at_open)}, Adjusted Equity "
             f"{_usdc(call.adjusted_equity_at_open)}).\n\n"
             f"Deposit at least {_usdc(deposit)} or reduce positions "
             f"to meet the call. If Margin Health falls below "
-            f"{policy.liquidation_threshold:.2f}, or the call is still open at "
-            f"{_deadline(call, policy):%Y-%m-%d %H:%M} UTC, positions will be liquidated."
+            f"{ratio(policy.liquidation_threshold)}, or the call is still open at "
+            f"{when(_deadline(call, policy))}, positions will be liquidated."
         ),
     )
 
@@ -460,16 +466,16 @@ def _reminder_message(
     else:
         level = "Urgent"
     public_id = call.account.public_id
-    shown = "unbounded" if health is None else f"{health:.2f}"
+    shown = "unbounded" if health is None else _health(health)
     return (
         f"{level}: margin call on {public_id} still open",
         (
             f"The margin call on account {public_id}, open since "
-            f"{call.opened_at:%Y-%m-%d %H:%M} UTC, is still open: Margin Health is {shown}, "
-            f"below {policy.maintenance_threshold:.2f} (reminder {number}).\n\n"
+            f"{when(call.opened_at)}, is still open: Margin Health is {shown}, "
+            f"below {ratio(policy.maintenance_threshold)} (reminder {number}).\n\n"
             f"Deposit at least {_usdc(deposit)} or reduce positions now. Unless Margin "
             f"Health is back at "
-            f"{policy.maintenance_threshold:.2f} by {deadline:%Y-%m-%d %H:%M} UTC "
+            f"{ratio(policy.maintenance_threshold)} by {when(deadline)} "
             f"(about {hours_left} h from now), positions will be liquidated."
         ),
     )

@@ -24,8 +24,9 @@ from decimal import ROUND_FLOOR, ROUND_UP, Decimal
 from django.db import transaction
 
 from accounts.models import Account
+from portal import format as fmt
 from portal.errors import DomainError, InsufficientFunds, InsufficientMargin
-from portal.money import ZERO, quantize_money
+from portal.money import ZERO
 from trading import margin
 from trading.services.simulation import Breach, PortfolioChange, Projection, change_simulate
 
@@ -33,8 +34,9 @@ CENT = Decimal("0.01")
 
 
 def _usdc(amount: Decimal, rounding: str = ROUND_UP) -> str:
-    """An amount as a person reads it: cents, thousands separated."""
-    return f"{amount.quantize(CENT, rounding=rounding):,}"
+    """An amount as a person reads it ("1,234.57 USDC"), rounded the way that keeps the
+    sentence true: what is needed up, what is there down."""
+    return fmt.usdc(amount, rounding=rounding)
 
 
 def _in_transaction_check() -> None:
@@ -58,12 +60,12 @@ def margin_refusal_reason(
         cash = _usdc(max(ZERO, before.cash), ROUND_FLOOR)
         if projection.breach is Breach.BORROWING:
             return InsufficientFunds, (
-                f"A {action} cannot borrow: it needs {needed} USDC and account "
-                f"{account.public_id} has {cash} USDC of cash."
+                f"A {action} cannot borrow: it needs {needed} and account "
+                f"{account.public_id} has {cash} of cash."
             )
         return InsufficientMargin, (
             f"Margin is not enabled on account {account.public_id}, so it cannot borrow: "
-            f"this {action} needs {needed} USDC and the account has {cash} USDC of cash."
+            f"this {action} needs {needed} and the account has {cash} of cash."
         )
     deposit = margin.add_funds_needed(
         projection.result.adjusted_equity,
@@ -73,11 +75,11 @@ def margin_refusal_reason(
     health = (after.health or ZERO).quantize(CENT, rounding=ROUND_FLOOR)
     return InsufficientMargin, (
         f"Insufficient margin: after this {action} Margin Health would be {health} "
-        f"(Adjusted Equity {_usdc(after.adjusted_equity, ROUND_FLOOR)} USDC / Used Margin "
-        f"{_usdc(after.used_margin)} USDC), below the initial margin requirement of "
-        f"{projection.initial_threshold}. Available Margin is "
-        f"{_usdc(before.available_margin, ROUND_FLOOR)} USDC now; deposit at least "
-        f"{_usdc(Decimal(repr(float(deposit))))} USDC or reduce the size."
+        f"(Adjusted Equity {_usdc(after.adjusted_equity, ROUND_FLOOR)} / Used Margin "
+        f"{_usdc(after.used_margin)}), below the initial margin requirement of "
+        f"{fmt.ratio(projection.initial_threshold)}. Available Margin is "
+        f"{_usdc(before.available_margin, ROUND_FLOOR)} now; deposit at least "
+        f"{_usdc(Decimal(repr(float(deposit))))} or reduce the size."
     )
 
 
@@ -138,8 +140,8 @@ def margin_check_withdrawal(*, account: Account, amount: Decimal) -> Projection:
     if projection.breach is Breach.BORROWING:
         available = max(ZERO, account.risk_cash)
         raise InsufficientFunds(
-            f"Cannot withdraw {quantize_money(amount)} USDC from {account.public_id}: "
-            f"{quantize_money(available)} USDC is available to withdraw."
+            f"Cannot withdraw {fmt.usdc_exact(amount)} from {account.public_id}: "
+            f"{fmt.usdc(available, rounding=ROUND_FLOOR)} is available to withdraw."
         )
     refusal = margin_refusal(projection, account=account, action="withdrawal")
     if refusal is not None:

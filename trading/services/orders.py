@@ -30,6 +30,7 @@ AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
 
 import logging
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.db import transaction
@@ -37,11 +38,12 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Account
+from portal import format as fmt
 from portal.errors import Conflict, DomainError, ErrorCode, InvalidParams, NotFound
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
 from trading.broadcasts import order_update_broadcast
 from trading.catalog import listings_get
-from trading.marketdata.quotes import OrderBook
+from trading.marketdata.quotes import OrderBook, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position
 from trading.selectors import contracts_get
@@ -53,9 +55,11 @@ from trading.services.execute import (
     sale_check,
     slippage_bps_clean,
 )
-from trading.services.fills import order_fill_apply
-from trading.services.margin_check import margin_check_action, margin_check_cash_debit
+from trading.services.fees import fees_for_fill
+from trading.services.fills import fill_notional, order_fill_apply
+from trading.services.margin_check import margin_check_action, margin_refusal
 from trading.services.markets import instrument_check_tradable
+from trading.services.notices import fills_notify
 from trading.services.order_status import RESTING, order_status_set
 from trading.services.routing import (
     Contract,
@@ -68,6 +72,8 @@ from trading.services.routing import (
 from trading.services.simulation import (
     PortfolioChange,
     PositionDelta,
+    Projection,
+    change_simulate,
     decimal_clean,
     slippage_limit,
 )
@@ -204,6 +210,49 @@ def crossing_levels(
     return book_walk(book, side, quantity=quantity, limit=limit).levels
 
 
+def order_margin_change(
+    *,
+    account: Account,
+    contract: Contract,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    leverage: int | None,
+) -> tuple[PortfolioChange, str] | None:
+    """What the pre-trade check of `quantity` at `price` (the limit, the worst case)
+    projects, and the action it names; None when the order only reduces risk.
+
+    A binary buy projects the cash paid and the contracts added; a sell only
+    reduces risk (the position must hold it: InvalidParams, raised). A perp
+    order allocates notional / leverage of isolated margin, unless it only
+    reduces the position. The check (`_margin_check`, under the account lock)
+    and the ticket's preview (`order_place_preview`, no lock) both use it.
+    """
+    instrument = contract.instrument
+    if instrument.is_binary:
+        if side == Order.Side.SELL:
+            sale_check(account=account, contract=contract, quantity=quantity)
+            return None
+        key = (instrument.pk, contract.outcome)
+        change = PortfolioChange(
+            cash=-(quantity * price).quantize(Decimal(1).scaleb(-6), rounding=ROUND_UP),
+            positions=(PositionDelta(contract=contracts_get([key])[key], quantity=quantity),),
+        )
+        return change, "buy"
+    held = (
+        Position.objects.filter(account=account, instrument=instrument, outcome="")
+        .values_list("quantity", flat=True)
+        .first()
+        or ZERO
+    )
+    if (-held if side == Order.Side.BUY else held) >= quantity:
+        return None  # it only reduces the position: no margin is allocated
+    margin = (quantity * price / Decimal(leverage or 1)).quantize(
+        Decimal(1).scaleb(-6), rounding=ROUND_UP
+    )
+    return PortfolioChange(cash=-margin), "perp order"
+
+
 def _margin_check(
     *,
     account: Account,
@@ -213,36 +262,19 @@ def _margin_check(
     price: Decimal,
     leverage: int | None,
 ) -> None:
-    """The pre-trade check for `quantity` at `price` (the limit, the worst case).
-
-    A binary buy projects the cash paid and the contracts added; a sell only
-    reduces risk (the position must hold it: InvalidParams). A perp order
-    allocates notional / leverage of isolated margin.
-    """
-    instrument = contract.instrument
-    if instrument.is_binary:
-        if side == Order.Side.SELL:
-            sale_check(account=account, contract=contract, quantity=quantity)
-            return
-        key = (instrument.pk, contract.outcome)
-        change = PortfolioChange(
-            cash=-(quantity * price).quantize(Decimal(1).scaleb(-6), rounding=ROUND_UP),
-            positions=(PositionDelta(contract=contracts_get([key])[key], quantity=quantity),),
-        )
-        margin_check_action(account=account, change=change, action="buy")
-        return
-    held = (
-        Position.objects.filter(account=account, instrument=instrument, outcome="")
-        .values_list("quantity", flat=True)
-        .first()
-        or ZERO
+    """The pre-trade check for `quantity` at `price` (`order_margin_change`), under
+    the caller's account lock: InsufficientMargin / InsufficientFunds."""
+    planned = order_margin_change(
+        account=account,
+        contract=contract,
+        side=side,
+        quantity=quantity,
+        price=price,
+        leverage=leverage,
     )
-    if (-held if side == Order.Side.BUY else held) >= quantity:
-        return  # it only reduces the position: no margin is allocated
-    margin = (quantity * price / Decimal(leverage or 1)).quantize(
-        Decimal(1).scaleb(-6), rounding=ROUND_UP
-    )
-    margin_check_cash_debit(account=account, amount=margin, action="perp order")
+    if planned is not None:
+        change, action = planned
+        margin_check_action(account=account, change=change, action=action)
 
 
 # ---------------------------------------------------------------------------
@@ -256,8 +288,10 @@ def _fills_apply(
     fills: Iterable[tuple[Decimal, Decimal]],
     liquidity: str,
 ) -> None:
-    """Record each (price, quantity) through the one fill path (account locked)."""
-    for price, quantity in fills:
+    """Record each (price, quantity) through the one fill path (account locked), and
+    tell the customer of them in one notification (emailed when they did not just
+    place it: a resting order matched, a take-profit or stop-loss fired)."""
+    booked = [
         order_fill_apply(
             order=order,
             account=account,
@@ -266,6 +300,13 @@ def _fills_apply(
             venue=order.venue,
             liquidity=liquidity,
         )
+        for price, quantity in fills
+    ]
+    fills_notify(
+        order=order,
+        fills=booked,
+        email=liquidity == Fill.Liquidity.MAKER or order.parent_id is not None,
+    )
 
 
 def _remaining(order: Order) -> Decimal:
@@ -293,7 +334,10 @@ def _execute_now(
             order,
             status=Order.Status.REJECTED,
             code="fok_not_filled",
-            reason=f"Fill or kill: only {available} of {remaining} could fill now.",
+            reason=(
+                f"Fill or kill: only {fmt.quantity(available, 6)} of "
+                f"{fmt.quantity(remaining, 6)} could fill now."
+            ),
         )
         return order
     _fills_apply(order=order, account=account, fills=fills, liquidity=liquidity)
@@ -338,44 +382,22 @@ def order_place(
     matching (FOK not filled: status `rejected`). Raises Conflict
     `market_closed` for a halted or resolved market.
     """
-    contract = contract_from_symbol(symbol)
-    instrument = contract.instrument
-    side = _choice(side, Order.Side, name="side")
-    order_type = _choice(order_type, Order.Type, name="order_type")
-    time_in_force = _choice(time_in_force, Order.TimeInForce, name="time_in_force")
-    quantity = decimal_clean(
-        quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
+    request = order_request_clean(
+        symbol=symbol,
+        side=side,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        quantity=quantity,
+        price=price,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+        leverage=leverage,
     )
-    if order_type == Order.Type.MARKET:
-        if price is not None:
-            raise InvalidParams("A market order has no price; use a limit order.")
-        if time_in_force == Order.TimeInForce.GTC:
-            time_in_force = Order.TimeInForce.IOC
-        if take_profit is not None or stop_loss is not None:
-            raise InvalidParams("Take-profit and stop-loss need a limit order.")
-        limit = None
-    else:
-        if price is None:
-            raise InvalidParams("A limit order needs a price.")
-        limit = _price_clean(price, name="price", instrument=instrument)
-    take_profit = (
-        None
-        if take_profit is None
-        else _price_clean(take_profit, name="take_profit", instrument=instrument)
-    )
-    stop_loss = (
-        None
-        if stop_loss is None
-        else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
-    )
-    if instrument.is_binary and side == Order.Side.SELL and (take_profit or stop_loss):
-        raise InvalidParams(
-            "Binary positions are long-only: take-profit and stop-loss go on the buy order."
-        )
-    _triggers_check(side=side, price=limit, take_profit=take_profit, stop_loss=stop_loss)
+    contract, instrument, side = request.contract, request.contract.instrument, request.side
+    order_type, time_in_force = request.order_type, request.time_in_force
+    quantity, limit = request.quantity, request.limit
+    take_profit, stop_loss = request.take_profit, request.stop_loss
     client_order_id = _client_order_id_clean(client_order_id)
-    if instrument.is_binary and leverage is not None:
-        raise InvalidParams("leverage applies to perpetuals only.")
 
     fingerprint = _fingerprint(
         contract=contract,
@@ -452,6 +474,204 @@ def order_place(
         _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
         order_update_broadcast(order=order)
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order as `order_place` validated it (market: `limit` None, IOC or FOK)."""
+
+    contract: Contract
+    side: str
+    order_type: str
+    time_in_force: str
+    quantity: Decimal
+    limit: Decimal | None
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    leverage: object
+
+
+def order_request_clean(
+    *,
+    symbol: object,
+    side: object,
+    order_type: object = Order.Type.LIMIT,
+    time_in_force: object = Order.TimeInForce.GTC,
+    quantity: object,
+    price: object,
+    take_profit: object = None,
+    stop_loss: object = None,
+    leverage: object = None,
+) -> OrderRequest:
+    """Validate an order's fields as `order_place` does (InvalidParams saying what is
+    wrong; NotFound for an unknown symbol): its one validation, shared by the
+    ticket's preview (`order_place_preview`)."""
+    contract = contract_from_symbol(symbol)
+    instrument = contract.instrument
+    side = _choice(side, Order.Side, name="side")
+    order_type = _choice(order_type, Order.Type, name="order_type")
+    time_in_force = _choice(time_in_force, Order.TimeInForce, name="time_in_force")
+    quantity = decimal_clean(
+        quantity, name="quantity", places=QUANTITY_DECIMAL_PLACES, positive=True
+    )
+    if order_type == Order.Type.MARKET:
+        if price is not None:
+            raise InvalidParams("A market order has no price; use a limit order.")
+        if time_in_force == Order.TimeInForce.GTC:
+            time_in_force = Order.TimeInForce.IOC
+        if take_profit is not None or stop_loss is not None:
+            raise InvalidParams("Take-profit and stop-loss need a limit order.")
+        limit = None
+    else:
+        if price is None:
+            raise InvalidParams("A limit order needs a price.")
+        limit = _price_clean(price, name="price", instrument=instrument)
+    take_profit = (
+        None
+        if take_profit is None
+        else _price_clean(take_profit, name="take_profit", instrument=instrument)
+    )
+    stop_loss = (
+        None
+        if stop_loss is None
+        else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
+    )
+    if instrument.is_binary and side == Order.Side.SELL and (take_profit or stop_loss):
+        raise InvalidParams(
+            "Binary positions are long-only: take-profit and stop-loss go on the buy order."
+        )
+    _triggers_check(side=side, price=limit, take_profit=take_profit, stop_loss=stop_loss)
+    if instrument.is_binary and leverage is not None:
+        raise InvalidParams("leverage applies to perpetuals only.")
+    return OrderRequest(
+        contract=contract,
+        side=side,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        quantity=quantity,
+        limit=limit,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+        leverage=leverage,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlacePreview:
+    """What `order_place` would do now, without placing anything.
+
+    `fills`: the (price, quantity) levels it would take at once, as a taker,
+    best first (`crossing_levels`, the walk `_execute_now` books); `fees`:
+    each of those fills' fees as `order_fill_apply` charges them; `resting`:
+    what a GTC order leaves on the book, `cancelled`: what IOC cancels;
+    `fok_rejected`: FOK cannot fill it all now. `projection` / `refusal`:
+    the pre-trade check's projection (None when the order only reduces risk,
+    or a market order finds nothing to take) and the error the order would
+    be refused with (None: it passes).
+    """
+
+    request: OrderRequest
+    venue: str
+    book: OrderBook | None
+    leverage: int | None
+    check_price: Decimal | None
+    fills: tuple[tuple[Decimal, Decimal], ...]
+    fees: Decimal
+    resting: Decimal
+    cancelled: Decimal
+    fok_rejected: bool
+    projection: Projection | None
+    refusal: DomainError | None
+
+    @property
+    def fill_quantity(self) -> Decimal:
+        return sum((quantity for _, quantity in self.fills), ZERO)
+
+    @property
+    def fill_average_price(self) -> Decimal | None:
+        filled = self.fill_quantity
+        if not filled:
+            return None
+        return quantize_price(sum((p * q for p, q in self.fills), ZERO) / filled)
+
+
+def order_place_preview(*, account: Account, **fields: object) -> OrderPlacePreview:
+    """`order_place`'s steps for `fields` (its keyword arguments but the
+    client_order_id), in its order, without a lock and without writing: the
+    one validation (`order_request_clean`, raised), the market's state, the
+    venue and its book (`_venue_pick`), the account checks, the leverage, the
+    pre-trade check at the price `order_place` checks (`order_margin_change`
+    projected by `change_simulate`, judged by `margin_refusal`: the verdict
+    `margin_check_action` raises) and the fills `_execute_now` would book now
+    with their fees. A refusal before the pre-trade check (market closed, no
+    live book for IOC / FOK, the account, a sale beyond the position) is
+    raised as the order would raise it.
+    """
+    request = order_request_clean(**fields)
+    contract, side, quantity = request.contract, request.side, request.quantity
+    instrument = contract.instrument
+    instrument_check_tradable(instrument)
+    listing, book = _venue_pick(
+        contract=contract, side=side, quantity=quantity, limit=request.limit
+    )
+    if book is None and request.time_in_force != Order.TimeInForce.GTC:
+        order_books_get(instrument=instrument, outcome=contract.book_outcome)
+        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+    account = Account.objects.select_related("owner").get(pk=account.pk)  # as order_place reads it
+    account_check_can_order(account)
+    leverage = (
+        None
+        if instrument.is_binary
+        else _leverage_for(account=account, instrument=instrument, leverage=request.leverage)
+    )
+    fills = crossing_levels(book, side=side, limit=request.limit, quantity=quantity)
+    check_price = request.limit
+    if check_price is None:
+        check_price = fills[-1][0] if fills else None
+    projection = refusal = None
+    if check_price is not None:
+        planned = order_margin_change(
+            account=account,
+            contract=contract,
+            side=side,
+            quantity=quantity,
+            price=check_price,
+            leverage=leverage,
+        )
+        if planned is not None:
+            change, action = planned
+            projection = change_simulate(account=account, change=change)
+            refusal = margin_refusal(projection, account=account, action=action)
+    available = sum((q for _, q in fills), ZERO)
+    fok_rejected = request.time_in_force == Order.TimeInForce.FOK and available < quantity
+    if fok_rejected:
+        fills = ()
+    fees = ZERO
+    for price, filled in fills:
+        notional = fill_notional(side=side, quantity=filled, price=price)
+        fees += fees_for_fill(
+            venue=listing.venue,
+            quantity=filled,
+            price=price,
+            notional=notional,
+            liquidity=Fill.Liquidity.TAKER,
+        ).total
+    left = ZERO if fok_rejected else quantity - available
+    gtc = request.time_in_force == Order.TimeInForce.GTC
+    return OrderPlacePreview(
+        request=request,
+        venue=listing.venue.code,
+        book=book,
+        leverage=leverage,
+        check_price=check_price,
+        fills=fills,
+        fees=fees,
+        resting=left if gtc else ZERO,
+        cancelled=ZERO if gtc else left,
+        fok_rejected=fok_rejected,
+        projection=projection,
+        refusal=refusal,
+    )
 
 
 def _fingerprint(
@@ -584,7 +804,8 @@ def order_modify(
         )
         if new_quantity <= order.filled_quantity:
             raise InvalidParams(
-                f"quantity must be above the {order.filled_quantity} already filled."
+                f"quantity must be above the {fmt.quantity(order.filled_quantity, 6)} already "
+                "filled."
             )
         new_tp = (
             order.take_profit
@@ -917,7 +1138,10 @@ def position_close(
         size = abs(held) * (share or 100) / 100
         size = max(QUANTITY_QUANTUM, size.quantize(QUANTITY_QUANTUM, rounding=ROUND_DOWN))
     if size > abs(held):
-        raise InvalidParams(f"quantity {size} is more than the position's {abs(held)}.")
+        raise InvalidParams(
+            f"The quantity {fmt.quantity(size, 6)} is more than the position's "
+            f"{fmt.quantity(abs(held), 6)}."
+        )
     side = Order.Side.SELL if held > 0 else Order.Side.BUY
     instrument_check_tradable(instrument)
     books = order_books_get(instrument=instrument, outcome=contract.book_outcome)

@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notification
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from portal import format as fmt
 from portal.db import row_add
 from portal.errors import (
     DomainError,
@@ -305,7 +306,7 @@ def _perp_fill(
         journal = journal_post(
             kind=journal_kind,
             account=account,
-            memo=memo or f"{side} {quantity} {instrument.symbol} @ {price}",
+            memo=memo or fmt.trade(side, quantity, instrument.symbol, price, binary=False),
             lines=lines,
             account_deltas=deltas,
         )
@@ -448,8 +449,8 @@ def leverage_check(
         reason = margin_refusal_reason(projection, account=account, action="leverage change")
         if reason is not None:
             refusal = (
-                f"Lowering leverage to {leverage}x needs {delta} USDC more of isolated margin: "
-                f"{reason[1]}"
+                f"Lowering leverage to {leverage}x needs {fmt.usdc(delta, rounding=ROUND_UP)} "
+                f"more of isolated margin: {reason[1]}"
             )
     elif delta < ZERO:
         quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
@@ -464,7 +465,8 @@ def leverage_check(
         ):
             refusal = (
                 f"Raising leverage to {leverage}x would leave {instrument.symbol}'s isolated "
-                f"margin ({target} USDC) below its maintenance requirement at the current mark."
+                f"margin ({fmt.usdc(target)}) below its maintenance requirement at the current "
+                "mark."
             )
     return LeveragePlan(instrument, leverage, position, target, delta, projection, refusal)
 
@@ -482,7 +484,10 @@ def _margin_resize(*, plan: LeveragePlan, account: Account) -> None:
         journal_post(
             kind=Journal.Kind.MARGIN_ALLOCATION,
             account=account,
-            memo=f"{instrument.symbol} leverage {plan.leverage}x: isolated margin {plan.target}",
+            memo=(
+                f"{instrument.symbol} leverage {plan.leverage}x: isolated margin "
+                f"{fmt.usdc(plan.target)}"
+            ),
             lines=[
                 Line(cash_ledger_account(account), -delta),
                 Line(_isolated_ledger_account(account=account, instrument=instrument), delta),
@@ -574,7 +579,7 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
     message = f"Leverage in {instrument.symbol} set to {new}x."
     if moved:
         verb = "allocated" if moved > 0 else "freed"
-        message += f" {abs(moved)} USDC of isolated margin {verb}."
+        message += f" {fmt.usdc(abs(moved))} of isolated margin {verb}."
     return LeverageResult(
         market=instrument.symbol,
         status=LeverageStatus.APPLIED,
@@ -690,19 +695,23 @@ def _perp_position_liquidate(
             venue_fee=ZERO,
             commission=ZERO,
             leverage=None,
-            memo=f"Isolated liquidation: {side} {estimate.quantity} {instrument.symbol} @ {price}",
+            memo="Isolated liquidation: "
+            + fmt.trade(side, estimate.quantity, instrument.symbol, price, binary=False),
             journal_kind=Journal.Kind.LIQUIDATION,
         )
         released = margin_before - result.position.isolated_margin
         shortfall = max(ZERO, -result.realized_pnl - released)
         closed = estimate.quantity if held > 0 else -estimate.quantity
         body = (
-            f"Your {instrument.symbol} position of {held} fell below maintenance margin and "
-            f"{abs(closed)} were closed at {price}. Realized P&L {result.realized_pnl} USDC; "
-            f"isolated margin released {released} USDC."
+            f"Your {instrument.symbol} position of {fmt.quantity(held)} fell below its "
+            f"maintenance margin and {fmt.quantity(abs(closed))} were closed at "
+            f"{fmt.perp_price(price)}. Realized P&L {fmt.usdc_signed(result.realized_pnl)}; "
+            f"isolated margin released {fmt.usdc(released)}."
         )
         if shortfall:
-            body += f" The loss exceeded the isolated margin by {shortfall} USDC, taken from cash."
+            body += (
+                f" The loss exceeded the isolated margin by {fmt.usdc(shortfall)}, taken from cash."
+            )
         notification, _ = notification_create(
             user_id=account.owner_id,
             account_id=account.pk,
@@ -710,6 +719,7 @@ def _perp_position_liquidate(
             title=f"{instrument.symbol} position liquidated",
             body=body,
             email=True,
+            dedupe_key=None if result.journal is None else f"perp_liquidation:{result.journal.pk}",
         )
         notification_email_send_on_commit(notifications=[notification])
         logger.info("Perp liquidation: account %s %s", account_id, body)
@@ -827,7 +837,10 @@ def _funding_pay(
         journal = journal_post(
             kind=Journal.Kind.FUNDING,
             account=account,
-            memo=f"Funding {instrument.symbol} {period_start:%Y-%m-%d %H:%M} rate {rate}",
+            memo=(
+                f"Funding {instrument.symbol} for the period from "
+                f"{fmt.when(period_start, UTC)} at a rate of {fmt.percent_signed(rate, 4)}"
+            ),
             idempotency_key=f"funding:{instrument.pk}:{account.pk}:{period_start.isoformat()}",
             lines=[
                 Line(cash_ledger_account(account), -amount),

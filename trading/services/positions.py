@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
+from portal import format as fmt
 from portal.errors import InvalidParams
 from portal.money import ZERO, quantize_money
 from trading.marketdata.quotes import quantize_price
@@ -97,8 +98,8 @@ def binary_fill_apply(
     elif side == Side.SELL:
         if quantity > position.quantity:
             raise InvalidParams(
-                f"Cannot sell {quantity} {instrument.symbol} {outcome.upper()}: "
-                f"the position holds {position.quantity}."
+                f"Cannot sell {fmt.quantity(quantity, 6)} {instrument.symbol} {outcome.upper()}: "
+                f"the position holds {fmt.quantity(position.quantity, 6)}."
             )
         notional = quantize_money(quantity * price, rounding=ROUND_DOWN)
         realized = quantize_money(notional - quantity * position.average_price)
@@ -125,7 +126,8 @@ def binary_fill_apply(
     journal = journal_post(
         kind=journal_kind,
         account=account,
-        memo=memo or f"{side} {quantity} {instrument.symbol} {outcome.upper()} @ {price}",
+        memo=memo
+        or fmt.trade(side, quantity, instrument.symbol, price, binary=True, outcome=outcome),
         idempotency_key=idempotency_key,
         lines=lines,
         account_deltas={"lifetime_volume": notional, **(account_deltas or {})},

@@ -77,8 +77,10 @@ from django.db.models import (
     DecimalField,
     F,
     Func,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -99,7 +101,19 @@ from portal.money import (
 )
 from trading.enqueue import report_generate_enqueue
 from trading.models import Fill, Report
-from trading.presenters import FILL_FIELDS
+from trading.presenters import (
+    FILL_FIELDS,
+    POSITION_TABLE_FIELDS,
+    order_present,
+    position_row_present,
+)
+from trading.selectors import (
+    ORDER_FIELDS,
+    fills_filtered,
+    orders_filtered,
+    position_book_get,
+    row_contract_set,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -278,16 +292,42 @@ def _cash_before(cash_id: int, start: datetime) -> Decimal:
     return total if total is not None else ZERO
 
 
-def _transactions_table(account: Account, start: datetime, end: datetime) -> ReportTable:
+def _transactions_table(
+    account: Account,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    kind: str | None = None,
+    newest_first: bool = False,
+) -> ReportTable:
+    """Cash postings in [start, end) (None: unbounded), of one journal `kind` if given;
+    `balance` is always the account's cash after the posting."""
     cash_id = cash_ledger_account(account).pk
 
     def rows(format: str) -> Iterator[tuple]:
-        # The running balance is a window sum over the range plus what the account held
-        # before it: every cell comes from the database as written.
-        opening = _cash_before(cash_id, start)
-        balance = Value(opening, output_field=DecimalField()) + Window(
-            Sum("amount"), order_by=F("id").asc()
-        )
+        postings = Posting.objects.filter(ledger_account_id=cash_id)
+        if start is not None:
+            postings = postings.filter(created_at__gte=start)
+        if end is not None:
+            postings = postings.filter(created_at__lt=end)
+        if kind:
+            # Only some postings are listed: each one's balance is the sum of every
+            # posting up to it (a window over the listed ones would skip the others).
+            postings = postings.filter(journal__kind=kind)
+            balance = Subquery(
+                Posting.objects.filter(ledger_account_id=cash_id, id__lte=OuterRef("id"))
+                .order_by()
+                .values("ledger_account_id")
+                .annotate(total=Sum("amount"))
+                .values("total")
+            )
+        else:
+            # The running balance is a window sum over the range plus what the account
+            # held before it: every cell comes from the database as written.
+            opening = ZERO if start is None else _cash_before(cash_id, start)
+            balance = Value(opening, output_field=DecimalField()) + Window(
+                Sum("amount"), order_by=F("id").asc()
+            )
         columns = (
             ("time", IsoTime("created_at"), SAFE),
             ("journal_id", F("journal_id"), INT),
@@ -297,10 +337,7 @@ def _transactions_table(account: Account, start: datetime, end: datetime) -> Rep
             ("balance", DecimalText(balance), SAFE),
         )
         return (
-            Posting.objects.filter(
-                ledger_account_id=cash_id, created_at__gte=start, created_at__lt=end
-            )
-            .order_by("id")
+            postings.order_by("-id" if newest_first else "id")
             .values_list(*_cells(columns, format))
             .iterator(chunk_size=CHUNK_SIZE)
         )
@@ -312,7 +349,10 @@ TRANSACTION_COLUMNS = ("time", "journal_id", "kind", "memo", "amount", "balance"
 POSITION_COLUMNS = FILL_FIELDS
 
 
-def _positions_table(account: Account, start: datetime, end: datetime) -> ReportTable:
+def _fills_table(fills: QuerySet, *, newest_first: bool = False) -> ReportTable:
+    """`fills` (a Fill queryset) as the fill object of the API (`FILL_FIELDS`), every
+    cell formatted by the database."""
+
     def rows(format: str) -> Iterator[tuple]:
         contract = Concat(
             "instrument__symbol",
@@ -342,14 +382,20 @@ def _positions_table(account: Account, start: datetime, end: datetime) -> Report
             "created_at": (IsoTime("created_at"), SAFE),
         }
         columns = tuple((name, *cells[name]) for name in POSITION_COLUMNS)
+        order = ("-created_at", "-id") if newest_first else ("id",)
         return (
-            Fill.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
-            .order_by("id")
+            fills.order_by(*order)
             .values_list(*_cells(columns, format))
             .iterator(chunk_size=CHUNK_SIZE)
         )
 
     return ReportTable(POSITION_COLUMNS, rows, csv_ready=True)
+
+
+def _positions_table(account: Account, start: datetime, end: datetime) -> ReportTable:
+    return _fills_table(
+        Fill.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
+    )
 
 
 PERFORMANCE_COLUMNS = (
@@ -450,6 +496,128 @@ def report_table(*, account: Account, type: str, date_from: date, date_to: date)
     if type == Report.Type.PERFORMANCE:
         return _performance_table(account, date_from, date_to, start, end)
     raise InvalidParams(f"Unknown report type {type!r}.")
+
+
+# --- Exports: the pages' tables as CSV -----------------------------------------------
+#
+# Every table of the portal (transactions, orders, fills, open positions) downloads as
+# CSV with the filters the page shows, written by `report_write` like a report: the
+# same columns and formats as the report (transactions, fills) or as the API's object
+# (orders, positions), newest first like the pages.
+
+EXPORT_TABLES = ("transactions", "orders", "fills", "positions")
+# The order object's fields (`trading.presenters.order_present`), in its order.
+ORDER_COLUMNS = (
+    "id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "order_type",
+    "time_in_force",
+    "status",
+    "venue",
+    "quantity",
+    "notional",
+    "price",
+    "take_profit",
+    "stop_loss",
+    "leverage",
+    "filled_quantity",
+    "filled_notional",
+    "average_price",
+    "fees",
+    "reject_code",
+    "reject_reason",
+    "parent_id",
+    "created_at",
+    "updated_at",
+)
+POSITION_EXPORT_COLUMNS = POSITION_TABLE_FIELDS
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """What a page's filter form chose (None: not filtered). Days are whole UTC days."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    kind: str | None = None  # transactions: one journal kind
+    status: str | None = None  # orders: a status, "active" or "armed"
+    side: str | None = None  # orders, fills
+    symbol: str | None = None  # orders, fills: 'SYMBOL' or 'SYMBOL:NO'
+    order_id: str | None = None  # fills of one order
+
+
+def _orders_table(account: Account, filters: ExportFilters) -> ReportTable:
+    def rows(format: str) -> Iterator[tuple]:
+        orders = orders_filtered(
+            account=account,
+            status=filters.status,
+            side=filters.side,
+            symbol=filters.symbol,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+        )
+        for row in orders.values(*ORDER_FIELDS).iterator(chunk_size=CHUNK_SIZE):
+            order = order_present(row_contract_set(row))
+            yield tuple(order[name] for name in ORDER_COLUMNS)
+
+    return ReportTable(ORDER_COLUMNS, rows)
+
+
+def _open_positions_table(account: Account) -> ReportTable:
+    def rows(format: str) -> Iterator[tuple]:
+        for view in position_book_get(account=account).positions:
+            position = position_row_present(view)
+            yield tuple(position[name] for name in POSITION_EXPORT_COLUMNS)
+
+    return ReportTable(POSITION_EXPORT_COLUMNS, rows)
+
+
+def export_table(*, account: Account, table: str, filters: ExportFilters) -> ReportTable:
+    """The columns and rows of one page's table with its filters (read when iterated).
+
+    - transactions: the report's columns, of one journal kind if asked (the balance
+      stays the account's cash after each posting);
+    - orders: the order object's fields (ORDER_COLUMNS);
+    - fills: the fill object's fields (the positions report's columns);
+    - positions: the open positions now, priced as the positions page prices them
+      (POSITION_EXPORT_COLUMNS; the date filters do not apply).
+
+    Raises InvalidParams for an unknown table.
+    """
+    start = (
+        None
+        if filters.date_from is None
+        else datetime.combine(filters.date_from, time.min, tzinfo=UTC)
+    )
+    end = (
+        None
+        if filters.date_to is None
+        else datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    )
+    if table == "transactions":
+        return _transactions_table(account, start, end, kind=filters.kind, newest_first=True)
+    if table == "orders":
+        return _orders_table(account, filters)
+    if table == "fills":
+        fills = fills_filtered(
+            account=account,
+            symbol=filters.symbol,
+            side=filters.side,
+            order_id=filters.order_id,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+        )
+        return _fills_table(fills, newest_first=True)
+    if table == "positions":
+        return _open_positions_table(account)
+    raise InvalidParams(f"There is no {table!r} table to export.")
+
+
+def export_file_name(*, account: Account, table: str, at: datetime) -> str:
+    """`acc_x-orders-20260607T0930Z.csv`: the account, the table and when (UTC)."""
+    return f"{account.public_id}-{table}-{at.astimezone(UTC):%Y%m%dT%H%MZ}.csv"
 
 
 def _batches(rows: Iterator[tuple]) -> Iterator[list[tuple]]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from portal import format as fmt
 from portal.errors import ErrorCode, InvalidParams, NotFound
 from trading.catalog import instrument_get, listings_get
 from trading.marketdata.quotes import OrderBook, Outcome
@@ -180,7 +181,7 @@ def route_or_refuse(
     InvalidParams `insufficient_liquidity`."""
     route = trade_route(books=books, side=side, notional=notional, quantity=quantity)
     if route is None:
-        size = f"{notional} USDC of" if notional is not None else f"{quantity}"
+        size = f"{fmt.usdc(notional)} of" if notional is not None else fmt.quantity(quantity, 6)
         raise InvalidParams(
             f"Not enough liquidity: no venue's order book can {Side(side)} {size} "
             f"{label} right now.",

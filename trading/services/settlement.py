@@ -30,6 +30,7 @@ from accounts.services.ledger import (
     house_ledger_account,
     journal_post,
 )
+from portal import format as fmt
 from portal.errors import Conflict, ErrorCode, Forbidden, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading.enqueue import market_settle_enqueue
@@ -151,8 +152,8 @@ def _position_settle(*, position_id: int, resolution: str, symbol: str) -> Decim
                 kind=Journal.Kind.SETTLEMENT,
                 account=account,
                 memo=(
-                    f"Settlement {symbol} {position.outcome.upper()} resolved "
-                    f"{resolution.upper()}: {position.quantity} contracts"
+                    f"Settlement of {fmt.quantity(position.quantity)} {symbol} "
+                    f"{position.outcome.upper()}: the market resolved {resolution.upper()}"
                 ),
                 idempotency_key=f"settle:{position.pk}",
                 lines=[

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from accounts.models import Account
+from portal import format as fmt
 from portal.errors import InvalidParams, NotFound
 from portal.money import (
     MONEY_DECIMAL_PLACES,
@@ -250,8 +251,8 @@ def _portfolio_changed(portfolio: Portfolio, change: PortfolioChange, cash: Deci
     for k, (contract, before) in held.items():
         if quantity[k] < ZERO:
             raise InvalidParams(
-                f"Cannot sell {before - quantity[k]} {contract.symbol} "
-                f"{contract.outcome.upper()}: the position holds {before}."
+                f"Cannot sell {fmt.quantity(before - quantity[k], 6)} {contract.symbol} "
+                f"{contract.outcome.upper()}: the position holds {fmt.quantity(before, 6)}."
             )
     return replace(
         portfolio,
@@ -727,7 +728,8 @@ def position_close_simulate(
         )
         if quantity > position.quantity:
             raise InvalidParams(
-                f"quantity {quantity} is more than the position's {position.quantity}."
+                f"The quantity {fmt.quantity(quantity, 6)} is more than the position's "
+                f"{fmt.quantity(position.quantity, 6)}."
             )
     outcome = Outcome(position.outcome)
     state = account_state_load(account=account)

@@ -22,13 +22,15 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, LinkedCredential
+from portal import format as fmt
 from portal.money import ZERO, dec, money, price, qty, quantize_money
 from trading import perp_math
 from trading.catalog import instrument_get
-from trading.models import Instrument, MarginCall, MarginSnapshot, Order, Position
+from trading.models import Fill, Instrument, MarginCall, MarginSnapshot, Order, Position
 from trading.presenters import (
     margin_figures_present,
     margin_position_present,
@@ -40,11 +42,15 @@ from trading.presenters import (
 from trading.selectors import (
     PositionView,
     contract_symbol,
+    linked_syncs_pending,
     margin_overview_get,
     margin_params_get,
+    net_deposit_steps_get,
     price_max_age,
 )
 from trading.services.execute import execute_preview
+from trading.services.fees import fees_for_fill
+from trading.services.fills import fill_notional
 from trading.services.perps import (
     LeverageRejectReason,
     LeverageStatus,
@@ -98,8 +104,18 @@ def account_out(account: Account) -> dict[str, Any]:
 
 
 def history_get(*, account: Account) -> list[dict[str, Any]]:
-    """The health-history series: the latest HISTORY_POINTS snapshots of the last
-    HISTORY_DAYS days, oldest first (`health` None: no borrowing, unbounded)."""
+    """The health and equity series: the latest HISTORY_POINTS snapshots of the last
+    HISTORY_DAYS days, oldest first (`health` None: no borrowing, unbounded).
+
+    Custodial accounts also get `net_deposits` (deposits − withdrawals booked by
+    then, from the ledger) and `equity_change`: the change in Adjusted Equity since
+    the first point less the deposits and withdrawals booked since, so money moved
+    in or out is never shown as a gain or a loss. It is not trading P&L: Adjusted
+    Equity counts positions after haircuts (a purchase lowers it by the haircut at
+    once) and leaves out a perpetual's isolated margin; the positions' P&L at
+    market prices is the breakdown's and the perps' `pnl`. A non-custodial
+    account's venue deposits are not known here: both are None.
+    """
     since = timezone.now() - timedelta(days=HISTORY_DAYS)
     rows = list(
         MarginSnapshot.objects.filter(account=account, ts__gte=since)
@@ -107,6 +123,16 @@ def history_get(*, account: Account) -> list[dict[str, Any]]:
         .values_list("ts", "health", "status", "adjusted_equity", "used_margin")[:HISTORY_POINTS]
     )
     rows.reverse()
+    deposits: list[Decimal | None] = [None] * len(rows)
+    if rows and account.is_custodial:
+        total, steps = net_deposit_steps_get(account_id=account.pk, since=rows[0][0])
+        step = 0
+        for i, row in enumerate(rows):
+            while step < len(steps) and steps[step][0] <= row[0]:
+                total += steps[step][1]
+                step += 1
+            deposits[i] = total
+    first_equity = rows[0][3] if rows else ZERO
     return [
         {
             "ts": ts.isoformat(),
@@ -114,9 +140,58 @@ def history_get(*, account: Account) -> list[dict[str, Any]]:
             "status": status,
             "adjusted_equity": money(adjusted_equity),
             "used_margin": money(used_margin),
+            "net_deposits": None if deposits[i] is None else money(deposits[i]),
+            "equity_change": None
+            if deposits[i] is None
+            else money(adjusted_equity - first_equity - (deposits[i] - deposits[0])),
         }
-        for ts, health, status, adjusted_equity, used_margin in rows
+        for i, (ts, health, status, adjusted_equity, used_margin) in enumerate(rows)
     ]
+
+
+GAUGE_MAX = Decimal(3)
+GAUGE_MARKERS = {"unbounded": "∞ — no borrowing", "above": "≥ 3.0", "scale": ""}
+
+
+def gauge_out(*, health: Decimal | None, borrowing: bool) -> dict[str, str]:
+    """Where the gauge (0 to 3) shows Margin Health: "scale", "above" (3 or more: the
+    needle at the stop, marked "≥ 3.0") or "unbounded" (no borrowing: marked
+    "∞ — no borrowing", never drawn as 3)."""
+    if not borrowing or health is None:
+        state = "unbounded"
+    elif health >= GAUGE_MAX:
+        state = "above"
+    else:
+        state = "scale"
+    return {"state": state, "marker": GAUGE_MARKERS[state], "max": format(GAUGE_MAX, "f")}
+
+
+def link_out(credential: LinkedCredential | None, *, syncing: bool = False) -> dict | None:
+    """A linked (non-custodial) account's link, as pages show it: the venue, the
+    credential's status (active, failing, unlinked), the venue cash of the last sync
+    (None: the venue does not report it), when it last synced and why the last
+    attempt failed; `syncing`: a sync is queued or running."""
+    if credential is None:
+        return None
+    return {
+        "account_id": credential.account.public_id,
+        "venue": credential.venue,
+        "venue_label": credential.get_venue_display(),
+        "status": credential.status,
+        "status_label": credential.get_status_display(),
+        "cash": None if credential.cash_balance is None else money(credential.cash_balance),
+        "last_synced_at": timestamp(credential.last_synced_at),
+        "last_sync_attempt_at": timestamp(credential.last_sync_attempt_at),
+        "next_sync_at": timestamp(credential.next_sync_at),
+        "last_error": fmt.sentence(credential.last_error),  # an old row's may start with a code
+        "syncing": syncing,
+    }
+
+
+def link_status_get(credential: LinkedCredential) -> dict[str, Any]:
+    """`link_out` with whether a sync is queued or running now (the Linked page's poll)."""
+    pending = linked_syncs_pending(credential_ids=[credential.pk])
+    return link_out(credential, syncing=credential.pk in pending) or {}
 
 
 def margin_call_out(call: MarginCall | None) -> dict[str, Any] | None:
@@ -175,10 +250,18 @@ def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, A
         if view.kind == Instrument.Kind.PERPETUAL
     ]
     call = MarginCall.objects.filter(account=account, status=MarginCall.Status.OPEN).first()
+    credential = (
+        None
+        if account.is_custodial
+        else LinkedCredential.objects.filter(account=account).select_related("account").first()
+    )
+    borrowing = summary.used_margin > ZERO
     snapshot = {
         "account": account_out(account),
+        "link": link_out(credential),
+        "gauge": gauge_out(health=summary.health, borrowing=borrowing),
         "as_of": timestamp(summary.at),
-        "summary": margin_summary_present(summary) | {"borrowing": summary.used_margin > ZERO},
+        "summary": margin_summary_present(summary) | {"borrowing": borrowing},
         "thresholds": thresholds_get(),
         "breakdown": breakdown,
         "perps": perps,
@@ -232,7 +315,7 @@ def projection_out(projection: Projection) -> dict[str, Any]:
 
 
 def trade_projection(
-    *, account: Account, symbol: object, side: object, notional: object
+    *, account: Account, symbol: object, side: object, notional: object, slippage_bps: object = 50
 ) -> dict[str, Any]:
     """The order form's projection of a market order for `notional` USDC of `symbol`.
 
@@ -247,7 +330,13 @@ def trade_projection(
     Perpetual: the isolated margin the fill would lock and the new position's
     liquidation price. A read: nothing is locked or written.
     """
-    preview = execute_preview(account=account, symbol=symbol, side=side, notional_usdc=notional)
+    preview = execute_preview(
+        account=account,
+        symbol=symbol,
+        side=side,
+        notional_usdc=notional,
+        slippage_bps=slippage_bps,
+    )
     if preview.plan is None:
         raise preview.refusal
     plan, request = preview.plan, preview.request
@@ -264,7 +353,23 @@ def trade_projection(
         "quantity": qty(estimate.quantity),
         "average_price": price(estimate.average_price),
         "worst_price": price(plan.worst_price),
-        "fees": money(quantize_money(plan.fee, rounding=ROUND_UP)),
+        # The fee the estimated fill books (`order_fill_apply` on the venue's fill), and
+        # the larger one the pre-trade check counts (the fill at the slippage limit).
+        "fees": money(
+            fees_for_fill(
+                venue=plan.listing.venue,
+                quantity=estimate.quantity,
+                price=estimate.average_price,
+                notional=fill_notional(
+                    side=request.side, quantity=estimate.quantity, price=estimate.average_price
+                ),
+                liquidity=Fill.Liquidity.TAKER,
+            ).total
+        ),
+        "fees_max": money(quantize_money(plan.fee, rounding=ROUND_UP)),
+        "slippage_bps": dec(
+            None if estimate.slippage_bps is None else Decimal(estimate.slippage_bps).quantize(CENT)
+        ),
         "reserved": money(plan.reserve_cash),
         "buying_power": None,
         "buying_power_fillable": None,
@@ -479,22 +584,86 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
     return result | {"message": message}
 
 
+def _order_url(order_id: str) -> str:
+    """The order's page (`order_detail`); its path pattern until that page exists."""
+    try:
+        return reverse("order_detail", args=[order_id])
+    except NoReverseMatch:
+        return f"/orders/{order_id}/"
+
+
+ORDER_TIF_WORDS = {
+    Order.TimeInForce.GTC: "good till cancelled",
+    Order.TimeInForce.IOC: "immediate or cancel",
+    Order.TimeInForce.FOK: "fill or kill",
+}
+
+
 def order_result_out(order: Order) -> dict[str, Any]:
-    """An order the form placed, as the partner API writes it, with a sentence for people."""
+    """An order the ticket (or a Close… panel) placed: the order as the partner API
+    writes it, a sentence for people through `portal.format` ("Bought 1,086.96
+    TRUMP-WIN YES at 46¢ on Kalshi · 500.00 USDC, fees 1.25 USDC.") and the link
+    to its page."""
     row = order_of(order)
-    symbol = row["symbol"]
-    if order.status == Order.Status.FILLED:
-        verb = "Bought" if order.side == Order.Side.BUY else "Sold"
-        text = (
-            f"{verb} {row['filled_quantity']} {symbol} at {row['average_price']} on "
-            f"{row['venue']} ({row['filled_notional']} USDC, fees {row['fees']} USDC)."
+    instrument = order.instrument
+    binary = instrument.is_binary
+    label = f"{instrument.symbol} {order.outcome.upper()}" if binary else instrument.symbol
+    venue = order.venue.name if order.venue_id else "the venue"
+    buy = order.side == Order.Side.BUY
+
+    def at(value: object) -> str:
+        return fmt.price(value, binary=binary)
+
+    def size(value: object) -> str:
+        return fmt.quantity(value)  # a perp's 0.001999 BTC keeps its places
+
+    filled = order.filled_quantity
+    wanted = order.quantity
+    left = None if wanted is None else wanted - filled
+    tif = ORDER_TIF_WORDS.get(order.time_in_force, order.time_in_force)
+    fills = ""
+    if filled > 0:
+        amount = size(filled)
+        if left is not None and left > 0:
+            amount = f"{amount} of {size(wanted)}"
+        fills = (
+            f"{'Bought' if buy else 'Sold'} {amount} {label} at {at(order.average_fill_price)} on "
+            f"{venue} · {fmt.usdc(order.filled_notional)}, fees {fmt.usdc(order.fees)}."
         )
-    elif order.status == Order.Status.PENDING:
+    status = order.status
+    if status == Order.Status.FILLED:
+        text = fills
+    elif status in (Order.Status.PENDING, Order.Status.SUBMITTED):
         text = (
-            f"{symbol}: sent to {row['venue']}, waiting for the venue to confirm. It will "
-            "appear here once filled."
+            f"{label}: sent to {venue}, waiting for the venue to confirm. It shows here, and "
+            "in your orders, once filled."
+        )
+    elif status in (Order.Status.OPEN, Order.Status.PARTIALLY_FILLED):
+        resting = (
+            f"Your limit order to {order.side} {size(left)} {label} at "
+            f"{at(order.limit_price)} rests on {venue} ({tif})."
+        )
+        text = f"{fills} {resting}" if fills else resting
+    elif order.reject_code == "fok_not_filled":
+        text = (
+            f"Nothing filled: the book could not fill all {size(wanted)} {label} at "
+            "once, so the fill-or-kill order was rejected."
+        )
+    elif order.reject_code == "ioc_unfilled":
+        rest = (
+            f"the other {size(left)} found no price within the limit and were cancelled"
+            if fills
+            else "nothing crossed the book within the limit, so the order was cancelled"
+        )
+        text = f"{fills} Immediate or cancel: {rest}." if fills else f"{label}: {rest}."
+    elif status == Order.Status.CANCELLED:
+        text = (
+            f"{fills} The rest of the order was cancelled."
+            if fills
+            else (f"{label}: the order was cancelled with nothing filled.")
         )
     else:
-        reason = row["reject_reason"] or row["status"]
-        text = f"{symbol}: {row['status']} ({reason})."
-    return {"order": row, "message": text}
+        reason = order.reject_reason or "no reason given"
+        text = f"{label}: the order was not filled. The venue said: {reason}"
+        text = text if text.endswith(".") else f"{text}."
+    return {"order": row, "message": text.strip(), "url": _order_url(order.public_id)}

@@ -8,8 +8,11 @@ carry them either.
 """
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,6 +27,7 @@ from trading.services.linked_accounts import (
     linked_account_unlink,
     linked_credential_rotate,
 )
+from trading.web import figures
 from trading.web_forms import (
     KalshiLinkForm,
     KalshiRotateForm,
@@ -46,12 +50,15 @@ def _page(
     """The page; `bound` replaces a link form by a submitted one, `rotating` names
     (account public id, bound form) whose rotate form shows the submitted one."""
     credentials = selectors.linked_credential_list(user=request.user)
+    syncing = selectors.linked_syncs_pending(credential_ids=[c.pk for c in credentials])
     rows = []
     for credential in credentials:
         form = ROTATE_FORMS[credential.venue](prefix=credential.account.public_id)
         if rotating and rotating[0] == credential.account.public_id:
             form = rotating[1]
-        rows.append({"credential": credential, "rotate_form": form})
+        rows.append(
+            {"credential": credential, "rotate_form": form, "syncing": credential.pk in syncing}
+        )
     forms = {
         "kalshi": KalshiLinkForm(prefix="kalshi"),
         "polymarket": PolymarketLinkForm(prefix="pm"),
@@ -143,11 +150,59 @@ def linked_unlink(request: HttpRequest, account_id: str) -> HttpResponse:
 @portal_page
 @require_POST
 def linked_sync(request: HttpRequest, account_id: str) -> HttpResponse:
+    """ "Sync now": queue the sync (a Celery task, run after this request commits).
+
+    The page's script (static/js/linked.js) posts with `Accept: application/json`
+    and gets 202 with the row's status (`figures.link_status_get`; `syncing` true
+    until the task has run) and `requested_at`, then polls `linked-status` until
+    the row shows the outcome. A plain form post is redirected back to the page,
+    which polls the same way while the sync is pending.
+    """
     credential = _credential(request, account_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    requested_at = timezone.now()
     try:
         linked_account_sync_request(credential=credential, actor=request.user)
     except DomainError as error:
+        if wants_json:
+            return JsonResponse(error.as_dict(), status=error.status)
         messages.error(request, error.message)
-    else:
-        messages.success(request, f"Sync of {account_id} requested.")
+        return redirect("linked-list")
+    if wants_json:
+        body = _status(credential) | {"requested_at": requested_at.isoformat()}
+        return JsonResponse(body, status=202, headers={"Cache-Control": "no-store"})
+    messages.success(request, f"Sync of {account_id} requested: its row updates when it is done.")
     return redirect("linked-list")
+
+
+def _status(credential: LinkedCredential) -> dict:
+    credential.refresh_from_db()
+    return figures.link_status_get(credential) | {
+        "status_url": reverse("linked-status", args=[credential.account.public_id])
+    }
+
+
+@require_GET
+@never_cache
+def linked_status(request: HttpRequest, account_id: str) -> JsonResponse:
+    """One linked account's sync status, for the Linked page's "Sync now" poll:
+    `figures.link_status_get` (status, venue cash, last sync, last error, `syncing`).
+    JSON errors (401 signed out, 404 not one of the user's linked accounts)."""
+    if not request.user.is_authenticated:
+        return JsonResponse(
+            {"code": "unauthorized", "message": "Sign in to see this account."}, status=401
+        )
+    if not request.user.is_kyb_approved:
+        return JsonResponse(
+            {"code": "kyb_required", "message": "Your business verification is pending."},
+            status=403,
+        )
+    try:
+        credential = selectors.linked_credential_get(
+            user=request.user, account_public_id=account_id
+        )
+    except NotFound as error:
+        return JsonResponse(error.as_dict(), status=error.status)
+    response = JsonResponse(_status(credential))
+    response["Cache-Control"] = "no-store"
+    return response

@@ -88,7 +88,10 @@ def report_download_view(request: HttpRequest, report_id: str) -> HttpResponse:
     except NotFound as error:
         raise Http404(error.message) from error
     if report.status != Report.Status.READY:
-        messages.info(request, f"Report {report.public_id} is {report.status}, not ready yet.")
+        messages.info(
+            request,
+            f"Report {report.public_id} is {report.get_status_display().lower()}, not ready yet.",
+        )
         return redirect("report_list")
     link = report_download_link(report=report)
     path = reverse("api-report-download", args=[report.public_id])

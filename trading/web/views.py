@@ -23,11 +23,11 @@ from accounts.models import Account
 from accounts.web import account_current_get, portal_page
 from portal.errors import DomainError, ErrorCode
 from trading.presenters import leverage_result_present
-from trading.services.execute import account_check_can_order, order_execute
+from trading.services.execute import account_check_can_order
 from trading.services.orders import position_close as position_close_order
 from trading.services.perps import LeverageStatus, leverage_set
-from trading.web import figures
-from trading.web_forms import LeverageForm, TradeForm, order_form_choices
+from trading.web import figures, ticket
+from trading.web_forms import LeverageForm, TicketForm, order_form_choices
 
 
 def _error(error: ErrorCode, message: str, **extra: Any) -> JsonResponse:
@@ -92,6 +92,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "snapshot": reverse("dashboard-snapshot", args=[account_id]),
             "projection": reverse("trade-projection", args=[account_id]),
             "order": reverse("order-place", args=[account_id]),
+            "ticket_markets": reverse("ticket-markets", args=[account_id]),
+            "ticket_book": reverse("ticket-book", args=[account_id]),
             "position_close": reverse("position-close", args=[account_id]),
             "add_funds": reverse("add-funds-simulation", args=[account_id]),
             # Templates for per-row URLs: the placeholder is replaced in the script.
@@ -110,7 +112,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "account": account,
         "snapshot": snapshot,
         "config": config,
-        "trade_form": TradeForm() if account.is_custodial else None,
+        "trade_form": TicketForm() if account.is_custodial else None,
+        "ticket_confirm": ticket.confirm_get(account=account) if account.is_custodial else None,
         "instrument_choices": order_form_choices() if account.is_custodial else [],
         "perp_markets": figures.perp_markets_get(account=account) if account.is_custodial else [],
     }
@@ -127,19 +130,48 @@ def dashboard_snapshot(request: HttpRequest, account: Account) -> JsonResponse:
     return JsonResponse(figures.dashboard_snapshot(account=account))
 
 
+def _ticket_form(data) -> TicketForm:
+    """The ticket's fields; `notional` is the older name of `notional_usdc`."""
+    data = data.copy()
+    if "notional_usdc" not in data and "notional" in data:
+        data["notional_usdc"] = data["notional"]
+    return TicketForm(data)
+
+
 @require_GET
 @account_json
 def trade_projection(request: HttpRequest, account: Account) -> JsonResponse:
-    """The order form's live projection: `?symbol=&side=&notional=`."""
-    params = request.GET
-    return JsonResponse(
-        figures.trade_projection(
-            account=account,
-            symbol=params.get("symbol", ""),
-            side=params.get("side", ""),
-            notional=params.get("notional", ""),
+    """The ticket's live projection of the order its fields describe (`ticket_projection`:
+    execute's check for a market order by notional, order_place's otherwise), with the
+    confirmation it needs. Bad fields: 400 with the fields named in words."""
+    account_check_can_order(account)
+    form = _ticket_form(request.GET)
+    if not form.is_valid():
+        return _error(
+            ErrorCode.INVALID_PARAMS, _form_errors(form), fields=form.errors.get_json_data()
         )
-    )
+    try:
+        return JsonResponse(ticket.ticket_projection(account=account, data=form.cleaned_data))
+    except DomainError as exc:
+        return JsonResponse(
+            {"code": exc.code, "message": ticket.readable(exc.message)}, status=exc.status
+        )
+
+
+@require_GET
+@account_json
+def ticket_markets(request: HttpRequest, account: Account) -> JsonResponse:
+    """The ticket's contract search: `?q=` words of a symbol or title; open markets
+    with their live bid / ask (YES and NO)."""
+    query = request.GET.get("q", "")[:80]
+    return JsonResponse(ticket.ticket_markets(account=account, query=query))
+
+
+@require_GET
+@account_json
+def ticket_book(request: HttpRequest, account: Account) -> JsonResponse:
+    """`?symbol=`: the contract's live depth (all venues, merged) and bid / ask."""
+    return JsonResponse(ticket.ticket_book(symbol=request.GET.get("symbol", "")))
 
 
 @require_GET
@@ -180,38 +212,45 @@ def leverage_preview(request: HttpRequest, account: Account, symbol: str) -> Jso
 @require_POST
 @account_json
 def order_place(request: HttpRequest, account: Account) -> HttpResponse:
-    """Place a market order from the order form (execute).
+    """Place the ticket's order (`ticket.ticket_order_place`).
 
-    JSON (`Accept: application/json`, the page's script): 201 with the order
-    (202 while the venue has not confirmed), or `{"code", "message"}` with the
-    service's status. A plain form post is redirected back to the dashboard
-    with the outcome as a message.
+    JSON (`Accept: application/json`, the page's script): 201 with the order and
+    the sentence and link of `figures.order_result_out` (202 while the venue has
+    not confirmed, 200 for a retry of the same client_order_id), or
+    `{"code", "message"}` with the service's status. An order above the
+    confirmation size without `confirmed=1` is refused (409 `conflict`,
+    `confirm_required`): a form without scripts cannot skip the confirmation.
+    A plain form post is redirected back to the dashboard with the outcome as a
+    message.
     """
-    form = TradeForm(request.POST)
+    form = TicketForm(request.POST)
+    wants_json = _wants_json(request)
     if not form.is_valid():
         message = _form_errors(form)
-        if _wants_json(request):
+        if wants_json:
             return _error(ErrorCode.INVALID_PARAMS, message, fields=form.errors.get_json_data())
         messages.error(request, message)
         return redirect("dashboard")
     data = form.cleaned_data
     try:
-        order = order_execute(
-            account=account,
-            symbol=data["symbol"],
-            side=data["side"],
-            notional_usdc=data["notional_usdc"],
-            slippage_bps=data["slippage_bps"],
-            client_order_id=data["client_order_id"],
-        )
+        account_check_can_order(account)
+        refusal = ticket.confirmation_refusal(account=account, data=data)
+        if refusal is not None:
+            if wants_json:
+                return _error(ErrorCode.CONFLICT, refusal, confirm_required=True)
+            messages.error(request, refusal)
+            return redirect("dashboard")
+        order = ticket.ticket_order_place(account=account, data=data)
     except DomainError as exc:
-        if _wants_json(request):
-            raise
-        messages.error(request, exc.message)
+        message = ticket.readable(exc.message)
+        if wants_json:
+            return JsonResponse({"code": exc.code, "message": message}, status=exc.status)
+        messages.error(request, message)
         return redirect("dashboard")
     result = figures.order_result_out(order)
-    if _wants_json(request):
-        return JsonResponse(result, status=202 if order.status == order.Status.PENDING else 201)
+    if wants_json:
+        status = 200 if order.replayed else 202 if order.status == order.Status.PENDING else 201
+        return JsonResponse(result, status=status)
     messages.success(request, result["message"])
     return redirect("dashboard")
 
