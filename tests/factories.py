@@ -2,8 +2,9 @@
 
 import factory
 
-from accounts.models import Account, User
+from accounts.models import Account, Notification, User
 from accounts.services.accounts import account_open
+from accounts.services.notifications import notification_create
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
@@ -40,3 +41,18 @@ def open_account(
             setattr(account, name, value)
         account.save(update_fields=list(fields))
     return account
+
+
+def notifications_create(user: User, account: Account) -> Notification:
+    """Two unread notifications: a margin call on `account` (returned) and a welcome."""
+    margin_call, _ = notification_create(
+        user_id=user.pk,
+        account_id=account.pk,
+        kind=Notification.Kind.MARGIN_CALL,
+        title="Margin call on your account",
+        body="Margin Health is 1.15.",
+    )
+    notification_create(
+        user_id=user.pk, kind=Notification.Kind.SYSTEM, title="Welcome", body="Hello."
+    )
+    return margin_call

@@ -36,6 +36,7 @@ from trading.models import (
     FeePolicy,
     Fill,
     FundingPayment,
+    HealthAlert,
     Instrument,
     InstrumentHaircut,
     LeverageSetting,
@@ -587,6 +588,16 @@ class MarginSnapshotAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     ordering = ("-ts", "-id")
     # The health history is large: skip the unfiltered COUNT(*) on every page.
     show_full_result_count = False
+
+
+@admin.register(HealthAlert)
+class HealthAlertAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    """Customers set their alerts on the portal's Alerts page; ops read them here."""
+
+    list_display = ("account", "level", "email", "armed", "fired_count", "last_fired_at")
+    list_filter = ("armed", "email")
+    search_fields = ("account__public_id", "account__owner__email")
+    list_select_related = ("account__owner",)
 
 
 class LiquidationInline(ReadOnlyAdminMixin, admin.TabularInline):

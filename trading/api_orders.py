@@ -21,7 +21,7 @@ from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.api import ACCOUNT_PARAM, TAGS
 from trading.presenters import fill_present, order_of, order_present
-from trading.selectors import fill_list, order_get, order_list
+from trading.selectors import TradeFilters, fill_list, order_get, order_list
 from trading.services.orders import order_cancel, order_modify, order_place
 
 ORDER_ID_PARAM = OpenApiParameter(
@@ -63,8 +63,7 @@ class OrderCollectionApi(MethodPolicyApi):
         query = validated(s.OrderListQuerySerializer, request.query_params)
         page = order_list(
             account=account,
-            status=query.get("status"),
-            symbol=query.get("symbol"),
+            filters=TradeFilters(status=query.get("status"), symbol=query.get("symbol")),
             limit=query["limit"],
             offset=query["offset"],
         ).map(order_present)
@@ -236,7 +235,7 @@ class FillListApi(ApiView):
         query = validated(s.FillListQuerySerializer, request.query_params)
         page = fill_list(
             account=account,
-            symbol=query.get("symbol"),
+            filters=TradeFilters(symbol=query.get("symbol")),
             limit=query["limit"],
             offset=query["offset"],
         ).map(fill_present)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from portal.refdata import refdata_get
 from portal.validators import text_problem
-from trading.models import Instrument, Listing
+from trading.models import Instrument, Listing, Venue
 
 
 def _instrument_load(**lookup) -> Instrument | None:
@@ -55,3 +55,13 @@ def listings_get(instrument: Instrument) -> list[Listing]:
             .order_by("venue__code")
         ),
     )
+
+
+def venue_name(code: str | None) -> str | None:
+    """A venue as people know it ("Kalshi") from its code; an unknown code as it is."""
+    if code is None:
+        return None
+    names = refdata_get(
+        "venue_names", None, lambda: dict(Venue.objects.values_list("code", "name"))
+    )
+    return (names or {}).get(code, code)

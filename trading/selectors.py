@@ -724,8 +724,7 @@ def _contract_symbol_filter(symbol: str | None) -> dict[str, str]:
 def row_contract_set(row: dict) -> dict:
     """An ORDER_FIELDS / FILL_FIELDS values row with its contract `symbol` ('X' or 'X:NO')
     and `venue` code in place of the joined columns (changed in place, returned)."""
-    symbol = row.pop("instrument__symbol")
-    row["symbol"] = f"{symbol}:NO" if row["outcome"] == "no" else symbol
+    row["symbol"] = contract_symbol(row.pop("instrument__symbol"), row["outcome"])
     row["venue"] = row.pop("venue__code")
     return row
 
@@ -763,80 +762,91 @@ ORDER_FIELDS = (
     "updated_at",
 )
 
-# `order_list`'s status filters beyond the stored statuses.
+# `TradeFilters.status` beyond the stored statuses.
 ACTIVE = "active"  # pending, submitted, open or partially filled
 ARMED = "armed"  # filled, with a take-profit / stop-loss that has not fired yet
 
 
-def _days_filter(rows: QuerySet, date_from: date | None, date_to: date | None) -> QuerySet:
-    """Rows created on whole UTC days `date_from` to `date_to` (inclusive; None: open)."""
-    if date_from is not None:
-        rows = rows.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
-    if date_to is not None:
-        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
-        rows = rows.filter(created_at__lt=end)
-    return rows
+@dataclass(frozen=True)
+class TradeFilters:
+    """Which of an account's orders or fills to read (None: not filtered).
 
-
-def orders_filtered(
-    *,
-    account,
-    status: str | None = None,
-    side: str | None = None,
-    symbol: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-) -> QuerySet:
-    """The account's orders matching the filters, newest first (a queryset: nothing read).
-
-    `status` is one stored status, ACTIVE or ARMED; `symbol` 'SYMBOL' (YES, or a
-    perp) or 'SYMBOL:NO'; the days are whole UTC days, inclusive. The order list,
-    the orders page and its CSV export all filter here.
+    `status` (orders) is one stored status, ACTIVE or ARMED; `symbol` 'SYMBOL' (YES,
+    or a perp) or 'SYMBOL:NO'; `order_id` (fills) an order's public id; the days are
+    whole UTC days, inclusive. The order list, the orders page and its CSV export all
+    filter with one.
     """
-    orders = Order.objects.filter(account=account, **_contract_symbol_filter(symbol))
-    if status == ACTIVE:
+
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str | None = None
+    side: str | None = None
+    symbol: str | None = None
+    order_id: str | None = None
+
+    def day_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """[start of `date_from`, start of the day after `date_to`) in UTC (None: open)."""
+        start = end = None
+        if self.date_from is not None:
+            start = datetime.combine(self.date_from, time.min, tzinfo=UTC)
+        if self.date_to is not None:
+            end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        return start, end
+
+
+NO_FILTERS = TradeFilters()
+
+
+def _trades_filtered(rows: QuerySet, filters: TradeFilters) -> QuerySet:
+    """`rows` (orders or fills) of the filters' contract, side and days, newest first."""
+    rows = rows.filter(**_contract_symbol_filter(filters.symbol))
+    if filters.side:
+        rows = rows.filter(side=filters.side)
+    start, end = filters.day_bounds()
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    return rows.order_by("-created_at", "-id")
+
+
+def orders_filtered(*, account, filters: TradeFilters = NO_FILTERS) -> QuerySet:
+    """The account's orders matching the filters, newest first (a queryset: nothing read)."""
+    orders = Order.objects.filter(account=account)
+    if filters.status == ACTIVE:
         orders = orders.filter(status__in=Order.ACTIVE_STATUSES)
-    elif status == ARMED:
+    elif filters.status == ARMED:
         orders = orders.filter(
             Q(take_profit__isnull=False) | Q(stop_loss__isnull=False),
             filled_quantity__gt=0,
             parent__isnull=True,
         ).exclude(Exists(Order.objects.filter(parent=OuterRef("pk"))))
-    elif status:
-        orders = orders.filter(status=status)
-    if side:
-        orders = orders.filter(side=side)
-    return _days_filter(orders, date_from, date_to).order_by("-created_at", "-id")
+    elif filters.status:
+        orders = orders.filter(status=filters.status)
+    return _trades_filtered(orders, filters)
+
+
+def _page_read(rows: QuerySet, fields: tuple[str, ...], limit: int, offset: int) -> Page[dict]:
+    page = Page.read(rows.values(*fields), limit=limit, offset=offset)
+    _with_contract_symbol(page.items)
+    return page
 
 
 def order_list(
     *,
     account,
-    status: str | None = None,
-    symbol: str | None = None,
-    side: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
+    filters: TradeFilters = NO_FILTERS,
     limit: int = PAGE_LIMIT_DEFAULT,
     offset: int = 0,
 ) -> Page[dict]:
     """A page of an account's orders, newest first, as dicts (one query).
 
-    Filters as `orders_filtered` ("active": pending / open / partially filled).
     Each row's `symbol` is the contract's, `venue` the venue code. Raises
     InvalidParams for a limit or offset out of range (`portal.pagination`).
     """
-    orders = orders_filtered(
-        account=account,
-        status=status,
-        side=side,
-        symbol=symbol,
-        date_from=date_from,
-        date_to=date_to,
+    return _page_read(
+        orders_filtered(account=account, filters=filters), ORDER_FIELDS, limit, offset
     )
-    page = Page.read(orders.values(*ORDER_FIELDS), limit=limit, offset=offset)
-    _with_contract_symbol(page.items)
-    return page
 
 
 FILL_FIELDS = (
@@ -858,49 +868,24 @@ FILL_FIELDS = (
 )
 
 
-def fills_filtered(
-    *,
-    account,
-    symbol: str | None = None,
-    side: str | None = None,
-    order_id: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-) -> QuerySet:
-    """The account's fills matching the filters, newest first (a queryset: nothing read);
-    `symbol` and the days as in `orders_filtered`, `order_id` an order's public id."""
-    fills = Fill.objects.filter(account=account, **_contract_symbol_filter(symbol))
-    if side:
-        fills = fills.filter(side=side)
-    if order_id:
-        fills = fills.filter(order__public_id=order_id)
-    return _days_filter(fills, date_from, date_to).order_by("-created_at", "-id")
+def fills_filtered(*, account, filters: TradeFilters = NO_FILTERS) -> QuerySet:
+    """The account's fills matching the filters (`status` aside), newest first (a
+    queryset: nothing read)."""
+    fills = Fill.objects.filter(account=account)
+    if filters.order_id:
+        fills = fills.filter(order__public_id=filters.order_id)
+    return _trades_filtered(fills, filters)
 
 
 def fill_list(
     *,
     account,
-    symbol: str | None = None,
-    side: str | None = None,
-    order_id: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
+    filters: TradeFilters = NO_FILTERS,
     limit: int = PAGE_LIMIT_DEFAULT,
     offset: int = 0,
 ) -> Page[dict]:
-    """A page of an account's fills, newest first, as dicts (one query); filters as
-    `fills_filtered`."""
-    fills = fills_filtered(
-        account=account,
-        symbol=symbol,
-        side=side,
-        order_id=order_id,
-        date_from=date_from,
-        date_to=date_to,
-    )
-    page = Page.read(fills.values(*FILL_FIELDS), limit=limit, offset=offset)
-    _with_contract_symbol(page.items)
-    return page
+    """A page of an account's fills, newest first, as dicts (one query), as `order_list`."""
+    return _page_read(fills_filtered(account=account, filters=filters), FILL_FIELDS, limit, offset)
 
 
 def contracts_traded(*, account) -> list[str]:

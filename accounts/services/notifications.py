@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.enqueue import notification_emails_enqueue
-from accounts.models import Deposit, Notification, User, WithdrawalRequest
+from accounts.models import Account, Deposit, Notification, User, WithdrawalRequest
 from portal.format import sentence, usdc, when
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,31 @@ def notification_email_send_on_commit(*, notifications: Sequence[Notification]) 
     notification_ids = [notification.pk for notification in notifications if notification.email]
     if notification_ids:
         notification_emails_enqueue(notification_ids=notification_ids)
+
+
+def account_notify(
+    *,
+    account: Account,
+    kind: Notification.Kind,
+    title: str,
+    body: str,
+    dedupe_key: str,
+    email: bool,
+) -> Notification:
+    """The account owner's notification about the account (`notification_create`, once
+    per `dedupe_key`), in the caller's transaction; with `email`, also emailed once
+    that transaction commits (`notification_email_send_on_commit`)."""
+    notification, _ = notification_create(
+        user_id=account.owner_id,
+        account_id=account.pk,
+        kind=kind,
+        title=title,
+        body=body,
+        dedupe_key=dedupe_key,
+        email=email,
+    )
+    notification_email_send_on_commit(notifications=[notification])
+    return notification
 
 
 def notification_email_send(*, notification_id: int) -> bool:
@@ -147,17 +172,14 @@ def deposit_notify(*, deposit: Deposit) -> Notification | None:
         )
     else:
         return None
-    notification, _ = notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
+    return account_notify(
+        account=account,
         kind=Notification.Kind.DEPOSIT,
         title=title,
         body=body,
         dedupe_key=f"deposit:{deposit.public_id}:{deposit.status}",
         email=True,
     )
-    notification_email_send_on_commit(notifications=[notification])
-    return notification
 
 
 WITHDRAWAL_EVENTS = ("requested", "approved", "paid", "rejected")
@@ -196,14 +218,11 @@ def withdrawal_notify(*, withdrawal: WithdrawalRequest, event: str) -> Notificat
             f"{what} was rejected. Reason: {reason} The amount is available in your cash "
             "again; nothing left your account."
         )
-    notification, _ = notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
+    return account_notify(
+        account=account,
         kind=Notification.Kind.WITHDRAWAL,
         title=title,
         body=body,
         dedupe_key=f"withdrawal:{withdrawal.public_id}:{event}",
         email=event != "paid",
     )
-    notification_email_send_on_commit(notifications=[notification])
-    return notification

@@ -37,50 +37,30 @@ def _places(arg, default: int) -> int:
     return min(max(places, 0), 8)
 
 
-@register.filter
-def money(value, places=2) -> str:
-    return fmt.usdc(value, _places(places, 2))
+def _with_places(function, default: int):
+    """`function(value, places)` as a filter whose argument is the places (`_places`)."""
+
+    def with_places(value, places=default) -> str:
+        return function(value, _places(places, default))
+
+    return with_places
 
 
-@register.filter
-def money_signed(value, places=2) -> str:
-    return fmt.usdc_signed(value, _places(places, 2))
-
-
-@register.filter
-def amount(value, places=2) -> str:
-    """Money in a table cell whose header says "(USDC)": "1,234.57"."""
-    return fmt.amount(value, _places(places, 2))
-
-
-@register.filter
-def amount_signed(value, places=2) -> str:
-    return fmt.amount_signed(value, _places(places, 2))
+money = register.filter("money", _with_places(fmt.usdc, 2))
+money_signed = register.filter("money_signed", _with_places(fmt.usdc_signed, 2))
+amount = register.filter("amount", _with_places(fmt.amount, 2))
+amount_signed = register.filter("amount_signed", _with_places(fmt.amount_signed, 2))
+percent = register.filter("percent", _with_places(fmt.percent, 1))
+percent_signed = register.filter("percent_signed", _with_places(fmt.percent_signed, 1))
+cents = register.filter("cents", fmt.cents)
+perp_price = register.filter("perp_price", fmt.perp_price)
+money_exact = register.filter("money_exact", fmt.usdc_exact)
+day = register.filter("day", fmt.day)
 
 
 @register.filter
 def ratio(value, unbounded=fmt.INFINITY) -> str:
     return fmt.ratio(value, str(unbounded))
-
-
-@register.filter
-def percent(value, places=1) -> str:
-    return fmt.percent(value, _places(places, 1))
-
-
-@register.filter
-def percent_signed(value, places=1) -> str:
-    return fmt.percent_signed(value, _places(places, 1))
-
-
-@register.filter
-def cents(value) -> str:
-    return fmt.cents(value)
-
-
-@register.filter
-def perp_price(value) -> str:
-    return fmt.perp_price(value)
 
 
 @register.filter
@@ -105,19 +85,9 @@ def money_down(value) -> str:
 
 
 @register.filter
-def money_exact(value) -> str:
-    return fmt.usdc_exact(value)
-
-
-@register.filter
 def sentence(value) -> str:
     """A stored reason or error without its machine code: "The card was declined."."""
     return fmt.sentence(value)
-
-
-@register.filter
-def day(value) -> str:
-    return fmt.day(value)
 
 
 @register.filter

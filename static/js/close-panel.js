@@ -29,63 +29,7 @@
   var DEBOUNCE_MS = 300;
   var QUANTITY_PLACES = 6;
   var format = window.PortalFormat;
-
-  function q(selector, scope) {
-    return (scope || document).querySelector(selector);
-  }
-
-  function field(name, scope) {
-    return q('[data-field="' + name + '"]', scope);
-  }
-
-  function setField(name, value, text, scope) {
-    var node = field(name, scope);
-    if (!node) return;
-    node.setAttribute("data-value", value === null || value === undefined ? "" : String(value));
-    node.textContent = text;
-  }
-
-  function setText(node, text) {
-    if (node && node.textContent !== text) node.textContent = text;
-  }
-
-  function say(node, text, kind) {
-    if (!node) return;
-    node.textContent = text;
-    node.setAttribute("data-kind", kind || "info");
-  }
-
-  function debounce(fn, wait) {
-    var timer = null;
-    return function () {
-      var args = arguments;
-      clearTimeout(timer);
-      timer = setTimeout(function () {
-        fn.apply(null, args);
-      }, wait);
-    };
-  }
-
-  function answerOf(response) {
-    return response.json().then(function (body) {
-      return { ok: response.ok, status: response.status, body: body };
-    }, function () {
-      return { ok: false, status: response.status, body: { message: "The server gave an unexpected answer (" + response.status + ")." } };
-    });
-  }
-
-  function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(answerOf);
-  }
-
-  function newOrderId() {
-    if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID().replace(/-/g, "");
-    return "web-" + Date.now().toString(16) + Math.random().toString(16).slice(2);
-  }
-
-  function healthText(value) {
-    return format.ratio(value, "No borrowing");
-  }
+  var page = window.PortalPage;
 
   // A non-negative decimal string as an integer count of 10^-places (BigInt); null
   // when it is not one or has more places.
@@ -160,23 +104,23 @@
     var panel = null;
 
     function panelSimulate(p) {
-      var summary = field("close_summary", p.form);
-      var fillable = field("close_fillable", p.form);
-      var box = q(".close-simulation", p.form);
+      var summary = page.field("close_summary", p.form);
+      var fillable = page.field("close_fillable", p.form);
+      var box = page.q(".close-simulation", p.form);
       var size = closeSize(p);
       var mine = ++p.sequence;
       if (size.error) {
         box.setAttribute("data-zone", "error");
-        setText(summary, size.error);
-        setText(fillable, "");
-        setField("close_health_before", null, "—", p.form);
-        setField("close_health_after", null, "—", p.form);
+        page.setText(summary, size.error);
+        page.setText(fillable, "");
+        page.setField("close_health_before", null, "—", p.form);
+        page.setField("close_health_after", null, "—", p.form);
         return;
       }
       var quantity = size.quantity === null ? p.held : size.quantity;
       if (!p.binary) {
         box.setAttribute("data-zone", "ok");
-        setText(summary, "Closing " + format.qty(quantity, QUANTITY_PLACES) + " of " + format.qty(p.held, QUANTITY_PLACES) + " " +
+        page.setText(summary, "Closing " + format.qty(quantity, QUANTITY_PLACES) + " of " + format.qty(p.held, QUANTITY_PLACES) + " " +
           p.symbol + " (" + p.side + ") with an immediate-or-cancel order at the best " +
           (p.side === "short" ? "ask plus" : "bid less") + " 50 bps: its isolated margin and P&L return to cash.");
         return;
@@ -184,12 +128,12 @@
       box.setAttribute("data-zone", "loading");
       var url = options.simulationUrl.replace("{id}", p.positionId) +
         (size.quantity === null ? "" : "?" + new URLSearchParams({ quantity: size.quantity }).toString());
-      getJSON(url).then(function (answer) {
+      page.getJSON(url).then(function (answer) {
         if (mine !== p.sequence) return; // a newer size is being simulated
         if (!answer.ok) {
           box.setAttribute("data-zone", "error");
-          setText(summary, answer.body.message || "No simulation is available right now.");
-          setText(fillable, "");
+          page.setText(summary, answer.body.message || "No simulation is available right now.");
+          page.setText(fillable, "");
           return;
         }
         var r = answer.body;
@@ -197,24 +141,24 @@
         var f = r.fillable;
         box.setAttribute("data-zone", projection.zone);
         box.setAttribute("data-quantity", r.quantity);
-        setText(summary, "Closing " + format.qty(r.quantity, QUANTITY_PLACES) + " of " + format.qty(r.held, QUANTITY_PLACES) + " " + r.symbol + ".");
-        setField("close_health_before", projection.before.health, healthText(projection.before.health), p.form);
-        setField("close_health_after", projection.after.health, healthText(projection.after.health), p.form);
+        page.setText(summary, "Closing " + format.qty(r.quantity, QUANTITY_PLACES) + " of " + format.qty(r.held, QUANTITY_PLACES) + " " + r.symbol + ".");
+        page.setField("close_health_before", projection.before.health, page.healthText(projection.before.health), p.form);
+        page.setField("close_health_after", projection.after.health, page.healthText(projection.after.health), p.form);
         var where = f ? " at about " + format.cents(f.average_price) + " on " + f.venue +
           " (slippage " + format.number(f.slippage_bps, 2) + " bps)" : "";
         fillable.setAttribute("data-value", f ? f.quantity : "0");
         fillable.setAttribute("data-complete", f && f.complete ? "true" : "false");
         if (f && f.complete) {
-          setText(fillable, "Fillable now: " + format.qty(f.quantity, QUANTITY_PLACES) + where + ", about " + format.money(f.proceeds) + ".");
+          page.setText(fillable, "Fillable now: " + format.qty(f.quantity, QUANTITY_PLACES) + where + ", about " + format.money(f.proceeds) + ".");
         } else {
-          setText(fillable, "The books cannot absorb it now: " + format.qty(f ? f.quantity : "0", QUANTITY_PLACES) + " of " +
+          page.setText(fillable, "The books cannot absorb it now: " + format.qty(f ? f.quantity : "0", QUANTITY_PLACES) + " of " +
             format.qty(r.quantity, QUANTITY_PLACES) + where + ". The close sells what they hold within 50 bps of the best " +
             "bid and cancels the rest.");
         }
       }).catch(function () {
         if (mine !== p.sequence) return;
         box.setAttribute("data-zone", "error");
-        setText(summary, "Could not reach the server for a simulation.");
+        page.setText(summary, "Could not reach the server for a simulation.");
       });
     }
 
@@ -224,7 +168,7 @@
       panel = null;
       p.sequence += 1;
       if (p.tr.parentNode) p.tr.parentNode.removeChild(p.tr);
-      var button = q('[data-action="close-position"]', p.row);
+      var button = page.q('[data-action="close-position"]', p.row);
       if (button) {
         button.setAttribute("aria-expanded", "false");
         button.removeAttribute("aria-controls");
@@ -241,15 +185,12 @@
       panelClose(false);
       if (again) return; // the same button again: it toggles
       var body = row.parentNode;
-      var quantityCell = q('[data-field="quantity"]', row);
-      var sideCell = q('[data-field="side"]', row);
+      var quantityCell = page.field("quantity", row);
+      var sideCell = page.field("side", row);
       var form = template.content.firstElementChild.cloneNode(true);
-      var tr = document.createElement("tr");
-      var td = document.createElement("td");
-      tr.className = "close-panel-row";
-      td.colSpan = row.children.length;
-      td.appendChild(form);
-      tr.appendChild(td);
+      var tr = page.el("tr", { class: "close-panel-row" }, [
+        page.el("td", { colspan: String(row.children.length) }, [form]),
+      ]);
       var section = body.closest("section");
       var p = {
         row: row,
@@ -261,28 +202,28 @@
         symbol: row.getAttribute("data-symbol"),
         held: quantityCell.getAttribute("data-value").replace(/^-/, ""),
         side: sideCell ? sideCell.getAttribute("data-value") : "long",
-        orderId: newOrderId(),
+        orderId: page.newOrderId(),
         sequence: 0,
         done: false,
-        result: section ? q('[data-field="close_result"]', section) : null,
+        result: section ? page.field("close_result", section) : null,
       };
       form.id = "close-panel-" + p.positionId;
       form.setAttribute("data-position-id", p.positionId);
       form.setAttribute("data-symbol", p.symbol);
-      setField("close_symbol", p.symbol, p.symbol, form);
-      setField("close_held", p.held, format.qty(p.held, QUANTITY_PLACES), form);
+      page.setField("close_symbol", p.symbol, p.symbol, form);
+      page.setField("close_held", p.held, format.qty(p.held, QUANTITY_PLACES), form);
       form.querySelectorAll("[data-binary-only]").forEach(function (node) {
         node.hidden = !p.binary;
       });
-      var message = field("close_message", form);
-      var confirm = q('[data-action="confirm-close"]', form);
-      var button = q('[data-action="close-position"]', row);
+      var message = page.field("close_message", form);
+      var confirm = page.q('[data-action="confirm-close"]', form);
+      var button = page.q('[data-action="close-position"]', row);
       button.setAttribute("aria-expanded", "true");
       button.setAttribute("aria-controls", form.id);
       row.parentNode.insertBefore(tr, row.nextSibling);
       panel = p;
 
-      var simulate = debounce(function () {
+      var simulate = page.debounce(function () {
         if (panel === p) panelSimulate(p);
       }, DEBOUNCE_MS);
       p.resimulate = function () {
@@ -331,7 +272,7 @@
         if (p.done) return;
         var size = closeSize(p);
         if (size.error) {
-          say(message, size.error, "error");
+          page.say(message, size.error, "error");
           return;
         }
         var data = new FormData();
@@ -343,16 +284,11 @@
         });
         confirm.disabled = true;
         form.setAttribute("data-state", "posting");
-        say(message, "Closing…", "info");
-        fetch(form.action, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { Accept: "application/json" },
-          body: data,
-        }).then(answerOf).then(function (answer) {
+        page.say(message, "Closing…", "info");
+        page.post(form.action, data).then(function (answer) {
           // A definite answer: the next confirm is a new close (a lost answer keeps the
           // id, so confirming again cannot close twice).
-          p.orderId = newOrderId();
+          p.orderId = page.newOrderId();
           if (answer.ok) {
             var text = closeResultText(answer.body, p.binary);
             var order = answer.body.order;
@@ -360,20 +296,20 @@
             form.setAttribute("data-state", p.done ? "done" : "idle");
             form.setAttribute("data-order-id", order.id);
             form.setAttribute("data-order-status", order.status);
-            say(message, text, p.done ? "success" : "error");
+            page.say(message, text, p.done ? "success" : "error");
             if (p.result) {
-              say(p.result, text, p.done ? "success" : "error");
+              page.say(p.result, text, p.done ? "success" : "error");
               p.result.setAttribute("data-order-id", order.id);
             }
             if (options.refresh) options.refresh();
           } else {
             form.setAttribute("data-state", "error");
             form.setAttribute("data-error-code", answer.body.code || "");
-            say(message, answer.body.message || "The position was not closed.", "error");
+            page.say(message, answer.body.message || "The position was not closed.", "error");
           }
         }).catch(function () {
           form.setAttribute("data-state", "error");
-          say(message, "No answer from the server: the position may or may not have been closed. " +
+          page.say(message, "No answer from the server: the position may or may not have been closed. " +
             "Confirming again is safe (it cannot close twice).", "error");
         }).finally(function () {
           confirm.disabled = p.done;
@@ -402,8 +338,8 @@
       if (!p) return;
       var body = document.getElementById(p.bodyId);
       var row = body && body.querySelector('tr[data-position-id="' + p.positionId + '"]');
-      var cell = row && q('[data-field="quantity"]', row);
-      var button = row && q('[data-action="close-position"]', row);
+      var cell = row && page.field("quantity", row);
+      var button = row && page.q('[data-action="close-position"]', row);
       var lostFocus = p.lastFocus && (!document.activeElement || document.activeElement === document.body);
       if (!cell || !button || cell.getAttribute("data-value").replace(/^-/, "") !== p.held) {
         panelClose(false);

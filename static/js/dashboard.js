@@ -52,6 +52,7 @@
   // --- Formatting: the one layer, static/js/format.js ----------------------------
 
   var format = window.PortalFormat;
+  var page = window.PortalPage;
   var isBlank = format.isBlank;
 
   function positive(value) {
@@ -63,10 +64,11 @@
     return { healthy: "Healthy", caution: "Caution", margin_call: "Margin call" }[status] || status;
   }
 
-  // --- DOM helpers -----------------------------------------------------------------
+  // --- DOM helpers (the shared ones are window.PortalPage's, static/js/page.js) ------
 
+  // A figure of the dashboard (or of `scope`).
   function field(name, scope) {
-    return (scope || root).querySelector('[data-field="' + name + '"]');
+    return page.field(name, scope || root);
   }
 
   // Highlight a value a live update changed (not on the first render).
@@ -81,34 +83,17 @@
     }, CHANGED_MS);
   }
 
+  // A figure; a changed text is highlighted unless `quiet`.
   function setField(name, value, text, scope, quiet) {
-    var node = field(name, scope);
-    if (!node) return;
-    node.setAttribute("data-value", isBlank(value) ? "" : String(value));
-    if (node.textContent !== text) {
-      node.textContent = text;
-      if (!quiet) flash(node);
-    }
+    page.setField(name, value, text, scope || root, quiet ? null : flash);
   }
 
   function signClass(value) {
     return "sign-" + format.sign(value);
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      if (key === "text") node.textContent = attrs[key];
-      else node.setAttribute(key, attrs[key]);
-    });
-    (children || []).forEach(function (child) {
-      node.appendChild(child);
-    });
-    return node;
-  }
-
   function cell(name, value, text, numeric, extraClass) {
-    return el("td", {
+    return page.el("td", {
       class: (numeric ? "num" : "") + (extraClass ? " " + extraClass : ""),
       "data-field": name,
       "data-value": isBlank(value) ? "" : String(value),
@@ -139,21 +124,7 @@
 
   // --- Gauge -----------------------------------------------------------------------
 
-  var SVG = "http://www.w3.org/2000/svg";
   var GX = 120, GY = 122, GR = 86; // the gauge's centre and the arc's radius (viewBox 240 × 150)
-
-  function svg(tag, attrs, text) {
-    var node = document.createElementNS(SVG, tag);
-    Object.keys(attrs).forEach(function (key) {
-      node.setAttribute(key, attrs[key]);
-    });
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
 
   function gaugePoint(health, radius) {
     var angle = Math.PI * (1 - Math.min(Math.max(health, 0), GAUGE_MAX) / GAUGE_MAX);
@@ -179,7 +150,7 @@
   function drawGauge(summary, thresholds) {
     var gauge = document.getElementById("health-gauge");
     if (!gauge) return;
-    clear(gauge);
+    page.clear(gauge);
     var maintenance = Number(thresholds.maintenance);
     var initial = Number(thresholds.initial);
     var healthy = Number(thresholds.healthy);
@@ -188,7 +159,7 @@
       [maintenance, healthy, "zone-yellow"],
       [healthy, GAUGE_MAX, "zone-green"],
     ].forEach(function (zone) {
-      gauge.appendChild(svg("path", { d: arc(zone[0], zone[1], GR), class: "gauge-zone " + zone[2] }));
+      gauge.appendChild(page.svg("path", { d: arc(zone[0], zone[1], GR), class: "gauge-zone " + zone[2] }));
     });
     // Ticks and their labels: 0, maintenance, initial, healthy, 3.
     [[0, "0"], [maintenance, format.fixed(thresholds.maintenance, 1)],
@@ -196,14 +167,14 @@
      [GAUGE_MAX, format.fixed(String(GAUGE_MAX), 1)]].forEach(function (tick) {
       var inner = gaugePoint(tick[0], GR - 10);
       var outer = gaugePoint(tick[0], GR + 10);
-      gauge.appendChild(svg("line", {
+      gauge.appendChild(page.svg("line", {
         x1: inner[0].toFixed(2), y1: inner[1].toFixed(2), x2: outer[0].toFixed(2), y2: outer[1].toFixed(2),
         class: "gauge-tick",
       }));
       var at = gaugePoint(tick[0], GR + 20);
       var anchor = tick[0] < GAUGE_MAX * 0.4 ? "end" : tick[0] > GAUGE_MAX * 0.6 ? "start" : "middle";
       if (tick[0] === 0 || tick[0] === GAUGE_MAX) anchor = "middle";
-      gauge.appendChild(svg("text", {
+      gauge.appendChild(page.svg("text", {
         x: at[0].toFixed(1), y: (tick[0] === 0 || tick[0] === GAUGE_MAX ? at[1] + 16 : at[1] + 4).toFixed(1),
         "text-anchor": anchor, class: "gauge-label", "data-tick": String(tick[0]),
       }, tick[1]));
@@ -212,20 +183,20 @@
     gauge.setAttribute("data-gauge", state);
     if (state !== "unbounded") {
       var tip = gaugePoint(Number(summary.health), GR - 14);
-      gauge.appendChild(svg("line", {
+      gauge.appendChild(page.svg("line", {
         x1: GX, y1: GY, x2: tip[0].toFixed(2), y2: tip[1].toFixed(2), class: "gauge-needle",
         "data-health": String(summary.health),
       }));
-      gauge.appendChild(svg("circle", { cx: GX, cy: GY, r: 5, class: "gauge-hub" }));
+      gauge.appendChild(page.svg("circle", { cx: GX, cy: GY, r: 5, class: "gauge-hub" }));
     }
     if (state === "above") {
       // Past the stop: an arrowhead beyond the end of the scale.
       var end = gaugePoint(GAUGE_MAX, GR);
-      gauge.appendChild(svg("path", {
+      gauge.appendChild(page.svg("path", {
         d: "M" + (end[0] - 9) + " " + (end[1] + 4) + " l9 10 l9 -10 z", class: "gauge-offscale-mark",
       }));
     } else if (state === "unbounded") {
-      gauge.appendChild(svg("text", {
+      gauge.appendChild(page.svg("text", {
         x: GX, y: GY - 18, "text-anchor": "middle", class: "gauge-infinity",
       }, "∞"));
     }
@@ -244,18 +215,39 @@
 
   // --- Charts: shared pieces ----------------------------------------------------------
 
-  // Size a chart's viewBox to its rendered width (1 unit = 1 CSS px: 12 px labels on
-  // any screen); returns [width, height].
-  function chartBox(chart) {
+  // The chart #id emptied for `points` points, its viewBox sized to its rendered
+  // width (1 unit = 1 CSS px: 12 px labels on any screen): {chart, width, height};
+  // null when the page has no such chart.
+  function chartStart(id, points) {
+    var chart = document.getElementById(id);
+    if (!chart) return null;
+    page.clear(chart);
+    chart.setAttribute("data-points", String(points));
     var width = Math.round(chart.getBoundingClientRect().width) || 640;
     width = Math.max(280, width);
     var height = width < 480 ? 200 : 240;
     chart.setAttribute("viewBox", "0 0 " + width + " " + height);
-    return [width, height];
+    return { chart: chart, width: width, height: height };
   }
 
-  // Time ticks along [t0, t1] (ms): labels in the reader's zone, the zone named once.
-  function timeAxis(chart, t0, t1, x, yBase, width, left, right) {
+  // The history's times (ms) from t0 to t1 and x(t) across [left, width - right]
+  // (a single point sits in the middle).
+  function timeScale(history, width, left, right) {
+    var times = history.map(function (point) { return Date.parse(point.ts); });
+    var t0 = times[0], t1 = times[times.length - 1];
+    return {
+      times: times,
+      t0: t0,
+      t1: t1,
+      x: function (t) {
+        return t1 === t0 ? (left + width - right) / 2 : left + (width - left - right) * (t - t0) / (t1 - t0);
+      },
+    };
+  }
+
+  // Time ticks along the scale: labels in the reader's zone, the zone named once.
+  function timeAxis(chart, scale, yBase, width, left, right) {
+    var t0 = scale.t0, t1 = scale.t1, x = scale.x;
     var span = t1 - t0;
     var count = span > 0 ? Math.max(2, Math.min(6, Math.floor((width - left - right) / 110) + 1)) : 1;
     var previous = null;
@@ -267,33 +259,25 @@
       var anchor = count === 1 ? "middle" : i === 0 ? "start" : i === count - 1 ? "end" : "middle";
       if (label === previous) continue; // a short span: one label per distinct time
       previous = label;
-      chart.appendChild(svg("line", {
+      chart.appendChild(page.svg("line", {
         x1: x(t).toFixed(1), x2: x(t).toFixed(1), y1: yBase, y2: yBase + 4, class: "axis-tick",
       }));
-      chart.appendChild(svg("text", {
+      chart.appendChild(page.svg("text", {
         x: x(t).toFixed(1), y: yBase + 17, "text-anchor": anchor, class: "axis",
       }, label));
     }
-    chart.appendChild(svg("text", {
+    chart.appendChild(page.svg("text", {
       x: width - right, y: yBase + 33, "text-anchor": "end", class: "axis axis-title",
     }, "Time (" + (format.zone(t1) || "local") + ")"));
-  }
-
-  function pointsPath(points) {
-    return points.map(function (point, i) {
-      return (i ? "L" : "M") + point[0].toFixed(1) + " " + point[1].toFixed(1);
-    }).join(" ");
   }
 
   // --- Health-history chart ----------------------------------------------------------
 
   function drawChart(history, thresholds) {
-    var chart = document.getElementById("health-chart");
-    if (!chart) return;
-    clear(chart);
-    chart.setAttribute("data-points", String(history.length));
-    var box = chartBox(chart);
-    var W = box[0], H = box[1], left = 44, right = 10, top = 10, bottom = 42;
+    var box = chartStart("health-chart", history.length);
+    if (!box) return;
+    var chart = box.chart;
+    var W = box.width, H = box.height, left = 44, right = 10, top = 10, bottom = 42;
     // The scale: 0 to 3, or up to the highest health shown (at most CHART_MAX); no
     // borrowing (unbounded) and anything higher sit on the top line.
     var highest = history.reduce(function (max, point) {
@@ -308,7 +292,7 @@
     // The zones: margin call (below maintenance), caution, healthy.
     [[0, maintenance, "band-call", "margin call"], [maintenance, healthy, "band-caution", "caution"],
      [healthy, topValue, "band-healthy", "healthy"]].forEach(function (band) {
-      chart.appendChild(svg("rect", {
+      chart.appendChild(page.svg("rect", {
         x: left, width: W - left - right, y: y(band[1]).toFixed(1),
         height: (y(band[0]) - y(band[1])).toFixed(1), class: "band " + band[2], "data-zone": band[3],
       }));
@@ -318,37 +302,34 @@
     [[thresholds.maintenance, "line-red"], [thresholds.healthy, "line-green"],
      [thresholds.initial, "line-orange"]].forEach(function (line) {
       var ly = y(line[0]);
-      chart.appendChild(svg("line", {
+      chart.appendChild(page.svg("line", {
         x1: left, x2: W - right, y1: ly.toFixed(1), y2: ly.toFixed(1), class: "threshold " + line[1],
       }));
       if (labelled.some(function (other) { return Math.abs(other - ly) < 14; })) return;
       labelled.push(ly);
-      chart.appendChild(svg("text", {
+      chart.appendChild(page.svg("text", {
         x: left - 6, y: (ly + 4).toFixed(1), class: "axis", "text-anchor": "end",
       }, format.fixed(line[0], 1)));
     });
-    chart.appendChild(svg("text", { x: left - 6, y: y(0) + 4, class: "axis", "text-anchor": "end" }, "0"));
-    chart.appendChild(svg("text", {
+    chart.appendChild(page.svg("text", { x: left - 6, y: y(0) + 4, class: "axis", "text-anchor": "end" }, "0"));
+    chart.appendChild(page.svg("text", {
       x: left - 6, y: y(topValue) + 10, class: "axis", "text-anchor": "end",
     }, "≥" + topValue));
-    chart.appendChild(svg("line", {
+    chart.appendChild(page.svg("line", {
       x1: left, x2: W - right, y1: y(0), y2: y(0), class: "axis-line",
     }));
     if (!history.length) return;
-    var times = history.map(function (point) { return Date.parse(point.ts); });
-    var t0 = times[0], t1 = times[times.length - 1];
-    var x = function (t) {
-      return t1 === t0 ? (left + W - right) / 2 : left + (W - left - right) * (t - t0) / (t1 - t0);
-    };
-    chart.appendChild(svg("path", {
-      d: pointsPath(history.map(function (point, i) { return [x(times[i]), y(point.health)]; })),
+    var time = timeScale(history, W, left, right);
+    var x = time.x;
+    chart.appendChild(page.svg("path", {
+      d: page.svgPath(history.map(function (point, i) { return [x(time.times[i]), y(point.health)]; })),
       class: "health-line",
     }));
     var last = history[history.length - 1];
-    chart.appendChild(svg("circle", {
-      cx: x(t1).toFixed(1), cy: y(last.health).toFixed(1), r: 4, class: "health-dot status-" + last.status,
+    chart.appendChild(page.svg("circle", {
+      cx: x(time.t1).toFixed(1), cy: y(last.health).toFixed(1), r: 4, class: "health-dot status-" + last.status,
     }));
-    timeAxis(chart, t0, t1, x, H - bottom, W, left, right);
+    timeAxis(chart, time, H - bottom, W, left, right);
   }
 
   // --- Equity and P&L chart ------------------------------------------------------------
@@ -372,13 +353,11 @@
   }
 
   function drawEquity(history) {
-    var chart = document.getElementById("equity-chart");
-    if (!chart) return;
-    clear(chart);
-    chart.setAttribute("data-points", String(history.length));
+    var box = chartStart("equity-chart", history.length);
+    if (!box) return;
+    var chart = box.chart;
     var headline = field("pnl_headline");
-    var box = chartBox(chart);
-    var W = box[0], H = box[1], left = 64, right = 10, top = 24, bottom = 42;
+    var W = box.width, H = box.height, left = 64, right = 10, top = 24, bottom = 42;
     if (!history.length) {
       if (headline) headline.textContent = "No history yet: a point is recorded whenever the figures move.";
       return;
@@ -399,43 +378,40 @@
     for (var i = 0; i <= 3; i += 1) {
       var v = low + (high - low) * i / 3;
       var ly = y(v).toFixed(1);
-      chart.appendChild(svg("line", { x1: left, x2: W - right, y1: ly, y2: ly, class: "grid" }));
-      chart.appendChild(svg("text", {
+      chart.appendChild(page.svg("line", { x1: left, x2: W - right, y1: ly, y2: ly, class: "grid" }));
+      chart.appendChild(page.svg("text", {
         x: left - 6, y: Number(ly) + 4, class: "axis", "text-anchor": "end",
       }, format.fixed(v.toFixed(2), Math.abs(high - low) < 10 ? 2 : 0)));
     }
-    chart.appendChild(svg("text", { x: 4, y: 13, class: "axis axis-title" }, "USDC"));
-    var times = history.map(function (point) { return Date.parse(point.ts); });
-    var t0 = times[0], t1 = times[times.length - 1];
-    var x = function (t) {
-      return t1 === t0 ? (left + W - right) / 2 : left + (W - left - right) * (t - t0) / (t1 - t0);
-    };
+    chart.appendChild(page.svg("text", { x: 4, y: 13, class: "axis axis-title" }, "USDC"));
+    var time = timeScale(history, W, left, right);
+    var x = time.x;
     if (custodial) {
       // Net deposits change in steps (a deposit lands at once).
       var steps = [];
       history.forEach(function (point, k) {
         if (isBlank(point.net_deposits)) return;
-        if (steps.length) steps.push([x(times[k]), steps[steps.length - 1][1]]);
-        steps.push([x(times[k]), y(point.net_deposits)]);
+        if (steps.length) steps.push([x(time.times[k]), steps[steps.length - 1][1]]);
+        steps.push([x(time.times[k]), y(point.net_deposits)]);
       });
-      chart.appendChild(svg("path", { d: pointsPath(steps), class: "deposits-line" }));
+      chart.appendChild(page.svg("path", { d: page.svgPath(steps), class: "deposits-line" }));
     }
-    chart.appendChild(svg("path", {
-      d: pointsPath(history.map(function (point, k) { return [x(times[k]), y(point.adjusted_equity)]; })),
+    chart.appendChild(page.svg("path", {
+      d: page.svgPath(history.map(function (point, k) { return [x(time.times[k]), y(point.adjusted_equity)]; })),
       class: "equity-line",
     }));
     var last = history[history.length - 1];
-    chart.appendChild(svg("circle", {
-      cx: x(t1).toFixed(1), cy: y(last.adjusted_equity).toFixed(1), r: 4, class: "equity-dot",
+    chart.appendChild(page.svg("circle", {
+      cx: x(time.t1).toFixed(1), cy: y(last.adjusted_equity).toFixed(1), r: 4, class: "equity-dot",
     }));
-    timeAxis(chart, t0, t1, x, H - bottom, W, left, right);
+    timeAxis(chart, time, H - bottom, W, left, right);
     if (!headline) return;
     var change = custodial ? last.equity_change :
       fromMicro(micro(last.adjusted_equity) - micro(history[0].adjusted_equity));
     var parts = [
       document.createTextNode("Since " + format.when(history[0].ts) + ": " +
         (custodial ? "Adjusted Equity, net of deposits and withdrawals, " : "risk-adjusted value ")),
-      el("strong", {
+      page.el("strong", {
         class: "pnl " + signClass(change), "data-field": "equity_change", "data-value": String(change),
         text: format.moneySigned(change),
       }),
@@ -446,7 +422,7 @@
     if (open.length) {
       var total = fromMicro(open.reduce(function (sum, row) { return sum + micro(row.pnl); }, 0n));
       parts.push(document.createTextNode(" · open positions' P&L now "));
-      parts.push(el("strong", {
+      parts.push(page.el("strong", {
         class: "pnl " + signClass(total), "data-field": "open_pnl", "data-value": total,
         text: format.moneySigned(total),
       }));
@@ -490,35 +466,48 @@
   }
 
   // A row's "Close…" button (custodial accounts: the broker closes for them); the
-  // panel it opens is static/js/trading-forms.js's.
+  // panel it opens is static/js/close-panel.js's.
   function closeCell(row) {
-    if (root.getAttribute("data-account-kind") !== "custodial") return el("td");
-    return el("td", {}, [
-      el("button", {
+    if (root.getAttribute("data-account-kind") !== "custodial") return page.el("td");
+    return page.el("td", {}, [
+      page.el("button", {
         type: "button",
         class: "button button--small button--secondary",
         "data-action": "close-position",
         "aria-expanded": "false",
       }, [
         document.createTextNode("Close"),
-        el("span", { class: "visually-hidden", text: " " + row.symbol }),
+        page.el("span", { class: "visually-hidden", text: " " + row.symbol }),
         document.createTextNode("…"),
       ]),
     ]);
   }
 
-  function renderBreakdown(rows) {
-    var body = document.getElementById("breakdown-rows");
+  // Re-draw a positions table body: a row per position (its cells from `cellsOf`, then
+  // its Close… button) or the empty line, highlighting the cells a live update changed.
+  function renderRows(bodyId, rows, cellsOf, emptyText) {
+    var body = document.getElementById(bodyId);
     if (!body) return;
     var before = cellTexts(body);
     var fresh = rows.map(function (row) {
-      var head = el("th", { scope: "row", "data-field": "symbol" }, [
-        el("span", { class: "symbol", text: row.symbol }),
-        document.createTextNode(" "),
-        el("span", { class: "muted small", text: row.title }),
-      ]);
-      return el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol }, [
-        head,
+      return page.el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol },
+        cellsOf(row).concat([closeCell(row)]));
+    });
+    if (!fresh.length) {
+      fresh = [page.el("tr", { class: "empty" }, [page.el("td", { colspan: "10", text: emptyText })])];
+    }
+    body.replaceChildren.apply(body, fresh);
+    flashChanged(body, before);
+  }
+
+  function renderBreakdown(rows) {
+    renderRows("breakdown-rows", rows, function (row) {
+      return [
+        page.el("th", { scope: "row", "data-field": "symbol" }, [
+          page.el("span", { class: "symbol", text: row.symbol }),
+          document.createTextNode(" "),
+          page.el("span", { class: "muted small", text: row.title }),
+        ]),
         cell("side", row.outcome, String(row.outcome || "").toUpperCase(), false),
         cell("quantity", row.quantity, format.qty(row.quantity), true),
         cell("average_price", row.average_price, format.cents(row.average_price), true),
@@ -527,23 +516,14 @@
         cell("haircut", row.haircut, format.percent(row.haircut), true),
         cell("contribution", row.contribution, format.amount(row.contribution), true),
         pnlCell(row.pnl),
-        closeCell(row),
-      ]);
-    });
-    if (!fresh.length) {
-      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "10", text: "No prediction-market positions." })])];
-    }
-    body.replaceChildren.apply(body, fresh);
-    flashChanged(body, before);
+      ];
+    }, "No prediction-market positions.");
   }
 
   function renderPerps(rows) {
-    var body = document.getElementById("perp-rows");
-    if (!body) return;
-    var before = cellTexts(body);
-    var fresh = rows.map(function (row) {
-      return el("tr", { "data-position-id": String(row.position_id), "data-symbol": row.symbol }, [
-        el("th", { scope: "row", "data-field": "symbol", text: row.symbol }),
+    renderRows("perp-rows", rows, function (row) {
+      return [
+        page.el("th", { scope: "row", "data-field": "symbol", text: row.symbol }),
         cell("side", row.side, row.side.charAt(0).toUpperCase() + row.side.slice(1), false),
         cell("quantity", row.quantity, format.qty(row.quantity, 6), true),
         cell("average_price", row.average_price, format.perpPrice(row.average_price), true),
@@ -552,14 +532,8 @@
         cell("isolated_margin", row.isolated_margin, format.amount(row.isolated_margin), true),
         pnlCell(row.pnl),
         cell("liquidation_price", row.liquidation_price, format.perpPrice(row.liquidation_price), true),
-        closeCell(row),
-      ]);
-    });
-    if (!fresh.length) {
-      fresh = [el("tr", { class: "empty" }, [el("td", { colspan: "10", text: "No perpetual positions." })])];
-    }
-    body.replaceChildren.apply(body, fresh);
-    flashChanged(body, before);
+      ];
+    }, "No perpetual positions.");
   }
 
   function renderMarginCall(call, summary) {
@@ -583,7 +557,7 @@
     var since = field("stale_since_text", banner);
     since.textContent = "";
     if (prices.stale_since) {
-      var time = el("time", { datetime: prices.stale_since }, [
+      var time = page.el("time", { datetime: prices.stale_since }, [
         document.createTextNode(format.when(prices.stale_since)),
       ]);
       since.appendChild(document.createTextNode(" since "));
@@ -661,17 +635,13 @@
       return refreshing;
     }
     lastRefresh = Date.now();
-    refreshing = fetch(config.urls.snapshot, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    }).then(function (response) {
-      if (response.status === 401) {
+    refreshing = page.getJSON(config.urls.snapshot).then(function (answer) {
+      if (answer.status === 401) {
         setSocketState("unauthorized");
         throw new Error("signed out");
       }
-      if (!response.ok) throw new Error("snapshot " + response.status);
-      return response.json();
-    }).then(function (fresh) {
+      if (!answer.ok) throw new Error("snapshot " + answer.status);
+      var fresh = answer.body;
       snapshot = fresh;
       lastNews = Date.now();
       render();
@@ -757,7 +727,7 @@
   function applyOrder(order) {
     var note = document.getElementById("order-activity");
     if (!note) {
-      note = el("p", { id: "order-activity", class: "muted small", role: "status" });
+      note = page.el("p", { id: "order-activity", class: "muted small", role: "status" });
       var header = root.querySelector(".dash-header");
       header.parentNode.insertBefore(note, header.nextSibling);
     }

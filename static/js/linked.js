@@ -17,57 +17,38 @@
   var SLOW_POLL_MS = 10000;
   var PATIENCE_MS = 60000;
   var format = window.PortalFormat;
-
-  function field(row, name) {
-    return row.querySelector('[data-field="' + name + '"]');
-  }
+  var page = window.PortalPage;
 
   function setState(row, text) {
-    var node = field(row, "sync_state");
+    var node = page.field("sync_state", row);
     if (node) node.textContent = text;
   }
 
   function render(row, status) {
     row.setAttribute("data-link-status", status.status);
     row.setAttribute("data-syncing", status.syncing ? "true" : "false");
-    var badge = field(row, "link_status");
-    if (badge) {
-      var span = document.createElement("span");
-      span.className = "badge badge--" + status.status;
-      span.textContent = status.status_label;
-      badge.replaceChildren(span);
-    }
-    var error = field(row, "last_error");
+    var badge = page.field("link_status", row);
+    if (badge) badge.replaceChildren(page.el("span", { class: "badge badge--" + status.status, text: status.status_label }));
+    var error = page.field("last_error", row);
     if (error) {
       var text = status.last_error || "";
       if (text && status.next_sync_at) text += " Next try " + format.when(status.next_sync_at) + ".";
       error.textContent = text;
       error.hidden = !text;
     }
-    var cash = field(row, "link_cash");
+    var cash = page.field("link_cash", row);
     if (cash) {
       if (status.cash === null || status.cash === undefined) {
-        var none = document.createElement("span");
-        none.className = "muted";
-        none.textContent = "—";
-        cash.replaceChildren(none);
+        cash.replaceChildren(page.el("span", { class: "muted", text: "—" }));
       } else {
         cash.textContent = format.money(status.cash);
       }
     }
-    var synced = field(row, "last_synced");
+    var synced = page.field("last_synced", row);
     if (synced) {
-      if (status.last_synced_at) {
-        var time = document.createElement("time");
-        time.setAttribute("datetime", status.last_synced_at);
-        time.textContent = format.when(status.last_synced_at);
-        synced.replaceChildren(time);
-      } else {
-        var never = document.createElement("span");
-        never.className = "muted";
-        never.textContent = "not yet";
-        synced.replaceChildren(never);
-      }
+      synced.replaceChildren(status.last_synced_at
+        ? page.el("time", { datetime: status.last_synced_at, text: format.when(status.last_synced_at) })
+        : page.el("span", { class: "muted", text: "not yet" }));
     }
   }
 
@@ -89,12 +70,10 @@
       setTimeout(tick, late ? SLOW_POLL_MS : POLL_MS);
     }
     function tick() {
-      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) {
-          if (!response.ok) throw new Error("status " + response.status);
-          return response.json();
-        })
-        .then(function (status) {
+      page.getJSON(url)
+        .then(function (answer) {
+          if (!answer.ok) throw new Error("status " + answer.status);
+          var status = answer.body;
           if (!done(status, requestedAt)) return again();
           render(row, status);
           setState(row, status.status === "active" ? "Synced." :
@@ -119,17 +98,7 @@
     var button = form.querySelector("button");
     if (button) button.disabled = true;
     setState(row, "Syncing…");
-    fetch(form.action, {
-      method: "POST",
-      body: new FormData(form),
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    })
-      .then(function (response) {
-        return response.json().then(function (body) {
-          return { ok: response.ok, body: body };
-        });
-      })
+    page.postForm(form)
       .then(function (result) {
         if (!result.ok) {
           setState(row, result.body.message || "The sync could not be requested.");

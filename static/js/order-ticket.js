@@ -21,9 +21,10 @@
 
   var app = window.PrimeDashboard;
   var format = window.PortalFormat;
+  var page = window.PortalPage;
   var section = document.getElementById("order-entry");
   var form = document.getElementById("order-form");
-  if (!app || !format || !section || !form) return;
+  if (!app || !format || !page || !section || !form) return;
   var urls = app.config.urls;
 
   var projection = document.getElementById("order-projection");
@@ -43,52 +44,15 @@
   var bookSequence = 0;
   var busy = false;
 
-  // --- Small helpers ------------------------------------------------------------------
+  // --- Small helpers (the shared ones are window.PortalPage's, static/js/page.js) ---------
 
-  function q(selector, scope) {
-    return (scope || document).querySelector(selector);
-  }
-
+  // A figure of the ticket (or of `scope`).
   function field(name, scope) {
-    return q('[data-field="' + name + '"]', scope || section);
+    return page.field(name, scope || section);
   }
 
   function setField(name, value, text, scope) {
-    var node = field(name, scope);
-    if (!node) return;
-    node.setAttribute("data-value", value === null || value === undefined ? "" : String(value));
-    node.textContent = text;
-  }
-
-  function say(node, text, kind) {
-    if (!node) return;
-    node.textContent = text;
-    node.setAttribute("data-kind", kind || "info");
-  }
-
-  function debounce(fn, wait) {
-    var timer = null;
-    return function () {
-      clearTimeout(timer);
-      timer = setTimeout(fn, wait);
-    };
-  }
-
-  function answerOf(response) {
-    return response.json().then(function (data) {
-      return { ok: response.ok, status: response.status, body: data };
-    }, function () {
-      return { ok: false, status: response.status, body: { message: "The server gave an unexpected answer. Please try again." } };
-    });
-  }
-
-  function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(answerOf);
-  }
-
-  function newOrderId() {
-    if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID().replace(/-/g, "");
-    return "web-" + Date.now().toString(16) + Math.random().toString(16).slice(2);
+    page.setField(name, value, text, scope || section);
   }
 
   function value(name) {
@@ -108,10 +72,6 @@
     return text.slice(0, text.length - 8) + "." + text.slice(text.length - 8);
   }
 
-  function healthText(value) {
-    return format.ratio(value, "No borrowing");
-  }
-
   // --- What is selected -----------------------------------------------------------------
 
   function market() {
@@ -126,7 +86,7 @@
   }
 
   function outcome() {
-    var checked = q('input[name="outcome"]:checked', form);
+    var checked = page.q('input[name="outcome"]:checked', form);
     return checked ? checked.value : "yes";
   }
 
@@ -162,17 +122,9 @@
     setField("bar_quote", current ? current.ask : null, contractLabel() + " " + quoteText(current));
   }
 
-  function svg(tag, attrs) {
-    var node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-    Object.keys(attrs).forEach(function (key) {
-      node.setAttribute(key, attrs[key]);
-    });
-    return node;
-  }
-
   function drawDepth(data) {
     if (!depth) return;
-    while (depth.firstChild) depth.removeChild(depth.firstChild);
+    page.clear(depth);
     var W = 300, H = 110, left = 4, right = 4, top = 14, bottom = 16;
     var bids = data ? data.bids : [];
     var asks = data ? data.asks : [];
@@ -190,26 +142,24 @@
     var y = function (c) { return H - bottom - c / deepest * (H - bottom - top); };
     var side = function (levels, edge, className) {
       if (!levels.length) return;
-      var d = "M" + x(Number(levels[0].price)).toFixed(1) + " " + y(0).toFixed(1);
+      var points = [[x(Number(levels[0].price)), y(0)]];
       var previous = 0;
       levels.forEach(function (level) {
-        var px = x(Number(level.price)).toFixed(1);
-        d += " L" + px + " " + y(previous).toFixed(1) + " L" + px + " " + y(Number(level.cumulative)).toFixed(1);
+        var px = x(Number(level.price));
+        points.push([px, y(previous)], [px, y(Number(level.cumulative))]);
         previous = Number(level.cumulative);
       });
-      d += " L" + x(edge).toFixed(1) + " " + y(previous).toFixed(1) + " L" + x(edge).toFixed(1) + " " + y(0).toFixed(1) + " Z";
-      depth.appendChild(svg("path", { d: d, "class": className }));
+      points.push([x(edge), y(previous)], [x(edge), y(0)]);
+      depth.appendChild(page.svg("path", { d: page.svgPath(points) + " Z", "class": className }));
     };
     side(bids, low, "depth-bids");
     side(asks, high, "depth-asks");
     if (bids.length && asks.length) {
       var mid = x((Number(bids[0].price) + Number(asks[0].price)) / 2).toFixed(1);
-      depth.appendChild(svg("line", { x1: mid, x2: mid, y1: top, y2: H - bottom, "class": "depth-mid" }));
+      depth.appendChild(page.svg("line", { x1: mid, x2: mid, y1: top, y2: H - bottom, "class": "depth-mid" }));
     }
     var label = function (text, px, py, anchor) {
-      var node = svg("text", { x: px, y: py, "text-anchor": anchor, "class": "depth-axis" });
-      node.textContent = text;
-      depth.appendChild(node);
+      depth.appendChild(page.svg("text", { x: px, y: py, "text-anchor": anchor, "class": "depth-axis" }, text));
     };
     var lowText = priceText(bids.length ? bids[bids.length - 1].price : asks[0].price);
     var highText = priceText(asks.length ? asks[asks.length - 1].price : bids[0].price);
@@ -241,7 +191,7 @@
     if (document.visibilityState === "hidden" || !select.value) return;
     var wanted = contract();
     var mine = ++bookSequence;
-    getJSON(urls.ticket_book + "?" + new URLSearchParams({ symbol: wanted }).toString()).then(function (answer) {
+    page.getJSON(urls.ticket_book + "?" + new URLSearchParams({ symbol: wanted }).toString()).then(function (answer) {
       if (mine !== bookSequence || wanted !== contract()) return;
       if (answer.ok) {
         book = answer.body;
@@ -264,18 +214,12 @@
     var keep = select.value;
     var groups = [["Prediction markets", rows.filter(function (r) { return r.binary; })],
       ["Perpetuals", rows.filter(function (r) { return !r.binary; })]];
-    while (select.firstChild) select.removeChild(select.firstChild);
+    page.clear(select);
     groups.forEach(function (group) {
       if (!group[1].length) return;
-      var optgroup = document.createElement("optgroup");
-      optgroup.label = group[0];
-      group[1].forEach(function (row) {
-        var option = document.createElement("option");
-        option.value = row.symbol;
-        option.textContent = row.symbol + " — " + row.title;
-        optgroup.appendChild(option);
-      });
-      select.appendChild(optgroup);
+      select.appendChild(page.el("optgroup", { label: group[0] }, group[1].map(function (row) {
+        return page.el("option", { value: row.symbol, text: row.symbol + " — " + row.title });
+      })));
     });
     var still = rows.some(function (row) { return row.symbol === keep; });
     if (still) select.value = keep;
@@ -283,7 +227,7 @@
   }
 
   function marketsLoad(query) {
-    return getJSON(urls.ticket_markets + "?" + new URLSearchParams({ q: query || "" }).toString()).then(function (answer) {
+    return page.getJSON(urls.ticket_markets + "?" + new URLSearchParams({ q: query || "" }).toString()).then(function (answer) {
       if (!answer.ok) return null;
       answer.body.markets.forEach(function (row) {
         markets[row.symbol] = row;
@@ -292,7 +236,7 @@
     });
   }
 
-  var searchRun = debounce(function () {
+  var searchRun = page.debounce(function () {
     var query = search.value.trim();
     marketsLoad(query).then(function (rows) {
       if (rows === null || query !== search.value.trim()) return;
@@ -333,7 +277,7 @@
       if (radio.value === "notional") radio.disabled = limit;
     });
     if (limit && value("size_mode") !== "quantity") {
-      q('input[name="size_mode"][value="quantity"]', form).checked = true;
+      page.q('input[name="size_mode"][value="quantity"]', form).checked = true;
     }
     var mode = limit ? "quantity" : value("size_mode") || "notional";
     form.querySelectorAll("[data-size]").forEach(function (node) {
@@ -344,7 +288,7 @@
     showAll("[data-limit-only]", limit);
     showAll("[data-market-only]", !limit);
     var sellingBinary = binary && value("side") === "sell";
-    var triggers = q(".ticket-triggers", form);
+    var triggers = page.q(".ticket-triggers", form);
     if (triggers) triggers.hidden = !limit || sellingBinary;
     var tif = form.elements.time_in_force;
     tif.options[0].disabled = !limit; // GTC rests: a limit order's
@@ -397,10 +341,10 @@
       setField(name, null, "—", projection);
     });
     ["fill_text", "zone_message", "confirm_note"].forEach(function (name) {
-      say(field(name, projection), "");
+      page.say(field(name, projection), "");
     });
     var summary = app.snapshot().summary;
-    setField("health_before", summary.health, healthText(summary.health), projection);
+    setField("health_before", summary.health, page.healthText(summary.health), projection);
     last = null;
   }
 
@@ -417,11 +361,11 @@
     projection.setAttribute("data-valid", p && !p.is_valid_trade ? "false" : "true");
     projection.setAttribute("data-path", r.path);
     if (p) {
-      setField("health_before", p.before.health, healthText(p.before.health), projection);
-      setField("projected_health", p.after.health, healthText(p.after.health), projection);
+      setField("health_before", p.before.health, page.healthText(p.before.health), projection);
+      setField("projected_health", p.after.health, page.healthText(p.after.health), projection);
     } else {
       var summary = app.snapshot().summary;
-      setField("health_before", summary.health, healthText(summary.health), projection);
+      setField("health_before", summary.health, page.healthText(summary.health), projection);
       setField("projected_health", null, r.reduces_risk ? "Unchanged or better: it only reduces risk" : "—", projection);
     }
     setField("estimate", r.quantity, estimateText(r), projection);
@@ -439,7 +383,7 @@
       setField("liquidation_price", r.liquidation_price,
         format.isBlank(r.liquidation_price) ? "—" : format.perpPrice(r.liquidation_price), projection);
     }
-    say(field("fill_text", projection), r.fill_text || "");
+    page.say(field("fill_text", projection), r.fill_text || "");
     var text = "";
     var kind = "info";
     if (p && p.zone === "danger") {
@@ -449,11 +393,11 @@
       text = "Caution: projected Margin Health is below " + format.ratio(app.snapshot().thresholds.healthy) + ".";
       kind = "warning";
     }
-    say(field("zone_message", projection), text, kind);
-    say(field("confirm_note", projection), r.confirm && r.confirm.required ? r.confirm.message.replace("please confirm it", "you will be asked to confirm it") : "");
+    page.say(field("zone_message", projection), text, kind);
+    page.say(field("confirm_note", projection), r.confirm && r.confirm.required ? r.confirm.message.replace("please confirm it", "you will be asked to confirm it") : "");
   }
 
-  var project = debounce(function () {
+  var project = page.debounce(function () {
     if (!sized()) {
       sequence += 1;
       resetProjection();
@@ -463,23 +407,23 @@
     var key = query.toString();
     var mine = ++sequence;
     projection.setAttribute("data-zone", "loading");
-    getJSON(urls.projection + "?" + key).then(function (answer) {
+    page.getJSON(urls.projection + "?" + key).then(function (answer) {
       if (mine !== sequence) return; // a newer request is on its way
       if (answer.ok) return showProjection(answer.body, key);
       resetProjection();
       projection.setAttribute("data-zone", "error");
-      say(field("zone_message", projection), answer.body.message || "No projection available.", "error");
+      page.say(field("zone_message", projection), answer.body.message || "No projection available.", "error");
     }).catch(function () {
       if (mine !== sequence) return;
       projection.setAttribute("data-zone", "error");
-      say(field("zone_message", projection), "Could not reach the server for a projection.", "error");
+      page.say(field("zone_message", projection), "Could not reach the server for a projection.", "error");
     });
   }, DEBOUNCE_MS);
 
   // --- Contract changes --------------------------------------------------------------------
 
   function clearMessage() {
-    say(message, "");
+    page.say(message, "");
     ["data-order-id", "data-order-status", "data-error-code"].forEach(function (name) {
       message.removeAttribute(name);
     });
@@ -533,7 +477,7 @@
     if (last && last.key === params().toString()) {
       var r = last.result;
       text += " Estimated fill: " + estimateText(r) + "; fees " + format.money(r.fees) + ".";
-      if (r.projection) text += " Margin Health after: " + healthText(r.projection.after.health) + ".";
+      if (r.projection) text += " Margin Health after: " + page.healthText(r.projection.after.health) + ".";
     }
     return text;
   }
@@ -543,11 +487,7 @@
     message.setAttribute("data-kind", "success");
     message.appendChild(document.createTextNode(result.message));
     if (result.url) {
-      var link = document.createElement("a");
-      link.href = result.url;
-      link.textContent = "View order";
-      link.setAttribute("data-order-link", result.order.id);
-      message.appendChild(link);
+      message.appendChild(page.el("a", { href: result.url, "data-order-link": result.order.id, text: "View order" }));
     }
     message.setAttribute("data-order-id", result.order.id);
     message.setAttribute("data-order-status", result.order.status);
@@ -558,25 +498,20 @@
     busy = true;
     submit.disabled = true;
     clearMessage();
-    say(message, "Placing the order…", "info");
+    page.say(message, "Placing the order…", "info");
     var data = fields();
     data.set("csrfmiddlewaretoken", form.elements.csrfmiddlewaretoken.value);
     data.set("client_order_id", form.elements.client_order_id.value);
     data.delete("confirmed");
     if (confirmed) data.set("confirmed", "1");
-    fetch(form.action, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-      body: data,
-    }).then(answerOf).then(function (answer) {
+    page.post(form.action, data).then(function (answer) {
       if (answer.status === 409 && answer.body.confirm_required) {
         clearMessage();
         return askConfirmation(answer.body.message);
       }
       // A definite answer: the next order gets a new id (a lost answer keeps it, so a
       // retry cannot place the order twice).
-      form.elements.client_order_id.value = newOrderId();
+      form.elements.client_order_id.value = page.newOrderId();
       if (answer.ok) {
         showResult(answer.body);
         form.elements.notional_usdc.value = "";
@@ -584,11 +519,11 @@
         resetProjection();
         app.refreshSnapshot();
       } else {
-        say(message, answer.body.message || "The order was not placed.", "error");
+        page.say(message, answer.body.message || "The order was not placed.", "error");
         message.setAttribute("data-error-code", answer.body.code || "");
       }
     }).catch(function () {
-      say(message, "No answer from the server: the order may or may not have been placed. " +
+      page.say(message, "No answer from the server: the order may or may not have been placed. " +
         "Submitting again is safe (it cannot be placed twice).", "error");
     }).finally(function () {
       busy = false;
@@ -601,14 +536,14 @@
       // No <dialog>: the page's own confirmation box.
       var box = field("confirm_box");
       if (box) box.hidden = false;
-      say(message, reason, "error");
+      page.say(message, reason, "error");
       return;
     }
     setField("confirm_summary", "", summaryText(), dialog);
     setField("confirm_reason", "", reason || "", dialog);
     dialog.returnValue = "";
     dialog.showModal();
-    q('[data-action="cancel-order"]', dialog).focus(); // the safe choice has focus
+    page.q('[data-action="cancel-order"]', dialog).focus(); // the safe choice has focus
   }
 
   if (dialog) {
@@ -620,7 +555,7 @@
       if (dialog.returnValue === "confirm") {
         place(true);
       } else {
-        say(message, "Not placed: you cancelled the confirmation.", "info");
+        page.say(message, "Not placed: you cancelled the confirmation.", "info");
       }
       submit.focus();
     });
@@ -693,14 +628,14 @@
   resetProjection();
   setInterval(refreshBook, BOOK_REFRESH_MS);
   // A live update (a tick, a fill): fresh quotes and a fresh projection.
-  var refreshSoon = debounce(function () {
+  var refreshSoon = page.debounce(function () {
     refreshBook();
     if (last) project();
   }, 500);
   app.onSnapshot(function () {
     if (projection.getAttribute("data-zone") === "idle") {
       var summary = app.snapshot().summary;
-      setField("health_before", summary.health, healthText(summary.health), projection);
+      setField("health_before", summary.health, page.healthText(summary.health), projection);
     }
     refreshSoon();
   });

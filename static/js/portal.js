@@ -2,6 +2,8 @@
 (function () {
   "use strict";
 
+  var page = window.PortalPage;
+
   // Deposits: show the card number only when paying by card.
   document.querySelectorAll("[data-deposit-form]").forEach(function (form) {
     var cardOnly = form.querySelector("[data-card-only]");
@@ -106,19 +108,17 @@
     if (table.closest("[data-no-table-wrap]")) return;
     var wrap = table.parentElement;
     if (!wrap.classList.contains("table-wrap")) {
-      wrap = document.createElement("div");
-      wrap.className = "table-wrap table-wrap--auto";
+      wrap = page.el("div", { class: "table-wrap table-wrap--auto" });
       table.parentNode.insertBefore(wrap, table);
       wrap.appendChild(table);
     }
     if (wrap.hasAttribute("data-table-scroll")) return;
     wrap.setAttribute("data-table-scroll", "");
     if (wrap.hasAttribute("role")) wrap.setAttribute("data-table-labelled", "");
-    var hint = document.createElement("p");
-    hint.className = "table-hint";
-    hint.setAttribute("data-table-hint", "");
-    hint.setAttribute("aria-hidden", "true"); // the region's label says it for screen readers
-    hint.textContent = "Scroll sideways for more columns \u2192";
+    // aria-hidden: the region's label says it for screen readers.
+    var hint = page.el("p", {
+      class: "table-hint", "data-table-hint": "", "aria-hidden": "true", text: "Scroll sideways for more columns \u2192",
+    });
     hint.hidden = true;
     wrap.parentNode.insertBefore(hint, wrap);
     if (tableResize) {

@@ -106,6 +106,18 @@ def test_a_limit_order_from_the_ticket_shows_its_result_and_link(portal, page, b
     ARTIFACTS.mkdir(exist_ok=True)
     ticket.screenshot(path=str(ARTIFACTS / "order-ticket-result.png"))
 
+    # The whole flow: it is among the open orders, and is cancelled from its page.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders").click()
+    row = page.locator(f"#open-order-rows tr[data-order-id={order.public_id}]")
+    assert row.locator("[data-field=price]").inner_text() == "25¢"
+    row.locator("th a").click()
+    page.wait_for_url(f"{portal}/orders/{order.public_id}/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=cancel-order]")
+    page.wait_for_selector(".message--success")
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+
 
 def test_a_large_order_asks_for_confirmation_and_esc_cancels(portal, page, bob):
     log_in(page, portal)
@@ -128,9 +140,10 @@ def test_a_large_order_asks_for_confirmation_and_esc_cancels(portal, page, bob):
     page.screenshot(path=str(ARTIFACTS / "order-ticket-confirm.png"))
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
-    assert (
-        ticket.locator("#order-message").inner_text()
-        == "Not placed: you cancelled the confirmation."
+    # The dialog's close event comes after it is hidden.
+    page.wait_for_function(
+        "() => document.querySelector('#order-message').textContent"
+        " === 'Not placed: you cancelled the confirmation.'"
     )
     assert not Order.objects.filter(account=bob).exists()
 

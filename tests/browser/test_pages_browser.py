@@ -12,10 +12,6 @@
 One server and one set of data for the module (a customer with a margin account that
 holds positions, a deposit, a withdrawal, a report, notifications, an API key and a
 linked Kalshi account), one signed-in browser context reused by every page.
-
-Pages still being built (orders, positions, health alerts, the combined accounts view)
-are listed by the URL names they may get: while none of them resolves, the page is
-skipped with a TODO, not failed.
 """
 
 import json
@@ -32,16 +28,15 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
-from accounts.models import Deposit, Notification
+from accounts.models import Deposit
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.api_keys import api_key_issue
 from accounts.services.deposits import deposit_create, payment_webhook_handle
-from accounts.services.notifications import notification_create
 from accounts.services.withdrawals import withdrawal_request
 from tests.browser.conftest import ARTIFACTS
-from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, notifications_create
 from tests.live_server import asgi_server
 from tests.web.dashboard_fixtures import BTC, FED, TRUMP, buy, markets_open, trader
 from trading.models import Report
@@ -90,16 +85,7 @@ def _seed() -> dict[str, str]:
     )
     report_generate(report_id=report.pk)
     assert Report.objects.get(pk=report.pk).status == Report.Status.READY
-    notification_create(
-        user_id=user.pk,
-        account_id=account.pk,
-        kind=Notification.Kind.MARGIN_CALL,
-        title="Margin call on your account",
-        body="Margin Health is 1.15.",
-    )
-    notification_create(
-        user_id=user.pk, kind=Notification.Kind.SYSTEM, title="Welcome", body="Hello."
-    )
+    notifications_create(user, account)
     api_key_issue(
         owner=user,
         accounts=[account],
@@ -173,64 +159,52 @@ def site(django_db_setup, django_db_blocker) -> Iterator[Site]:
 @dataclass(frozen=True)
 class Page:
     name: str
-    url_names: tuple[str, ...]  # the first one that resolves is used
+    url_name: str | None  # None: a path no page has (the 404 page)
     args: Callable[[dict[str, str]], list[str]] = lambda ids: []
     account: str = "account"  # the current account ("account" or "tracked")
     signed_in: bool = True
     status: int = 200
     ready: str = ""  # a selector that is there once the page has finished loading
-    owner: str = ""  # who builds a page that may not be there yet (TODO for the lead)
 
 
 PAGES = [
-    Page("dashboard", ("dashboard",), ready="#live-status[data-socket=open]"),
+    Page("dashboard", "dashboard", ready="#live-status[data-socket=open]"),
     Page(
         "dashboard-tracked",
-        ("dashboard",),
+        "dashboard",
         account="tracked",
         ready="#live-status[data-socket=open]",
     ),
-    Page("accounts", ("account_list",)),
-    Page("deposits", ("deposit_list",)),
-    Page("deposit-detail", ("deposit_detail",), args=lambda ids: [ids["deposit"]]),
-    Page("withdrawals", ("withdrawal_list",)),
-    Page("transactions", ("transaction_list",)),
-    Page("reports", ("report_list",)),
-    Page("notifications", ("notification_list",)),
-    Page("linked", ("linked-list",)),
-    Page("api-keys", ("api_key_list",)),
-    Page("security", ("security",)),
-    # Issue 18's new pages (helpers A and C): skipped with a TODO while not routed.
-    Page("orders", ("order_list",), owner="A"),
-    Page("order-detail", ("order_detail",), args=lambda ids: [ids["order"]], owner="A"),
-    Page("positions", ("position_list",), owner="A"),
-    Page("alerts", ("health_alerts",), owner="C"),
-    Page("not-found", (), status=404),
+    Page("accounts", "account_list"),
+    Page("deposits", "deposit_list"),
+    Page("deposit-detail", "deposit_detail", args=lambda ids: [ids["deposit"]]),
+    Page("withdrawals", "withdrawal_list"),
+    Page("transactions", "transaction_list"),
+    Page("reports", "report_list"),
+    Page("notifications", "notification_list"),
+    Page("linked", "linked-list"),
+    Page("api-keys", "api_key_list"),
+    Page("security", "security"),
+    Page("orders", "order_list"),
+    Page("order-detail", "order_detail", args=lambda ids: [ids["order"]]),
+    Page("positions", "position_list"),
+    Page("alerts", "health_alerts"),
+    Page("not-found", None, status=404),
     # Signed out.
-    Page("home", ("home",), signed_in=False),
-    Page("login", ("login",), signed_in=False),
-    Page("password-reset", ("password_reset",), signed_in=False),
-    Page("password-reset-sent", ("password_reset_done",), signed_in=False),
-    Page("not-found-signed-out", (), signed_in=False, status=404),
+    Page("home", "home", signed_in=False),
+    Page("login", "login", signed_in=False),
+    Page("password-reset", "password_reset", signed_in=False),
+    Page("password-reset-sent", "password_reset_done", signed_in=False),
+    Page("not-found-signed-out", None, signed_in=False, status=404),
 ]
 PAGE = {page.name: page for page in PAGES}
 NOT_FOUND_PATH = "/no-such-page/"
 
 
 def page_path(page: Page, ids: dict[str, str]) -> str:
-    if not page.url_names:
+    if page.url_name is None:
         return NOT_FOUND_PATH
-    for name in page.url_names:
-        try:
-            return reverse(name, args=page.args(ids))
-        except NoReverseMatch:
-            continue
-    pytest.skip(
-        f"TODO(lead): the {page.name} page (helper {page.owner or '?'}) is not routed yet: "
-        f"none of the URL names {', '.join(page.url_names)} resolves. Put its real name "
-        "in PAGES (tests/browser/test_pages_browser.py) and drop the `owner` to make it "
-        "mandatory."
-    )
+    return reverse(page.url_name, args=page.args(ids))
 
 
 # --- The browser: one signed-in context, one signed-out, reused by every page -------------
@@ -415,7 +389,7 @@ def test_without_javascript_the_navigation_stays_a_visible_list(browser, site, t
 
 
 def test_a_wide_table_on_a_phone_scrolls_in_its_box_with_a_cue(tabs, site):
-    # A table the template wrapped as a labelled region (transactions).
+    # A table in the template's own box (transactions): the cue shows while it scrolls.
     page, _ = page_open(tabs, site, PAGE["transactions"], 375)
     wrap = page.locator("#main .table-wrap").first
     hint = page.locator("[data-table-hint]").first

@@ -10,7 +10,7 @@ from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
 from trading.models import Fill, Order, Position
-from trading.selectors import fill_list, order_list
+from trading.selectors import TradeFilters, fill_list, order_list
 from trading.services.orders import order_cancel, order_modify, order_place
 
 pytestmark = pytest.mark.django_db
@@ -168,9 +168,12 @@ def test_order_and_fill_history(trader, django_assert_max_num_queries):
         orders = order_list(account=trader).items
     assert [o["status"] for o in orders] == ["filled", "filled", "open"]
     assert orders[0]["symbol"] == "TRUMP-WIN:NO"
-    assert [o["client_order_id"] for o in order_list(account=trader, status="open").items] == ["a"]
-    assert len(order_list(account=trader, symbol="TRUMP-WIN").items) == 2
+    assert [
+        o["client_order_id"]
+        for o in order_list(account=trader, filters=TradeFilters(status="open")).items
+    ] == ["a"]
+    assert len(order_list(account=trader, filters=TradeFilters(symbol="TRUMP-WIN")).items) == 2
     with django_assert_max_num_queries(1):
         fills = fill_list(account=trader).items
     assert [f["quantity"] for f in fills] == [D("5"), D("10")]
-    assert len(fill_list(account=trader, symbol="TRUMP-WIN:NO").items) == 1
+    assert len(fill_list(account=trader, filters=TradeFilters(symbol="TRUMP-WIN:NO")).items) == 1

@@ -11,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Account, User
 from tests.conftest import credit_cash
 from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
+from tests.web.dashboard_fixtures import markets_open
 
 
 def login(client: Client, email: str, password: str = DEFAULT_PASSWORD, **extra):
@@ -57,3 +58,9 @@ def customer_account(customer_user) -> Account:
 @pytest.fixture
 def customer_client(client, customer_user) -> Client:
     return signed_in(client, customer_user)
+
+
+@pytest.fixture
+def markets(db):
+    """Quoted TRUMP-WIN, FED-CUT and BTC-PERP (`dashboard_fixtures.markets_open`)."""
+    yield from markets_open()

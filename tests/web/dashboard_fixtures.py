@@ -1,7 +1,6 @@
-"""Set-up of the dashboard tests, through the real services: quoted markets, a
-trader whose positions were bought with `order_execute`, a signed-in browser.
-
-Each test module declares the fixtures it uses with these helpers.
+"""Set-up of the dashboard tests, through the real services: quoted markets (the
+`markets` fixture of tests/web/conftest.py), a trader whose positions were bought
+with `order_execute`, a signed-in browser, the ticket's JSON endpoints.
 """
 
 import re
@@ -10,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
@@ -25,6 +25,7 @@ from trading.services.execute import order_execute
 
 D = Decimal
 TRUMP, FED, BTC = "TRUMP-WIN", "FED-CUT", "BTC-PERP"
+JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 def quotes_put() -> None:
@@ -39,12 +40,7 @@ def quotes_put() -> None:
 def markets_open() -> Iterator[dict[str, Instrument]]:
     """TRUMP-WIN (kalshi, polymarket) and FED-CUT (kalshi), both expiring in 800 days;
     BTC-PERP (leviathan); all quoted, no broker commission. The quote store and the
-    margin keys are cleared before and after. Use it as a generator fixture:
-
-        @pytest.fixture
-        def markets(db):
-            yield from markets_open()
-    """
+    margin keys are cleared before and after. A generator: the `markets` fixture."""
     client = store.redis_client()
     client.delete(store.quotes_key())
     margin_keys_clear()
@@ -95,6 +91,18 @@ def signed_in(account: Account) -> Client:
     client = Client()
     client.force_login(account.owner)
     return client
+
+
+def projection(client: Client, account: Account, **params) -> tuple[int, dict]:
+    """The order ticket's projection (`trade-projection`): its status and JSON."""
+    response = client.get(reverse("trade-projection", args=[account.public_id]), params)
+    return response.status_code, response.json()
+
+
+def ticket_post(client: Client, account: Account, **data):
+    """POST the order ticket as its script does (an empty client_order_id unless given)."""
+    data.setdefault("client_order_id", "")
+    return client.post(reverse("order-place", args=[account.public_id]), data, **JSON)
 
 
 FIELD = re.compile(r'data-field="(?P<name>[a-z_]+)"[^>]*?data-value="(?P<value>[^"]*)"')

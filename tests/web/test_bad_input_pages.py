@@ -15,17 +15,11 @@ from portal.views import bad_request
 from tests.accounts.test_admin import login_ops
 from tests.accounts.test_admin_api_keys import issue
 from tests.web.conftest import html
-from tests.web.dashboard_fixtures import BTC, TRUMP, buy, markets_open, signed_in, trader
+from tests.web.dashboard_fixtures import BTC, JSON, TRUMP, buy, signed_in, trader
 from trading.models import Order
 
 pytestmark = pytest.mark.django_db
-JSON = {"HTTP_ACCEPT": "application/json"}
 GOOD_CARD = "4242 4242 4242 4242"
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 # --- The parsing rules themselves -----------------------------------------------------------

@@ -31,7 +31,7 @@ from portal.sessions import SESSION_STARTED_KEY
 from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.margining import capture_outbox_sends
 from tests.trading.quoting import put_quote
-from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, markets_open, trader
+from tests.web.dashboard_fixtures import FED, TRUMP, borrower, buy, trader
 from trading.broadcasts import MarginUpdate, account_group
 from trading.consumers import DashboardConsumer
 from trading.engine import MarginEngine
@@ -40,11 +40,6 @@ from trading.marketdata.store import TickBatch
 from trading.models import MarginCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 ORIGIN = b"http://127.0.0.1:8000"
@@ -406,6 +401,11 @@ def test_a_closed_socket_leaves_its_group():
         await joined(communicator, account.pk)
         during = subscribers()
         await communicator.disconnect()
+        # The layer unsubscribes as the consumer finishes: wait for it, briefly.
+        for _ in range(50):
+            if subscribers() == 0:
+                break
+            await asyncio.sleep(0.02)
         return during, subscribers()
 
     assert run_async(run) == (1, 0)

@@ -15,7 +15,6 @@ from tests.web.dashboard_fixtures import (
     BTC,
     TRUMP,
     borrower,
-    markets_open,
     page_fields,
     row_values,
     signed_in,
@@ -25,11 +24,6 @@ from trading.models import MarginCall, MarginSnapshot
 from trading.selectors import margin_summary_get
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 SUMMARY_FIELDS = (

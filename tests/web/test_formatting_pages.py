@@ -18,11 +18,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Account, ApiKey, Deposit, LinkedCredential, Notification
+from accounts.models import Account, ApiKey, Deposit, LinkedCredential
 from accounts.services.api_keys import api_key_issue
-from accounts.services.notifications import notification_create
 from accounts.services.withdrawals import withdrawal_reject, withdrawal_request
-from tests.factories import StaffFactory, open_account
+from tests.factories import StaffFactory, notifications_create, open_account
 from tests.trading.conftest import binary_create
 from tests.web.conftest import html
 from tests.web.test_money_pages import GOOD_CARD, confirm_by_webhook
@@ -146,13 +145,7 @@ def seeded(customer_client, customer_account, customer_user, django_capture_on_c
     withdrawal_reject(
         withdrawal=refused, actor=StaffFactory(), reason="The destination is unknown."
     )
-    notification_create(
-        user_id=user.pk,
-        account_id=account.pk,
-        kind=Notification.Kind.MARGIN_CALL,
-        title="A notice",
-        body="Something happened.",
-    )
+    notifications_create(user, account)
     api_key_issue(
         owner=user,
         accounts=[account],

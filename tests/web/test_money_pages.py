@@ -12,11 +12,10 @@ from accounts.models import Account, ApiKey, Deposit, Notification, WithdrawalRe
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.api_keys import api_key_issue, api_key_revoke
 from accounts.services.deposits import payment_webhook_handle
-from accounts.services.notifications import notification_create
 from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject, withdrawal_request
 from accounts.templatetags.portal_format import money, money_signed, percent, ratio
 from tests.conftest import credit_cash
-from tests.factories import StaffFactory, open_account
+from tests.factories import StaffFactory, notifications_create, open_account
 from tests.web.conftest import html, signed_in
 from trading.models import Report
 
@@ -306,16 +305,7 @@ def test_transactions_filter_by_type_and_day(customer_client, customer_account, 
 def test_notifications_are_listed_and_can_be_marked_read(
     customer_client, customer_user, customer_account
 ):
-    first, _ = notification_create(
-        user_id=customer_user.pk,
-        account_id=customer_account.pk,
-        kind=Notification.Kind.MARGIN_CALL,
-        title="Margin call on your account",
-        body="Margin Health is 1.15.",
-    )
-    notification_create(
-        user_id=customer_user.pk, kind=Notification.Kind.SYSTEM, title="Welcome", body="Hello."
-    )
+    first = notifications_create(customer_user, customer_account)
     page = html(customer_client.get("/notifications/"))
     assert "Margin call on your account" in page
     assert "Margin Health is 1.15." in page

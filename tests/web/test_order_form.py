@@ -14,12 +14,14 @@ from tests.trading.margining import listen, receive
 from tests.web.dashboard_fixtures import (
     BTC,
     FED,
+    JSON,
     TRUMP,
     borrower,
     buy,
-    markets_open,
+    projection,
     quotes_put,
     signed_in,
+    ticket_post,
     trader,
 )
 from trading import perp_math
@@ -37,26 +39,13 @@ from trading.services.simulation import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
-
-
 D = Decimal
-JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-def projection(client: Client, account: Account, **params) -> tuple[int, dict]:
-    response = client.get(reverse("trade-projection", args=[account.public_id]), params)
-    return response.status_code, response.json()
 
 
 def place(client: Client, account: Account, **data):
-    """POST the ticket as its script does (confirmed: the confirmation step is tested
-    on its own)."""
-    data.setdefault("client_order_id", "")
+    """POST the ticket, confirmed (the confirmation step is tested on its own)."""
     data.setdefault("confirmed", "1")
-    return client.post(reverse("order-place", args=[account.public_id]), data, **JSON)
+    return ticket_post(client, account, **data)
 
 
 # --- Live projection ---------------------------------------------------------------------

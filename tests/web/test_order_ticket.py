@@ -16,9 +16,10 @@ from tests.web.dashboard_fixtures import (
     FED,
     TRUMP,
     buy,
-    markets_open,
+    projection,
     quotes_put,
     signed_in,
+    ticket_post,
     trader,
 )
 from trading.models import FeePolicy, Order, RiskPolicy
@@ -28,22 +29,23 @@ from trading.web import ticket
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
+def post_as(account: Account, **data):
+    """POST the order ticket as the account's owner."""
+    return ticket_post(signed_in(account), account, **data)
 
 
-def post(client, account: Account, **data):
-    data.setdefault("client_order_id", "")
-    return client.post(reverse("order-place", args=[account.public_id]), data, **JSON)
-
-
-def project(client, account: Account, **params):
-    response = client.get(reverse("trade-projection", args=[account.public_id]), params)
-    return response.status_code, response.json()
+def in_contracts(
+    symbol: str, quantity: str, price: str | None = None, *, order_type: str = "limit", **extra
+) -> dict[str, str]:
+    """The ticket's fields for a buy sized in contracts (a limit order at `price` ¢ unless
+    told; no price: none sent); `extra` adds or overrides fields."""
+    fields = {"symbol": symbol, "side": "buy", "order_type": order_type, "size_mode": "quantity"}
+    fields["quantity"] = quantity
+    if price is not None:
+        fields["price"] = price
+    return fields | extra
 
 
 def commission(bps: str) -> None:
@@ -147,17 +149,7 @@ def test_the_ticket_endpoints_are_the_owners(markets):
 
 def test_a_limit_order_rests_and_says_so_with_a_link(markets):
     account = trader("1000")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="100",
-        price="55",
-        time_in_force="gtc",
-    )
+    response = post_as(account, **in_contracts(TRUMP, "100", "55", time_in_force="gtc"))
     assert response.status_code == 201
     body = response.json()
     order = Order.objects.get(account=account)
@@ -171,18 +163,7 @@ def test_a_limit_order_rests_and_says_so_with_a_link(markets):
 
 def test_an_ioc_limit_that_crosses_fills_at_the_book(markets):
     account = trader("1000")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=FED,
-        outcome="no",
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="100",
-        price="72",
-        time_in_force="ioc",
-    )
+    response = post_as(account, **in_contracts(FED, "100", "72", outcome="no", time_in_force="ioc"))
     assert response.status_code == 201
     order = Order.objects.get(account=account)
     assert order.status == "filled" and order.outcome == "no"
@@ -194,17 +175,8 @@ def test_an_ioc_limit_that_crosses_fills_at_the_book(markets):
 def test_fill_or_kill_larger_than_the_book_is_rejected_in_words(markets):
     account = trader("100000")
     put_quote(f"{FED}@kalshi", bid="0.29", ask="0.30", size="100")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=FED,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="500",
-        price="35",
-        time_in_force="fok",
-        confirmed="1",
+    response = post_as(
+        account, **in_contracts(FED, "500", "35", time_in_force="fok", confirmed="1")
     )
     assert response.status_code == 201
     assert Order.objects.get(account=account).status == "rejected"
@@ -216,18 +188,7 @@ def test_fill_or_kill_larger_than_the_book_is_rejected_in_words(markets):
 
 def test_take_profit_and_stop_loss_go_on_the_order_in_cents(markets):
     account = trader("1000")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="50",
-        price="55",
-        take_profit="70",
-        stop_loss="45",
-    )
+    response = post_as(account, **in_contracts(TRUMP, "50", "55", take_profit="70", stop_loss="45"))
     assert response.status_code == 201
     order = Order.objects.get(account=account)
     assert (order.take_profit, order.stop_loss) == (D("0.70"), D("0.45"))
@@ -235,17 +196,7 @@ def test_take_profit_and_stop_loss_go_on_the_order_in_cents(markets):
 
 def test_a_take_profit_below_the_price_is_refused_in_words(markets):
     account = trader("1000")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="50",
-        price="55",
-        take_profit="50",
-    )
+    response = post_as(account, **in_contracts(TRUMP, "50", "55", take_profit="50"))
     assert response.status_code == 400
     message = response.json()["message"]
     assert message.startswith("The take-profit must be above the price")
@@ -255,18 +206,9 @@ def test_a_take_profit_below_the_price_is_refused_in_words(markets):
 
 def test_a_perp_limit_order_carries_its_leverage(markets):
     account = trader("5000")
-    response = post(
-        signed_in(account),
+    response = post_as(
         account,
-        symbol=BTC,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="0.01",
-        price="50001",
-        leverage="2",
-        time_in_force="ioc",
-        confirmed="1",
+        **in_contracts(BTC, "0.01", "50001", leverage="2", time_in_force="ioc", confirmed="1"),
     )
     assert response.status_code == 201, response.json()
     order = Order.objects.get(account=account)
@@ -276,28 +218,17 @@ def test_a_perp_limit_order_carries_its_leverage(markets):
 
 def test_a_market_order_by_notional_keeps_the_leverage_in_force(markets):
     account = trader("5000")
-    response = post(
-        signed_in(account), account, symbol=BTC, side="buy", notional_usdc="100", leverage="3"
-    )
+    response = post_as(account, symbol=BTC, side="buy", notional_usdc="100", leverage="3")
     assert response.status_code == 400
     assert "leverage in force (5x)" in response.json()["message"]
-    ok = post(
-        signed_in(account), account, symbol=BTC, side="buy", notional_usdc="100", leverage="5"
-    )
+    ok = post_as(account, symbol=BTC, side="buy", notional_usdc="100", leverage="5")
     assert ok.status_code == 201
 
 
 def test_a_market_order_in_contracts_goes_through_order_place(markets):
     account = trader("1000")
-    response = post(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="buy",
-        order_type="market",
-        size_mode="quantity",
-        quantity="50",
-        time_in_force="ioc",
+    response = post_as(
+        account, **in_contracts(TRUMP, "50", order_type="market", time_in_force="ioc")
     )
     assert response.status_code == 201
     order = Order.objects.get(account=account)
@@ -311,9 +242,11 @@ def test_a_market_projection_equals_the_booked_order(markets):
     commission("100")
     account = trader("5000")
     client = signed_in(account)
-    status, projected = project(client, account, symbol=TRUMP, side="buy", notional_usdc="400")
+    status, projected = projection(client, account, symbol=TRUMP, side="buy", notional_usdc="400")
     assert status == 200 and projected["path"] == "execute"
-    response = post(client, account, symbol=TRUMP, side="buy", notional_usdc="400", confirmed="1")
+    response = ticket_post(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="400", confirmed="1"
+    )
     order = Order.objects.get(account=account)
     assert order.status == "filled"
     assert projected["fees"] == f"{order.fees:.6f}"
@@ -328,21 +261,13 @@ def test_a_limit_projection_across_levels_equals_the_booked_order(markets):
     account = trader("5000")
     put_quote(f"{FED}@kalshi", bid="0.29", ask="0.30", size="100")
     client = signed_in(account)
-    fields = {
-        "symbol": FED,
-        "side": "buy",
-        "order_type": "limit",
-        "size_mode": "quantity",
-        "quantity": "250",
-        "price": "33",
-        "time_in_force": "ioc",
-    }
-    status, projected = project(client, account, **fields)
+    fields = in_contracts(FED, "250", "33", time_in_force="ioc")
+    status, projected = projection(client, account, **fields)
     assert status == 200 and projected["path"] == "order"
     assert projected["quantity"] == "250.000000"
     assert projected["fill_text"].startswith("250 would fill now at about")
     assert D(projected["slippage_bps"]) > 0
-    post(client, account, confirmed="1", **fields)
+    ticket_post(client, account, confirmed="1", **fields)
     order = Order.objects.get(account=account)
     assert order.status == "filled"
     assert projected["fees"] == f"{order.fees:.6f}" and order.fees > 0
@@ -351,16 +276,7 @@ def test_a_limit_projection_across_levels_equals_the_booked_order(markets):
 
 def test_a_resting_limit_projection_says_it_rests(markets):
     account = trader("1000")
-    status, projected = project(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="buy",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="100",
-        price="50",
-    )
+    status, projected = projection(signed_in(account), account, **in_contracts(TRUMP, "100", "50"))
     assert status == 200
     assert projected["quantity"] == "0.000000" and projected["resting"] == "100.000000"
     assert projected["fill_text"].startswith("Nothing crosses now: all 100 would rest at 50¢")
@@ -372,18 +288,11 @@ def test_a_resting_limit_projection_says_it_rests(markets):
 def test_a_limit_refused_for_margin_is_projected_with_the_orders_words(markets):
     account = trader("1000", margin=False)
     client = signed_in(account)
-    fields = {
-        "symbol": TRUMP,
-        "side": "buy",
-        "order_type": "limit",
-        "size_mode": "quantity",
-        "quantity": "5000",
-        "price": "55",
-    }
-    status, projected = project(client, account, **fields)
+    fields = in_contracts(TRUMP, "5000", "55")
+    status, projected = projection(client, account, **fields)
     assert status == 200
     assert projected["projection"]["is_valid_trade"] is False
-    response = post(client, account, confirmed="1", **fields)
+    response = ticket_post(client, account, confirmed="1", **fields)
     assert response.status_code == 422
     assert projected["projection"]["refusal"] == response.json()["message"]
 
@@ -391,16 +300,10 @@ def test_a_limit_refused_for_margin_is_projected_with_the_orders_words(markets):
 def test_a_binary_sale_reduces_risk(markets):
     account = trader("1000")
     buy(account, TRUMP, "60")
-    status, projected = project(
+    status, projected = projection(
         signed_in(account),
         account,
-        symbol=TRUMP,
-        side="sell",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="50",
-        price="58",
-        time_in_force="ioc",
+        **in_contracts(TRUMP, "50", "58", side="sell", time_in_force="ioc"),
     )
     assert status == 200
     assert projected["projection"] is None and projected["reduces_risk"] is True
@@ -412,10 +315,10 @@ def test_a_binary_sale_reduces_risk(markets):
 def test_a_large_order_without_confirmation_is_refused_on_the_server(markets):
     account = trader("1000")  # 10% of Adjusted Equity: 100.00 USDC
     client = signed_in(account)
-    _, projected = project(client, account, symbol=TRUMP, side="buy", notional_usdc="150")
+    _, projected = projection(client, account, symbol=TRUMP, side="buy", notional_usdc="150")
     assert projected["confirm"]["required"] is True
     assert projected["confirm"]["threshold"] == "100.000000"
-    response = post(client, account, symbol=TRUMP, side="buy", notional_usdc="150")
+    response = ticket_post(client, account, symbol=TRUMP, side="buy", notional_usdc="150")
     assert response.status_code == 409
     body = response.json()
     assert body["confirm_required"] is True
@@ -424,30 +327,28 @@ def test_a_large_order_without_confirmation_is_refused_on_the_server(markets):
         "(100.00 USDC). Confirm it to place it."
     )
     assert not Order.objects.exists()
-    confirmed = post(client, account, symbol=TRUMP, side="buy", notional_usdc="150", confirmed="1")
+    confirmed = ticket_post(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="150", confirmed="1"
+    )
     assert confirmed.status_code == 201
 
 
 def test_a_small_order_needs_no_confirmation(markets):
     account = trader("1000")
     client = signed_in(account)
-    _, projected = project(client, account, symbol=TRUMP, side="buy", notional_usdc="90")
+    _, projected = projection(client, account, symbol=TRUMP, side="buy", notional_usdc="90")
     assert projected["confirm"]["required"] is False
-    assert post(client, account, symbol=TRUMP, side="buy", notional_usdc="90").status_code == 201
+    assert (
+        ticket_post(client, account, symbol=TRUMP, side="buy", notional_usdc="90").status_code
+        == 201
+    )
 
 
 def test_a_limit_order_is_sized_by_its_price_for_the_confirmation(markets):
     account = trader("1000")
     client = signed_in(account)
-    fields = {
-        "symbol": TRUMP,
-        "side": "buy",
-        "order_type": "limit",
-        "size_mode": "quantity",
-        "price": "50",
-    }
-    assert post(client, account, quantity="150", **fields).status_code == 201  # 75.00 USDC
-    refused = post(client, account, quantity="250", **fields)  # 125.00 USDC
+    assert ticket_post(client, account, **in_contracts(TRUMP, "150", "50")).status_code == 201
+    refused = ticket_post(client, account, **in_contracts(TRUMP, "250", "50"))  # 125.00 USDC
     assert refused.status_code == 409 and "about 125.00 USDC" in refused.json()["message"]
 
 
@@ -477,10 +378,7 @@ def test_ops_set_the_confirmation_size(markets):
     confirm = ticket.confirm_get(account=account)
     equity = margin_summary_get(account=account).adjusted_equity
     assert confirm.threshold == (equity / 2).quantize(D("0.01"))
-    assert (
-        post(signed_in(account), account, symbol=TRUMP, side="buy", notional_usdc="400").status_code
-        == 201
-    )
+    assert post_as(account, symbol=TRUMP, side="buy", notional_usdc="400").status_code == 201
 
 
 def test_the_admin_edits_the_confirmation_fraction(markets, client, staff):
@@ -498,27 +396,8 @@ def test_the_admin_edits_the_confirmation_fraction(markets, client, staff):
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (
-            {
-                "symbol": TRUMP,
-                "side": "buy",
-                "order_type": "limit",
-                "size_mode": "quantity",
-                "quantity": "10",
-            },
-            "A limit order needs a price.",
-        ),
-        (
-            {
-                "symbol": TRUMP,
-                "side": "buy",
-                "order_type": "limit",
-                "size_mode": "quantity",
-                "quantity": "abc",
-                "price": "50",
-            },
-            "Enter a number",
-        ),
+        (in_contracts(TRUMP, "10"), "A limit order needs a price."),
+        (in_contracts(TRUMP, "abc", "50"), "Enter a number"),
         (
             {
                 "symbol": TRUMP,
@@ -545,40 +424,20 @@ def test_the_admin_edits_the_confirmation_fraction(markets, client, staff):
             {"symbol": "NOPE", "side": "buy", "notional_usdc": "10"},
             "There is no market called NOPE.",
         ),
-        (
-            {
-                "symbol": TRUMP,
-                "side": "buy",
-                "order_type": "limit",
-                "size_mode": "quantity",
-                "quantity": "10",
-                "price": "150",
-            },
-            "strictly between 0 and 1",
-        ),
-        (
-            {
-                "symbol": TRUMP,
-                "side": "buy",
-                "order_type": "limit",
-                "size_mode": "quantity",
-                "quantity": "10",
-                "price": "45.5",
-            },
-            "tick grid",
-        ),
+        (in_contracts(TRUMP, "10", "150"), "strictly between 0 and 1"),
+        (in_contracts(TRUMP, "10", "45.5"), "tick grid"),
         ({"symbol": TRUMP, "side": "sell", "notional_usdc": "10"}, "Cannot sell"),
     ],
 )
 def test_bad_ticket_input_is_a_sentence(markets, data, words):
     account = trader("1000")
     client = signed_in(account)
-    response = post(client, account, confirmed="1", **data)
+    response = ticket_post(client, account, confirmed="1", **data)
     assert response.status_code in (400, 404, 409, 422), response.content
     body = response.json()
     assert words in body["message"]
     assert "_" not in body["message"].replace("TRUMP-WIN", "")  # no field names, no codes
-    status, projected = project(client, account, **data)
+    status, projected = projection(client, account, **data)
     assert status in (400, 404, 409, 422) and projected["message"]
     assert not Order.objects.exists()
 
@@ -586,15 +445,6 @@ def test_bad_ticket_input_is_a_sentence(markets, data, words):
 def test_a_sale_beyond_the_position_is_refused_in_words(markets):
     account = trader("1000")
     quotes_put()
-    response = post(
-        signed_in(account),
-        account,
-        symbol=TRUMP,
-        side="sell",
-        order_type="limit",
-        size_mode="quantity",
-        quantity="10",
-        price="55",
-    )
+    response = post_as(account, **in_contracts(TRUMP, "10", "55", side="sell"))
     assert response.status_code == 400
     assert response.json()["message"].startswith("Cannot sell")

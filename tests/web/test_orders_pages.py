@@ -19,7 +19,6 @@ from tests.web.dashboard_fixtures import (
     TRUMP,
     borrower,
     buy,
-    markets_open,
     quotes_put,
     signed_in,
     trader,
@@ -30,11 +29,6 @@ from trading.services.orders import order_place
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 def rest(account: Account, *, quantity="10", price="0.30", symbol=TRUMP, side="buy") -> Order:

@@ -24,7 +24,6 @@ from tests.web.dashboard_fixtures import (
     TRUMP,
     borrower,
     buy,
-    markets_open,
     page_fields,
     row_values,
     signed_in,
@@ -37,11 +36,6 @@ from trading.web.figures import gauge_out, history_get
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 def wallet(owner=None, *, status="active", cash=None, error="") -> Account:

@@ -14,9 +14,9 @@ from tests.trading.quoting import put_quote
 from tests.web.dashboard_fixtures import (
     BTC,
     FED,
+    JSON,
     TRUMP,
     borrower,
-    markets_open,
     quotes_put,
     signed_in,
     trader,
@@ -27,12 +27,6 @@ from trading.services.simulation import position_close_simulate
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture
-def markets(db):
-    yield from markets_open()
 
 
 def close(client: Client, account: Account, **data):

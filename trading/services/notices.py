@@ -16,7 +16,7 @@ from datetime import datetime
 
 from accounts.credential_keys import CredentialKeyError
 from accounts.models import LinkedCredential, Notification
-from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from accounts.services.notifications import account_notify
 from portal.format import price, quantity, usdc, when
 from portal.money import ZERO
 from trading.models import Fill, Order
@@ -88,17 +88,14 @@ def fills_notify(
     if not fills:
         return None
     title, body = fills_text(order, fills)
-    notification, _ = notification_create(
-        user_id=order.account.owner_id,
-        account_id=order.account_id,
+    return account_notify(
+        account=order.account,
         kind=Notification.Kind.TRADE,
         title=title,
         body=body,
         dedupe_key=f"fill:{order.public_id}:{order.filled_quantity.normalize():f}",
         email=email,
     )
-    notification_email_send_on_commit(notifications=[notification])
-    return notification
 
 
 # --- Linked account syncs ---------------------------------------------------------------
@@ -138,9 +135,8 @@ def linked_sync_failed_notify(
         if credential.last_synced_at
         else " No sync has succeeded yet, so no positions are shown."
     )
-    notification, _ = notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
+    return account_notify(
+        account=account,
         kind=Notification.Kind.LINKED_SYNC,
         title=f"{venue} account {account.public_id} is not syncing",
         body=(
@@ -151,8 +147,6 @@ def linked_sync_failed_notify(
         dedupe_key=f"linked_sync:{credential.pk}:failing:{now.timestamp():.0f}",
         email=True,
     )
-    notification_email_send_on_commit(notifications=[notification])
-    return notification
 
 
 def linked_sync_recovered_notify(
@@ -163,9 +157,8 @@ def linked_sync_recovered_notify(
     venue = credential.get_venue_display()
     account = credential.account
     attempts = "attempt" if failures == 1 else "attempts"
-    notification, _ = notification_create(
-        user_id=account.owner_id,
-        account_id=account.pk,
+    return account_notify(
+        account=account,
         kind=Notification.Kind.LINKED_SYNC,
         title=f"{venue} account {account.public_id} is syncing again",
         body=(
@@ -175,5 +168,3 @@ def linked_sync_recovered_notify(
         dedupe_key=f"linked_sync:{credential.pk}:recovered:{now.timestamp():.0f}",
         email=True,
     )
-    notification_email_send_on_commit(notifications=[notification])
-    return notification

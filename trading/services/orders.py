@@ -29,9 +29,10 @@ AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
 """
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -111,12 +112,30 @@ def _price_clean(value: object, *, name: str, instrument: Instrument) -> Decimal
     return price
 
 
-def _triggers_check(
-    *, side: str, price: Decimal | None, take_profit: Decimal | None, stop_loss: Decimal | None
-) -> None:
-    """TP above and SL below the price for a buy (long); the reverse for a sell (short)."""
+def _triggers_clean(
+    *,
+    instrument: Instrument,
+    side: str,
+    price: Decimal | None,
+    take_profit: object,
+    stop_loss: object,
+    kept: tuple[Decimal | None, Decimal | None] = (None, None),
+) -> tuple[Decimal | None, Decimal | None]:
+    """The take-profit and stop-loss on the instrument's grid (not given: `kept`), on
+    a buy only for a binary; TP above and SL below the limit `price` for a buy
+    (long), the reverse for a sell (short)."""
+
+    def clean(value: object, name: str, default: Decimal | None) -> Decimal | None:
+        return default if value is None else _price_clean(value, name=name, instrument=instrument)
+
+    take_profit = clean(take_profit, "take_profit", kept[0])
+    stop_loss = clean(stop_loss, "stop_loss", kept[1])
+    if instrument.is_binary and side == Order.Side.SELL and (take_profit or stop_loss):
+        raise InvalidParams(
+            "Binary positions are long-only: take-profit and stop-loss go on the buy order."
+        )
     if price is None:
-        return
+        return take_profit, stop_loss
     long = side == Order.Side.BUY
     if take_profit is not None and (take_profit <= price if long else take_profit >= price):
         where = "above" if long else "below"
@@ -124,6 +143,7 @@ def _triggers_check(
     if stop_loss is not None and (stop_loss >= price if long else stop_loss <= price):
         where = "below" if long else "above"
         raise InvalidParams(f"stop_loss must be {where} the price {price} for a {side}.")
+    return take_profit, stop_loss
 
 
 def _client_order_id_clean(value: object) -> str | None:
@@ -210,7 +230,7 @@ def crossing_levels(
     return book_walk(book, side, quantity=quantity, limit=limit).levels
 
 
-def order_margin_change(
+def _margin_check(
     *,
     account: Account,
     contract: Contract,
@@ -218,15 +238,18 @@ def order_margin_change(
     quantity: Decimal,
     price: Decimal,
     leverage: int | None,
-) -> tuple[PortfolioChange, str] | None:
-    """What the pre-trade check of `quantity` at `price` (the limit, the worst case)
-    projects, and the action it names; None when the order only reduces risk.
+    check: Callable[..., Any] = margin_check_action,
+) -> Any:
+    """The pre-trade check for `quantity` at `price` (the limit, the worst case):
+    what `check(account=, change=, action=)` returns for the change it projects;
+    None when the order only reduces risk.
 
     A binary buy projects the cash paid and the contracts added; a sell only
-    reduces risk (the position must hold it: InvalidParams, raised). A perp
-    order allocates notional / leverage of isolated margin, unless it only
-    reduces the position. The check (`_margin_check`, under the account lock)
-    and the ticket's preview (`order_place_preview`, no lock) both use it.
+    reduces risk (the position must hold it: InvalidParams). A perp order
+    allocates notional / leverage of isolated margin, unless it only reduces
+    the position. `check` is `margin_check_action` (under the caller's account
+    lock: InsufficientMargin / InsufficientFunds) or, for the ticket's preview,
+    `_margin_verdict` (no lock, nothing raised).
     """
     instrument = contract.instrument
     if instrument.is_binary:
@@ -238,7 +261,7 @@ def order_margin_change(
             cash=-(quantity * price).quantize(Decimal(1).scaleb(-6), rounding=ROUND_UP),
             positions=(PositionDelta(contract=contracts_get([key])[key], quantity=quantity),),
         )
-        return change, "buy"
+        return check(account=account, change=change, action="buy")
     held = (
         Position.objects.filter(account=account, instrument=instrument, outcome="")
         .values_list("quantity", flat=True)
@@ -250,31 +273,16 @@ def order_margin_change(
     margin = (quantity * price / Decimal(leverage or 1)).quantize(
         Decimal(1).scaleb(-6), rounding=ROUND_UP
     )
-    return PortfolioChange(cash=-margin), "perp order"
+    return check(account=account, change=PortfolioChange(cash=-margin), action="perp order")
 
 
-def _margin_check(
-    *,
-    account: Account,
-    contract: Contract,
-    side: str,
-    quantity: Decimal,
-    price: Decimal,
-    leverage: int | None,
-) -> None:
-    """The pre-trade check for `quantity` at `price` (`order_margin_change`), under
-    the caller's account lock: InsufficientMargin / InsufficientFunds."""
-    planned = order_margin_change(
-        account=account,
-        contract=contract,
-        side=side,
-        quantity=quantity,
-        price=price,
-        leverage=leverage,
-    )
-    if planned is not None:
-        change, action = planned
-        margin_check_action(account=account, change=change, action=action)
+def _margin_verdict(
+    *, account: Account, change: PortfolioChange, action: str
+) -> tuple[Projection, DomainError | None]:
+    """The projection of `change` and the error `margin_check_action` would raise
+    for it (None: it passes), without a lock: the ticket's preview."""
+    projection = change_simulate(account=account, change=change)
+    return projection, margin_refusal(projection, account=account, action=action)
 
 
 # ---------------------------------------------------------------------------
@@ -393,36 +401,15 @@ def order_place(
         stop_loss=stop_loss,
         leverage=leverage,
     )
-    contract, instrument, side = request.contract, request.contract.instrument, request.side
-    order_type, time_in_force = request.order_type, request.time_in_force
-    quantity, limit = request.quantity, request.limit
-    take_profit, stop_loss = request.take_profit, request.stop_loss
+    contract, side, quantity = request.contract, request.side, request.quantity
     client_order_id = _client_order_id_clean(client_order_id)
-
-    fingerprint = _fingerprint(
-        contract=contract,
-        side=side,
-        order_type=order_type,
-        time_in_force=time_in_force,
-        quantity=quantity,
-        limit=limit,
-        take_profit=take_profit,
-        stop_loss=stop_loss,
-        leverage=leverage,
-    )
-    fingerprint = request_fingerprint or fingerprint
+    fingerprint = request_fingerprint or _fingerprint(request)
     existing = order_replay_get(
         account=account, client_order_id=client_order_id, fingerprint=fingerprint
     )
     if existing is not None:
         return existing
-    instrument_check_tradable(instrument)
-    listing, book = _venue_pick(contract=contract, side=side, quantity=quantity, limit=limit)
-    if book is None and time_in_force != Order.TimeInForce.GTC:
-        # Says why there is no book: prices delayed (market_data_stale) or none at all.
-        order_books_get(instrument=instrument, outcome=contract.book_outcome)
-        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
-    venue = listing.venue
+    listing, book = _market_get(request)
 
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
@@ -432,41 +419,25 @@ def order_place(
         )
         if existing is not None:
             return existing
-        lev = (
-            None
-            if instrument.is_binary
-            else _leverage_for(account=locked, instrument=instrument, leverage=leverage)
-        )
-        check_price = limit
-        if check_price is None:  # market: the worst level it would take
-            fills = crossing_levels(book, side=side, limit=None, quantity=quantity)
-            check_price = fills[-1][0] if fills else None
-        if check_price is not None:
-            _margin_check(
-                account=locked,
-                contract=contract,
-                side=side,
-                quantity=quantity,
-                price=check_price,
-                leverage=lev,
-            )
+        lev = _order_leverage(account=locked, request=request)
+        check_price, _ = _order_check(account=locked, request=request, book=book, leverage=lev)
         now = timezone.now()
         order = Order.objects.create(
             account=locked,
-            instrument=instrument,
+            instrument=contract.instrument,
             outcome=contract.outcome,
             side=side,
-            order_type=order_type,
-            time_in_force=time_in_force,
+            order_type=request.order_type,
+            time_in_force=request.time_in_force,
             status=Order.Status.OPEN,
             quantity=quantity,
-            limit_price=limit,
-            take_profit=take_profit,
-            stop_loss=stop_loss,
+            limit_price=request.limit,
+            take_profit=request.take_profit,
+            stop_loss=request.stop_loss,
             leverage=lev,
             client_order_id=client_order_id,
             request_fingerprint=fingerprint,
-            venue=venue,
+            venue=listing.venue,
             reference_price=check_price,
             created_at=now,
             updated_at=now,
@@ -489,6 +460,58 @@ class OrderRequest:
     take_profit: Decimal | None
     stop_loss: Decimal | None
     leverage: object
+
+
+def _market_get(request: OrderRequest) -> tuple[Listing, OrderBook | None]:
+    """The order's market must be open; its venue and book (`_venue_pick`), a live
+    book for IOC / FOK (MarketDataUnavailable)."""
+    contract = request.contract
+    instrument = contract.instrument
+    instrument_check_tradable(instrument)
+    listing, book = _venue_pick(
+        contract=contract, side=request.side, quantity=request.quantity, limit=request.limit
+    )
+    if book is None and request.time_in_force != Order.TimeInForce.GTC:
+        # Says why there is no book: prices delayed (market_data_stale) or none at all.
+        order_books_get(instrument=instrument, outcome=contract.book_outcome)
+        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+    return listing, book
+
+
+def _order_leverage(*, account: Account, request: OrderRequest) -> int | None:
+    """A perp order's leverage (`_leverage_for`); None for a binary."""
+    instrument = request.contract.instrument
+    if instrument.is_binary:
+        return None
+    return _leverage_for(account=account, instrument=instrument, leverage=request.leverage)
+
+
+def _order_check(
+    *,
+    account: Account,
+    request: OrderRequest,
+    book: OrderBook | None,
+    leverage: int | None,
+    check: Callable[..., Any] = margin_check_action,
+) -> tuple[Decimal | None, Any]:
+    """A new order's pre-trade check (`_margin_check`) at its limit, or a market
+    order's worst level it would take now: that price (None: nothing to take, no
+    check) and what the check returned."""
+    price = request.limit
+    if price is None:  # market: the worst level it would take
+        fills = crossing_levels(book, side=request.side, limit=None, quantity=request.quantity)
+        price = fills[-1][0] if fills else None
+    if price is None:
+        return None, None
+    return price, _margin_check(
+        account=account,
+        contract=request.contract,
+        side=request.side,
+        quantity=request.quantity,
+        price=price,
+        leverage=leverage,
+        check=check,
+    )
 
 
 def order_request_clean(
@@ -526,21 +549,9 @@ def order_request_clean(
         if price is None:
             raise InvalidParams("A limit order needs a price.")
         limit = _price_clean(price, name="price", instrument=instrument)
-    take_profit = (
-        None
-        if take_profit is None
-        else _price_clean(take_profit, name="take_profit", instrument=instrument)
+    take_profit, stop_loss = _triggers_clean(
+        instrument=instrument, side=side, price=limit, take_profit=take_profit, stop_loss=stop_loss
     )
-    stop_loss = (
-        None
-        if stop_loss is None
-        else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
-    )
-    if instrument.is_binary and side == Order.Side.SELL and (take_profit or stop_loss):
-        raise InvalidParams(
-            "Binary positions are long-only: take-profit and stop-loss go on the buy order."
-        )
-    _triggers_check(side=side, price=limit, take_profit=take_profit, stop_loss=stop_loss)
     if instrument.is_binary and leverage is not None:
         raise InvalidParams("leverage applies to perpetuals only.")
     return OrderRequest(
@@ -600,48 +611,23 @@ def order_place_preview(*, account: Account, **fields: object) -> OrderPlacePrev
     client_order_id), in its order, without a lock and without writing: the
     one validation (`order_request_clean`, raised), the market's state, the
     venue and its book (`_venue_pick`), the account checks, the leverage, the
-    pre-trade check at the price `order_place` checks (`order_margin_change`
-    projected by `change_simulate`, judged by `margin_refusal`: the verdict
-    `margin_check_action` raises) and the fills `_execute_now` would book now
-    with their fees. A refusal before the pre-trade check (market closed, no
-    live book for IOC / FOK, the account, a sale beyond the position) is
-    raised as the order would raise it.
+    pre-trade check at the price `order_place` checks (`_order_check`, judged
+    by `_margin_verdict`: the verdict `margin_check_action` raises) and the
+    fills `_execute_now` would book now with their fees. A refusal before the
+    pre-trade check (market closed, no live book for IOC / FOK, the account,
+    a sale beyond the position) is raised as the order would raise it.
     """
     request = order_request_clean(**fields)
-    contract, side, quantity = request.contract, request.side, request.quantity
-    instrument = contract.instrument
-    instrument_check_tradable(instrument)
-    listing, book = _venue_pick(
-        contract=contract, side=side, quantity=quantity, limit=request.limit
-    )
-    if book is None and request.time_in_force != Order.TimeInForce.GTC:
-        order_books_get(instrument=instrument, outcome=contract.book_outcome)
-        raise MarketDataUnavailable(f"No live prices for {instrument.symbol} right now.")
+    side, quantity = request.side, request.quantity
+    listing, book = _market_get(request)
     account = Account.objects.select_related("owner").get(pk=account.pk)  # as order_place reads it
     account_check_can_order(account)
-    leverage = (
-        None
-        if instrument.is_binary
-        else _leverage_for(account=account, instrument=instrument, leverage=request.leverage)
+    leverage = _order_leverage(account=account, request=request)
+    check_price, verdict = _order_check(
+        account=account, request=request, book=book, leverage=leverage, check=_margin_verdict
     )
+    projection, refusal = verdict or (None, None)
     fills = crossing_levels(book, side=side, limit=request.limit, quantity=quantity)
-    check_price = request.limit
-    if check_price is None:
-        check_price = fills[-1][0] if fills else None
-    projection = refusal = None
-    if check_price is not None:
-        planned = order_margin_change(
-            account=account,
-            contract=contract,
-            side=side,
-            quantity=quantity,
-            price=check_price,
-            leverage=leverage,
-        )
-        if planned is not None:
-            change, action = planned
-            projection = change_simulate(account=account, change=change)
-            refusal = margin_refusal(projection, account=account, action=action)
     available = sum((q for _, q in fills), ZERO)
     fok_rejected = request.time_in_force == Order.TimeInForce.FOK and available < quantity
     if fok_rejected:
@@ -674,33 +660,22 @@ def order_place_preview(*, account: Account, **fields: object) -> OrderPlacePrev
     )
 
 
-def _fingerprint(
-    *,
-    contract: Contract,
-    side: str,
-    order_type: str,
-    time_in_force: str,
-    quantity: Decimal,
-    limit: Decimal | None,
-    take_profit: Decimal | None,
-    stop_loss: Decimal | None,
-    leverage: object,
-) -> str:
+def _fingerprint(request: OrderRequest) -> str:
     """SHA-256 of an order request as validated, for client_order_id reuse."""
 
     def text(value: Decimal | None) -> str | None:
         return None if value is None else str(value.normalize())
 
     body = {
-        "symbol": contract.symbol,
-        "side": side,
-        "order_type": order_type,
-        "time_in_force": time_in_force,
-        "quantity": text(quantity),
-        "price": text(limit),
-        "take_profit": text(take_profit),
-        "stop_loss": text(stop_loss),
-        "leverage": None if leverage is None else str(leverage),
+        "symbol": request.contract.symbol,
+        "side": request.side,
+        "order_type": request.order_type,
+        "time_in_force": request.time_in_force,
+        "quantity": text(request.quantity),
+        "price": text(request.limit),
+        "take_profit": text(request.take_profit),
+        "stop_loss": text(request.stop_loss),
+        "leverage": None if request.leverage is None else str(request.leverage),
     }
     return request_fingerprint(body)
 
@@ -807,21 +782,14 @@ def order_modify(
                 f"quantity must be above the {fmt.quantity(order.filled_quantity, 6)} already "
                 "filled."
             )
-        new_tp = (
-            order.take_profit
-            if take_profit is None
-            else _price_clean(take_profit, name="take_profit", instrument=instrument)
+        new_tp, new_sl = _triggers_clean(
+            instrument=instrument,
+            side=order.side,
+            price=new_price,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+            kept=(order.take_profit, order.stop_loss),
         )
-        new_sl = (
-            order.stop_loss
-            if stop_loss is None
-            else _price_clean(stop_loss, name="stop_loss", instrument=instrument)
-        )
-        if instrument.is_binary and order.side == Order.Side.SELL and (new_tp or new_sl):
-            raise InvalidParams(
-                "Binary positions are long-only: take-profit and stop-loss go on the buy order."
-            )
-        _triggers_check(side=order.side, price=new_price, take_profit=new_tp, stop_loss=new_sl)
         contract = Contract(instrument, order.outcome)
         remaining = new_quantity - order.filled_quantity
         _margin_check(

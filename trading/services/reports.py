@@ -109,6 +109,7 @@ from trading.presenters import (
 )
 from trading.selectors import (
     ORDER_FIELDS,
+    TradeFilters,
     fills_filtered,
     orders_filtered,
     position_book_get,
@@ -536,28 +537,16 @@ POSITION_EXPORT_COLUMNS = POSITION_TABLE_FIELDS
 
 
 @dataclass(frozen=True)
-class ExportFilters:
-    """What a page's filter form chose (None: not filtered). Days are whole UTC days."""
+class ExportFilters(TradeFilters):
+    """What a page's filter form chose (None: not filtered): the orders' and fills'
+    `TradeFilters`, and the transactions' journal `kind`. Days are whole UTC days."""
 
-    date_from: date | None = None
-    date_to: date | None = None
-    kind: str | None = None  # transactions: one journal kind
-    status: str | None = None  # orders: a status, "active" or "armed"
-    side: str | None = None  # orders, fills
-    symbol: str | None = None  # orders, fills: 'SYMBOL' or 'SYMBOL:NO'
-    order_id: str | None = None  # fills of one order
+    kind: str | None = None
 
 
 def _orders_table(account: Account, filters: ExportFilters) -> ReportTable:
     def rows(format: str) -> Iterator[tuple]:
-        orders = orders_filtered(
-            account=account,
-            status=filters.status,
-            side=filters.side,
-            symbol=filters.symbol,
-            date_from=filters.date_from,
-            date_to=filters.date_to,
-        )
+        orders = orders_filtered(account=account, filters=filters)
         for row in orders.values(*ORDER_FIELDS).iterator(chunk_size=CHUNK_SIZE):
             order = order_present(row_contract_set(row))
             yield tuple(order[name] for name in ORDER_COLUMNS)
@@ -586,30 +575,13 @@ def export_table(*, account: Account, table: str, filters: ExportFilters) -> Rep
 
     Raises InvalidParams for an unknown table.
     """
-    start = (
-        None
-        if filters.date_from is None
-        else datetime.combine(filters.date_from, time.min, tzinfo=UTC)
-    )
-    end = (
-        None
-        if filters.date_to is None
-        else datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
-    )
     if table == "transactions":
+        start, end = filters.day_bounds()
         return _transactions_table(account, start, end, kind=filters.kind, newest_first=True)
     if table == "orders":
         return _orders_table(account, filters)
     if table == "fills":
-        fills = fills_filtered(
-            account=account,
-            symbol=filters.symbol,
-            side=filters.side,
-            order_id=filters.order_id,
-            date_from=filters.date_from,
-            date_to=filters.date_to,
-        )
-        return _fills_table(fills, newest_first=True)
+        return _fills_table(fills_filtered(account=account, filters=filters), newest_first=True)
     if table == "positions":
         return _open_positions_table(account)
     raise InvalidParams(f"There is no {table!r} table to export.")

@@ -107,47 +107,33 @@ def order_list_view(request: HttpRequest, account: Account) -> HttpResponse:
         "filters": filters,
         "pager": None,
         "export_query": _export_query(request, filters),
-        "open_count": selectors.orders_filtered(account=account, status="active").count(),
+        "open_count": selectors.orders_filtered(
+            account=account, filters=selectors.TradeFilters(status=selectors.ACTIVE)
+        ).count(),
         "can_trade": account.is_custodial,
         "next": request.get_full_path(),
     }
     if tab == "open":
-        context["orders"] = [
-            _order_out(row)
-            for row in selectors.order_list(
-                account=account, status="active", limit=PAGE_LIMIT_MAX
-            ).items
-        ]
-        context["armed"] = [
-            _order_out(row)
-            for row in selectors.order_list(
-                account=account, status="armed", limit=PAGE_LIMIT_MAX
-            ).items
-        ]
-    elif tab == "history":
-        page = selectors.order_list(
-            account=account,
-            status=chosen.status,
-            side=chosen.side,
-            symbol=chosen.symbol,
-            date_from=chosen.date_from,
-            date_to=chosen.date_to,
-            limit=PAGE_SIZE,
-            offset=(number - 1) * PAGE_SIZE,
+        context["orders"], context["armed"] = (
+            [
+                _order_out(row)
+                for row in selectors.order_list(
+                    account=account,
+                    filters=selectors.TradeFilters(status=status),
+                    limit=PAGE_LIMIT_MAX,
+                ).items
+            ]
+            for status in (selectors.ACTIVE, selectors.ARMED)
         )
-        context["orders"] = [_order_out(row) for row in page.items]
-        context["pager"] = pager(request, page, number)
     else:
-        page = selectors.fill_list(
-            account=account,
-            side=chosen.side,
-            symbol=chosen.symbol,
-            date_from=chosen.date_from,
-            date_to=chosen.date_to,
-            limit=PAGE_SIZE,
-            offset=(number - 1) * PAGE_SIZE,
+        history = tab == "history"
+        read, out = (
+            (selectors.order_list, _order_out) if history else (selectors.fill_list, _fill_out)
         )
-        context["fills"] = [_fill_out(row) for row in page.items]
+        page = read(
+            account=account, filters=chosen, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+        )
+        context["orders" if history else "fills"] = [out(row) for row in page.items]
         context["pager"] = pager(request, page, number)
     return render(request, "trading/order_list.html", context)
 
@@ -172,7 +158,9 @@ def _detail(
 ) -> HttpResponse:
     row = _order_out(selectors.order_get(account=order.account, order_id=order.public_id))
     fills = selectors.fill_list(
-        account=order.account, order_id=order.public_id, limit=PAGE_LIMIT_MAX
+        account=order.account,
+        filters=selectors.TradeFilters(order_id=order.public_id),
+        limit=PAGE_LIMIT_MAX,
     )
     context = {
         "account": order.account,

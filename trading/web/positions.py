@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import Account
 from accounts.web import with_current_account
 from portal.money import ZERO, dec, money
+from trading.catalog import venue_name
 from trading.models import Instrument
 from trading.presenters import position_row_present
 from trading.selectors import RATIO_QUANTUM, PositionView, position_book_get
@@ -47,6 +48,7 @@ def _totals(views: list[PositionView]) -> dict[str, Any]:
 def _row(view: PositionView) -> dict[str, Any]:
     return position_row_present(view) | {
         "position_id": view.position_id,
+        "venue_name": venue_name(view.venue),
         "binary": view.kind != Instrument.Kind.PERPETUAL,
     }
 

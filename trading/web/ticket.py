@@ -28,7 +28,8 @@ from accounts.models import Account
 from portal import format as fmt
 from portal.errors import DomainError, InvalidParams, SlippageExceeded
 from portal.money import ZERO, dec, money, price, qty, quantize_money
-from trading.models import Instrument, Order, Venue
+from trading.catalog import venue_name
+from trading.models import Instrument, Order
 from trading.selectors import (
     margin_summary_get,
     market_list,
@@ -60,13 +61,6 @@ def contract_label(symbol: str) -> str:
     if instrument is None or not instrument.is_binary:
         return symbol
     return f"{base} {(suffix or 'yes').upper()}"
-
-
-def venue_name(code: str | None) -> str | None:
-    """A venue as people know it ("Kalshi"), from its code."""
-    if code is None:
-        return None
-    return Venue.objects.filter(code=code).values_list("name", flat=True).first() or code
 
 
 def price_text(value: object, *, binary: bool) -> str:
@@ -331,20 +325,25 @@ def _fill_text(preview: OrderPlacePreview, *, binary: bool) -> str:
     return f"{text}."
 
 
+def _order_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The ticket's order (sized in contracts) as `order_place`'s keyword arguments,
+    but the account and the client_order_id."""
+    return {
+        "symbol": data["contract"],
+        "side": data["side"],
+        "order_type": data["order_type"],
+        "time_in_force": data["time_in_force"],
+        "quantity": data["quantity"],
+        "price": None if data["order_type"] == "market" else data["price"],
+        "take_profit": data.get("take_profit"),
+        "stop_loss": data.get("stop_loss"),
+        "leverage": data.get("leverage"),
+    }
+
+
 def _place_projection(*, account: Account, data: dict[str, Any]) -> dict[str, Any]:
     market = data["order_type"] == "market"
-    preview = order_place_preview(
-        account=account,
-        symbol=data["contract"],
-        side=data["side"],
-        order_type=data["order_type"],
-        time_in_force=data["time_in_force"],
-        quantity=data["quantity"],
-        price=None if market else data["price"],
-        take_profit=data.get("take_profit"),
-        stop_loss=data.get("stop_loss"),
-        leverage=data.get("leverage"),
-    )
+    preview = order_place_preview(account=account, **_order_fields(data))
     request = preview.request
     binary = request.contract.instrument.is_binary
     book = preview.book
@@ -469,19 +468,8 @@ def ticket_order_place(*, account: Account, data: dict[str, Any]) -> Order:
             slippage_bps=data["slippage_bps"],
             client_order_id=data["client_order_id"],
         )
-    market = data["order_type"] == "market"
     return order_place(
-        account=account,
-        symbol=data["contract"],
-        side=data["side"],
-        order_type=data["order_type"],
-        time_in_force=data["time_in_force"],
-        quantity=data["quantity"],
-        price=None if market else data["price"],
-        take_profit=data.get("take_profit"),
-        stop_loss=data.get("stop_loss"),
-        client_order_id=data["client_order_id"],
-        leverage=data.get("leverage"),
+        account=account, client_order_id=data["client_order_id"], **_order_fields(data)
     )
 
 

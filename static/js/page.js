@@ -1,0 +1,162 @@
+/* Prime Portal: the small helpers every page script shares (window.PortalPage).
+ *
+ * Loaded by base.html right after format.js and before every other script, so the
+ * pages' scripts (portal.js, dashboard.js, order-ticket.js, close-panel.js,
+ * trading-forms.js, linked.js) find it; they keep no copies of their own.
+ *
+ * - DOM: q, field, setField, setText, say, el, svg, svgPath, clear.
+ * - Timing: debounce.
+ * - The server: getJSON, post, postForm; each resolves to an answer
+ *   {ok, status, body}, where body is the JSON the server sent ({"code", "message"}
+ *   on refusal) or {message} when the answer was not JSON. They reject only when
+ *   the server could not be reached.
+ * - Orders: newOrderId (a fresh client_order_id); healthText (a Margin Health).
+ */
+(function () {
+  "use strict";
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var format = window.PortalFormat;
+
+  // --- DOM ---------------------------------------------------------------------------
+
+  function q(selector, scope) {
+    return (scope || document).querySelector(selector);
+  }
+
+  // The element marked data-field="<name>" within `scope` (the document by default).
+  function field(name, scope) {
+    return q('[data-field="' + name + '"]', scope);
+  }
+
+  // Set a node's text only when it differs; `changed(node)` is told when it did.
+  function setText(node, text, changed) {
+    if (!node || node.textContent === text) return;
+    node.textContent = text;
+    if (changed) changed(node);
+  }
+
+  // A figure: its raw value in data-value ("" for none) and its text. Returns the
+  // node (null when the page has no such field).
+  function setField(name, value, text, scope, changed) {
+    var node = field(name, scope);
+    if (!node) return null;
+    node.setAttribute("data-value", format.isBlank(value) ? "" : String(value));
+    setText(node, text, changed);
+    return node;
+  }
+
+  // A message line: its text and data-kind (info | success | warning | error).
+  function say(node, text, kind) {
+    if (!node) return;
+    node.textContent = text;
+    node.setAttribute("data-kind", kind || "info");
+  }
+
+  // An HTML element: attributes (the key "text" sets its text) and children.
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(child);
+    });
+    return node;
+  }
+
+  // An SVG element with its attributes and, optionally, its text.
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      node.setAttribute(key, attrs[key]);
+    });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // An SVG path through [x, y] points: "M x y L x y …" (one decimal).
+  function svgPath(points) {
+    return points.map(function (point, i) {
+      return (i ? "L" : "M") + point[0].toFixed(1) + " " + point[1].toFixed(1);
+    }).join(" ");
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  // --- Timing ------------------------------------------------------------------------
+
+  // `fn` once calls stop for `wait` ms, with the last call's arguments.
+  function debounce(fn, wait) {
+    var timer = null;
+    return function () {
+      var args = arguments;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        fn.apply(null, args);
+      }, wait);
+    };
+  }
+
+  // --- The server --------------------------------------------------------------------
+
+  function answerOf(response) {
+    return response.json().then(function (body) {
+      return { ok: response.ok, status: response.status, body: body };
+    }, function () {
+      return { ok: false, status: response.status, body: { message: "The server gave an unexpected answer. Please try again." } };
+    });
+  }
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(answerOf);
+  }
+
+  // POST `data` (FormData, with the CSRF token) and read the JSON answer.
+  function post(url, data) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      body: data,
+    }).then(answerOf);
+  }
+
+  function postForm(form) {
+    return post(form.action, new FormData(form));
+  }
+
+  // --- Orders ------------------------------------------------------------------------
+
+  // A fresh client_order_id: a retry with the same one cannot place an order twice.
+  function newOrderId() {
+    if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID().replace(/-/g, "");
+    return "web-" + Date.now().toString(16) + Math.random().toString(16).slice(2);
+  }
+
+  // A Margin Health ("1.53"; none: no borrowing).
+  function healthText(value) {
+    return format.ratio(value, "No borrowing");
+  }
+
+  window.PortalPage = {
+    q: q,
+    field: field,
+    setText: setText,
+    setField: setField,
+    say: say,
+    el: el,
+    svg: svg,
+    svgPath: svgPath,
+    clear: clear,
+    debounce: debounce,
+    getJSON: getJSON,
+    post: post,
+    postForm: postForm,
+    newOrderId: newOrderId,
+    healthText: healthText,
+  };
+})();
