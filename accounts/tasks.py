@@ -7,6 +7,7 @@ from celery import shared_task
 from accounts import enqueue
 from accounts.outbox import outbox_backlog, outbox_dispatch
 from accounts.payments.simulated import SimulatedPaymentProvider
+from accounts.services.approvals import approvals_apply_due
 from accounts.services.notifications import notification_email_send
 from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import withdrawal_payout_send
@@ -36,6 +37,12 @@ def ledger_reconcile_task() -> dict:
         "hold_mismatches": [m.account_public_id for m in report.hold_mismatches],
         "unbalanced_journals": report.unbalanced_journal_ids,
     }
+
+
+@shared_task(name="accounts.approvals_apply_due")
+def approvals_apply_due_task() -> int:
+    """Apply approved four-eyes changes a crash or an outage left unapplied."""
+    return approvals_apply_due()
 
 
 # The tasks below are sent through the outbox (accounts.outbox): a failed run is

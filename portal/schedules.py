@@ -29,6 +29,7 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
     DefaultSchedule("Sync linked exchange accounts", "trading.linked_accounts_sync_due", 15),
     DefaultSchedule("Refresh venue request budgets", "trading.venue_budgets_refresh", 86400),
+    DefaultSchedule("Apply approved four-eyes changes", "accounts.approvals_apply_due", 60),
 ]
 
 

@@ -1,4 +1,5 @@
 from .api_keys import ApiKey
+from .approvals import Approval
 from .audit import AuditLog
 from .ledger import HouseAccount, Journal, LedgerAccount, Posting
 from .linked import LinkedCredential
@@ -10,6 +11,7 @@ from .users import Account, User
 __all__ = [
     "Account",
     "ApiKey",
+    "Approval",
     "AuditLog",
     "Deposit",
     "HouseAccount",
