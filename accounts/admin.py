@@ -8,8 +8,6 @@ is trading's rule: `trading.admin` registers the account admin again with it
 (granting, revoking, handing back to the volume rule).
 """
 
-from collections.abc import Callable
-
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -17,16 +15,18 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
-from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import Case, Value, When
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
+from accounts import admin_api_keys, admin_audit  # noqa: F401  (they register their admins)
+from accounts.admin_format import money_column
 from accounts.admin_site import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdminMixin
 from accounts.models import (
     Account,
-    ApiKey,
-    AuditLog,
+    Approval,
     Deposit,
     Journal,
     LedgerAccount,
@@ -39,11 +39,11 @@ from accounts.models import (
     WithdrawalRequest,
 )
 from accounts.models.users import MAX_ACCOUNTS_PER_USER
-from accounts.services.accounts import account_open, user_kyb_set
-from accounts.services.api_keys import api_key_issue, api_key_revoke
+from accounts.services.accounts import account_freeze_set, account_open
+from accounts.services.approvals import approval_kind_get
 from accounts.services.audit import audit_changes
-from accounts.services.withdrawals import withdrawal_approve, withdrawal_reject
-from portal.errors import DomainError, InvalidParams
+from accounts.services.withdrawal_review import withdrawal_review_reject
+from portal.errors import DomainError
 from portal.forms import TextField
 
 # --- Users and KYB -----------------------------------------------------------
@@ -78,8 +78,8 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
             "KYB",
             {
                 "fields": ("kyb_status", "kyb_reviewed_by", "kyb_reviewed_at", "kyb_note"),
-                "description": "Changed only by the Approve KYB / Reject KYB actions, "
-                "which record the reviewer.",
+                "description": "Decided on the KYB review screen (the Review KYB button "
+                "above), which records the reviewer and the reason and tells the customer.",
             },
         ),
         (
@@ -98,11 +98,18 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     )
     # Only superusers hand out staff access and permissions.
     privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
-    list_display = ("email", "full_name", "kyb_status", "is_staff", "is_active", "date_joined")
+    list_display = (
+        "email",
+        "full_name",
+        "kyb_status",
+        "kyb_review",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
     list_filter = ("kyb_status", "is_staff", "is_superuser", "is_active")
     search_fields = ("email", "full_name")
     ordering = ("-date_joined",)
-    actions = ("approve_kyb", "reject_kyb")
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
@@ -110,23 +117,12 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
             return readonly
         return (*readonly, *self.privilege_fields)
 
-    @admin.action(description="Approve KYB of selected users", permissions=["change"])
-    def approve_kyb(self, request, queryset):
-        self._kyb_set(request, queryset, User.KybStatus.APPROVED)
-
-    @admin.action(description="Reject KYB of selected users", permissions=["change"])
-    def reject_kyb(self, request, queryset):
-        self._kyb_set(request, queryset, User.KybStatus.REJECTED)
-
-    def _kyb_set(self, request, queryset, status: User.KybStatus) -> None:
-        self.apply_each(
-            request,
-            queryset,
-            lambda user: user_kyb_set(
-                user=user, status=status, actor=request.user, request=request
-            ),
-            done=f"KYB {status.label.lower()}",
-        )
+    @admin.display(description="KYB review")
+    def kyb_review(self, user: User) -> str:
+        """A link to the user's KYB review screen (ops area): decisions are taken there,
+        one user at a time, with a reason and a confirmation."""
+        label = "Review KYB" if user.kyb_status == User.KybStatus.PENDING else "Open review"
+        return format_html('<a href="{}">{}</a>', reverse("ops_kyb_review", args=[user.pk]), label)
 
     def user_change_password(self, request, id, form_url=""):
         # Django's password view saves outside the change form: record it here.
@@ -164,10 +160,6 @@ class AccountForm(forms.ModelForm):
         model = Account
         fields = ("name",)
         field_classes = {"name": TextField}
-
-
-def _refuse_closed(account: Account) -> str:
-    return "The account is closed." if account.status == Account.Status.CLOSED else ""
 
 
 @admin.register(Account)
@@ -210,15 +202,12 @@ class AccountAdmin(AuditedModelAdmin):
     list_display = (
         "public_id",
         "owner",
-        "index",
         "name",
         "kind",
         "status",
         "margin_enabled",
-        "margin_override",
-        "cash_balance",
-        "lifetime_volume",
-        "created_at",
+        money_column("cash_balance", "cash (USDC)"),
+        money_column("lifetime_volume", "lifetime volume (USDC)"),
     )
     list_filter = ("kind", "status", "margin_enabled", "margin_override")
     search_fields = ("public_id", "name", "owner__email")
@@ -267,51 +256,23 @@ class AccountAdmin(AuditedModelAdmin):
 
     @admin.action(description="Freeze selected accounts", permissions=["change"])
     def freeze(self, request, queryset):
-        self._update_each(
-            request,
-            queryset,
-            "account_freeze",
-            "Frozen",
-            _refuse_closed,
-            status=Account.Status.FROZEN,
-        )
+        self._freeze_set(request, queryset, frozen=True, done="Frozen")
 
     @admin.action(description="Unfreeze selected accounts", permissions=["change"])
     def unfreeze(self, request, queryset):
-        self._update_each(
+        self._freeze_set(request, queryset, frozen=False, done="Unfrozen")
+
+    def _freeze_set(self, request, queryset, *, frozen: bool, done: str) -> None:
+        """Each account through `account_freeze_set` (its row lock, audited), as the
+        ops account page does."""
+        self.apply_each(
             request,
             queryset,
-            "account_unfreeze",
-            "Unfrozen",
-            _refuse_closed,
-            status=Account.Status.ACTIVE,
+            lambda account: account_freeze_set(
+                account=account, frozen=frozen, actor=request.user, request=request
+            ),
+            done=done,
         )
-
-    def _update_each(
-        self,
-        request,
-        queryset,
-        action: str,
-        done: str,
-        refuse: Callable[[Account], str],
-        **values,
-    ) -> None:
-        """Set fields on each account under its row lock (as money movements take it), audited."""
-
-        def update(account: Account) -> None:
-            with transaction.atomic():
-                locked = Account.objects.select_for_update().get(pk=account.pk)
-                if reason := refuse(locked):
-                    raise InvalidParams(reason)
-                before = {name: getattr(locked, name) for name in values}
-                if before == values:
-                    return
-                for name, value in values.items():
-                    setattr(locked, name, value)
-                locked.save(update_fields=list(values))
-                self.audit(request, locked, action, audit_changes(before, values))
-
-        self.apply_each(request, queryset, update, done=done)
 
 
 # --- Ledger (read-only) ------------------------------------------------------
@@ -356,7 +317,7 @@ class DepositAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_display = (
         "public_id",
         "account",
-        "amount",
+        money_column("amount"),
         "method",
         "status",
         "provider",
@@ -396,12 +357,12 @@ class WithdrawalRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     list_display = (
         "public_id",
         "account",
-        "amount",
+        money_column("amount"),
         "destination",
         "status",
         "created_at",
         "reviewed_by",
-        "reviewed_at",
+        "review",
     )
     list_filter = ("status",)
     search_fields = ("public_id", "destination", "account__public_id", "account__owner__email")
@@ -411,22 +372,19 @@ class WithdrawalRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
         Case(When(status=WithdrawalRequest.Status.PENDING, then=Value(0)), default=Value(1)).asc(),
         "-created_at",
     )
-    actions = ("approve", "reject")
+    # Approval is on the review screen only (the effect on the account's margin, the
+    # margin check, four-eyes above the threshold); rejecting in bulk stays here.
+    actions = ("reject",)
 
     def has_review_permission(self, request) -> bool:
         codename = get_permission_codename("change", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    @admin.action(description="Approve selected withdrawals", permissions=["review"])
-    def approve(self, request, queryset):
-        self.apply_each(
-            request,
-            queryset,
-            lambda withdrawal: withdrawal_approve(
-                withdrawal=withdrawal, actor=request.user, request=request
-            ),
-            done="Approved",
-        )
+    @admin.display(description="review")
+    def review(self, withdrawal: WithdrawalRequest) -> str:
+        label = "Review" if withdrawal.status == WithdrawalRequest.Status.PENDING else "Open"
+        url = reverse("ops_withdrawal_review", args=[withdrawal.public_id])
+        return format_html('<a href="{}">{}</a>', url, label)
 
     @admin.action(description="Reject selected withdrawals…", permissions=["review"])
     def reject(self, request, queryset):
@@ -448,12 +406,82 @@ class WithdrawalRequestAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
         self.apply_each(
             request,
             queryset,
-            lambda withdrawal: withdrawal_reject(
+            lambda withdrawal: withdrawal_review_reject(
                 withdrawal=withdrawal, actor=request.user, reason=reason, request=request
             ),
             done="Rejected",
         )
         return None
+
+
+# --- Four-eyes approvals (read-only: decided on the approvals page) ------------------------
+
+
+def _approval_kind_label(kind: str) -> str:
+    try:
+        return approval_kind_get(kind).label
+    except DomainError:
+        return kind.replace("_", " ").capitalize()
+
+
+class ApprovalKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = Approval.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, _approval_kind_label(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    """Proposals that need a second staff member; decided on /ops/approvals/."""
+
+    list_display = (
+        "public_id",
+        "kind_label",
+        "summary",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+        "decide",
+    )
+    list_filter = ("status", ApprovalKindFilter)
+    search_fields = ("public_id", "summary", "reason", "proposed_by__email", "account__public_id")
+    list_select_related = ("proposed_by", "decided_by")
+    date_hierarchy = "proposed_at"
+    fields = (
+        "public_id",
+        "kind_label",
+        "summary",
+        "reason",
+        "account",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "applied_at",
+        "attempts",
+        "result",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_label(self, approval: Approval) -> str:
+        return _approval_kind_label(approval.kind)
+
+    @admin.display(description="decision")
+    def decide(self, approval: Approval) -> str:
+        label = "Decide" if approval.status == Approval.Status.PENDING else "Open"
+        url = reverse("ops_approval", args=[approval.public_id])
+        return format_html('<a href="{}">{}</a>', url, label)
 
 
 # --- Notifications (read-only) -----------------------------------------------
@@ -519,161 +547,10 @@ class OutboxItemAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 # --- Audit log ---------------------------------------------------------------
 
 
-@admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
-    list_display = (
-        "created_at",
-        "actor_email",
-        "action",
-        "object_type",
-        "object_repr",
-        "ip_address",
-    )
-    list_filter = ("action", "object_type", "created_at")
-    search_fields = ("actor_email", "object_repr", "object_id", "object_type")
-    date_hierarchy = "created_at"
+# accounts.admin_audit (imported above): in words, narrow enough for 1280 px.
 
 
-# --- Partner API keys ----------------------------------------------------------
-
-
-class ApiKeyIssueForm(forms.Form):
-    owner = forms.ModelChoiceField(
-        User.objects.filter(kyb_status=User.KybStatus.APPROVED).order_by("email"),
-        help_text="Only customers whose KYB is approved can hold keys.",
-    )
-    accounts = forms.ModelMultipleChoiceField(
-        Account.objects.select_related("owner").order_by("owner__email", "index"),
-        help_text="The owner's accounts the key may read and act on.",
-    )
-    name = TextField(max_length=100, help_text="What the key is for (e.g. 'risk desk').")
-    environment = forms.ChoiceField(choices=ApiKey.Environment.choices)
-    scopes = forms.MultipleChoiceField(
-        choices=ApiKey.Scope.choices,
-        widget=forms.CheckboxSelectMultiple,
-        initial=[ApiKey.Scope.INTELLIGENCE, ApiKey.Scope.READ],
-    )
-    ip_allowlist = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One IP address or network (CIDR) per line; empty: any address.",
-    )
-    signing_public_key = forms.CharField(
-        required=False,
-        max_length=64,
-        help_text="Optional hex Ed25519 public key: every write must then be signed.",
-    )
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(AuditedModelAdmin):
-    """Issue (the full key is shown once, on the page that follows), list, revoke.
-
-    The key itself is never stored, so no page can show it again; lists show
-    its prefix, scopes and last use.
-    """
-
-    list_display = (
-        "prefix",
-        "name",
-        "owner",
-        "environment",
-        "scope_list",
-        "status",
-        "last_used_at",
-        "created_at",
-    )
-    list_filter = ("environment", ("revoked_at", admin.EmptyFieldListFilter))
-    search_fields = ("prefix", "name", "owner__email", "accounts__public_id")
-    fields = (
-        "prefix",
-        "name",
-        "owner",
-        "account_list",
-        "environment",
-        "scope_list",
-        "ip_allowlist",
-        "signing_public_key",
-        "created_by",
-        "created_at",
-        "revoked_at",
-        "last_used_at",
-        "last_used_ip",
-    )
-    readonly_fields = fields
-    actions = ["revoke"]
-
-    @admin.display(description="scopes")
-    def scope_list(self, api_key: ApiKey) -> str:
-        return ", ".join(api_key.scopes)
-
-    @admin.display(description="accounts")
-    def account_list(self, api_key: ApiKey) -> str:
-        return ", ".join(account.public_id for account in api_key.accounts.all())
-
-    @admin.display(description="status")
-    def status(self, api_key: ApiKey) -> str:
-        return "active" if api_key.is_active else f"revoked {api_key.revoked_at:%Y-%m-%d %H:%M}"
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # keys are issued and revoked, never edited
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # revoked keys stay, for the audit trail
-
-    @admin.action(description="Revoke the selected keys (at once, everywhere)")
-    def revoke(self, request, queryset) -> None:
-        self.apply_each(
-            request,
-            queryset,
-            lambda api_key: api_key_revoke(api_key=api_key, actor=request.user, request=request),
-            done="Revoked",
-        )
-
-    def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = ApiKeyIssueForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                issued = api_key_issue(
-                    owner=data["owner"],
-                    accounts=list(data["accounts"]),
-                    scopes=data["scopes"],
-                    name=data["name"],
-                    environment=data["environment"],
-                    ip_allowlist=data["ip_allowlist"].split(),
-                    signing_public_key=data["signing_public_key"],
-                    actor=request.user,
-                    request=request,
-                )
-            except DomainError as error:
-                form.add_error(None, error.message)
-            else:
-                response = TemplateResponse(
-                    request,
-                    "admin/accounts/apikey/issued.html",
-                    {
-                        **self.admin_site.each_context(request),
-                        "title": "API key issued",
-                        "opts": self.opts,
-                        "api_key": issued.api_key,
-                        "key": issued.key,
-                    },
-                )
-                response["Cache-Control"] = "no-store"
-                return response
-        return TemplateResponse(
-            request,
-            "admin/accounts/apikey/issue.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Issue an API key",
-                "opts": self.opts,
-                "form": form,
-            },
-        )
+# --- Partner API keys: accounts.admin_api_keys (imported above) --------------------
 
 
 # --- Linked exchange credentials (read-only) -----------------------------------

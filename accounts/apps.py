@@ -12,7 +12,11 @@ class AccountsConfig(AppConfig):
             outbox,  # noqa: F401  (connects its Celery signals)
         )
         from accounts.models import ApiKey
+        from accounts.services.approvals import approval_kind_register
+        from accounts.services.withdrawal_review import WITHDRAWAL_APPROVE_KIND
         from portal.refdata import refdata_track
 
         # Keys are cached per process (accounts.services.api_keys): a change drops them.
         refdata_track(ApiKey)
+        # Four-eyes kinds of accounts' data: withdrawals above the threshold.
+        approval_kind_register(WITHDRAWAL_APPROVE_KIND)

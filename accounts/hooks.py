@@ -75,3 +75,17 @@ def margin_summary_register(summary_get: MarginSummaryGet) -> None:
 def margin_summary_get(*, account: Account) -> MarginFigures:
     """`account`'s Margin Portfolio figures, from its cash as stored in `account`."""
     return _registered_get("margin summary")(account=account)
+
+
+def desk_changed_register(hint: Callable[..., None]) -> None:
+    """Make `hint(reason=...)` the ops risk desk's "something changed" push."""
+    _registered["desk changed"] = hint
+
+
+def desk_changed(*, reason: str) -> None:
+    """Hint the ops risk desk that what it lists changed (a withdrawal requested or
+    reviewed, a KYB decision). Sent after the caller's transaction commits; a hint only,
+    so nothing happens when no push is registered (the desk also re-reads on a timer)."""
+    hint = _registered.get("desk changed")
+    if hint is not None:
+        hint(reason=reason)

@@ -149,6 +149,18 @@ def ratio(value: object, unbounded: str = INFINITY) -> str:
     return str(value) if number is None else grouped(number, 2)
 
 
+def number_exact(value: object, min_places: int = 2, max_places: int = 6) -> str:
+    """A setting where every stored place counts (a policy's ratio, a rate): grouped, at
+    least `min_places` decimals and no more than it has: 1.500000 → "1.50", 0.125 →
+    "0.125", 1000000 → "1,000,000.00" (min_places=0: "14", "0.5")."""
+    number = decimal_or_none(value)
+    if number is None:
+        return _shown(value)
+    whole, _, fraction = grouped(number, max_places).partition(".")
+    fraction = fraction.rstrip("0").ljust(min_places, "0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
 def percent(value: object, places: int = 1) -> str:
     """A fraction as a percentage: 0.425 → "42.5%"; None → "—"."""
     number = decimal_or_none(value)
@@ -254,3 +266,22 @@ def trade(
     contract = f"{symbol} {outcome.upper()}" if outcome else symbol
     text = f"{side.capitalize()} {quantity(size)} {contract} at {price(at, binary=binary)}"
     return f"{text} on {venue}" if venue else text
+
+
+def duration(seconds: object) -> str:
+    """A span of time as people say it, to the minute: "2 h 05 min", "45 min", "30 s"
+    (under a minute), "3 d 4 h"; a negative span reads the same (say "overdue" around it)."""
+    try:
+        total = abs(int(float(seconds)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _shown(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes, _ = divmod(total, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"

@@ -7,6 +7,7 @@ from portal.views import favicon, home
 
 urlpatterns = [
     path("admin/", include("accounts.admin_urls")),
+    path("ops/", include("trading.ops_urls")),
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
     path("v1/", include("portal.api.urls")),

@@ -5,11 +5,13 @@ Ops list, open and halt markets here; resolving a market is a settlement and
 is not an edit of the instrument, so resolution fields are read-only and a
 market resolves only through the "Resolve market…" action
 (`instrument_resolve`, after a confirmation page). The risk policy (SPEC §4's
-parameters, with per-instrument haircut add-ons) and the fee policy (broker
-commission, with per-venue fee schedules) are one row each that ops edit,
-audited field by field; orders, fills, leverage settings, funding payments,
-positions, margin snapshots, margin calls and liquidations are written only
-by their services and are read-only here. The account admin (`accounts.admin`)
+parameters) is shown read-only: a change is previewed and proposed at
+/ops/risk-policy/ and applies after a second staff member's approval; its
+per-instrument haircut add-ons and the fee policy (broker commission, with
+per-venue fee schedules) are edited here, audited field by field; orders,
+fills, leverage settings, funding payments, positions, margin snapshots,
+margin calls and liquidations are written only by their services and are
+read-only here. The account admin (`accounts.admin`)
 is registered again with margin eligibility, trading's rule: granted, revoked or
 handed back to the volume rule through `account_margin_override_set`, which keeps
 `margin_enabled` in line and audits both with their effect.
@@ -53,6 +55,7 @@ from trading.models import (
 )
 from trading.services.eligibility import MARGIN_FIELDS, account_margin_override_set
 from trading.services.fees import fee_policy_get
+from trading.services.risk_policy import POLICY_FIELDS, POLICY_GROUPS, risk_policy_current
 from trading.services.settlement import instrument_resolve
 from trading.services.venue_budgets import venue_budgets
 
@@ -86,12 +89,26 @@ admin.site.unregister(Account)
 @admin.register(Account)
 class AccountAdmin(BaseAccountAdmin):
     form = AccountForm
-    readonly_fields = tuple(
-        name for name in BaseAccountAdmin.readonly_fields if name != "margin_override"
+    readonly_fields = (
+        "ops_view",
+        *(name for name in BaseAccountAdmin.readonly_fields if name != "margin_override"),
     )
     actions = (*BaseAccountAdmin.actions, "grant_margin", "revoke_margin", "automatic_margin")
     # account_margin_override_set saves and audits these, with their effect.
     service_fields = MARGIN_FIELDS
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return ((name, {**options, "fields": ("ops_view", *options["fields"])}), *rest)
+
+    @admin.display(description="Ops view")
+    def ops_view(self, obj: Account) -> str:
+        """The account's page in the staff area: figures, history and staff actions."""
+        url = reverse("ops_account", args=[obj.public_id])
+        return format_html('<a href="{}" class="ops-view-link">View in ops</a>', url)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -467,81 +484,69 @@ class InstrumentHaircutInline(admin.TabularInline):
     verbose_name_plural = "Instrument haircut add-ons (added to h before the h_max cap)"
 
 
+def _policy_shown(spec):
+    """A read-only display of one policy setting, formatted ("1.50", "8%", "1,000,000.00 USDC")."""
+
+    @admin.display(description=spec.label)
+    def shown(self, policy: RiskPolicy) -> str:
+        return spec.display(getattr(policy, spec.name))
+
+    return shown
+
+
+POLICY_NOTES = {
+    "Margin Health thresholds": "Always 0 < liquidation < maintenance ≤ initial ≤ healthy.",
+    "Stale prices": "While a market's price is older than this, the portal shows it as "
+    "delayed, refuses orders in it, and defers margin calls and liquidations of the "
+    "accounts holding it.",
+    "Haircut and concentration": "h = min(h_max, a·4p(1−p) + b·exp(−τ/τ0) + add-on); "
+    "D = 1 − c·HHI.",
+    "Order ticket": "The dashboard's order ticket asks the customer to confirm an order "
+    "whose notional is above this share of the account's Adjusted Equity.",
+}
+
+
 @admin.register(RiskPolicy)
 class RiskPolicyAdmin(AuditedModelAdmin):
-    """The one risk policy: its list is its change form; never added twice, never deleted."""
+    """The one risk policy, read-only here: a change is previewed and proposed at
+    /ops/risk-policy/ and applies once another staff member approves it (four eyes).
+    Its list is its change form; never added (the defaults are created on first
+    use), never deleted. The instrument haircut add-ons stay editable inline."""
 
-    fieldsets = (
+    change_form_template = "admin/trading/riskpolicy/change_form.html"
+    fieldsets = tuple(
         (
-            "Margin Health thresholds",
+            title,
             {
-                "fields": (
-                    "healthy_threshold",
-                    "initial_margin_threshold",
-                    "maintenance_threshold",
-                    "liquidation_threshold",
-                ),
-                "description": "Must keep 0 < liquidation < maintenance ≤ initial ≤ healthy.",
+                "fields": tuple(f"{spec.name}_shown" for spec in specs)
+                + (("updated_at",) if title == "Interest and eligibility" else ()),
+                "description": POLICY_NOTES.get(title, ""),
             },
-        ),
-        ("Margin calls", {"fields": ("grace_period_hours", "reminder_interval_hours")}),
-        (
-            "Stale prices",
-            {
-                "fields": ("price_stale_after_seconds",),
-                "description": "While a market's price is older than this, the portal shows "
-                "it as delayed, refuses orders in it, and defers margin calls and "
-                "liquidations of the accounts holding it.",
-            },
-        ),
-        (
-            "Haircut and concentration",
-            {
-                "fields": (
-                    "haircut_uncertainty_a",
-                    "haircut_expiry_b",
-                    "haircut_tau0_days",
-                    "haircut_max",
-                    "concentration_c",
-                ),
-                "description": "h = min(h_max, a·4p(1−p) + b·exp(−τ/τ0) + add-on); "
-                "D = 1 − c·HHI. Need a, b ≥ 0, τ0 > 0, 0 < h_max ≤ 1, 0 ≤ c < 1.",
-            },
-        ),
-        (
-            "Interest and eligibility",
-            {"fields": ("interest_rate_annual", "margin_volume_threshold", "updated_at")},
-        ),
-        (
-            "Order ticket",
-            {
-                "fields": ("ticket_confirm_fraction",),
-                "description": "The dashboard's order ticket asks the customer to confirm an "
-                "order whose notional is above this fraction of the account's Adjusted "
-                "Equity (0.10 = 10%; 0 confirms every order). The server refuses such an "
-                "order without the confirmation.",
-            },
-        ),
+        )
+        for title, specs in POLICY_GROUPS
     )
-    readonly_fields = ("updated_at",)
+    readonly_fields = (*(f"{name}_shown" for name in POLICY_FIELDS), "updated_at")
     inlines = (InstrumentHaircutInline,)
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and not RiskPolicy.objects.exists()
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        policy = RiskPolicy.objects.first()
-        if policy is None:
-            return HttpResponseRedirect(reverse("admin:trading_riskpolicy_add"))
+        if not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)  # the admin's 403
+        policy = risk_policy_current()
         return HttpResponseRedirect(reverse("admin:trading_riskpolicy_change", args=[policy.pk]))
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.pk = 1  # the singleton's key (a database constraint)
-        super().save_model(request, obj, form, change)
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "propose_url": reverse("ops_risk_policy")}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+for _name, _spec in POLICY_FIELDS.items():
+    setattr(RiskPolicyAdmin, f"{_name}_shown", _policy_shown(_spec))
 
 
 class PositionOpenFilter(admin.SimpleListFilter):

@@ -14,6 +14,11 @@ stream adds the account's public id from the message's `account`).
     {"type": "position.update", "account": <id>, "text": '{"type":"position",…}'}
     {"type": "leverage.update", "account": <id>, "text": '{"type":"leverage",…}'}
 
+The ops risk desk's sockets join `ops.desk` and get a bare hint that what the desk
+lists changed (`desk_changed_broadcast`; margin calls send it too):
+
+    {"type": "desk.changed", "text": '{"type":"desk_changed","reason":"…"}'}
+
 A payload is `{"type": <kind>}` followed by the resource as `trading.presenters`
 shapes it for the REST API, field for field: an `order` is GET orders/{id}'s
 body, a `fill` a GET fills item, a `position` a GET positions item (priced when
@@ -124,9 +129,11 @@ def margin_updates_broadcast(*, updates: Sequence[MarginUpdate]) -> None:
 
 
 def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]) -> None:
-    """Push margin calls' openings or resolutions to their accounts' groups, after commit."""
+    """Push margin calls' openings or resolutions to their accounts' groups (and a hint
+    to the ops risk desk), after commit."""
     _send_on_commit(
-        [
+        ([_desk_message("margin_call")] if calls else [])
+        + [
             _account_message(
                 call.account_id,
                 MARGIN_CALL,
@@ -198,6 +205,24 @@ def leverage_broadcast(
         cancelled_order_ids=cancelled_order_ids,
     )
     _send_on_commit([_account_message(account_id, LEVERAGE_UPDATE, {"type": "leverage", **change})])
+
+
+OPS_DESK_GROUP = "ops.desk"
+DESK_CHANGED = "desk.changed"
+
+
+def _desk_message(reason: str) -> tuple[str, dict]:
+    return OPS_DESK_GROUP, {
+        "type": DESK_CHANGED,
+        "text": _json({"type": "desk_changed", "reason": reason}),
+    }
+
+
+def desk_changed_broadcast(*, reason: str) -> None:
+    """Hint the ops risk desk's sockets (group `ops.desk`) that what it lists changed
+    (`reason`: "margin_call", "health", "liquidation", "withdrawal", "kyb", ...), after
+    commit. The page re-reads /ops/desk.json: the hint carries no figures."""
+    _send_on_commit([_desk_message(reason)])
 
 
 def _trades_publish(trades: list[PublicTrade]) -> None:

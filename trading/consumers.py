@@ -40,8 +40,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import Account
+from accounts.staff import session_verified_staff
 from portal.sessions import session_signed_in
-from trading.broadcasts import account_group
+from trading.broadcasts import OPS_DESK_GROUP, account_group
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +154,68 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             if coalesced:
                 self._margin_waiting = False
             await self.send(text_data=text)
+
+
+@database_sync_to_async
+def _verified_staff(user, session) -> bool:
+    return session_verified_staff(user, session)
+
+
+class OpsDeskConsumer(AsyncWebsocketConsumer):
+    """The ops risk desk's socket, `ws/ops/desk/`: hints that the desk changed.
+
+    Session-authenticated and origin-checked like the dashboard's socket (same
+    stack in `portal.asgi`). Not signed in: closed 4401; not active staff, or the
+    session not verified by a one-time code (django-otp): closed 4403. Otherwise
+    it joins `ops.desk` and forwards each `desk.changed` hint as is (the page
+    re-reads /ops/desk.json). The session is re-checked like the dashboard's: a
+    signed-out user stops getting hints.
+    """
+
+    joined = False
+    _session_watch: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        if not await _verified_staff(user, self.scope.get("session")):
+            await self._refuse(CLOSE_FORBIDDEN)
+            return
+        await self.channel_layer.group_add(OPS_DESK_GROUP, self.channel_name)
+        self.joined = True
+        await self.accept()
+        self._session_watch = asyncio.get_running_loop().create_task(
+            self._watch_session(self.scope["session"].session_key, user)
+        )
+
+    async def _watch_session(self, session_key: str, user) -> None:
+        check = database_sync_to_async(session_signed_in)
+        while True:
+            await asyncio.sleep(settings.DASHBOARD_SESSION_CHECK_SECONDS)
+            try:
+                signed_in = await check(session_key=session_key, user_id=user.pk)
+            except Exception:  # the database is away: keep the socket, check again later
+                logger.warning("ops desk socket: could not re-check a session", exc_info=True)
+                continue
+            if not signed_in:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+
+    async def _refuse(self, code: int) -> None:
+        await self.accept()
+        await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        if self._session_watch is not None:
+            self._session_watch.cancel()
+        if self.joined:
+            await self.channel_layer.group_discard(OPS_DESK_GROUP, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        """The feed is one-way: what the browser sends is ignored."""
+
+    async def desk_changed(self, message: dict) -> None:
+        if self.joined:
+            await self.send(text_data=message["text"])

@@ -24,8 +24,11 @@ publishes (`process_batch`):
 7. stores the snapshots the rule says are due (one bulk insert).
 
 Every `sweep_every` seconds (`sweep`) it reloads everything (a missed tick,
-a re-dated market) and evaluates every account; the risk policy is re-read
-every POLICY_RELOAD_SECONDS. Between ticks it picks up changed accounts every
+a re-dated market) and evaluates every account. Every batch reads the risk
+policy through the reference-data cache (`portal.refdata`: revalidated against
+Redis every REFDATA_MAX_AGE, reloaded when a policy change bumps it): when the
+margin parameters changed (an approved change from /ops/risk-policy/), that
+batch evaluates every account under them. Between ticks it picks up changed accounts every
 IDLE_SECONDS. The clock is injectable; a Redis or database error costs one
 batch, not the process; `stop()` ends the loop after the current batch.
 
@@ -53,7 +56,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from portal.heartbeats import heartbeat_beat
 from portal.redis import Leadership, redis_client
 from trading import margin
-from trading.broadcasts import MarginUpdate, margin_updates_broadcast
+from trading.broadcasts import MarginUpdate, desk_changed_broadcast, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
 from trading.models import HealthAlert, Instrument, MarginCall
@@ -70,7 +73,6 @@ logger = logging.getLogger(__name__)
 # The book stays current from ticks and the changed set: the full sweep is a
 # safety net, and rare enough that the ticks it delays stay out of the p99.
 SWEEP_EVERY_SECONDS = 300.0
-POLICY_RELOAD_SECONDS = 10.0
 IDLE_SECONDS = 0.25  # how often changed accounts are picked up when no tick comes
 DRAIN_SECONDS = 0.001  # batches already waiting are merged into the one at hand
 DRAIN_MAX = 100
@@ -166,7 +168,6 @@ class MarginEngine:
         self._clock = clock
         self._stopping = threading.Event()
         self._swept = False
-        self._policy_reload_at = 0.0
         self._failed_in_a_row = 0
         self._beaten_at = -HEARTBEAT_SECONDS
         self._beat_detail: dict[str, object] = {}
@@ -190,10 +191,10 @@ class MarginEngine:
         Returns the figures of the accounts it evaluated (None if none).
         """
         at = self._now()
-        if at.timestamp() >= self._policy_reload_at:
-            self.book.params = margin_params_get()
-            self.book.price_max_age = price_max_age()
-            self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
+        params = margin_params_get()  # cached; a policy change reaches it at once
+        repriced = self._swept and params != self.book.params
+        self.book.params = params
+        self.book.price_max_age = price_max_age()
         refreshed = self.book.refresh_changed()
         self._grow()
         if refreshed.size:
@@ -205,6 +206,9 @@ class MarginEngine:
             else NO_ACCOUNTS
         )
         affected = np.union1d(refreshed, moved)
+        if repriced and self.book.n_accounts:
+            # New thresholds or haircuts move every account: evaluate them all now.
+            affected = np.arange(self.book.n_accounts, dtype=np.int64)
         if batch is not None:
             self.stats.batches += 1
         figures = None
@@ -219,7 +223,6 @@ class MarginEngine:
         """Reload everything and evaluate every account; return their figures."""
         at = self._now()
         self.book.load(consume_changes=self._consume_changes)
-        self._policy_reload_at = at.timestamp() + POLICY_RELOAD_SECONDS
         self._grow()
         self._calls_load(None)
         self._alerts_load(None)
@@ -418,9 +421,13 @@ class MarginEngine:
         changed = ~same.all(axis=1)
         if not changed.any():
             return
+        # An account changing band (healthy / caution / margin call) changes the ops desk.
+        band_changed = bool((current[changed, 4] != previous[changed, 4]).any())
         self._pushed[figures.index[changed]] = current[changed]
         if not (self._publish and self._swept):
             return
+        if band_changed:
+            desk_changed_broadcast(reason="health")
         rows = figures.take(changed)
         margin_updates_broadcast(
             updates=[

@@ -10,11 +10,12 @@ neither.
 
 from django.urls import path, re_path
 
-from trading.consumers import DashboardConsumer
+from trading.consumers import DashboardConsumer, OpsDeskConsumer
 from trading.streams.consumer import StreamConsumer
 
 browser_urlpatterns: list = [
     path("ws/dashboard/<str:account_id>/", DashboardConsumer.as_asgi()),
+    path("ws/ops/desk/", OpsDeskConsumer.as_asgi()),
 ]
 
 partner_urlpatterns: list = [

@@ -5,6 +5,7 @@ from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.hooks import desk_changed
 from accounts.models import Account, User
 from accounts.models.users import MAX_ACCOUNTS_PER_USER
 from accounts.services.audit import audit_record
@@ -53,9 +54,10 @@ def user_kyb_set(
             actor=actor,
             action=f"kyb_{status}",
             obj=locked,
-            changes={"kyb_status": [before, status]},
+            changes={"kyb_status": [before, status], **({"kyb_note": note} if note else {})},
             request=request,
         )
+        desk_changed(reason="kyb")
     return locked
 
 
@@ -67,3 +69,48 @@ def account_check_can_transact(account: Account) -> None:
         raise Forbidden(
             "KYB approval is required before moving money.", code=ErrorCode.KYB_REQUIRED
         )
+
+
+ACCOUNT_FREEZE_ACTIONS = {True: "account_freeze", False: "account_unfreeze"}
+
+
+def account_freeze_set(
+    *,
+    account: Account,
+    frozen: bool,
+    actor: User,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> bool:
+    """Freeze an account (no orders, no money movements: `account_check_can_transact`
+    refuses it) or unfreeze it, under its row lock (as money movements take it);
+    audited with the reason, if any. The admin's Freeze / Unfreeze actions and the
+    ops account page both come here.
+
+    Returns False when the account already was so (nothing written). Raises
+    Forbidden (not staff), InvalidParams (a closed account).
+    """
+    if not (actor.is_active and actor.is_staff):
+        raise Forbidden("Only ops staff can freeze or unfreeze an account.")
+    status = Account.Status.FROZEN if frozen else Account.Status.ACTIVE
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        if locked.status == Account.Status.CLOSED:
+            raise InvalidParams("The account is closed.")
+        before = locked.status
+        if before == status:
+            return False
+        locked.status = status
+        locked.save(update_fields=["status"])
+        changes: dict = {"status": [before, status]}
+        if reason:
+            changes["reason"] = reason
+        audit_record(
+            actor=actor,
+            action=ACCOUNT_FREEZE_ACTIONS[frozen],
+            obj=locked,
+            changes=changes,
+            request=request,
+        )
+    account.status = status
+    return True

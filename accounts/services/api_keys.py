@@ -123,8 +123,11 @@ def api_key_issue(
     return IssuedKey(api_key=api_key, key=key)
 
 
-def api_key_revoke(*, api_key: ApiKey, actor: User, request: HttpRequest | None = None) -> ApiKey:
-    """Revoke a key at once (every process stops accepting it); audited. Idempotent."""
+def api_key_revoke(
+    *, api_key: ApiKey, actor: User, reason: str = "", request: HttpRequest | None = None
+) -> ApiKey:
+    """Revoke a key at once (every process stops accepting it); audited with the
+    reason ops gave (the admin's revoke page requires one). Idempotent."""
     if not actor.is_staff:
         raise Forbidden("Only ops staff can revoke API keys.")
     with transaction.atomic():
@@ -132,7 +135,13 @@ def api_key_revoke(*, api_key: ApiKey, actor: User, request: HttpRequest | None 
         if locked.revoked_at is None:
             locked.revoked_at = timezone.now()
             locked.save(update_fields=["revoked_at"])
-            audit_record(actor=actor, action="api_key_revoked", obj=locked, request=request)
+            audit_record(
+                actor=actor,
+                action="api_key_revoked",
+                obj=locked,
+                changes={"reason": reason.strip()} if reason.strip() else None,
+                request=request,
+            )
     return locked
 
 

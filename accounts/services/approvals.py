@@ -44,6 +44,9 @@ class ApprovalKind:
     label: str  # "Risk-policy change", as the approvals list shows it
     check: Callable[[dict[str, Any]], str]
     apply: Callable[[Approval], str]
+    # The Django permission a staff member needs to propose or approve it
+    # ("trading.change_riskpolicy"); empty: any verified staff member.
+    permission: str = ""
 
 
 _kinds: dict[str, ApprovalKind] = {}
@@ -60,9 +63,14 @@ def approval_kind_get(name: str) -> ApprovalKind:
         raise InvalidParams(f"There is no kind of approval called {name!r}.") from None
 
 
-def _staff_check(user: User) -> None:
+def _staff_check(user: User, kind: ApprovalKind | None = None) -> None:
     if not (user.is_active and user.is_staff):
         raise Forbidden("Only staff can propose or decide changes that need approval.")
+    if kind is not None and kind.permission and not user.has_perm(kind.permission):
+        raise Forbidden(
+            f"Your staff role cannot propose or approve a {kind.label.lower()}: "
+            "ask an administrator for the permission."
+        )
 
 
 def _reason_clean(text: str, *, what: str) -> str:
@@ -101,8 +109,8 @@ def approval_propose(
     request: HttpRequest | None = None,
 ) -> Approval:
     """A pending change: checked now, applied once another staff member approves it."""
-    _staff_check(proposer)
     registered = approval_kind_get(kind)
+    _staff_check(proposer, registered)
     reason = _reason_clean(reason, what="a reason")
     summary = registered.check(payload)
     with transaction.atomic():
@@ -132,7 +140,9 @@ def approval_approve(
             )
         if approval.proposed_by_id == approver.pk:
             raise Forbidden("You proposed this change, so another staff member must approve it.")
-        approval_kind_get(approval.kind).check(approval.payload)
+        kind = approval_kind_get(approval.kind)
+        _staff_check(approver, kind)
+        kind.check(approval.payload)
         approval.status = Approval.Status.APPROVED
         approval.decided_by = approver
         approval.decided_at = timezone.now()

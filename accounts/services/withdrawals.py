@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.enqueue import withdrawal_payout_enqueue
-from accounts.hooks import withdrawal_check
+from accounts.hooks import desk_changed, withdrawal_check
 from accounts.models import Account, HouseAccount, Journal, User, WithdrawalRequest
 from accounts.payments import payment_provider
 from accounts.services.audit import audit_record
@@ -106,6 +106,7 @@ def withdrawal_request(
         )
         _hold_change(account, amount)
         withdrawal_notify(withdrawal=withdrawal, event="requested")
+        desk_changed(reason="withdrawal")
     logger.info(
         "Withdrawal %s of %s USDC requested from %s.",
         withdrawal.public_id,
@@ -179,6 +180,7 @@ def withdrawal_approve(
             request=request,
         )
         withdrawal_notify(withdrawal=locked, event="approved")
+        desk_changed(reason="withdrawal")
         withdrawal_payout_enqueue(withdrawal_id=locked.pk)
     logger.info(
         "Withdrawal %s of %s USDC from %s approved by %s.",
@@ -231,6 +233,7 @@ def withdrawal_reject(
             request=request,
         )
         withdrawal_notify(withdrawal=locked, event="rejected")
+        desk_changed(reason="withdrawal")
     return locked
 
 
@@ -252,6 +255,7 @@ def withdrawal_cancel(*, withdrawal: WithdrawalRequest, user: User) -> Withdrawa
         _hold_change(account, -locked.amount)
         locked.status = WithdrawalRequest.Status.CANCELLED
         locked.save(update_fields=["status"])
+        desk_changed(reason="withdrawal")
     return locked
 
 

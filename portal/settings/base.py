@@ -37,9 +37,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
-    "axes",
+    # The packages' own AppConfigs, renamed for the admin (portal.third_party_apps).
+    "portal.third_party_apps.AuthenticatorAppsConfig",
+    "portal.third_party_apps.BackupCodesConfig",
+    "portal.third_party_apps.SignInLockoutsConfig",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -344,6 +345,9 @@ PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
 PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Seconds the simulated provider waits before it confirms a bank transfer.
 SIMULATED_BANK_TRANSFER_DELAY = env.int("SIMULATED_BANK_TRANSFER_DELAY", default=20)
+# Withdrawals above this many USDC need a second staff member's approval (four-eyes,
+# accounts.services.withdrawal_review); at or below it one staff member approves.
+WITHDRAWAL_FOUR_EYES_USDC = env("WITHDRAWAL_FOUR_EYES_USDC", default="10000")
 
 # Fernet keys sealing users' linked exchange credentials (accounts.credential_keys),
 # NEWEST FIRST, comma-separated. Their own key set, not SECRET_KEY; rotate with

@@ -340,7 +340,7 @@
       "isolated_margin", "liquidation_price"].forEach(function (name) {
       setField(name, null, "—", projection);
     });
-    ["fill_text", "zone_message", "confirm_note"].forEach(function (name) {
+    ["fill_text", "zone_message", "confirm_note", "max_size_note"].forEach(function (name) {
       page.say(field(name, projection), "");
     });
     var summary = app.snapshot().summary;
@@ -374,9 +374,14 @@
     setField("fees", r.fees, fees, projection);
     setField("slippage", r.slippage_bps, r.slippage_verdict || "—", projection);
     var max = r.max_size || {};
-    setField("buying_power", max.at_initial, format.isBlank(max.at_initial) ? "—" : format.money(max.at_initial), projection);
-    setField("buying_power_fillable", max.at_book_depth,
-      format.isBlank(max.at_book_depth) ? "—" : format.money(max.at_book_depth), projection);
+    // USDC for an order by notional (and a buy's margin limit), contracts for one in contracts.
+    var maxText = function (v) {
+      if (format.isBlank(v)) return "—";
+      return max.unit === "contracts" ? format.qty(v, 6) + " contracts" : format.money(v); // never rounded up
+    };
+    setField("buying_power", max.at_initial, maxText(max.at_initial), projection);
+    setField("buying_power_fillable", max.at_book_depth, maxText(max.at_book_depth), projection);
+    page.say(field("max_size_note", projection), max.note || "");
     if (perp) {
       setField("isolated_margin", r.isolated_margin,
         format.isBlank(r.isolated_margin) ? "—" : format.money(r.isolated_margin) + " at " + r.leverage + "x", projection);

@@ -195,25 +195,15 @@ def test_totp_code_command_refuses_without_debug(staff, settings):
 # --- Users and KYB -----------------------------------------------------------
 
 
-def test_approve_kyb_action_records_reviewer_and_audit(ops_client, staff):
+def test_kyb_is_decided_on_the_review_screen_not_by_bulk_actions(ops_client):
+    # The decisions (reason, confirmation, audit, notification): tests/ops/test_kyb_review.py.
     applicant = UserFactory(kyb_status=User.KybStatus.PENDING)
+    review = reverse("ops_kyb_review", args=[applicant.pk])
     response = run_action(ops_client, "admin:accounts_user_changelist", "approve_kyb", [applicant])
-    assertContains(response, "KYB approved: 1 user.")
+    assertContains(response, f'href="{review}"')
     applicant.refresh_from_db()
-    assert applicant.kyb_status == User.KybStatus.APPROVED
-    assert applicant.kyb_reviewed_by == staff
-    assert applicant.kyb_reviewed_at is not None
-    entry = AuditLog.objects.get(action="kyb_approved", object_id=str(applicant.pk))
-    assert entry.actor == staff
-    assert entry.changes == {"kyb_status": ["pending", "approved"]}
-
-
-def test_reject_kyb_action(ops_client):
-    applicant = UserFactory(kyb_status=User.KybStatus.PENDING)
-    response = run_action(ops_client, "admin:accounts_user_changelist", "reject_kyb", [applicant])
-    assertContains(response, "KYB rejected: 1 user.")
-    applicant.refresh_from_db()
-    assert applicant.kyb_status == User.KybStatus.REJECTED
+    assert applicant.kyb_status == User.KybStatus.PENDING
+    assert not AuditLog.objects.filter(action__startswith="kyb_").exists()
 
 
 def test_kyb_status_is_not_editable_in_the_change_form(ops_client, staff):
@@ -545,32 +535,17 @@ def withdrawal_for(account: Account, amount: str) -> Withdrawal:
     )
 
 
-def test_approve_shows_the_services_error_for_insufficient_funds(ops_client, custodial_account):
+def test_withdrawals_are_approved_on_the_review_screen_not_in_bulk(ops_client, custodial_account):
+    # Approval (effect on health, margin check, four-eyes): tests/ops/test_withdrawal_review.py.
     credit_cash(custodial_account, "100")
     withdrawal = withdrawal_for(custodial_account, "80")
-    credit_cash(custodial_account, "-50", memo="trade cost")
     response = run_action(
         ops_client, "admin:accounts_withdrawalrequest_changelist", "approve", [withdrawal]
     )
-    assert response.status_code == 200
-    assertContains(response, f"{withdrawal.public_id}")
-    assertContains(response, "50.00 USDC is available to withdraw")
+    assertContains(response, reverse("ops_withdrawal_review", args=[withdrawal.public_id]))
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.PENDING
-
-
-def test_approve_posts_the_withdrawal(ops_client, staff, custodial_account):
-    credit_cash(custodial_account, "100")
-    withdrawal = withdrawal_for(custodial_account, "80")
-    response = run_action(
-        ops_client, "admin:accounts_withdrawalrequest_changelist", "approve", [withdrawal]
-    )
-    assertContains(response, "Approved: 1 withdrawal request.")
-    withdrawal.refresh_from_db()
-    custodial_account.refresh_from_db()
-    assert (withdrawal.status, withdrawal.reviewed_by) == (Withdrawal.Status.APPROVED, staff)
-    assert custodial_account.cash_balance == Decimal("20")
-    assert AuditLog.objects.get(action="withdrawal_approved").actor == staff
+    assert not AuditLog.objects.filter(action="withdrawal_approved").exists()
 
 
 def test_reject_asks_for_a_reason_first(ops_client, staff, custodial_account):

@@ -148,3 +148,26 @@ def test_an_approval_left_unapplied_is_finished_by_the_periodic_task():
     approval.refresh_from_db()
     assert approval.status == Approval.Status.APPLIED and approval.attempts == 2
     assert applied == [approval.public_id]
+
+
+def test_a_kind_may_need_a_permission_to_propose_and_to_approve():
+    from django.contrib.auth.models import Permission
+
+    approval_kind_register(
+        ApprovalKind("guarded", "Guarded change", _check, _apply, "accounts.change_account")
+    )
+    alice = StaffFactory(is_superuser=False)
+    bob = StaffFactory(is_superuser=False)
+    with pytest.raises(Forbidden, match="cannot propose or approve a guarded change"):
+        approval_propose(kind="guarded", payload={"value": 1}, proposer=alice, reason="x")
+    perm = Permission.objects.get(codename="change_account", content_type__app_label="accounts")
+    alice.user_permissions.add(perm)
+    alice = type(alice).objects.get(pk=alice.pk)  # drop the permission cache
+    approval = approval_propose(kind="guarded", payload={"value": 1}, proposer=alice, reason="x")
+    with pytest.raises(Forbidden, match="cannot propose or approve"):
+        approval_approve(approval_id=approval.public_id, approver=bob)
+    assert (
+        approval_approve(approval_id=approval.public_id, approver=StaffFactory()).status
+        == Approval.Status.APPLIED
+    )
+    approvals._kinds.pop("guarded", None)

@@ -19,6 +19,7 @@ from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.conftest import binary_create
 from tests.trading.quoting import put_quote
 from trading.models import Order
+from trading.services.execute import order_execute
 
 pytestmark = pytest.mark.browser
 
@@ -175,6 +176,33 @@ def test_an_old_error_clears_when_the_contract_changes(portal, page, bob):
     assert message.inner_text().startswith("The take-profit must be above")
     ticket.locator("input[name=outcome][value=no]").check()
     assert message.inner_text() == ""
+
+
+def test_a_sale_shows_its_max_size_in_the_unit_of_its_size(portal, page, bob):
+    order_execute(account=bob, symbol="FED-CUT", side="buy", notional_usdc=Decimal("30"))
+    log_in(page, portal)
+    ticket = page.locator(TICKET)
+    choose(page, "fed", "FED-CUT")
+    ticket.locator("input[name=side][value=sell]").check()
+    page.fill("#order-notional", "10")
+    most = ticket.locator("[data-field=buying_power]")
+    page.wait_for_function(
+        "() => document.querySelector('#order-projection [data-field=buying_power]')"
+        ".textContent.endsWith(' USDC')"
+    )
+    assert most.inner_text() == "29.00 USDC"  # the 100 held, at the 29¢ bid
+    assert (
+        ticket.locator("[data-field=max_size_note]")
+        .inner_text()
+        .startswith("A sale only reduces risk")
+    )
+    ticket.locator("input[name=size_mode][value=quantity]").check()
+    page.fill("#order-quantity", "10")
+    page.wait_for_function(
+        "() => document.querySelector('#order-projection [data-field=buying_power]')"
+        ".textContent === '100 contracts'"
+    )
+    assert ticket.locator("[data-field=buying_power_fillable]").inner_text() == "100 contracts"
 
 
 def test_on_a_phone_the_ticket_is_a_bottom_sheet(portal, browser, bob):

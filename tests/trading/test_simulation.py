@@ -24,17 +24,21 @@ from trading.marketdata import store
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Instrument, Position
 from trading.services.execute import execute_preview
+from trading.services.orders import order_place_preview
+from trading.services.perps import perp_power_get
 from trading.services.simulation import (
     Breach,
     add_funds_simulate,
     buying_power_get,
     portfolio_what_if,
     position_close_simulate,
+    selling_power_get,
     trade_simulate,
 )
 from trading.venues.base import Side
 
 D = Decimal
+CENT = D("0.01")
 pytestmark = pytest.mark.django_db
 
 
@@ -391,6 +395,119 @@ def test_an_account_below_the_requirement_has_no_buying_power(borrower):
     power = buying_power_get(account=borrower, symbol="ALPHA", outcome="no")
     assert (power.notional, power.fillable) == (D("0.00"), D("0.00"))
     assert power.before.health == D("0.787500")
+
+
+# ---------------------------------------------------------------------------
+# Selling power and the largest perp order: what the order path accepts
+
+
+def test_selling_power_is_the_position_and_execute_accepts_exactly_it(holder):
+    """A sale sells what is held (selling YES never buys NO) and only reduces risk:
+    the largest is the 1000 contracts held, 500.00 USDC at the best bid 0.50."""
+    power = selling_power_get(account=holder, symbol="ALPHA", outcome="yes")
+    assert (power.quantity, power.fillable_quantity) == (D("1000"), D("1000"))
+    assert power.notional == D("500.00") == power.fillable
+    at = execute_preview(account=holder, symbol="ALPHA", side="sell", notional_usdc="500.00")
+    assert at.refusal is None and at.plan.projection.is_valid_trade
+    over = execute_preview(account=holder, symbol="ALPHA", side="sell", notional_usdc="500.01")
+    assert over.refusal is not None and over.refusal.message.startswith("Cannot sell")
+    # The other outcome is not held: nothing to sell.
+    other = selling_power_get(account=holder, symbol="ALPHA", outcome="no")
+    assert (other.quantity, other.notional, other.fillable) == (D("0"), D("0.00"), D("0.00"))
+
+
+def test_a_thin_book_bounds_the_sale_at_the_slippage_limit(holder):
+    """Bids of 300 at 0.50, 0.49, 0.48 (kalshi): within 50 bps of 0.50 the average
+    may fall to 0.4975 (as the walk rounds it, to 8 places), reached at about 400
+    contracts (300·0.50 + 100·0.49 = 199.00)."""
+    put_quote("ALPHA@kalshi", bid="0.50", ask="0.52", size="300")
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51", size="300")
+    power = selling_power_get(account=holder, symbol="ALPHA", outcome="yes")
+    assert power.notional == D("500.00") and power.quantity == D("1000")
+    assert power.fillable == D("199.00")
+    assert D("400") <= power.fillable_quantity < D("400.001")
+    at = execute_preview(account=holder, symbol="ALPHA", side="sell", notional_usdc="199.00")
+    assert at.refusal is None
+    over = execute_preview(account=holder, symbol="ALPHA", side="sell", notional_usdc="199.01")
+    assert over.code == "slippage_exceeded"
+    wider = selling_power_get(account=holder, symbol="ALPHA", outcome="yes", slippage_bps=100)
+    assert D("600") <= wider.fillable_quantity < D("600.001")  # 0.495: 100 bps
+
+
+def test_buying_power_fillable_stops_at_the_slippage_limit(holder):
+    """Asks of 300 at 0.51, 0.52, 0.53 (polymarket; kalshi 0.52 up): within 50 bps of
+    0.51 the average may rise to 0.51255."""
+    put_quote("ALPHA@kalshi", bid="0.50", ask="0.52", size="300")
+    put_quote("ALPHA@polymarket", bid="0.49", ask="0.51", size="300")
+    power = buying_power_get(account=holder, symbol="ALPHA", outcome="yes")
+    assert power.notional == D("1251.71") > power.fillable
+    at = execute_preview(
+        account=holder, symbol="ALPHA", side="buy", notional_usdc=str(power.fillable)
+    )
+    assert at.refusal is None
+    over = execute_preview(
+        account=holder, symbol="ALPHA", side="buy", notional_usdc=str(power.fillable + CENT)
+    )
+    assert over.code == "slippage_exceeded"
+
+
+@pytest.fixture
+def btc(alpha) -> Instrument:
+    instrument = perp_create("BTC-PERP", "BTC")
+    put_quote("BTC-PERP@leviathan", bid="50000", ask="50001", binary=False, step="1", size="1")
+    return instrument
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_the_largest_perp_order_by_notional_is_what_execute_accepts(holder, btc, side):
+    """A margin account with cash 500 and ALPHA as collateral: the isolated margin
+    (at the 5x in force, at the slippage limit) and the fee come off cash, which may
+    go below zero while health stays ≥ 1.2."""
+    power = perp_power_get(account=holder, symbol="BTC-PERP", side=side)
+    assert power.leverage == 5 and power.notional > D("2500")  # more than the cash × 5
+    at = execute_preview(
+        account=holder, symbol="BTC-PERP", side=side, notional_usdc=str(power.notional)
+    )
+    assert at.refusal is None
+    assert at.plan.projection.after.health is None or at.plan.projection.after.health >= D("1.2")
+    over = execute_preview(
+        account=holder, symbol="BTC-PERP", side=side, notional_usdc=str(power.notional + CENT)
+    )
+    assert over.code == "insufficient_margin"
+    # The book holds 3 BTC a side (1 a level, 1 apart), more than the margin allows.
+    assert power.fillable == power.notional
+    fits = execute_preview(
+        account=holder, symbol="BTC-PERP", side=side, notional_usdc=str(power.fillable)
+    )
+    assert fits.refusal is None
+
+
+def test_the_largest_perp_order_in_contracts_is_what_order_place_accepts(user, btc):
+    """Without margin: cash 1000 at 2x and a limit of 50,001 allows
+    1000·2 / 50,001 = 0.0399992, so 0.039999 BTC; order_place checks no fee."""
+    account = account_open(owner=user, kind=Account.Kind.CUSTODIAL)
+    credit_cash(account, "1000")
+    power = perp_power_get(
+        account=account, symbol="BTC-PERP", side="buy", leverage=2, limit=D("50001")
+    )
+    assert (power.quantity, power.leverage, power.price) == (D("0.039999"), 2, D("50001"))
+
+    def preview(quantity: str):
+        return order_place_preview(
+            account=account,
+            symbol="BTC-PERP",
+            side="buy",
+            order_type="limit",
+            time_in_force="gtc",
+            quantity=quantity,
+            price=D("50001"),
+            leverage=2,
+        )
+
+    assert preview("0.039999").refusal is None
+    assert preview("0.040000").refusal.code == "insufficient_margin"
+    # By notional, at the 5x in force and with the fee: about 5 × 1000 / 1.005.
+    assert D("4900") < power.notional < D("5000")
 
 
 # ---------------------------------------------------------------------------

@@ -309,6 +309,76 @@ def test_a_binary_sale_reduces_risk(markets):
     assert projected["projection"] is None and projected["reduces_risk"] is True
 
 
+# --- The largest size: what the order path accepts, for sales and perps too -------------------
+
+
+def _max_of(client, account, **fields) -> dict:
+    status, projected = projection(client, account, **fields)
+    assert status == 200, projected
+    return projected["max_size"]
+
+
+def test_a_sale_by_notional_projects_its_max_in_usdc_and_execute_accepts_it(markets):
+    account = trader("1000")
+    buy(account, TRUMP, "60")  # 100 contracts at 0.60
+    client = signed_in(account)
+    sale = {"symbol": TRUMP, "side": "sell", "notional_usdc": "10"}
+    most = _max_of(client, account, **sale)
+    assert most["unit"] == "usdc" and most["note"].startswith("A sale only reduces risk")
+    assert most["at_initial"] == "60.000000" == most["at_book_depth"]  # 100 at the 0.60 bid
+    status, at = projection(client, account, **(sale | {"notional_usdc": "60.00"}))
+    assert status == 200 and at["projection"]["is_valid_trade"] is True
+    status, over = projection(client, account, **(sale | {"notional_usdc": "60.01"}))
+    assert status == 400 and over["message"].startswith("Cannot sell")
+
+
+def test_a_sale_in_contracts_projects_the_position_held(markets):
+    account = trader("1000")
+    buy(account, TRUMP, "60")
+    client = signed_in(account)
+    sale = in_contracts(TRUMP, "10", "58", side="sell", time_in_force="gtc")
+    most = _max_of(client, account, **sale)
+    assert most["unit"] == "contracts"
+    assert most["at_initial"] == "100.000000" == most["at_book_depth"]
+    status, at = projection(client, account, **(sale | {"quantity": "100"}))
+    assert status == 200 and at["reduces_risk"] is True
+    status, over = projection(client, account, **(sale | {"quantity": "100.000001"}))
+    assert status == 400 and over["message"].startswith("Cannot sell")
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_perp_by_notional_projects_the_margin_limit_and_a_cent_more_is_refused(markets, side):
+    account = trader("1000")
+    client = signed_in(account)
+    order = {"symbol": BTC, "side": side, "notional_usdc": "100"}
+    most = _max_of(client, account, **order)
+    assert most["unit"] == "usdc" and most["note"].startswith("The most the isolated margin")
+    top = D(most["at_initial"])
+    # 1000 of cash at the 5x in force (no commission in these markets; the walk rounds
+    # the contracts down to the micro-contract, so a few cents over 5,000 still fit).
+    assert D("4900") < top <= D("5000.05")
+    status, at = projection(client, account, **(order | {"notional_usdc": str(top)}))
+    assert status == 200 and at["projection"]["is_valid_trade"] is True
+    status, over = projection(client, account, **(order | {"notional_usdc": str(top + D("0.01"))}))
+    assert status == 200 and over["projection"]["is_valid_trade"] is False
+    assert over["projection"]["refusal"]
+
+
+def test_a_perp_in_contracts_projects_contracts_at_its_leverage_and_limit(markets):
+    account = trader("1000")
+    client = signed_in(account)
+    order = in_contracts(BTC, "0.01", "50001", leverage="2", time_in_force="gtc")
+    most = _max_of(client, account, **order)
+    # 1000 of cash at 2x and 50,001 a contract: 0.0399992, so 0.039999.
+    assert most["unit"] == "contracts" and most["at_initial"] == "0.039999"
+    status, at = projection(client, account, **(order | {"quantity": "0.039999"}))
+    assert status == 200 and at["projection"]["is_valid_trade"] is True
+    status, over = projection(client, account, **(order | {"quantity": "0.04"}))
+    assert status == 200 and over["projection"]["is_valid_trade"] is False
+    # At 4x twice as many.
+    assert _max_of(client, account, **(order | {"leverage": "4"}))["at_initial"] == "0.079998"
+
+
 # --- Confirmation above the ops-set size ----------------------------------------------------
 
 
@@ -381,13 +451,16 @@ def test_ops_set_the_confirmation_size(markets):
     assert post_as(account, symbol=TRUMP, side="buy", notional_usdc="400").status_code == 201
 
 
-def test_the_admin_edits_the_confirmation_fraction(markets, client, staff):
+def test_ops_propose_the_confirmation_fraction(markets, client, staff):
+    """The admin shows it (read-only, "10%"); ops change it at /ops/risk-policy/ (four eyes)."""
     login_ops(client, staff)
     RiskPolicy.objects.get_or_create(pk=1)
     page = client.get(reverse("admin:trading_riskpolicy_change", args=[1]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'name="ticket_confirm_fraction"' in html and "Order ticket" in html
+    assert "Order ticket" in html and "10%" in html and "Propose a change" in html
+    ops = client.get(reverse("ops_risk_policy")).content.decode()
+    assert 'name="ticket_confirm_fraction"' in ops
 
 
 # --- Bad input: sentences, never a 500 --------------------------------------------------------

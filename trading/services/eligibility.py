@@ -62,9 +62,11 @@ def account_margin_override_set(
     account: Account,
     override: Account.MarginOverride,
     actor: User,
+    reason: str = "",
     request: HttpRequest | None = None,
 ) -> Account:
-    """Ops grant or revoke margin, or hand it back to the volume rule; audited.
+    """Ops grant or revoke margin, or hand it back to the volume rule; audited (with
+    the reason, if any: the ops account page asks for one).
 
     Locks the account row. Revoking margin does not repay a loan: an account
     already borrowing keeps its Used Margin and can only reduce risk.
@@ -87,11 +89,14 @@ def account_margin_override_set(
         locked.save(update_fields=["margin_override"])
         _margin_enabled_apply(locked)
         after = {name: getattr(locked, name) for name in MARGIN_FIELDS}
+        changes: dict = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+        if reason:
+            changes["reason"] = reason
         audit_record(
             actor=actor,
             action=f"margin_override_{override or 'automatic'}",
             obj=locked,
-            changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+            changes=changes,
             request=request,
         )
     return locked

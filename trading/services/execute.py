@@ -55,7 +55,7 @@ from portal.errors import (
 from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
 from trading.marketdata.quotes import Outcome
-from trading.models import Listing, Order, Position, Venue
+from trading.models import Listing, Order, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
@@ -77,6 +77,7 @@ from trading.services.simulation import (
     buy_change,
     change_simulate,
     decimal_clean,
+    position_held,
     side_clean,
     slippage_limit,
     trade_change,
@@ -240,23 +241,8 @@ def sale_check(*, account: Account, contract: Contract, quantity: Decimal) -> De
 
     Read under the caller's account lock for a check that holds until the fill.
     """
-    held = (
-        Position.objects.filter(
-            account=account, instrument=contract.instrument, outcome=contract.outcome
-        )
-        .values_list("quantity", flat=True)
-        .first()
-        or ZERO
-    )
-    reserved = (
-        Order.objects.filter(
-            account=account,
-            instrument=contract.instrument,
-            outcome=contract.outcome,
-            side=Order.Side.SELL,
-            status__in=Order.AT_VENUE_STATUSES,
-        ).aggregate(total=Sum("reserved_quantity"))["total"]
-        or ZERO
+    held, reserved = position_held(
+        account=account, instrument=contract.instrument, outcome=contract.outcome
     )
     if quantity > held - reserved:
         held_by = (

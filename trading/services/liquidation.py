@@ -30,6 +30,7 @@ from portal import format as fmt
 from portal.errors import DomainError, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading import margin
+from trading.broadcasts import desk_changed_broadcast
 from trading.marketdata.quotes import OrderBook, Outcome
 from trading.models import Instrument, Liquidation, Listing, MarginCall, Position, RiskPolicy
 from trading.selectors import (
@@ -176,6 +177,7 @@ def account_liquidate(
             **_notification_text(liquidation, account=account, policy=policy),
         )
         notification_email_send_on_commit(notifications=[notification])
+        desk_changed_broadcast(reason="liquidation")
     return liquidation
 
 

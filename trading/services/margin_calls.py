@@ -38,7 +38,7 @@ from accounts.services.notifications import (
 )
 from portal.format import ratio, usdc, when
 from trading import margin
-from trading.broadcasts import margin_calls_broadcast
+from trading.broadcasts import desk_changed_broadcast, margin_calls_broadcast
 from trading.enqueue import account_liquidate_enqueue, margin_calls_notify_enqueue
 from trading.models import Liquidation, MarginCall, RiskPolicy
 from trading.selectors import (
@@ -389,6 +389,7 @@ def account_liquidate_request(
     account_liquidate_enqueue(
         account_id=account_id, reason=str(reason), margin_call_id=margin_call_id
     )
+    desk_changed_broadcast(reason="liquidation")
     logger.warning("Liquidation of account %s requested (%s).", account_id, reason)
 
 

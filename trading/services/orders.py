@@ -62,6 +62,7 @@ from trading.services.margin_check import margin_check_action, margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
 from trading.services.order_status import RESTING, order_status_set
+from trading.services.perps import perp_order_margin
 from trading.services.routing import (
     Contract,
     VenueBook,
@@ -268,11 +269,11 @@ def _margin_check(
         .first()
         or ZERO
     )
-    if (-held if side == Order.Side.BUY else held) >= quantity:
-        return None  # it only reduces the position: no margin is allocated
-    margin = (quantity * price / Decimal(leverage or 1)).quantize(
-        Decimal(1).scaleb(-6), rounding=ROUND_UP
+    margin = perp_order_margin(
+        held=held, side=side, quantity=quantity, price=price, leverage=leverage
     )
+    if margin is None:
+        return None  # it only reduces the position: no margin is allocated
     return check(account=account, change=PortfolioChange(cash=-margin), action="perp order")
 
 

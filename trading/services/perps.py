@@ -21,7 +21,7 @@ is kept equal to its balance in the same transaction. The formulas are in
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
@@ -49,11 +49,30 @@ from trading.models import FundingPayment, Instrument, LeverageSetting, Listing,
 from trading.selectors import perp_quotes_get
 from trading.services.eligibility import account_margin_eligibility_refresh
 from trading.services.margin_check import margin_refusal_reason
+from trading.services.markets import instrument_check_tradable
 from trading.services.order_status import orders_cancel_for_market
 from trading.services.positions import Side
-from trading.services.simulation import PortfolioChange, Projection, change_simulate
+from trading.services.routing import VenueBook, order_books_get
+from trading.services.simulation import (
+    CENT,
+    AccountState,
+    FeeOf,
+    MarginFigures,
+    PortfolioChange,
+    Projection,
+    account_state_load,
+    best_book,
+    change_project,
+    change_simulate,
+    deepest,
+    fee_of_instrument,
+    largest_passing,
+    side_clean,
+    trade_route_within,
+    worst_case,
+)
 from trading.venues import venue_adapter
-from trading.venues.base import book_walk
+from trading.venues.base import QUANTITY_QUANTUM, book_walk
 
 logger = logging.getLogger(__name__)
 
@@ -338,6 +357,206 @@ def perp_margin_needed(
         position=position, delta=_signed(side, quantity), price=price, leverage=leverage
     )
     return plan.margin_add
+
+
+# The largest order -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PerpPower:
+    """The largest perp order of one side the order path's checks accept, two ways.
+
+    By notional (a market order through execute, at the leverage in force,
+    fees included) in USDC; in contracts (`order_place`, at the order's
+    leverage and its check price) in contracts. Each with what the books
+    fill of it now within the slippage limit.
+    """
+
+    symbol: str
+    side: str
+    leverage: int  # the leverage the contracts are sized at
+    notional: Decimal  # USDC, cents, rounded down; at the best price, whatever the books hold
+    fillable: Decimal  # the same, limited to what the books fill now within the slippage limit
+    quantity: Decimal  # contracts, at `price` (the limit, else the best price)
+    fillable_quantity: Decimal  # contracts the books fill now within the slippage limit
+    price: Decimal | None  # the price the contracts are checked at (None: no book, no limit)
+    before: MarginFigures
+
+
+def perp_order_margin(
+    *, held: Decimal, side: str, quantity: Decimal, price: Decimal, leverage: int | None
+) -> Decimal | None:
+    """The isolated margin a perp order of `quantity` at `price` (its limit, or the
+    worst level it takes) allocates from cash at `leverage`, as `order_place`
+    checks it (rounded up to the micro-USDC); None when it only reduces the
+    position `held` (signed), which allocates nothing."""
+    if (-held if side == Side.BUY else held) >= quantity:
+        return None
+    return quantize_money(
+        perp_math.isolated_margin_required(quantity=quantity, price=price, leverage=leverage or 1),
+        rounding=ROUND_UP,
+    )
+
+
+def perp_power_find(
+    *,
+    state: AccountState,
+    position: Position,
+    side: str,
+    books: Sequence[VenueBook],
+    leverage_in_force: int,
+    leverage: int,
+    limit: Decimal | None = None,
+    slippage_bps: int = 50,
+    fee_of: FeeOf | None = None,
+) -> PerpPower:
+    """The largest `side` order in `position`'s market that passes the pre-trade
+    check of its path, for the account `state` (a read of `position`, no lock).
+
+    By notional, as `execute_check` checks it: the whole notional at the
+    slippage limit (`worst_case`, the larger fee), the isolated margin the fill
+    would lock at the leverage in force (`_fill_plan`, as `perp_margin_needed`:
+    nothing for what only reduces the position), margin and fee debited from
+    cash, and the check's verdict on that change (`change_project`: health ≥
+    the initial threshold while borrowing, cash ≥ 0 without margin).
+
+    In contracts, as `order_place` checks it: an order that only reduces the
+    position passes; otherwise its whole quantity at the check price (the
+    limit, else the worst level it takes: the best price with no depth limit)
+    over `leverage` is debited from cash and checked the same way.
+
+    `notional` and `quantity` price the order at the best price with a book
+    as deep as any size (what the account allows); `fillable` and
+    `fillable_quantity` also need a book that fills it now within
+    `slippage_bps` of its best price. Bisection (`largest_passing`): the
+    margin grows with the size, so each check holds up to the answer.
+    """
+    fee_of = fee_of or (lambda quantity, price: ZERO)
+    buy = side == Side.BUY
+    taken = [vb for vb in books if (vb.book.asks if buy else vb.book.bids)]
+    deep = best_book(taken, side=side)
+    best = None
+    if deep:
+        best = (deep[0].book.asks if buy else deep[0].book.bids)[0].price
+
+    def executes(candidates: Sequence[VenueBook], cents: int) -> bool:
+        notional = Decimal(cents) * CENT
+        route = trade_route_within(
+            books=candidates, side=side, notional=notional, slippage_bps=slippage_bps
+        )
+        if route is None or route.estimate.quantity <= ZERO:
+            return False
+        estimate = route.estimate
+        worst = worst_case(
+            side=side,
+            notional=notional,
+            estimate=estimate,
+            slippage_bps=slippage_bps,
+            fee_of=fee_of,
+        )
+        margin = _fill_plan(
+            position=position,
+            delta=_signed(side, estimate.quantity),
+            price=max(worst.price, estimate.best_price),  # a long's worst fill, a short's best
+            leverage=leverage_in_force,
+        ).margin_add
+        change = PortfolioChange(cash=-quantize_money(margin + worst.fee, rounding=ROUND_UP))
+        return change_project(state=state, change=change).breach is None
+
+    def places(quantity: Decimal, price: Decimal) -> bool:
+        margin = perp_order_margin(
+            held=position.quantity, side=side, quantity=quantity, price=price, leverage=leverage
+        )
+        if margin is None:
+            return True
+        return change_project(state=state, change=PortfolioChange(cash=-margin)).breach is None
+
+    def fills(steps: int) -> bool:
+        quantity = Decimal(steps) * QUANTITY_QUANTUM
+        route = trade_route_within(
+            books=taken, side=side, quantity=quantity, slippage_bps=slippage_bps
+        )
+        if route is None:
+            return False
+        return places(quantity, limit if limit is not None else route.estimate.worst_price)
+
+    unbounded = largest_passing(lambda cents: executes(deep, cents)) if deep else 0
+    depth = max(
+        (
+            sum(
+                (level.price * level.size for level in (vb.book.asks if buy else vb.book.bids)),
+                ZERO,
+            )
+            for vb in taken
+        ),
+        default=ZERO,
+    )
+    fillable = (
+        largest_passing(lambda cents: executes(taken, cents), high=int(depth / CENT) + 2)
+        if taken
+        else 0
+    )
+    price = limit if limit is not None else best
+    quantity = fillable_quantity = 0
+    if price is not None:
+        quantity = largest_passing(
+            lambda steps: places(Decimal(steps) * QUANTITY_QUANTUM, price), step=QUANTITY_QUANTUM
+        )
+    if taken:
+        high = int(deepest(taken, side=side) / QUANTITY_QUANTUM) + 1
+        fillable_quantity = largest_passing(fills, high=high, step=QUANTITY_QUANTUM)
+    return PerpPower(
+        symbol=position.instrument.symbol,
+        side=side,
+        leverage=leverage,
+        notional=Decimal(unbounded) * CENT,
+        fillable=Decimal(min(fillable, unbounded)) * CENT,
+        quantity=Decimal(quantity) * QUANTITY_QUANTUM,
+        fillable_quantity=Decimal(min(fillable_quantity, quantity)) * QUANTITY_QUANTUM,
+        price=price,
+        before=state.before,
+    )
+
+
+def perp_power_get(
+    *,
+    account: Account,
+    symbol: str,
+    side: str,
+    leverage: int | None = None,
+    limit: Decimal | None = None,
+    venue: str | None = None,
+    slippage_bps: int = 50,
+) -> PerpPower:
+    """The largest `side` order in the perp market `symbol` that `account` can place
+    and still pass its path's pre-trade check (see `perp_power_find`): by
+    notional at the leverage in force, in contracts at `leverage` (default: the
+    one in force) and the `limit` price (default: the best price now).
+
+    A read: no lock. Raises NotFound (market, venue), InvalidParams (side,
+    leverage), Conflict `market_closed`, MarketDataUnavailable (no live book).
+    """
+    instrument = _perp_by_symbol(symbol)
+    if instrument is None:
+        raise NotFound(f"Unknown perpetual market {symbol!r}.")
+    instrument_check_tradable(instrument)
+    side_taken = side_clean(side)
+    in_force = _leverage_effective(account=account, instrument=instrument)[0]
+    chosen = _leverage_for_fill(account=account, instrument=instrument, leverage=leverage)
+    position = Position.objects.filter(
+        account=account, instrument=instrument, outcome=PERP_OUTCOME
+    ).first() or Position(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+    return perp_power_find(
+        state=account_state_load(account=account),
+        position=position,
+        side=side_taken.value,
+        books=order_books_get(instrument=instrument, outcome=None, venue=venue),
+        leverage_in_force=in_force,
+        leverage=chosen,
+        limit=limit,
+        slippage_bps=slippage_bps,
+        fee_of=fee_of_instrument(instrument, side=side_taken),
+    )
 
 
 # Leverage -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from django.db.models import Sum
 
 from accounts.models import Account
 from portal import format as fmt
@@ -58,7 +59,7 @@ from trading import margin
 from trading.catalog import listings_get
 from trading.marketdata.quotes import BookLevel, OrderBook, Outcome
 from trading.marketdata.store import MarketDataUnavailable
-from trading.models import Instrument, Position
+from trading.models import Instrument, Order, Position
 from trading.selectors import (
     Contract,
     Portfolio,
@@ -359,6 +360,48 @@ def slippage_limit(*, side: Side | str, best: Decimal, slippage_bps: int) -> Dec
     return best + allowed if Side(side) == Side.BUY else best - allowed
 
 
+def trade_route_within(
+    *,
+    books: Sequence[VenueBook],
+    side: Side | str,
+    slippage_bps: int,
+    notional: Decimal | None = None,
+    quantity: Decimal | None = None,
+) -> RoutedFill | None:
+    """`trade_route` for the whole size, None also when its fill would average
+    further than `slippage_bps` from the best price (execute's slippage refusal)."""
+    route = trade_route(books=books, side=side, notional=notional, quantity=quantity)
+    if route is None:
+        return None
+    slippage = route.estimate.slippage_bps
+    return None if slippage is not None and slippage > slippage_bps else route
+
+
+def deepest(books: Sequence[VenueBook], *, side: Side | str) -> Decimal:
+    """The most contracts one venue's book holds on the side an order of `side` takes."""
+    levels = (vb.book.asks if Side(side) == Side.BUY else vb.book.bids for vb in books)
+    return max(
+        (sum((level.size for level in side_levels), ZERO) for side_levels in levels), default=ZERO
+    )
+
+
+def best_book(books: Sequence[VenueBook], *, side: Side | str) -> list[VenueBook]:
+    """One book at the best price an order of `side` takes, as deep as any size
+    (AMOUNT_MAX contracts): what the account alone allows, whatever the books
+    hold. [] when no book has that side."""
+    buy = Side(side) == Side.BUY
+    prices = [
+        (vb.book.asks if buy else vb.book.bids)[0].price
+        for vb in books
+        if (vb.book.asks if buy else vb.book.bids)
+    ]
+    if not prices:
+        return []
+    level = (BookLevel(min(prices) if buy else max(prices), AMOUNT_MAX),)
+    book = OrderBook(bids=(), asks=level) if buy else OrderBook(bids=level, asks=())
+    return [VenueBook("best ask" if buy else "best bid", book)]
+
+
 def worst_case(
     *, side: Side | str, notional: Decimal, estimate: FillEstimate, slippage_bps: int, fee_of: FeeOf
 ) -> WorstCase:
@@ -476,15 +519,19 @@ class BuyingPower:
     before: MarginFigures
 
 
-def _largest_cents(passes: Callable[[int], bool], *, high: int | None = None) -> int:
-    """The largest whole number of cents that `passes` (0 passes by definition).
+def largest_passing(
+    passes: Callable[[int], bool], *, high: int | None = None, step: Decimal = CENT
+) -> int:
+    """The largest whole number of `step`s (cents by default; QUANTITY_QUANTUM for
+    contracts) that `passes` (0 passes by definition), for a `passes` that holds up
+    to some size and fails beyond it.
 
-    With `high` (a number of cents that does not pass), bisection; without
+    With `high` (a number of steps that does not pass), bisection; without
     it, doubling first until a refusal (or AMOUNT_MAX) bounds the search.
     """
     if high is None:
         high = 100
-        while passes(high) and high * CENT < AMOUNT_MAX:
+        while passes(high) and high * step < AMOUNT_MAX:
             high *= 2
         if passes(high):
             return high
@@ -514,7 +561,8 @@ def buying_power_find(
 
     `notional` prices every contract at the best ask with no limit on size
     (what the account's margin allows); `fillable` also needs a book that
-    fills it now. Bisection over cents: the cash-funded part passes by itself
+    fills it now within `slippage_bps` of its best price (execute refuses
+    more slippage). Bisection over cents: the cash-funded part passes by itself
     (UM = 0 after it: health unbounded); beyond it each dollar borrowed adds
     1 to UM and less than 1 to AE, so health falls as the notional grows and
     the answer is where it crosses the threshold.
@@ -524,7 +572,9 @@ def buying_power_find(
 
     def passes(candidates: Sequence[VenueBook], cents: int) -> bool:
         notional = Decimal(cents) * CENT
-        route = trade_route(books=candidates, side=Side.BUY, notional=notional)
+        route = trade_route_within(
+            books=candidates, side=Side.BUY, notional=notional, slippage_bps=slippage_bps
+        )
         if route is None:
             return False
         worst = worst_case(
@@ -537,22 +587,111 @@ def buying_power_find(
         change = buy_change(contract=contract, notional=notional, worst=worst)
         return change_project(state=state, change=change).breach is None
 
-    best = min((b.book.asks[0].price for b in asks), default=None)
-    deep = (
-        []
-        if best is None
-        else [VenueBook("best ask", OrderBook(bids=(), asks=(BookLevel(best, AMOUNT_MAX),)))]
-    )
+    deep = best_book(asks, side=Side.BUY)
     depth = max(
         (sum((level.price * level.size for level in b.book.asks), ZERO) for b in asks),
         default=ZERO,
     )
-    fillable = _largest_cents(lambda cents: passes(asks, cents), high=int(depth / CENT) + 2)
-    unbounded = _largest_cents(lambda cents: passes(deep, cents)) if deep else 0
+    fillable = largest_passing(lambda cents: passes(asks, cents), high=int(depth / CENT) + 2)
+    unbounded = largest_passing(lambda cents: passes(deep, cents)) if deep else 0
     return BuyingPower(
         symbol=contract.symbol,
         outcome=contract.outcome,
         notional=Decimal(unbounded) * CENT,
+        fillable=Decimal(min(fillable, unbounded)) * CENT,
+        before=state.before,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SellingPower:
+    """The largest sale of one binary contract the order path accepts.
+
+    A sale only sells contracts held (there is no short side: selling YES
+    never buys NO) and only reduces risk, so Margin Health never limits it:
+    the limit is what the position holds free.
+    """
+
+    symbol: str
+    outcome: str
+    quantity: Decimal  # contracts: held, less what the account's sells at a venue hold
+    notional: Decimal  # USDC, cents, rounded down: that quantity's market sale at the best bid
+    fillable_quantity: Decimal  # contracts the books absorb now within the slippage limit
+    fillable: Decimal  # USDC, cents: the largest market sale by notional execute accepts now
+    before: MarginFigures
+
+
+def selling_power_find(
+    *,
+    state: AccountState,
+    contract: Contract,
+    books: Sequence[VenueBook],
+    free: Decimal,
+    slippage_bps: int = 50,
+    fee_of: FeeOf | None = None,
+) -> SellingPower:
+    """The largest sale of `contract` out of `free` contracts (held less what sells
+    at a venue hold: execute's `sale_check`), two ways.
+
+    By notional (execute): the largest whole cents whose sale routes on the
+    books within `slippage_bps`, sells at most `free` contracts and passes the
+    pre-trade check (`trade_change` with the fee at the slippage limit, as
+    `execute_check` projects it: a sale reduces risk, so it passes unless the
+    fee exceeds the proceeds); `notional` is the same with one book at the
+    best bid as deep as any size. In contracts (`order_place`, whose only
+    check for a sale is the position): `quantity` is `free`, and
+    `fillable_quantity` the most of it the books fill now within the
+    slippage limit. Bisection, as `buying_power_find`.
+    """
+    fee_of = fee_of or (lambda quantity, price: ZERO)
+    bids = [b for b in books if b.book.bids]
+    free = max(ZERO, free)
+
+    def passes(candidates: Sequence[VenueBook], cents: int) -> bool:
+        notional = Decimal(cents) * CENT
+        route = trade_route_within(
+            books=candidates, side=Side.SELL, notional=notional, slippage_bps=slippage_bps
+        )
+        if route is None or route.estimate.quantity > free:
+            return False
+        worst = worst_case(
+            side=Side.SELL,
+            notional=notional,
+            estimate=route.estimate,
+            slippage_bps=slippage_bps,
+            fee_of=fee_of,
+        )
+        change = trade_change(
+            contract=contract,
+            side=Side.SELL,
+            quantity=route.estimate.quantity,
+            notional=route.estimate.notional,
+            fee=worst.fee,
+        )
+        return change_project(state=state, change=change).breach is None
+
+    def fills(steps: int) -> bool:
+        quantity = Decimal(steps) * QUANTITY_QUANTUM
+        return quantity <= free and (
+            trade_route_within(
+                books=bids, side=Side.SELL, quantity=quantity, slippage_bps=slippage_bps
+            )
+            is not None
+        )
+
+    deep = best_book(bids, side=Side.SELL)
+    best = deep[0].book.bids[0].price if deep else ZERO
+    cents_high = int(free * best / CENT) + 2
+    unbounded = largest_passing(lambda cents: passes(deep, cents), high=cents_high) if deep else 0
+    fillable = largest_passing(lambda cents: passes(bids, cents), high=cents_high) if bids else 0
+    steps_high = int(min(free, deepest(bids, side=Side.SELL)) / QUANTITY_QUANTUM) + 1
+    return SellingPower(
+        symbol=contract.symbol,
+        outcome=contract.outcome,
+        quantity=free,
+        notional=Decimal(unbounded) * CENT,
+        fillable_quantity=Decimal(largest_passing(fills, high=steps_high, step=QUANTITY_QUANTUM))
+        * QUANTITY_QUANTUM,
         fillable=Decimal(min(fillable, unbounded)) * CENT,
         before=state.before,
     )
@@ -795,6 +934,62 @@ def buying_power_get(
         books=books,
         slippage_bps=slippage_bps,
         fee_of=fee_of_instrument(instrument, side=Side.BUY),
+    )
+
+
+def position_held(
+    *, account: Account, instrument: Instrument, outcome: str
+) -> tuple[Decimal, Decimal]:
+    """One binary position's contracts, and how many of them the account's sells at
+    a venue hold (`Order.reserved_quantity`): what may be sold now is the difference
+    (`trading.services.execute.sale_check` enforces it under the account lock)."""
+    held = (
+        Position.objects.filter(account=account, instrument=instrument, outcome=outcome)
+        .values_list("quantity", flat=True)
+        .first()
+        or ZERO
+    )
+    reserved = (
+        Order.objects.filter(
+            account=account,
+            instrument=instrument,
+            outcome=outcome,
+            side=Order.Side.SELL,
+            status__in=Order.AT_VENUE_STATUSES,
+        ).aggregate(total=Sum("reserved_quantity"))["total"]
+        or ZERO
+    )
+    return held, reserved
+
+
+def selling_power_get(
+    *,
+    account: Account,
+    symbol: str,
+    outcome: str,
+    venue: str | None = None,
+    slippage_bps: int = 50,
+) -> SellingPower:
+    """The largest sale of one outcome of a binary market that `account` can make
+    and still pass the order path's checks (see `selling_power_find`), and how
+    much of it the books absorb now within `slippage_bps`.
+
+    A read: no lock. Raises NotFound, InvalidParams, Conflict
+    `market_closed`, MarketDataUnavailable as `trade_simulate` does.
+    """
+    outcome = outcome_clean(outcome)
+    instrument = _open_binaries_get([symbol])[symbol]
+    state = account_state_load(account=account)
+    key = (instrument.pk, outcome.value)
+    books = order_books_get(instrument=instrument, outcome=outcome, venue=venue)
+    held, reserved = position_held(account=account, instrument=instrument, outcome=outcome.value)
+    return selling_power_find(
+        state=state,
+        contract=_contracts_for(state, [key])[key],
+        books=books,
+        free=max(ZERO, held - reserved),
+        slippage_bps=slippage_bps,
+        fee_of=fee_of_instrument(instrument, side=Side.SELL),
     )
 
 

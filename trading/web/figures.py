@@ -58,6 +58,7 @@ from trading.services.perps import (
     leverage_get,
     leverage_levels,
     leverage_parse,
+    perp_power_get,
 )
 from trading.services.simulation import (
     Breach,
@@ -65,6 +66,7 @@ from trading.services.simulation import (
     add_funds_simulate,
     buying_power_get,
     position_close_simulate,
+    selling_power_get,
 )
 
 CENT = Decimal("0.01")
@@ -324,9 +326,12 @@ def trade_projection(
     verdict is the order's: `projection.refusal` is the message execute would
     refuse it with, and a refusal that comes before the margin check (no
     liquidity, slippage, a closed market) is raised as the DomainError the
-    order would get. A buy also gets its buying power (`buying_power_get`:
-    the largest notional keeping health ≥ 1.2, and what the books can fill
-    of it now).
+    order would get. Every order also gets the largest notional its path
+    accepts (`buying_power`: a buy's keeps health ≥ 1.2, `buying_power_get`;
+    a sale's is what the position holds free, `selling_power_get`; a perp's
+    is what the isolated margin at the leverage in force allows, fees
+    included, `perp_power_get`) and what the books fill of it now within
+    the slippage limit (`buying_power_fillable`).
     Perpetual: the isolated margin the fill would lock and the new position's
     liquidation price. A read: nothing is locked or written.
     """
@@ -378,13 +383,23 @@ def trade_projection(
         "leverage": None,
         "projection": projection,
     }
+    power_of = (
+        (buying_power_get if request.side == Order.Side.BUY else selling_power_get)
+        if instrument.is_binary
+        else perp_power_get
+    )
+    power_for = (
+        {"outcome": request.contract.outcome} if instrument.is_binary else {"side": request.side}
+    )
+    power = power_of(
+        account=account,
+        symbol=instrument.symbol,
+        slippage_bps=request.slippage_bps,
+        **power_for,
+    )
+    result["buying_power"] = money(power.notional)
+    result["buying_power_fillable"] = money(power.fillable)
     if instrument.is_binary:
-        if request.side == Order.Side.BUY:
-            power = buying_power_get(
-                account=account, symbol=instrument.symbol, outcome=request.contract.outcome
-            )
-            result["buying_power"] = money(power.notional)
-            result["buying_power_fillable"] = money(power.fillable)
         return result
     held = (
         Position.objects.filter(account=account, instrument=instrument, outcome="")

@@ -9,7 +9,9 @@
 - `ticket_projection`: an order's projection from the one check its path
   runs: execute's (`execute_preview`, via `figures.trade_projection`) for a
   market order by notional, `order_place`'s (`order_place_preview`) for a
-  limit order or one sized in contracts;
+  limit order or one sized in contracts, with the largest size that path
+  accepts (`max_size`: USDC by notional, contracts in contracts; from
+  `buying_power_get`, `selling_power_get`, `perp_power_get`);
 - `confirm_get`: whether an order is large enough to ask for a confirmation
   (the risk policy's `ticket_confirm_fraction` of Adjusted Equity).
 
@@ -38,9 +40,9 @@ from trading.selectors import (
 )
 from trading.services.execute import execute_request_clean, order_execute
 from trading.services.orders import OrderPlacePreview, order_place, order_place_preview
-from trading.services.perps import leverage_get
+from trading.services.perps import leverage_get, perp_power_get
 from trading.services.routing import contract_from_symbol, order_books_get, route_or_refuse
-from trading.services.simulation import buying_power_get
+from trading.services.simulation import buying_power_get, selling_power_get
 from trading.web import figures
 
 MARKETS_MAX = 40
@@ -226,18 +228,62 @@ def _slippage_bps(average: Decimal | None, best: Decimal | None) -> Decimal | No
     return (abs(average - best) / best * 10_000).quantize(CENT)
 
 
-def _max_size(*, account: Account, contract: str, side: str, binary: bool) -> dict[str, Any]:
-    """The largest buy at the initial threshold (1.2) and what the books fill of it."""
-    if not binary or side != Order.Side.BUY:
-        return {"at_initial": None, "at_book_depth": None}
-    parsed = contract_from_symbol(contract)
+MAX_NOTES = {
+    "buy": "The most you can buy keeping Margin Health at or above the initial requirement, "
+    "fees included.",
+    "sell": "A sale only reduces risk: the most you can sell is what the position holds "
+    "(less what your other sell orders hold).",
+    "perp": "The most the isolated margin at this leverage allows from your cash and margin, "
+    "fees included.",
+}
+
+
+def _max_out(at_initial: str | None, at_book_depth: str | None, *, unit: str, note: str):
+    return {"at_initial": at_initial, "at_book_depth": at_book_depth, "unit": unit, "note": note}
+
+
+def _max_note(*, binary: bool, side: str) -> str:
+    return MAX_NOTES["perp"] if not binary else MAX_NOTES[side]
+
+
+def _max_size(
+    *, account: Account, request: Any, leverage: int | None, slippage_bps: int
+) -> dict[str, Any]:
+    """The largest order `order_place` accepts (a buy: the notional keeping health
+    ≥ the initial threshold, in USDC; a sale or a perp order: contracts at the
+    order's price and leverage) and what the books fill of it now within the
+    slippage limit (None: no figure, e.g. no live book)."""
+    contract, side = request.contract, request.side
+    instrument = contract.instrument
+    note = _max_note(binary=instrument.is_binary, side=side)
     try:
-        power = buying_power_get(
-            account=account, symbol=parsed.instrument.symbol, outcome=parsed.outcome
-        )
+        if instrument.is_binary and side == Order.Side.BUY:
+            power = buying_power_get(
+                account=account,
+                symbol=instrument.symbol,
+                outcome=contract.outcome,
+                slippage_bps=slippage_bps,
+            )
+            return _max_out(money(power.notional), money(power.fillable), unit="usdc", note=note)
+        if instrument.is_binary:
+            power = selling_power_get(
+                account=account,
+                symbol=instrument.symbol,
+                outcome=contract.outcome,
+                slippage_bps=slippage_bps,
+            )
+        else:
+            power = perp_power_get(
+                account=account,
+                symbol=instrument.symbol,
+                side=side,
+                leverage=leverage,
+                limit=request.limit,
+                slippage_bps=slippage_bps,
+            )
     except DomainError:
-        return {"at_initial": None, "at_book_depth": None}
-    return {"at_initial": money(power.notional), "at_book_depth": money(power.fillable)}
+        return _max_out(None, None, unit="usdc" if side == Order.Side.BUY else "contracts", note="")
+    return _max_out(qty(power.quantity), qty(power.fillable_quantity), unit="contracts", note=note)
 
 
 def _execute_projection(*, account: Account, data: dict[str, Any]) -> dict[str, Any]:
@@ -260,10 +306,12 @@ def _execute_projection(*, account: Account, data: dict[str, Any]) -> dict[str, 
     )
     return result | {
         "path": "execute",
-        "max_size": {
-            "at_initial": result["buying_power"],
-            "at_book_depth": result["buying_power_fillable"],
-        },
+        "max_size": _max_out(
+            result["buying_power"],
+            result["buying_power_fillable"],
+            unit="usdc",
+            note=_max_note(binary=binary, side=result["side"]),
+        ),
         "slippage_verdict": verdict,
         "slippage_ok": True,
         "notional_estimate": money(data["notional_usdc"]),
@@ -399,7 +447,10 @@ def _place_projection(*, account: Account, data: dict[str, Any]) -> dict[str, An
         "projection": projection,
         "reduces_risk": preview.projection is None and preview.check_price is not None,
         "max_size": _max_size(
-            account=account, contract=request.contract.symbol, side=request.side, binary=binary
+            account=account,
+            request=request,
+            leverage=preview.leverage,
+            slippage_bps=data["slippage_bps"],
         ),
     }
 

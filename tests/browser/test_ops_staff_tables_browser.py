@@ -1,0 +1,101 @@
+"""The staff area at 1280 px in a real browser: the admin's lists (audit log, API keys,
+accounts, withdrawals, risk policy) and the risk-policy page fit the window; the API
+key form reloads the owner's accounts; the one-time key is copied with a "Copied"
+status."""
+
+from decimal import Decimal
+
+import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import ApiKey
+from accounts.services.withdrawals import withdrawal_request
+from tests.browser.conftest import ARTIFACTS
+from tests.conftest import credit_cash
+from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
+from tests.ops.conftest import totp_code
+
+pytestmark = pytest.mark.browser
+
+PAGES = (
+    "/admin/accounts/auditlog/",
+    "/admin/accounts/apikey/",
+    "/admin/accounts/account/",
+    "/admin/accounts/withdrawalrequest/",
+    "/admin/trading/riskpolicy/",
+    "/ops/risk-policy/",
+)
+
+
+def too_wide(page) -> list[str]:
+    """The page, or any table wider than its box (cut off or scrolled sideways)."""
+    return page.evaluate(
+        """() => {
+          const out = [];
+          const root = document.documentElement;
+          if (root.scrollWidth > root.clientWidth) out.push("page " + root.scrollWidth);
+          document.querySelectorAll("table").forEach((table, i) => {
+            const box = table.parentElement;
+            if (table.scrollWidth > box.clientWidth + 1)
+              out.push(`table ${table.id || i} ${table.scrollWidth}>${box.clientWidth}`);
+          });
+          return out;
+        }"""
+    )
+
+
+def sign_in(page, portal, staff, next_path: str) -> None:
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    page.goto(f"{portal}/admin/login/?next={next_path}")
+    page.fill("input[name=username]", staff.email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.fill("input[name=otp_token]", totp_code(device))
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{portal}{next_path}")
+
+
+def test_staff_tables_fit_1280_and_keys_are_issued_and_copied(portal, page, transactional_db):
+    staff = StaffFactory(email="ops@example.test")
+    alice = UserFactory(email="alice.long.name@customer-company.example.test")
+    mine = open_account(owner=alice)
+    other = open_account(owner=UserFactory(email="bob@example.test"))
+    credit_cash(mine, "123456.78")
+    withdrawal_request(
+        account=mine, amount=Decimal("1000"), destination="Bank ****4321", requested_by=alice
+    )
+    sign_in(page, portal, staff, "/admin/accounts/apikey/add/")
+
+    # The issue form: the owner first, then only their accounts.
+    page.select_option("select[name=owner]", str(alice.pk))
+    page.wait_for_selector(f"select[name=accounts] option[value='{mine.pk}']")
+    offered = page.eval_on_selector_all(
+        "select[name=accounts] option", "options => options.map(o => o.value)"
+    )
+    assert offered == [str(mine.pk)] and str(other.pk) not in offered
+    assert "account" in page.inner_text("[data-accounts-status]")
+    page.select_option("select[name=accounts]", str(mine.pk))
+    page.fill("input[name=name]", "risk desk")
+    page.click("input[type=submit][value='Issue key']")
+    page.wait_for_selector("#api-key")
+    key = page.inner_text("#api-key").strip()
+    assert ApiKey.objects.get().prefix in key
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=portal)
+    page.click("[data-copy-target=api-key]")
+    page.wait_for_selector("[data-copy-status]:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for path in PAGES:
+        page.goto(f"{portal}{path}")
+        name = path.strip("/").replace("/", "_")
+        page.screenshot(path=str(ARTIFACTS / f"staff_{name}.png"), full_page=True)
+        assert too_wide(page) == [], path
+
+    # The risk-policy preview's tables fit too.
+    page.fill("input[name=maintenance_threshold]", "1.10")
+    page.click("button[value=preview]")
+    page.wait_for_selector("#risk-policy-counts")
+    assert "Propose for approval" in page.inner_text(".submit-row")
+    page.screenshot(path=str(ARTIFACTS / "staff_ops_risk-policy_preview.png"), full_page=True)
+    assert too_wide(page) == []
