@@ -9,7 +9,7 @@ TEST_ENV := DJANGO_SETTINGS_MODULE=portal.settings.test
 # download does not work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test fuzz lint otp api-key check-deploy clean sdk
+.PHONY: run test fuzz lint otp api-key check-deploy validate-stack clean sdk
 
 # Generated requests per API operation in the schemathesis run (tests/api/test_schema.py):
 # `make test` and `make fuzz` use this many; a bare `pytest` runs a quick 8.
@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt sdk/python/pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-otel.txt sdk/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
@@ -68,6 +68,11 @@ check-deploy: $(VENV)/.installed
 	PAYMENT_WEBHOOK_SECRET=check-deploy DATABASE_URL=postgres://check@127.0.0.1/check \
 	DJANGO_ALLOWED_HOSTS=portal.example.com \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# The deployable stack alone (Dockerfile, deploy/compose.yaml, deploy/k8s/): schema
+# validation, hadolint and consistency with the code; part of `make test` too.
+validate-stack: $(VENV)/.installed-dev
+	$(TEST_ENV) $(BIN)/pytest -q tests/deploy
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -15,8 +15,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers as admin_helpers
+from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.utils import model_ngettext
 from django.contrib.auth.signals import user_login_failed
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse
@@ -28,6 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services.audit import audit_changes, audit_record
+from portal import format as fmt
 from portal.errors import DomainError
 
 NO_DEVICE_MESSAGE = (
@@ -265,12 +269,36 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _formatted_display(display: Callable[..., str]) -> Callable[..., str]:
+    """Django admin's `display_for_field`, with our numbers and times: a decimal
+    field reads grouped and exact without trailing zeros ("1,000,000.00",
+    "0.4536", never "1000000.000000"), a moment in the reader's zone with the
+    zone shown (`portal.format`)."""
+    if getattr(display, "portal_readable", False):
+        return display
+
+    @functools.wraps(display)
+    def readable(value, field, empty_value_display, *args, **kwargs):
+        if value is not None and isinstance(field, models.DecimalField):
+            return fmt.number_exact(value, min_places=2, max_places=field.decimal_places)
+        if value is not None and isinstance(field, models.DateTimeField):
+            return fmt.when(value)
+        return display(value, field, empty_value_display, *args, **kwargs)
+
+    readable.portal_readable = True
+    return readable
+
+
 def ops_admin_site() -> admin.AdminSite:
     """The default admin site, made the ops console. Called by `accounts.admin_urls`.
 
     By then every app's admin module is registered, so the ModelAdmins of
-    other apps are wrapped in the audit mixin here. Safe to call again.
+    other apps are wrapped in the audit mixin here, and every read-only value
+    and list cell is shown through `portal.format` (`_formatted_display`). Safe to call
+    again.
     """
+    admin_helpers.display_for_field = _formatted_display(admin_helpers.display_for_field)
+    admin_list.display_for_field = _formatted_display(admin_list.display_for_field)
     site = admin.site
     site.__class__ = OpsAdminSite
     for model, model_admin in list(site._registry.items()):

@@ -21,13 +21,13 @@ from django.contrib import messages
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.audit_labels import action_label
-from accounts.models import Account, Approval, AuditLog, User, WithdrawalRequest
+from accounts.models import Approval, AuditLog, User, WithdrawalRequest
 from accounts.services.approvals import (
     REASON_MAX,
     approval_approve,
@@ -44,7 +44,7 @@ from accounts.services.withdrawal_review import (
     withdrawal_review_reject,
 )
 from accounts.services.withdrawals import REJECTION_REASON_MAX_LENGTH
-from accounts.staff import staff_page, staff_render
+from accounts.staff import account_ops_href, staff_link, staff_page, staff_render
 from portal import format as fmt
 from portal.errors import DomainError
 from portal.forms import TextField
@@ -55,20 +55,6 @@ WITHDRAWAL_PERMISSION = "accounts.change_withdrawalrequest"
 NO_PERMISSION = "Your staff account may not {}: ask an administrator for the permission."
 AUDIT_ROWS = 50
 STATUS_LABELS = {"healthy": "Healthy", "caution": "Caution", "margin_call": "Margin call"}
-
-
-def _link(name: str, *args) -> str:
-    """The URL named `name`, or "" when that page does not exist (yet)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
-def _account_href(account: Account) -> str:
-    return _link("ops_account", account.public_id) or _link(
-        "admin:accounts_account_change", account.pk
-    )
 
 
 def _age(moment: datetime | None) -> str:
@@ -162,23 +148,35 @@ def _audit_trail(obj, labels: dict[str, dict[str, str]] | None = None) -> list[A
     ]
 
 
+def _decision_field(*more: tuple[str, str]) -> forms.ChoiceField:
+    """Approve or reject (and `more` choices), refused with a sentence."""
+    message = "Choose Approve or Reject."
+    return forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject"), *more],
+        error_messages={"required": message, "invalid_choice": message},
+    )
+
+
+def _reason_field(max_length: int, **extra) -> TextField:
+    """The decision's reason: optional to the field (each form's `clean` says when
+    it is required), in a three-line box."""
+    return TextField(
+        label="Reason",
+        multiline=True,
+        required=False,
+        max_length=max_length,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        **extra,
+    )
+
+
 # --- KYB review ---------------------------------------------------------------------------
 
 
 class KybDecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject")],
-        error_messages={
-            "required": "Choose Approve or Reject.",
-            "invalid_choice": "Choose Approve or Reject.",
-        },
-    )
-    reason = TextField(
-        label="Reason",
-        multiline=True,
-        required=False,
-        max_length=KYB_REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    decision = _decision_field()
+    reason = _reason_field(
+        KYB_REASON_MAX,
         help_text="Required to reject: the customer is told it. Kept in the audit log.",
     )
     confirmed = forms.BooleanField(required=False)
@@ -242,7 +240,7 @@ def kyb_review_page(request: HttpRequest, user_id: int) -> HttpResponse:
                 return redirect(here)
     accounts = list(customer.accounts.order_by("index"))
     for account in accounts:
-        account.ops_href = _account_href(account)
+        account.ops_href = account_ops_href(account)
     return staff_render(
         request,
         "ops/kyb_review.html",
@@ -252,7 +250,7 @@ def kyb_review_page(request: HttpRequest, user_id: int) -> HttpResponse:
             "accounts": accounts,
             "form": form,
             "audit": _audit_trail(customer, {"kyb_status": dict(User.KybStatus.choices)}),
-            "admin_href": _link("admin:accounts_user_change", customer.pk),
+            "admin_href": staff_link("admin:accounts_user_change", customer.pk),
             "own": customer.pk == request.user.pk,
         },
     )
@@ -311,20 +309,8 @@ def _figure_rows(effect) -> list[FigureRow]:
 
 
 class WithdrawalDecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject")],
-        error_messages={
-            "required": "Choose Approve or Reject.",
-            "invalid_choice": "Choose Approve or Reject.",
-        },
-    )
-    reason = TextField(
-        label="Reason",
-        multiline=True,
-        required=False,
-        max_length=REJECTION_REASON_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-    )
+    decision = _decision_field()
+    reason = _reason_field(REJECTION_REASON_MAX_LENGTH)
     confirmed = forms.BooleanField(required=False)
 
     def __init__(self, *args, four_eyes: bool, **kwargs):
@@ -379,7 +365,7 @@ def withdrawal_review_page(request: HttpRequest, withdrawal_id: str) -> HttpResp
             "title": f"Withdrawal {withdrawal.public_id}",
             "withdrawal": withdrawal,
             "account": account,
-            "account_href": _account_href(account),
+            "account_href": account_ops_href(account),
             "pending": pending,
             "effect": effect,
             "rows": _figure_rows(effect) if effect else [],
@@ -389,7 +375,7 @@ def withdrawal_review_page(request: HttpRequest, withdrawal_id: str) -> HttpResp
             "waiting_own": waiting is not None and waiting.proposed_by_id == request.user.pk,
             "form": form,
             "audit": _audit_trail(withdrawal, {"status": dict(WithdrawalRequest.Status.choices)}),
-            "admin_href": _link("admin:accounts_withdrawalrequest_change", withdrawal.pk),
+            "admin_href": staff_link("admin:accounts_withdrawalrequest_change", withdrawal.pk),
         },
     )
 
@@ -497,7 +483,7 @@ def _approval_rows(approvals, user: User) -> list[Approval]:
         approval.age = _age(approval.proposed_at)
         approval.own = approval.proposed_by_id == user.pk
         approval.is_pending = approval.status == Approval.Status.PENDING
-        approval.account_href = _account_href(approval.account) if approval.account else ""
+        approval.account_href = account_ops_href(approval.account) if approval.account else ""
     return list(approvals)
 
 
@@ -538,7 +524,7 @@ def approval_page(request: HttpRequest, approval_id: str) -> HttpResponse:
     _approval_rows([approval], request.user)
     withdrawal_href = ""
     if isinstance(approval.payload, dict) and isinstance(approval.payload.get("withdrawal"), str):
-        withdrawal_href = _link("ops_withdrawal_review", approval.payload["withdrawal"])
+        withdrawal_href = staff_link("ops_withdrawal_review", approval.payload["withdrawal"])
     return staff_render(
         request,
         "ops/approval_detail.html",
@@ -559,13 +545,7 @@ def approval_page(request: HttpRequest, approval_id: str) -> HttpResponse:
 
 
 class ApprovalDecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[("approve", "Approve"), ("reject", "Reject"), ("withdraw", "Withdraw")],
-        error_messages={
-            "required": "Choose Approve or Reject.",
-            "invalid_choice": "Choose Approve or Reject.",
-        },
-    )
+    decision = _decision_field(("withdraw", "Withdraw"))
     note = TextField(label="Reason", multiline=True, required=False, max_length=REASON_MAX)
     confirmed = forms.BooleanField(required=False)
 

@@ -34,6 +34,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import OutboxItem
+from portal.logs import request_id_bind, request_id_get, request_id_reset
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def outbox_enqueue(
                         task=task,
                         kwargs=kwargs,
                         key=key,
+                        request_id=request_id_get() or "",
                         lease_seconds=lease,
                         created_at=now,
                         due_at=now + timedelta(seconds=delay + lease),
@@ -101,7 +103,8 @@ def outbox_enqueue(
                 # if it finished meanwhile, make a new one).
                 continue
         item_id, item_task, item_kwargs = item.pk, item.task, item.kwargs
-        transaction.on_commit(lambda: _send_or_reschedule(item_id, item_task, item_kwargs, delay))
+        request_id = item.request_id or request_id_get()
+        transaction.on_commit(lambda: _send_as(request_id, item_id, item_task, item_kwargs, delay))
     return item
 
 
@@ -129,6 +132,18 @@ def _send_or_reschedule(item_id: int, task: str, kwargs: dict[str, Any], countdo
             outbox_item_failed(item_id=item_id, error=exc)
         except DatabaseError:  # then it is due again at its lease, as it stands
             logger.warning("Outbox item %s: the failed send could not be recorded", item_id)
+
+
+def _send_as(
+    request_id: str | None, item_id: int, task: str, kwargs: dict[str, Any], countdown: float
+) -> None:
+    """Send under the id of the request that made the item (portal.logs: the task's
+    message carries it as a header, its log lines show it)."""
+    token = request_id_bind(request_id or None)
+    try:
+        _send_or_reschedule(item_id, task, kwargs, countdown)
+    finally:
+        request_id_reset(token)
 
 
 def _item_id(task_id: str | None) -> int | None:
@@ -188,7 +203,7 @@ def outbox_dispatch(*, now: datetime | None = None, limit: int = DISPATCH_BATCH)
                 item.attempts,
                 item.last_error or "none: its earlier send went unanswered",
             )
-        _send_or_reschedule(item.pk, item.task, item.kwargs, 0)
+        _send_as(item.request_id, item.pk, item.task, item.kwargs, 0)
     old = OutboxItem.objects.filter(done_at__lt=now - DONE_RETENTION).values_list("pk", flat=True)[
         :limit
     ]

@@ -4,7 +4,7 @@
 goes to the admin's sign-in (with ?next=); staff whose session did not pass the
 one-time-code step (django-otp: `request.user.is_verified()`) get a 403 page
 with a sentence. `staff_json` wraps a JSON endpoint of the same area: 401 / 403
-with {"code", "message"}.
+with {"code", "message"}. `staff_link` and `account_ops_href` link its pages.
 """
 
 from collections.abc import Callable
@@ -14,9 +14,11 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
+
+from accounts.models import Account
 
 NOT_VERIFIED_MESSAGE = (
     "The ops area needs a two-factor sign-in. Sign out, then sign in to the admin "
@@ -47,6 +49,21 @@ def session_verified_staff(user, session) -> bool:
         return False
     device = Device.from_persistent_id(persistent_id)
     return device is not None and device.user_id == user.pk and bool(device.confirmed)
+
+
+def staff_link(name: str, *args: object) -> str:
+    """The URL named `name`, or "" when no such page exists (yet)."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def account_ops_href(account: Account) -> str:
+    """An account's ops page (the per-account view), else its admin change page."""
+    return staff_link("ops_account", account.public_id) or staff_link(
+        "admin:accounts_account_change", account.pk
+    )
 
 
 def staff_render(

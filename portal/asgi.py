@@ -13,7 +13,10 @@ from importlib import import_module
 
 from django.core.asgi import get_asgi_application
 
+from portal.tracing import tracing_setup
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+tracing_setup()  # before the handler loads the middleware (OTEL_ENABLED only)
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -1,11 +1,32 @@
-"""Celery application: Redis broker, tasks discovered in every app's tasks.py."""
+"""Celery application: Redis broker, tasks discovered in every app's tasks.py.
+
+Importing portal.logs and portal.metrics connects their Celery signals in every
+process (the request id in task headers; task outcomes and times); a worker's
+pool processes and beat switch tracing on when settings say so (portal.tracing).
+"""
 
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_process_init
+
+from portal import logs, metrics, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Signal receivers live in these modules; keep the names used.
+_signal_modules = (logs, metrics)
+
+
+@worker_process_init.connect
+def _worker_process_tracing(**kwargs) -> None:
+    tracing.tracing_setup()
+
+
+@beat_init.connect
+def _beat_tracing(**kwargs) -> None:
+    tracing.tracing_setup()

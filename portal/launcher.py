@@ -149,6 +149,17 @@ def _announce_when_up(url: str, banner: str, stop: threading.Event) -> None:
         stop.wait(0.5)
 
 
+def metrics_dir_prepare(env: dict) -> Path:
+    """Every process of the Procfile writes its Prometheus samples to one directory,
+    which /metrics on the web process sums (portal.metrics). It starts empty: samples of
+    processes from an earlier run must not be counted."""
+    directory = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+    directory.mkdir(parents=True, exist_ok=True)
+    for samples in directory.glob("*.db"):  # prometheus_client's files only
+        samples.unlink(missing_ok=True)
+    return directory
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
@@ -158,6 +169,7 @@ def main() -> int:
     port = env.setdefault("WEB_PORT", "8000")
     url = f"http://{host}:{port}"
     env.setdefault("SITE_URL", url)
+    metrics_dir_prepare(env)
 
     previous = {signum: signal.signal(signum, _stop_requested) for signum in STOP_SIGNALS}
     redis_process = None

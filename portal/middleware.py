@@ -1,5 +1,7 @@
 """Project-wide middleware: requests refused at the door, and outages answered."""
 
+import logging
+import time
 import zoneinfo
 from collections.abc import Callable
 
@@ -12,8 +14,47 @@ from django.views import defaults
 from portal.api.errors import UNAVAILABLE_ERRORS, api_error_response
 from portal.api.views import is_api_path
 from portal.errors import ErrorCode
+from portal.logs import (
+    REQUEST_ID_HEADER,
+    request_id_bind,
+    request_id_clean,
+    request_id_new,
+    request_id_reset,
+)
 from portal.validators import text_problem
 from portal.views import not_found, payload_too_large, service_unavailable_response
+
+access_logger = logging.getLogger("portal.access")
+
+
+class RequestIdMiddleware:
+    """The request's id (portal.logs): the incoming `X-Request-ID` when it is a valid
+    one (1–64 of A–Z a–z 0–9 . _ : -), else a new one. Bound to every log line of the
+    request and to the tasks and outbox items it sends; returned in the response's
+    `X-Request-ID`; also `request.request_id`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_clean(request.headers.get(REQUEST_ID_HEADER)) or request_id_new()
+        request.request_id = request_id
+        token = request_id_bind(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            # The access line (uvicorn's own is off): no query string, which may hold tokens.
+            access_logger.info(
+                "%s %s %s %.1f ms",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+        finally:
+            request_id_reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class RequestGuardMiddleware:

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from portal.health import health, ready
+from portal.metrics import metrics_view
 from portal.views import favicon, home
 
 urlpatterns = [
@@ -10,6 +11,8 @@ urlpatterns = [
     path("ops/", include("trading.ops_urls")),
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
+    # Prometheus (portal.metrics): loopback / METRICS_ALLOWED_NETWORKS / bearer token only.
+    path("metrics", metrics_view, name="metrics"),
     path("v1/", include("portal.api.urls")),
     path("favicon.ico", favicon, name="favicon"),
     path("", home, name="home"),

@@ -154,7 +154,15 @@ def margin_calls_broadcast(*, calls: Sequence[tuple[MarginCall, Decimal | None]]
 def order_update_broadcast(*, order: Order) -> None:
     """Push an order as it stands (the order object) to its account's group, after commit."""
     payload = {"type": "order", **order_of(order)}
-    _send_on_commit([_account_message(order.account_id, ORDER_UPDATE, payload)])
+    messages = [_account_message(order.account_id, ORDER_UPDATE, payload)]
+    public_id, status, account_id = order.public_id, order.status, order.account_id
+
+    def send() -> None:
+        # Logged under the request id of the work that changed the order (portal.logs).
+        logger.info("push: order %s %s to account %s", public_id, status, account_id)
+        _send(messages)
+
+    transaction.on_commit(send)
 
 
 def fill_broadcast(*, fill: Fill, order: Order, position: Position) -> None:

@@ -41,6 +41,7 @@ from django.conf import settings
 
 from accounts.models import Account
 from accounts.staff import session_verified_staff
+from portal import metrics
 from portal.sessions import session_signed_in
 from trading.broadcasts import OPS_DESK_GROUP, account_group
 
@@ -62,30 +63,38 @@ def _own_account_id(user, public_id: str) -> int | None:
     )
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
-    """One browser dashboard's socket on one of the signed-in user's accounts."""
+class _SignedInFeed(AsyncWebsocketConsumer):
+    """A one-way feed on a session-authenticated socket (the steps both sockets share).
 
+    Not signed in: closed 4401; `group_for` says None (not allowed): closed 4403.
+    Otherwise the socket joins the group before it is accepted and the session is
+    re-checked every settings.DASHBOARD_SESSION_CHECK_SECONDS: once it has ended,
+    closed 4401. What the browser sends is ignored.
+    """
+
+    label: str  # in log lines: "<label> socket: …"
     group: str | None = None
-    _writer: asyncio.Task | None = None
     _session_watch: asyncio.Task | None = None
+    _counted = ""  # the metrics kind while counted open
+
+    async def group_for(self, user) -> str | None:
+        """The group `user` may follow on this socket, or None (refused, 4403)."""
+        raise NotImplementedError
 
     async def connect(self) -> None:
-        # [coalesced?, text] waiting to be written, in order; at most one margin update.
-        self._queue: deque[list] = deque()
-        self._margin_waiting = False
-        self._writer: asyncio.Task | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
-        public_id = self.scope["url_route"]["kwargs"]["account_id"]
-        account_id = await _own_account_id(user, public_id)
-        if account_id is None:
+        group = await self.group_for(user)
+        if group is None:
             await self._refuse(CLOSE_FORBIDDEN)
             return
-        self.group = account_group(account_id)
+        self.group = group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self._counted = self.label.replace(" ", "_")  # portal_websocket_connections{kind}
+        metrics.websocket_opened(self._counted)
         session_key = self.scope["session"].session_key
         self._session_watch = asyncio.get_running_loop().create_task(
             self._watch_session(session_key, user.pk)
@@ -99,7 +108,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             try:
                 signed_in = await check(session_key=session_key, user_id=user_id)
             except Exception:  # the database is away: keep the socket, check again later
-                logger.warning("dashboard socket: could not re-check a session", exc_info=True)
+                logger.warning("%s socket: could not re-check a session", self.label, exc_info=True)
                 continue
             if not signed_in:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -112,15 +121,40 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if self._counted:
+            metrics.websocket_closed(self._counted)
+            self._counted = ""
         if self._session_watch is not None:
             self._session_watch.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self._writer is not None:
-            self._writer.cancel()
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """The feed is one-way: what the browser sends is ignored."""
+
+
+class DashboardConsumer(_SignedInFeed):
+    """One browser dashboard's socket on one of the signed-in user's accounts."""
+
+    label = "dashboard"
+    _writer: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        # [coalesced?, text] waiting to be written, in order; at most one margin update.
+        self._queue: deque[list] = deque()
+        self._margin_waiting = False
+        self._writer: asyncio.Task | None = None
+        await super().connect()
+
+    async def group_for(self, user) -> str | None:
+        public_id = self.scope["url_route"]["kwargs"]["account_id"]
+        account_id = await _own_account_id(user, public_id)
+        return None if account_id is None else account_group(account_id)
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self._writer is not None:
+            self._writer.cancel()
 
     async def dispatch(self, message: dict) -> None:
         """Forward account messages without the per-message database housekeeping
@@ -161,7 +195,7 @@ def _verified_staff(user, session) -> bool:
     return session_verified_staff(user, session)
 
 
-class OpsDeskConsumer(AsyncWebsocketConsumer):
+class OpsDeskConsumer(_SignedInFeed):
     """The ops risk desk's socket, `ws/ops/desk/`: hints that the desk changed.
 
     Session-authenticated and origin-checked like the dashboard's socket (same
@@ -172,50 +206,11 @@ class OpsDeskConsumer(AsyncWebsocketConsumer):
     signed-out user stops getting hints.
     """
 
-    joined = False
-    _session_watch: asyncio.Task | None = None
+    label = "ops desk"
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self._refuse(CLOSE_UNAUTHENTICATED)
-            return
-        if not await _verified_staff(user, self.scope.get("session")):
-            await self._refuse(CLOSE_FORBIDDEN)
-            return
-        await self.channel_layer.group_add(OPS_DESK_GROUP, self.channel_name)
-        self.joined = True
-        await self.accept()
-        self._session_watch = asyncio.get_running_loop().create_task(
-            self._watch_session(self.scope["session"].session_key, user)
-        )
-
-    async def _watch_session(self, session_key: str, user) -> None:
-        check = database_sync_to_async(session_signed_in)
-        while True:
-            await asyncio.sleep(settings.DASHBOARD_SESSION_CHECK_SECONDS)
-            try:
-                signed_in = await check(session_key=session_key, user_id=user.pk)
-            except Exception:  # the database is away: keep the socket, check again later
-                logger.warning("ops desk socket: could not re-check a session", exc_info=True)
-                continue
-            if not signed_in:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
-
-    async def _refuse(self, code: int) -> None:
-        await self.accept()
-        await self.close(code=code)
-
-    async def disconnect(self, code: int) -> None:
-        if self._session_watch is not None:
-            self._session_watch.cancel()
-        if self.joined:
-            await self.channel_layer.group_discard(OPS_DESK_GROUP, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        """The feed is one-way: what the browser sends is ignored."""
+    async def group_for(self, user) -> str | None:
+        return OPS_DESK_GROUP if await _verified_staff(user, self.scope.get("session")) else None
 
     async def desk_changed(self, message: dict) -> None:
-        if self.joined:
+        if self.group is not None:
             await self.send(text_data=message["text"])

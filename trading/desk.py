@@ -14,18 +14,19 @@ here. A pending withdrawal already holds its amount out of the account's cash
 so an account's health as evaluated is its health after the payout.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts.models import Account, LinkedCredential, OutboxItem, User, WithdrawalRequest
+from accounts.staff import account_ops_href, staff_link
 from portal import format as fmt
 from portal.heartbeats import heartbeat_read
 from trading import margin
@@ -39,7 +40,7 @@ from trading.selectors import (
     ratio_decimal,
     risk_policy_get,
 )
-from trading.services.venue_budgets import venue_budgets
+from trading.services.venue_budgets import BudgetRow, venue_budgets
 
 ROWS_MAX = 25  # rows shown per list (the counters count them all)
 ORDER_AT_VENUE_SECONDS = 60  # an order still waiting for its venue's answer after this is listed
@@ -51,6 +52,8 @@ PROCESSES = (
 )
 BAND_LABELS = {"healthy": "Healthy", "caution": "Caution", "margin_call": "Margin call"}
 BAND_TONES = {"healthy": "ok", "caution": "warn", "margin_call": "danger"}
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,21 +103,6 @@ class Desk:
         }
 
 
-def _link(name: str, *args: object) -> str:
-    """The URL named `name`, or "" when no such page exists (yet)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
-def account_href(account: Account) -> str:
-    """An account's ops page (the per-account view), else its admin change page."""
-    return _link("ops_account", account.public_id) or _link(
-        "admin:accounts_account_change", account.pk
-    )
-
-
 def _account_name(account: Account) -> str:
     owner = getattr(account, "owner", None)
     return f"{account.public_id} · {owner.email}" if owner is not None else account.public_id
@@ -158,38 +146,44 @@ def _health_key(item: tuple[Account, _Figures]) -> tuple:
     return (health is None, health if health is not None else Decimal(0), item[0].pk)
 
 
+def _listed(section: Section, items: Sequence[T], row: Callable[[T], Row]) -> Section:
+    """`section` listing the first ROWS_MAX of `items`, a row each; its total counts them all."""
+    section.total = len(items)
+    section.rows = [row(item) for item in items[:ROWS_MAX]]
+    return section
+
+
 def _margin_calls(now: datetime, figures: dict[int, _Figures], grace: timedelta) -> Section:
     calls = list(
         MarginCall.objects.filter(status=MarginCall.Status.OPEN)
         .select_related("account__owner")
         .order_by("opened_at", "pk")
     )
+
+    def row(call: MarginCall) -> Row:
+        left = (call.opened_at + grace - now).total_seconds()
+        now_figures = figures.get(call.account_id)
+        return Row(
+            key=call.account.public_id,
+            cells=[
+                _account_name(call.account),
+                fmt.when(call.opened_at),
+                _health(call.health_at_open),
+                _health(call.lowest_health),
+                _health(now_figures.health) if now_figures else fmt.DASH,
+                fmt.duration(left) if left > 0 else f"Overdue by {fmt.duration(left)}",
+            ],
+            href=account_ops_href(call.account),
+            tone="danger" if left <= 0 else "warn",
+        )
+
     section = Section(
         key="margin_calls",
         title="Open margin calls, by time left in grace",
         columns=["Account", "Opened", "Health at open", "Lowest", "Health now", "Time left"],
-        total=len(calls),
         empty="No open margin calls.",
     )
-    for call in calls[:ROWS_MAX]:
-        left = (call.opened_at + grace - now).total_seconds()
-        now_figures = figures.get(call.account_id)
-        section.rows.append(
-            Row(
-                key=call.account.public_id,
-                cells=[
-                    _account_name(call.account),
-                    fmt.when(call.opened_at),
-                    _health(call.health_at_open),
-                    _health(call.lowest_health),
-                    _health(now_figures.health) if now_figures else fmt.DASH,
-                    fmt.duration(left) if left > 0 else f"Overdue by {fmt.duration(left)}",
-                ],
-                href=account_href(call.account),
-                tone="danger" if left <= 0 else "warn",
-            )
-        )
-    return section
+    return _listed(section, calls, row)
 
 
 def _health_section(
@@ -197,11 +191,29 @@ def _health_section(
 ) -> Section:
     ranked = sorted(evaluated, key=_health_key)
     at_risk = [item for item in ranked if item[1].status != "healthy"]
+
+    def row(item: tuple[Account, _Figures]) -> Row:
+        account, figures = item
+        band = BAND_LABELS[figures.status]
+        if figures.stale:
+            band += " (stale price)"
+        return Row(
+            key=account.public_id,
+            cells=[
+                _account_name(account),
+                _health(figures.health),
+                band,
+                fmt.amount(figures.adjusted_equity),
+                fmt.amount(figures.used_margin),
+            ],
+            href=account_ops_href(account),
+            tone=BAND_TONES[figures.status] if figures.status != "healthy" else "",
+        )
+
     section = Section(
         key="health",
         title="Accounts by health, worst first",
         columns=["Account", "Health", "Band", "Adjusted Equity (USDC)", "Used Margin (USDC)"],
-        total=len(ranked),
         empty="No account holds positions or borrows.",
         note=(
             f"Caution below {fmt.ratio(params.healthy)}, margin call below "
@@ -210,25 +222,7 @@ def _health_section(
             "are in caution or margin call."
         ),
     )
-    for account, figures in ranked[:ROWS_MAX]:
-        band = BAND_LABELS[figures.status]
-        if figures.stale:
-            band += " (stale price)"
-        section.rows.append(
-            Row(
-                key=account.public_id,
-                cells=[
-                    _account_name(account),
-                    _health(figures.health),
-                    band,
-                    fmt.amount(figures.adjusted_equity),
-                    fmt.amount(figures.used_margin),
-                ],
-                href=account_href(account),
-                tone=BAND_TONES[figures.status] if figures.status != "healthy" else "",
-            )
-        )
-    return section
+    return _listed(section, ranked, row)
 
 
 def _liquidations(now: datetime, accounts: dict[int, Account]) -> Section:
@@ -263,9 +257,9 @@ def _liquidations(now: datetime, accounts: dict[int, Account]) -> Section:
                     fmt.DASH,
                     fmt.DASH,
                 ],
-                href=account_href(account)
+                href=account_ops_href(account)
                 if account
-                else _link("admin:accounts_outboxitem_change", item.pk),
+                else staff_link("admin:accounts_outboxitem_change", item.pk),
                 tone="danger",
             )
         )
@@ -280,8 +274,8 @@ def _liquidations(now: datetime, accounts: dict[int, Account]) -> Section:
                     f"{_health(liquidation.health_before)} → {_health(liquidation.health_after)}",
                     fmt.amount(liquidation.proceeds),
                 ],
-                href=_link("admin:trading_liquidation_change", liquidation.pk)
-                or account_href(liquidation.account),
+                href=staff_link("admin:trading_liquidation_change", liquidation.pk)
+                or account_ops_href(liquidation.account),
                 tone="warn" if liquidation.status == Liquidation.Status.SHORTFALL else "",
             )
         )
@@ -295,23 +289,22 @@ def _kyb_pending() -> Section:
             "date_joined", "pk"
         )
     )
+
+    def row(user: User) -> Row:
+        return Row(
+            key=user.email,
+            cells=[user.email, user.full_name or fmt.DASH, fmt.when(user.date_joined)],
+            href=staff_link("ops_kyb_review", user.pk)
+            or staff_link("admin:accounts_user_change", user.pk),
+        )
+
     section = Section(
         key="kyb",
         title="KYB awaiting review, oldest first",
         columns=["User", "Name", "Signed up"],
-        total=len(users),
         empty="No KYB awaiting review.",
     )
-    for user in users[:ROWS_MAX]:
-        section.rows.append(
-            Row(
-                key=user.email,
-                cells=[user.email, user.full_name or fmt.DASH, fmt.when(user.date_joined)],
-                href=_link("ops_kyb_review", user.pk)
-                or _link("admin:accounts_user_change", user.pk),
-            )
-        )
-    return section
+    return _listed(section, users, row)
 
 
 def _withdrawals(
@@ -319,38 +312,36 @@ def _withdrawals(
     figures: dict[int, _Figures],
     params: margin.MarginParams,
 ) -> Section:
-    section = Section(
-        key="withdrawals",
-        title="Withdrawals awaiting approval, oldest first",
-        columns=["Withdrawal", "Account", "Amount (USDC)", "Requested", "Health after payout"],
-        total=len(withdrawals),
-        empty="No withdrawal awaits approval.",
-        note="Health after payout: the pending amount is already held out of the account's "
-        "cash, as the margin engine counts it.",
-    )
-    for withdrawal in withdrawals[:ROWS_MAX]:
+    def row(withdrawal: WithdrawalRequest) -> Row:
         after = figures.get(withdrawal.account_id)
         health = after.health if after else None
         breach = health is not None and health < Decimal(repr(params.initial))
         shown = _health(health)
         if after is not None and after.status != "healthy":
             shown += f" ({BAND_LABELS[after.status].lower()})"
-        section.rows.append(
-            Row(
-                key=withdrawal.public_id,
-                cells=[
-                    withdrawal.public_id,
-                    _account_name(withdrawal.account),
-                    fmt.amount(withdrawal.amount),
-                    fmt.when(withdrawal.created_at),
-                    shown,
-                ],
-                href=_link("ops_withdrawal_review", withdrawal.public_id)
-                or _link("admin:accounts_withdrawalrequest_change", withdrawal.pk),
-                tone="danger" if breach else "",
-            )
+        return Row(
+            key=withdrawal.public_id,
+            cells=[
+                withdrawal.public_id,
+                _account_name(withdrawal.account),
+                fmt.amount(withdrawal.amount),
+                fmt.when(withdrawal.created_at),
+                shown,
+            ],
+            href=staff_link("ops_withdrawal_review", withdrawal.public_id)
+            or staff_link("admin:accounts_withdrawalrequest_change", withdrawal.pk),
+            tone="danger" if breach else "",
         )
-    return section
+
+    section = Section(
+        key="withdrawals",
+        title="Withdrawals awaiting approval, oldest first",
+        columns=["Withdrawal", "Account", "Amount (USDC)", "Requested", "Health after payout"],
+        empty="No withdrawal awaits approval.",
+        note="Health after payout: the pending amount is already held out of the account's "
+        "cash, as the margin engine counts it.",
+    )
+    return _listed(section, withdrawals, row)
 
 
 def _failing_links() -> Section:
@@ -359,29 +350,28 @@ def _failing_links() -> Section:
         .select_related("account__owner")
         .order_by("-consecutive_failures", "pk")
     )
+
+    def row(credential: LinkedCredential) -> Row:
+        return Row(
+            key=credential.account.public_id,
+            cells=[
+                _account_name(credential.account),
+                credential.get_venue_display(),
+                str(credential.consecutive_failures),
+                fmt.when(credential.last_synced_at) if credential.last_synced_at else "Never",
+                fmt.sentence(credential.last_error) if credential.last_error else fmt.DASH,
+            ],
+            href=account_ops_href(credential.account),
+            tone="warn",
+        )
+
     section = Section(
         key="links",
         title="Failing linked accounts",
         columns=["Account", "Venue", "Failures", "Last synced", "Last error"],
-        total=len(credentials),
         empty="No linked account is failing.",
     )
-    for credential in credentials[:ROWS_MAX]:
-        section.rows.append(
-            Row(
-                key=credential.account.public_id,
-                cells=[
-                    _account_name(credential.account),
-                    credential.get_venue_display(),
-                    str(credential.consecutive_failures),
-                    fmt.when(credential.last_synced_at) if credential.last_synced_at else "Never",
-                    fmt.sentence(credential.last_error) if credential.last_error else fmt.DASH,
-                ],
-                href=account_href(credential.account),
-                tone="warn",
-            )
-        )
-    return section
+    return _listed(section, credentials, row)
 
 
 def _orders_at_venue(now: datetime) -> Section:
@@ -393,60 +383,59 @@ def _orders_at_venue(now: datetime) -> Section:
         .select_related("account__owner", "instrument", "venue")
         .order_by("created_at", "pk")
     )
+
+    def row(order: Order) -> Row:
+        market = order.instrument.symbol + (f" {order.outcome.upper()}" if order.outcome else "")
+        return Row(
+            key=order.public_id,
+            cells=[
+                order.public_id,
+                _account_name(order.account),
+                market,
+                order.venue.name if order.venue else fmt.DASH,
+                order.get_status_display(),
+                fmt.duration((now - order.updated_at).total_seconds()),
+            ],
+            href=staff_link("admin:trading_order_change", order.pk)
+            or account_ops_href(order.account),
+            tone="warn",
+        )
+
     section = Section(
         key="orders",
         title=f"Orders waiting for their venue over {ORDER_AT_VENUE_SECONDS} s",
         columns=["Order", "Account", "Market", "Venue", "Status", "Waiting"],
-        total=len(orders),
         empty="No order is waiting for its venue.",
     )
-    for order in orders[:ROWS_MAX]:
-        market = order.instrument.symbol + (f" {order.outcome.upper()}" if order.outcome else "")
-        section.rows.append(
-            Row(
-                key=order.public_id,
-                cells=[
-                    order.public_id,
-                    _account_name(order.account),
-                    market,
-                    order.venue.name if order.venue else fmt.DASH,
-                    order.get_status_display(),
-                    fmt.duration((now - order.updated_at).total_seconds()),
-                ],
-                href=_link("admin:trading_order_change", order.pk) or account_href(order.account),
-                tone="warn",
-            )
-        )
-    return section
+    return _listed(section, orders, row)
 
 
 def _stuck_work(now: datetime) -> Section:
     items = list(
         OutboxItem.objects.filter(done_at__isnull=True, due_at__lt=now).order_by("due_at", "pk")
     )
+
+    def row(item: OutboxItem) -> Row:
+        return Row(
+            key=f"outbox-{item.pk}",
+            cells=[
+                item.task,
+                fmt.when(item.due_at),
+                fmt.duration((now - item.due_at).total_seconds()),
+                str(item.attempts),
+                fmt.sentence(item.last_error) if item.last_error else fmt.DASH,
+            ],
+            href=staff_link("admin:accounts_outboxitem_change", item.pk),
+            tone="warn",
+        )
+
     section = Section(
         key="outbox",
         title="Background work past its due time",
         columns=["Task", "Due", "Overdue by", "Sends", "Last error"],
-        total=len(items),
         empty="No background work is overdue.",
     )
-    for item in items[:ROWS_MAX]:
-        section.rows.append(
-            Row(
-                key=f"outbox-{item.pk}",
-                cells=[
-                    item.task,
-                    fmt.when(item.due_at),
-                    fmt.duration((now - item.due_at).total_seconds()),
-                    str(item.attempts),
-                    fmt.sentence(item.last_error) if item.last_error else fmt.DASH,
-                ],
-                href=_link("admin:accounts_outboxitem_change", item.pk),
-                tone="warn",
-            )
-        )
-    return section
+    return _listed(section, items, row)
 
 
 def _processes() -> Section:
@@ -492,32 +481,39 @@ def _venue_budgets() -> Section:
         empty="No venue request budget in use.",
     )
     try:
-        rows = venue_budgets()
+        budgets = venue_budgets()
     except RedisError:
         section.note = "Redis is unreachable: the budgets cannot be read."
         return section
-    section.total = len(rows)
-    for row in rows[:ROWS_MAX]:
-        low = row.tokens is not None and row.capacity and row.tokens < 0.1 * row.capacity
-        tokens = "Full" if row.tokens is None else fmt.quantity(Decimal(repr(round(row.tokens, 1))))
-        if row.capacity:
-            tokens += f" of {fmt.quantity(Decimal(repr(round(row.capacity, 1))))}"
-        section.rows.append(
-            Row(
-                key=f"{row.venue}:{row.credential}:{row.bucket}",
-                cells=[
-                    row.venue.capitalize(),
-                    row.credential,
-                    row.bucket,
-                    tokens,
-                    fmt.quantity(Decimal(repr(round(row.rate, 2)))) if row.rate else fmt.DASH,
-                    f"{fmt.when(row.last_429)} ({row.count_429}×)" if row.last_429 else "Never",
-                ],
-                href=_link("admin:index"),
-                tone="warn" if low or row.last_429 else "",
-            )
+
+    def row(budget: BudgetRow) -> Row:
+        low = (
+            budget.tokens is not None and budget.capacity and budget.tokens < 0.1 * budget.capacity
         )
-    return section
+        tokens = (
+            "Full"
+            if budget.tokens is None
+            else fmt.quantity(Decimal(repr(round(budget.tokens, 1))))
+        )
+        if budget.capacity:
+            tokens += f" of {fmt.quantity(Decimal(repr(round(budget.capacity, 1))))}"
+        return Row(
+            key=f"{budget.venue}:{budget.credential}:{budget.bucket}",
+            cells=[
+                budget.venue.capitalize(),
+                budget.credential,
+                budget.bucket,
+                tokens,
+                fmt.quantity(Decimal(repr(round(budget.rate, 2)))) if budget.rate else fmt.DASH,
+                f"{fmt.when(budget.last_429)} ({budget.count_429}×)"
+                if budget.last_429
+                else "Never",
+            ],
+            href=staff_link("admin:index"),
+            tone="warn" if low or budget.last_429 else "",
+        )
+
+    return _listed(section, budgets, row)
 
 
 def _feeds(now: datetime, contracts: Iterable) -> Section:
@@ -550,7 +546,7 @@ def _feeds(now: datetime, contracts: Iterable) -> Section:
                     if age is not None
                     else fmt.DASH,
                 ],
-                href=_link("admin:trading_instrument_change", contract.instrument_id),
+                href=staff_link("admin:trading_instrument_change", contract.instrument_id),
                 tone="danger" if contract.stale else "",
             )
         )

@@ -53,6 +53,7 @@ import redis
 from celery import current_app
 from django.db import DatabaseError, close_old_connections, connection
 
+from portal import metrics
 from portal.heartbeats import heartbeat_beat
 from portal.redis import Leadership, redis_client
 from trading import margin
@@ -190,6 +191,7 @@ class MarginEngine:
 
         Returns the figures of the accounts it evaluated (None if none).
         """
+        started, pushes = time.perf_counter(), self.stats.pushes
         at = self._now()
         params = margin_params_get()  # cached; a policy change reaches it at once
         repriced = self._swept and params != self.book.params
@@ -215,12 +217,18 @@ class MarginEngine:
         if affected.size:
             figures = self.book.evaluate(affected, at=at)
             self._act(figures)
+            if batch is not None and self.stats.pushes > pushes:
+                metrics.tick_pushed(batch.ts.timestamp())
+            metrics.engine_turn_observed(
+                kind="batch", seconds=time.perf_counter() - started, accounts=int(affected.size)
+            )
         if batch is not None:
             _moved_markets_act(batch)
         return figures
 
     def sweep(self) -> BookFigures:
         """Reload everything and evaluate every account; return their figures."""
+        started = time.perf_counter()
         at = self._now()
         self.book.load(consume_changes=self._consume_changes)
         self._grow()
@@ -230,6 +238,9 @@ class MarginEngine:
         self._act(figures)
         self._swept = True
         self.stats.sweeps += 1
+        metrics.engine_turn_observed(
+            kind="sweep", seconds=time.perf_counter() - started, accounts=len(figures)
+        )
         return figures
 
     def _now(self) -> datetime:

@@ -10,6 +10,7 @@ and journals (migration 0002). Only `accounts.services.ledger` writes here.
 from django.db import models
 from django.utils import timezone
 
+from portal import format as fmt
 from portal.money import money_field_kwargs
 
 
@@ -111,4 +112,4 @@ class Posting(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ledger_account.code} {self.amount}"
+        return f"{self.ledger_account.code} {fmt.usdc_signed(self.amount)}"

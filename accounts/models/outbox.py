@@ -32,6 +32,12 @@ class OutboxItem(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The request that made it (portal.logs): its task runs log under this id.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,6 +5,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from portal import format as fmt
 from portal.money import money_field_kwargs
 
 
@@ -58,7 +59,7 @@ class Deposit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.amount} {self.status}"
+        return f"{self.public_id} {fmt.usdc(self.amount)} {self.status}"
 
 
 class WithdrawalRequest(models.Model):
@@ -103,7 +104,7 @@ class WithdrawalRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.amount} {self.status}"
+        return f"{self.public_id} {fmt.usdc(self.amount)} {self.status}"
 
 
 class PaymentWebhookEvent(models.Model):

@@ -89,6 +89,18 @@ def _locked(approval_id: str) -> Approval:
     return approval
 
 
+def _locked_pending(approval_id: str, done: str) -> Approval:
+    """The approval, locked; Conflict unless it is pending (only then can it be `done`:
+    "approved", "rejected")."""
+    approval = _locked(approval_id)
+    if approval.status != Approval.Status.PENDING:
+        raise Conflict(
+            f"{approval.public_id} is {approval.get_status_display().lower()}: "
+            f"only a pending proposal can be {done}."
+        )
+    return approval
+
+
 def _audit(approval: Approval, *, actor: User | None, action: str, request=None, **extra) -> None:
     audit_record(
         actor=actor,
@@ -132,12 +144,7 @@ def approval_approve(
     """Approve someone else's proposal, then apply it (outside the transaction)."""
     _staff_check(approver)
     with transaction.atomic():
-        approval = _locked(approval_id)
-        if approval.status != Approval.Status.PENDING:
-            raise Conflict(
-                f"{approval.public_id} is {approval.get_status_display().lower()}: "
-                "only a pending proposal can be approved."
-            )
+        approval = _locked_pending(approval_id, "approved")
         if approval.proposed_by_id == approver.pk:
             raise Forbidden("You proposed this change, so another staff member must approve it.")
         kind = approval_kind_get(approval.kind)
@@ -158,12 +165,7 @@ def approval_reject(
     """Reject another's proposal (a reason required), or withdraw one's own."""
     _staff_check(staff)
     with transaction.atomic():
-        approval = _locked(approval_id)
-        if approval.status != Approval.Status.PENDING:
-            raise Conflict(
-                f"{approval.public_id} is {approval.get_status_display().lower()}: "
-                "only a pending proposal can be rejected."
-            )
+        approval = _locked_pending(approval_id, "rejected")
         own = approval.proposed_by_id == staff.pk
         if own:
             approval.status = Approval.Status.CANCELLED

@@ -24,6 +24,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
+from portal.metrics import rate_limit_refused
 from portal.redis import redis_async_client, redis_client, redis_key
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,12 @@ async def _window_check_async(
 async def rate_window_check_async(*, group: str, key_pk: int) -> tuple[bool, int, float]:
     """The same window as the REST throttle, from async code (the partner stream):
     (allowed, remaining, seconds to wait)."""
-    return await _window_check_async(
+    result = await _window_check_async(
         rate_window_key(group, key_pk), settings.API_RATE_LIMITS[group]
     )
+    if not result[0]:
+        rate_limit_refused(group, transport="stream")
+    return result
 
 
 class GroupRateThrottle(BaseThrottle):
@@ -107,6 +111,8 @@ class GroupRateThrottle(BaseThrottle):
         key = rate_window_key(group, identity.pk)
         allowed, remaining, self._wait = _window_check(key, limit)
         request.rate_limit = (limit, remaining)
+        if not allowed:
+            rate_limit_refused(group, transport="rest")
         return allowed
 
     def wait(self) -> float:
@@ -136,6 +142,8 @@ def key_failures_wait(address: str) -> float:
     except RedisError:
         logger.warning("key failure limit: Redis unreachable, not checked", exc_info=True)
         return 0.0
+    if not allowed:
+        rate_limit_refused("key_failures", transport="rest")
     return 0.0 if allowed else max(wait, 0.001)
 
 
@@ -157,6 +165,8 @@ async def key_failures_wait_async(address: str) -> float:
     except RedisError:
         logger.warning("key failure limit: Redis unreachable, not checked", exc_info=True)
         return 0.0
+    if not allowed:
+        rate_limit_refused("key_failures", transport="stream")
     return 0.0 if allowed else max(wait, 0.001)
 
 

@@ -52,6 +52,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # HTTP metrics (django-prometheus): the Before/After pair spans every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id (portal.logs) first, so every other middleware's log lines carry it.
+    "portal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,6 +72,7 @@ MIDDLEWARE = [
     "portal.middleware.ServiceUnavailableMiddleware",
     # The portal's 404 page under DEBUG too (no technical page listing every URL).
     "portal.middleware.FriendlyNotFoundMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -96,6 +101,14 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # `local` defaults to SQLite under var/, `test` to PostgreSQL; both honour
 # DATABASE_URL.
+
+
+# Database metrics (django-prometheus' backends: queries, their time and errors).
+METRICS_DB = env.bool("METRICS_DB", default=True)
+DB_METRICS_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
 
 
 def database_from_env(default: str, *, pool: bool = True) -> dict:
@@ -129,6 +142,9 @@ def database_from_env(default: str, *, pool: bool = True) -> dict:
         db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
         db.setdefault("CONN_HEALTH_CHECKS", True)
     db["ATOMIC_REQUESTS"] = False
+    if METRICS_DB:
+        # django-prometheus' wrapper of the same backend: query counts, time and errors.
+        db["ENGINE"] = DB_METRICS_ENGINES.get(db["ENGINE"], db["ENGINE"])
     return db
 
 
@@ -431,14 +447,47 @@ MARKETDATA_TWAP_SECONDS = env.float("MARKETDATA_TWAP_SECONDS", default=60.0)
 MARKETDATA_HISTORY_EVERY_SECONDS = env.float("MARKETDATA_HISTORY_EVERY_SECONDS", default=5.0)
 MARKETDATA_HISTORY_RETENTION_DAYS = env.int("MARKETDATA_HISTORY_RETENTION_DAYS", default=30)
 
+# --- Observability (README "Metrics, logs and traces") ---------------------------
+# /metrics (portal.metrics): served to clients in these networks, or to a request with
+# `Authorization: Bearer <METRICS_BEARER_TOKEN>` when that is set; 404 to anyone else.
+# Several processes on one host share samples through PROMETHEUS_MULTIPROC_DIR (an
+# environment variable, read by prometheus_client at import; `make run` sets it).
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
+
+# Logs (portal.logs): "plain" lines for people, "json" (one object a line) for a log
+# pipeline; each carries the request id. Celery workers log through the same handlers.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING_CONFIG = "portal.logs.logging_configure"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Tracing (portal.tracing), off unless OTEL_ENABLED: the OpenTelemetry packages are an
+# optional extra (requirements-otel.txt), imported only when it is on. Spans go over
+# OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://collector:4318).
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="prime-portal")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "portal.logs.PlainFormatter"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # One line per request (portal.middleware.RequestIdMiddleware): on with JSON logs.
+        "portal.access": {
+            "level": env("ACCESS_LOG_LEVEL", default="INFO" if LOG_FORMAT == "json" else "WARNING")
+        },
         "axes": {"level": "WARNING"},
         # A failed readiness check is answered in /ready/'s body, not logged with a trace.
         "health_check": {"level": "ERROR"},

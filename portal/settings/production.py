@@ -4,7 +4,7 @@ Passes `manage.py check --deploy`.
 """
 
 from .base import *  # noqa: F403
-from .base import database_from_env, env
+from .base import LOGGING, database_from_env, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -31,3 +31,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+
+# One JSON object per log line (portal.logs), unless LOG_FORMAT=plain.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"
+LOGGING["loggers"]["portal.access"]["level"] = env(
+    "ACCESS_LOG_LEVEL", default="INFO" if LOG_FORMAT == "json" else "WARNING"
+)
+# /metrics: no network is trusted by default here (a proxy on the same host would make
+# every client look local); set METRICS_BEARER_TOKEN for the scraper, or list its network.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])

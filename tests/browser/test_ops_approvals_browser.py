@@ -5,23 +5,16 @@ staff member, and nothing overflows sideways."""
 from decimal import Decimal
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Approval
 from accounts.models import WithdrawalRequest as Withdrawal
 from accounts.services.withdrawals import withdrawal_request
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.ops_helpers import ops_sign_in, overflow
 from tests.conftest import credit_cash
-from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
-from tests.ops.conftest import totp_code
+from tests.factories import StaffFactory, UserFactory, open_account
 
 pytestmark = pytest.mark.browser
-
-
-def overflow(page) -> int:
-    return page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
 
 
 @pytest.fixture
@@ -40,14 +33,7 @@ def test_a_large_withdrawal_is_proposed_and_waits_for_a_second_approver(
     portal, page, large_withdrawal
 ):
     staff = StaffFactory(email="ops@example.test")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    review = f"/ops/withdrawals/{large_withdrawal.public_id}/"
-    page.goto(f"{portal}/admin/login/?next={review}")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", totp_code(device))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{portal}{review}")
+    ops_sign_in(page, portal, staff, f"/ops/withdrawals/{large_withdrawal.public_id}/")
     assert page.locator("#withdrawal-effect-table tbody tr").count() == 6
     assert overflow(page) <= 0, "the review page is wider than the window"
     ARTIFACTS.mkdir(exist_ok=True)

@@ -6,56 +6,24 @@ engine in subprocesses (tests/browser/conftest.py); prices are published to the
 Redis the engine listens to, as the dashboard's browser tests do.
 """
 
-from decimal import Decimal
-
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import credit_cash
-from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
-from tests.ops.conftest import totp_code
-from tests.trading.conftest import binary_create
-from tests.trading.quoting import put_quote
-from trading.services.execute import order_execute
+from accounts.models import Account, User
+from tests.browser.ops_helpers import borrowing_account, ops_sign_in, quote
+from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.browser
 
 
-def quote(bid: str, ask: str) -> None:
-    """TRUMP-WIN's price on both venues (a tick the margin engine sees)."""
-    for venue in ("kalshi", "polymarket"):
-        put_quote(f"TRUMP-WIN@{venue}", bid=bid, ask=ask)
-
-
 @pytest.fixture
-def alice(transactional_db):
+def alice(transactional_db) -> Account:
     """A margin account with 1,000 USDC that has borrowed to hold TRUMP-WIN."""
-    account = open_account(
-        owner=UserFactory(email="alice@example.test"),
-        margin_enabled=True,
-        margin_override="granted",
-    )
-    credit_cash(account, "1000")
-    binary_create("TRUMP-WIN")
-    quote("0.60", "0.61")
-    order_execute(account=account, symbol="TRUMP-WIN", side="buy", notional_usdc=Decimal("1500"))
-    return account
+    return borrowing_account("alice@example.test", "1500")
 
 
 @pytest.fixture
-def ops_user(transactional_db):
-    staff = StaffFactory(email="ops@example.test")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    return staff, device
-
-
-def ops_log_in(page, portal: str, staff, device) -> None:
-    page.goto(f"{portal}/admin/login/?next=/ops/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", totp_code(device))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{portal}/ops/")
+def ops_user(transactional_db) -> User:
+    return StaffFactory(email="ops@example.test")
 
 
 def counter(page, key: str) -> str:
@@ -63,7 +31,7 @@ def counter(page, key: str) -> str:
 
 
 def test_the_desk_shows_a_new_margin_call_without_a_reload(portal, page, alice, ops_user):
-    ops_log_in(page, portal, *ops_user)
+    ops_sign_in(page, portal, ops_user, "/ops/")
     page.wait_for_selector("#ops-desk[data-desk-live=yes]")  # the socket is open
     assert counter(page, "margin_calls") == "0"
     rows = page.locator(f"[data-section=health] tr[data-key={alice.public_id}]")

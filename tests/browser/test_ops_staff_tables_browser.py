@@ -6,14 +6,13 @@ status."""
 from decimal import Decimal
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiKey
 from accounts.services.withdrawals import withdrawal_request
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.ops_helpers import ops_sign_in
 from tests.conftest import credit_cash
-from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, open_account
-from tests.ops.conftest import totp_code
+from tests.factories import StaffFactory, UserFactory, open_account
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +43,6 @@ def too_wide(page) -> list[str]:
     )
 
 
-def sign_in(page, portal, staff, next_path: str) -> None:
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    page.goto(f"{portal}/admin/login/?next={next_path}")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", totp_code(device))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{portal}{next_path}")
-
-
 def test_staff_tables_fit_1280_and_keys_are_issued_and_copied(portal, page, transactional_db):
     staff = StaffFactory(email="ops@example.test")
     alice = UserFactory(email="alice.long.name@customer-company.example.test")
@@ -63,7 +52,7 @@ def test_staff_tables_fit_1280_and_keys_are_issued_and_copied(portal, page, tran
     withdrawal_request(
         account=mine, amount=Decimal("1000"), destination="Bank ****4321", requested_by=alice
     )
-    sign_in(page, portal, staff, "/admin/accounts/apikey/add/")
+    ops_sign_in(page, portal, staff, "/admin/accounts/apikey/add/")
 
     # The issue form: the owner first, then only their accounts.
     page.select_option("select[name=owner]", str(alice.pk))

@@ -17,11 +17,16 @@ def totp_code(device: TOTPDevice) -> str:
     return f"{code:0{device.digits}d}"
 
 
-def ops_signed_in(client: Client, user: User) -> Client:
-    """`client` signed in to the admin as `user` with password and a one-time code."""
-    device = TOTPDevice.objects.filter(user=user).first() or TOTPDevice.objects.create(
+def totp_device(user: User) -> TOTPDevice:
+    """`user`'s authenticator (enrolled now if they have none)."""
+    return TOTPDevice.objects.filter(user=user).first() or TOTPDevice.objects.create(
         user=user, name="phone", confirmed=True
     )
+
+
+def ops_signed_in(client: Client, user: User) -> Client:
+    """`client` signed in to the admin as `user` with password and a one-time code."""
+    device = totp_device(user)
     response = client.post(
         reverse("admin:login"),
         {

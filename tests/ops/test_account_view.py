@@ -23,7 +23,7 @@ from trading.services.force_close import (
     force_close_check,
     force_close_client_order_id,
 )
-from trading.services.orders import order_place
+from trading.services.orders import order_place, position_close
 from trading.web import figures
 
 pytestmark = pytest.mark.django_db
@@ -345,6 +345,20 @@ def test_a_partial_force_close_sells_the_quantity_proposed(ops_client, markets):
     assert held(account, markets[FED], "no") == before - 100
 
 
+def test_a_frozen_account_is_force_closed_while_the_customer_cannot_trade(ops_client, markets):
+    account = borrower()
+    before = held(account, markets[FED], "no")
+    approval = propose_close(ops_client, account, symbol=f"{FED}:NO", quantity="100")
+    Account.objects.filter(pk=account.pk).update(status=Account.Status.FROZEN)
+    account.refresh_from_db()
+    with pytest.raises(AccountNotActive):  # the customer's own close is refused
+        position_close(account=account, symbol=f"{FED}:NO", quantity="100")
+    quotes_put()
+    approval = approval_approve(approval_id=approval.public_id, approver=StaffFactory())
+    assert approval.status == Approval.Status.APPLIED, approval.result
+    assert held(account, markets[FED], "no") == before - 100
+
+
 def test_force_close_check_refuses_what_the_order_path_would(ops_client, staff, markets):
     account = borrower()
     # No such position (FED-CUT YES is not held): refused on the page, no approval.
@@ -363,11 +377,11 @@ def test_force_close_check_refuses_what_the_order_path_would(ops_client, staff, 
     with pytest.raises(NotFound):
         approval_approve(approval_id=approval.public_id, approver=StaffFactory())
     assert Approval.objects.get(pk=approval.pk).status == Approval.Status.PENDING
-    # A frozen account: the order path would refuse, so the check does.
-    frozen = borrower()
-    Account.objects.filter(pk=frozen.pk).update(status=Account.Status.FROZEN)
+    # A closed account has nothing to close.
+    closed = borrower()
+    Account.objects.filter(pk=closed.pk).update(status=Account.Status.CLOSED)
     with pytest.raises(AccountNotActive):
-        force_close_check({"account": frozen.public_id, "symbol": TRUMP, "quantity": "all"})
+        force_close_check({"account": closed.public_id, "symbol": TRUMP, "quantity": "all"})
     # A halted market: position_close would refuse, so the check does.
     markets[FED].status = "halted"
     markets[FED].save(update_fields=["status"])

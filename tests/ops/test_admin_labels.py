@@ -135,3 +135,25 @@ def test_codes_in_words():
     assert object_type_label("trading.RiskPolicy") == "Risk policy"
     assert object_type_label("nowhere.Gone") == "Gone"
     assert AuditLog  # the model whose codes these are
+
+
+def test_change_pages_show_numbers_and_times_as_people_write_them(staff_area):
+    """Read-only values on change pages (and every list cell) go through portal.format:
+    no "1234.500000" or "0.46000000", and times with their zone."""
+    from accounts.models import Account, WithdrawalRequest
+    from trading.models import RiskPolicy
+
+    account = Account.objects.exclude(cash_balance=0).first() or Account.objects.first()
+    withdrawal = WithdrawalRequest.objects.first()
+    pages = [
+        reverse("admin:accounts_account_change", args=[account.pk]),
+        reverse("admin:accounts_withdrawalrequest_change", args=[withdrawal.pk]),
+        reverse("admin:trading_riskpolicy_change", args=[RiskPolicy.objects.get().pk]),
+    ]
+    for url in pages:
+        response = staff_area.get(url, follow=True)
+        assert response.status_code == 200, url
+        text = visible_text(response.content.decode())
+        assert not SIX_DECIMALS.search(text), (url, SIX_DECIMALS.search(text).group(0))
+    text = visible_text(staff_area.get(pages[1]).content.decode())
+    assert "100.25" in text and "UTC" in text

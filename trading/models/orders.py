@@ -12,6 +12,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from portal import format as fmt
 from portal.money import money_field_kwargs, price_field_kwargs, quantity_field_kwargs
 
 BPS = {"max_digits": 10, "decimal_places": 4}
@@ -256,7 +257,8 @@ class Fill(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.side} {self.quantity} @ {self.price}"
+        size, price = fmt.quantity(self.quantity, 6), fmt.number_exact(self.price, 2, 8)
+        return f"{self.public_id} {self.side} {size} @ {price}"
 
 
 class LeverageSetting(models.Model):
@@ -312,4 +314,4 @@ class FundingPayment(models.Model):
 
     def __str__(self) -> str:
         period = f"{self.period_start:%Y-%m-%d %H:%M}"
-        return f"{self.instrument_id} {self.account_id} {period} {self.amount}"
+        return f"{self.instrument_id} {self.account_id} {period} {fmt.usdc_signed(self.amount)}"

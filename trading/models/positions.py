@@ -11,6 +11,7 @@ writes here.
 from django.db import models
 from django.utils import timezone
 
+from portal import format as fmt
 from portal.money import money_field_kwargs, price_field_kwargs, quantity_field_kwargs
 
 
@@ -63,4 +64,5 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         side = f" {self.outcome.upper()}" if self.outcome else ""
-        return f"{self.account.public_id} {self.instrument.symbol}{side} {self.quantity}"
+        size = fmt.quantity(self.quantity, 6)
+        return f"{self.account.public_id} {self.instrument.symbol}{side} {size}"

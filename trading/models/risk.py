@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from portal import format as fmt
 from portal.money import money_field_kwargs
 
 RATIO = {"max_digits": 12, "decimal_places": 6}
@@ -173,7 +174,7 @@ class MarginSnapshot(models.Model):
         indexes = [models.Index(fields=["account", "-ts"])]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.ts:%Y-%m-%d %H:%M:%S} {self.health}"
+        return f"{self.account_id} {self.ts:%Y-%m-%d %H:%M:%S} {fmt.ratio(self.health)}"
 
 
 class MarginCall(models.Model):

@@ -12,11 +12,11 @@ apply.
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts.models import Approval
 from accounts.services.approvals import approval_propose
-from accounts.staff import staff_page, staff_render
+from accounts.staff import staff_link, staff_page, staff_render
 from portal.errors import DomainError
 from portal.forms import TextField
 from trading.services.risk_policy import (
@@ -98,13 +98,6 @@ class RiskPolicyForm(forms.Form):
         return {name: self.cleaned_data[name] for name in POLICY_FIELDS}
 
 
-def _approvals_url() -> str | None:
-    try:
-        return reverse("ops_approvals")
-    except NoReverseMatch:  # the approvals page is another part of the ops area
-        return None
-
-
 @staff_page
 def risk_policy_page(request: HttpRequest) -> HttpResponse:
     policy = risk_policy_current()
@@ -167,7 +160,7 @@ def risk_policy_page(request: HttpRequest) -> HttpResponse:
             ],
             "may_propose": may_propose,
             "pending": pending,
-            "approvals_url": _approvals_url(),
+            "approvals_url": staff_link("ops_approvals"),
         },
         status=status,
     )

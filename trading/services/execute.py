@@ -43,6 +43,7 @@ from accounts.models import Account
 from accounts.services.accounts import account_check_can_transact
 from accounts.services.audit import audit_record
 from portal import format as fmt
+from portal import metrics
 from portal.db import row_add
 from portal.errors import (
     DomainError,
@@ -396,14 +397,19 @@ def order_replay_get(
     return order
 
 
-def account_check_can_order(account: Account) -> None:
-    """The checks every order passes on the locked account row: custodial, active, KYB."""
+def account_check_can_order(account: Account, *, ops_close: bool = False) -> None:
+    """The checks every order passes on the locked account row: custodial, active, KYB.
+
+    `ops_close`: a close ops decided (a four-eyes force-close) only lowers risk, so a
+    frozen account or an owner whose KYB lapsed does not stop it; a closed one does."""
     if not account.is_custodial:
         raise Forbidden(
             f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
             "the broker places orders for custodial accounts only.",
             code=ErrorCode.CUSTODIAL_REQUIRED,
         )
+    if ops_close and account.status != Account.Status.CLOSED:
+        return
     account_check_can_transact(account)
 
 
@@ -471,21 +477,23 @@ def _send(order: Order, request: ExecuteRequest) -> VenueOrder | None:
     """Step 3: the venue call, outside any transaction; None when it did not answer."""
     listing = listing_get(order.instrument, order.venue.code)
     try:
-        return venue_adapter(listing.venue.code).market_order_place(
-            listing,
-            order.side,
-            notional=order.notional_usdc,
-            client_order_id=order.public_id,
-            outcome=request.contract.book_outcome,
-            worst_price=slippage_limit(
-                side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
-            ),
-        )
+        with metrics.venue_call_observed(listing.venue.code, "order_place"):
+            return venue_adapter(listing.venue.code).market_order_place(
+                listing,
+                order.side,
+                notional=order.notional_usdc,
+                client_order_id=order.public_id,
+                outcome=request.contract.book_outcome,
+                worst_price=slippage_limit(
+                    side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
+                ),
+            )
     except VenueTimeout:
         logger.warning("execute: %s not confirmed by %s", order.public_id, listing.venue.code)
         return None
 
 
+@metrics.order_outcome_observed
 def order_execute(
     *,
     account: Account,
@@ -664,11 +672,12 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         instrument=order.instrument, venue=order.venue
     )
     try:
-        placed = venue_adapter(listing.venue.code).order_status(
-            listing,
-            client_order_id=order.public_id,
-            outcome=Outcome(order.outcome) if order.outcome else None,
-        )
+        with metrics.venue_call_observed(listing.venue.code, "order_status"):
+            placed = venue_adapter(listing.venue.code).order_status(
+                listing,
+                client_order_id=order.public_id,
+                outcome=Outcome(order.outcome) if order.outcome else None,
+            )
     except VenueTimeout:
         return order.status
     if placed is None:

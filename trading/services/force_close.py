@@ -19,7 +19,6 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.models import Account, Approval, User
-from accounts.services.accounts import account_check_can_transact
 from accounts.services.approvals import ApprovalKind, approval_propose
 from portal import format as fmt
 from portal.errors import AccountNotActive, Forbidden, InvalidParams, NotFound
@@ -79,7 +78,8 @@ def _held(account: Account, contract: Contract) -> Decimal:
 def force_close_check(payload: dict[str, Any]) -> str:
     """The force-close as it would apply now, in one line; raises DomainError when the
     order path would refuse it (no such position, too large a quantity, a
-    non-custodial or frozen account)."""
+    non-custodial or closed account). A frozen account is closed all the same:
+    freezing stops the customer, not ops reducing its risk."""
     account, contract, quantity = _payload_read(payload)
     label = contract_label(contract)
     if not account.is_custodial:
@@ -87,12 +87,8 @@ def force_close_check(payload: dict[str, Any]) -> str:
             f"Account {account.public_id} is non-custodial: its positions are held at the "
             "customer's own venue account, so the broker cannot close them."
         )
-    if account.status != Account.Status.ACTIVE:
-        raise AccountNotActive(
-            f"Account {account.public_id} is {account.get_status_display().lower()}: the order "
-            "path refuses its orders, a closing one too. Unfreeze it first."
-        )
-    account_check_can_transact(account)  # the owner's KYB, as every order checks
+    if account.status == Account.Status.CLOSED:
+        raise AccountNotActive(f"Account {account.public_id} is closed.")
     held = _held(account, contract)
     if held == 0 or (contract.instrument.is_binary and held < 0):
         raise NotFound(f"No open {label} position in account {account.public_id}.")
@@ -148,6 +144,7 @@ def force_close_apply(approval: Approval) -> str:
         symbol=contract.symbol,
         quantity=quantity,
         client_order_id=force_close_client_order_id(approval.public_id),
+        ops_close=True,
     )
     return force_close_result(order)
 

@@ -27,6 +27,7 @@ from django.db import transaction
 from accounts.models import Account, Journal, Notification
 from accounts.services.notifications import notification_create, notification_email_send_on_commit
 from portal import format as fmt
+from portal import metrics
 from portal.errors import DomainError, InvalidParams, NotFound
 from portal.money import ZERO, quantize_money
 from trading import margin
@@ -168,6 +169,8 @@ def account_liquidate(
             call.status = MarginCall.Status.LIQUIDATED
             call.resolved_at = now
             call.save(update_fields=["status", "resolved_at"])
+            metrics.count_on_commit(metrics.MARGIN_CALLS, event="liquidated")
+        metrics.count_on_commit(metrics.LIQUIDATIONS, kind="account", status=liquidation.status)
         notification, _ = notification_create(
             user_id=account.owner_id,
             account_id=account.pk,

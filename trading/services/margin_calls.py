@@ -36,6 +36,7 @@ from accounts.services.notifications import (
     notification_create,
     notification_email_send_on_commit,
 )
+from portal import metrics
 from portal.format import ratio, usdc, when
 from trading import margin
 from trading.broadcasts import desk_changed_broadcast, margin_calls_broadcast
@@ -205,6 +206,7 @@ def _open_many(
             call.health_at_open,
         )
     Notification.objects.bulk_create(notifications)
+    metrics.count_on_commit(metrics.MARGIN_CALLS, len(calls), event="opened")
     _notify_enqueue([call.pk for call in calls])
     margin_calls_broadcast(calls=[(call, call.health_at_open) for call in calls])
     return calls
@@ -241,6 +243,7 @@ def _resolve_many(
         )
         logger.info("Margin call %s on %s resolved.", call.pk, account.public_id)
     notification_email_send_on_commit(notifications=Notification.objects.bulk_create(notifications))
+    metrics.count_on_commit(metrics.MARGIN_CALLS, len(to_resolve), event="resolved")
     margin_calls_broadcast(calls=[(call, health) for _, call, health in to_resolve])
 
 

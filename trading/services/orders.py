@@ -376,6 +376,7 @@ def order_place(
     client_order_id: str | None = None,
     leverage: int | None = None,
     request_fingerprint: str | None = None,
+    ops_close: bool = False,
 ) -> Order:
     """Place an order and match it against the venue's book at once; return it.
 
@@ -389,7 +390,9 @@ def order_place(
     contracts), then the order is created and filled per its time in force
     (see the module docstring). Returns the order as it stands after
     matching (FOK not filled: status `rejected`). Raises Conflict
-    `market_closed` for a halted or resolved market.
+    `market_closed` for a halted or resolved market. `ops_close` is
+    `position_close`'s, for a force-close ops decided (see
+    `account_check_can_order`).
     """
     request = order_request_clean(
         symbol=symbol,
@@ -414,7 +417,7 @@ def order_place(
 
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
-        account_check_can_order(locked)
+        account_check_can_order(locked, ops_close=ops_close)
         existing = order_replay_get(
             account=locked, client_order_id=client_order_id, fingerprint=fingerprint
         )
@@ -1058,6 +1061,7 @@ def position_close(
     percent: Decimal | str | None = None,
     slippage_bps: int = 50,
     client_order_id: str | None = None,
+    ops_close: bool = False,
 ) -> Order:
     """Close all, a quantity or a percentage of a position; return the closing order.
 
@@ -1068,7 +1072,9 @@ def position_close(
     `cancelled`, reject_code `ioc_unfilled`, with what did fill). A binary
     sale or a perp reduction only lowers risk, so no margin check refuses
     it. Idempotent by `client_order_id`: the same close request returns the
-    first order (`replayed`), another is 409 `duplicate_order`.
+    first order (`replayed`), another is 409 `duplicate_order`. `ops_close`: a
+    four-eyes force-close, placed on a frozen account too
+    (`trading.services.force_close`).
 
     Raises InvalidParams (both or a bad quantity / percent; a quantity above
     the position), NotFound (no open position in `symbol`), Conflict
@@ -1142,4 +1148,5 @@ def position_close(
         price=limit,
         client_order_id=client_order_id,
         request_fingerprint=fingerprint,
+        ops_close=ops_close,
     )

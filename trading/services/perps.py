@@ -33,6 +33,7 @@ from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notif
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from accounts.services.notifications import notification_create, notification_email_send_on_commit
 from portal import format as fmt
+from portal import metrics
 from portal.db import row_add
 from portal.errors import (
     DomainError,
@@ -942,6 +943,7 @@ def _perp_position_liquidate(
         )
         notification_email_send_on_commit(notifications=[notification])
         logger.info("Perp liquidation: account %s %s", account_id, body)
+        metrics.count_on_commit(metrics.LIQUIDATIONS, kind="perp_isolated", status="completed")
         return PerpLiquidation(
             account_id=account.pk,
             symbol=instrument.symbol,

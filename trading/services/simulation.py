@@ -908,6 +908,20 @@ def add_funds_simulate(
     return add_funds_project(state=state, target=target)
 
 
+def _binary_read(
+    *, account: Account, symbol: str, outcome: str, venue: str | None
+) -> tuple[Instrument, AccountState, Contract, list[VenueBook]]:
+    """What sizing a trade in one outcome of an open binary market reads: the
+    instrument, the account's state, the contract priced as that state values it,
+    and the books (at `venue`, or every venue's)."""
+    clean = outcome_clean(outcome)
+    instrument = _open_binaries_get([symbol])[symbol]
+    state = account_state_load(account=account)
+    key = (instrument.pk, clean.value)
+    books = order_books_get(instrument=instrument, outcome=clean, venue=venue)
+    return instrument, state, _contracts_for(state, [key])[key], books
+
+
 def buying_power_get(
     *,
     account: Account,
@@ -923,14 +937,12 @@ def buying_power_get(
     A read: no lock. Raises NotFound, InvalidParams, Conflict
     `market_closed`, MarketDataUnavailable as `trade_simulate` does.
     """
-    outcome = outcome_clean(outcome)
-    instrument = _open_binaries_get([symbol])[symbol]
-    state = account_state_load(account=account)
-    key = (instrument.pk, outcome.value)
-    books = order_books_get(instrument=instrument, outcome=outcome, venue=venue)
+    instrument, state, contract, books = _binary_read(
+        account=account, symbol=symbol, outcome=outcome, venue=venue
+    )
     return buying_power_find(
         state=state,
-        contract=_contracts_for(state, [key])[key],
+        contract=contract,
         books=books,
         slippage_bps=slippage_bps,
         fee_of=fee_of_instrument(instrument, side=Side.BUY),
@@ -977,15 +989,13 @@ def selling_power_get(
     A read: no lock. Raises NotFound, InvalidParams, Conflict
     `market_closed`, MarketDataUnavailable as `trade_simulate` does.
     """
-    outcome = outcome_clean(outcome)
-    instrument = _open_binaries_get([symbol])[symbol]
-    state = account_state_load(account=account)
-    key = (instrument.pk, outcome.value)
-    books = order_books_get(instrument=instrument, outcome=outcome, venue=venue)
-    held, reserved = position_held(account=account, instrument=instrument, outcome=outcome.value)
+    instrument, state, contract, books = _binary_read(
+        account=account, symbol=symbol, outcome=outcome, venue=venue
+    )
+    held, reserved = position_held(account=account, instrument=instrument, outcome=contract.outcome)
     return selling_power_find(
         state=state,
-        contract=_contracts_for(state, [key])[key],
+        contract=contract,
         books=books,
         free=max(ZERO, held - reserved),
         slippage_bps=slippage_bps,

@@ -32,6 +32,7 @@ from accounts.services.api_keys import (
     api_key_identity_get,
     api_key_touch,
 )
+from portal import metrics
 from portal.api.parsers import json_loads
 from portal.api.throttles import (
     key_failure_record_async,
@@ -154,6 +155,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.slot_held = False
         self.tasks: set[asyncio.Task] = set()
         await self.accept()
+        metrics.websocket_opened("partner_stream")
+        self.counted_open = True
         self._spawn(self._auth_deadline())
 
     # -- plumbing ------------------------------------------------------------
@@ -245,6 +248,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted_open", False):
+            metrics.websocket_closed("partner_stream")
+            self.counted_open = False
         self.closing = True
         for task in list(self.tasks):
             task.cancel()
@@ -318,6 +324,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return None
 
     def _too_many(self) -> StreamError:
+        """The refusal of one connection too many for the key (counted as a refusal)."""
+        metrics.rate_limit_refused("stream_connections", transport="stream")
         limit = settings.STREAM_MAX_CONNECTIONS_PER_KEY
         return StreamError(
             ErrorCode.RATE_LIMITED,
