@@ -179,6 +179,15 @@ def parse_args() -> argparse.Namespace:
         default=300,
         help="requests per target for --profile (default 300)",
     )
+    parser.add_argument(
+        "--figures-store",
+        choices=("on", "off"),
+        default="on",
+        help="the server's FIGURES_STORE: on, reads served from the stored figures "
+        "(trading.services.figures_store; no engine runs here: the first read's write-back "
+        "stores them, and again every FIGURES_MAX_AGE_SECONDS); off, every read computes "
+        "(default on)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     if args.seconds <= 0 or args.concurrency < 1 or args.workers < 1 or args.warmup < 0:
@@ -350,7 +359,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_start(workers: int) -> tuple[subprocess.Popen, str]:
+def server_start(workers: int, figures_store: str = "on") -> tuple[subprocess.Popen, str]:
     """uvicorn on the bench settings, this database and Redis prefix; (process, base URL)."""
     import httpx
 
@@ -358,6 +367,7 @@ def server_start(workers: int) -> tuple[subprocess.Popen, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "settings_bench",
+        "FIGURES_STORE": "true" if figures_store == "on" else "false",
         "PYTHONPATH": os.pathsep.join(
             [str(BENCH), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
@@ -1113,7 +1123,7 @@ def main() -> int:
             f"{perps} perpetual positions on {PERP_VENUE}, all bought with order_execute; "
             "an API key with scopes intelligence, read"
         )
-        server, base = server_start(args.workers)
+        server, base = server_start(args.workers, args.figures_store)
         bench = Bench(base, key, expected, server.pid, url, name)
         print(
             f"server: uvicorn portal.asgi:application on {base}, {args.workers} worker(s), "
@@ -1121,7 +1131,8 @@ def main() -> int:
             f"{min(settings.API_RATE_LIMITS.values()):,}/min per key and group (the throttle "
             "runs on every request but never refuses one; the real market_data limit, "
             f"300/min per key, would cap this test at 5 requests/s); DB_CONN_MAX_AGE "
-            f"{SERVER_CONN_MAX_AGE}; Redis prefix {settings.KEY_PREFIX}"
+            f"{SERVER_CONN_MAX_AGE}; Redis prefix {settings.KEY_PREFIX}; FIGURES_STORE "
+            f"{args.figures_store}"
         )
         print(
             f"load: {args.client_processes} load generator process(es) (httpx, asyncio), "

@@ -48,8 +48,13 @@ same seeded accounts; the server, the engine and this process's bare sender all
 use that layer:
 
 - configured: CHANNEL_LAYERS as portal/settings has it
-  (channels_redis.pubsub.RedisPubSubChannelLayer: one PUBLISH per group_send;
-  each server process streams its subscriptions on one connection);
+  (portal.channel_layer.RedisPubSubBatchChannelLayer: Redis pub/sub, each server
+  process streams its subscriptions on one connection; the engine publishes a
+  tick's updates in one pipeline with group_send_batch; the bare path still
+  group_sends one message per round trip);
+- pubsub: channels_redis.pubsub.RedisPubSubChannelLayer, the same pub/sub
+  without group_send_batch: the engine publishes one PUBLISH per update, on one
+  round trip each (the product before the batch);
 - list: channels_redis.core.RedisChannelLayer with its default capacity (100),
   the product's layer before: every socket of one server process shares one
   Redis sorted set as its inbox, holding at most `capacity` messages, so a
@@ -135,7 +140,7 @@ def parse_args() -> argparse.Namespace:
         default="configured,list,list-capacity",
         help="channel layers to run, in order (default configured,list,list-capacity): "
         "configured = the product's settings; capacity = RedisChannelLayer with a raised "
-        "capacity; pubsub = RedisPubSubChannelLayer",
+        "capacity; pubsub = RedisPubSubChannelLayer without the batch",
     )
     parser.add_argument(
         "--round-timeout",
@@ -599,6 +604,12 @@ LAYERS = {
     layer.name: layer
     for layer in (
         Layer("configured", "the product's CHANNEL_LAYERS (portal/settings)", None),
+        Layer(
+            "pubsub",
+            "channels_redis.pubsub.RedisPubSubChannelLayer: no group_send_batch, so the "
+            "engine publishes one message per round trip (the product before the batch)",
+            "channels_redis.pubsub.RedisPubSubChannelLayer",
+        ),
         Layer(
             "list",
             "channels_redis.core.RedisChannelLayer, default capacity 100",

@@ -9,7 +9,8 @@ deploy/compose.yaml, the exec probes in deploy/k8s/).
 - feed, engine, worker: the heartbeat of that kind of process in Redis
   (portal.heartbeats: `<REDIS_KEY_PREFIX>:heartbeat:<name>`) is younger than
   the same limits /ready/ uses (READY_*_MAX_AGE_SECONDS); the engine's must
-  also say it holds its tick subscription.
+  also say it holds its tick subscription (with ENGINE_SHARDS > 1: the heartbeat
+  of its shard, `engine-<ENGINE_SHARD_INDEX mod ENGINE_SHARDS>`).
 - beat: beat has no heartbeat of its own; the workers' heartbeat comes from
   the outbox dispatcher, which only beat schedules, so a fresh one shows beat
   is scheduling.
@@ -91,6 +92,9 @@ def check_heartbeat(role: str, *, live: bool) -> tuple[bool, str]:
     import redis
 
     name, limit_env, default = HEARTBEATS[role]
+    shards = int(os.environ.get("ENGINE_SHARDS", "1"))
+    if role == "engine" and shards > 1:  # this container's shard (portal.heartbeats)
+        name = f"engine-{int(os.environ.get('ENGINE_SHARD_INDEX', '0')) % shards}"
     limit = float(os.environ.get(limit_env, default)) * (LIVE_FACTOR if live else 1.0)
     prefix = os.environ.get("REDIS_KEY_PREFIX", "portal")
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -8,9 +8,10 @@ process restarted. `/ready/` asks what the product needs to do its job
 - `database`: PostgreSQL (SQLite under `make run`) does not answer `SELECT 1`;
 - `redis`: Redis does not answer PING;
 - `marketdata`: the feed has not published for READY_FEED_MAX_AGE_SECONDS;
-- `engine`: the margin engine has not beaten for READY_ENGINE_MAX_AGE_SECONDS,
-  or has lost its tick subscription (it also shows how many accounts have
-  margin calls deferred because their prices are stale);
+- `engine`: the margin engine (each shard's, when ENGINE_SHARDS > 1) has not
+  beaten for READY_ENGINE_MAX_AGE_SECONDS, or has lost its tick subscription
+  (it also shows how many accounts have margin calls deferred because their
+  prices are stale);
 - `worker`: no Celery worker has run the outbox dispatcher for
   READY_WORKER_MAX_AGE_SECONDS (beat, broker or workers down; it also shows
   how many outbox items are overdue).
@@ -34,7 +35,7 @@ from health_check.contrib.redis import Redis
 from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 
-from portal.heartbeats import Heartbeat, heartbeat_read
+from portal.heartbeats import Heartbeat, engine_heartbeats, heartbeat_read
 
 RETRY_AFTER_SECONDS = 5
 CHECK_TIMEOUT = datetime.timedelta(seconds=3)
@@ -100,6 +101,36 @@ class MarginEngineCheck(_HeartbeatCheck):
     def judge(self, beat: Heartbeat) -> None:
         if not beat.detail.get("subscribed", True):
             raise ServiceUnavailable("The margin engine lost its tick subscription.")
+
+    def run(self) -> None:
+        """One heartbeat per shard when ENGINE_SHARDS > 1: every shard must be fresh
+        and subscribed; the detail has each shard's own (`shards`)."""
+        beats = engine_heartbeats()
+        if len(beats) == 1:
+            super().run()
+            return
+        self.detail["max_age_seconds"] = limit = settings.READY_ENGINE_MAX_AGE_SECONDS
+        shards, failures = {}, []
+        for name, label in beats:
+            try:
+                beat = heartbeat_read(name)
+            except redis.RedisError as exc:
+                raise ServiceUnavailable("Redis is unreachable: no heartbeat can be read.") from exc
+            if beat is None:
+                failures.append(f"{label} has not reported in the last hour")
+                continue
+            age = beat.age()
+            shards[name] = {**beat.detail, "age_seconds": round(age, 3)}
+            if age > limit:
+                failures.append(f"{label} last reported {age:.0f} s ago")
+            elif not beat.detail.get("subscribed", True):
+                failures.append(f"{label} lost its tick subscription")
+        self.detail["shards"] = shards
+        self.detail["calls_deferred_stale"] = sum(
+            int(beat.get("calls_deferred_stale", 0)) for beat in shards.values()
+        )
+        if failures:
+            raise ServiceUnavailable("; ".join(failures) + ".")
 
 
 @dataclasses.dataclass

@@ -3,9 +3,9 @@
 Each process of a kind stores `<prefix>:heartbeat:<name>` in Redis: the time of
 its last sign of life and a few facts about its state. The market-data feed
 beats when it publishes, the margin engine holding its role on every turn of
-its loop, Celery workers when they run the outbox dispatcher. A
-beat that cannot be stored (Redis down) is skipped: the reader then sees it
-age, which is the truth.
+its loop (one heartbeat per shard, `engine-<i>`, when ENGINE_SHARDS > 1),
+Celery workers when they run the outbox dispatcher. A beat that cannot be
+stored (Redis down) is skipped: the reader then sees it age, which is the truth.
 """
 
 import logging
@@ -17,6 +17,7 @@ import orjson
 import redis
 
 from portal.redis import redis_client, redis_key
+from portal.shards import shards_count
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,22 @@ def heartbeat_beat(name: str, **detail: Any) -> None:
         redis_client().set(heartbeat_key(name), value, ex=EXPIRES_SECONDS)
     except redis.RedisError:
         logger.debug("heartbeat of %s not stored: Redis unreachable", name)
+
+
+def engine_heartbeat_name(index: int = 0, count: int = 1) -> str:
+    """The heartbeat of margin engine shard `index` of `count` ("engine" with one shard)."""
+    return "engine" if count <= 1 else f"engine-{index}"
+
+
+def engine_heartbeats() -> list[tuple[str, str]]:
+    """(heartbeat name, label) of every margin engine shard settings.ENGINE_SHARDS names."""
+    count = shards_count()
+    if count == 1:
+        return [("engine", "Margin engine")]
+    return [
+        (engine_heartbeat_name(index, count), f"Margin engine shard {index} of {count}")
+        for index in range(count)
+    ]
 
 
 def heartbeat_read(name: str) -> Heartbeat | None:

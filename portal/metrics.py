@@ -116,6 +116,18 @@ TICK_PUSH_SECONDS = Histogram(
     "updates to the channel layer.",
     buckets=LATENCY_BUCKETS,
 )
+PUSH_BATCH_SECONDS = Histogram(
+    "portal_push_batch_seconds",
+    "Time to publish one batch of channel-layer pushes (trading.broadcasts): "
+    "mode=pipelined (one pipeline per batch) or per_message (one round trip each).",
+    ["mode"],
+    buckets=ENGINE_BUCKETS,
+)
+PUSH_MESSAGES = Counter(
+    "portal_push_messages",
+    "Channel-layer messages published by trading.broadcasts, by mode (see above).",
+    ["mode"],
+)
 MARGIN_CALLS = Counter(
     "portal_margin_calls",
     "Margin calls by event: opened, resolved (health back above maintenance), "
@@ -127,6 +139,27 @@ LIQUIDATIONS = Counter(
     "Liquidations carried out: kind=account (margin call / threshold; status "
     "completed or shortfall) or perp_isolated (one isolated perp position).",
     ["kind", "status"],
+)
+
+# --- Figures served from the engine (trading.services.figures_store) ---------------
+FIGURES_READS = Counter(
+    "portal_figures_reads",
+    "Reads of an account's priced figures (GET positions, GET margin, the dashboard) by "
+    "outcome: hit (stored figures served), or why they were computed: missing, "
+    "account_changed, quotes_moved, refdata_changed, expired, off, redis_error.",
+    ["part", "outcome"],
+)
+FIGURES_STORED = Counter(
+    "portal_figures_stored",
+    "Accounts' priced figures written to the store, by writer: engine (after an "
+    "evaluation) or reader (computed on a miss and written back).",
+    ["writer"],
+)
+FIGURES_STORE_SECONDS = Histogram(
+    "portal_figures_store_seconds",
+    "The margin engine's figures step per batch: pricing and presenting the evaluated "
+    "accounts' figures and writing them in one pipeline.",
+    buckets=ENGINE_BUCKETS,
 )
 
 # --- Celery ---------------------------------------------------------------------
@@ -227,6 +260,22 @@ def engine_turn_observed(*, kind: str, seconds: float, accounts: int) -> None:
 def tick_pushed(tick_ts: float) -> None:
     """The engine handed a tick's updates to the layer; `tick_ts` is the tick's epoch time."""
     TICK_PUSH_SECONDS.observe(max(0.0, time.time() - tick_ts))
+
+
+def figures_read(part: str, outcome: str) -> None:
+    FIGURES_READS.labels(part, outcome).inc()
+
+
+def figures_stored(writer: str, accounts: int, seconds: float | None = None) -> None:
+    FIGURES_STORED.labels(writer).inc(accounts)
+    if seconds is not None:
+        FIGURES_STORE_SECONDS.observe(seconds)
+
+
+def push_batch_observed(*, mode: str, messages: int, seconds: float) -> None:
+    """trading.broadcasts published `messages` channel-layer messages in `seconds`."""
+    PUSH_BATCH_SECONDS.labels(mode).observe(seconds)
+    PUSH_MESSAGES.labels(mode).inc(messages)
 
 
 def websocket_opened(kind: str) -> None:

@@ -101,6 +101,15 @@ def refdata_get(
     return value
 
 
+def refdata_version() -> int | None:
+    """The reference data's version as this thread last validated it (at most
+    settings.REFDATA_MAX_AGE old); None with Redis unreachable. Values derived from
+    reference data (the margin engine's stored figures) carry it, to be dropped when
+    it moves."""
+    version = _generation().version
+    return None if version == _UNCHECKED else version
+
+
 def refdata_clear() -> None:
     """Drop this process's cached values (the next read reloads them)."""
     global _current

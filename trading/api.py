@@ -29,24 +29,19 @@ from portal.api.views import (
     validated,
 )
 from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, VENUE_FAILURES, ErrorCode, NotFound
-from portal.money import dec, money, price, qty
+from portal.money import money, price, qty
 from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.models import Order
 from trading.presenters import (
-    exposure_present,
     leverage_levels_present,
     leverage_present,
     leverage_result_present,
-    margin_position_present,
     margin_projection_present,
-    margin_summary_present,
     order_of,
-    position_present,
-    timestamp,
 )
-from trading.selectors import margin_overview_get, margin_utilization_get, position_book_get
 from trading.services.execute import order_execute
+from trading.services.figures_store import account_figures_get
 from trading.services.orders import position_close
 from trading.services.perps import LeverageStatus, leverage_get, leverage_levels, leverage_set
 from trading.services.simulation import portfolio_what_if
@@ -77,15 +72,8 @@ class PositionListApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         account = self.account_get(request)
-        book = position_book_get(account=account)
-        return Response(
-            {
-                "account_id": account.public_id,
-                "margin_utilization": dec(margin_utilization_get(book.portfolio)),
-                "as_of": timestamp(book.portfolio.at),
-                "positions": [position_present(view) for view in book.positions],
-            }
-        )
+        # Stored by the margin engine when current, else computed (figures_store).
+        return Response(account_figures_get(account=account, part="positions"))
 
 
 class PositionCloseApi(ApiView):
@@ -213,30 +201,8 @@ class MarginApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         account = self.account_get(request)
-        overview = margin_overview_get(account=account)
-        summary = overview.summary
-        views = {view.position_id: view for view in overview.positions}
-        return Response(
-            {
-                "account_id": account.public_id,
-                "margin_enabled": account.margin_enabled,
-                **margin_summary_present(summary),
-                "initial_margin_requirement": dec(overview.initial_threshold),
-                "maintenance_margin_requirement": dec(overview.maintenance_threshold),
-                "by_asset_class": {
-                    group.asset_class: exposure_present(group) for group in overview.by_asset_class
-                },
-                "by_venue": [
-                    {"venue": group.venue, "asset_class": group.asset_class}
-                    | exposure_present(group)
-                    for group in overview.by_venue
-                ],
-                "breakdown": [
-                    margin_position_present(row, views[row.position_id])
-                    for row in summary.breakdown
-                ],
-            }
-        )
+        # Stored by the margin engine when current, else computed (figures_store).
+        return Response(account_figures_get(account=account, part="margin"))
 
 
 class MarginSimulateApi(ApiView):

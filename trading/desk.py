@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from accounts.models import Account, LinkedCredential, OutboxItem, User, WithdrawalRequest
 from accounts.staff import account_ops_href, staff_link
 from portal import format as fmt
-from portal.heartbeats import heartbeat_read
+from portal.heartbeats import engine_heartbeats, heartbeat_read
 from trading import margin
 from trading.enqueue import ACCOUNT_LIQUIDATE
 from trading.models import Liquidation, MarginCall, Order, Position
@@ -446,7 +446,16 @@ def _processes() -> Section:
         empty="",
         total_label="down or late",
     )
-    for name, label, limit_setting in PROCESSES:
+    processes = [
+        shard_process
+        for name, label, limit_setting in PROCESSES
+        for shard_process in (
+            [(shard, shard_label, limit_setting) for shard, shard_label in engine_heartbeats()]
+            if name == "engine"
+            else [(name, label, limit_setting)]
+        )
+    ]
+    for name, label, limit_setting in processes:
         limit = float(getattr(settings, limit_setting, 60))
         try:
             beat = heartbeat_read(name)

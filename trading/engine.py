@@ -32,12 +32,20 @@ batch evaluates every account under them. Between ticks it picks up changed acco
 IDLE_SECONDS. The clock is injectable; a Redis or database error costs one
 batch, not the process; `stop()` ends the loop after the current batch.
 
-One engine runs per Redis (`portal.redis.Leadership`): another one started
-meanwhile stands by and takes over when the first stops. After a lost tick
+Shards (`portal.shards`, settings ENGINE_SHARDS): engine `i` of N owns the
+accounts whose stable id hash mod N is `i`: its book loads only those, it
+takes only its shard's "accounts changed" set, and it evaluates and acts
+(calls, alerts, pushes, snapshots) for them only. Every shard subscribes to
+the tick channel (Redis pub/sub delivers every tick to every subscriber);
+the market-wide step after a batch (resting orders, perp isolation) is
+shard 0's. One engine runs per shard per Redis (`portal.redis.Leadership`,
+a lock per shard; with one shard the lock of old): another one started
+meanwhile for the same shard stands by and takes over when the first stops
+or its lock expires (ENGINE_LOCK_TTL_SECONDS). After a lost tick
 subscription or a lost and regained role (a Redis restart) the engine
 re-subscribes with back-off and rebuilds its book from PostgreSQL with a full
 sweep, since ticks and "accounts changed" marks may have been missed. It
-beats its heartbeat (`portal.heartbeats`, "engine") on every turn.
+beats its heartbeat (`portal.heartbeats`, "engine"; "engine-<i>" per shard) on every turn.
 `margin_sweep_full` runs one sweep apart from it, as a safety net.
 """
 
@@ -45,23 +53,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import numpy as np
 import redis
 from celery import current_app
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
 from portal import metrics
-from portal.heartbeats import heartbeat_beat
+from portal.heartbeats import engine_heartbeat_name, heartbeat_beat
 from portal.redis import Leadership, redis_client
+from portal.shards import Shard, shards_count
 from trading import margin
-from trading.broadcasts import MarginUpdate, desk_changed_broadcast, margin_updates_broadcast
+from trading.broadcasts import MarginUpdate, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
 from trading.models import HealthAlert, Instrument, MarginCall
 from trading.selectors import margin_params_get, money_decimal, price_max_age, ratio_decimal
+from trading.services.figures_store import figures_store
 from trading.services.health_alerts import HYSTERESIS, health_alerts_act
 from trading.services.margin_book import NO_ACCOUNTS, BookFigures, MarginBook
 from trading.services.margin_calls import LIQUIDATION_REQUEST_TTL_SECONDS, margin_calls_sync
@@ -157,11 +168,15 @@ class MarginEngine:
         consume_changes: bool = True,
         clock: Callable[[], float] = time.time,
         snapshot_rule: SnapshotRule | None = None,
+        shard: Shard | None = None,
+        lock_ttl: float | None = None,
     ):
         if sweep_every <= 0:
             raise ValueError("The sweep interval must be positive.")
         self.sweep_every = sweep_every
-        self.book = MarginBook()
+        self.shard = shard or Shard()
+        self._lock_ttl = lock_ttl
+        self.book = MarginBook(self.shard)
         self.snapshots = SnapshotTracker(snapshot_rule)
         self.stats = EngineStats()
         self._publish = publish
@@ -222,7 +237,9 @@ class MarginEngine:
             metrics.engine_turn_observed(
                 kind="batch", seconds=time.perf_counter() - started, accounts=int(affected.size)
             )
-        if batch is not None:
+            self._figures_store(figures)  # after calls and pushes: reads served from here
+        if batch is not None and self.shard.index == 0:
+            # Market-wide work (resting orders, perp isolation), not per account: shard 0's.
             _moved_markets_act(batch)
         return figures
 
@@ -352,6 +369,18 @@ class MarginEngine:
                 )
             )
 
+    def _figures_store(self, figures: BookFigures) -> None:
+        """Store the evaluated accounts' priced figures for the reads
+        (`trading.services.figures_store`); not in a sweep (every account: their
+        reads compute and write back) nor with `publish=False`. A Redis error costs
+        this step only: the reads compute meanwhile."""
+        if not self._publish:
+            return
+        try:
+            figures_store(account_ids=figures.account_id.tolist())
+        except redis.RedisError:
+            logger.warning("margin engine: could not store figures for a batch (Redis)")
+
     def _act(self, figures: BookFigures) -> None:
         self.stats.evaluated += len(figures)
         self._calls_act(figures)
@@ -437,10 +466,9 @@ class MarginEngine:
         self._pushed[figures.index[changed]] = current[changed]
         if not (self._publish and self._swept):
             return
-        if band_changed:
-            desk_changed_broadcast(reason="health")
         rows = figures.take(changed)
-        margin_updates_broadcast(
+        margin_updates_broadcast(  # one pipelined batch (with the desk's hint)
+            desk_reason="health" if band_changed else None,
             updates=[
                 MarginUpdate(
                     account_id=int(rows.account_id[i]),
@@ -459,7 +487,7 @@ class MarginEngine:
                     else datetime.fromtimestamp(rows.stale_since[i], tz=UTC),
                 )
                 for i in range(len(rows))
-            ]
+            ],
         )
         self.stats.pushes += len(rows)
 
@@ -473,11 +501,23 @@ class MarginEngine:
         A lost subscription is re-made with back-off (RETRY_SECONDS doubling
         up to RETRY_MAX_SECONDS), followed by a full sweep.
         """
-        with Leadership("margin engine", ttl=LOCK_TTL_SECONDS) as leadership:
+        with Leadership(self.lock_name, ttl=self.lock_ttl) as leadership:
             # Import the task modules now, so the first margin call does not pay for it.
             current_app.loader.import_default_modules()
             self._run(iterations, leadership)
         return self.stats
+
+    @property
+    def lock_ttl(self) -> float:
+        """Seconds the role's lock outlives a dead holder (settings ENGINE_LOCK_TTL_SECONDS,
+        else LOCK_TTL_SECONDS); a standby takes over within 4/3 of it."""
+        configured = getattr(settings, "ENGINE_LOCK_TTL_SECONDS", None)
+        return float(self._lock_ttl or configured or LOCK_TTL_SECONDS)
+
+    @property
+    def lock_name(self) -> str:
+        """The role's lock (`portal.redis.Leadership`): one per shard."""
+        return "margin engine" if self.shard.whole else f"margin engine {self.shard.label}"
 
     def stop(self) -> None:
         """Finish after the current batch; safe to call from a signal handler."""
@@ -526,7 +566,9 @@ class MarginEngine:
             return
         self._beaten_at = now
         heartbeat_beat(
-            "engine",
+            engine_heartbeat_name(self.shard.index, self.shard.count),
+            shard=self.shard.index,
+            shards=self.shard.count,
             subscribed=subscribed,
             accounts=self.book.n_accounts,
             batches=self.stats.batches,
@@ -602,7 +644,21 @@ def margin_sweep_full() -> tuple[int, EngineStats]:
     lock), requests liquidations and stores due snapshots; pushes nothing and
     leaves the "accounts changed" set to the engine, so it is safe to run
     alongside it, and twice.
+
+    With ENGINE_SHARDS > 1 it sweeps shard after shard, each with a book of
+    its own accounts only (`portal.shards`: every account is in exactly one
+    shard, so each is evaluated exactly once, and the memory held is one
+    shard's book, not all of them at once).
     """
-    engine = MarginEngine(publish=False, consume_changes=False)
-    figures = engine.sweep()
-    return len(figures), engine.stats
+    count = shards_count()
+    total, stats = 0, EngineStats()
+    for index in range(count):
+        engine = MarginEngine(
+            publish=False, consume_changes=False, shard=Shard(index=index, count=count)
+        )
+        total += len(engine.sweep())
+        for field in fields(EngineStats):
+            setattr(
+                stats, field.name, getattr(stats, field.name) + getattr(engine.stats, field.name)
+            )
+    return total, stats

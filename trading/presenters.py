@@ -21,10 +21,11 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from portal.money import ZERO, dec, money, price, qty
-from trading.models import Fill, Order
+from trading.models import Fill, Instrument, Order
 from trading.selectors import (
     AccountMargin,
     ExposureGroup,
+    MarginOverview,
     PositionMargin,
     PositionView,
     contract_symbol,
@@ -327,6 +328,100 @@ def exposure_present(group: ExposureGroup) -> dict[str, Any]:
         "unrealized_pnl": money(group.unrealized_pnl),
         "adjusted_value": money(group.adjusted_value),
         "isolated_margin": money(group.isolated_margin),
+    }
+
+
+# ---------------------------------------------------------------------------
+# The account's priced figures: GET positions' and GET margin's bodies (also stored by
+# the margin engine, `trading.services.figures_store`, and read by the streams)
+
+
+def positions_body_present(
+    *,
+    account_id: str,
+    utilization: Decimal | None,
+    at: datetime,
+    positions: Sequence[PositionView],
+) -> dict[str, Any]:
+    """GET positions: the account's open positions and its margin utilization."""
+    return {
+        "account_id": account_id,
+        "margin_utilization": dec(utilization),
+        "as_of": timestamp(at),
+        "positions": [position_present(view) for view in positions],
+    }
+
+
+def margin_body_present(
+    *, account_id: str, margin_enabled: bool, overview: MarginOverview
+) -> dict[str, Any]:
+    """GET margin: the summary, the thresholds, exposure by class and venue, and the
+    binary positions' contributions."""
+    summary = overview.summary
+    views = {view.position_id: view for view in overview.positions}
+    return {
+        "account_id": account_id,
+        "margin_enabled": margin_enabled,
+        **margin_summary_present(summary),
+        "initial_margin_requirement": dec(overview.initial_threshold),
+        "maintenance_margin_requirement": dec(overview.maintenance_threshold),
+        "by_asset_class": {
+            group.asset_class: exposure_present(group) for group in overview.by_asset_class
+        },
+        "by_venue": [
+            {"venue": group.venue, "asset_class": group.asset_class} | exposure_present(group)
+            for group in overview.by_venue
+        ],
+        "breakdown": [
+            margin_position_present(row, views[row.position_id]) for row in summary.breakdown
+        ],
+    }
+
+
+def prices_present(positions: Sequence[PositionView], *, stale_after_seconds: float) -> dict:
+    """Whether the positions' prices are delayed (the dashboard's banner), and since when."""
+    delayed = [view for view in positions if view.stale]
+    since = [view.quoted_at for view in delayed if view.quoted_at is not None]
+    return {
+        "stale": bool(delayed),
+        "stale_since": min(since).isoformat() if since else None,
+        "stale_after_seconds": int(stale_after_seconds),
+        "symbols": sorted({view.symbol for view in delayed}),
+    }
+
+
+def dashboard_figures_present(
+    overview: MarginOverview, *, stale_after_seconds: float
+) -> dict[str, Any]:
+    """The dashboard's priced figures (`trading.web.figures.dashboard_snapshot`): the
+    summary, the breakdown by contribution with each position's P&L, the perps and
+    the prices' freshness, in the API's shapes."""
+    summary = overview.summary
+    views = {view.position_id: view for view in overview.positions}
+    breakdown = []
+    for row in summary.breakdown:
+        view = views[row.position_id]
+        position = position_present(view)
+        breakdown.append(
+            {
+                "position_id": row.position_id,
+                "title": row.title,
+                "outcome": row.outcome,
+                **margin_position_present(row, view),
+                "average_price": position["average_price"],
+                "pnl": position["pnl"],
+            }
+        )
+    return {
+        "as_of": timestamp(summary.at),
+        "summary": margin_summary_present(summary) | {"borrowing": summary.used_margin > ZERO},
+        "breakdown": breakdown,
+        "perps": [
+            {"position_id": view.position_id, **position_present(view)}
+            for view in overview.positions
+            if view.kind == Instrument.Kind.PERPETUAL
+        ],
+        "prices": prices_present(overview.positions, stale_after_seconds=stale_after_seconds),
     }
 
 

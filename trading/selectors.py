@@ -224,7 +224,11 @@ def _price_marked(
 
 
 def contract_prices_get(
-    keys: Iterable[tuple[int, str]], *, instruments: dict[int, Instrument], now: datetime
+    keys: Iterable[tuple[int, str]],
+    *,
+    instruments: dict[int, Instrument],
+    now: datetime,
+    quoted: dict[str, datetime | None] | None = None,
 ) -> dict[tuple[int, str], ContractPrice]:
     """The price of each contract by (instrument id, outcome; "" for a perpetual): the
     one pricing of positions, behind `contracts_get` and `positions_priced_load`.
@@ -237,14 +241,18 @@ def contract_prices_get(
     its venue, its time and whether it is stale at `now` (`price_stale`). Listings
     come from the per-process catalog, quotes in one Redis round trip; stored marks
     are read (one query) only for contracts none of whose listings is quoted.
+    `quoted`, when given, receives the time of the quote each listing read was priced
+    from (None: never quoted): the quote version of the result
+    (`trading.services.figures_store`).
     """
     keys = set(keys)
     max_age = price_max_age()
     fresh_after = now - timedelta(seconds=max_age)
     listings = {pk: listings_get(instruments[pk]) for pk in {pk for pk, _ in keys}}
-    quotes = store.quotes_get_many(
-        listing.key for of_instrument in listings.values() for listing in of_instrument
-    )
+    listing_keys = [listing.key for of_instrument in listings.values() for listing in of_instrument]
+    quotes = store.quotes_get_many(listing_keys)
+    if quoted is not None:
+        quoted.update({key: quotes[key].ts if key in quotes else None for key in listing_keys})
     priced: dict[tuple[int, str], _Priced] = {}
     unquoted = []
     for key in keys:
@@ -397,6 +405,8 @@ class PricedPositions:
     prices: dict[tuple[int, str], ContractPrice]  # by (instrument id, outcome; "" for perps)
     contracts: dict[tuple[int, str], Contract]  # the binary ones, as margin_evaluate takes them
     at: datetime
+    # The time of the quote of every listing read (None: never quoted), by listing key.
+    quoted: dict[str, datetime | None] = field(default_factory=dict)
 
     def portfolio(self) -> Portfolio:
         """The accounts' cash (as passed in) and binary positions as margin-engine arrays,
@@ -444,7 +454,8 @@ def positions_priced_load(
         rows = [row for row in rows if row[2] in binary]
     keys = {(row[2], row[3]) for row in rows}
     now = timezone.now()
-    prices = contract_prices_get(keys, instruments=instruments, now=now)
+    quoted: dict[str, datetime | None] = {}
+    prices = contract_prices_get(keys, instruments=instruments, now=now, quoted=quoted)
     return PricedPositions(
         accounts=accounts,
         rows=rows,
@@ -456,6 +467,7 @@ def positions_priced_load(
             if instruments[key[0]].is_binary
         },
         at=now,
+        quoted=quoted,
     )
 
 
@@ -516,15 +528,20 @@ class AccountMargin:
 
 
 def margin_summaries_get(
-    accounts: Sequence[Account], *, portfolio: Portfolio | None = None
+    accounts: Sequence[Account],
+    *,
+    portfolio: Portfolio | None = None,
+    deposits: dict[int, Decimal] | None = None,
 ) -> list[AccountMargin]:
     """Margin figures of `accounts`, with each position's contribution, one evaluation
-    (of `portfolio` when the caller has loaded it)."""
+    (of `portfolio` when the caller has loaded it; with the `net_deposits_get` of
+    `deposits` when the caller has read them)."""
     params = margin_params_get()
     portfolio = portfolio or portfolio_load(accounts=accounts)
     result = portfolio.evaluate(params, per_position=True)
     _, haircuts = portfolio.contract_arrays(params)
-    deposits = net_deposits_get(account_ids=portfolio.account_ids)
+    if deposits is None:
+        deposits = net_deposits_get(account_ids=portfolio.account_ids)
     stale, stale_since = portfolio.stale_prices()
     breakdowns: list[list[PositionMargin]] = [[] for _ in portfolio.account_ids]
     for i, position_id in enumerate(portfolio.position_ids):
@@ -1053,19 +1070,56 @@ def _position_view(row: tuple, instrument: Instrument, price: ContractPrice) -> 
     )
 
 
-def position_book_get(*, account: Account) -> PositionBook:
-    """`account`'s open positions as the API shows them, and its margin inputs, from one
-    `positions_priced_load` (one statement, one Redis round trip).
-
-    Pass a freshly read Account row (its cash is used as it stands).
-    """
-    priced = positions_priced_load(accounts=[account])
+def _position_book(priced: PricedPositions) -> PositionBook:
+    """One account's PricedPositions as its PositionBook."""
     views = [
         _position_view(row[1:], priced.instruments[row[2]], priced.prices[(row[2], row[3])])
         for row in priced.rows
     ]
     views.sort(key=lambda view: view.symbol)
     return PositionBook(positions=views, portfolio=priced.portfolio())
+
+
+def position_book_get(*, account: Account) -> PositionBook:
+    """`account`'s open positions as the API shows them, and its margin inputs, from one
+    `positions_priced_load` (one statement, one Redis round trip).
+
+    Pass a freshly read Account row (its cash is used as it stands).
+    """
+    return _position_book(positions_priced_load(accounts=[account]))
+
+
+def priced_positions_split(priced: PricedPositions) -> list[PricedPositions]:
+    """Several accounts' PricedPositions as one per account (in `priced.accounts`
+    order), each as `positions_priced_load` would have read it for that account alone
+    at the same instant (its rows, prices and contracts only)."""
+    rows: dict[int, list[tuple]] = {account.pk: [] for account in priced.accounts}
+    for row in priced.rows:
+        rows[row[0]].append(row)
+    split = []
+    for account in priced.accounts:
+        own = rows[account.pk]
+        keys = {(row[2], row[3]) for row in own}
+        split.append(
+            replace(
+                priced,
+                accounts=[account],
+                rows=own,
+                prices={key: priced.prices[key] for key in keys},
+                contracts={key: c for key, c in priced.contracts.items() if key in keys},
+            )
+        )
+    return split
+
+
+def position_books_get(
+    *, accounts: Sequence[Account]
+) -> list[tuple[PricedPositions, PositionBook]]:
+    """`position_book_get` of several accounts from one `positions_priced_load` (one
+    statement, one Redis round trip), each book as that call would give it, beside its
+    account's share of the load (`priced_positions_split`: its prices and quote times)."""
+    split = priced_positions_split(positions_priced_load(accounts=accounts))
+    return [(one, _position_book(one)) for one in split]
 
 
 def position_view_get(*, position: Position) -> PositionView:
@@ -1128,6 +1182,12 @@ def margin_overview_get(*, account: Account) -> MarginOverview:
     """
     book = position_book_get(account=account)
     (summary,) = margin_summaries_get([account], portfolio=book.portfolio)
+    return margin_overview_of(book, summary)
+
+
+def margin_overview_of(book: PositionBook, summary: AccountMargin) -> MarginOverview:
+    """An account's MarginOverview from its book and its summary (evaluated from
+    `book.portfolio`): `margin_overview_get`'s, from figures already computed."""
     contribution = {row.position_id: row.contribution for row in summary.breakdown}
     by_class: dict[str, ExposureGroup] = {
         name: ExposureGroup(venue="", asset_class=name) for name in ("prediction", "perpetual")

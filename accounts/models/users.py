@@ -145,6 +145,15 @@ class Account(models.Model):
         "booked or the order ends.",
         **money_field_kwargs(),
     )
+    figures_version = models.PositiveBigIntegerField(
+        default=0,
+        db_default=0,  # rows written by raw SQL (bench seeding, triggers' peers) start at 0
+        editable=False,
+        help_text="Goes up by one in the transaction that changes what the account's priced "
+        "figures rest on (its cash, holds, reservations, margin flag, linked cash or "
+        "positions): set by database triggers, whatever wrote the row. Figures stored by "
+        "the margin engine (trading.services.figures_store) are served only while it matches.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

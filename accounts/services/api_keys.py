@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, User
 from accounts.services.audit import audit_record
+from portal.db import pk_get
 from portal.errors import Forbidden, InvalidParams, NotFound
 from portal.redis import redis_client, redis_key
 from portal.refdata import refdata_get
@@ -188,7 +189,7 @@ class KeyIdentity:
             if not isinstance(public_id, str) or public_id not in self.account_public_ids:
                 raise NotFound(f"No account {public_id!r} for this key.")
             pk = self.account_ids[self.account_public_ids.index(public_id)]
-        return Account.objects.get(pk=pk)
+        return pk_get(Account, pk)  # every API request: one fixed statement
 
 
 def _identity_load(key_hash: str) -> KeyIdentity | None:

@@ -20,6 +20,7 @@ from portal.errors import Conflict, ErrorCode
 from portal.money import ZERO, quantize_money
 from portal.redis import redis_client, redis_key
 from portal.refdata import refdata_get
+from portal.shards import shard_of, shards_count
 
 
 class UnbalancedJournal(ValueError):
@@ -152,15 +153,30 @@ def journal_post(
     return journal
 
 
-def accounts_changed_key() -> str:
+def accounts_changed_key(shard: int = 0) -> str:
     """Redis set of account ids whose cash or positions changed since the margin
-    engine last reloaded them (every fill, deposit or withdrawal posts a journal)."""
-    return redis_key("accounts", "changed")
+    engine last reloaded them (every fill, deposit or withdrawal posts a journal).
+    One set per engine shard (`portal.shards`); with one shard, the one set of old."""
+    if shards_count() == 1:
+        return redis_key("accounts", "changed")
+    return redis_key("accounts", "changed", str(shard))
 
 
 def accounts_changed_mark(*, account_ids: Sequence[int]) -> None:
-    if account_ids:
+    """Add these ids to their shards' "accounts changed" sets (one round trip)."""
+    if not account_ids:
+        return
+    count = shards_count()
+    if count == 1:
         redis_client().sadd(accounts_changed_key(), *account_ids)
+        return
+    by_shard: dict[int, list[int]] = {}
+    for account_id in account_ids:
+        by_shard.setdefault(shard_of(int(account_id), count), []).append(account_id)
+    pipe = redis_client().pipeline(transaction=False)
+    for shard, ids in by_shard.items():
+        pipe.sadd(accounts_changed_key(shard), *ids)
+    pipe.execute()
 
 
 def cash_balance_from_ledger(account: Account) -> Decimal:

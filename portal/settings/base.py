@@ -169,10 +169,11 @@ CACHES = {
 # once, and never queued. Pushes are hints (every page and client re-reads a
 # snapshot when it (re)connects), and the list-based RedisChannelLayer drops
 # them anyway once a process's inbox holds `capacity` (100) messages: at 1,000
-# dashboards it lost half of them (bench/ws_fanout.py).
+# dashboards it lost half of them (bench/ws_fanout.py). The subclass adds
+# group_send_batch: a batch of pushes (the engine's tick) in one Redis pipeline.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "portal.channel_layer.RedisPubSubBatchChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{KEY_PREFIX}:asgi"},
     }
 }
@@ -194,7 +195,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler that sends only while it holds a Redis lock: 2 beats are safe.
+CELERY_BEAT_SCHEDULER = "portal.beat:LeaderScheduler"
 # No task may run longer than this (the longest, a ten-year report, takes seconds).
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
@@ -222,6 +224,27 @@ REPORT_STALE_SECONDS = env.int("REPORT_STALE_SECONDS", default=120)
 READY_FEED_MAX_AGE_SECONDS = env.float("READY_FEED_MAX_AGE_SECONDS", default=10.0)
 READY_ENGINE_MAX_AGE_SECONDS = env.float("READY_ENGINE_MAX_AGE_SECONDS", default=15.0)
 READY_WORKER_MAX_AGE_SECONDS = env.float("READY_WORKER_MAX_AGE_SECONDS", default=60.0)
+
+# Margin engine shards (portal.shards, trading.engine): ENGINE_SHARDS engines each own
+# the accounts whose stable id hash mod ENGINE_SHARDS is their ENGINE_SHARD_INDEX (or
+# `run_margin_engine --shard-index`), each under its own lock: a second process of a
+# shard stands by and takes over ENGINE_LOCK_TTL_SECONDS (at most 4/3 of it) after the
+# holder dies. The same ENGINE_SHARDS everywhere (web and workers mark changed accounts
+# per shard; /ready/ checks every shard's heartbeat). 1: one engine for every account.
+ENGINE_SHARDS = env.int("ENGINE_SHARDS", default=1)
+ENGINE_SHARD_INDEX = env.int("ENGINE_SHARD_INDEX", default=0)
+ENGINE_LOCK_TTL_SECONDS = env.float("ENGINE_LOCK_TTL_SECONDS", default=None)  # None: 30
+
+# Figures served from the engine (trading.services.figures_store): after each batch the
+# margin engine stores the evaluated accounts' GET positions / GET margin / dashboard
+# figures in Redis (at most FIGURES_STORE_MAX_ACCOUNTS a batch), and reads serve them
+# while the account's figures_version, the reference data and every quote they were
+# priced from are unchanged and they are younger than FIGURES_MAX_AGE_SECONDS (also the
+# keys' TTL); otherwise the read computes them and writes them back. FIGURES_STORE off:
+# every read computes, nothing is stored.
+FIGURES_STORE = env.bool("FIGURES_STORE", default=True)
+FIGURES_MAX_AGE_SECONDS = env.float("FIGURES_MAX_AGE_SECONDS", default=2.0)
+FIGURES_STORE_MAX_ACCOUNTS = env.int("FIGURES_STORE_MAX_ACCOUNTS", default=500)
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -256,8 +256,9 @@ def test_topology_web_and_worker_scale_singletons_do_not():
         if o["kind"] == "HorizontalPodAutoscaler"
     }
     assert hpa_targets == {"web", "worker"}
-    assert objects["Deployment", "beat"]["spec"]["replicas"] == 1
-    assert objects["Deployment", "beat"]["spec"]["strategy"]["type"] == "Recreate"
+    # beat leads by a Redis lock (portal.beat.LeaderScheduler): a standby is safe.
+    assert objects["Deployment", "beat"]["spec"]["replicas"] == 2
+    assert objects["Deployment", "beat"]["spec"]["strategy"]["type"] == "RollingUpdate"
     assert objects["Deployment", "feed"]["spec"]["replicas"] == 1
     assert objects["StatefulSet", "engine"]["spec"]["replicas"] == 1
     assert ("Service", objects["StatefulSet", "engine"]["spec"]["serviceName"]) in objects

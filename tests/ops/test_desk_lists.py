@@ -188,8 +188,9 @@ def test_the_engine_hints_the_desk_when_an_account_changes_band(markets, monkeyp
     account = trader("1000")
     buy(account, TRUMP, "1500")
     hints: list[str] = []
-    monkeypatch.setattr(
-        "trading.engine.desk_changed_broadcast", lambda *, reason: hints.append(reason)
+    monkeypatch.setattr(  # the hint goes out in the engine's batch of margin updates
+        "trading.engine.margin_updates_broadcast",
+        lambda *, updates, desk_reason=None: desk_reason and hints.append(desk_reason),
     )
     engine = MarginEngine()
     engine.sweep()

@@ -122,6 +122,11 @@ def _quote_parse(raw: bytes) -> Quote:
     return Quote.from_json(raw)
 
 
+def quote_parse(raw: bytes) -> Quote:
+    """A stored quote's raw value (as `quotes_key()` holds it), parsed once per process."""
+    return _quote_parse(raw)
+
+
 def quote_get(listing_key: str) -> Quote | None:
     """The latest quote of one listing ("SYMBOL@venue"), or None if never quoted."""
     raw = redis_client().hget(quotes_key(), listing_key)

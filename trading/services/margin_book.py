@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from accounts.models import Account
 from accounts.services.ledger import accounts_changed_key, accounts_changed_mark
 from portal.redis import redis_client
+from portal.shards import Shard
 from trading import margin
 from trading.catalog import instruments_get
 from trading.marketdata import store
@@ -98,19 +99,23 @@ def _accounts():
     )
 
 
-def accounts_changed_pop() -> list[int]:
-    """Take every id from the "accounts changed" set, emptying it, in one atomic step."""
+def accounts_changed_pop(shard: int = 0) -> list[int]:
+    """Take every id from the (this shard's) "accounts changed" set, emptying it, in
+    one atomic step."""
+    key = accounts_changed_key(shard)
     pipe = redis_client().pipeline(transaction=True)
-    pipe.smembers(accounts_changed_key())
-    pipe.delete(accounts_changed_key())
+    pipe.smembers(key)
+    pipe.delete(key)
     members, _ = pipe.execute()
     return sorted(int(member) for member in members)
 
 
 class MarginBook:
-    """Cash and binary positions of every account, as margin-engine arrays."""
+    """Cash and binary positions of every account (of `shard`: the accounts
+    `portal.shards` gives it), as margin-engine arrays."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: Shard | None = None) -> None:
+        self.shard = shard or Shard()
         self.params = margin.MarginParams()
         # The policy's default until `load` reads the policy (no query in a constructor).
         self.price_max_age = float(
@@ -141,7 +146,7 @@ class MarginBook:
 
     def _derived_reset(self) -> None:
         self._grouping_all: margin.Grouping | None = None
-        self._order_all: margin.IntArray = NO_ACCOUNTS
+        self._order_all: margin.IntArray | slice = NO_ACCOUNTS
         self._holders: tuple[margin.IntArray, margin.IntArray] | None = None
 
     @property
@@ -171,16 +176,19 @@ class MarginBook:
         accounts keep their slots.
         """
         if consume_changes:
-            accounts_changed_pop()
+            accounts_changed_pop(self.shard.index)
         self.params = margin_params_get()
         self.price_max_age = price_max_age()
-        accounts = list(_accounts().order_by("pk"))
+        accounts = list(self.shard.filter(_accounts()).order_by("pk"))
         portfolio = portfolio_load(accounts=accounts)
         self._contracts_reset()
         self._apply(accounts, portfolio, everything=True)
 
     def refresh(self, *, account_ids: Sequence[int]) -> margin.IntArray:
-        """Reload these accounts' cash and positions; return their slots."""
+        """Reload these accounts' cash and positions (those of this shard); return their
+        slots."""
+        if not self.shard.whole:
+            account_ids = [pk for pk in account_ids if self.shard.owns(pk)]
         accounts = list(_accounts().filter(pk__in=account_ids).order_by("pk"))
         if not accounts:
             return NO_ACCOUNTS
@@ -192,7 +200,7 @@ class MarginBook:
         If reloading fails, the ids are marked again (nothing is lost) and
         the error propagates.
         """
-        account_ids = accounts_changed_pop()
+        account_ids = accounts_changed_pop(self.shard.index)
         if not account_ids:
             return NO_ACCOUNTS
         try:
@@ -345,8 +353,11 @@ class MarginBook:
         if indices is None:
             index = np.arange(self.n_accounts, dtype=np.int64)
             if self._grouping_all is None:
-                # Positions in account order: margin_evaluate's fast path.
-                self._order_all = np.argsort(self.position_account, kind="stable")
+                # Positions in account order: margin_evaluate's fast path. A full load
+                # leaves them so: then no gather at all (views of the book's arrays).
+                order = np.argsort(self.position_account, kind="stable")
+                in_order = bool((order == np.arange(order.size)).all())
+                self._order_all = slice(None) if in_order else order
                 self._grouping_all = margin.Grouping.build(
                     self.position_account[self._order_all],
                     self._contract_group[self.position_contract[self._order_all]],
@@ -371,8 +382,9 @@ class MarginBook:
         result = margin.margin_evaluate(
             grouping=grouping,
             quantity=self.quantity[positions],
-            price=self.contract_price[contract],
-            haircut=haircuts[contract],
+            # np.take: several times faster than fancy indexing for millions of positions.
+            price=np.take(self.contract_price, contract),
+            haircut=np.take(haircuts, contract),
             cash=self.cash[index],
             params=self.params,
         )

@@ -33,23 +33,21 @@ from trading.catalog import instrument_get
 from trading.models import Fill, Instrument, MarginCall, MarginSnapshot, Order, Position
 from trading.presenters import (
     margin_figures_present,
-    margin_position_present,
-    margin_summary_present,
     order_of,
-    position_present,
+    prices_present,
     timestamp,
 )
 from trading.selectors import (
     PositionView,
     contract_symbol,
     linked_syncs_pending,
-    margin_overview_get,
     margin_params_get,
     net_deposit_steps_get,
     price_max_age,
 )
 from trading.services.execute import execute_preview
 from trading.services.fees import fees_for_fill
+from trading.services.figures_store import account_figures_get
 from trading.services.fills import fill_notional
 from trading.services.perps import (
     LeverageRejectReason,
@@ -210,65 +208,41 @@ def margin_call_out(call: MarginCall | None) -> dict[str, Any] | None:
 
 def prices_out(positions: list[PositionView]) -> dict[str, Any]:
     """Whether the positions' prices are delayed (the dashboard's banner), and since when."""
-    delayed = [view for view in positions if view.stale]
-    since = [view.quoted_at for view in delayed if view.quoted_at is not None]
-    return {
-        "stale": bool(delayed),
-        "stale_since": min(since).isoformat() if since else None,
-        "stale_after_seconds": int(price_max_age()),
-        "symbols": sorted({view.symbol for view in delayed}),
-    }
+    return prices_present(positions, stale_after_seconds=price_max_age())
 
 
 def dashboard_snapshot(*, account: Account, history: bool = True) -> dict[str, Any]:
     """The dashboard of `account` (a freshly read row): its Margin Portfolio figures
-    as `margin_overview_get` computes them for the API, the breakdown by
-    contribution with each position's P&L, the perps, the open margin call and
-    (with `history`) the health history.
+    as GET margin serves them (stored by the margin engine when current, else
+    computed: `trading.services.figures_store`), the breakdown by contribution with
+    each position's P&L, the perps (`trading.presenters.dashboard_figures_present`),
+    the open margin call and (with `history`) the health history.
 
-    Statements: positions, net deposit, open margin call, history; one Redis
-    round trip for the quotes.
+    Statements: the open margin call, history (and, computing: positions, net
+    deposit); Redis round trips for the stored figures and quotes.
     """
-    overview = margin_overview_get(account=account)
-    summary = overview.summary
-    views = {view.position_id: view for view in overview.positions}
-    breakdown = []
-    for row in summary.breakdown:
-        view = views[row.position_id]
-        position = position_present(view)
-        breakdown.append(
-            {
-                "position_id": row.position_id,
-                "title": row.title,
-                "outcome": row.outcome,
-                **margin_position_present(row, view),
-                "average_price": position["average_price"],
-                "pnl": position["pnl"],
-            }
-        )
-    perps = [
-        {"position_id": view.position_id, **position_present(view)}
-        for view in overview.positions
-        if view.kind == Instrument.Kind.PERPETUAL
-    ]
+    figures = account_figures_get(account=account, part="dashboard")
+    summary = figures["summary"]
     call = MarginCall.objects.filter(account=account, status=MarginCall.Status.OPEN).first()
     credential = (
         None
         if account.is_custodial
         else LinkedCredential.objects.filter(account=account).select_related("account").first()
     )
-    borrowing = summary.used_margin > ZERO
+    health = summary["health"]
     snapshot = {
         "account": account_out(account),
         "link": link_out(credential),
-        "gauge": gauge_out(health=summary.health, borrowing=borrowing),
-        "as_of": timestamp(summary.at),
-        "summary": margin_summary_present(summary) | {"borrowing": borrowing},
+        "gauge": gauge_out(
+            health=None if health is None else Decimal(health), borrowing=summary["borrowing"]
+        ),
+        "as_of": figures["as_of"],
+        "summary": summary,
         "thresholds": thresholds_get(),
-        "breakdown": breakdown,
-        "perps": perps,
+        "breakdown": figures["breakdown"],
+        "perps": figures["perps"],
         "margin_call": margin_call_out(call),
-        "prices": prices_out(overview.positions),
+        "prices": figures["prices"],
     }
     if history:
         snapshot["history"] = history_get(account=account)
