@@ -251,6 +251,12 @@ def sentence(text: object, known: Mapping[str, str] | None = None) -> str:
     return text if text[-1] in ".!?…" else text + "."
 
 
+def contract(symbol: str, outcome: str | None = None) -> str:
+    """A contract as people name it: "TRUMP-WIN YES", "TRUMP-WIN NO", "BTC-PERP"
+    (`outcome` empty or None for a perp)."""
+    return f"{symbol} {outcome.upper()}" if outcome else symbol
+
+
 def trade(
     side: str,
     size: object,
@@ -263,8 +269,8 @@ def trade(
 ) -> str:
     """A fill as people say it: "Buy 1,086.96 TRUMP-WIN YES at 46¢ on Kalshi",
     "Sell 0.5 BTC-PERP at 67,250.50" (`size` contracts at the price `at`)."""
-    contract = f"{symbol} {outcome.upper()}" if outcome else symbol
-    text = f"{side.capitalize()} {quantity(size)} {contract} at {price(at, binary=binary)}"
+    size_text, at_text = quantity(size), price(at, binary=binary)
+    text = f"{side.capitalize()} {size_text} {contract(symbol, outcome)} at {at_text}"
     return f"{text} on {venue}" if venue else text
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.web_forms import DateRangeMixin, PortalForm
 from portal.forms import DayField, DecimalInputField, MoneyField, TextField, WholeNumberField
+from trading.catalog import instrument_get
 from trading.models import Instrument, Report
 
 SLIPPAGE_BPS_DEFAULT = 50
@@ -129,7 +130,7 @@ class TicketForm(forms.Form):
         if not symbol:
             return data
         base, _, suffix = symbol.partition(":")
-        instrument = Instrument.objects.filter(symbol=base.strip()).only("kind").first()
+        instrument = instrument_get(symbol=base.strip())
         if instrument is None:
             self.add_error("symbol", f"There is no market called {base.strip()}.")
             return data

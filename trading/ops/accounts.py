@@ -129,15 +129,9 @@ def _positions(account: Account, snapshot: dict[str, Any]) -> list[dict[str, Any
         row["instrument"] = instrument
         addon = getattr(instrument, "haircut_addon", None) if instrument else None
         row["haircut_addon"] = addon.addon if addon is not None else None
-        row["label"] = _contract_label(row["symbol"], row["binary"])
+        base, _, outcome = row["symbol"].partition(":")
+        row["label"] = fmt.contract(base, (outcome or "yes") if row["binary"] else "")
     return rows
-
-
-def _contract_label(symbol: str, binary: bool) -> str:
-    if not binary:
-        return symbol
-    base, _, outcome = symbol.partition(":")
-    return f"{base} {(outcome or 'yes').upper()}"
 
 
 def _audit_rows(account: Account, credential: LinkedCredential | None) -> list[dict[str, Any]]:

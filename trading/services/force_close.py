@@ -40,14 +40,6 @@ def force_close_client_order_id(approval_public_id: str) -> str:
     return f"{CLIENT_ORDER_ID_PREFIX}{approval_public_id}"
 
 
-def contract_label(contract: Contract) -> str:
-    """ "TRUMP-WIN YES", "TRUMP-WIN NO", "BTC-PERP"."""
-    instrument = contract.instrument
-    if instrument.is_binary:
-        return f"{instrument.symbol} {contract.outcome.upper()}"
-    return instrument.symbol
-
-
 def _payload_read(payload: dict[str, Any]) -> tuple[Account, Contract, Decimal | None]:
     """The account, the contract and the quantity (None: all) a payload names."""
     public_id = str(payload.get("account") or "")
@@ -81,7 +73,7 @@ def force_close_check(payload: dict[str, Any]) -> str:
     non-custodial or closed account). A frozen account is closed all the same:
     freezing stops the customer, not ops reducing its risk."""
     account, contract, quantity = _payload_read(payload)
-    label = contract_label(contract)
+    label = fmt.contract(contract.instrument.symbol, contract.outcome)
     if not account.is_custodial:
         raise Forbidden(
             f"Account {account.public_id} is non-custodial: its positions are held at the "

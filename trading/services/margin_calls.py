@@ -404,10 +404,6 @@ def _dedupe_key(call: MarginCall, event: str) -> str:
     return f"margin_call:{call.pk}:{event}"
 
 
-def _usdc(amount: Decimal) -> str:
-    return usdc(amount)
-
-
 def _health(value: Decimal) -> str:
     """Health to two places, cut (not rounded): 0.999 never reads as the 1.00 it is below."""
     return ratio(Decimal(value).quantize(CENT, rounding=ROUND_DOWN))
@@ -441,9 +437,9 @@ def _opened_message(call: MarginCall, account: Account, policy: RiskPolicy) -> t
             f"Margin Health of account {account.public_id} fell to "
             f"{_health(call.health_at_open)}, below the maintenance requirement of "
             f"{ratio(policy.maintenance_threshold)} (Used Margin "
-            f"{_usdc(call.used_margin_at_open)}, Adjusted Equity "
-            f"{_usdc(call.adjusted_equity_at_open)}).\n\n"
-            f"Deposit at least {_usdc(deposit)} or reduce positions "
+            f"{usdc(call.used_margin_at_open)}, Adjusted Equity "
+            f"{usdc(call.adjusted_equity_at_open)}).\n\n"
+            f"Deposit at least {usdc(deposit)} or reduce positions "
             f"to meet the call. If Margin Health falls below "
             f"{ratio(policy.liquidation_threshold)}, or the call is still open at "
             f"{when(_deadline(call, policy))}, positions will be liquidated."
@@ -477,7 +473,7 @@ def _reminder_message(
             f"The margin call on account {public_id}, open since "
             f"{when(call.opened_at)}, is still open: Margin Health is {shown}, "
             f"below {ratio(policy.maintenance_threshold)} (reminder {number}).\n\n"
-            f"Deposit at least {_usdc(deposit)} or reduce positions now. Unless Margin "
+            f"Deposit at least {usdc(deposit)} or reduce positions now. Unless Margin "
             f"Health is back at "
             f"{ratio(policy.maintenance_threshold)} by {when(deadline)} "
             f"(about {hours_left} h from now), positions will be liquidated."

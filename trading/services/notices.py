@@ -17,7 +17,7 @@ from datetime import datetime
 from accounts.credential_keys import CredentialKeyError
 from accounts.models import LinkedCredential, Notification
 from accounts.services.notifications import account_notify
-from portal.format import price, quantity, usdc, when
+from portal.format import contract, price, quantity, usdc, when
 from portal.money import ZERO
 from trading.models import Fill, Order
 from trading.venues.tracking import (
@@ -28,12 +28,6 @@ from trading.venues.tracking import (
 )
 
 # --- Fills -----------------------------------------------------------------------------
-
-
-def contract_label(order: Order) -> str:
-    """How a person names the contract: "TRUMP-WIN YES", "BTC-PERP"."""
-    symbol = order.instrument.symbol
-    return f"{symbol} {order.outcome.upper()}" if order.outcome else symbol
 
 
 def fills_text(order: Order, fills: Sequence[Fill]) -> tuple[str, str]:
@@ -47,20 +41,20 @@ def fills_text(order: Order, fills: Sequence[Fill]) -> tuple[str, str]:
     average = sum((fill.quantity * fill.price for fill in fills), ZERO) / filled
     binary = order.instrument.is_binary
     verb = "bought" if order.side == Order.Side.BUY else "sold"
-    contract = contract_label(order)
+    label = contract(order.instrument.symbol, order.outcome)
     done = order.quantity is None or order.filled_quantity >= order.quantity
     size = quantity(filled)
     if not done and order.quantity is not None:
         size = f"{size} of {quantity(order.quantity)}"
     what = (
-        f"{verb} {size} {contract} at {price(average, binary=binary)} "
+        f"{verb} {size} {label} at {price(average, binary=binary)} "
         f"({usdc(notional)}, fees {usdc(fees)})"
     )
     if done:
-        title = f"Order filled: {verb} {quantity(filled)} {contract}"
+        title = f"Order filled: {verb} {quantity(filled)} {label}"
         body = f"Filled: {what}."
     else:
-        title = f"Order partly filled: {verb} {quantity(filled)} {contract}"
+        title = f"Order partly filled: {verb} {quantity(filled)} {label}"
         body = (
             f"Partly filled: {what}. In all {quantity(order.filled_quantity)} of "
             f"{quantity(order.quantity)} have filled so far."

@@ -19,7 +19,7 @@ the same instant.
 
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
@@ -70,11 +70,6 @@ from trading.services.simulation import (
 CENT = Decimal("0.01")
 HISTORY_DAYS = 30
 HISTORY_POINTS = 500  # the latest snapshots shown on the chart
-
-
-def _usdc(amount: Decimal) -> str:
-    """An amount in a sentence: "1,234.57 USDC" (cents, half up, as the page shows it)."""
-    return f"{amount.quantize(CENT, rounding=ROUND_HALF_UP):,} USDC"
 
 
 def _threshold(value: float) -> str:
@@ -565,9 +560,9 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
             "message": plan.refusal,
         }
     if plan.delta > ZERO:
-        message = f"{_usdc(plan.delta)} moves from cash into isolated margin."
+        message = f"{fmt.usdc(plan.delta)} moves from cash into isolated margin."
     elif plan.delta < ZERO:
-        message = f"{_usdc(-plan.delta)} of isolated margin is freed back to cash."
+        message = f"{fmt.usdc(-plan.delta)} of isolated margin is freed back to cash."
     else:
         message = "The isolated margin does not change."
     return result | {"message": message}

@@ -30,7 +30,7 @@ from accounts.models import Account
 from portal import format as fmt
 from portal.errors import DomainError, InvalidParams, SlippageExceeded
 from portal.money import ZERO, dec, money, price, qty, quantize_money
-from trading.catalog import venue_name
+from trading.catalog import instrument_get, venue_name
 from trading.models import Instrument, Order
 from trading.selectors import (
     margin_summary_get,
@@ -57,16 +57,13 @@ TIF_WORDS = {
 
 
 def contract_label(symbol: str) -> str:
-    """A contract as people read it: "TRUMP-WIN YES", "TRUMP-WIN NO", "BTC-PERP"."""
+    """A contract as people read it ("TRUMP-WIN YES", "BTC-PERP"), its kind from the
+    cached catalog."""
     base, _, suffix = symbol.partition(":")
-    instrument = Instrument.objects.filter(symbol=base).only("kind").first()
+    instrument = instrument_get(symbol=base)
     if instrument is None or not instrument.is_binary:
         return symbol
-    return f"{base} {(suffix or 'yes').upper()}"
-
-
-def price_text(value: object, *, binary: bool) -> str:
-    return fmt.price(value, binary=binary)
+    return fmt.contract(base, suffix or "yes")
 
 
 # ---------------------------------------------------------------------------
@@ -301,7 +298,7 @@ def _execute_projection(*, account: Account, data: dict[str, Any]) -> dict[str, 
     slippage = result["slippage_bps"]
     limit = data["slippage_bps"]
     verdict = (
-        f"Fills at about {price_text(result['average_price'], binary=binary)}, "
+        f"Fills at about {fmt.price(result['average_price'], binary=binary)}, "
         f"{fmt.quantity(slippage)} bps from the best price: within the {limit} bps allowed."
     )
     return result | {
@@ -337,9 +334,9 @@ def _slippage_refusal(data: dict[str, Any]) -> str | None:
     binary = contract.instrument.is_binary
     return (
         f"Slippage too high: this order would fill at about "
-        f"{price_text(estimate.average_price, binary=binary)}, "
+        f"{fmt.price(estimate.average_price, binary=binary)}, "
         f"{fmt.quantity(estimate.slippage_bps)} bps from the best price of "
-        f"{price_text(estimate.best_price, binary=binary)}, more than the "
+        f"{fmt.price(estimate.best_price, binary=binary)}, more than the "
         f"{request.slippage_bps} bps you allow. Trade a smaller size, use a limit order or "
         "allow more slippage."
     )
@@ -357,14 +354,14 @@ def _fill_text(preview: OrderPlacePreview, *, binary: bool) -> str:
         if preview.resting:
             return (
                 f"Nothing crosses now: all {fmt.quantity(request.quantity)} would rest at "
-                f"{price_text(request.limit, binary=binary)} on {venue_name(preview.venue)} "
+                f"{fmt.price(request.limit, binary=binary)} on {venue_name(preview.venue)} "
                 "until filled "
                 "or cancelled."
             )
         return "Nothing crosses the book now: the order would be cancelled with nothing filled."
     text = (
         f"{fmt.quantity(filled)} would fill now at about "
-        f"{price_text(preview.fill_average_price, binary=binary)} on {venue_name(preview.venue)}"
+        f"{fmt.price(preview.fill_average_price, binary=binary)} on {venue_name(preview.venue)}"
     )
     if preview.resting:
         return f"{text}; the other {fmt.quantity(left)} would rest at the limit."
@@ -411,7 +408,7 @@ def _place_projection(*, account: Account, data: dict[str, Any]) -> dict[str, An
     else:
         verdict = (
             f"About {fmt.quantity(slippage)} bps from the best price, never beyond your limit "
-            f"of {price_text(request.limit, binary=binary)}."
+            f"of {fmt.price(request.limit, binary=binary)}."
         )
     projection = None if preview.projection is None else figures.projection_out(preview.projection)
     if projection is not None and preview.refusal is not None:
