@@ -36,6 +36,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from accounts.audit_labels import action_label, object_type_label
 from accounts.models import (
     Account,
     Approval,
@@ -65,34 +66,6 @@ REASON_MAX = 2000
 
 ACCOUNT_PERMISSION = "accounts.change_account"
 HAIRCUT_PERMISSION = "trading.change_instrumenthaircut"
-
-# The audit log's action codes as the page words them (others: the code in words).
-AUDIT_ACTION_LABELS = {
-    "account_freeze": "Trading frozen",
-    "account_unfreeze": "Trading unfrozen",
-    "margin_override_granted": "Margin granted",
-    "margin_override_revoked": "Margin revoked",
-    "margin_override_automatic": "Margin set to automatic",
-    "margin_auto_enabled": "Margin turned on by volume",
-    "margin_auto_disabled": "Margin turned off by volume",
-    "haircut_addon_set": "Haircut add-on set",
-    "approval_proposed": "Change proposed",
-    "approval_approved": "Change approved",
-    "approval_applied": "Change applied",
-    "approval_failed": "Change could not be applied",
-    "approval_rejected": "Change rejected",
-    "approval_withdrawn": "Proposal withdrawn",
-    "add": "Added in the admin",
-    "change": "Changed in the admin",
-    "delete": "Deleted in the admin",
-}
-AUDIT_OBJECT_LABELS = {
-    "accounts.Account": "Account",
-    "accounts.Approval": "Approval",
-    "accounts.LinkedCredential": "Linked credential",
-    "accounts.WithdrawalRequest": "Withdrawal",
-    "trading.Instrument": "Instrument",
-}
 
 
 def _account_get(public_id: str) -> Account:
@@ -163,9 +136,8 @@ def _audit_rows(account: Account, credential: LinkedCredential | None) -> list[d
         rows.append(
             {
                 "entry": entry,
-                "action": AUDIT_ACTION_LABELS.get(entry.action)
-                or fmt.sentence(entry.action).rstrip("."),
-                "object": AUDIT_OBJECT_LABELS.get(entry.object_type, entry.object_type),
+                "action": action_label(entry.action),
+                "object": object_type_label(entry.object_type),
                 "reason": reason,
                 "changes": [
                     {
