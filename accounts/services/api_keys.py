@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import secrets
 import string
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,9 @@ PREFIX_SECRET_CHARS = 8
 ALPHABET = string.ascii_letters + string.digits
 # last_used_at is written at most this often per key (not on every request).
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# When this process last asked Redis whether to write last_used_at, by (key pk, prefix):
+# it asks at most once a LAST_USED_RESOLUTION per key, not on every request.
+_touch_asked: dict[tuple[int, str], float] = {}
 
 
 @dataclass(frozen=True)
@@ -236,10 +240,16 @@ def api_key_identity_get(key_hash: str) -> KeyIdentity | None:
 
 
 def api_key_touch(*, identity: KeyIdentity, address: str) -> None:
-    """Record the key's last use (at most once a minute per key; a Redis flag decides)."""
+    """Record the key's last use (at most once a minute per key; a Redis flag shared by
+    every process decides, and each process asks it at most once a minute per key)."""
+    seconds = LAST_USED_RESOLUTION.total_seconds()
+    now = time.monotonic()
+    asked = (identity.pk, identity.prefix)
+    if now - _touch_asked.get(asked, -seconds) < seconds:
+        return
+    _touch_asked[asked] = now
     flag = redis_key("api_key", "touched", str(identity.pk))
-    seconds = int(LAST_USED_RESOLUTION.total_seconds())
-    if redis_client().set(flag, 1, nx=True, ex=seconds):
+    if redis_client().set(flag, 1, nx=True, ex=int(seconds)):
         ApiKey.objects.filter(pk=identity.pk).update(
             last_used_at=timezone.now(), last_used_ip=address or None
         )

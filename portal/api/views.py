@@ -8,8 +8,9 @@ request acts on is resolved here, from the key's own accounts only.
 from typing import Any, NamedTuple, Protocol
 
 from django.db.models import Model
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.parsers import JsonParser
@@ -34,6 +35,15 @@ class ApiIdentity(Protocol):
         """The account named by `public_id` among the key's own (None: the key's only
         account). Raises InvalidParams or NotFound."""
         ...
+
+
+class ApiResponse(HttpResponse):
+    """A /v1 answer, already rendered: the body, status and headers of DRF's Response,
+    whose `data` it keeps for in-process callers and tests."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.content, status=response.status_code, headers=response.headers)
+        self.data = response.data
 
 
 class ApiView(APIView):
@@ -70,7 +80,11 @@ class ApiView(APIView):
         rate_limit = getattr(request, "rate_limit", None)
         if rate_limit is not None:
             response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"] = map(str, rate_limit)
-        return response
+        if not isinstance(response, Response):
+            return response  # a file or stream of the view's own
+        # Rendered here, in the view's thread: under ASGI, Django renders a template
+        # response (which DRF's is) through two more thread hand-offs of its own.
+        return ApiResponse(response.render())
 
     def account_get(self, request: Request) -> Any:
         """The account this request acts on: `account_id` (query string, or body for

@@ -172,8 +172,6 @@ def rest_call(
     except Resolver404:
         return Reply(404, orjson.dumps(error_body(ErrorCode.NOT_FOUND, f"No endpoint {path}.")))
     response = match.func(request, *match.args, **match.kwargs)
-    if hasattr(response, "render"):
-        response.render()
     return Reply(response.status_code, response.content, response.get("Retry-After"))
 
 
