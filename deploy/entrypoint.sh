@@ -43,5 +43,12 @@ if [ -n "${ENTRYPOINT_PRINT:-}" ]; then
     printf '%s\n' "$command"
     exit 0
 fi
+# prometheus_client's multiprocess directory (README "Metrics"), when set: it must exist,
+# and hold no samples of an earlier run (a container restarted in its pod keeps an
+# emptyDir), as `make run` empties var/prometheus.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+fi
 # The Procfile is part of the image (trusted); eval applies its ${VAR:-default}s and quotes.
 eval "exec ${command} \"\$@\""

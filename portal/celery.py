@@ -2,13 +2,17 @@
 
 Importing portal.logs and portal.metrics connects their Celery signals in every
 process (the request id in task headers; task outcomes and times); a worker's
-pool processes and beat switch tracing on when settings say so (portal.tracing).
+pool processes and beat switch tracing on when settings say so (portal.tracing);
+a worker's main process and beat serve their metrics when METRICS_PORT is set
+(portal.metrics.metrics_exporter_start: the worker's pool processes' samples
+reach it through PROMETHEUS_MULTIPROC_DIR).
 """
 
 import os
+from wsgiref.simple_server import WSGIServer
 
 from celery import Celery
-from celery.signals import beat_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 from portal import logs, metrics, tracing
 
@@ -30,3 +34,10 @@ def _worker_process_tracing(**kwargs) -> None:
 @beat_init.connect
 def _beat_tracing(**kwargs) -> None:
     tracing.tracing_setup()
+
+
+@worker_init.connect
+@beat_init.connect
+def _metrics_exporter(**kwargs) -> WSGIServer | None:
+    """In a worker's main process (before its pool starts) and in beat."""
+    return metrics.metrics_exporter_start()

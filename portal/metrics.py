@@ -17,11 +17,24 @@ samples to files there and `/metrics` on any web process sums them all
 (gauges: `livesum`, so a dead process's sockets do not count). Without it,
 `/metrics` shows the answering process's own samples (tests, a single process).
 
-Access (`metrics_allowed`): `/metrics` is never public. It answers a client
-whose address lies in settings.METRICS_ALLOWED_NETWORKS (loopback by default;
-nothing by default in production), or a request with
-`Authorization: Bearer <settings.METRICS_BEARER_TOKEN>` when that is set;
-everyone else gets 404, as for a page that does not exist.
+Processes without a web server in their pod or container (the margin engine,
+the feed, Celery workers and beat, deployed apart) serve their samples
+themselves (`metrics_exporter_start`, from their command or a Celery signal)
+when settings.METRICS_PORT is set, on METRICS_ADDRESS (loopback by default; the
+pod's address in Kubernetes); off by default. In multiprocess mode that is
+every process sharing the directory (a worker and its pool processes). The
+scrape-time gauges (outbox backlog, queue depth) are not among them: the web
+processes' `/metrics` reads those, so each is counted once.
+
+The margin engine's metrics carry a `shard` label (the shard's index, "0" with
+one shard: `portal.shards`), so a dashboard tells the shards apart.
+
+Access (`metrics_access_allowed`): `/metrics` is never public, on a web
+process or an exporter. It answers a client whose address lies in
+settings.METRICS_ALLOWED_NETWORKS (loopback by default; nothing by default in
+production), or a request with `Authorization: Bearer
+<settings.METRICS_BEARER_TOKEN>` when that is set; everyone else gets 404, as
+for a page that does not exist.
 """
 
 import atexit
@@ -29,11 +42,15 @@ import hmac
 import ipaddress
 import logging
 import os
+import socket
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from socketserver import ThreadingMixIn
 from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.signals import (
     task_failure,
@@ -54,6 +71,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -98,22 +116,25 @@ VENUE_CALL_ERRORS = Counter(
 )
 
 # --- Margin engine ----------------------------------------------------------------
+# The engine's metrics are labelled with its shard (portal.shards: "0" with one shard).
 ENGINE_SECONDS = Histogram(
     "portal_engine_evaluation_seconds",
-    "Margin engine work per turn: kind=batch (one tick batch) or sweep (every account).",
-    ["kind"],
+    "Margin engine work per turn: kind=batch (one tick batch) or sweep (every account "
+    "of the shard), by shard.",
+    ["kind", "shard"],
     buckets=ENGINE_BUCKETS,
 )
 ENGINE_ACCOUNTS = Histogram(
     "portal_engine_accounts_evaluated",
-    "Accounts the margin engine evaluated in one turn (batch or sweep).",
-    ["kind"],
+    "Accounts the margin engine evaluated in one turn (batch or sweep), by shard.",
+    ["kind", "shard"],
     buckets=ACCOUNT_BUCKETS,
 )
 TICK_PUSH_SECONDS = Histogram(
     "portal_tick_to_push_seconds",
     "From a tick's timestamp (the feed) to the engine having handed its margin "
-    "updates to the channel layer.",
+    "updates to the channel layer, by shard.",
+    ["shard"],
     buckets=LATENCY_BUCKETS,
 )
 PUSH_BATCH_SECONDS = Histogram(
@@ -252,14 +273,16 @@ def venue_call_observed(venue: str, operation: str) -> Iterator[None]:
         VENUE_CALL_SECONDS.labels(venue, operation).observe(time.perf_counter() - started)
 
 
-def engine_turn_observed(*, kind: str, seconds: float, accounts: int) -> None:
-    ENGINE_SECONDS.labels(kind).observe(seconds)
-    ENGINE_ACCOUNTS.labels(kind).observe(accounts)
+def engine_turn_observed(*, shard: int, kind: str, seconds: float, accounts: int) -> None:
+    """Engine shard `shard` evaluated `accounts` accounts in `seconds` (a batch or a sweep)."""
+    ENGINE_SECONDS.labels(kind, str(shard)).observe(seconds)
+    ENGINE_ACCOUNTS.labels(kind, str(shard)).observe(accounts)
 
 
-def tick_pushed(tick_ts: float) -> None:
-    """The engine handed a tick's updates to the layer; `tick_ts` is the tick's epoch time."""
-    TICK_PUSH_SECONDS.observe(max(0.0, time.time() - tick_ts))
+def tick_pushed(tick_ts: float, *, shard: int) -> None:
+    """Engine shard `shard` handed a tick's updates to the layer; `tick_ts` is the
+    tick's epoch time."""
+    TICK_PUSH_SECONDS.labels(str(shard)).observe(max(0.0, time.time() - tick_ts))
 
 
 def figures_read(part: str, outcome: str) -> None:
@@ -376,37 +399,49 @@ class _ScrapeCollector:
             yield family
 
 
+def process_samples() -> CollectorRegistry:
+    """The samples of every process sharing PROMETHEUS_MULTIPROC_DIR (multiprocess
+    mode), else this process's own."""
+    if not os.environ.get(MULTIPROC_DIR_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def metrics_render() -> bytes:
-    """The exposition text: every process's samples (multiprocess mode) or this
-    process's, then the scrape-time gauges."""
-    if os.environ.get(MULTIPROC_DIR_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
-    else:
-        body = generate_latest(REGISTRY)
+    """The exposition text: the processes' samples, then the scrape-time gauges."""
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(_ScrapeCollector())
-    return body + generate_latest(scraped)
+    return generate_latest(process_samples()) + generate_latest(scraped)
 
 
 def _networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_NETWORKS]
 
 
-def metrics_allowed(request: HttpRequest) -> bool:
-    """Whether `request` may read /metrics: the bearer token (when one is set), or a
-    client address (portal.net.client_ip) inside METRICS_ALLOWED_NETWORKS."""
+def metrics_access_allowed(*, address: str, authorization: str) -> bool:
+    """Whether a client at `address`, sending this Authorization header, may read the
+    metrics: the bearer token (when one is set), or an address inside
+    METRICS_ALLOWED_NETWORKS."""
     token = settings.METRICS_BEARER_TOKEN
     if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, given = authorization.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
             return True
     try:
-        address = ipaddress.ip_address(client_ip(request))
+        client = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(address in network for network in _networks())
+    return any(client in network for network in _networks())
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """Whether `request` may read /metrics (`metrics_access_allowed`; the client's
+    address as portal.net.client_ip finds it)."""
+    return metrics_access_allowed(
+        address=client_ip(request), authorization=request.headers.get("Authorization", "")
+    )
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -414,3 +449,64 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_allowed(request):
         raise Http404("Not found.")
     return HttpResponse(metrics_render(), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- The exporter of processes without a web server ----------------------------------
+
+
+class _ExporterServer(ThreadingMixIn, WSGIServer):
+    """The server of prometheus_client's `start_http_server`: a thread per scrape."""
+
+    daemon_threads = True
+
+
+class _ExporterServerIPv6(_ExporterServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """A scrape every few seconds is not worth a log line."""
+
+
+def _exporter_app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    """prometheus_client's WSGI exposition of `process_samples()` (content negotiation,
+    gzip, `name[]` filters) behind /metrics' access rules, seen from the connecting peer."""
+    if not metrics_access_allowed(
+        address=environ.get("REMOTE_ADDR", ""),
+        authorization=environ.get("HTTP_AUTHORIZATION", ""),
+    ):
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"Not found.\n"]
+    return make_wsgi_app(process_samples())(environ, start_response)
+
+
+def metrics_exporter_serve(*, address: str, port: int) -> WSGIServer:
+    """Serve this process's samples (`process_samples`) over HTTP on address:port from a
+    daemon thread, as prometheus_client's `start_http_server` does, but with /metrics'
+    access rules (that function has no place for a check); return the server
+    (`shutdown()` and `server_close()` stop it). OSError when the address cannot be
+    bound, ValueError when it is not an IP address."""
+    ipv6 = ipaddress.ip_address(address).version == 6
+    server_class = _ExporterServerIPv6 if ipv6 else _ExporterServer
+    server = make_server(address, port, _exporter_app, server_class, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True).start()
+    return server
+
+
+def metrics_exporter_start() -> WSGIServer | None:
+    """For the processes without a web server (engine, feed, Celery worker and beat):
+    serve their metrics on settings.METRICS_ADDRESS:METRICS_PORT when METRICS_PORT is
+    set; None when it is not (the default) or the address cannot be bound (logged: a
+    process does not stop for its metrics)."""
+    port = settings.METRICS_PORT
+    if not port:
+        return None
+    address = settings.METRICS_ADDRESS
+    try:
+        server = metrics_exporter_serve(address=address, port=port)
+    except (OSError, ValueError):
+        logger.exception("metrics: could not serve on %s port %s", address, port)
+        return None
+    logger.info("metrics: serving /metrics on %s port %s", address, port)
+    return server

@@ -45,7 +45,9 @@ or its lock expires (ENGINE_LOCK_TTL_SECONDS). After a lost tick
 subscription or a lost and regained role (a Redis restart) the engine
 re-subscribes with back-off and rebuilds its book from PostgreSQL with a full
 sweep, since ticks and "accounts changed" marks may have been missed. It
-beats its heartbeat (`portal.heartbeats`, "engine"; "engine-<i>" per shard) on every turn.
+beats its heartbeat (`portal.heartbeats`, "engine"; "engine-<i>" per shard) on every turn;
+its metrics (`portal.metrics`: turn time, accounts evaluated, tick → push) carry its
+shard's index.
 `margin_sweep_full` runs one sweep apart from it, as a safety net.
 """
 
@@ -233,9 +235,12 @@ class MarginEngine:
             figures = self.book.evaluate(affected, at=at)
             self._act(figures)
             if batch is not None and self.stats.pushes > pushes:
-                metrics.tick_pushed(batch.ts.timestamp())
+                metrics.tick_pushed(batch.ts.timestamp(), shard=self.shard.index)
             metrics.engine_turn_observed(
-                kind="batch", seconds=time.perf_counter() - started, accounts=int(affected.size)
+                shard=self.shard.index,
+                kind="batch",
+                seconds=time.perf_counter() - started,
+                accounts=int(affected.size),
             )
             self._figures_store(figures)  # after calls and pushes: reads served from here
         if batch is not None and self.shard.index == 0:
@@ -256,7 +261,10 @@ class MarginEngine:
         self._swept = True
         self.stats.sweeps += 1
         metrics.engine_turn_observed(
-            kind="sweep", seconds=time.perf_counter() - started, accounts=len(figures)
+            shard=self.shard.index,
+            kind="sweep",
+            seconds=time.perf_counter() - started,
+            accounts=len(figures),
         )
         return figures
 

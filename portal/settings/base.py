@@ -477,6 +477,11 @@ MARKETDATA_HISTORY_RETENTION_DAYS = env.int("MARKETDATA_HISTORY_RETENTION_DAYS",
 # environment variable, read by prometheus_client at import; `make run` sets it).
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
+# Processes without a web server (margin engine, feed, Celery worker and beat) serve their
+# own metrics on METRICS_ADDRESS:METRICS_PORT (an IP address: loopback by default, the
+# pod's in Kubernetes), under the same access rules, when METRICS_PORT is set (unset: off).
+METRICS_PORT = env.int("METRICS_PORT", default=None)
+METRICS_ADDRESS = env("METRICS_ADDRESS", default="127.0.0.1")
 
 # Logs (portal.logs): "plain" lines for people, "json" (one object a line) for a log
 # pipeline; each carries the request id. Celery workers log through the same handlers.

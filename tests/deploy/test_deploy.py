@@ -62,6 +62,26 @@ def _compose() -> dict:
     return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 
 
+def _compose_services_of(role: str) -> dict[str, dict]:
+    """The compose services running `role` (the engine: one per shard)."""
+    return {
+        name: service
+        for name, service in _compose()["services"].items()
+        if service.get("command", [None])[0] == role
+    }
+
+
+def _workload(kind: str, name: str) -> dict:
+    return next(
+        o for o in _all_k8s_objects() if o["kind"] == kind and o["metadata"]["name"] == name
+    )
+
+
+def _container_env(container: dict) -> dict[str, dict]:
+    """A container's `env` entries by name (each the whole entry: value or valueFrom)."""
+    return {entry["name"]: entry for entry in container.get("env", [])}
+
+
 def _procfile_roles() -> dict[str, str]:
     roles = {}
     for line in (ROOT / "Procfile").read_text().splitlines():
@@ -265,8 +285,10 @@ def test_topology_web_and_worker_scale_singletons_do_not():
     services = _compose()["services"]
     assert services["web"]["deploy"]["replicas"] == "${WEB_REPLICAS:-2}"
     assert services["worker"]["deploy"]["replicas"] == "${WORKER_REPLICAS:-2}"
-    for singleton in ("beat", "feed", "engine"):
+    for singleton in ("beat", "feed"):
         assert services[singleton]["deploy"]["replicas"] == 1
+    for engine in _compose_services_of("engine").values():  # 2 per shard: one stands by
+        assert engine["deploy"]["replicas"] == "${ENGINE_REPLICAS_PER_SHARD:-1}"
 
 
 def test_every_workload_runs_non_root_read_only_with_limits():
@@ -325,10 +347,107 @@ def test_probes_point_at_routes_that_exist_and_send_an_allowed_host():
 
 
 def test_compose_health_checks_use_the_healthcheck_script_for_each_role():
-    services = _compose()["services"]
     for role in _deployed_roles():
-        test = services[role]["healthcheck"]["test"]
-        assert test == ["CMD", "python", "/app/deploy/healthcheck.py", role]
+        services = _compose_services_of(role)
+        assert services, role
+        for name, service in services.items():
+            test = service["healthcheck"]["test"]
+            assert test == ["CMD", "python", "/app/deploy/healthcheck.py", role], name
+
+
+# --- margin engine shards: one count everywhere ------------------------------------------
+
+
+def test_compose_runs_one_engine_service_per_shard_and_one_shard_count_everywhere():
+    """ENGINE_SHARDS (from deploy/.env, default 2) reaches every app container unchanged;
+    engine-<i> runs shard i for each i below it, and its health check reads that shard's
+    heartbeat (deploy/healthcheck.py: ENGINE_SHARD_INDEX mod ENGINE_SHARDS)."""
+    compose = _compose()
+    shards_value = compose["x-app-env"]["ENGINE_SHARDS"]
+    default = re.fullmatch(r"\$\{ENGINE_SHARDS:-(\d+)\}", shards_value)
+    assert default, shards_value
+    count = int(default.group(1))
+    assert count == 2
+    app_services = {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("image") == compose["x-app"]["image"]
+    }
+    assert {"migrate", "web", "worker", "beat", "feed"} < set(app_services)
+    for name, service in app_services.items():
+        assert service["environment"]["ENGINE_SHARDS"] == shards_value, name
+    engines = _compose_services_of("engine")
+    assert set(engines) == {f"engine-{index}" for index in range(count)}
+    for index in range(count):
+        assert engines[f"engine-{index}"]["environment"]["ENGINE_SHARD_INDEX"] == str(index)
+    others = set(app_services) - set(engines)
+    assert not any("ENGINE_SHARD_INDEX" in app_services[name]["environment"] for name in others)
+    # The example environment says the same count (compose reads it from there).
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert example["ENGINE_SHARDS"] == str(count)
+
+
+def test_k8s_takes_the_shard_count_from_the_configmap_alone():
+    """Every workload reads ENGINE_SHARDS from the one ConfigMap (none sets its own); the
+    engine StatefulSet's pods take their shard from their ordinal, N or 2N of them."""
+    shards = int(_k8s_documents(K8S / "configmap.yaml")[0]["data"]["ENGINE_SHARDS"])
+    for obj in _all_k8s_objects():
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        for container in _pod_spec(obj)["containers"]:
+            env = _container_env(container)
+            where = f"{obj['metadata']['name']}/{container['name']}"
+            assert "ENGINE_SHARDS" not in env, where
+            assert ("ENGINE_SHARD_INDEX" in env) == (obj["metadata"]["name"] == "engine"), where
+    engine = _workload("StatefulSet", "engine")
+    assert engine["spec"]["replicas"] in {shards, 2 * shards}
+    index = _container_env(_pod_spec(engine)["containers"][0])["ENGINE_SHARD_INDEX"]
+    assert index["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    )
+
+
+# --- metrics of the processes without a web server -----------------------------------------
+
+METRICS_WORKLOADS = (
+    ("StatefulSet", "engine"),
+    ("Deployment", "feed"),
+    ("Deployment", "beat"),
+    ("Deployment", "worker"),
+)
+
+
+def test_k8s_pods_without_a_web_server_expose_their_metrics_port():
+    """engine, feed, beat and worker serve their metrics (METRICS_PORT) on the pod's
+    address, on a port named `metrics` that their prometheus.io annotations name; the
+    worker's pool processes share a multiprocess directory on an emptyDir."""
+    for kind, name in METRICS_WORKLOADS:
+        obj = _workload(kind, name)
+        annotations = obj["spec"]["template"]["metadata"]["annotations"]
+        container = _pod_spec(obj)["containers"][0]
+        env = _container_env(container)
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert int(env["METRICS_PORT"]["value"]) == ports["metrics"], name
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert int(annotations["prometheus.io/port"]) == ports["metrics"], name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert env["METRICS_ADDRESS"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    web = _pod_spec(_workload("Deployment", "web"))["containers"][0]
+    assert "METRICS_PORT" not in _container_env(web)  # web serves /metrics itself
+    worker = _pod_spec(_workload("Deployment", "worker"))
+    directory = _container_env(worker["containers"][0])["PROMETHEUS_MULTIPROC_DIR"]["value"]
+    mount = next(m for m in worker["containers"][0]["volumeMounts"] if m["mountPath"] == directory)
+    volume = next(v for v in worker["volumes"] if v["name"] == mount["name"])
+    assert volume == {"name": mount["name"], "emptyDir": {}}
+    # Compose: the worker's directory is on its tmpfs; METRICS_PORT stays off by default.
+    compose = _compose()
+    worker_dir = compose["services"]["worker"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert any(worker_dir.startswith(f"{tmpfs}/") for tmpfs in compose["x-app"]["tmpfs"])
+    assert "METRICS_PORT" not in compose["x-app-env"]
 
 
 def test_healthcheck_reads_the_keys_and_limits_the_product_writes():
@@ -402,6 +521,26 @@ def test_entrypoint_runs_each_roles_procfile_line():
             result = _entrypoint(role, ENTRYPOINT_PRINT="1")
             assert result.returncode == 0, result.stderr
             assert result.stdout.strip() == procfile[name], role
+
+
+def test_entrypoint_empties_the_multiprocess_directory_of_an_earlier_run(tmp_path):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        'worker: python -c "import os, sys; print(sorted(os.listdir(sys.argv[1])))"\n'
+    )
+    samples = tmp_path / "prometheus"
+    samples.mkdir()
+    (samples / "counter_123.db").write_bytes(b"earlier run")
+    (samples / "notes.txt").write_text("not prometheus_client's")
+    result = _entrypoint(
+        "worker", str(samples), PROCFILE=str(procfile), PROMETHEUS_MULTIPROC_DIR=str(samples)
+    )
+    assert result.stdout.strip() == "['notes.txt']", result.stderr
+    fresh = tmp_path / "made" / "here"
+    result = _entrypoint(
+        "worker", str(fresh), PROCFILE=str(procfile), PROMETHEUS_MULTIPROC_DIR=str(fresh)
+    )
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def test_entrypoint_expands_the_lines_variables_and_appends_arguments(tmp_path):

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.metrics import metrics_exporter_start
 from portal.processes import stop_on_signals
 from portal.shards import Shard
 from trading.engine import (
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         engine = MarginEngine(sweep_every=sweep_every, shard=shard)
         owns = "" if shard.whole else f"; {shard}"
         self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s{owns}")
+        metrics_exporter_start()  # its own /metrics when METRICS_PORT is set
         with stop_on_signals(engine.stop):
             stats = engine.run()
         self.stdout.write(

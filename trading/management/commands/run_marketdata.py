@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.metrics import metrics_exporter_start
 from portal.processes import stop_on_signals
 from portal.redis import Leadership
 from trading.marketdata.feed import MarketDataFeed
@@ -68,6 +69,7 @@ class Command(BaseCommand):
         if iterations < 0:
             raise CommandError("--iterations must be 0 (forever) or more.")
         feed = MarketDataFeed(seed=seed, interval=interval)
+        metrics_exporter_start()  # its own /metrics when METRICS_PORT is set
         with (
             stop_on_signals(feed.stop),
             Leadership("market-data feed", ttl=LOCK_TTL_SECONDS) as leadership,
