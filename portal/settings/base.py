@@ -237,7 +237,8 @@ ENGINE_LOCK_TTL_SECONDS = env.float("ENGINE_LOCK_TTL_SECONDS", default=None)  # 
 
 # Figures served from the engine (trading.services.figures_store): after each batch the
 # margin engine stores the evaluated accounts' GET positions / GET margin / dashboard
-# figures in Redis (at most FIGURES_STORE_MAX_ACCOUNTS a batch), and reads serve them
+# figures in Redis (those read within FIGURES_WATCHED_SECONDS, at most
+# FIGURES_STORE_MAX_ACCOUNTS a batch), and reads serve them
 # while the account's figures_version, the reference data and every quote they were
 # priced from are unchanged and they are younger than FIGURES_MAX_AGE_SECONDS (also the
 # keys' TTL); otherwise the read computes them and writes them back. FIGURES_STORE off:
@@ -245,6 +246,7 @@ ENGINE_LOCK_TTL_SECONDS = env.float("ENGINE_LOCK_TTL_SECONDS", default=None)  # 
 FIGURES_STORE = env.bool("FIGURES_STORE", default=True)
 FIGURES_MAX_AGE_SECONDS = env.float("FIGURES_MAX_AGE_SECONDS", default=2.0)
 FIGURES_STORE_MAX_ACCOUNTS = env.int("FIGURES_STORE_MAX_ACCOUNTS", default=500)
+FIGURES_WATCHED_SECONDS = env.int("FIGURES_WATCHED_SECONDS", default=60)
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -27,6 +27,7 @@ from trading.services.figures_store import (
     PARTS,
     account_figures_get,
     figures_key,
+    watched_key,
 )
 from trading.services.figures_store import (
     figures_store as store_figures,
@@ -71,7 +72,14 @@ def priced(markets):
     put_quote("BTC-PERP@leviathan", bid="49999", ask="50000", binary=False, step="1")
     first = borrower(markets.trump)
     second = borrower(markets.trump, deposit="5000", quantity="100")
+    watch(first, second)
     return SimpleNamespace(markets=markets, first=first, second=second)
+
+
+def watch(*accounts: Account) -> None:
+    """Mark accounts watched, as a read does: the engine stores their figures."""
+    for account in accounts:
+        figures_store.redis_client().set(watched_key(account.pk), 1)
 
 
 def fresh(account: Account) -> Account:
@@ -282,6 +290,27 @@ def test_the_engine_stores_the_accounts_it_evaluates(priced, committed):
     with committed():
         engine.process_batch(None)  # the changed account, reloaded and stored
     assert stored(priced.first)["v"] == fresh(priced.first).figures_version
+
+
+def test_the_engine_stores_only_the_accounts_somebody_reads(priced, committed):
+    figures_store.redis_client().delete(*(watched_key(a.pk) for a in (priced.first, priced.second)))
+    engine = MarginEngine()
+    with committed():
+        engine.sweep()
+    api_get(priced.second, "positions")  # the API's read marks it watched (and writes back)
+    written_back = stored(priced.second)["at"]
+    with committed():
+        figures = engine.process_batch(tick(bid="0.50"))
+    assert len(figures) == 2  # both evaluated
+    assert stored(priced.first) is None  # nobody reads it: not priced again
+    assert stored(priced.second)["at"] > written_back  # priced again by the engine
+    # Unwatched once the mark lapses: the next batch stores nothing for it.
+    figures_store.redis_client().delete(
+        watched_key(priced.second.pk), figures_key(priced.second.pk)
+    )
+    with committed():
+        engine.process_batch(tick(bid="0.45"))
+    assert stored(priced.second) is None
 
 
 def test_an_engine_that_cannot_store_goes_on(priced, committed, monkeypatch):

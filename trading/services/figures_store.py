@@ -5,7 +5,10 @@ GET margin) the partner stream's positions channel show an account's positions
 re-priced from live quotes and its Margin Portfolio figures: work the margin engine
 has just done for the accounts a tick or a change moved. After each batch the engine
 (`trading.engine`) calls `figures_store` for the accounts it evaluated (their
-prices moved, or their cash or positions did): it prices them once more, in one
+prices moved, or their cash or positions did) that somebody reads: every read marks
+its account watched for FIGURES_WATCHED_SECONDS (`<prefix>:figures:watched:<pk>`, set
+in the read's own round trip), and accounts nobody has read lately are not priced
+again for nobody (their next read computes). It prices them once more, in one
 positions statement and one quotes round trip for all of them, shapes them with the
 API's own presenters (`positions_body_present`, `margin_body_present`,
 `dashboard_figures_present`: no second shape) and writes one key per account
@@ -79,6 +82,10 @@ META = ("a", "v", "r", "q", "at", "until")  # what a record was computed from
 
 def figures_key(account_id: int) -> str:
     return redis_key("figures", str(account_id))
+
+
+def watched_key(account_id: int) -> str:
+    return redis_key("figures", "watched", str(account_id))
 
 
 def _epoch(moment: datetime | None) -> float | None:
@@ -171,13 +178,19 @@ def _write(records: Sequence[dict[str, Any]]) -> int:
 
 
 def figures_store(*, account_ids: Sequence[int]) -> int:
-    """The engine's step after an evaluation: price and store these accounts' figures
-    (at most FIGURES_STORE_MAX_ACCOUNTS of them; the others are computed by their next
-    read). Returns how many were stored. Redis errors propagate."""
+    """The engine's step after an evaluation: price and store the figures of those of
+    these accounts that are watched (read within FIGURES_WATCHED_SECONDS), at most
+    FIGURES_STORE_MAX_ACCOUNTS of them (the others are computed by their next read).
+    Returns how many were stored. Redis errors propagate."""
     if not settings.FIGURES_STORE or not account_ids:
         return 0
     started = time.perf_counter()
-    ids = list(account_ids)[: settings.FIGURES_STORE_MAX_ACCOUNTS]
+    ids = list(account_ids)
+    marks = redis_client().mget([watched_key(pk) for pk in ids])
+    ids = [pk for pk, mark in zip(ids, marks, strict=True) if mark is not None]
+    ids = ids[: settings.FIGURES_STORE_MAX_ACCOUNTS]
+    if not ids:
+        return 0
     accounts = list(
         Account.objects.select_related("linked_credential").filter(pk__in=ids).order_by("pk")
     )
@@ -195,7 +208,8 @@ LISTING_KEYS_MEMO = 10_000
 def _stored(account: Account, part: str) -> tuple[str, Any]:
     """(outcome, the stored `part` of `account`'s figures, as JSON bytes, if they may be
     served): one round trip for the record and its quotes (the listings last seen for
-    the account; a second one only if they changed)."""
+    the account; a second one only if they changed), which also marks the account
+    watched (the engine stores its figures)."""
     if not settings.FIGURES_STORE:
         return "off", None
     try:
@@ -204,6 +218,7 @@ def _stored(account: Account, part: str) -> tuple[str, Any]:
         pipe.hmget(figures_key(account.pk), ["meta", part])
         if keys:
             pipe.hmget(store.quotes_key(), keys)
+        pipe.set(watched_key(account.pk), 1, ex=settings.FIGURES_WATCHED_SECONDS)
         replies = pipe.execute()
         raw_meta, body = replies[0]
         if raw_meta is None or body is None:
