@@ -73,11 +73,11 @@ def account_notify(
     kind: Notification.Kind,
     title: str,
     body: str,
-    dedupe_key: str,
+    dedupe_key: str | None,
     email: bool,
 ) -> Notification:
     """The account owner's notification about the account (`notification_create`, once
-    per `dedupe_key`), in the caller's transaction; with `email`, also emailed once
+    per `dedupe_key` when given), in the caller's transaction; with `email`, also emailed once
     that transaction commits (`notification_email_send_on_commit`)."""
     notification, _ = notification_create(
         user_id=account.owner_id,

@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import transaction
 
 from accounts.models import Account, Journal, Notification
-from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from accounts.services.notifications import account_notify
 from portal import format as fmt
 from portal import metrics
 from portal.errors import DomainError, InvalidParams, NotFound
@@ -171,15 +171,13 @@ def account_liquidate(
             call.save(update_fields=["status", "resolved_at"])
             metrics.count_on_commit(metrics.MARGIN_CALLS, event="liquidated")
         metrics.count_on_commit(metrics.LIQUIDATIONS, kind="account", status=liquidation.status)
-        notification, _ = notification_create(
-            user_id=account.owner_id,
-            account_id=account.pk,
+        account_notify(
+            account=account,
             kind=Notification.Kind.LIQUIDATION,
             email=True,
             dedupe_key=f"liquidation:{liquidation.pk}",
             **_notification_text(liquidation, account=account, policy=policy),
         )
-        notification_email_send_on_commit(notifications=[notification])
         desk_changed_broadcast(reason="liquidation")
     return liquidation
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Notification
 from accounts.services.notifications import (
-    notification_create,
+    account_notify,
     notification_email_send_on_commit,
 )
 from portal import metrics
@@ -266,9 +266,8 @@ def margin_call_notify(*, margin_call_id: int, now: datetime | None = None) -> b
         if call.notified_at is not None:
             return False
         title, body = _opened_message(call, call.account, risk_policy_get())
-        notification, _ = notification_create(
-            user_id=call.account.owner_id,
-            account_id=call.account_id,
+        account_notify(
+            account=call.account,
             kind=Notification.Kind.MARGIN_CALL,
             title=title,
             body=body,
@@ -277,7 +276,6 @@ def margin_call_notify(*, margin_call_id: int, now: datetime | None = None) -> b
         )
         call.notified_at = now or timezone.now()
         call.save(update_fields=["notified_at"])
-        notification_email_send_on_commit(notifications=[notification])
     return True
 
 
@@ -363,9 +361,8 @@ def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> b
             return False
         number = call.reminders_sent + 1
         title, body = _reminder_message(call, number=number, policy=policy, now=now)
-        notification, _ = notification_create(
-            user_id=call.account.owner_id,
-            account_id=call.account_id,
+        account_notify(
+            account=call.account,
             kind=Notification.Kind.MARGIN_CALL_REMINDER,
             title=title,
             body=body,
@@ -375,7 +372,6 @@ def margin_call_remind(*, margin_call_id: int, now: datetime | None = None) -> b
         call.reminders_sent = number
         call.last_reminded_at = now
         call.save(update_fields=["reminders_sent", "last_reminded_at"])
-        notification_email_send_on_commit(notifications=[notification])
     return True
 
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notification
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
-from accounts.services.notifications import notification_create, notification_email_send_on_commit
+from accounts.services.notifications import account_notify
 from portal import format as fmt
 from portal import metrics
 from portal.db import row_add
@@ -932,16 +932,14 @@ def _perp_position_liquidate(
             body += (
                 f" The loss exceeded the isolated margin by {fmt.usdc(shortfall)}, taken from cash."
             )
-        notification, _ = notification_create(
-            user_id=account.owner_id,
-            account_id=account.pk,
+        account_notify(
+            account=account,
             kind=Notification.Kind.LIQUIDATION,
             title=f"{instrument.symbol} position liquidated",
             body=body,
             email=True,
             dedupe_key=None if result.journal is None else f"perp_liquidation:{result.journal.pk}",
         )
-        notification_email_send_on_commit(notifications=[notification])
         logger.info("Perp liquidation: account %s %s", account_id, body)
         metrics.count_on_commit(metrics.LIQUIDATIONS, kind="perp_isolated", status="completed")
         return PerpLiquidation(
