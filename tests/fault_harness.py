@@ -13,6 +13,14 @@ FAULT_LOGS, when set, for a look after the run).
         stack.start("web", "worker", "beat", "marketdata", "risk")
         redis_server.kill(); ...; redis_server.start()
         stack.wait_until(lambda: ..., timeout=30, what="the feed publishes again")
+
+More than one of a kind, as a deployment scales out on one box: `copy` names another
+process running a Procfile command, with arguments of its own (an engine shard's
+index, a worker's node name); a copy of the web server listens on a port of its own.
+
+    stack.copy("web-2", of="web")
+    stack.copy("worker-2", of="worker", args="-n worker-2@%h")
+    stack.copy("shard-1", of="risk", args="--shard-index 1")
 """
 
 import contextlib
@@ -147,11 +155,23 @@ class Stack:
             **env,
         }
         self.commands = procfile_commands()
+        self.ports = {"web": self.web_port}  # each web server's port, by process name
+        self._own_env: dict[str, dict[str, str]] = {}  # a copy's environment on top of env
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs = tempfile.TemporaryDirectory(prefix="fault-logs-")
         self._log_files: dict[str, object] = {}
 
+    def copy(self, name: str, *, of: str, args: str = "") -> None:
+        """Run `name` as another copy of the Procfile's process `of`, its command
+        followed by `args`. A copy of a web server listens on a port of its own
+        (`url_of(name)`); every copy shares the database, Redis and the environment."""
+        self.commands[name] = f"{self.commands[of]} {args}".rstrip()
+        if of in self.ports:
+            self.ports[name] = free_port()
+            self._own_env[name] = {"WEB_PORT": str(self.ports[name])}
+
     def start(self, *names: str) -> None:
+        """Start these processes; return once the web servers among them answer."""
         for name in names:
             log = self._log_files.get(name) or open(  # noqa: SIM115 - closed in stop()
                 Path(self._logs.name) / f"{name}.log", "ab"
@@ -159,34 +179,44 @@ class Stack:
             self._log_files[name] = log
             self.processes[name] = subprocess.Popen(  # noqa: S603 - the Procfile's command
                 ["/bin/bash", "-c", f"exec {self.commands[name]}"],
-                env=self.env,
+                env={**self.env, **self._own_env.get(name, {})},
                 cwd=settings.BASE_DIR,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed whole
             )
-        if "web" in names:
-            self.wait_until(self.web_answers, timeout=60, what="the web server answers")
+        for name in names:
+            if name in self.ports:
+                self.wait_until(
+                    lambda name=name: self.web_answers(name),
+                    timeout=60,
+                    what=f"the web server {name} answers",
+                )
 
-    def web_answers(self) -> bool:
-        return httpx.get(f"{self.url}/health/", timeout=2).status_code == 200
+    def url_of(self, web: str = "web") -> str:
+        """The base URL of web server `web`."""
+        return f"http://127.0.0.1:{self.ports[web]}"
 
-    def ready(self) -> dict | None:
-        """/ready/'s body when every check passes, else None."""
-        response = httpx.get(f"{self.url}/ready/", timeout=5)
+    def web_answers(self, web: str = "web") -> bool:
+        return httpx.get(f"{self.url_of(web)}/health/", timeout=2).status_code == 200
+
+    def ready(self, web: str = "web") -> dict | None:
+        """/ready/'s body (from web server `web`) when every check passes, else None."""
+        response = httpx.get(f"{self.url_of(web)}/ready/", timeout=5)
         return response.json() if response.status_code == 200 else None
 
-    def api(self, key: str) -> httpx.Client:
-        """A partner's client of /v1/intelligence with `key`."""
+    def api(self, key: str, web: str = "web") -> httpx.Client:
+        """A partner's client of /v1/intelligence with `key`, on web server `web`."""
         return httpx.Client(
-            base_url=f"{self.url}/v1/intelligence",
+            base_url=f"{self.url_of(web)}/v1/intelligence",
             headers={"Authorization": f"Bearer {key}"},
             timeout=10,
         )
 
-    def signed_in(self, email: str) -> httpx.Client:
-        """A browser session on the portal (the real login form, CSRF included)."""
-        browser = httpx.Client(base_url=self.url, timeout=10)
+    def signed_in(self, email: str, web: str = "web") -> httpx.Client:
+        """A browser session on the portal of web server `web` (the real login form,
+        CSRF included). The session is the database's: any web server honours it."""
+        browser = httpx.Client(base_url=self.url_of(web), timeout=10)
         browser.get("/login/")
         response = browser.post(
             "/login/",
@@ -205,6 +235,14 @@ class Stack:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         process.wait(timeout=30)
+
+    def pause(self, name: str) -> None:
+        """Freeze `name` (SIGSTOP to its process group): alive, holding its sockets and
+        locks, doing nothing, until `resume`."""
+        os.killpg(self.processes[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self.processes[name].pid, signal.SIGCONT)
 
     def alive(self, name: str) -> bool:
         process = self.processes.get(name)
@@ -228,6 +266,7 @@ class Stack:
         for name in list(self.processes):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.processes[name].pid, signal.SIGTERM)
+                os.killpg(self.processes[name].pid, signal.SIGCONT)  # a paused one too
         for name, process in list(self.processes.items()):
             try:
                 process.wait(timeout=15)
