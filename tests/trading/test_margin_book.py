@@ -10,10 +10,12 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services.ledger import accounts_changed_key, accounts_changed_mark
 from portal.redis import redis_client
+from portal.refdata import refdata_changed
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.conftest import binary_create
 from tests.trading.margining import borrower, buy, margin_keys_clear, tick
+from trading.models import Venue
 from trading.selectors import margin_summaries_get
 from trading.services import margin_book
 from trading.services.margin_book import MarginBook, accounts_changed_pop
@@ -111,6 +113,23 @@ def test_a_tick_reprices_and_returns_only_the_holders_of_what_moved(markets):
     assert book.account_ids[
         book.prices_update(["TRUMP-WIN"], at=timezone.now())
     ].tolist() == sorted([trump_only.pk, both.pk])
+
+
+def test_a_tick_prices_from_the_listings_every_valuation_uses(markets):
+    """A venue switched off drops out of collateral pricing on ticks as in a full load."""
+    tick(bid="0.50")
+    holder = borrower(markets.trump, quantity="1000", price="0.50")
+    Venue.objects.filter(code="polymarket").update(is_active=False)
+    refdata_changed()
+    book = MarginBook()
+    book.load()
+    loaded = figures_by_account(book.evaluate(at=at_now()))[holder.pk]
+    tick("TRUMP-WIN@polymarket", bid="0.70")  # the switched-off venue's quote
+    book.prices_update(["TRUMP-WIN"], at=timezone.now())
+    ticked = figures_by_account(book.evaluate(at=at_now()))[holder.pk]
+    assert ticked == pytest.approx(loaded, rel=1e-6)
+    (summary,) = margin_summaries_get([holder])
+    assert ticked["adjusted_equity"] == pytest.approx(float(summary.adjusted_equity), abs=1e-5)
 
 
 def test_a_no_position_reprices_from_the_yes_quote(markets):

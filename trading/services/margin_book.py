@@ -34,9 +34,9 @@ from accounts.services.ledger import accounts_changed_key, accounts_changed_mark
 from portal.redis import redis_client
 from portal.shards import Shard
 from trading import margin
-from trading.catalog import instruments_get
+from trading.catalog import instruments_get, listings_get
 from trading.marketdata import store
-from trading.models import Instrument, Listing, RiskPolicy
+from trading.models import Instrument, RiskPolicy
 from trading.selectors import (
     SECONDS_PER_DAY,
     Contract,
@@ -284,12 +284,12 @@ class MarginBook:
         return slots
 
     def _listings_load(self, instrument_ids: set[int]) -> None:
-        keys: dict[str, list[str]] = defaultdict(list)
-        for listing in Listing.objects.filter(
-            instrument_id__in=instrument_ids, is_active=True
-        ).select_related("instrument", "venue"):
-            keys[listing.instrument.symbol].append(listing.key)
-        self._symbol_listings.update(keys)
+        """The listings a tick re-prices these instruments from: the ones every other
+        valuation uses (`listings_get`: active listings on active venues)."""
+        for instrument in instruments_get(instrument_ids).values():
+            self._symbol_listings[instrument.symbol] = [
+                listing.key for listing in listings_get(instrument)
+            ]
 
     # Prices ------------------------------------------------------------------
 
