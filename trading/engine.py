@@ -385,7 +385,7 @@ class MarginEngine:
         if not self._publish:
             return
         try:
-            figures_store(account_ids=figures.account_id.tolist())
+            figures_store(account_ids=figures.account_id.tolist(), shard=self.shard.index)
         except redis.RedisError:
             logger.warning("margin engine: could not store figures for a batch (Redis)")
 

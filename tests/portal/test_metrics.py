@@ -43,6 +43,7 @@ from tests.trading.quoting import put_quote
 from tests.web.test_consumers import TIMEOUT, run_async, session_cookie, socket
 from trading.engine import MarginEngine
 from trading.models import MarginCall
+from trading.services.figures_store import watched_key
 from trading.venues.base import VenueTimeout
 from trading.venues.simulated import SimulatedVenue
 
@@ -213,6 +214,7 @@ def _engine_figures(shard: str) -> tuple[float, ...]:
         value("portal_engine_evaluation_seconds_count", kind="batch", shard=shard),
         value("portal_engine_accounts_evaluated_sum", kind="batch", shard=shard),
         value("portal_tick_to_push_seconds_count", shard=shard),
+        value("portal_figures_store_seconds_count", shard=shard),
     )
 
 
@@ -223,14 +225,15 @@ def test_each_shard_counts_under_its_own_label(
     settings,
     django_capture_on_commit_callbacks,
 ):
-    """Two shards: both sweep, only the shard owning the account evaluates it and pushes
-    its tick, and each turn is counted under its engine's shard."""
+    """Two shards: both sweep, only the shard owning the account evaluates it, pushes
+    its tick and stores its figures, and each turn is counted under its engine's shard."""
     settings.ENGINE_SHARDS = 2
     redis_client().delete(*(accounts_changed_key(index) for index in range(2)))
     tick(bid="0.60")
     account = borrower(markets.trump)
     owner = str(shard_of(account.pk, 2))
     other = "1" if owner == "0" else "0"
+    redis_client().set(watched_key(account.pk), 1)  # read lately: its figures are stored
     before = {shard: _engine_figures(shard) for shard in ("0", "1")}
 
     engines = [MarginEngine(shard=Shard(index, 2)) for index in range(2)]
@@ -241,14 +244,14 @@ def test_each_shard_counts_under_its_own_label(
         for engine in engines:
             engine.process_batch(tick(bid="0.15"))
 
-    sweeps, swept, batches, evaluated, pushed = (
+    sweeps, swept, batches, evaluated, pushed, stored = (
         after - was for after, was in zip(_engine_figures(owner), before[owner], strict=True)
     )
-    assert (sweeps, swept, batches, evaluated, pushed) == (1, 1, 1, 1, 1)
-    sweeps, swept, batches, evaluated, pushed = (
+    assert (sweeps, swept, batches, evaluated, pushed, stored) == (1, 1, 1, 1, 1, 1)
+    sweeps, swept, batches, evaluated, pushed, stored = (
         after - was for after, was in zip(_engine_figures(other), before[other], strict=True)
     )
-    assert (sweeps, swept, batches, evaluated, pushed) == (1, 0, 0, 0, 0)
+    assert (sweeps, swept, batches, evaluated, pushed, stored) == (1, 0, 0, 0, 0, 0)
 
 
 @pytest.mark.django_db

@@ -177,11 +177,12 @@ def _write(records: Sequence[dict[str, Any]]) -> int:
     return written
 
 
-def figures_store(*, account_ids: Sequence[int]) -> int:
+def figures_store(*, account_ids: Sequence[int], shard: int = 0) -> int:
     """The engine's step after an evaluation: price and store the figures of those of
     these accounts that are watched (read within FIGURES_WATCHED_SECONDS), at most
     FIGURES_STORE_MAX_ACCOUNTS of them (the others are computed by their next read).
-    Returns how many were stored. Redis errors propagate."""
+    Returns how many were stored (timed under engine shard `shard`). Redis errors
+    propagate."""
     if not settings.FIGURES_STORE or not account_ids:
         return 0
     started = time.perf_counter()
@@ -195,7 +196,9 @@ def figures_store(*, account_ids: Sequence[int]) -> int:
         Account.objects.select_related("linked_credential").filter(pk__in=ids).order_by("pk")
     )
     written = _write(figures_compute(accounts))
-    metrics.figures_stored("engine", written, time.perf_counter() - started)
+    metrics.figures_store_observed(
+        shard=shard, accounts=written, seconds=time.perf_counter() - started
+    )
     return written
 
 
