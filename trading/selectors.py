@@ -306,6 +306,19 @@ def contracts_get(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Cont
     return {key: _contract(instruments[key[0]], key[1], prices[key]) for key in keys}
 
 
+# A projection evaluates one account's portfolio many times over with the same positions
+# and other quantities (a ticket's maximum size bisects on it): its grouping, which
+# depends on the positions alone, is built once (small portfolios only).
+GROUPING_MEMO_POSITIONS = 1_000
+
+
+@functools.lru_cache(maxsize=256)
+def _grouping_memo(account: bytes, group: bytes, n_accounts: int) -> margin.Grouping:
+    return margin.Grouping.build(
+        np.frombuffer(account, dtype=np.int64), np.frombuffer(group, dtype=np.int64), n_accounts
+    )
+
+
 @dataclass
 class Portfolio:
     """Cash and binary positions of a set of accounts, as margin-engine arrays.
@@ -354,11 +367,11 @@ class Portfolio:
 
     def grouping(self) -> margin.Grouping:
         group = np.array([c.event_group_id for c in self.contracts], dtype=np.int64)
-        return margin.Grouping.build(
-            self.position_account,
-            group[self.position_contract] if self.contracts else np.zeros(0, np.int64),
-            len(self.account_ids),
-        )
+        account = np.asarray(self.position_account, dtype=np.int64)
+        group = group[self.position_contract] if self.contracts else np.zeros(0, np.int64)
+        if account.size > GROUPING_MEMO_POSITIONS:
+            return margin.Grouping.build(account, group, len(self.account_ids))
+        return _grouping_memo(account.tobytes(), group.tobytes(), len(self.account_ids))
 
     def evaluate(
         self, params: margin.MarginParams, *, per_position: bool = False
