@@ -542,7 +542,7 @@ def _serves(command: str, env: dict[str, str], port: int, sample: str, *, then=N
         assert sample in body, f"{sample} not served\n{body[-2000:]}\n--- log ---\n{output}"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the engine commits (its default policy): flushed
 def test_an_engine_shard_serves_its_labelled_metrics_on_metrics_port(tmp_path):
     """run_margin_engine as shard 1 of 2, alone in its pod: its exporter shows its first
     sweep under shard "1" (multiprocess mode, as deployed)."""
@@ -552,7 +552,7 @@ def test_an_engine_shard_serves_its_labelled_metrics_on_metrics_port(tmp_path):
     _serves(procfile_commands()["risk"], env, port, sample)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the worker's process commits: flushed
 def test_a_celery_worker_serves_its_pool_processes_task_metrics(tmp_path):
     """The Procfile's worker (prefork pool): its main process serves the task outcomes its
     pool process recorded, summed through PROMETHEUS_MULTIPROC_DIR."""

@@ -136,14 +136,17 @@ def test_a_silent_connection_is_dropped_and_reconnected():
     """The watchdog: a server that authenticates, then never answers (no message, no
     pong), is left after `stale_after` seconds for a new connection."""
     connections = []
+    done = None  # set when the scenario is over: the silent handlers return
 
     async def silent(socket):
         connections.append(socket)
         await socket.recv()  # the auth
         await socket.send('{"type": "authenticated", "accounts": []}')
-        await asyncio.sleep(30)  # then nothing at all
+        await done.wait()  # then nothing at all
 
     async def scenario():
+        nonlocal done
+        done = asyncio.Event()
         async with websockets.serve(silent, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             client = AsyncLeviathan(
@@ -155,6 +158,7 @@ def test_a_silent_connection_is_dropped_and_reconnected():
             await stream.connect()
             event = await next_event(stream, "reconnected", timeout=10)
             await stream.close()
+            done.set()
             return event, len(connections)
 
     event, opened = asyncio.run(scenario())
