@@ -4,7 +4,7 @@
 only while it holds the Redis lock `<prefix>:lock:celery beat`
 (`portal.redis.Leadership`, as the feed and the margin engine do). A second beat
 process stands by: its `tick` sends nothing and asks to be called again in
-STANDBY_TICK_SECONDS; when the holder dies its lock expires (LOCK_TTL_SECONDS)
+STANDBY_TICK_SECONDS; when the holder dies its lock expires (LEADER_LOCK_TTL_SECONDS)
 and the standby takes it at its next renewal turn (every ttl/3), re-reads the
 schedule from the database (where the holder saves an entry's last run right
 after sending it, not every 3 minutes as DatabaseScheduler does) and carries on.
@@ -20,6 +20,7 @@ and CELERY_BEAT_SCHEDULER.
 
 import logging
 
+from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from portal.redis import Leadership
@@ -27,14 +28,11 @@ from portal.redis import Leadership
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "celery beat"
-LOCK_TTL_SECONDS = 15.0  # a dead holder's lock expires after this; renewed every ttl/3
 STANDBY_TICK_SECONDS = 1.0  # how often a standby's tick looks whether it now leads
 
 
 class LeaderScheduler(DatabaseScheduler):
     """DatabaseScheduler that sends due tasks only while holding the beat lock."""
-
-    lock_ttl = LOCK_TTL_SECONDS
 
     _leadership: Leadership | None = None
     _changes_seen = 0
@@ -52,7 +50,8 @@ class LeaderScheduler(DatabaseScheduler):
         # The lock is taken on the first tick, not in __init__: `celery beat` also builds
         # a lazy scheduler just to print its banner, which must not contend for it.
         if self._leadership is None:
-            self._leadership = Leadership(LOCK_NAME, ttl=self.lock_ttl).__enter__()
+            leadership = Leadership(LOCK_NAME, ttl=settings.LEADER_LOCK_TTL_SECONDS)
+            self._leadership = leadership.__enter__()
         if not self._leadership.held:
             return min(STANDBY_TICK_SECONDS, self.max_interval)
         if self._leadership.changes != self._changes_seen:

@@ -58,6 +58,7 @@ FAST = {
     "READY_ENGINE_MAX_AGE_SECONDS": "5",
     "READY_WORKER_MAX_AGE_SECONDS": "15",
     "WORKER_CONCURRENCY": "2",
+    "LEADER_LOCK_TTL_SECONDS": "3",  # the feed's and beat's: a new one leads within seconds
 }
 
 

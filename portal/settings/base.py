@@ -231,6 +231,9 @@ READY_WORKER_MAX_AGE_SECONDS = env.float("READY_WORKER_MAX_AGE_SECONDS", default
 # shard stands by and takes over ENGINE_LOCK_TTL_SECONDS (at most 4/3 of it) after the
 # holder dies. The same ENGINE_SHARDS everywhere (web and workers mark changed accounts
 # per shard; /ready/ checks every shard's heartbeat). 1: one engine for every account.
+# The market-data feed and Celery beat run once per Redis, under a leadership lock
+# (portal.redis.Leadership); a standby takes over this long after the holder dies.
+LEADER_LOCK_TTL_SECONDS = env.float("LEADER_LOCK_TTL_SECONDS", default=15.0)
 ENGINE_SHARDS = env.int("ENGINE_SHARDS", default=1)
 ENGINE_SHARD_INDEX = env.int("ENGINE_SHARD_INDEX", default=0)
 ENGINE_LOCK_TTL_SECONDS = env.float("ENGINE_LOCK_TTL_SECONDS", default=None)  # None: 30

@@ -6,7 +6,7 @@ confirmed by a worker; a trade on one web server read back at once from the othe
 calls opened by the shard that owns each account; a report made by a worker and downloaded
 from the other web server); the API rate limit and the partner stream's connection limit
 are one limit across the web servers; and killing (-9) a worker, a web server, a shard,
-then the feed and beat (together: each waits out a 15 s lock), with work in flight,
+then the feed and beat (together: each waits out its leadership lock), with work in flight,
 loses nothing.
 
 The stack starts once for the module, on data committed before it starts (accounts,
@@ -73,7 +73,7 @@ QUIET = "QUIET@kalshi"
 # A lost task is sent again once its lease is over, by the dispatcher's next run.
 OUTBOX_BOUND_SECONDS = int(FAST["OUTBOX_LEASE_SECONDS"]) + 5 + 10
 TAKEOVER_SECONDS = 15  # an engine lock's TTL, the next try, the first full sweep
-LEADER_SECONDS = 30  # the feed's and beat's 15 s locks, the next try, the first beat
+LEADER_SECONDS = 15  # the feed's and beat's 3 s locks (FAST), the next try, the first beat
 TRANSACTIONS = {"type": "transactions", "from": "2026-01-01", "to": "2026-12-31"}
 
 pytestmark = pytest.mark.django_db

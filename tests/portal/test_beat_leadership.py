@@ -23,8 +23,8 @@ CREATED: list[LeaderScheduler] = []
 
 
 @pytest.fixture(autouse=True)
-def quick(monkeypatch):
-    monkeypatch.setattr(LeaderScheduler, "lock_ttl", TTL)
+def quick(monkeypatch, settings):
+    settings.LEADER_LOCK_TTL_SECONDS = TTL
     monkeypatch.setattr(beat, "STANDBY_TICK_SECONDS", 0.05)
     every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(name=ENTRY, task="portal.beat_test_noop", interval=every_second)

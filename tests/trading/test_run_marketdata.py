@@ -69,8 +69,8 @@ def test_sigterm_stops_the_feed_cleanly(db):
     assert "marketdata: stopped after" in out
 
 
-def test_a_second_feed_stands_by_while_one_runs_then_takes_over(markets, quote_store, monkeypatch):
-    monkeypatch.setattr("trading.management.commands.run_marketdata.LOCK_TTL_SECONDS", 0.6)
+def test_a_second_feed_stands_by_while_one_runs_then_takes_over(markets, quote_store, settings):
+    settings.LEADER_LOCK_TTL_SECONDS = 0.6
     holding = threading.Event()
     released_at: list[float] = []
 
@@ -129,11 +129,9 @@ def test_the_feed_sends_the_brokers_polymarket_heartbeats(markets, quote_store, 
     assert len(fake.requests_to("clob", "/heartbeats")) == count  # they stop with the feed
 
 
-def test_a_standing_by_feed_sends_no_heartbeats(
-    markets, quote_store, polymarket_broker, monkeypatch
-):
+def test_a_standing_by_feed_sends_no_heartbeats(markets, quote_store, polymarket_broker, settings):
     fake, _ = polymarket_broker
-    monkeypatch.setattr("trading.management.commands.run_marketdata.LOCK_TTL_SECONDS", 0.6)
+    settings.LEADER_LOCK_TTL_SECONDS = 0.6
     holding = threading.Event()
     releasing_at: list[float] = []
 

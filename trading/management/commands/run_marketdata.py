@@ -17,10 +17,6 @@ from trading.marketdata.feed import MarketDataFeed
 from trading.venues import ADAPTER_CLASSES, venue_adapter
 from trading.venues.polymarket import BrokerHeartbeat, PolymarketVenue, broker_heartbeat
 
-# One feed per Redis: a second one stands by and takes over this long after the
-# first dies.
-LOCK_TTL_SECONDS = 15.0
-
 
 def polymarket_broker_heartbeat(leadership: Leadership) -> BrokerHeartbeat | None:
     """The broker's Polymarket heartbeat, or None when no venue routes to the real
@@ -72,7 +68,8 @@ class Command(BaseCommand):
         metrics_exporter_start()  # its own /metrics when METRICS_PORT is set
         with (
             stop_on_signals(feed.stop),
-            Leadership("market-data feed", ttl=LOCK_TTL_SECONDS) as leadership,
+            # One feed per Redis: a second one stands by and takes over when the lock expires.
+            Leadership("market-data feed", ttl=settings.LEADER_LOCK_TTL_SECONDS) as leadership,
         ):
             heartbeat = polymarket_broker_heartbeat(leadership)
             heartbeats: AbstractContextManager[object] = heartbeat or nullcontext()
