@@ -45,7 +45,9 @@ def other_key():
 
 
 @pytest.fixture
-def fake(settings):
+def fake(settings, monkeypatch):
+    # The adapter's retries of a failing read still happen, without its real waits.
+    monkeypatch.setattr("trading.venues.kalshi.backoff_seconds", lambda base, attempt: 0.01)
     with FakeKalshi() as server:
         settings.KALSHI_BASE_URLS = {"production": server.base_url, "demo": server.base_url}
         yield server
