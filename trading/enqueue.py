@@ -18,6 +18,7 @@ MARGIN_CALLS_NOTIFY = "trading.margin_calls_notify"
 MARKET_SETTLE = "trading.market_settle"
 REPORT_GENERATE = "trading.report_generate"
 LINKED_ACCOUNT_SYNC = "trading.linked_account_sync"
+RISK_POLICY_PREVIEW = "trading.risk_policy_preview"
 
 
 def account_liquidate_enqueue(
@@ -68,4 +69,14 @@ def linked_account_sync_enqueue(*, credential_id: int) -> OutboxItem:
         kwargs={"credential_id": credential_id},
         key=linked_account_sync_key(credential_id),
         again=True,
+    )
+
+
+def risk_policy_preview_enqueue(*, token: str, payload: dict[str, str]) -> OutboxItem:
+    """Compute and store the preview of a risk-policy change (`payload`: its values as
+    strings) under `token`; one item per token while it is unfinished."""
+    return outbox_enqueue(
+        task=RISK_POLICY_PREVIEW,
+        kwargs={"token": token, "payload": payload},
+        key=f"risk_policy_preview:{token}",
     )

@@ -21,6 +21,11 @@ urlpatterns = [
         name="ops_account_action",
     ),
     path("risk-policy/", ops_policy.risk_policy_page, name="ops_risk_policy"),
+    path(
+        "risk-policy/preview/<str:token>/",
+        ops_policy.risk_policy_preview_status,
+        name="ops_risk_policy_preview",
+    ),
     # KYB and withdrawal review, the approvals queue (accounts' data: accounts.ops_views).
     path("kyb/<int:user_id>/", ops_approvals.kyb_review_page, name="ops_kyb_review"),
     path(

@@ -20,6 +20,7 @@ from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
 from trading.services.perps import funding_apply, funding_period_last_completed
 from trading.services.reports import report_generate
+from trading.services.risk_policy import risk_policy_preview_store
 from trading.services.settlement import market_settle
 from trading.services.venue_budgets import venue_budgets_refresh
 
@@ -194,6 +195,13 @@ def report_generate_task(*, report_id: int) -> str:
     (the outbox sends it again later), one that finds it finished does nothing.
     """
     return report_generate(report_id=report_id).status
+
+
+@shared_task(name=enqueue.RISK_POLICY_PREVIEW)
+def risk_policy_preview_task(*, token: str, payload: dict[str, str]) -> int:
+    """Compute a risk-policy change's preview for the ops page; return the accounts it
+    covers. Safe to run twice: a stored preview is not computed again."""
+    return risk_policy_preview_store(token=token, payload=payload).accounts
 
 
 @shared_task(name="trading.venue_budgets_refresh")

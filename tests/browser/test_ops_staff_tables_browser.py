@@ -1,18 +1,27 @@
 """The staff area at 1280 px in a real browser: the admin's lists (audit log, API keys,
 accounts, withdrawals, risk policy) and the risk-policy page fit the window; the API
 key form reloads the owner's accounts; the one-time key is copied with a "Copied"
-status."""
+status; a risk-policy preview a worker is still computing shows once stored."""
 
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 
+from accounts import outbox
 from accounts.models import ApiKey
 from accounts.services.withdrawals import withdrawal_request
+from portal.redis import redis_client, redis_key
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.ops_helpers import ops_sign_in
 from tests.conftest import credit_cash
 from tests.factories import StaffFactory, UserFactory, open_account
+from trading.enqueue import risk_policy_preview_enqueue
+from trading.services.risk_policy import (
+    risk_policy_payload,
+    risk_policy_preview_store,
+    risk_policy_preview_token,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +97,30 @@ def test_staff_tables_fit_1280_and_keys_are_issued_and_copied(portal, page, tran
     assert "Propose for approval" in page.inner_text(".submit-row")
     page.screenshot(path=str(ARTIFACTS / "staff_ops_risk-policy_preview.png"), full_page=True)
     assert too_wide(page) == []
+
+
+def test_a_preview_a_worker_is_computing_shows_once_it_is_stored(
+    portal, page, transactional_db, monkeypatch
+):
+    """The risk-policy page while a worker computes the preview: it says so, its script
+    asks until the preview is stored, then shows it."""
+    change = {"maintenance_threshold": Decimal("1.05")}
+    token = risk_policy_preview_token(change)
+    payload = risk_policy_payload(change)
+    redis_client().delete(redis_key("risk-policy-preview", token))  # none stored before
+    # The worker's outbox item is made and never sent: the page joins it and waits.
+    monkeypatch.setattr(outbox, "_send", lambda *args: None)
+    with transaction.atomic():
+        risk_policy_preview_enqueue(token=token, payload=payload)
+    ops_sign_in(page, portal, StaffFactory(email="ops@example.test"), "/ops/risk-policy/")
+    page.fill("input[name=maintenance_threshold]", "1.05")
+    page.click("button[value=preview]")
+    page.wait_for_selector("#risk-policy-pending")
+    assert "Computing the impact" in page.inner_text("#risk-policy-pending")
+    assert page.query_selector("#risk-policy-counts") is None
+
+    risk_policy_preview_store(token=token, payload=payload)  # the worker's run
+    page.wait_for_selector("#risk-policy-counts", timeout=15_000)
+    assert page.query_selector("#risk-policy-pending") is None
+    assert page.input_value("input[name=maintenance_threshold]") == "1.05"
+    assert "Propose for approval" in page.inner_text(".submit-row")

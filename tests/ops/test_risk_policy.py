@@ -12,6 +12,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from accounts.models import Account, Approval, AuditLog
 from accounts.services.approvals import approval_approve, approval_propose
 from portal.errors import Forbidden, InvalidParams
+from portal.redis import redis_client, redis_key
 from tests.conftest import credit_cash
 from tests.factories import StaffFactory, UserFactory, open_account
 from tests.ops.conftest import ops_signed_in
@@ -22,10 +23,14 @@ from trading.engine import MarginEngine
 from trading.enqueue import ACCOUNT_LIQUIDATE
 from trading.models import MarginCall, RiskPolicy
 from trading.selectors import margin_params_get, risk_policy_get
+from trading.services import risk_policy
 from trading.services.risk_policy import (
     risk_policy_change_check,
     risk_policy_payload,
     risk_policy_preview,
+    risk_policy_preview_store,
+    risk_policy_preview_stored,
+    risk_policy_preview_token,
 )
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +44,15 @@ CHANGE = {
     "liquidation_threshold": Decimal("1.0"),
     "haircut_uncertainty_a": Decimal("0.35"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _no_stored_previews():
+    """Previews stored by earlier tests (Redis outlives each test's database) are gone."""
+    client = redis_client()
+    stale = client.keys(redis_key("risk-policy-preview", "*"))
+    if stale:
+        client.delete(*stale)
 
 
 @pytest.fixture
@@ -202,7 +216,9 @@ def test_the_page_shows_the_values_formatted(ops_client):
         assertNotContains(page, raw)
 
 
-def test_preview_then_propose_from_the_page(ops_client, staff, book):
+def test_preview_then_propose_from_the_page(
+    ops_client, staff, book, django_capture_on_commit_callbacks
+):
     accounts, _ = book
     data = form_data(
         healthy_threshold="1.70",
@@ -211,8 +227,21 @@ def test_preview_then_propose_from_the_page(ops_client, staff, book):
         liquidation_threshold="1.00",
         haircut_uncertainty_a="0.35",
     )
+    # A worker computes the preview: until it has, the page says so and where to ask.
+    with django_capture_on_commit_callbacks() as sends:
+        waiting = ops_client.post(URL, {**data, "action": "preview"})
+    assert waiting.status_code == 200 and waiting.context["preview"] is None
+    assertContains(waiting, "Computing the impact of the change")
+    assertNotContains(waiting, "Propose for approval")
+    status_url = waiting.context["preview_pending"]
+    assert ops_client.get(status_url).json() == {"ready": False}
+    (send,) = sends  # the outbox item's send: the task runs (eagerly here) and stores it
+    send()
+    assert ops_client.get(status_url).json() == {"ready": True}
+
     page = ops_client.post(URL, {**data, "action": "preview"})
     assert page.status_code == 200
+    assert page.context["preview_pending"] is None
     preview = page.context["preview"]
     assert preview is not None
     assert {c.label: (c.before, c.after) for c in preview.counts} == {
@@ -253,6 +282,25 @@ def test_preview_then_propose_from_the_page(ops_client, staff, book):
         approval_approve(approval_id=approval.public_id, approver=staff)
 
 
+def test_a_stored_preview_is_the_computed_one_and_is_not_computed_twice(book, monkeypatch):
+    payload = risk_policy_payload(CHANGE)
+    token = risk_policy_preview_token(CHANGE)
+    assert risk_policy_preview_stored(token) is None
+    computed = risk_policy_preview_store(token=token, payload=payload)
+    assert computed.accounts == 6 and computed.entering_call
+    assert risk_policy_preview_stored(token) == computed  # every field, as computed
+
+    def again(values):
+        raise AssertionError("computed twice")
+
+    monkeypatch.setattr(risk_policy, "risk_policy_preview", again)
+    assert risk_policy_preview_store(token=token, payload=payload) == computed
+    # Another proposal, or the same against another policy in force, is another preview.
+    assert risk_policy_preview_token({**CHANGE, "haircut_uncertainty_a": Decimal("0.4")}) != token
+    RiskPolicy.objects.filter(pk=1).update(haircut_max=Decimal("0.8"))
+    assert risk_policy_preview_token(CHANGE) != token
+
+
 def test_percentages_and_money_are_typed_as_shown(ops_client):
     page = ops_client.post(
         URL,
@@ -281,6 +329,8 @@ def test_form_errors_are_sentences(ops_client):
 def test_who_may_use_the_page(client, unverified_staff_client):
     response = client.get(URL)
     assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))
+    status_url = reverse("ops_risk_policy_preview", args=["0" * 32])
+    assert client.get(status_url).status_code == 401
     customer = Client()
     customer.force_login(UserFactory())
     assert customer.get(URL).status_code == 302

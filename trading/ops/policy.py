@@ -4,19 +4,22 @@ The form holds every setting of the policy as people read it (ratios "1.50",
 money "1,000,000.00", percentages "8"). "Preview" evaluates every account
 under the policy in force and the proposed one with the margin engine's maths
 (`trading.services.risk_policy.risk_policy_preview`) and shows the result;
-"Propose" (with a reason) files a four-eyes approval of kind "risk_policy":
+The preview is computed by a worker (`risk_policy_preview_request`): until it is
+stored, the page says so and its script (static/js/ops-risk-policy.js) asks
+`preview/<token>/` until it is, then shows it (without scripts, "Preview the
+impact" again does). "Propose" (with a reason) files a four-eyes approval of kind "risk_policy":
 another staff member approves it on the approvals page, and only then does it
 apply.
 """
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
 from accounts.models import Approval
 from accounts.services.approvals import approval_propose
-from accounts.staff import staff_link, staff_page, staff_render
+from accounts.staff import staff_json, staff_link, staff_page, staff_render
 from portal.errors import DomainError
 from portal.forms import TextField
 from trading.services.risk_policy import (
@@ -26,7 +29,8 @@ from trading.services.risk_policy import (
     risk_policy_changes,
     risk_policy_current,
     risk_policy_payload,
-    risk_policy_preview,
+    risk_policy_preview_request,
+    risk_policy_preview_stored,
 )
 
 CHANGE_PERMISSION = "trading.change_riskpolicy"
@@ -102,7 +106,7 @@ class RiskPolicyForm(forms.Form):
 def risk_policy_page(request: HttpRequest) -> HttpResponse:
     policy = risk_policy_current()
     form = RiskPolicyForm(request.POST or None, policy=policy)
-    preview = changes = None
+    preview = changes = preview_status_url = None
     may_propose = request.user.has_perm(CHANGE_PERMISSION)
     action = request.POST.get("action") if request.method == "POST" else None
     status = 200
@@ -136,9 +140,12 @@ def risk_policy_page(request: HttpRequest) -> HttpResponse:
                     return HttpResponseRedirect(reverse("ops_risk_policy"))
         if changes and not form.non_field_errors():
             try:
-                preview = risk_policy_preview(changes)
+                token, preview = risk_policy_preview_request(changes)
             except DomainError as error:
                 form.add_error(None, error.message)
+            else:
+                if preview is None:
+                    preview_status_url = reverse("ops_risk_policy_preview", args=[token])
     pending = Approval.objects.filter(
         kind=APPROVAL_KIND, status=Approval.Status.PENDING
     ).select_related("proposed_by")
@@ -150,6 +157,7 @@ def risk_policy_page(request: HttpRequest) -> HttpResponse:
             "form": form,
             "policy": policy,
             "preview": preview,
+            "preview_pending": preview_status_url,
             "changes": [
                 (
                     POLICY_FIELDS[name],
@@ -164,3 +172,10 @@ def risk_policy_page(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+@staff_json
+def risk_policy_preview_status(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: {"ready": whether the preview named `token` is stored} (the page's script
+    asks until it is)."""
+    return JsonResponse({"ready": risk_policy_preview_stored(token) is not None})

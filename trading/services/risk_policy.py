@@ -7,6 +7,11 @@
   one. No per-account loop: the counts per band, who would enter a margin call
   or liquidation and the largest movers are array operations; only the rows
   shown are read from the database.
+- That is work for every account, so the ops page does not do it in its request:
+  `risk_policy_preview_request` answers a preview a worker stored (in Redis, for
+  PREVIEW_MAX_AGE_SECONDS, under a token of the policy in force and the proposed
+  values), or asks a worker for it (`trading.risk_policy_preview`, an outbox item
+  per token: sent again until it has run) and the page checks back.
 - A change is proposed as a four-eyes Approval of kind "risk_policy"
   (`risk_policy_change_check` / `risk_policy_change_apply`, registered in
   trading.apps): the payload is the changed fields as strings.
@@ -17,12 +22,15 @@
   next batch (a quarter of a second when no tick comes).
 """
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -32,12 +40,15 @@ from accounts.services.approvals import ApprovalKind
 from accounts.services.audit import audit_record
 from portal import format as fmt
 from portal.errors import InvalidParams
+from portal.redis import redis_client, redis_key
 from trading import margin
+from trading.enqueue import risk_policy_preview_enqueue
 from trading.models import RiskPolicy
 from trading.selectors import margin_params_get, price_max_age
 from trading.services.margin_book import BookFigures, MarginBook
 
 APPROVAL_KIND = "risk_policy"
+PREVIEW_MAX_AGE_SECONDS = 120  # a stored preview is shown this long, then computed again
 
 
 @dataclass(frozen=True)
@@ -384,6 +395,88 @@ def risk_policy_preview(
             after.account_id[(band_after == LIQUIDATION) & custodial & ~after.stale].tolist()
         ),
     )
+
+
+def _preview_key(token: str) -> str:
+    return redis_key("risk-policy-preview", token)
+
+
+def risk_policy_preview_token(changes: dict[str, Decimal | int]) -> str:
+    """Names the preview of `changes` against the policy in force now."""
+    current = risk_policy_current()
+    both = {
+        "in_force": risk_policy_payload({name: getattr(current, name) for name in POLICY_FIELDS}),
+        "proposed": risk_policy_payload(changes),
+    }
+    return hashlib.sha256(json.dumps(both, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def risk_policy_preview_stored(token: str) -> PolicyPreview | None:
+    """The preview a worker stored under `token` (None: none, or older than
+    PREVIEW_MAX_AGE_SECONDS)."""
+    raw = redis_client().get(_preview_key(token))
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+
+    def impacts(rows: list[dict]) -> tuple[AccountImpact, ...]:
+        return tuple(
+            AccountImpact(
+                **row
+                | {
+                    name: None if row[name] is None else Decimal(row[name])
+                    for name in ("health_before", "health_after")
+                }
+            )
+            for row in rows
+        )
+
+    return PolicyPreview(
+        at=datetime.fromisoformat(data["at"]),
+        accounts=data["accounts"],
+        counts=tuple(BandCount(**count) for count in data["counts"]),
+        entering_call=impacts(data["entering_call"]),
+        entering_call_total=data["entering_call_total"],
+        entering_liquidation=impacts(data["entering_liquidation"]),
+        entering_liquidation_total=data["entering_liquidation_total"],
+        movers=impacts(data["movers"]),
+        stale=data["stale"],
+        call_after_ids=frozenset(data["call_after_ids"]),
+        liquidation_after_ids=frozenset(data["liquidation_after_ids"]),
+    )
+
+
+def _json_default(value: object) -> object:
+    return sorted(value) if isinstance(value, frozenset) else str(value)
+
+
+def risk_policy_preview_store(*, token: str, payload: dict[str, str]) -> PolicyPreview:
+    """The worker's part: compute the preview of the changes in `payload` and store it
+    under `token` for PREVIEW_MAX_AGE_SECONDS. A second run within that time finds it
+    and computes nothing."""
+    stored = risk_policy_preview_stored(token)
+    if stored is not None:
+        return stored
+    preview = risk_policy_preview(_payload_values(payload))
+    body = orjson.dumps(asdict(preview), default=_json_default)
+    redis_client().set(_preview_key(token), body, ex=PREVIEW_MAX_AGE_SECONDS)
+    return preview
+
+
+def risk_policy_preview_request(
+    changes: dict[str, Decimal | int],
+) -> tuple[str, PolicyPreview | None]:
+    """(token, the stored preview of `changes`), or (token, None) after asking a worker
+    for it (joining the request already made for this token). Raises InvalidParams for
+    values the policy refuses, at once rather than in the worker."""
+    _with_values(risk_policy_current(), changes)
+    token = risk_policy_preview_token(changes)
+    preview = risk_policy_preview_stored(token)
+    if preview is None:
+        with transaction.atomic():
+            risk_policy_preview_enqueue(token=token, payload=risk_policy_payload(changes))
+        preview = risk_policy_preview_stored(token)  # a worker run at once (tests) stored it
+    return token, preview
 
 
 RISK_POLICY_KIND = ApprovalKind(
