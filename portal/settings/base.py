@@ -249,7 +249,7 @@ ENGINE_LOCK_TTL_SECONDS = env.float("ENGINE_LOCK_TTL_SECONDS", default=None)  # 
 FIGURES_STORE = env.bool("FIGURES_STORE", default=True)
 FIGURES_MAX_AGE_SECONDS = env.float("FIGURES_MAX_AGE_SECONDS", default=2.0)
 FIGURES_STORE_MAX_ACCOUNTS = env.int("FIGURES_STORE_MAX_ACCOUNTS", default=500)
-FIGURES_WATCHED_SECONDS = env.int("FIGURES_WATCHED_SECONDS", default=60)
+FIGURES_WATCHED_SECONDS = env.int("FIGURES_WATCHED_SECONDS", default=5)
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
