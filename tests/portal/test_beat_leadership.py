@@ -83,18 +83,22 @@ def test_only_the_holder_sends_and_the_standby_takes_over_when_its_lock_expires(
         second.scheduler.close()
 
 
-def test_a_holder_that_stops_releases_the_lock_to_the_standby_at_once():
+def test_a_holder_that_stops_releases_the_lock_to_the_standby_at_once(settings):
+    # A longer lock here: the standby's next turn (a third of it) comes well before the
+    # lock could expire, so taking over by then means it was released.
+    settings.LEADER_LOCK_TTL_SECONDS = ttl = 3.0
     sent: list[str] = []
     first, second = Recording("first", sent), Recording("second", sent)
-    tick_for(0.2, first, second)
-    assert first.scheduler.leads and not second.scheduler.leads
-    first.scheduler.close()  # saves its entries, then releases the lock
-    assert not redis_client().exists(redis_key("lock", beat.LOCK_NAME))
     try:
+        tick_for(0.2, first, second)
+        assert first.scheduler.leads and not second.scheduler.leads
+        first.scheduler.close()  # saves its entries, then releases the lock
+        assert not first.scheduler.leads
         started = time.monotonic()
-        while not second.scheduler.leads and time.monotonic() - started < 3:
+        while not second.scheduler.leads and time.monotonic() - started < 2 * ttl:
             tick_for(0.05, second)
         assert second.scheduler.leads
+        assert time.monotonic() - started < ttl * 5 / 6  # its turn, not the lock's expiry
         sent.clear()
         tick_for(1.5, second)
         assert set(sent) == {"second"}
