@@ -114,7 +114,7 @@ def test_adding_a_market_does_not_change_the_others_paths():
 def test_binary_prices_stay_inside_the_unit_interval_on_the_grid(tick, params, extreme):
     sim = MarketSimulator(seed=2026, params=params)
     sim.set_listings(listings(binary(tick=tick), "kalshi", "polymarket"))
-    path = run(sim, 20_000)
+    path = run(sim, 8_000)
     tick_size = D(tick)
     quotes = [quote for step in path for quote in step]
     for quote in quotes:
