@@ -35,7 +35,7 @@ from portal.shards import Shard, shard_of
 from tests.api.conftest import client_for, key_issue
 from tests.conftest import credit_cash
 from tests.factories import open_account
-from tests.live_server import procfile_commands
+from tests.live_server import procfile_commands, python_run
 from tests.trading.conftest import binary_create, markets, quote_store  # noqa: F401
 from tests.trading.executing import no_commission
 from tests.trading.margining import borrower, margin_keys_clear, tick
@@ -381,21 +381,9 @@ def test_processes_sharing_the_multiprocess_directory_are_summed(tmp_path):
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
     }
 
-    def run(code: str) -> str:
-        done = subprocess.run(  # noqa: S603 - our interpreter, our code
-            [sys.executable, "-c", code],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout
-
-    run(WRITER)
-    run(WRITER)
-    body = run(READER)
+    python_run(WRITER, env)
+    python_run(WRITER, env)
+    body = python_run(READER, env)
     assert 'portal_margin_calls_total{event="opened"} 4.0' in body
     # Both writers have exited: their open sockets are not live any more.
     sockets = [

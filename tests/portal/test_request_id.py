@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from portal.redis import redis_client
 from tests.api.conftest import client_for, key_issue
 from tests.conftest import credit_cash
 from tests.factories import open_account
+from tests.live_server import python_run
 from tests.trading.conftest import binary_create, quote_store  # noqa: F401
 from tests.trading.executing import no_commission
 from tests.trading.quoting import put_quote
@@ -238,25 +237,11 @@ def test_production_logs_json_and_trusts_no_network_for_metrics():
     }
     env.pop("LOG_FORMAT", None)
     env.pop("METRICS_ALLOWED_NETWORKS", None)
-    out = _python(code, env)
+    out = python_run(code, env)
     assert out.split() == ["json", "[]"]
 
 
 # --- Tracing ---------------------------------------------------------------------------------
-
-
-def _python(code: str, env: dict) -> str:
-    done = subprocess.run(  # noqa: S603 - our interpreter, our code
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 TRACING_PROBE = textwrap.dedent(
@@ -272,7 +257,7 @@ TRACING_PROBE = textwrap.dedent(
 
 def test_tracing_off_imports_nothing_of_opentelemetry():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.test", "OTEL_ENABLED": "0"}
-    assert _python(TRACING_PROBE, env).split("\n")[:2] == ["False", "[]"]
+    assert python_run(TRACING_PROBE, env).split("\n")[:2] == ["False", "[]"]
 
 
 def test_tracing_on_instruments_django_celery_and_psycopg():
@@ -282,6 +267,6 @@ def test_tracing_on_instruments_django_celery_and_psycopg():
         "OTEL_ENABLED": "1",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: no span sent
     }
-    on, modules = _python(TRACING_PROBE, env).split("\n")[:2]
+    on, modules = python_run(TRACING_PROBE, env).split("\n")[:2]
     assert on == "True"
     assert "instrumentation" in modules and "sdk" in modules

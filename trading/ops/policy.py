@@ -140,7 +140,7 @@ def risk_policy_page(request: HttpRequest) -> HttpResponse:
                     return HttpResponseRedirect(reverse("ops_risk_policy"))
         if changes and not form.non_field_errors():
             try:
-                token, preview = risk_policy_preview_request(changes)
+                token, preview = risk_policy_preview_request(changes, policy)
             except DomainError as error:
                 form.add_error(None, error.message)
             else:

@@ -401,9 +401,12 @@ def _preview_key(token: str) -> str:
     return redis_key("risk-policy-preview", token)
 
 
-def risk_policy_preview_token(changes: dict[str, Decimal | int]) -> str:
-    """Names the preview of `changes` against the policy in force now."""
-    current = risk_policy_current()
+def risk_policy_preview_token(
+    changes: dict[str, Decimal | int], policy: RiskPolicy | None = None
+) -> str:
+    """Names the preview of `changes` against the policy in force (`policy`, read now
+    unless given)."""
+    current = policy or risk_policy_current()
     both = {
         "in_force": risk_policy_payload({name: getattr(current, name) for name in POLICY_FIELDS}),
         "proposed": risk_policy_payload(changes),
@@ -464,13 +467,15 @@ def risk_policy_preview_store(*, token: str, payload: dict[str, str]) -> PolicyP
 
 
 def risk_policy_preview_request(
-    changes: dict[str, Decimal | int],
+    changes: dict[str, Decimal | int], policy: RiskPolicy | None = None
 ) -> tuple[str, PolicyPreview | None]:
     """(token, the stored preview of `changes`), or (token, None) after asking a worker
-    for it (joining the request already made for this token). Raises InvalidParams for
-    values the policy refuses, at once rather than in the worker."""
-    _with_values(risk_policy_current(), changes)
-    token = risk_policy_preview_token(changes)
+    for it (joining the request already made for this token); `policy`: the policy in
+    force, read now unless given. Raises InvalidParams for values the policy refuses, at
+    once rather than in the worker."""
+    policy = policy or risk_policy_current()
+    _with_values(policy, changes)
+    token = risk_policy_preview_token(changes, policy)
     preview = risk_policy_preview_stored(token)
     if preview is None:
         with transaction.atomic():
