@@ -53,12 +53,7 @@ def asgi_server(
     is the Procfile's own `web` command, run by a shell as honcho runs it, with
     FORWARDED_ALLOW_IPS in its environment (None: the variable unset, as on a fresh
     deployment). `port`: serve on this one (a test restarting the server), else a free one."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    database_url = (
-        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}"
-    )
+    database_url = live_database_url()
     port = port or _free_port()
     env = {
         **os.environ,
@@ -106,6 +101,14 @@ def asgi_server(
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
+
+
+def live_database_url() -> str:
+    """DATABASE_URL of the test database, for the processes a test starts."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 def python_run(code: str, env: dict[str, str], *, timeout: float = 120) -> str:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from portal.heartbeats import heartbeat_key
+from tests.live_server import python_run, live_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -457,10 +458,10 @@ def test_healthcheck_reads_the_keys_and_limits_the_product_writes():
         assert getattr(settings, limit_setting) == default, role
 
 
-def test_production_settings_answer_the_probes_with_the_example_environment():
-    """A process with portal.settings.production and deploy/.env.example's values (secrets
-    filled) answers the probes' requests, with their Host header, as JSON: no SSL
-    redirect, no DisallowedHost. /ready/ may be 503 here (no feed or engine running)."""
+def _production_answers(requests: list[tuple[str, dict]], **environment: str) -> list[list]:
+    """Run `requests` ((path, test client extras)) through the test client in a process
+    with portal.settings.production and deploy/.env.example's values (secrets filled),
+    `environment` on top; [status, Content-Type] of each answer."""
     env = {
         key: value
         for key, value in (
@@ -472,33 +473,98 @@ def test_production_settings_answer_the_probes_with_the_example_environment():
     env.update(
         PATH=os.environ["PATH"],
         DJANGO_SETTINGS_MODULE="portal.settings.production",
-        DJANGO_ALLOWED_HOSTS=_k8s_documents(K8S / "configmap.yaml")[0]["data"][
-            "DJANGO_ALLOWED_HOSTS"
-        ],
-        DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal"),
+        DATABASE_URL=live_database_url(),
         REDIS_URL=settings.REDIS_URL,
         REDIS_KEY_PREFIX=f"{settings.KEY_PREFIX}-probe",
         LINKED_CREDENTIAL_KEYS="yujalpDL2RbTJ7SInjFYmiBZKIMnaXDJ95jxwgYt6X0=",
         MEDIA_ROOT=settings.MEDIA_ROOT,
+        **environment,
     )
+    # No collectstatic here: the error pages' static URLs come unhashed instead of from
+    # the image's manifest.
     script = (
         "import django, json; django.setup()\n"
+        "from django.conf import settings\n"
         "from django.test import Client\n"
-        "client = Client(HTTP_HOST='portal.example.com')\n"
-        "out = {}\n"
-        "for path in ('/health/', '/ready/'):\n"
-        "    r = client.get(path)\n"
-        "    out[path] = [r.status_code, r['Content-Type']]\n"
+        "settings.STORAGES = {**settings.STORAGES, 'staticfiles': "
+        "{'BACKEND': 'django.contrib.staticfiles.storage.StaticFilesStorage'}}\n"
+        f"requests = {requests!r}\n"
+        "out = []\n"
+        "for path, extra in requests:\n"
+        "    r = Client().get(path, **extra)\n"
+        "    out.append([r.status_code, r['Content-Type']])\n"
         "print(json.dumps(out))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    return json.loads(python_run(script, env).strip().splitlines()[-1])
+
+
+@pytest.mark.django_db
+def test_production_settings_answer_the_probes_with_the_example_environment():
+    """A process with the production settings and the example environment answers the
+    probes' requests, with their Host header, as JSON: no SSL redirect, no
+    DisallowedHost. /ready/ may be 503 here (no feed or engine running)."""
+    host = {"HTTP_HOST": "portal.example.com"}
+    health, ready = _production_answers(
+        [("/health/", host), ("/ready/", host)],
+        DJANGO_ALLOWED_HOSTS=_k8s_documents(K8S / "configmap.yaml")[0]["data"][
+            "DJANGO_ALLOWED_HOSTS"
+        ],
     )
-    assert result.returncode == 0, result.stderr
-    answers = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answers["/health/"] == [200, "application/json"]
-    assert answers["/ready/"][0] in {200, 503}
-    assert answers["/ready/"][1] == "application/json"
+    assert health == [200, "application/json"]
+    assert ready[0] in {200, 503}
+    assert ready[1] == "application/json"
+
+
+def _k8s_resolved_env(container: dict, fields: dict[str, str]) -> dict[str, str]:
+    """The environment the kubelet gives `container`: its ConfigMap (envFrom) first, then
+    its `env` in order, each value's $(NAME) expanded from the variables declared before
+    it (unknown ones left as written), fieldRefs from `fields`; Secrets are left out."""
+    resolved: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            resolved.update(_k8s_documents(K8S / "configmap.yaml")[0]["data"])
+    for entry in container.get("env", []):
+        if "value" in entry:
+            resolved[entry["name"]] = re.sub(
+                r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                lambda m: resolved.get(m.group(1), m.group(0)),
+                entry["value"],
+            )
+        elif "fieldRef" in entry["valueFrom"]:
+            resolved[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+    return resolved
+
+
+@pytest.mark.parametrize(
+    ("pod_ip", "host"), [("10.1.2.3", "10.1.2.3:8000"), ("fd00::7", "[fd00::7]:8000")]
+)
+@pytest.mark.django_db
+def test_k8s_web_pods_metrics_scrape_by_pod_ip_is_answered(pod_ip, host):
+    """Prometheus' kubernetes-pods job scrapes http://<pod IP>:8000/metrics as its
+    annotations say, Host being the pod's IP: the production settings with the web
+    container's environment, as the kubelet expands it, answer the scrape with the
+    bearer token, 404 without, and still refuse a Host that is neither."""
+    web = _workload("Deployment", "web")
+    annotations = web["spec"]["template"]["metadata"]["annotations"]
+    container = _pod_spec(web)["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == ports["http"] == int(host.rsplit(":", 1)[1])
+    path = annotations["prometheus.io/path"]
+    env = _k8s_resolved_env(container, {"status.podIP": pod_ip})
+    token = "t" * 40
+    scrape, anonymous, elsewhere = _production_answers(
+        [
+            (path, {"HTTP_HOST": host, "HTTP_AUTHORIZATION": f"Bearer {token}"}),
+            (path, {"HTTP_HOST": host}),
+            (path, {"HTTP_HOST": "10.9.9.9:8000", "HTTP_AUTHORIZATION": f"Bearer {token}"}),
+        ],
+        DJANGO_ALLOWED_HOSTS=env["DJANGO_ALLOWED_HOSTS"],
+        METRICS_BEARER_TOKEN=token,
+    )
+    assert scrape[0] == 200 and scrape[1].startswith("text/plain"), scrape
+    assert anonymous[0] == 404
+    assert elsewhere[0] == 400  # DisallowedHost: only the pod's own IP was added
 
 
 # --- the image's entrypoint and health check, run here -------------------------------
