@@ -36,7 +36,7 @@ from accounts.services.api_keys import (
     api_key_touch,
 )
 from portal.api.parsers import json_loads
-from portal.api.throttles import key_failure_record, key_failures_wait
+from portal.api.throttles import key_failure_record, key_failures_wait, throttle_group_of
 from portal.net import client_ip
 from portal.redis import redis_client, redis_key
 
@@ -118,6 +118,14 @@ class ApiCaller:
     is_staff = False
 
 
+def _key_failures_check(address: str, **count_also) -> None:
+    """Throttled (429) when `address`'s failed key authentications reached the limit
+    (`key_failures_wait`, which may count the request's rate-limit use in the same call)."""
+    wait = key_failures_wait(address, **count_also)
+    if wait:
+        raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiCaller, KeyIdentity] | None:
         stream: StreamCommand | None = getattr(request._request, "stream_command", None)
@@ -134,20 +142,28 @@ class ApiKeyAuthentication(BaseAuthentication):
             if not header:
                 return None  # NotAuthenticated (401) from the permission check
             address = client_ip(request)
-            wait = key_failures_wait(address)
-            if wait:
-                raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
             scheme, _, key = header.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
+                _key_failures_check(address)
                 raise exceptions.AuthenticationFailed(
                     "Use the header Authorization: Bearer lev_live_…"
                 )
-            identity = api_key_identify(key.strip())
+            identity = api_key_identify(key.strip())  # in-process: no round trip
             if identity is None:
-                key_failure_record(address)
+                wait = key_failure_record(address)
+                if wait:
+                    raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
                 raise exceptions.AuthenticationFailed("API key missing or invalid.")
             timestamp = request.headers.get("X-Timestamp", "")
             signature = request.headers.get("X-Signature", "")
+            # An address over its failure limit is refused whatever the key. When nothing
+            # below can refuse the key (no IP allowlist refusal, no signature to check),
+            # the same Redis call counts this use in the view's rate-limit window.
+            signs = bool(identity.signing_public_key) and request.method in SIGNED_METHODS
+            group = throttle_group_of((request.parser_context or {}).get("view"))
+            if signs or not identity.allows_address(address):
+                group = ""
+            _key_failures_check(address, request=request._request, group=group, key_pk=identity.pk)
 
             def message() -> bytes:
                 return signing_message(timestamp=timestamp, path=request.path, body=request.body)

@@ -278,9 +278,9 @@ def test_the_limit_is_shared_with_another_process(api, api_account, settings):
     key_pk = ApiKey.objects.get(owner=api_account.owner).pk
     spend = (
         "import django, os; django.setup(); "
-        "from portal.api.throttles import _window_check; from portal.redis import redis_key; "
-        f"print([_window_check(redis_key('api', 'rate', 'market_data', '{key_pk}'), {limit})[0]"
-        f" for _ in range({limit - 1})])"
+        "from portal.api.throttles import Window, _windows_check, rate_window_key; "
+        f"window = Window(rate_window_key('market_data', {key_pk}), {limit}); "
+        f"print([_windows_check(window).allowed for _ in range({limit - 1})])"
     )
     env = {
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from portal.heartbeats import heartbeat_key
-from tests.live_server import python_run, live_database_url
+from tests.live_server import live_database_url, python_run
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
