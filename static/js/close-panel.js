@@ -20,8 +20,7 @@
  *   var closer = PortalClosePanel.attach({ template, bodies, simulationUrl, refresh });
  *   closer.redrawn();  // after the rows were re-drawn
  *
- * The positions page (a #close-panel-config json_script) is wired here: after a
- * close it re-reads itself and swaps in the elements marked data-refresh.
+ * The positions page attaches it from static/js/positions.js.
  */
 (function () {
   "use strict";
@@ -358,37 +357,4 @@
   }
 
   window.PortalClosePanel = { attach: attach };
-
-  // --- The positions page ------------------------------------------------------------
-
-  var configNode = document.getElementById("close-panel-config");
-  if (!configNode) return;
-  var config = JSON.parse(configNode.textContent);
-  var closer = null;
-
-  // Re-read the page and swap in what changed (the rows and totals marked
-  // data-refresh); the panel follows its row or closes.
-  function refresh() {
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) {
-        return response.ok ? response.text() : null;
-      })
-      .then(function (html) {
-        if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html");
-        document.querySelectorAll("[data-refresh][id]").forEach(function (node) {
-          var replacement = fresh.getElementById(node.id);
-          if (replacement) node.replaceWith(document.importNode(replacement, true));
-        });
-        if (closer) closer.redrawn();
-      })
-      .catch(function () { /* the figures stay as they were; a reload shows the new ones */ });
-  }
-
-  closer = attach({
-    template: document.getElementById("close-panel-template"),
-    bodies: Array.prototype.slice.call(document.querySelectorAll("tbody[data-close-kind]")),
-    simulationUrl: config.urls.close,
-    refresh: refresh,
-  });
 })();

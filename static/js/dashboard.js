@@ -6,7 +6,8 @@
  *   perps and Deposit are re-read from the snapshot: soon after a change of
  *   cash (a fill, a deposit) or an order / margin-call push, and at most every
  *   TICK_REFRESH_MS while only prices move.
- * - Reconnects with exponential backoff and jitter; 4401 / 4403 stop it.
+ * - The socket is PortalPage.liveSocket: it reconnects with exponential backoff and
+ *   jitter; 4401 / 4403 stop it, and so does a snapshot read answered 401.
  * - "Prices delayed since …": the banner follows the snapshot's and the pushes'
  *   `stale` flag; with no news for the policy's stale age (a stopped feed sends
  *   no pushes), the snapshot is re-read every STALE_CHECK_MS to learn it.
@@ -33,8 +34,6 @@
   var TICK_REFRESH_MS = 10000;
   var STALE_CHECK_MS = 5000;
   var SOON_MS = 250;
-  var BACKOFF_BASE_MS = 500;
-  var BACKOFF_MAX_MS = 30000;
   var HISTORY_MAX = 500;
   var LIVE_POINT_EVERY_MS = 5000;
   var GAUGE_MAX = 3;
@@ -737,72 +736,30 @@
     scheduleRefresh(SOON_MS);
   }
 
-  function onMessage(event) {
-    var message;
-    try {
-      message = JSON.parse(event.data);
-    } catch (error) {
-      return;
-    }
+  function onMessage(message) {
     if (message.type === "margin") applyMargin(message);
     else if (message.type === "margin_call") applyMarginCall(message);
     else if (message.type === "order") applyOrder(message);
   }
 
-  // --- The socket --------------------------------------------------------------------
+  // --- The socket (PortalPage.liveSocket) -----------------------------------------
 
-  var socket = null;
-  var attempt = 0;
-  var reconnectTimer = null;
-  var stopped = false;
   var STATE_LABELS = {
     connecting: "Connecting…",
     open: "Live",
     reconnecting: "Reconnecting…",
     unauthorized: "Signed out: reload to sign in",
     forbidden: "Not your account",
+    unsupported: "Not live: this browser has no WebSocket",
   };
+  var live = null;
 
   function setSocketState(state) {
     var status = document.getElementById("live-status");
     status.setAttribute("data-socket", state);
     setField("socket_label", state, STATE_LABELS[state] || state, status, true);
-    if (state === "unauthorized" || state === "forbidden") stopped = true;
+    if (state === "unauthorized" && live) live.stop();
   }
-
-  function connect() {
-    if (stopped) return;
-    reconnectTimer = null;
-    setSocketState(attempt ? "reconnecting" : "connecting");
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + config.ws_path);
-    socket.onopen = function () {
-      attempt = 0;
-      setSocketState("open");
-      refreshSnapshot();
-    };
-    socket.onmessage = onMessage;
-    socket.onclose = function (event) {
-      socket = null;
-      if (event.code === 4401) return setSocketState("unauthorized");
-      if (event.code === 4403) return setSocketState("forbidden");
-      setSocketState("reconnecting");
-      var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, attempt));
-      attempt += 1;
-      reconnectTimer = setTimeout(connect, delay * (0.75 + Math.random() * 0.5));
-    };
-  }
-
-  function reconnectNow() {
-    if (socket || stopped) return;
-    if (reconnectTimer) clearTimeout(reconnectTimer);
-    connect();
-  }
-
-  window.addEventListener("online", reconnectNow);
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") reconnectNow();
-  });
 
   window.PrimeDashboard = {
     config: config,
@@ -823,5 +780,9 @@
   }, STALE_CHECK_MS);
 
   render();
-  connect();
+  live = page.liveSocket(config.ws_path, {
+    onState: setSocketState,
+    onOpen: refreshSnapshot,
+    onMessage: onMessage,
+  });
 })();

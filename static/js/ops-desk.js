@@ -15,7 +15,6 @@
   var POLL_SECONDS = 30;
   var POLL_LIVE_SECONDS = 120;
   var DEBOUNCE_MS = 400;
-  var RETRY_MAX_MS = 30000;
 
   var root = document.getElementById("ops-desk");
   if (!root) {
@@ -27,8 +26,6 @@
   var atLabel = root.querySelector("[data-desk-at]");
   var socket = null;
   var live = false;
-  var stopped = false; // the socket refused us (signed out, not verified): poll only
-  var retryMs = 1000;
   var debounce = null;
   var pollTimer = null;
   var loading = false;
@@ -138,7 +135,8 @@
       .then(function (response) {
         if (response.status === 401 || response.status === 403) {
           return response.json().then(function (body) {
-            stopped = true;
+            socket.stop();
+            live = false;
             setLive(body.message || "Sign in again to keep the desk current.");
             return null;
           });
@@ -188,52 +186,39 @@
     root.setAttribute("data-desk-live", live ? "yes" : "no");
   }
 
-  function connect() {
-    if (stopped || !("WebSocket" in window)) {
-      setLive("Refreshing every " + POLL_SECONDS + " s.");
-      return;
-    }
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + wsPath);
-    socket.onopen = function () {
-      live = true;
-      retryMs = 1000;
+  // The socket: PortalPage.liveSocket (reconnects by itself; 4401 / 4403 stop it).
+  function onSocketState(state) {
+    var wasLive = live;
+    live = state === "open";
+    if (state === "open") {
       setLive("Live");
       schedulePoll();
-      load(); // anything missed while connecting
-    };
-    socket.onmessage = function (event) {
-      var message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
-        return;
-      }
-      if (message && message.type === "desk_changed") {
-        hint();
-      }
-    };
-    socket.onclose = function (event) {
-      var wasLive = live;
-      live = false;
-      socket = null;
-      if (event.code === 4401 || event.code === 4403) {
-        stopped = true;
-        setLive("Live updates are off (sign in again with your code); refreshing every " +
-          POLL_SECONDS + " s.");
-      } else {
-        setLive("Reconnecting; refreshing every " + POLL_SECONDS + " s meanwhile.");
-        setTimeout(connect, retryMs);
-        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-      }
-      if (wasLive) {
-        schedulePoll();
-      }
-    };
+      return;
+    }
+    if (state === "connecting") {
+      setLive("Connecting…");
+    } else if (state === "reconnecting") {
+      setLive("Reconnecting; refreshing every " + POLL_SECONDS + " s meanwhile.");
+    } else if (state === "unsupported") {
+      setLive("Refreshing every " + POLL_SECONDS + " s.");
+    } else {
+      setLive("Live updates are off (sign in again with your code); refreshing every " +
+        POLL_SECONDS + " s.");
+    }
+    if (wasLive) {
+      schedulePoll();
+    }
   }
 
   root.querySelector("[data-desk-refresh]").addEventListener("click", load);
-  setLive("Connecting…");
   schedulePoll();
-  connect();
+  socket = window.PortalPage.liveSocket(wsPath, {
+    onState: onSocketState,
+    onOpen: load, // anything missed while connecting
+    onMessage: function (message) {
+      if (message.type === "desk_changed") {
+        hint();
+      }
+    },
+  });
 })();

@@ -6,6 +6,7 @@
  *
  * - DOM: q, field, setField, setText, say, el, svg, svgPath, clear.
  * - Timing: debounce.
+ * - Live pages: liveSocket (a WebSocket that reconnects by itself).
  * - The server: getJSON, post, postForm; each resolves to an answer
  *   {ok, status, body}, where body is the JSON the server sent ({"code", "message"}
  *   on refusal) or {message} when the answer was not JSON. They reject only when
@@ -131,6 +132,85 @@
 
   // --- Orders ------------------------------------------------------------------------
 
+  // --- Live pages ----------------------------------------------------------------------
+
+  var BACKOFF_BASE_MS = 500;
+  var BACKOFF_MAX_MS = 30000;
+
+  // A WebSocket to this site's `path` that reconnects by itself: exponential backoff
+  // with jitter, and at once when the browser comes back online or the page back into
+  // view, until the server refuses it for good (4401 signed out, 4403 not yours).
+  // `handlers`: onState(state) with connecting | open | reconnecting | unauthorized |
+  // forbidden (also "unsupported" without WebSocket), onOpen() (re-read what a push may
+  // have been missed meanwhile: pushes are hints), onMessage(message) with each JSON
+  // message. Returns {stop()}: a signed-out page stops it too.
+  function liveSocket(path, handlers) {
+    var socket = null;
+    var attempt = 0;
+    var timer = null;
+    var stopped = false;
+
+    function state(name) {
+      if (name === "unauthorized" || name === "forbidden") stopped = true;
+      if (handlers.onState) handlers.onState(name);
+    }
+
+    function connect() {
+      timer = null;
+      if (stopped) return;
+      state(attempt ? "reconnecting" : "connecting");
+      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + path);
+      socket.onopen = function () {
+        attempt = 0;
+        state("open");
+        if (handlers.onOpen) handlers.onOpen();
+      };
+      socket.onmessage = function (event) {
+        var message;
+        try {
+          message = JSON.parse(event.data);
+        } catch (error) {
+          return;
+        }
+        if (message && handlers.onMessage) handlers.onMessage(message);
+      };
+      socket.onclose = function (event) {
+        socket = null;
+        if (stopped) return;
+        if (event.code === 4401) return state("unauthorized");
+        if (event.code === 4403) return state("forbidden");
+        state("reconnecting");
+        var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, attempt));
+        attempt += 1;
+        timer = setTimeout(connect, delay * (0.75 + Math.random() * 0.5));
+      };
+    }
+
+    function now() {
+      if (socket || stopped) return;
+      if (timer) clearTimeout(timer);
+      connect();
+    }
+
+    if (!("WebSocket" in window)) {
+      state("unsupported");
+      return { stop: function () {} };
+    }
+    window.addEventListener("online", now);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") now();
+    });
+    connect();
+    return {
+      stop: function () {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        if (socket) socket.close();
+      },
+    };
+  }
+
   // A fresh client_order_id: a retry with the same one cannot place an order twice.
   function newOrderId() {
     if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID().replace(/-/g, "");
@@ -153,6 +233,7 @@
     svgPath: svgPath,
     clear: clear,
     debounce: debounce,
+    liveSocket: liveSocket,
     getJSON: getJSON,
     post: post,
     postForm: postForm,

@@ -112,3 +112,37 @@ def test_closing_half_a_position_from_the_positions_page(portal, page, trader):
     assert result.inner_text().startswith("Sold ")
     assert page.locator("form.close-panel").count() == 0  # the position changed
     assert Position.objects.get(account=trader).quantity == before - half
+
+
+def test_the_positions_page_follows_prices_and_trades_without_a_reload(portal, page, trader):
+    order_execute(account=trader, symbol="TRUMP-WIN", side="buy", notional_usdc=Decimal("300"))
+    log_in(page, portal)
+    page.goto(f"{portal}/positions/")
+    page.wait_for_selector("#live-status[data-socket=open]")
+    assert page.locator("#live-status").inner_text().strip() == "Live"
+    page.evaluate("window.__sameDocument = true")
+    row = "#binary-position-rows tr[data-symbol=TRUMP-WIN]"
+    value = page.get_attribute(f"{row} [data-field=notional]", "data-value")
+    grand = page.get_attribute("#position-grand-totals [data-field=grand_pnl]", "data-value")
+
+    quote("0.70", "0.71")  # TRUMP-WIN rises: the engine pushes, the page re-reads itself
+    page.wait_for_function(
+        "([row, v]) => document.querySelector(row + ' [data-field=notional]').dataset.value !== v",
+        arg=[row, value],
+    )
+    assert Decimal(page.get_attribute(f"{row} [data-field=notional]", "data-value")) > Decimal(
+        value
+    )
+    assert Decimal(
+        page.get_attribute("#position-grand-totals [data-field=grand_pnl]", "data-value")
+    ) > Decimal(grand)
+
+    held = page.get_attribute(f"{row} [data-field=quantity]", "data-value")
+    order_execute(account=trader, symbol="TRUMP-WIN", side="buy", notional_usdc=Decimal("100"))
+    page.wait_for_function(
+        "([row, q]) => document.querySelector(row + ' [data-field=quantity]').dataset.value !== q",
+        arg=[row, held],
+    )
+    shown = Decimal(page.get_attribute(f"{row} [data-field=quantity]", "data-value"))
+    assert shown == Position.objects.get(account=trader).quantity
+    assert page.evaluate("window.__sameDocument") is True  # updated in place, no reload

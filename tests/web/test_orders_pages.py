@@ -4,6 +4,7 @@ real services, driven through the pages (POST + CSRF where they write)."""
 
 import csv
 import io
+import json
 import re
 from decimal import Decimal
 
@@ -370,7 +371,11 @@ def test_positions_page_shows_cost_value_and_signed_pnl_with_totals(markets):
     total = sum((view.cost for view in binary), D(0))
     totals = page.split('id="binary-position-totals"', 1)[1].split("</tfoot>", 1)[0]
     assert f'data-value="{total:.6f}"' in totals
-    assert 'id="close-panel-template"' in page and 'id="close-panel-config"' in page
+    assert 'id="close-panel-template"' in page and 'id="positions-config"' in page
+    config = json.loads(
+        page.split('id="positions-config" type="application/json">', 1)[1].split("<", 1)[0]
+    )
+    assert config["ws_path"] == f"/ws/dashboard/{account.public_id}/"  # the page is live
     assert BTC in page
 
 

@@ -72,6 +72,12 @@ HISTORY_DAYS = 30
 HISTORY_POINTS = 500  # the latest snapshots shown on the chart
 
 
+def dashboard_socket_path(account_id: str) -> str:
+    """The account's dashboard socket (trading.routing, DashboardConsumer), which the
+    dashboard and the positions page follow."""
+    return f"/ws/dashboard/{account_id}/"
+
+
 def _threshold(value: float) -> str:
     return format(Decimal(repr(value)), "f")
 

@@ -1,4 +1,6 @@
-"""The positions page: every open position of the current account, priced now.
+"""The positions page: every open position of the current account, priced now, and
+kept so: static/js/positions.js follows the account's dashboard socket and re-reads
+the page (its parts marked data-refresh) after pushes, at most every 2 s.
 
 One read (`position_book_get`: the positions query and one Redis round trip for
 the quotes), each position shaped by the positions table's presenter
@@ -25,6 +27,7 @@ from trading.catalog import venue_name
 from trading.models import Instrument
 from trading.presenters import position_row_present
 from trading.selectors import RATIO_QUANTUM, PositionView, position_book_get
+from trading.web.figures import dashboard_socket_path
 
 
 def _totals(views: list[PositionView]) -> dict[str, Any]:
@@ -64,6 +67,7 @@ def position_list_view(request: HttpRequest, account: Account) -> HttpResponse:
     perps = [view for view in views if view.kind == Instrument.Kind.PERPETUAL]
     config = {
         "account_id": account.public_id,
+        "ws_path": dashboard_socket_path(account.public_id),
         "urls": {
             "close": reverse("position-close-simulation", args=[account.public_id, 0]).replace(
                 "/0/", "/{id}/"
@@ -79,7 +83,7 @@ def position_list_view(request: HttpRequest, account: Account) -> HttpResponse:
         "totals": _totals(views),
         "stale": any(view.stale for view in views),
         "can_trade": account.is_custodial,
-        "close_config": config,
+        "page_config": config,
         "zero": Decimal(0),
     }
     return render(request, "trading/position_list.html", context)

@@ -87,7 +87,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     account_id = account.public_id
     config = {
         "account_id": account_id,
-        "ws_path": f"/ws/dashboard/{account_id}/",
+        "ws_path": figures.dashboard_socket_path(account_id),
         "urls": {
             "snapshot": reverse("dashboard-snapshot", args=[account_id]),
             "projection": reverse("trade-projection", args=[account_id]),
