@@ -744,20 +744,10 @@
 
   // --- The socket (PortalPage.liveSocket) -----------------------------------------
 
-  var STATE_LABELS = {
-    connecting: "Connecting…",
-    open: "Live",
-    reconnecting: "Reconnecting…",
-    unauthorized: "Signed out: reload to sign in",
-    forbidden: "Not your account",
-    unsupported: "Not live: this browser has no WebSocket",
-  };
   var live = null;
 
   function setSocketState(state) {
-    var status = document.getElementById("live-status");
-    status.setAttribute("data-socket", state);
-    setField("socket_label", state, STATE_LABELS[state] || state, status, true);
+    page.socketStatusShow(document.getElementById("live-status"), state);
     if (state === "unauthorized" && live) live.stop();
   }
 

@@ -6,7 +6,8 @@
  *
  * - DOM: q, field, setField, setText, say, el, svg, svgPath, clear.
  * - Timing: debounce.
- * - Live pages: liveSocket (a WebSocket that reconnects by itself).
+ * - Live pages: liveSocket (a WebSocket that reconnects by itself), socketStatusShow
+ *   (its state in a #live-status).
  * - The server: getJSON, post, postForm; each resolves to an answer
  *   {ok, status, body}, where body is the JSON the server sent ({"code", "message"}
  *   on refusal) or {message} when the answer was not JSON. They reject only when
@@ -211,6 +212,21 @@
     };
   }
 
+  // A live page's #live-status: its data-socket and its words for a liveSocket state.
+  var SOCKET_LABELS = {
+    connecting: "Connecting…",
+    open: "Live",
+    reconnecting: "Reconnecting…",
+    unauthorized: "Signed out: reload to sign in",
+    forbidden: "Not your account",
+    unsupported: "Not live: this browser has no WebSocket",
+  };
+
+  function socketStatusShow(node, state) {
+    node.setAttribute("data-socket", state);
+    setField("socket_label", state, SOCKET_LABELS[state] || state, node);
+  }
+
   // A fresh client_order_id: a retry with the same one cannot place an order twice.
   function newOrderId() {
     if (window.crypto && crypto.randomUUID) return "web-" + crypto.randomUUID().replace(/-/g, "");
@@ -234,6 +250,7 @@
     clear: clear,
     debounce: debounce,
     liveSocket: liveSocket,
+    socketStatusShow: socketStatusShow,
     getJSON: getJSON,
     post: post,
     postForm: postForm,

@@ -13,14 +13,6 @@
   "use strict";
 
   var REFRESH_MIN_MS = 2000;
-  var STATE_LABELS = {
-    connecting: "Connecting…",
-    open: "Live",
-    reconnecting: "Reconnecting…",
-    unauthorized: "Signed out: reload to sign in",
-    forbidden: "Not your account",
-    unsupported: "Not live: this browser has no WebSocket",
-  };
 
   var configNode = document.getElementById("positions-config");
   if (!configNode) return;
@@ -35,8 +27,7 @@
   var timer = null;
 
   function setSocketState(state) {
-    status.setAttribute("data-socket", state);
-    page.setText(page.field("socket_label", status), STATE_LABELS[state] || state);
+    page.socketStatusShow(status, state);
   }
 
   // Re-read the page now and swap in what changed; the panel follows its row or closes.
