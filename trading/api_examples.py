@@ -95,6 +95,16 @@ CANCELLED_ORDER = MODIFIED_ORDER | {
     "reject_reason": "Cancelled by the customer.",
     "updated_at": "2026-04-22T15:20:13.592817+00:00",
 }
+# The limit order filled, its stop-loss removed; the take-profit still waits.
+STOP_LOSS_REMOVED_ORDER = MODIFIED_ORDER | {
+    "status": "filled",
+    "filled_quantity": "15000.000000",
+    "filled_notional": "7950.000000",
+    "average_price": "0.53000000",
+    "fees": "7.950000",
+    "stop_loss": None,
+    "updated_at": "2026-04-22T16:02:37.118402+00:00",
+}
 CLOSE_ORDER = {
     "id": CLOSE_ORDER_ID,
     "client_order_id": "close-trump-25pct",
@@ -828,6 +838,20 @@ ORDERS_GET = [_ORDER_NOT_FOUND]
 ORDERS_GET_BY_CLIENT_ID = [_CLIENT_ORDER_NOT_FOUND]
 ORDERS_MODIFY = [_MODIFIED, _BAD_PRICE, _ORDER_NOT_FOUND, _NON_CUSTODIAL]
 ORDERS_MODIFY_BY_CLIENT_ID = [_MODIFIED, _BAD_PRICE, _CLIENT_ORDER_NOT_FOUND, _NON_CUSTODIAL]
+_TRIGGERS_REMOVED = OpenApiExample(
+    "Stop-loss removed",
+    summary="which=stop_loss on a filled order: its take-profit still waits",
+    value=STOP_LOSS_REMOVED_ORDER,
+    status_codes=["200"],
+    response_only=True,
+)
+_TRIGGER_FIRED = error_example(
+    ErrorCode.ORDER_NOT_ACTIVE,
+    f"Order {LIMIT_ORDER_ID}'s take-profit / stop-loss already fired: it placed order "
+    "ord_5e6f7a8b9c0d1e2f.",
+)
+ORDERS_TRIGGERS_CANCEL = [_TRIGGERS_REMOVED, _TRIGGER_FIRED, _ORDER_NOT_FOUND]
+ORDERS_TRIGGERS_CANCEL_BY_CLIENT_ID = [_TRIGGERS_REMOVED, _TRIGGER_FIRED, _CLIENT_ORDER_NOT_FOUND]
 ORDERS_CANCEL = [_CANCELLED, _ORDER_NOT_FOUND]
 ORDERS_CANCEL_BY_CLIENT_ID = [_CANCELLED, _CLIENT_ORDER_NOT_FOUND]
 MARKETS_LIST = [

@@ -1,7 +1,8 @@
 """The trading API's orders and fills (/v1/intelligence/orders, /fills; seed 002).
 
 Limit (and market) orders with a time in force and take-profit / stop-loss,
-modified and cancelled by order id or by client order id; lists paginated
+modified and cancelled by order id or by client order id (and their take-profit /
+stop-loss removed before they fire: DELETE …/triggers); lists paginated
 with limit / offset. Every lookup is within the key's account: another
 account's order is a 404, like one that does not exist.
 """
@@ -22,7 +23,12 @@ from trading import api_serializers as s
 from trading.api import ACCOUNT_PARAM, TAGS
 from trading.presenters import fill_present, order_of, order_present
 from trading.selectors import TradeFilters, fill_list, order_get, order_list
-from trading.services.orders import order_cancel, order_modify, order_place
+from trading.services.orders import (
+    order_cancel,
+    order_modify,
+    order_place,
+    order_triggers_cancel,
+)
 
 ORDER_ID_PARAM = OpenApiParameter(
     "order_id", str, OpenApiParameter.PATH, description="The order id (ord_…)."
@@ -210,6 +216,53 @@ class OrderByClientIdApi(OrderDetailApi):
         summary="Cancel an order by client order id",
         tags=TAGS,
         parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM],
+        responses={200: s.OrderSerializer},
+    )
+    def delete(self, request: Request, **kwargs: str) -> Response:
+        return super().delete(request, **kwargs)
+
+
+class OrderTriggersApi(ApiView):
+    """An order's take-profit / stop-loss (`OrderTriggersByClientIdApi` by the client's
+    id): removed before they fire."""
+
+    lookup = "order_id"
+    required_scopes = TRADE
+    throttle_group = "order_management"
+    error_codes = (ErrorCode.NOT_FOUND, ErrorCode.ORDER_NOT_ACTIVE)
+
+    @extend_schema(
+        operation_id="orders_triggers_cancel",
+        examples=examples.ORDERS_TRIGGERS_CANCEL,
+        summary="Remove an order's take-profit / stop-loss",
+        description="Remove the take-profit, the stop-loss (`which`) or both before they "
+        "fire, on a resting order or a filled one whose triggers still wait: once this "
+        "answers, a removed trigger never fires. Safe to repeat (removing what is not set "
+        "changes nothing). 200 with the order; 409 `order_not_active` once a trigger has "
+        "fired (it placed its closing order, `parent_id` on that order) or for an order "
+        "cancelled or rejected before anything filled.",
+        tags=TAGS,
+        parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM, s.OrderTriggersQuerySerializer],
+        responses={200: s.OrderSerializer},
+    )
+    def delete(self, request: Request, **kwargs: str) -> Response:
+        account = self.account_get(request)
+        query = validated(s.OrderTriggersQuerySerializer, request.query_params)
+        order = order_triggers_cancel(
+            account=account, **{self.lookup: kwargs[self.lookup]}, which=query.get("which")
+        )
+        return Response(order_of(order))
+
+
+class OrderTriggersByClientIdApi(OrderTriggersApi):
+    lookup = "client_order_id"
+
+    @extend_schema(
+        operation_id="orders_triggers_cancel_by_client_id",
+        examples=examples.ORDERS_TRIGGERS_CANCEL_BY_CLIENT_ID,
+        summary="Remove an order's take-profit / stop-loss by client order id",
+        tags=TAGS,
+        parameters=[CLIENT_ORDER_ID_PARAM, ACCOUNT_PARAM, s.OrderTriggersQuerySerializer],
         responses={200: s.OrderSerializer},
     )
     def delete(self, request: Request, **kwargs: str) -> Response:

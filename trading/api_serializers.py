@@ -158,6 +158,14 @@ class OrderListQuerySerializer(PageQuerySerializer):
     symbol = TextField(required=False, max_length=70, help_text=SYMBOL_HELP)
 
 
+class OrderTriggersQuerySerializer(serializers.Serializer):
+    which = serializers.ChoiceField(
+        choices=["take_profit", "stop_loss"],
+        required=False,
+        help_text="The trigger to remove; absent: both.",
+    )
+
+
 class FillListQuerySerializer(PageQuerySerializer):
     symbol = TextField(required=False, max_length=70, help_text=SYMBOL_HELP)
 

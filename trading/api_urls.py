@@ -22,7 +22,17 @@ urlpatterns = [
         api_orders.OrderByClientIdApi.as_view(),
         name="api-order-by-client-id",
     ),
+    path(
+        "orders/by-client-id/<str:client_order_id>/triggers",
+        api_orders.OrderTriggersByClientIdApi.as_view(),
+        name="api-order-triggers-by-client-id",
+    ),
     path("orders/<str:order_id>", api_orders.OrderDetailApi.as_view(), name="api-order"),
+    path(
+        "orders/<str:order_id>/triggers",
+        api_orders.OrderTriggersApi.as_view(),
+        name="api-order-triggers",
+    ),
     path("linked-account", api_linked.LinkedAccountApi.as_view(), name="api-linked-account"),
     path(
         "linked-account/sync",

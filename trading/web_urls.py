@@ -20,6 +20,11 @@ urlpatterns: list = [
     path("orders/<str:order_id>/", order_views.order_detail_view, name="order_detail"),
     path("orders/<str:order_id>/cancel/", order_views.order_cancel_view, name="order_cancel"),
     path("orders/<str:order_id>/modify/", order_views.order_modify_view, name="order_modify"),
+    path(
+        "orders/<str:order_id>/triggers/remove/",
+        order_views.order_triggers_cancel_view,
+        name="order_triggers_cancel",
+    ),
     path("positions/", position_views.position_list_view, name="position_list"),
     path("exports/<str:table>.csv", export_views.export_csv_view, name="export_csv"),
     path("reports/<str:report_id>/download/", reports.report_download_view, name="report_download"),

@@ -818,6 +818,28 @@ def test_order_lifecycle_place_get_modify_cancel(api, account, market):
     )
 
 
+def test_a_filled_orders_take_profit_and_stop_loss_are_removed_before_they_fire(
+    api, account, market
+):
+    filled = place(api, price="0.61", take_profit="0.80", stop_loss="0.30", client_order_id="tp")
+    assert (filled["status"], filled["stop_loss"]) == ("filled", "0.30000000")
+    path = f"orders/{filled['id']}/triggers"
+    assert error(call(api, "delete", f"{path}?which=both")) == (400, "invalid_params")
+    read_only = client_for(key_issue([account], scopes=["intelligence", "read"]))
+    assert error(call(read_only, "delete", path)) == (403, "forbidden")
+    kept = call(api, "delete", f"{path}?which=stop_loss", expect=200).json()
+    assert (kept["take_profit"], kept["stop_loss"], kept["status"]) == (
+        "0.80000000",
+        None,
+        "filled",
+    )
+    for _ in range(2):  # safe to repeat
+        bare = call(api, "delete", "orders/by-client-id/tp/triggers", expect=200).json()
+        assert (bare["id"], bare["take_profit"], bare["stop_loss"]) == (filled["id"], None, None)
+    assert call(api, "get", f"orders/{filled['id']}", expect=200).json() == bare
+    assert error(call(api, "delete", "orders/nope/triggers")) == (404, "not_found")
+
+
 def test_cancel_by_client_order_id(api, market):
     order = place(api, client_order_id="abc")
     cancelled = call(api, "delete", "orders/by-client-id/abc", expect=200).json()

@@ -170,6 +170,8 @@ def requests_naming(two: Two) -> list[tuple[str, str, dict | None]]:
         ("get", f"orders/by-client-id/{client_id}?account_id={b}", None),
         ("patch", f"orders/by-client-id/{client_id}", {"account_id": b, "price": "0.51"}),
         ("delete", f"orders/by-client-id/{client_id}", {"account_id": b}),
+        ("delete", f"orders/{order_id}/triggers?account_id={b}", None),
+        ("delete", f"orders/by-client-id/{client_id}/triggers?account_id={b}", None),
         ("get", f"fills?account_id={b}", None),
     ]
 
@@ -200,7 +202,9 @@ def test_another_accounts_orders_are_not_found_by_id_or_client_id(two):
             "not_found",
         )
         assert error(call(api, "delete", f"orders/{order_id}")) == (404, "not_found")
+        assert error(call(api, "delete", f"orders/{order_id}/triggers")) == (404, "not_found")
     assert error(call(api, "get", "orders/by-client-id/b-only")) == (404, "not_found")
+    assert error(call(api, "delete", "orders/by-client-id/b-only/triggers")) == (404, "not_found")
     assert error(call(api, "patch", "orders/by-client-id/b-only", {"price": "40001"})) == (
         404,
         "not_found",

@@ -368,6 +368,31 @@ def test_deposits_by_card_and_orders_by_client_id(client):
     assert intel.orders.cancel("mine-1", by_client_id=True).status == "cancelled"
 
 
+def test_an_orders_take_profit_and_stop_loss_are_removed_before_they_fire(client):
+    orders = client.intelligence.orders
+    armed = orders.create(
+        symbol="TRUMP-WIN",
+        side="buy",
+        quantity="2",
+        price="0.35",
+        take_profit="0.60",
+        stop_loss="0.20",
+        client_order_id="armed-1",
+    )
+    kept = orders.cancel_triggers(armed.id, which="stop_loss")
+    assert (kept.take_profit, kept.stop_loss) == (Decimal("0.60"), None)
+    for _ in range(2):  # safe to repeat
+        bare = orders.cancel_triggers("armed-1", by_client_id=True)
+        assert (bare.id, bare.take_profit, bare.stop_loss) == (armed.id, None, None)
+    with pytest.raises(errors.InvalidParamsError):
+        orders.cancel_triggers(armed.id, which="both")
+    orders.cancel(armed.id)
+    with pytest.raises(errors.OrderNotActiveError):  # cancelled with nothing filled
+        orders.cancel_triggers(armed.id)
+    with pytest.raises(errors.NotFoundError):
+        orders.cancel_triggers("nope", by_client_id=True)
+
+
 def test_a_bad_key_is_an_unauthorized_error(live_api, transactional_db):
     with (
         Leviathan(api_key="lev_live_not_a_key", base_url=f"{live_api}/v1") as client,

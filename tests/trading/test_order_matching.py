@@ -5,11 +5,18 @@ from decimal import Decimal
 import pytest
 
 from accounts.services.reconciliation import ledger_reconcile
+from portal.errors import Conflict, InvalidParams, NotFound
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
 from trading.models import Fill, Order, Position
-from trading.services.orders import order_place, orders_match
+from trading.services.orders import (
+    _trigger_fire,
+    order_cancel,
+    order_place,
+    order_triggers_cancel,
+    orders_match,
+)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -78,3 +85,65 @@ def test_matching_reads_candidates_in_one_query(trader, markets, django_assert_m
         )
     with django_assert_max_num_queries(2):  # candidates + their listings
         assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+
+
+def armed(trader) -> Order:
+    """A filled buy of 50 at 0.42 with a take-profit at 0.50 and a stop-loss at 0.25."""
+    return order_place(
+        account=trader,
+        symbol="TRUMP-WIN",
+        side="buy",
+        quantity=D("50"),
+        price=D("0.42"),
+        take_profit=D("0.50"),
+        stop_loss=D("0.25"),
+        client_order_id="armed",
+    )
+
+
+def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, markets):
+    parent = armed(trader)
+    order = order_triggers_cancel(account=trader, order_id=parent.public_id, which="stop_loss")
+    assert (order.take_profit, order.stop_loss) == (D("0.50"), None)
+    put_quote(KEY, bid="0.20", ask="0.22", size="100")  # through the old stop
+    assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+    assert not Order.objects.filter(parent=parent).exists()
+    put_quote(KEY, bid="0.50", ask="0.52", size="100")
+    assert orders_match(instrument_ids=[markets.trump.pk]) == 1
+    assert Order.objects.get(parent=parent).filled_quantity == D("50")
+    with pytest.raises(Conflict, match="already fired") as refused:
+        order_triggers_cancel(account=trader, client_order_id="armed")
+    assert refused.value.code == "order_not_active"
+
+
+def test_removing_both_is_safe_to_repeat_and_wins_over_a_tick_that_read_them(trader, markets):
+    parent = armed(trader)
+    for _ in range(2):
+        order = order_triggers_cancel(account=trader, client_order_id="armed")
+        assert (order.take_profit, order.stop_loss) == (None, None)
+    # A tick that found the order armed before the removal locks it after: nothing fires.
+    assert _trigger_fire(order_id=parent.pk, trigger="stop_loss", book=None) is None
+    put_quote(KEY, bid="0.20", ask="0.22", size="100")
+    assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+    assert Position.objects.get(account=trader).quantity == D("50")
+
+
+def test_removing_triggers_refuses_what_it_cannot_do(trader, markets):
+    parent = armed(trader)
+    with pytest.raises(InvalidParams, match="which must be"):
+        order_triggers_cancel(account=trader, order_id=parent.public_id, which="both")
+    with pytest.raises(NotFound):
+        order_triggers_cancel(account=open_account(), order_id=parent.public_id)
+    resting = order_place(
+        account=trader,
+        symbol="TRUMP-WIN",
+        side="buy",
+        quantity=D("10"),
+        price=D("0.30"),
+        take_profit=D("0.40"),
+    )
+    assert order_triggers_cancel(account=trader, order_id=resting.public_id).take_profit is None
+    order_cancel(account=trader, order_id=resting.public_id)
+    with pytest.raises(Conflict, match="nothing filled") as refused:
+        order_triggers_cancel(account=trader, order_id=resting.public_id)
+    assert refused.value.code == "order_not_active"

@@ -170,6 +170,46 @@ def test_the_page_echoes_only_its_own_filters(markets):
     assert "side=buy" in page  # the CSV link keeps the filters
 
 
+def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
+    account = trader("1000")
+    quotes_put()
+    order = order_place(
+        account=account,
+        symbol=TRUMP,
+        side="buy",
+        quantity=D("10"),
+        price=D("0.61"),
+        take_profit=D("0.80"),
+        stop_loss=D("0.40"),
+    )
+    assert order.status == Order.Status.FILLED
+    client = signed_in(account)
+    armed = html(client.get(reverse("order_list"))).split('id="armed-orders"', 1)[1]
+    row = armed.split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
+    assert row.count(reverse("order_triggers_cancel", args=[order.public_id])) == 2
+    assert 'data-confirm="Remove the stop-loss at 40¢' in row
+    response = client.post(
+        reverse("order_triggers_cancel", args=[order.public_id]),
+        {"which": "stop_loss", "next": reverse("order_list")},
+        follow=True,
+    )
+    order.refresh_from_db()
+    assert (order.take_profit, order.stop_loss) == (D("0.80"), None)
+    page = html(response)
+    assert f"Order {order.public_id}&#x27;s stop-loss removed: it will not fire." in page
+    row = page.split('id="armed-orders"', 1)[1].split("</tr>", 2)[1]
+    assert 'data-action="remove-take_profit"' in row
+    assert 'data-action="remove-stop_loss"' not in row
+    bad = client.post(
+        reverse("order_triggers_cancel", args=[order.public_id]), {"which": "x"}, follow=True
+    )
+    assert bad.status_code == 200 and "which must be take_profit or stop_loss" in html(bad)
+    other = signed_in(trader("1000"))
+    assert other.post(reverse("order_triggers_cancel", args=[order.public_id])).status_code == 404
+    order.refresh_from_db()
+    assert order.take_profit == D("0.80")
+
+
 def test_another_users_order_is_a_404_everywhere(markets):
     mine, theirs = trader("1000"), trader("1000")
     order = rest(theirs)

@@ -837,6 +837,55 @@ def order_cancel(
     return order
 
 
+TRIGGERS = ("take_profit", "stop_loss")
+
+
+def order_triggers_cancel(
+    *,
+    account: Account,
+    order_id: str | None = None,
+    client_order_id: str | None = None,
+    which: str | None = None,
+) -> Order:
+    """Remove an order's take-profit, stop-loss or both (`which`: "take_profit",
+    "stop_loss", None for both) before they fire: on a resting order or a filled one
+    whose triggers are still waiting. Returns the order.
+
+    Under the order's row lock; a trigger that fires re-reads the order under its own
+    locks and fires only a trigger still set, so after this returns, a removed one
+    never fires. Safe to repeat: removing what is not set changes nothing. NotFound for
+    no such order in the account; Conflict `order_not_active` once a trigger has
+    fired (it placed its closing order) or for an order that was cancelled or rejected
+    before anything filled; InvalidParams for another `which`.
+    """
+    if which is not None and which not in TRIGGERS:
+        raise InvalidParams("which must be take_profit or stop_loss (absent: both).")
+    removed = TRIGGERS if which is None else (which,)
+    with transaction.atomic():
+        order = _order_locked(account=account, order_id=order_id, client_order_id=client_order_id)
+        child = order.children.order_by("id").first()
+        if child is not None:
+            raise Conflict(
+                f"Order {order.public_id}'s take-profit / stop-loss already fired: it placed "
+                f"order {child.public_id}.",
+                code=ErrorCode.ORDER_NOT_ACTIVE,
+            )
+        if order.status not in ACTIVE and order.filled_quantity <= 0:
+            raise Conflict(
+                f"Order {order.public_id} is {order.status} with nothing filled: it has no "
+                "take-profit or stop-loss to remove.",
+                code=ErrorCode.ORDER_NOT_ACTIVE,
+            )
+        changed = [name for name in removed if getattr(order, name) is not None]
+        if changed:
+            for name in changed:
+                setattr(order, name, None)
+            order.updated_at = timezone.now()
+            order.save(update_fields=[*changed, "updated_at"])
+            order_update_broadcast(order=order)
+    return order
+
+
 # ---------------------------------------------------------------------------
 # Matching resting orders and firing take-profit / stop-loss (every tick)
 
@@ -920,7 +969,11 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
             .select_related("instrument", "venue")
             .get(pk=order_id)
         )
-        if parent.children.exists() or parent.filled_quantity <= 0:
+        if (
+            parent.children.exists()
+            or parent.filled_quantity <= 0
+            or getattr(parent, trigger) is None  # removed since the tick read it
+        ):
             return None
         if parent.status in RESTING:
             order_status_set(

@@ -3,7 +3,8 @@
 Thin views (ARCHITECTURE "Where logic lives"): the selectors read
 (`order_list`, `fill_list`, filtered as the CSV exports are), the order
 services cancel and modify (`order_cancel`, `order_modify`, as the partner
-API calls them), the presenters shape each order and fill with the API's
+API calls them) and remove a filled order's take-profit / stop-loss
+(`order_triggers_cancel`), the presenters shape each order and fill with the API's
 names. A service's refusal is a message on the page, never a 500.
 
 An order named by id is looked up among the signed-in user's own accounts
@@ -40,7 +41,12 @@ from portal.pagination import PAGE_LIMIT_MAX
 from trading import selectors
 from trading.models import Order
 from trading.presenters import fill_present, order_of, order_present, order_row
-from trading.services.orders import order_cancel, order_modify
+from trading.services.orders import (
+    TRIGGERS,
+    order_cancel,
+    order_modify,
+    order_triggers_cancel,
+)
 from trading.web.order_forms import OrderFilterForm, OrderModifyForm
 
 TABS = (("open", "Open orders"), ("history", "Order history"), ("fills", "Fills"))
@@ -58,10 +64,16 @@ STATUS_BADGES = {
 }
 
 
+TRIGGER_WORDS = {"take_profit": "take-profit", "stop_loss": "stop-loss"}
+
+
 def _order_out(row: dict[str, Any]) -> dict[str, Any]:
     """An order_list row as the order object, with what the page needs beside it."""
     status = row["status"]
-    return order_present(row) | {
+    order = order_present(row)
+    return order | {
+        # (field, words, price) of each trigger, for the armed table's cells.
+        "triggers": [(name, TRIGGER_WORDS[name], order[name]) for name in TRIGGERS],
         "binary": bool(row["outcome"]),
         "status_label": Order.Status(status).label if status in Order.Status.values else status,
         "status_badge": STATUS_BADGES.get(status, "pending"),
@@ -216,6 +228,23 @@ def order_cancel_view(request: HttpRequest, order_id: str) -> HttpResponse:
             else ""
         )
         messages.success(request, f"Order {row['id']} cancelled ({_described(row)}).{filled}")
+    return _back(request, order)
+
+
+@portal_page
+@require_POST
+def order_triggers_cancel_view(request: HttpRequest, order_id: str) -> HttpResponse:
+    """Remove a filled order's take-profit (`which=take_profit`), stop-loss
+    (`stop_loss`) or both (`order_triggers_cancel`) before they fire."""
+    order = _own_order(request, order_id)
+    which = request.POST.get("which", "")
+    try:
+        order_triggers_cancel(account=order.account, order_id=order.public_id, which=which or None)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        words = TRIGGER_WORDS.get(which, "take-profit and stop-loss")
+        messages.success(request, f"Order {order.public_id}'s {words} removed: it will not fire.")
     return _back(request, order)
 
 

@@ -171,6 +171,27 @@ class Orders(_Group):
             )
         )
 
+    def cancel_triggers(
+        self,
+        order_id: str,
+        *,
+        which: str | None = None,
+        account_id: str | None = None,
+        by_client_id: bool = False,
+    ) -> m.Order:
+        """Remove an order's take-profit, stop-loss (`which`: "take_profit" or "stop_loss")
+        or both before they fire, on a resting or filled order (safe to repeat;
+        OrderNotActiveError once a trigger has fired)."""
+        return self._run(
+            Call(
+                "DELETE",
+                f"{self._path(order_id, by_client_id)}/triggers",
+                _model(m.Order),
+                params={"account_id": self._account(account_id), "which": which},
+                idempotent=True,
+            )
+        )
+
     def list(
         self,
         *,

@@ -32,6 +32,8 @@ import type {
   OrderPage,
   OrderPlaceInputRequest,
   OrdersListQuery,
+  OrdersTriggersCancelByClientIdQuery,
+  OrdersTriggersCancelQuery,
   PatchedOrderModifyInputRequest,
   Position,
   PositionCloseInputRequest,
@@ -222,6 +224,15 @@ export interface OrdersResource {
   modifyByClientId(clientOrderId: string, input: PatchedOrderModifyInputRequest, options?: RequestOptions): Promise<Order>;
   cancel(orderId: string, options?: RequestOptions): Promise<Order>;
   cancelByClientId(clientOrderId: string, options?: RequestOptions): Promise<Order>;
+  /** DELETE orders/{id}/triggers: remove its take-profit, stop-loss (`which`) or both
+   * before they fire, on a resting or filled order; repeating it changes nothing.
+   * OrderNotActiveError once a trigger has fired. */
+  cancelTriggers(orderId: string, query?: OrdersTriggersCancelQuery, options?: RequestOptions): Promise<Order>;
+  cancelTriggersByClientId(
+    clientOrderId: string,
+    query?: OrdersTriggersCancelByClientIdQuery,
+    options?: RequestOptions,
+  ): Promise<Order>;
 }
 
 export interface DepositsResource {
@@ -335,6 +346,14 @@ export class Intelligence {
       cancel: (orderId, options) => call<Order>(t, "orders_cancel", { pathParams: { order_id: orderId }, options }),
       cancelByClientId: (clientOrderId, options) =>
         call<Order>(t, "orders_cancel_by_client_id", { pathParams: { client_order_id: clientOrderId }, options }),
+      cancelTriggers: (orderId, query = {}, options) =>
+        call<Order>(t, "orders_triggers_cancel", { pathParams: { order_id: orderId }, query: { ...query }, options }),
+      cancelTriggersByClientId: (clientOrderId, query = {}, options) =>
+        call<Order>(t, "orders_triggers_cancel_by_client_id", {
+          pathParams: { client_order_id: clientOrderId },
+          query: { ...query },
+          options,
+        }),
     };
     this.deposits = {
       create: (input, options) => {

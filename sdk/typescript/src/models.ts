@@ -1794,6 +1794,28 @@ export interface OrdersListQuery {
   symbol?: string;
 }
 
+/** Query parameters of `orders_triggers_cancel`. */
+export interface OrdersTriggersCancelQuery {
+  /**
+   * The trigger to remove; absent: both.
+   *
+   * * `take_profit` - take_profit
+   * * `stop_loss` - stop_loss
+   */
+  which?: "take_profit" | "stop_loss" | (string & {});
+}
+
+/** Query parameters of `orders_triggers_cancel_by_client_id`. */
+export interface OrdersTriggersCancelByClientIdQuery {
+  /**
+   * The trigger to remove; absent: both.
+   *
+   * * `take_profit` - take_profit
+   * * `stop_loss` - stop_loss
+   */
+  which?: "take_profit" | "stop_loss" | (string & {});
+}
+
 /** Query parameters of `reports_download`. */
 export interface ReportsDownloadQuery {
   /** The signature from the report's download_url. */
@@ -1901,6 +1923,10 @@ export const OPERATIONS = {
   orders_modify: {"method": "PATCH", "path": "/v1/intelligence/orders/{order_id}", "pathParams": ["order_id"], "query": {}, "accountQuery": true, "body": "PatchedOrderModifyInputRequest", "accountInBody": true, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
   /** PATCH /v1/intelligence/orders/by-client-id/{client_order_id}: Modify an order by client order id */
   orders_modify_by_client_id: {"method": "PATCH", "path": "/v1/intelligence/orders/by-client-id/{client_order_id}", "pathParams": ["client_order_id"], "query": {}, "accountQuery": true, "body": "PatchedOrderModifyInputRequest", "accountInBody": true, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
+  /** DELETE /v1/intelligence/orders/{order_id}/triggers: Remove an order's take-profit / stop-loss */
+  orders_triggers_cancel: {"method": "DELETE", "path": "/v1/intelligence/orders/{order_id}/triggers", "pathParams": ["order_id"], "query": {"which": "which"}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
+  /** DELETE /v1/intelligence/orders/by-client-id/{client_order_id}/triggers: Remove an order's take-profit / stop-loss by client order id */
+  orders_triggers_cancel_by_client_id: {"method": "DELETE", "path": "/v1/intelligence/orders/by-client-id/{client_order_id}/triggers", "pathParams": ["client_order_id"], "query": {"which": "which"}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
   /** POST /v1/intelligence/positions/{symbol}/close: Close a position */
   position_close: {"method": "POST", "path": "/v1/intelligence/positions/{symbol}/close", "pathParams": ["symbol"], "query": {}, "accountQuery": true, "body": "PositionCloseInputRequest", "accountInBody": true, "responses": {"200": "Order", "201": "Order"}, "modelErrors": {}, "items": null},
   /** GET /v1/intelligence/positions: Open positions */

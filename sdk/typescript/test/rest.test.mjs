@@ -226,6 +226,24 @@ describe("REST against the live server", { skip: SKIP_LIVE }, () => {
     await rejectsWith(I.orders.list({ status: "bogus" }), InvalidParamsError, "invalid_params");
   });
 
+  test("orders: a take-profit / stop-loss removed before it fires — by id and by client id", async () => {
+    const clientOrderId = `cid-tpsl-${Date.now()}`;
+    const armed = await I.orders.create({
+      symbol: "BTC-PERP", side: "buy", quantity: "0.01", price: "58000", takeProfit: "70000", stopLoss: "50000", clientOrderId,
+    });
+    assert.equal(armed.stopLoss, "50000.00000000");
+    const kept = await I.orders.cancelTriggers(armed.id, { which: "stop_loss" });
+    assert.equal(kept.stopLoss, null);
+    assert.equal(kept.takeProfit, "70000.00000000");
+    const bare = await I.orders.cancelTriggersByClientId(clientOrderId);
+    assert.deepEqual([bare.takeProfit, bare.stopLoss], [null, null]);
+    assert.equal((await I.orders.cancelTriggersByClientId(clientOrderId)).id, armed.id); // safe to repeat
+    await I.orders.cancel(armed.id);
+    // Cancelled with nothing filled: nothing can fire, nothing to remove.
+    await rejectsWith(I.orders.cancelTriggers(armed.id), OrderNotActiveError, "order_not_active");
+    await rejectsWith(I.orders.cancelTriggersByClientId("cid-nope"), NotFoundError, "not_found");
+  });
+
   test("pagination: for await walks every page; pages() and a single page", async () => {
     for (let i = 0; i < 5; i++) {
       await I.orders.create({ symbol: "BTC-PERP", side: "buy", quantity: "0.01", price: String(50000 + i) });
