@@ -50,11 +50,9 @@ def test_gtc_rests_then_fills_as_maker_when_the_book_crosses(trader, markets):
     assert ledger_reconcile().ok
 
 
-@pytest.mark.parametrize(
-    ("bid", "ask", "trigger"), [("0.50", "0.52", "take_profit"), ("0.20", "0.22", "stop_loss")]
-)
-def test_take_profit_and_stop_loss_close_with_a_child_order(trader, markets, bid, ask, trigger):
-    parent = order_place(
+def armed(trader) -> Order:
+    """A filled buy of 50 at 0.42 with a take-profit at 0.50 and a stop-loss at 0.25."""
+    return order_place(
         account=trader,
         symbol="TRUMP-WIN",
         side="buy",
@@ -62,7 +60,15 @@ def test_take_profit_and_stop_loss_close_with_a_child_order(trader, markets, bid
         price=D("0.42"),
         take_profit=D("0.50"),
         stop_loss=D("0.25"),
+        client_order_id="armed",
     )
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "trigger"), [("0.50", "0.52", "take_profit"), ("0.20", "0.22", "stop_loss")]
+)
+def test_take_profit_and_stop_loss_close_with_a_child_order(trader, markets, bid, ask, trigger):
+    parent = armed(trader)
     assert parent.status == "filled"
     put_quote(KEY, bid="0.40", ask="0.42", size="100")
     assert orders_match(instrument_ids=[markets.trump.pk]) == 0
@@ -85,20 +91,6 @@ def test_matching_reads_candidates_in_one_query(trader, markets, django_assert_m
         )
     with django_assert_max_num_queries(2):  # candidates + their listings
         assert orders_match(instrument_ids=[markets.trump.pk]) == 0
-
-
-def armed(trader) -> Order:
-    """A filled buy of 50 at 0.42 with a take-profit at 0.50 and a stop-loss at 0.25."""
-    return order_place(
-        account=trader,
-        symbol="TRUMP-WIN",
-        side="buy",
-        quantity=D("50"),
-        price=D("0.42"),
-        take_profit=D("0.50"),
-        stop_loss=D("0.25"),
-        client_order_id="armed",
-    )
 
 
 def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, markets):
