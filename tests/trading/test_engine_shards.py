@@ -50,7 +50,9 @@ def two_shards(settings):
 
 
 def borrowers_in_each_shard(instrument, count: int, per_shard: int = 2) -> dict[int, list[int]]:
-    """Borrowers until every shard of `count` has `per_shard` of them: {shard: [ids]}."""
+    """Borrowers until every shard of `count` has `per_shard` of them: {shard: [ids]}
+    (a shard may get more: the account ids, and so their shards, come from the
+    database's sequence, which earlier tests moved)."""
     owned: dict[int, list[int]] = {index: [] for index in range(count)}
     while min(len(ids) for ids in owned.values()) < per_shard:
         account = borrower(instrument)
@@ -240,7 +242,9 @@ def test_a_published_tick_reaches_every_shard(markets, two_shards):
     try:
         assert wait_for(lambda: all(engine.stats.sweeps == 1 for engine in engines))
         tick(bid="0.15")
-        assert wait_for(lambda: sum(engine.stats.calls_opened for engine in engines) == 4)
+        # A shard may own more than two: ids fall where the sequence puts them.
+        total = sum(len(ids) for ids in owned.values())
+        assert wait_for(lambda: sum(engine.stats.calls_opened for engine in engines) == total)
         for index, engine in enumerate(engines):
             assert engine.stats.batches >= 1  # each heard the tick
             assert engine.stats.calls_opened == len(owned[index])  # for its own accounts
