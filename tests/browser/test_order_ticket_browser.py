@@ -91,7 +91,12 @@ def test_a_limit_order_from_the_ticket_shows_its_result_and_link(portal, page, b
         "() => document.querySelector('#order-projection [data-field=fill_text]')"
         ".textContent.startsWith('Nothing crosses now: all 100 would rest at 25¢')"
     )
-    assert ticket.locator("[data-field=buying_power]").inner_text().endswith(" USDC")
+    # Sized in contracts: its largest size in contracts at 25¢, and none offered that low.
+    page.wait_for_function(
+        "() => document.querySelector('#order-projection [data-field=buying_power]')"
+        ".textContent.endsWith(' contracts')"
+    )
+    assert ticket.locator("[data-field=buying_power_fillable]").inner_text() == "0 contracts"
     quote()
     page.click("#order-submit")
     message = ticket.locator("#order-message")

@@ -332,6 +332,31 @@ def test_a_sale_by_notional_projects_its_max_in_usdc_and_execute_accepts_it(mark
     assert status == 400 and over["message"].startswith("Cannot sell")
 
 
+@pytest.mark.parametrize("margin", [True, False])
+def test_a_binary_buy_in_contracts_projects_contracts_and_a_step_more_is_refused(markets, margin):
+    """The max of a limit buy sized in contracts is in contracts at its price (not USDC),
+    and it is exactly the largest the order's own check accepts."""
+    account = trader("1000", margin=margin)
+    client = signed_in(account)
+    order = in_contracts(TRUMP, "10", "50", time_in_force="gtc")  # rests below the 0.60 ask
+    most = _max_of(client, account, **order)
+    assert most["unit"] == "contracts" and most["note"].startswith("The most contracts you")
+    top = D(most["at_initial"])
+    assert most["at_book_depth"] == "0.000000"  # nothing is offered at 50¢ or better
+    if not margin:
+        assert top == D("2000")  # 1,000 of cash at 50¢
+    else:
+        assert top > D("2000")  # it may borrow up to the initial requirement
+    status, at = projection(client, account, **(order | {"quantity": str(top)}))
+    assert status == 200 and at["projection"]["is_valid_trade"] is True
+    step = D("0.000001")
+    status, over = projection(client, account, **(order | {"quantity": str(top + step)}))
+    assert status == 200 and over["projection"]["is_valid_trade"] is False
+    crossing = in_contracts(TRUMP, "10", "70", time_in_force="gtc")  # the asks up to 70¢
+    offered = D(_max_of(client, account, **crossing)["at_book_depth"])
+    assert D(0) < offered <= D(_max_of(client, account, **crossing)["at_initial"])
+
+
 def test_a_sale_in_contracts_projects_the_position_held(markets):
     account = trader("1000")
     buy(account, TRUMP, "60")

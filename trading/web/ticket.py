@@ -11,7 +11,8 @@
   market order by notional, `order_place`'s (`order_place_preview`) for a
   limit order or one sized in contracts, with the largest size that path
   accepts (`max_size`: USDC by notional, contracts in contracts; from
-  `buying_power_get`, `selling_power_get`, `perp_power_get`);
+  `buying_power_get`, `binary_buy_quantity_max` (a binary buy in contracts, at
+  the check's price), `selling_power_get`, `perp_power_get`);
 - `confirm_get`: whether an order is large enough to ask for a confirmation
   (the risk policy's `ticket_confirm_fraction` of Adjusted Equity).
 
@@ -31,8 +32,10 @@ from portal import format as fmt
 from portal.errors import DomainError, InvalidParams, SlippageExceeded
 from portal.money import ZERO, dec, money, price, qty, quantize_money
 from trading.catalog import instrument_get, venue_name
+from trading.marketdata.quotes import OrderBook
 from trading.models import Instrument, Order
 from trading.selectors import (
+    contracts_get,
     margin_summary_get,
     market_list,
     price_max_age,
@@ -42,7 +45,11 @@ from trading.services.execute import execute_request_clean, order_execute
 from trading.services.orders import OrderPlacePreview, order_place, order_place_preview
 from trading.services.perps import leverage_get, perp_power_get
 from trading.services.routing import contract_from_symbol, order_books_get, route_or_refuse
-from trading.services.simulation import buying_power_get, selling_power_get
+from trading.services.simulation import (
+    binary_buy_quantity_max,
+    buying_power_get,
+    selling_power_get,
+)
 from trading.web import figures
 
 MARKETS_MAX = 40
@@ -228,6 +235,8 @@ def _slippage_bps(average: Decimal | None, best: Decimal | None) -> Decimal | No
 MAX_NOTES = {
     "buy": "The most you can buy keeping Margin Health at or above the initial requirement, "
     "fees included.",
+    "buy_contracts": "The most contracts you can buy at this price keeping Margin Health at "
+    "or above the initial requirement.",
     "sell": "A sale only reduces risk: the most you can sell is what the position holds "
     "(less what your other sell orders hold).",
     "perp": "The most the isolated margin at this leverage allows from your cash and margin, "
@@ -244,16 +253,39 @@ def _max_note(*, binary: bool, side: str) -> str:
 
 
 def _max_size(
-    *, account: Account, request: Any, leverage: int | None, slippage_bps: int
+    *,
+    account: Account,
+    request: Any,
+    leverage: int | None,
+    slippage_bps: int,
+    check_price: Decimal | None = None,
+    book: OrderBook | None = None,
 ) -> dict[str, Any]:
-    """The largest order `order_place` accepts (a buy: the notional keeping health
-    ≥ the initial threshold, in USDC; a sale or a perp order: contracts at the
-    order's price and leverage) and what the books fill of it now within the
-    slippage limit (None: no figure, e.g. no live book)."""
+    """The largest order `order_place` accepts, in the ticket's unit (a buy sized in
+    contracts: the contracts at `check_price`, the limit or a market order's worst
+    price, keeping health ≥ the initial threshold; a buy by notional: that notional in
+    USDC; a sale or a perp order: contracts at the order's price and leverage) and
+    what the books fill of it now (`book`: at or better than `check_price`; else within
+    the slippage limit; None: no figure, e.g. no live book)."""
     contract, side = request.contract, request.side
     instrument = contract.instrument
     note = _max_note(binary=instrument.is_binary, side=side)
     try:
+        if instrument.is_binary and side == Order.Side.BUY and check_price is not None:
+            key = (instrument.pk, contract.outcome)
+            most = binary_buy_quantity_max(
+                account=account, contract=contracts_get([key])[key], price=check_price
+            )
+            offered = sum(
+                (level.size for level in (book.asks if book else ()) if level.price <= check_price),
+                ZERO,
+            )
+            return _max_out(
+                qty(most),
+                qty(min(most, offered)) if book is not None else None,
+                unit="contracts",
+                note=MAX_NOTES["buy_contracts"],
+            )
         if instrument.is_binary and side == Order.Side.BUY:
             power = buying_power_get(
                 account=account,
@@ -448,6 +480,8 @@ def _place_projection(*, account: Account, data: dict[str, Any]) -> dict[str, An
             request=request,
             leverage=preview.leverage,
             slippage_bps=data["slippage_bps"],
+            check_price=preview.check_price,
+            book=book,
         ),
     }
 
