@@ -210,6 +210,34 @@ def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
     assert order.take_profit == D("0.80")
 
 
+def test_a_resting_orders_trigger_is_removed_from_the_open_orders_table(markets):
+    account = trader("1000")
+    quotes_put()
+    order = order_place(
+        account=account,
+        symbol=TRUMP,
+        side="buy",
+        quantity=D("10"),
+        price=D("0.30"),
+        take_profit=D("0.50"),
+        stop_loss=D("0.20"),
+    )
+    client = signed_in(account)
+    page = html(client.get(reverse("order_list"))).split('id="armed-orders"', 1)[0]
+    row = page.split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "TP 50¢" in row and "SL 20¢" in row
+    assert 'data-confirm="Remove the take-profit at 50¢' in row
+    response = client.post(
+        reverse("order_triggers_cancel", args=[order.public_id]),
+        {"which": "take_profit", "next": reverse("order_list")},
+        follow=True,
+    )
+    order.refresh_from_db()
+    assert (order.status, order.take_profit, order.stop_loss) == ("open", None, D("0.20"))
+    row = html(response).split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "TP " not in row and "SL 20¢" in row
+
+
 def test_another_users_order_is_a_404_everywhere(markets):
     mine, theirs = trader("1000"), trader("1000")
     order = rest(theirs)
