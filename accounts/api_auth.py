@@ -118,10 +118,10 @@ class ApiCaller:
     is_staff = False
 
 
-def _key_failures_check(address: str, **count_also) -> None:
-    """Throttled (429) when `address`'s failed key authentications reached the limit
-    (`key_failures_wait`, which may count the request's rate-limit use in the same call)."""
-    wait = key_failures_wait(address, **count_also)
+def _refused_if_waiting(wait: float) -> None:
+    """Throttled (429) when the address must wait before authenticating again (its
+    failed key authentications reached the limit: `key_failures_wait`,
+    `key_failure_record`)."""
     if wait:
         raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
 
@@ -144,15 +144,13 @@ class ApiKeyAuthentication(BaseAuthentication):
             address = client_ip(request)
             scheme, _, key = header.partition(" ")
             if scheme.lower() != "bearer" or not key.strip():
-                _key_failures_check(address)
+                _refused_if_waiting(key_failures_wait(address))
                 raise exceptions.AuthenticationFailed(
                     "Use the header Authorization: Bearer lev_live_…"
                 )
             identity = api_key_identify(key.strip())  # in-process: no round trip
             if identity is None:
-                wait = key_failure_record(address)
-                if wait:
-                    raise exceptions.Throttled(wait=wait, detail=KEY_FAILURES_MESSAGE)
+                _refused_if_waiting(key_failure_record(address))
                 raise exceptions.AuthenticationFailed("API key missing or invalid.")
             timestamp = request.headers.get("X-Timestamp", "")
             signature = request.headers.get("X-Signature", "")
@@ -163,7 +161,11 @@ class ApiKeyAuthentication(BaseAuthentication):
             group = throttle_group_of((request.parser_context or {}).get("view"))
             if signs or not identity.allows_address(address):
                 group = ""
-            _key_failures_check(address, request=request._request, group=group, key_pk=identity.pk)
+            _refused_if_waiting(
+                key_failures_wait(
+                    address, request=request._request, group=group, key_pk=identity.pk
+                )
+            )
 
             def message() -> bytes:
                 return signing_message(timestamp=timestamp, path=request.path, body=request.body)

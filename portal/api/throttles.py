@@ -190,6 +190,15 @@ def _key_failures_window(address: str, *, count: bool) -> Window:
     )
 
 
+def _failures_wait(outcome: Outcome, *, transport: str) -> float:
+    """0.0 unless the address's failures window (a check's first) refused: then the
+    seconds until it may authenticate again (the refusal counted in the metrics)."""
+    if outcome.refused_by != 0:
+        return 0.0
+    rate_limit_refused("key_failures", transport=transport)
+    return max(outcome.wait, 0.001)
+
+
 def key_failures_wait(
     address: str, *, request: HttpRequest | None = None, group: str = "", key_pk: int = 0
 ) -> float:
@@ -216,10 +225,7 @@ def key_failures_wait(
         except RedisError:
             logger.warning("key failure limit: Redis unreachable, not checked", exc_info=True)
             return 0.0
-    if outcome.refused_by != 0:
-        return 0.0
-    rate_limit_refused("key_failures", transport="rest")
-    return max(outcome.wait, 0.001)
+    return _failures_wait(outcome, transport="rest")
 
 
 def key_failure_record(address: str) -> float:
@@ -232,10 +238,7 @@ def key_failure_record(address: str) -> float:
     except RedisError:
         logger.warning("key failure limit: Redis unreachable, not counted", exc_info=True)
         return 0.0
-    if outcome.allowed:
-        return 0.0
-    rate_limit_refused("key_failures", transport="rest")
-    return max(outcome.wait, 0.001)
+    return _failures_wait(outcome, transport="rest")
 
 
 async def key_failures_wait_async(address: str) -> float:
@@ -245,10 +248,7 @@ async def key_failures_wait_async(address: str) -> float:
     except RedisError:
         logger.warning("key failure limit: Redis unreachable, not checked", exc_info=True)
         return 0.0
-    if outcome.allowed:
-        return 0.0
-    rate_limit_refused("key_failures", transport="stream")
-    return max(outcome.wait, 0.001)
+    return _failures_wait(outcome, transport="stream")
 
 
 async def key_failure_record_async(address: str) -> None:

@@ -42,6 +42,21 @@ def rest(account: Account, *, quantity="10", price="0.30", symbol=TRUMP, side="b
     return order
 
 
+def with_triggers(account: Account, *, price: str, take_profit: str, stop_loss: str) -> Order:
+    """A buy of 10 TRUMP-WIN at `price` (it fills at 0.61 and above, else rests) with a
+    take-profit and a stop-loss."""
+    quotes_put()
+    return order_place(
+        account=account,
+        symbol=TRUMP,
+        side="buy",
+        quantity=D("10"),
+        price=D(price),
+        take_profit=D(take_profit),
+        stop_loss=D(stop_loss),
+    )
+
+
 def html(response) -> str:
     return response.content.decode()
 
@@ -172,16 +187,7 @@ def test_the_page_echoes_only_its_own_filters(markets):
 
 def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
     account = trader("1000")
-    quotes_put()
-    order = order_place(
-        account=account,
-        symbol=TRUMP,
-        side="buy",
-        quantity=D("10"),
-        price=D("0.61"),
-        take_profit=D("0.80"),
-        stop_loss=D("0.40"),
-    )
+    order = with_triggers(account, price="0.61", take_profit="0.80", stop_loss="0.40")
     assert order.status == Order.Status.FILLED
     client = signed_in(account)
     armed = html(client.get(reverse("order_list"))).split('id="armed-orders"', 1)[1]
@@ -212,16 +218,7 @@ def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
 
 def test_a_resting_orders_trigger_is_removed_from_the_open_orders_table(markets):
     account = trader("1000")
-    quotes_put()
-    order = order_place(
-        account=account,
-        symbol=TRUMP,
-        side="buy",
-        quantity=D("10"),
-        price=D("0.30"),
-        take_profit=D("0.50"),
-        stop_loss=D("0.20"),
-    )
+    order = with_triggers(account, price="0.30", take_profit="0.50", stop_loss="0.20")
     client = signed_in(account)
     page = html(client.get(reverse("order_list"))).split('id="armed-orders"', 1)[0]
     row = page.split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]

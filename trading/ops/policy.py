@@ -3,13 +3,12 @@
 The form holds every setting of the policy as people read it (ratios "1.50",
 money "1,000,000.00", percentages "8"). "Preview" evaluates every account
 under the policy in force and the proposed one with the margin engine's maths
-(`trading.services.risk_policy.risk_policy_preview`) and shows the result;
-The preview is computed by a worker (`risk_policy_preview_request`): until it is
-stored, the page says so and its script (static/js/ops-risk-policy.js) asks
-`preview/<token>/` until it is, then shows it (without scripts, "Preview the
-impact" again does). "Propose" (with a reason) files a four-eyes approval of kind "risk_policy":
-another staff member approves it on the approvals page, and only then does it
-apply.
+(`trading.services.risk_policy.risk_policy_preview`) and shows the result.
+A worker computes it (`risk_policy_preview_request`): until it is stored, the page
+says so and its script (static/js/ops-risk-policy.js) asks `preview/<token>/` until
+it is, then shows it (without scripts, "Preview the impact" again does). "Propose"
+(with a reason) files a four-eyes approval of kind "risk_policy": another staff
+member approves it on the approvals page, and only then does it apply.
 """
 
 from django import forms

@@ -74,13 +74,13 @@ from trading.services.routing import (
 from trading.services.simulation import (
     PortfolioChange,
     Projection,
+    binary_buy_change,
     change_simulate,
     decimal_clean,
     slippage_limit,
-    trade_change,
 )
 from trading.venues import venue_adapter
-from trading.venues.base import QUANTITY_QUANTUM, Side, book_walk
+from trading.venues.base import QUANTITY_QUANTUM, book_walk
 
 logger = logging.getLogger(__name__)
 
@@ -258,12 +258,9 @@ def _margin_check(
             sale_check(account=account, contract=contract, quantity=quantity)
             return None
         key = (instrument.pk, contract.outcome)
-        change = trade_change(
-            contract=contracts_get([key])[key],
-            side=Side.BUY,
-            quantity=quantity,
-            notional=quantity * price,
-        )  # as `binary_buy_quantity_max` sizes the largest that passes
+        change = binary_buy_change(
+            contract=contracts_get([key])[key], quantity=quantity, price=price
+        )
         return check(account=account, change=change, action="buy")
     held = (
         Position.objects.filter(account=account, instrument=instrument, outcome="")

@@ -519,20 +519,26 @@ class BuyingPower:
     before: MarginFigures
 
 
+def binary_buy_change(*, contract: Contract, quantity: Decimal, price: Decimal) -> PortfolioChange:
+    """A binary buy of `quantity` contracts at `price` as `order_place`'s pre-trade check
+    projects it: the cash paid (no fee) and the contracts added."""
+    return trade_change(
+        contract=contract, side=Side.BUY, quantity=quantity, notional=quantity * price
+    )
+
+
 def binary_buy_quantity_max(*, account: Account, contract: Contract, price: Decimal) -> Decimal:
     """The most contracts of `contract` (a margin contract: `contracts_get`) a buy at
     `price` (a limit order's price, or the worst price of a market order in contracts)
     can be and pass `order_place`'s pre-trade check on `account` now: the check's own
-    change (`trade_change` of that many at that price), projected health ≥ the initial
-    threshold while borrowing, cash ≥ 0 without margin. Bisection over quantity steps;
-    the account's state is read once. A read: no lock."""
+    change (`binary_buy_change`), projected health ≥ the initial threshold while
+    borrowing, cash ≥ 0 without margin. Bisection over quantity steps; the account's
+    state is read once. A read: no lock."""
     state = account_state_load(account=account)
 
     def passes(steps: int) -> bool:
         quantity = Decimal(steps) * QUANTITY_QUANTUM
-        change = trade_change(
-            contract=contract, side=Side.BUY, quantity=quantity, notional=quantity * price
-        )
+        change = binary_buy_change(contract=contract, quantity=quantity, price=price)
         return change_project(state=state, change=change).breach is None
 
     return Decimal(largest_passing(passes, step=QUANTITY_QUANTUM)) * QUANTITY_QUANTUM

@@ -3,7 +3,7 @@
 Thin views (ARCHITECTURE "Where logic lives"): the selectors read
 (`order_list`, `fill_list`, filtered as the CSV exports are), the order
 services cancel and modify (`order_cancel`, `order_modify`, as the partner
-API calls them) and remove a filled order's take-profit / stop-loss
+API calls them) and remove an order's take-profit / stop-loss
 (`order_triggers_cancel`), the presenters shape each order and fill with the API's
 names. A service's refusal is a message on the page, never a 500.
 
@@ -72,7 +72,7 @@ def _order_out(row: dict[str, Any]) -> dict[str, Any]:
     status = row["status"]
     order = order_present(row)
     return order | {
-        # (field, words, price) of each trigger, for the armed table's cells.
+        # (field, words, price) of each trigger, for the tables' Remove forms.
         "triggers": [(name, TRIGGER_WORDS[name], order[name]) for name in TRIGGERS],
         "binary": bool(row["outcome"]),
         "status_label": Order.Status(status).label if status in Order.Status.values else status,
@@ -234,8 +234,8 @@ def order_cancel_view(request: HttpRequest, order_id: str) -> HttpResponse:
 @portal_page
 @require_POST
 def order_triggers_cancel_view(request: HttpRequest, order_id: str) -> HttpResponse:
-    """Remove a filled order's take-profit (`which=take_profit`), stop-loss
-    (`stop_loss`) or both (`order_triggers_cancel`) before they fire."""
+    """Remove an order's take-profit (`which=take_profit`), stop-loss (`stop_loss`) or
+    both (`order_triggers_cancel`) before they fire."""
     order = _own_order(request, order_id)
     which = request.POST.get("which", "")
     try:

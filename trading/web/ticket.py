@@ -42,7 +42,12 @@ from trading.selectors import (
     risk_policy_get,
 )
 from trading.services.execute import execute_request_clean, order_execute
-from trading.services.orders import OrderPlacePreview, order_place, order_place_preview
+from trading.services.orders import (
+    OrderPlacePreview,
+    crossing_levels,
+    order_place,
+    order_place_preview,
+)
 from trading.services.perps import leverage_get, perp_power_get
 from trading.services.routing import contract_from_symbol, order_books_get, route_or_refuse
 from trading.services.simulation import (
@@ -276,15 +281,11 @@ def _max_size(
             most = binary_buy_quantity_max(
                 account=account, contract=contracts_get([key])[key], price=check_price
             )
-            offered = sum(
-                (level.size for level in (book.asks if book else ()) if level.price <= check_price),
-                ZERO,
-            )
+            # What the book fills of it at the price or better: the one book walk's levels.
+            levels = crossing_levels(book, side=side, limit=check_price, quantity=most)
+            fillable = None if book is None else sum((q for _, q in levels), ZERO)
             return _max_out(
-                qty(most),
-                qty(min(most, offered)) if book is not None else None,
-                unit="contracts",
-                note=MAX_NOTES["buy_contracts"],
+                qty(most), qty(fillable), unit="contracts", note=MAX_NOTES["buy_contracts"]
             )
         if instrument.is_binary and side == Order.Side.BUY:
             power = buying_power_get(
