@@ -21,7 +21,12 @@ On real PostgreSQL and Redis it:
    this database and Redis prefix;
 3. opens one dashboard socket per account (ws/dashboard/<account>/, with the
    session cookie and the page's Origin) from `--client-processes` spawned
-   processes (websockets, asyncio);
+   processes (websockets, asyncio), then prints what holding them open costs
+   with nothing pushed: each process group's CPU a second over IDLE_SECONDS (the
+   server's: its sockets' session re-checks and pings). The clients and this
+   process (the bare path's sender) then freeze what they have built
+   (`gc.freeze`), as the product's processes do once started, so the
+   instrument's own full collections do not stall a round;
 4. runs `--rounds` rounds of each path, interleaved:
    - product: the feed's way of publishing a tick (`store.quotes_publish`: the
      quote hash and the ticks channel) moving BENCH-WS by one cent; the engine
@@ -40,8 +45,9 @@ On real PostgreSQL and Redis it:
 6. prints p50/p99/max latency and messages/s of each path, the ratio of the p99s
    (target ≤ TARGET_RATIO) and the p99 target (< TARGET_P99_MS), the median time to
    the first and the last socket of a round (first ≈ what comes before any
-   fan-out: for the product, the engine's pass), and the CPU each process group
-   spent per round. Exits 1 if a socket missed an update on the configured layer.
+   fan-out: for the product, the engine's pass) and both round by round (a p99
+   is often one slow round's), and the CPU each process group spent per round.
+   Exits 1 if a socket missed an update on the configured layer.
 
 Steps 2–6 run once per channel layer of `--layers` (default: all three), on the
 same seeded accounts; the server, the engine and this process's bare sender all
@@ -75,6 +81,7 @@ REDIS_KEY_PREFIX, default bench-ws-<pid>) are always deleted.
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import shutil
@@ -123,6 +130,7 @@ SEND_CONCURRENCY = 32  # as trading.broadcasts
 RAISED_CAPACITY = 100_000  # messages a layer channel may hold (the "capacity" variant)
 SETTLE_SECONDS = 0.2  # between rounds
 CONNECT_CONCURRENCY = 16  # handshakes in flight per client process
+IDLE_SECONDS = 5.0  # the sockets' upkeep is measured this long before the rounds
 
 
 def parse_args() -> argparse.Namespace:
@@ -367,6 +375,8 @@ async def _client(port: int, sockets: list[tuple[str, str]], control) -> None:
             control.send(("failed", repr(failed[0].exception())))
             return
         await asyncio.sleep(0.05)
+    gc.collect()  # the instrument too: no full collection walks what opening them built
+    gc.freeze()
     control.send(("open", n))
     while True:
         command = await loop.run_in_executor(None, control.recv)
@@ -481,6 +491,20 @@ class Sender:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+
+
+def idle_report(sockets: int, snapshot) -> None:
+    """Print what holding `sockets` open costs with nothing pushed: each group's CPU a
+    second over IDLE_SECONDS (the server's is its sockets' upkeep: pings, session
+    re-checks)."""
+    before = snapshot()
+    time.sleep(IDLE_SECONDS)
+    after = snapshot()
+    cost = ", ".join(
+        f"{group} {(after[group] - before[group]) / IDLE_SECONDS:.3f}"
+        for group in ("server", "engine", "clients", "postgres", "redis")
+    )
+    print(f"idle, {sockets} sockets open, nothing pushed ({IDLE_SECONDS:g} s): CPU s/s {cost}")
 
 
 # --- Rounds ---------------------------------------------------------------------------
@@ -738,6 +762,9 @@ def variant_run(
         sender = Sender(layer_build(layer))
         groups = [f"account.{pk}" for _, _, pk in seeded]
         client_pids = [process.pid for process in clients.processes]
+        idle_report(len(seeded), lambda: cpu_snapshot(server.pid, engine.pid, client_pids))
+        gc.collect()  # the bare path's sender is this process: keep its collections short
+        gc.freeze()
         bid = BID_LOW
 
         def product_go() -> float:
@@ -795,6 +822,12 @@ def variant_run(
                     f"{label}{path.label}: {path.missed} of {path.rounds * len(seeded)} "
                     "socket-rounds got no message"
                 )
+        for path in (product, bare):
+            rounds = " ".join(
+                f"{first * 1000:.0f}/{last * 1000:.0f}"
+                for first, last in zip(path.first, path.last, strict=True)
+            )
+            print(f"  first/last socket by round (ms), {path.label}: {rounds}")
         ratio = product.percentile(99) / bare.percentile(99)
         p99 = product.percentile(99) * 1000
         print(

@@ -19,13 +19,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 tracing_setup()  # before the handler loads the middleware (OTEL_ENABLED only)
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.auth import AuthMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import CookieMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from portal.origins import SiteOriginValidator  # noqa: E402
+from portal.processes import startup_objects_freeze  # noqa: E402
 from portal.routing import unrouted_websockets_refused  # noqa: E402
+from portal.sessions import SocketSessionMiddleware  # noqa: E402
 
 routes = import_module(settings.WEBSOCKET_URLCONF)
 browser_urlpatterns, partner_urlpatterns = routes.browser_urlpatterns, routes.partner_urlpatterns
@@ -38,7 +41,13 @@ application = ProtocolTypeRouter(
                 *partner_urlpatterns,
                 re_path(
                     r"^",
-                    SiteOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns))),
+                    SiteOriginValidator(
+                        # channels' AuthMiddlewareStack, with the session middleware that
+                        # leaves a socket's send as it is (portal.sessions).
+                        CookieMiddleware(
+                            SocketSessionMiddleware(AuthMiddleware(URLRouter(browser_urlpatterns)))
+                        )
+                    ),
                 ),
             ]
         ),
@@ -47,3 +56,5 @@ application = ProtocolTypeRouter(
 
 # Unknown WebSocket paths: 404 at the handshake, not the router's ValueError (a 500).
 application = unrouted_websockets_refused(application, [*partner_urlpatterns, *browser_urlpatterns])
+
+startup_objects_freeze()  # last: what was built while starting is kept out of collections

@@ -2,7 +2,7 @@
 
 `DashboardConsumer` serves `ws/dashboard/<account public id>/` for the
 margin dashboard (SPEC §8). The socket is session-authenticated
-(`AuthMiddlewareStack` fills `scope["user"]`) and origin-checked
+(channels' auth stack fills `scope["user"]`) and origin-checked
 (`portal.origins.SiteOriginValidator`, in `portal.asgi`: an Origin other than
 the site's own, scheme, host and port compared, is refused at the handshake).
 Then:
@@ -18,9 +18,10 @@ Then:
   or re-encoded here.
 
 The session is checked again every settings.DASHBOARD_SESSION_CHECK_SECONDS
-(`portal.sessions.session_signed_in`): once it has ended (logout, idle or
-absolute expiry, a password change, the user deactivated) the socket is closed
-with 4401, so a signed-out browser stops receiving figures within that time.
+(`portal.sessions.session_watch`: a process's sockets all together): once it has
+ended (logout, idle or absolute expiry, a password change, the user deactivated)
+the socket is closed with 4401, so a signed-out browser stops receiving figures
+within that time.
 A check that cannot reach the database keeps the socket and tries again.
 
 Margin updates are coalesced per socket: while one is being written to a
@@ -37,12 +38,11 @@ from collections import deque
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from accounts.models import Account
 from accounts.staff import session_verified_staff
 from portal import metrics
-from portal.sessions import session_signed_in
+from portal.sessions import session_unwatch, session_watch
 from trading.broadcasts import OPS_DESK_GROUP, account_group
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,6 @@ class _SignedInFeed(AsyncWebsocketConsumer):
 
     label: str  # in log lines: "<label> socket: …"
     group: str | None = None
-    _session_watch: asyncio.Task | None = None
     _counted = ""  # the metrics kind while counted open
 
     async def group_for(self, user) -> str | None:
@@ -95,24 +94,16 @@ class _SignedInFeed(AsyncWebsocketConsumer):
         await self.accept()
         self._counted = self.label.replace(" ", "_")  # portal_websocket_connections{kind}
         metrics.websocket_opened(self._counted)
-        session_key = self.scope["session"].session_key
-        self._session_watch = asyncio.get_running_loop().create_task(
-            self._watch_session(session_key, user.pk)
+        session_watch(
+            self,
+            session_key=self.scope["session"].session_key,
+            user_id=user.pk,
+            ended=self._signed_out,
         )
 
-    async def _watch_session(self, session_key: str, user_id: int) -> None:
-        """Close with 4401 once the session no longer signs the user in."""
-        check = database_sync_to_async(session_signed_in)
-        while True:
-            await asyncio.sleep(settings.DASHBOARD_SESSION_CHECK_SECONDS)
-            try:
-                signed_in = await check(session_key=session_key, user_id=user_id)
-            except Exception:  # the database is away: keep the socket, check again later
-                logger.warning("%s socket: could not re-check a session", self.label, exc_info=True)
-                continue
-            if not signed_in:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
+    async def _signed_out(self) -> None:
+        """The session no longer signs the user in (`session_watch`): close with 4401."""
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before the accept reaches the browser as a bare
@@ -124,8 +115,7 @@ class _SignedInFeed(AsyncWebsocketConsumer):
         if self._counted:
             metrics.websocket_closed(self._counted)
             self._counted = ""
-        if self._session_watch is not None:
-            self._session_watch.cancel()
+        session_unwatch(self)
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

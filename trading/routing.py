@@ -2,7 +2,7 @@
 (settings.WEBSOCKET_URLCONF, mounted by portal.asgi).
 
 The dashboard's routes are served under
-`SiteOriginValidator(AuthMiddlewareStack(...))` (session cookie, so the
+`SiteOriginValidator` and channels' auth stack (session cookie, so the
 Origin is checked: scheme, host and port, portal.origins); the partner
 stream authenticates with an API key in its first message, so it needs
 neither.

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -21,13 +22,14 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+import portal.sessions
 from accounts.enqueue import SIMULATED_PAYMENT_DELIVER
 from accounts.models import Account, Deposit
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.services.deposits import deposit_create, payment_webhook_handle
 from portal.asgi import application
 from portal.redis import redis_client
-from portal.sessions import SESSION_STARTED_KEY
+from portal.sessions import SESSION_STARTED_KEY, sessions_signed_in
 from tests.factories import DEFAULT_PASSWORD, UserFactory, open_account
 from tests.trading.margining import capture_outbox_sends
 from tests.trading.quoting import put_quote
@@ -321,6 +323,56 @@ def test_a_live_session_keeps_its_socket(settings):
     assert run_async(run) is True
 
 
+def test_one_check_re_reads_every_open_sockets_session_and_closes_only_the_ended(
+    settings, monkeypatch
+):
+    """A process's sockets share one session re-check (portal.sessions.session_watch): one
+    call (two queries) an interval for all of them, not one per socket."""
+    settings.DASHBOARD_SESSION_CHECK_SECONDS = 0.2
+    accounts = [open_account() for _ in range(3)]
+    clients = [signed_in_client(account.owner) for account in accounts]
+    checked: list[int] = []
+
+    def counted(pairs):
+        checked.append(len(pairs))
+        return sessions_signed_in(pairs)
+
+    monkeypatch.setattr(portal.sessions, "sessions_signed_in", counted)
+
+    def log_out():
+        from django.db import connection
+
+        try:
+            clients[0].post("/logout/")
+        finally:
+            connection.close()
+
+    async def run():
+        sockets = []
+        for account, client in zip(accounts, clients, strict=True):
+            cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+            sockets.append(socket(account.public_id, cookie=cookie))
+            assert (await sockets[-1].connect(timeout=TIMEOUT))[0]
+            await joined(sockets[-1], account.pk)
+        checked.clear()
+        assert await sockets[1].receive_nothing(timeout=1.0)  # about five checks pass
+        calls = list(checked)
+        await asyncio.get_running_loop().run_in_executor(None, log_out)
+        while True:
+            output = await sockets[0].receive_output(timeout=2)
+            if output["type"] == "websocket.close":
+                break
+        still_open = [await other.receive_nothing(timeout=0.5) for other in sockets[1:]]
+        for other in sockets[1:]:
+            await other.disconnect()
+        return calls, output.get("code"), still_open
+
+    calls, code, still_open = run_async(run)
+    assert 3 <= len(calls) <= 6 and set(calls) == {3}  # every socket in each one call
+    assert code == 4401
+    assert still_open == [True, True]
+
+
 # --- What it forwards ---------------------------------------------------------------------
 
 
@@ -356,6 +408,36 @@ def test_a_user_receives_only_their_own_accounts_updates_as_sent():
     # Forwarded as is: the very text the sender serialized, once.
     assert got_first == updates[mine.pk].to_text()
     assert got_other == updates[second.pk].to_text()
+
+
+def test_a_forwarded_update_goes_straight_to_the_socket_without_the_session(monkeypatch):
+    """portal.sessions.SocketSessionMiddleware: channels' session wrapper is not on a
+    socket's send path (it read the session on every message, for nothing)."""
+    account = open_account()
+    cookie = session_cookie(account.owner)
+    text = update(account.pk).to_text()
+    wrapped_sends: list[str] = []
+    wrapper_send = InstanceSessionWrapper.send
+
+    async def counted(self, message):
+        wrapped_sends.append(message["type"])
+        return await wrapper_send(self, message)
+
+    monkeypatch.setattr(InstanceSessionWrapper, "send", counted)
+
+    async def run():
+        communicator = socket(account.public_id, cookie=cookie)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        await joined(communicator, account.pk)
+        await get_channel_layer().group_send(
+            account_group(account.pk), {"type": "margin.update", "text": text}
+        )
+        got = await communicator.receive_from(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return got
+
+    assert run_async(run) == text
+    assert wrapped_sends == []
 
 
 def test_order_updates_and_margin_calls_are_forwarded_and_unknown_types_ignored():

@@ -6,10 +6,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.utils import timezone
 
-from portal.sessions import SESSION_STARTED_KEY
+from portal.sessions import SESSION_STARTED_KEY, sessions_signed_in
+from tests.factories import UserFactory
 from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +62,60 @@ def test_defaults_are_thirty_minutes_idle_and_twelve_hours_in_all():
     assert settings.SESSION_COOKIE_AGE == 30 * 60
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
     assert settings.SESSION_ABSOLUTE_MAX_AGE == 12 * 3600
+
+
+# --- sessions_signed_in: what a watched socket's re-check decides ------------------------
+
+
+def signed_in_pair(user) -> tuple[Client, tuple[str, int]]:
+    """A browser signed in as `user` (a first request marks the session's start) and
+    its (session key, user id)."""
+    browser = signed_in(Client(), user)
+    browser.get("/accounts/")
+    return browser, (browser.cookies["sessionid"].value, user.pk)
+
+
+def test_many_sessions_are_re_checked_in_two_queries(django_assert_num_queries):
+    pairs = [signed_in_pair(UserFactory())[1] for _ in range(6)]
+    with django_assert_num_queries(2):  # the sessions, the users
+        assert sessions_signed_in(set(pairs)) == set(pairs)
+    assert sessions_signed_in(set()) == set()
+
+
+def test_each_way_a_session_ends_is_seen_and_the_others_stay_signed_in():
+    users = [UserFactory() for _ in range(7)]
+    browsers, pairs = zip(*(signed_in_pair(user) for user in users), strict=True)
+    browsers[0].post("/logout/")
+    Session.objects.filter(session_key=pairs[1][0]).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    session = SessionStore(pairs[2][0])
+    session[SESSION_STARTED_KEY] = time.time() - settings.SESSION_ABSOLUTE_MAX_AGE - 1
+    session.save()
+    users[3].set_password("a-new-passphrase-42")  # changed elsewhere: the hash no longer holds
+    users[3].save()
+    type(users[4]).objects.filter(pk=users[4].pk).update(is_active=False)
+    other = (pairs[6][0], users[5].pk)  # a live session, but another user's
+    checked = {*pairs, other}
+    assert sessions_signed_in(checked) == {pairs[5], pairs[6]}
+    assert Session.objects.filter(session_key=pairs[3][0]).exists()  # a check changes nothing
+
+
+def test_a_session_signed_with_a_fallback_secret_still_signs_in(settings):
+    _, pair = signed_in_pair(UserFactory())
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = (
+        "rotated-" + "k" * 50,
+        [settings.SECRET_KEY],
+    )
+    assert sessions_signed_in({pair}) == {pair}
+    settings.SECRET_KEY_FALLBACKS = []
+    assert sessions_signed_in({pair}) == set()
+
+
+def test_another_session_engine_is_read_one_session_at_a_time(settings):
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    browser, pair = signed_in_pair(UserFactory())
+    assert not Session.objects.exists()  # nothing in the database table
+    assert sessions_signed_in({pair, ("no-such-session", pair[1])}) == {pair}
+    browser.post("/logout/")
+    assert sessions_signed_in({pair}) == set()

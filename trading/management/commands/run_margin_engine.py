@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.metrics import metrics_exporter_start
-from portal.processes import stop_on_signals
+from portal.processes import startup_objects_freeze, stop_on_signals
 from portal.shards import Shard
 from trading.engine import (
     SWEEP_EVERY_SECONDS,
@@ -59,6 +59,7 @@ class Command(BaseCommand):
         owns = "" if shard.whole else f"; {shard}"
         self.stdout.write(f"margin engine: full sweep every {sweep_every:g}s{owns}")
         metrics_exporter_start()  # its own /metrics when METRICS_PORT is set
+        startup_objects_freeze()
         with stop_on_signals(engine.stop):
             stats = engine.run()
         self.stdout.write(

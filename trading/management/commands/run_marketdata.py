@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.metrics import metrics_exporter_start
-from portal.processes import stop_on_signals
+from portal.processes import startup_objects_freeze, stop_on_signals
 from portal.redis import Leadership
 from trading.marketdata.feed import MarketDataFeed
 from trading.venues import ADAPTER_CLASSES, venue_adapter
@@ -66,6 +66,7 @@ class Command(BaseCommand):
             raise CommandError("--iterations must be 0 (forever) or more.")
         feed = MarketDataFeed(seed=seed, interval=interval)
         metrics_exporter_start()  # its own /metrics when METRICS_PORT is set
+        startup_objects_freeze()
         with (
             stop_on_signals(feed.stop),
             # One feed per Redis: a second one stands by and takes over when the lock expires.
