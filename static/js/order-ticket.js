@@ -381,6 +381,7 @@
     };
     setField("buying_power", max.at_initial, maxText(max.at_initial), projection);
     setField("buying_power_fillable", max.at_book_depth, maxText(max.at_book_depth), projection);
+    if (max.depth) page.setText(field("buying_power_fillable_depth", projection), max.depth);
     page.say(field("max_size_note", projection), max.note || "");
     if (perp) {
       setField("isolated_margin", r.isolated_margin,

@@ -97,6 +97,8 @@ def test_a_limit_order_from_the_ticket_shows_its_result_and_link(portal, page, b
         ".textContent.endsWith(' contracts')"
     )
     assert ticket.locator("[data-field=buying_power_fillable]").inner_text() == "0 contracts"
+    depth = ticket.locator("[data-field=buying_power_fillable_depth]").inner_text()
+    assert depth == "at or better than your limit price"  # not the slippage limit it lacks
     quote()
     page.click("#order-submit")
     message = ticket.locator("#order-message")

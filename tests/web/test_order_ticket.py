@@ -371,6 +371,24 @@ def test_a_sale_in_contracts_projects_the_position_held(markets):
     assert status == 400 and over["message"].startswith("Cannot sell")
 
 
+def test_fillable_now_counts_what_the_orders_own_price_rule_takes_and_says_which(markets):
+    """A limit order's "fillable now" is the book at or better than its limit (not the
+    slippage limit it does not use); a market order in contracts takes any price; an
+    order by notional stays within the slippage limit. The label says which."""
+    account = trader("1000")
+    buy(account, TRUMP, "60")  # 100 contracts; the book bids 0.60
+    client = signed_in(account)
+    above = _max_of(client, account, **in_contracts(TRUMP, "10", "65", side="sell"))
+    assert above["at_initial"] == "100.000000"
+    assert above["at_book_depth"] == "0.000000"  # nobody bids 65¢ or more
+    assert above["depth"] == "at or better than your limit price"
+    market = _max_of(client, account, **in_contracts(TRUMP, "10", side="sell", order_type="market"))
+    assert market["at_book_depth"] == "100.000000"
+    assert market["depth"] == "at book depth (a market order has no price limit)"
+    by_notional = _max_of(client, account, symbol=TRUMP, side="sell", notional_usdc="10")
+    assert by_notional["depth"] == "at book depth, within your slippage limit"
+
+
 @pytest.mark.parametrize("side", ["buy", "sell"])
 def test_a_perp_by_notional_projects_the_margin_limit_and_a_cent_more_is_refused(markets, side):
     account = trader("1000")

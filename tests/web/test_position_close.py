@@ -191,7 +191,7 @@ def test_each_position_row_has_a_close_button_and_the_panel_template(markets):
     for choice in ("Close all", "Reduce by %", "Reduce by quantity", "Confirm close"):
         assert choice in template
     assert 'data-field="buying_power_fillable"' in html
-    assert "fillable now at book depth" in html
+    assert 'fillable now <span data-field="buying_power_fillable_depth">at book depth' in html
 
 
 def test_a_non_custodial_dashboard_offers_no_close(markets):

@@ -249,8 +249,24 @@ MAX_NOTES = {
 }
 
 
-def _max_out(at_initial: str | None, at_book_depth: str | None, *, unit: str, note: str):
-    return {"at_initial": at_initial, "at_book_depth": at_book_depth, "unit": unit, "note": note}
+# What "fillable now" counts, by the order's path (the ticket's label says it).
+DEPTHS = {
+    "slippage": "at book depth, within your slippage limit",
+    "limit": "at or better than your limit price",
+    "market": "at book depth (a market order has no price limit)",
+}
+
+
+def _max_out(
+    at_initial: str | None, at_book_depth: str | None, *, unit: str, note: str, depth: str
+) -> dict[str, Any]:
+    return {
+        "at_initial": at_initial,
+        "at_book_depth": at_book_depth,
+        "unit": unit,
+        "note": note,
+        "depth": DEPTHS[depth],
+    }
 
 
 def _max_note(*, binary: bool, side: str) -> str:
@@ -268,10 +284,11 @@ def _max_size(
 ) -> dict[str, Any]:
     """The largest order `order_place` accepts, in the ticket's unit (a buy sized in
     contracts: the contracts at `check_price`, the limit or a market order's worst
-    price, keeping health ≥ the initial threshold; a buy by notional: that notional in
-    USDC; a sale or a perp order: contracts at the order's price and leverage) and
-    what the books fill of it now (`book`: at or better than `check_price`; else within
-    the slippage limit; None: no figure, e.g. no live book)."""
+    price, keeping health ≥ the initial threshold; a buy by notional, when there is no
+    check price: that notional in USDC; a sale or a perp order: contracts at the order's
+    price and leverage) and what the books fill of it now: in contracts, the one book
+    walk's levels (`book`) at or better than the limit (a market order: any price);
+    in USDC, within the slippage limit. None: no figure, e.g. no live book."""
     contract, side = request.contract, request.side
     instrument = contract.instrument
     note = _max_note(binary=instrument.is_binary, side=side)
@@ -281,39 +298,54 @@ def _max_size(
             most = binary_buy_quantity_max(
                 account=account, contract=contracts_get([key])[key], price=check_price
             )
-            # What the book fills of it at the price or better: the one book walk's levels.
-            levels = crossing_levels(book, side=side, limit=check_price, quantity=most)
-            fillable = None if book is None else sum((q for _, q in levels), ZERO)
-            return _max_out(
-                qty(most), qty(fillable), unit="contracts", note=MAX_NOTES["buy_contracts"]
-            )
-        if instrument.is_binary and side == Order.Side.BUY:
+            note = MAX_NOTES["buy_contracts"]
+        elif instrument.is_binary and side == Order.Side.BUY:
             power = buying_power_get(
                 account=account,
                 symbol=instrument.symbol,
                 outcome=contract.outcome,
                 slippage_bps=slippage_bps,
             )
-            return _max_out(money(power.notional), money(power.fillable), unit="usdc", note=note)
-        if instrument.is_binary:
-            power = selling_power_get(
+            return _max_out(
+                money(power.notional),
+                money(power.fillable),
+                unit="usdc",
+                note=note,
+                depth="slippage",
+            )
+        elif instrument.is_binary:
+            most = selling_power_get(
                 account=account,
                 symbol=instrument.symbol,
                 outcome=contract.outcome,
                 slippage_bps=slippage_bps,
-            )
+            ).quantity
         else:
-            power = perp_power_get(
+            most = perp_power_get(
                 account=account,
                 symbol=instrument.symbol,
                 side=side,
                 leverage=leverage,
                 limit=request.limit,
                 slippage_bps=slippage_bps,
-            )
+            ).quantity
     except DomainError:
-        return _max_out(None, None, unit="usdc" if side == Order.Side.BUY else "contracts", note="")
-    return _max_out(qty(power.quantity), qty(power.fillable_quantity), unit="contracts", note=note)
+        return _max_out(
+            None,
+            None,
+            unit="usdc" if side == Order.Side.BUY else "contracts",
+            note="",
+            depth="slippage",
+        )
+    levels = crossing_levels(book, side=side, limit=request.limit, quantity=most)
+    fillable = None if book is None else sum((q for _, q in levels), ZERO)
+    return _max_out(
+        qty(most),
+        qty(fillable),
+        unit="contracts",
+        note=note,
+        depth="limit" if request.limit is not None else "market",
+    )
 
 
 def _execute_projection(*, account: Account, data: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +373,7 @@ def _execute_projection(*, account: Account, data: dict[str, Any]) -> dict[str, 
             result["buying_power_fillable"],
             unit="usdc",
             note=_max_note(binary=binary, side=result["side"]),
+            depth="slippage",
         ),
         "slippage_verdict": verdict,
         "slippage_ok": True,
