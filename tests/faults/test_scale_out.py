@@ -4,7 +4,8 @@ with one feed and one beat, on one PostgreSQL and one Redis (`tests/fault_harnes
 A customer's flow crosses the processes (a deposit through the portal of one web server,
 confirmed by a worker; a trade on one web server read back at once from the other; margin
 calls opened by the shard that owns each account; a report made by a worker and downloaded
-from the other web server); the API rate limit and the partner stream's connection limit
+from the other web server; signing out on one web server closes the dashboard socket held
+by the other); the API rate limit and the partner stream's connection limit
 are one limit across the web servers; and killing (-9) a worker, a web server, a shard,
 then the feed and beat (together: each waits out its leadership lock), with work in flight,
 loses nothing.
@@ -178,6 +179,16 @@ def refused_code(socket: ClientConnection) -> int:
     return closed.value.rcvd.code
 
 
+def closed_code(socket: ClientConnection, *, timeout: float) -> int:
+    """The close code of a socket its server closes within `timeout` (pushes meanwhile
+    are skipped)."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed) as closed:
+        while (left := deadline - time.monotonic()) > 0:
+            socket.recv(timeout=left)
+    return closed.value.rcvd.code
+
+
 def open_calls(accounts: list[Account]) -> set[int]:
     return set(
         MarginCall.objects.filter(account__in=accounts, status=MarginCall.Status.OPEN).values_list(
@@ -258,6 +269,12 @@ def test_a_customer_flow_crosses_the_processes(box):
             timeout=10,
             where=lambda m: Decimal(m["cash"]) == trader.cash_balance,
         )
+        # Signed out on web: web-2's session watch closes its socket within a check.
+        signed_out = browser.post(
+            "/logout/", data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+        )
+        assert signed_out.status_code == 302
+        assert closed_code(dashboard, timeout=settings.DASHBOARD_SESSION_CHECK_SECONDS + 5) == 4401
 
     # QUIET falls: each shard opens the calls of its own accounts, and only those.
     everyone = [account for owned in box.borrowers.values() for account in owned]
