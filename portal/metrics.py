@@ -144,6 +144,12 @@ PUSH_BATCH_SECONDS = Histogram(
     ["mode"],
     buckets=ENGINE_BUCKETS,
 )
+ENGINE_UPDATES = Counter(
+    "portal_engine_updates",
+    "Accounts whose margin figures changed in an engine batch, by shard and whether a "
+    "socket followed them (`yes`: an update was built and published; `no`: skipped).",
+    ["shard", "followed"],
+)
 PUSH_MESSAGES = Counter(
     "portal_push_messages",
     "Channel-layer messages published by trading.broadcasts, by mode (see above).",
@@ -278,6 +284,11 @@ def engine_turn_observed(*, shard: int, kind: str, seconds: float, accounts: int
     """Engine shard `shard` evaluated `accounts` accounts in `seconds` (a batch or a sweep)."""
     ENGINE_SECONDS.labels(kind, str(shard)).observe(seconds)
     ENGINE_ACCOUNTS.labels(kind, str(shard)).observe(accounts)
+
+
+def engine_updates_counted(*, shard: int, followed: int, skipped: int) -> None:
+    ENGINE_UPDATES.labels(str(shard), "yes").inc(followed)
+    ENGINE_UPDATES.labels(str(shard), "no").inc(skipped)
 
 
 def tick_pushed(tick_ts: float, *, shard: int) -> None:

@@ -69,7 +69,7 @@ from portal.heartbeats import engine_heartbeat_name, heartbeat_beat
 from portal.redis import Leadership, redis_client
 from portal.shards import Shard, shards_count
 from trading import margin
-from trading.broadcasts import MarginUpdate, margin_updates_broadcast
+from trading.broadcasts import MarginUpdate, account_groups_followed, margin_updates_broadcast
 from trading.marketdata import store
 from trading.marketdata.store import TickBatch, TickSubscription
 from trading.models import HealthAlert, Instrument, MarginCall
@@ -112,6 +112,7 @@ class EngineStats:
     liquidations_requested: int = 0
     snapshots: int = 0
     pushes: int = 0
+    unfollowed: int = 0  # changed figures not pushed: no socket followed the account
     errors: int = 0
     busy_seconds: float = 0.0
 
@@ -451,8 +452,9 @@ class MarginEngine:
             )
 
     def _push(self, figures: BookFigures) -> None:
-        """Push the figures that changed since last pushed (none on the first sweep:
-        a client that connects reads a fresh snapshot over REST)."""
+        """Push the figures that changed since last pushed to the accounts a socket
+        follows (none on the first sweep: a client that connects reads a fresh
+        snapshot over REST)."""
         current = np.column_stack(
             [
                 figures.cash,
@@ -475,6 +477,17 @@ class MarginEngine:
         if not (self._publish and self._swept):
             return
         rows = figures.take(changed)
+        # Only the accounts a socket follows now: an update to a group nobody is in
+        # reaches nobody (pub/sub keeps nothing), and a client that connects later
+        # reads a fresh snapshot.
+        followed = np.flatnonzero(account_groups_followed(rows.account_id.tolist()))
+        skipped = len(rows) - len(followed)
+        self.stats.unfollowed += skipped
+        metrics.engine_updates_counted(
+            shard=self.shard.index, followed=len(followed), skipped=skipped
+        )
+        if not (band_changed or len(followed)):
+            return
         margin_updates_broadcast(  # one pipelined batch (with the desk's hint)
             desk_reason="health" if band_changed else None,
             updates=[
@@ -494,10 +507,10 @@ class MarginEngine:
                     if np.isnan(rows.stale_since[i])
                     else datetime.fromtimestamp(rows.stale_since[i], tz=UTC),
                 )
-                for i in range(len(rows))
+                for i in followed
             ],
         )
-        self.stats.pushes += len(rows)
+        self.stats.pushes += len(followed)
 
     # The loop ------------------------------------------------------------------
 
@@ -630,7 +643,7 @@ class MarginEngine:
         logger.info(
             "margin engine: %d accounts, %d positions; %d batches, %d sweeps "
             "(%.2f ms busy per batch), %d calls opened, %d resolved, %d liquidations "
-            "requested, %d snapshots, %d pushes, %d errors",
+            "requested, %d snapshots, %d pushes (%d changed accounts nobody followed), %d errors",
             self.book.n_accounts,
             self.book.n_positions,
             stats.batches,
@@ -641,6 +654,7 @@ class MarginEngine:
             stats.liquidations_requested,
             stats.snapshots,
             stats.pushes,
+            stats.unfollowed,
             stats.errors,
         )
 

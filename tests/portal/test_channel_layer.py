@@ -54,3 +54,31 @@ def test_a_layer_without_the_batch_still_gets_one_group_send_each(monkeypatch):
     monkeypatch.setattr(broadcasts, "get_channel_layer", Plain)
     broadcasts._send([("a", {"type": "x"}), ("b", {"type": "x"})])
     assert sorted(sent) == ["a", "b"]
+
+
+def test_groups_followed_says_which_groups_have_a_subscriber_now(monkeypatch):
+    monkeypatch.setattr(channel_layer, "NUMSUB_CHUNK", 2)  # several round trips, in order
+    listen("followed.one")
+    listen("followed.three")
+    groups = ["followed.one", "followed.two", "followed.three", "followed.four"]
+    layer = get_channel_layer()
+    assert layer_run(layer.groups_followed(groups), timeout=5) == [True, False, True, False]
+    assert layer_run(layer.groups_followed([]), timeout=5) == []
+
+
+def test_without_an_answer_every_account_counts_as_followed(monkeypatch):
+    class Plain:  # a layer that cannot tell
+        async def group_send(self, group, message):
+            pass
+
+    monkeypatch.setattr(broadcasts, "get_channel_layer", Plain)
+    assert broadcasts.account_groups_followed([1, 2]) == [True, True]
+
+    layer = get_channel_layer()
+
+    async def unreachable(groups):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(broadcasts, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(layer, "groups_followed", unreachable, raising=False)
+    assert broadcasts.account_groups_followed([1, 2]) == [True, True]

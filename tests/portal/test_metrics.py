@@ -38,9 +38,10 @@ from tests.factories import open_account
 from tests.live_server import procfile_commands, python_run
 from tests.trading.conftest import binary_create, markets, quote_store  # noqa: F401
 from tests.trading.executing import no_commission
-from tests.trading.margining import borrower, margin_keys_clear, tick
+from tests.trading.margining import borrower, listen, margin_keys_clear, tick
 from tests.trading.quoting import put_quote
 from tests.web.test_consumers import TIMEOUT, run_async, session_cookie, socket
+from trading.broadcasts import account_group
 from trading.engine import MarginEngine
 from trading.models import MarginCall
 from trading.services.figures_store import watched_key
@@ -181,6 +182,8 @@ def test_the_engine_counts_sweeps_batches_pushes_and_margin_calls(
     margin_keys_clear()
     tick(bid="0.60")
     account = borrower(markets.trump)
+    bystander = borrower(markets.trump, quantity="10", deposit="100")
+    listen(account_group(account.pk))  # a socket follows the account, not the bystander
     opened = value("portal_margin_calls_total", event="opened")
     resolved = value("portal_margin_calls_total", event="resolved")
     # One shard (the default): every engine metric is labelled shard "0".
@@ -188,6 +191,10 @@ def test_the_engine_counts_sweeps_batches_pushes_and_margin_calls(
     batches = value("portal_engine_evaluation_seconds_count", kind="batch", shard="0")
     evaluated = value("portal_engine_accounts_evaluated_sum", kind="batch", shard="0")
     pushed = value("portal_tick_to_push_seconds_count", shard="0")
+    updates = {
+        followed: value("portal_engine_updates_total", shard="0", followed=followed)
+        for followed in ("yes", "no")
+    }
 
     engine = MarginEngine()
     with django_capture_on_commit_callbacks(execute=True):
@@ -199,8 +206,13 @@ def test_the_engine_counts_sweeps_batches_pushes_and_margin_calls(
     assert MarginCall.objects.get(account=account).status == MarginCall.Status.OPEN
     assert value("portal_margin_calls_total", event="opened") == opened + 1
     assert value("portal_engine_evaluation_seconds_count", kind="batch", shard="0") == batches + 1
-    assert value("portal_engine_accounts_evaluated_sum", kind="batch", shard="0") == evaluated + 1
+    assert value("portal_engine_accounts_evaluated_sum", kind="batch", shard="0") == evaluated + 2
     assert value("portal_tick_to_push_seconds_count", shard="0") == pushed + 1
+    assert {
+        followed: value("portal_engine_updates_total", shard="0", followed=followed) - was
+        for followed, was in updates.items()
+    } == {"yes": 1, "no": 1}
+    assert bystander.pk != account.pk
 
     with django_capture_on_commit_callbacks(execute=True):
         engine.process_batch(tick(bid="0.40"))  # back above: resolved
@@ -234,6 +246,7 @@ def test_each_shard_counts_under_its_own_label(
     owner = str(shard_of(account.pk, 2))
     other = "1" if owner == "0" else "0"
     redis_client().set(watched_key(account.pk), 1)  # read lately: its figures are stored
+    listen(account_group(account.pk))  # and a socket follows it: it is pushed
     before = {shard: _engine_figures(shard) for shard in ("0", "1")}
 
     engines = [MarginEngine(shard=Shard(index, 2)) for index in range(2)]
