@@ -1,0 +1,50 @@
+"""`make run`'s embedded database: every migration applies to a fresh SQLite file, and
+the figures_version triggers are there and work (the suite itself runs on PostgreSQL)."""
+
+import json
+import os
+import textwrap
+
+from tests.live_server import python_run
+
+TRIGGERS = {
+    "accounts_account_figures_version",
+    *(f"accounts_linkedcredential_figures_version_{op}" for op in ("insert", "update", "delete")),
+    *(f"trading_position_figures_version_{op}" for op in ("insert", "update", "delete")),
+}
+
+
+def test_a_fresh_sqlite_database_migrates_with_its_figures_version_triggers(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.local",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+    }
+    out = python_run(
+        textwrap.dedent(
+            """
+            import json
+            import django
+            django.setup()
+            from django.core.management import call_command
+            from django.db import connection
+            call_command("migrate", verbosity=0, interactive=False)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                print(json.dumps([name for (name,) in cursor.fetchall() if "figures" in name]))
+            from decimal import Decimal
+            from accounts.models import Account
+            from tests.factories import open_account
+            account = open_account()
+            before = Account.objects.get(pk=account.pk).figures_version
+            Account.objects.filter(pk=account.pk).update(cash_balance=Decimal("5"))
+            Account.objects.filter(pk=account.pk).update(withdrawals_held=Decimal("0"))
+            print(Account.objects.get(pk=account.pk).figures_version - before)
+            """
+        ),
+        env,
+        timeout=300,
+    )
+    triggers, raised = out.strip().splitlines()[-2:]
+    assert set(json.loads(triggers)) == TRIGGERS
+    assert raised == "1"  # the cash moved: up by one; an unchanged hold: not
