@@ -81,7 +81,6 @@ REDIS_KEY_PREFIX, default bench-ws-<pid>) are always deleted.
 import argparse
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import os
 import shutil
@@ -116,6 +115,7 @@ from benchdb import (  # noqa: E402
 )
 
 from portal.net import uvicorn_proxy_argv  # noqa: E402
+from portal.processes import startup_objects_freeze  # noqa: E402
 
 TARGET_P99_MS = 100.0
 TARGET_RATIO = 2.0  # product p99 / bare p99
@@ -375,8 +375,7 @@ async def _client(port: int, sockets: list[tuple[str, str]], control) -> None:
             control.send(("failed", repr(failed[0].exception())))
             return
         await asyncio.sleep(0.05)
-    gc.collect()  # the instrument too: no full collection walks what opening them built
-    gc.freeze()
+    startup_objects_freeze()  # the instrument too: no full collection walks the sockets
     control.send(("open", n))
     while True:
         command = await loop.run_in_executor(None, control.recv)
@@ -763,8 +762,7 @@ def variant_run(
         groups = [f"account.{pk}" for _, _, pk in seeded]
         client_pids = [process.pid for process in clients.processes]
         idle_report(len(seeded), lambda: cpu_snapshot(server.pid, engine.pid, client_pids))
-        gc.collect()  # the bare path's sender is this process: keep its collections short
-        gc.freeze()
+        startup_objects_freeze()  # the bare path's sender is this process: short collections
         bid = BID_LOW
 
         def product_go() -> float:

@@ -23,6 +23,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from importlib import import_module
+from itertools import chain
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -96,7 +97,7 @@ def _signs_in(session: Mapping[str, Any], user, user_id: int) -> bool:
     if not getattr(user, "is_active", True):
         return False
     session_hash = session.get(auth.HASH_SESSION_KEY)
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    hashes = chain([user.get_session_auth_hash()], user.get_session_auth_fallback_hash())
     if not session_hash or not any(constant_time_compare(session_hash, h) for h in hashes):
         return False
     return not session_too_old(session)

@@ -112,10 +112,18 @@ class OrderCollectionApi(MethodPolicyApi):
         return Response(order_of(order), status=200 if order.replayed else 201)
 
 
-class OrderDetailApi(MethodPolicyApi):
-    """One order by its id; `OrderByClientIdApi` by the client's id."""
+class _OrderLookup:
+    """An order named in the path by its id (`lookup` "order_id") or the client's."""
 
     lookup = "order_id"
+
+    def _lookup(self, kwargs: dict[str, Any]) -> dict[str, str]:
+        return {self.lookup: kwargs[self.lookup]}
+
+
+class OrderDetailApi(_OrderLookup, MethodPolicyApi):
+    """One order by its id; `OrderByClientIdApi` by the client's id."""
+
     policies = {
         "GET": Policy(READ, "market_data", (ErrorCode.NOT_FOUND,)),
         "PATCH": Policy(TRADE, "order_management", (*WRITE_ERRORS, ErrorCode.ORDER_NOT_ACTIVE)),
@@ -123,9 +131,6 @@ class OrderDetailApi(MethodPolicyApi):
             TRADE, "order_management", (ErrorCode.NOT_FOUND, ErrorCode.ORDER_NOT_ACTIVE)
         ),
     }
-
-    def _lookup(self, kwargs: dict[str, Any]) -> dict[str, str]:
-        return {self.lookup: kwargs[self.lookup]}
 
     @extend_schema(
         operation_id="orders_get",
@@ -222,11 +227,10 @@ class OrderByClientIdApi(OrderDetailApi):
         return super().delete(request, **kwargs)
 
 
-class OrderTriggersApi(ApiView):
+class OrderTriggersApi(_OrderLookup, ApiView):
     """An order's take-profit / stop-loss (`OrderTriggersByClientIdApi` by the client's
     id): removed before they fire."""
 
-    lookup = "order_id"
     required_scopes = TRADE
     throttle_group = "order_management"
     error_codes = (ErrorCode.NOT_FOUND, ErrorCode.ORDER_NOT_ACTIVE)
@@ -249,7 +253,7 @@ class OrderTriggersApi(ApiView):
         account = self.account_get(request)
         query = validated(s.OrderTriggersQuerySerializer, request.query_params)
         order = order_triggers_cancel(
-            account=account, **{self.lookup: kwargs[self.lookup]}, which=query.get("which")
+            account=account, **self._lookup(kwargs), which=query.get("which")
         )
         return Response(order_of(order))
 

@@ -185,6 +185,15 @@ def test_the_page_echoes_only_its_own_filters(markets):
     assert "side=buy" in page  # the CSV link keeps the filters
 
 
+def trigger_remove(client, order, which: str):
+    """Press the page's Remove of `order`'s `which` trigger; the page it returns to."""
+    return client.post(
+        reverse("order_triggers_cancel", args=[order.public_id]),
+        {"which": which, "next": reverse("order_list")},
+        follow=True,
+    )
+
+
 def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
     account = trader("1000")
     order = with_triggers(account, price="0.61", take_profit="0.80", stop_loss="0.40")
@@ -194,11 +203,7 @@ def test_a_filled_orders_stop_loss_is_removed_from_the_page(markets):
     row = armed.split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
     assert row.count(reverse("order_triggers_cancel", args=[order.public_id])) == 2
     assert 'data-confirm="Remove the stop-loss at 40¢' in row
-    response = client.post(
-        reverse("order_triggers_cancel", args=[order.public_id]),
-        {"which": "stop_loss", "next": reverse("order_list")},
-        follow=True,
-    )
+    response = trigger_remove(client, order, "stop_loss")
     order.refresh_from_db()
     assert (order.take_profit, order.stop_loss) == (D("0.80"), None)
     page = html(response)
@@ -224,11 +229,7 @@ def test_a_resting_orders_trigger_is_removed_from_the_open_orders_table(markets)
     row = page.split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
     assert "TP 50¢" in row and "SL 20¢" in row
     assert 'data-confirm="Remove the take-profit at 50¢' in row
-    response = client.post(
-        reverse("order_triggers_cancel", args=[order.public_id]),
-        {"which": "take_profit", "next": reverse("order_list")},
-        follow=True,
-    )
+    response = trigger_remove(client, order, "take_profit")
     order.refresh_from_db()
     assert (order.status, order.take_profit, order.stop_loss) == ("open", None, D("0.20"))
     row = html(response).split(f'data-order-id="{order.public_id}"', 1)[1].split("</tr>", 1)[0]
