@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,9 +38,11 @@ def notification_create(
     """Write a notification in the caller's transaction; return it and whether it is new.
 
     With a `dedupe_key`, a second call returns the first notification
-    unchanged (created False), also under concurrency: the insert runs in a
-    savepoint and a unique-key conflict re-reads the winner. Sends nothing:
-    a caller that wants the email calls `notification_email_send_on_commit`.
+    unchanged (created False), also under concurrency: one
+    INSERT … ON CONFLICT DO NOTHING (a concurrent insert of the same key
+    waits for the other transaction, raises nothing and needs no savepoint),
+    and only a conflict reads the winner. Sends nothing: a caller that wants
+    the email calls `notification_email_send_on_commit`.
     """
     fields = {
         "user_id": user_id,
@@ -52,7 +54,42 @@ def notification_create(
     }
     if dedupe_key is None:
         return Notification.objects.create(**fields), True
-    return Notification.objects.get_or_create(dedupe_key=dedupe_key, defaults=fields)
+    notification = Notification(dedupe_key=dedupe_key, **fields)
+    if _insert_unless_duplicate(notification):
+        return notification, True
+    return Notification.objects.get(dedupe_key=dedupe_key), False
+
+
+def _insert_unless_duplicate(notification: Notification) -> bool:
+    """Insert `notification` unless its dedupe_key exists; return whether it was.
+
+    One statement, so a fill's booking (which tells its owner under the
+    account lock) spends one round trip on it rather than a read, a
+    savepoint, the insert and its release.
+    """
+    meta = Notification._meta
+    connection = connections[router.db_for_write(Notification)]
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [
+        field.get_db_prep_save(field.pre_save(notification, add=True), connection)
+        for field in fields
+    ]
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote(meta.get_field('dedupe_key').column)}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    notification.pk = row[0]
+    notification._state.adding, notification._state.db = False, connection.alias
+    return True
 
 
 def notification_email_send_on_commit(*, notifications: Sequence[Notification]) -> None:

@@ -1,10 +1,13 @@
 """Notifications: written in the caller's transaction, emailed once (an outbox item)."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification, OutboxItem
 from accounts.outbox import outbox_dispatch
@@ -48,6 +51,67 @@ def test_a_dedupe_key_makes_creation_idempotent(user):
     )
     assert created and not created_again
     assert again.pk == first.pk and again.title == "First"
+    assert Notification.objects.count() == 1
+
+
+def test_a_deduplicated_notification_is_one_statement_and_a_duplicate_spoils_nothing(user):
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        first = create(user)
+        assert len(queries) == 1  # INSERT … ON CONFLICT DO NOTHING: no read, no savepoint
+        again = create(user)
+        assert len(queries) == 3  # the conflicting insert, then the winner read
+        create(user, dedupe_key="test:2")  # the transaction is still usable
+    assert again.pk == first.pk and not first._state.adding
+    stored = Notification.objects.get(pk=first.pk)
+    assert (stored.user_id, stored.kind, stored.email, stored.dedupe_key) == (
+        user.pk,
+        Notification.Kind.SYSTEM,
+        True,
+        "test:1",
+    )
+    assert stored.created_at is not None and stored.emailed_at is None
+    assert Notification.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_duplicate_waits_for_the_first_and_returns_it(user):
+    inserted, release = threading.Event(), threading.Event()
+    results = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["first"] = create(user)
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        inserted.wait(10)
+        try:
+            results["second"] = notification_create(
+                user_id=user.pk,
+                kind=Notification.Kind.SYSTEM,
+                title="Second",
+                body="second",
+                dedupe_key="test:1",
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inserted.wait(10)
+    time.sleep(0.3)  # the second insert is now waiting on the first's uncommitted row
+    assert "second" not in results
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    notification, created = results["second"]
+    assert not created and notification.pk == results["first"].pk
+    assert notification.title == "Scheduled maintenance"
     assert Notification.objects.count() == 1
 
 

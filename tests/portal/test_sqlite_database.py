@@ -1,5 +1,6 @@
 """`make run`'s embedded database: every migration applies to a fresh SQLite file, and
-the figures_version triggers are there and work (the suite itself runs on PostgreSQL)."""
+the figures_version triggers are there and work, and so does the notifications'
+INSERT … ON CONFLICT (the suite itself runs on PostgreSQL)."""
 
 import json
 import os
@@ -40,11 +41,22 @@ def test_a_fresh_sqlite_database_migrates_with_its_figures_version_triggers(tmp_
             Account.objects.filter(pk=account.pk).update(cash_balance=Decimal("5"))
             Account.objects.filter(pk=account.pk).update(withdrawals_held=Decimal("0"))
             print(Account.objects.get(pk=account.pk).figures_version - before)
+            from accounts.models import Notification
+            from accounts.services.notifications import notification_create
+            made = [
+                notification_create(
+                    user_id=account.owner_id, kind="system", title=t, body=t, dedupe_key="k"
+                )
+                for t in ("first", "second")
+            ]
+            print(json.dumps([created for _, created in made] + [made[1][0].title]))
             """
         ),
         env,
         timeout=300,
     )
-    triggers, raised = out.strip().splitlines()[-2:]
+    triggers, raised, notified = out.strip().splitlines()[-3:]
     assert set(json.loads(triggers)) == TRIGGERS
     assert raised == "1"  # the cash moved: up by one; an unchanged hold: not
+    # A deduplicated notification's INSERT … ON CONFLICT DO NOTHING … RETURNING works on SQLite.
+    assert json.loads(notified) == [True, False, "first"]
