@@ -46,7 +46,9 @@ on PostgreSQL and Redis release the GIL); --processes runs each client in its ow
 spawned process instead, to tell the GIL apart from a saturated machine. The CPU
 time of each run is printed next to its wall time: with threads, this process's
 (CPU ≈ wall means the GIL bounds the run); with processes, the clients' whole
-lives, start-up (imports, django.setup) included.
+lives, start-up (imports, django.setup) included. Either way the clients' process
+freezes what start-up built (`portal.processes.startup_objects_freeze`), as the
+web workers and Celery pool processes that run orders do.
 
 The database is dropped at the end unless --keep-db; the run's Redis keys
 (prefix REDIS_KEY_PREFIX, default bench-execute-<pid>) are always deleted.
@@ -364,8 +366,12 @@ def client_run(spec: Spec, i: int, ready, go, deadline) -> Result:
 
 
 def client_process(spec: Spec, i: int, ready, go, deadline, queue) -> None:
-    """A spawned process's entry point: set Django up, run one client, send its result."""
+    """A spawned process's entry point: set Django up, freeze what start-up built (as a
+    web worker or a Celery pool process does), run one client, send its result."""
     django.setup()
+    from portal.processes import startup_objects_freeze
+
+    startup_objects_freeze()
     try:
         queue.put(client_run(spec, i, ready, go, deadline))
     except BaseException as exc:
@@ -640,6 +646,10 @@ def main() -> int:
         connection.close()  # the clients use their own connections
         baseline_create(url, args.clients)
         refresher.start()
+        if not args.processes:  # the threads' process: frozen like a web worker
+            from portal.processes import startup_objects_freeze
+
+            startup_objects_freeze()
         mode = "spawned processes" if args.processes else "threads in one process"
         print(
             f"{args.clients} clients as {mode} (one DB connection each), {args.seconds:g} s a "

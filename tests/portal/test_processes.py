@@ -25,3 +25,13 @@ def test_start_up_objects_are_frozen_and_later_garbage_is_still_collected():
         assert gone() is None
     finally:
         gc.unfreeze()  # the test process goes on as before
+
+
+def test_a_celery_pool_process_freezes_once_started():
+    from celery.signals import worker_process_init
+
+    try:
+        worker_process_init.send(sender=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
