@@ -4,11 +4,10 @@ browser reports no violation (Debian's Chromium through Playwright)."""
 
 import pytest
 from django_celery_beat.models import CrontabSchedule
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tests.browser.ops_helpers import ops_sign_in
 from tests.browser.test_dashboard_browser import alice, log_in  # noqa: F401 (fixture)
-from tests.factories import DEFAULT_PASSWORD, StaffFactory
+from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.browser
 
@@ -62,15 +61,7 @@ def test_the_api_docs_work_under_the_policy(portal, watched):
 
 
 def test_the_ops_console_works_under_the_policy(portal, watched):
-    staff = StaffFactory()
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
-    watched.goto(f"{portal}/admin/login/")
-    watched.fill("input[name=username]", staff.email)
-    watched.fill("input[name=password]", DEFAULT_PASSWORD)
-    watched.fill("input[name=otp_token]", code)
-    watched.click("input[type=submit]")
-    watched.wait_for_url(f"{portal}/admin/")
+    ops_sign_in(watched, portal, StaffFactory(), "/admin/")
     watched.goto(f"{portal}/admin/accounts/apikey/add/")
     watched.wait_for_selector("form")
     watched.goto(f"{portal}/admin/accounts/user/")
@@ -81,16 +72,8 @@ def test_the_ops_console_works_under_the_policy(portal, watched):
 def test_the_periodic_task_form_reads_its_crontab_under_the_policy(portal, watched):
     """django_celery_beat's form shows the chosen crontab in words with an inline script;
     ours does it from a static file (templates/admin/djcelery/)."""
-    staff = StaffFactory(is_superuser=True)
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
     crontab = CrontabSchedule.objects.create(minute="0", hour="4")
-    watched.goto(f"{portal}/admin/login/")
-    watched.fill("input[name=username]", staff.email)
-    watched.fill("input[name=password]", DEFAULT_PASSWORD)
-    watched.fill("input[name=otp_token]", code)
-    watched.click("input[type=submit]")
-    watched.wait_for_url(f"{portal}/admin/")
+    ops_sign_in(watched, portal, StaffFactory(is_superuser=True), "/admin/")
     watched.goto(f"{portal}/admin/django_celery_beat/periodictask/add/")
     help_text = watched.locator(".field-crontab .help")
     help_text.wait_for()
