@@ -87,6 +87,8 @@ from benchdb import (  # noqa: E402
     redis_keys_delete,
 )
 
+from portal.processes import startup_objects_freeze  # noqa: E402
+
 SYMBOL = "BENCH-EXEC"
 VENUE = "kalshi"
 FUNDING = Decimal("1000000")
@@ -369,8 +371,6 @@ def client_process(spec: Spec, i: int, ready, go, deadline, queue) -> None:
     """A spawned process's entry point: set Django up, freeze what start-up built (as a
     web worker or a Celery pool process does), run one client, send its result."""
     django.setup()
-    from portal.processes import startup_objects_freeze
-
     startup_objects_freeze()
     try:
         queue.put(client_run(spec, i, ready, go, deadline))
@@ -647,8 +647,6 @@ def main() -> int:
         baseline_create(url, args.clients)
         refresher.start()
         if not args.processes:  # the threads' process: frozen like a web worker
-            from portal.processes import startup_objects_freeze
-
             startup_objects_freeze()
         mode = "spawned processes" if args.processes else "threads in one process"
         print(
