@@ -38,7 +38,7 @@ from accounts.services.withdrawals import withdrawal_request
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, notifications_create
 from tests.live_server import asgi_server
-from tests.web.dashboard_fixtures import BTC, FED, TRUMP, buy, markets_open, trader
+from tests.web.dashboard_fixtures import BTC, FED, TRUMP, buy, markets_open, quotes_put, trader
 from trading.models import Report
 from trading.services.linked_accounts import linked_account_link, linked_account_sync
 from trading.services.reports import report_generate, report_request
@@ -151,6 +151,14 @@ def site(django_db_setup, django_db_blocker) -> Iterator[Site]:
             # This module's connection (opened while Playwright runs, in a context of its
             # own) would otherwise keep the test database from being dropped at the end.
             connection.close()
+
+
+@pytest.fixture(autouse=True)
+def quotes_fresh(site) -> None:
+    """The quotes again before every page, as the feed would keep them: the module runs
+    for minutes, past the risk policy's staleness limit, and a stale contract's depth
+    (the dashboard ticket's book.json) answers 503."""
+    quotes_put()
 
 
 # --- The pages ------------------------------------------------------------------------------
