@@ -6,35 +6,38 @@ On SQLite, AlterField rebuilds accounts_account (new table, copy, drop, rename):
 rename fails while triggers on other tables name accounts_account (the figures_version
 triggers of linked credentials and positions: accounts 0014, trading 0012), and the
 drop would take the account's own trigger with it. So on SQLite they are dropped
-first and re-created as they were after (`make run`'s database); on PostgreSQL the
-ALTER keeps them and those steps do nothing.
+first and re-created as they were after (`make run`'s database), their CREATE
+statements waiting in a temporary table of the migrating connection (kept_triggers);
+on PostgreSQL the ALTER keeps them and those steps do nothing.
 """
 
 from django.db import migrations, models
-
-_saved: list[str] = []  # the dropped triggers' CREATE statements, for the restore step
 
 
 def _triggers_drop(apps, schema_editor):
     if schema_editor.connection.vendor != "sqlite":
         return
+    schema_editor.execute(
+        "CREATE TEMP TABLE kept_triggers AS SELECT name, sql FROM sqlite_master "
+        "WHERE type = 'trigger' AND name LIKE '%figures_version%'",
+        params=None,
+    )
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master "
-            "WHERE type = 'trigger' AND name LIKE '%figures_version%' ORDER BY name"
-        )
-        rows = cursor.fetchall()
-    _saved[:] = [sql for _, sql in rows]
-    for name, _ in rows:
+        cursor.execute("SELECT name FROM kept_triggers ORDER BY name")
+        names = [name for (name,) in cursor.fetchall()]
+    for name in names:
         schema_editor.execute(f'DROP TRIGGER "{name}"', params=None)
 
 
 def _triggers_restore(apps, schema_editor):
     if schema_editor.connection.vendor != "sqlite":
         return
-    for sql in _saved:
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM kept_triggers ORDER BY name")
+        statements = [sql for (sql,) in cursor.fetchall()]
+    for sql in statements:
         schema_editor.execute(sql, params=None)
-    _saved.clear()
+    schema_editor.execute("DROP TABLE kept_triggers", params=None)
 
 
 class Migration(migrations.Migration):
