@@ -271,7 +271,7 @@ class MarginSimulateApi(ApiView):
 class LeverageApi(MethodPolicyApi):
     policies = {
         "GET": Policy(READ, "market_data", (ErrorCode.NOT_FOUND,)),
-        "POST": Policy(TRADE, "order_management", (ErrorCode.NOT_FOUND,)),
+        "POST": Policy(TRADE, "order_management", (ErrorCode.NOT_FOUND, *CANNOT_TRANSACT)),
     }
 
     @extend_schema(
@@ -309,7 +309,9 @@ class LeverageApi(MethodPolicyApi):
         "it needs more and passes the margin check, or is rolled back) and the account's open "
         "orders in the market are cancelled. 200 `APPLIED`; 422 `REJECTED` with "
         "`rejectReason` UNDERCOLLATERALIZED, INVALID_LEVERAGE (not in [1, max]) or "
-        "UNKNOWN_MARKET. The 422 body is this result, not an error object.",
+        "UNKNOWN_MARKET. The 422 body is this result, not an error object. An account that "
+        "may not trade (non-custodial, frozen or closed, KYB lapsed) is refused as an order "
+        "is: 403 with its code.",
         tags=TAGS,
         parameters=[ACCOUNT_PARAM],
         request=s.LeverageSetInputSerializer,

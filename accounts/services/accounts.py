@@ -71,6 +71,22 @@ def account_check_can_transact(account: Account) -> None:
         )
 
 
+def account_check_can_order(account: Account, *, ops_close: bool = False) -> None:
+    """The checks every order passes on the locked account row: custodial, active, KYB.
+
+    `ops_close`: a close ops decided (a four-eyes force-close) only lowers risk, so a
+    frozen account or an owner whose KYB lapsed does not stop it; a closed one does."""
+    if not account.is_custodial:
+        raise Forbidden(
+            f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
+            "the broker places orders for custodial accounts only.",
+            code=ErrorCode.CUSTODIAL_REQUIRED,
+        )
+    if ops_close and account.status != Account.Status.CLOSED:
+        return
+    account_check_can_transact(account)
+
+
 ACCOUNT_FREEZE_ACTIONS = {True: "account_freeze", False: "account_unfreeze"}
 
 

@@ -22,10 +22,11 @@ from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
 from accounts.models import Account, HouseAccount, Journal
+from accounts.services.accounts import account_freeze_set
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from tests.api.conftest import client_for, key_issue
 from tests.conftest import credit_cash
-from tests.factories import open_account
+from tests.factories import StaffFactory, open_account
 from tests.trading.conftest import binary_create, perp_create
 from tests.trading.executing import no_commission
 from tests.trading.quoting import put_quote
@@ -709,6 +710,28 @@ def test_leverage_rejections_are_422_with_the_seed_body(api, account, market):
     body = call(api, "post", "leverage", {"symbol": "TRUMP-WIN", "leverage": 2}, expect=422).json()
     assert body["rejectReason"] == "UNKNOWN_MARKET"
     assert LeverageSetting.objects.get(account=account).leverage == 8
+
+
+def test_an_account_that_may_not_trade_cannot_change_leverage(market):
+    """Re-sizing a perp's isolated margin moves cash and cancels orders: a frozen
+    account is refused as an order is (403), and nothing moves."""
+    account = open_account()
+    credit_cash(account, "10000")
+    api = client_for(key_issue([account]))
+    execute(api, symbol="BTC-PERP", notional_usdc="500")
+    account_freeze_set(account=account, frozen=True, actor=StaffFactory(), reason="review")
+    account.refresh_from_db()
+    cash, journals = account.cash_balance, Journal.objects.filter(account=account).count()
+    refused = call(api, "post", "leverage", {"symbol": "BTC-PERP", "leverage": 1})
+    assert error(refused) == (403, "account_not_active")
+    account.refresh_from_db()
+    assert account.cash_balance == cash
+    assert Journal.objects.filter(account=account).count() == journals
+    assert not LeverageSetting.objects.filter(account=account).exists()
+    tracked = open_account(kind=Account.Kind.NON_CUSTODIAL)
+    other = client_for(key_issue([tracked]))
+    refused = call(other, "post", "leverage", {"symbol": "BTC-PERP", "leverage": 2})
+    assert error(refused) == (403, "custodial_required")
 
 
 def test_lowering_leverage_beyond_the_cash_is_undercollateralized_and_rolled_back(market):

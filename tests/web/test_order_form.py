@@ -7,9 +7,10 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account
+from accounts.services.accounts import account_freeze_set
 from portal.errors import DomainError
 from tests.conftest import credit_cash
-from tests.factories import open_account
+from tests.factories import StaffFactory, open_account
 from tests.trading.margining import listen, receive
 from tests.web.dashboard_fixtures import (
     BTC,
@@ -408,6 +409,21 @@ def test_leverage_outside_the_levels_is_rejected_and_explained(markets):
     assert leverage_apply(client, account, 0).json()["rejectReason"] == "INVALID_LEVERAGE"
     response = leverage_apply(client, account, 3, symbol="NOPE-PERP")
     assert response.json()["rejectReason"] == "UNKNOWN_MARKET"
+
+
+def test_a_frozen_account_cannot_change_leverage_from_the_page(markets):
+    account = trader("2000")
+    buy(account, BTC, "1000")
+    account_freeze_set(account=account, frozen=True, actor=StaffFactory(), reason="review")
+    client = signed_in(account)
+    response = leverage_apply(client, account, 10)
+    assert (response.status_code, response.json()["code"]) == (403, "account_not_active")
+    url = reverse("leverage-apply", args=[account.public_id, BTC])
+    response = client.post(url, {"leverage": 10}, follow=True)  # a plain form post
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
+    assert "Leverage not changed" in response.content.decode()
+    position = Position.objects.get(account=account, instrument=markets[BTC])
+    assert position.leverage == 5
 
 
 def test_lowering_leverage_the_account_cannot_fund_is_rejected_before_and_after(markets):

@@ -40,7 +40,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services.accounts import account_check_can_transact
+from accounts.services.accounts import account_check_can_order
 from accounts.services.audit import audit_record
 from portal import format as fmt
 from portal import metrics
@@ -49,7 +49,6 @@ from portal.errors import (
     DomainError,
     DuplicateOrder,
     ErrorCode,
-    Forbidden,
     InvalidParams,
     SlippageExceeded,
 )
@@ -395,22 +394,6 @@ def order_replay_get(
     if order is not None:
         order.replayed = True
     return order
-
-
-def account_check_can_order(account: Account, *, ops_close: bool = False) -> None:
-    """The checks every order passes on the locked account row: custodial, active, KYB.
-
-    `ops_close`: a close ops decided (a four-eyes force-close) only lowers risk, so a
-    frozen account or an owner whose KYB lapsed does not stop it; a closed one does."""
-    if not account.is_custodial:
-        raise Forbidden(
-            f"Account {account.public_id} is non-custodial: trade on your own venue accounts; "
-            "the broker places orders for custodial accounts only.",
-            code=ErrorCode.CUSTODIAL_REQUIRED,
-        )
-    if ops_close and account.status != Account.Status.CLOSED:
-        return
-    account_check_can_transact(account)
 
 
 def reservation_change(*, account: Account, order: Order, cash: Decimal, quantity: Decimal) -> None:

@@ -39,6 +39,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services.accounts import account_check_can_order
 from portal import format as fmt
 from portal.errors import Conflict, DomainError, ErrorCode, InvalidParams, NotFound
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
@@ -50,7 +51,6 @@ from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Po
 from trading.selectors import contracts_get
 from trading.services.execute import (
     CLIENT_ORDER_ID_MAX,
-    account_check_can_order,
     order_replay_get,
     request_fingerprint,
     sale_check,

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, HouseAccount, Journal, LedgerAccount, Notification
+from accounts.services.accounts import account_check_can_order
 from accounts.services.ledger import Line, cash_ledger_account, house_ledger_account, journal_post
 from accounts.services.notifications import account_notify
 from portal import format as fmt
@@ -732,7 +733,9 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
     REJECTED UNDERCOLLATERALIZED with the leverage in force; else the setting
     is stored and the open position's margin re-sized (raising frees cash,
     lowering takes more). On APPLIED with a changed leverage, the account's open
-    orders in the market are cancelled (ids in the result).
+    orders in the market are cancelled (ids in the result). An account that may
+    not order (non-custodial, frozen, closed, KYB lapsed) raises as an order would
+    (`account_check_can_order`).
     """
     instrument = _perp_by_symbol(symbol)
     if instrument is None:
@@ -746,6 +749,8 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
         )
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
+        # Re-sizing the margin moves cash and the change cancels orders: an order's gate.
+        account_check_can_order(locked)
         old, _ = _leverage_effective(account=locked, instrument=instrument)
         new = leverage_parse(leverage, instrument.max_leverage)
         if new is None:

@@ -20,10 +20,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
+from accounts.services.accounts import account_check_can_order
 from accounts.web import account_current_get, portal_page
 from portal.errors import DomainError, ErrorCode
 from trading.presenters import leverage_result_present
-from trading.services.execute import account_check_can_order
 from trading.services.orders import position_close as position_close_order
 from trading.services.perps import LeverageStatus, leverage_set
 from trading.web import figures, ticket
@@ -290,10 +290,17 @@ def position_close(request: HttpRequest, account: Account) -> HttpResponse:
 @account_json
 def leverage_apply(request: HttpRequest, account: Account, symbol: str) -> HttpResponse:
     """Set the leverage of one perp market (`leverage_set`): 200 APPLIED, 422 REJECTED
-    with the reason explained; a plain form post is redirected with a message."""
+    with the reason explained, an account that may not trade refused as an order is;
+    a plain form post is redirected with a message."""
     form = LeverageForm(request.POST)
     leverage = form.cleaned_data["leverage"] if form.is_valid() else request.POST.get("leverage")
-    result = leverage_set(account=account, symbol=symbol, leverage=leverage)
+    try:
+        result = leverage_set(account=account, symbol=symbol, leverage=leverage)
+    except DomainError as exc:
+        if _wants_json(request):
+            raise
+        messages.error(request, f"Leverage not changed: {exc.message}")
+        return redirect("dashboard")
     explanation = (
         figures.REJECT_EXPLANATIONS.get(result.reject_reason, "")
         if result.reject_reason is not None
