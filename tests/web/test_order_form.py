@@ -416,6 +416,9 @@ def test_a_frozen_account_cannot_change_leverage_from_the_page(markets):
     buy(account, BTC, "1000")
     account_freeze_set(account=account, frozen=True, actor=StaffFactory(), reason="review")
     client = signed_in(account)
+    url = reverse("leverage-preview", args=[account.public_id, BTC])
+    preview = client.get(url, {"leverage": 10})  # preview = apply
+    assert (preview.status_code, preview.json()["code"]) == (403, "account_not_active")
     response = leverage_apply(client, account, 10)
     assert (response.status_code, response.json()["code"]) == (403, "account_not_active")
     url = reverse("leverage-apply", args=[account.public_id, BTC])

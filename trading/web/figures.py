@@ -26,6 +26,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import Account, LinkedCredential
+from accounts.services.accounts import account_check_can_order
 from portal import format as fmt
 from portal.money import ZERO, dec, money, price, qty, quantize_money
 from trading import perp_math
@@ -500,8 +501,10 @@ def leverage_preview(*, account: Account, symbol: str, leverage: object) -> dict
     margin, the projection. Without one: the leverage applies to the next
     order. Fields named as in the leverage change object
     (`trading.presenters.leverage_change_present`: oldLeverage, newLeverage,
-    status, rejectReason, message). Raises NotFound for an unknown market.
+    status, rejectReason, message). Raises NotFound for an unknown market, and
+    what the change itself raises for an account that may not trade.
     """
+    account_check_can_order(account)
     current = leverage_get(account=account, symbol=symbol)
     instrument = instrument_get(symbol=current.market)
     result: dict[str, Any] = {
