@@ -18,9 +18,10 @@ from tests.threads import together
 from tests.trading.conftest import binary_create
 from tests.trading.quoting import put_quote
 from trading.marketdata import store
-from trading.models import Instrument, Liquidation, MarginCall, Position
+from trading.models import Instrument, Liquidation, MarginCall, Order, Position
 from trading.selectors import margin_summary_get, risk_policy_get
 from trading.services.eligibility import account_margin_override_set
+from trading.services.execute import order_execute, orders_reconcile
 from trading.services.liquidation import account_liquidate
 from trading.services.positions import binary_fill_apply
 from trading.tasks import account_liquidate_task
@@ -428,3 +429,26 @@ def test_the_task_liquidates_by_name_and_is_safe_twice(below_threshold):
 
     assert Liquidation.objects.get().pk == liquidation_id
     assert account_liquidate_task.delay(**kwargs).get() is None
+
+
+def test_contracts_a_sell_at_the_venue_holds_are_not_sold_again(quote_store, staff, settings):
+    """A sell at the venue whose answer was lost holds ~200 contracts: the liquidation
+    sells only the rest, and the reconciler then books the venue's fill of that sell
+    (selling them twice would leave it unbookable, `pending` for good)."""
+    alpha = binary_create("ALPHA", "0.01", "kalshi")
+    account = borrower_open(staff)
+    buy(account, alpha, "4000", "0.45")  # cash -800
+    quote_yes(alpha, "0.45")
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+    sell = order_execute(account=account, symbol="ALPHA", side="sell", notional_usdc=Decimal("90"))
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    assert sell.status == Order.Status.PENDING and sell.reserved_quantity > 190
+    quote_yes(alpha, "0.15")  # far below the debt: everything that may be sold is sold
+    liquidation = account_liquidate(account_id=account.pk, reason="below_threshold")
+    sold = sum(Decimal(step["quantity"]) for step in liquidation.steps)
+    assert sold == 4000 - sell.reserved_quantity
+    assert orders_reconcile().filled == [sell.public_id]
+    held_back = sell.reserved_quantity  # the sale's worst case: it sold at most that
+    sell.refresh_from_db()
+    assert quantity(account, alpha) == held_back - sell.filled_quantity
+    assert ledger_reconcile().ok

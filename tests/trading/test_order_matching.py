@@ -10,6 +10,7 @@ from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
 from trading.models import Fill, Order, Position
+from trading.services.execute import order_execute, orders_reconcile
 from trading.services.orders import (
     _trigger_fire,
     order_cancel,
@@ -91,6 +92,26 @@ def test_matching_reads_candidates_in_one_query(trader, markets, django_assert_m
         )
     with django_assert_max_num_queries(2):  # candidates + their listings
         assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+
+
+def test_a_trigger_never_sells_what_a_sell_at_the_venue_holds(trader, markets, settings):
+    """A sell at the venue whose answer was lost holds ~45 of the 50 contracts when the
+    take-profit fires: the child sells only the other ~5, and the reconciler then books
+    the venue's fill of that sell (selling them twice would leave it unbookable)."""
+    parent = armed(trader)
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+    sell = order_execute(account=trader, symbol="TRUMP-WIN", side="sell", notional_usdc=D("18"))
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    assert sell.status == Order.Status.PENDING and sell.reserved_quantity > 44
+    put_quote(KEY, bid="0.50", ask="0.52", size="100")
+    orders_match(instrument_ids=[markets.trump.pk])
+    child = Order.objects.get(parent=parent)
+    assert child.filled_quantity == D("50") - sell.reserved_quantity
+    assert orders_reconcile().filled == [sell.public_id]
+    held_back = sell.reserved_quantity  # the sale's worst case: it sold at most that
+    sell.refresh_from_db()
+    assert Position.objects.get(account=trader).quantity == held_back - sell.filled_quantity
+    assert ledger_reconcile().ok
 
 
 def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, markets):

@@ -42,6 +42,7 @@ from trading.selectors import (
     risk_policy_get,
 )
 from trading.services.positions import Side, binary_fill_apply
+from trading.services.simulation import sells_at_venue
 from trading.venues import venue_adapter
 from trading.venues.base import QUANTITY_QUANTUM, FillEstimate, book_walk
 
@@ -76,7 +77,8 @@ def account_liquidate(
     far as needed (bisection on projected health, in whole quantity steps).
     Each position is sold on the listing with the best bid whose book can
     take the whole sale; if none can, down the listings in best-bid order.
-    Positions in halted or resolved markets, or without a book, are skipped.
+    Positions in halted or resolved markets, or without a book, are skipped, and
+    contracts the account's sells at a venue hold are never sold again.
     If health is still below the requirement with nothing more that can be
     sold, the report says SHORTFALL and the account keeps its debt. The open margin
     call is marked LIQUIDATED if health is back at maintenance, else left
@@ -247,6 +249,8 @@ def _sell_to_target(
     once, so this ends after at most one pass.
     """
     instruments = Instrument.objects.in_bulk({c.instrument_id for c in portfolio.contracts})
+    # Contracts the account's sells at a venue hold are sold already: never twice.
+    held_at_venue = sells_at_venue(account)
     considered: set[int] = set()
     steps: list[dict[str, str]] = []
     while True:
@@ -263,12 +267,16 @@ def _sell_to_target(
         considered.add(i)
         contract = portfolio.contracts[portfolio.position_contract[i]]
         instrument = instruments[contract.instrument_id]
-        if instrument.status != Instrument.Status.OPEN:
+        free = portfolio.quantity_exact[i] - held_at_venue.get(
+            (instrument.pk, contract.outcome), ZERO
+        )
+        if instrument.status != Instrument.Status.OPEN or free <= ZERO:
             continue
         route = _sale_route(
             account=account,
             portfolio=portfolio,
             index=i,
+            free=free,
             books=books.get((instrument.pk, contract.outcome), []),
             params=params,
         )
@@ -380,11 +388,13 @@ def _sale_route(
     account: Account,
     portfolio: Portfolio,
     index: int,
+    free: Decimal,
     books: list[VenueBook],
     params: margin.MarginParams,
 ) -> Route:
-    """The sales of position `index`: all of it if that does not restore the
-    initial requirement, else the fewest quantity steps that do.
+    """The sales of position `index`: all it may sell (`free`, the contracts no
+    sell at a venue holds) if that does not restore the initial requirement, else
+    the fewest quantity steps that do.
 
     Bisection over whole quantity steps keeps `low` below the target and
     `high` at or above it; `high` is the answer, so the target is met.
@@ -395,11 +405,10 @@ def _sale_route(
             account=account, portfolio=portfolio, index=index, route=route, params=params
         )
 
-    held = portfolio.quantity_exact[index]
-    whole = _route(books, held)
+    whole = _route(books, free)
     if not whole or health_after(whole) < params.initial:
         return whole
-    low, high = 0, int(held / QUANTITY_QUANTUM)
+    low, high = 0, int(free / QUANTITY_QUANTUM)
     while high - low > 1:
         middle = (low + high) // 2
         if health_after(_route(books, middle * QUANTITY_QUANTUM)) >= params.initial:

@@ -974,11 +974,26 @@ def buying_power_get(
     )
 
 
+def sells_at_venue(account: Account, **contract: object) -> dict[tuple[int, str], Decimal]:
+    """The contracts the account's binary sells at a venue hold (`Order.reserved_quantity`
+    of its SUBMITTED / PENDING sells), by (instrument id, outcome): not for another sale,
+    whatever sells (an order, a take-profit or stop-loss child, a liquidation), until the
+    venue answers. `contract`: optional `instrument` / `outcome` filters."""
+    rows = (
+        Order.objects.filter(
+            account=account, side=Order.Side.SELL, status__in=Order.AT_VENUE_STATUSES, **contract
+        )
+        .values_list("instrument_id", "outcome")
+        .annotate(total=Sum("reserved_quantity"))
+    )
+    return {(instrument_id, outcome): total for instrument_id, outcome, total in rows if total}
+
+
 def position_held(
     *, account: Account, instrument: Instrument, outcome: str
 ) -> tuple[Decimal, Decimal]:
     """One binary position's contracts, and how many of them the account's sells at
-    a venue hold (`Order.reserved_quantity`): what may be sold now is the difference
+    a venue hold (`sells_at_venue`): what may be sold now is the difference
     (`trading.services.execute.sale_check` enforces it under the account lock)."""
     held = (
         Position.objects.filter(account=account, instrument=instrument, outcome=outcome)
@@ -986,17 +1001,8 @@ def position_held(
         .first()
         or ZERO
     )
-    reserved = (
-        Order.objects.filter(
-            account=account,
-            instrument=instrument,
-            outcome=outcome,
-            side=Order.Side.SELL,
-            status__in=Order.AT_VENUE_STATUSES,
-        ).aggregate(total=Sum("reserved_quantity"))["total"]
-        or ZERO
-    )
-    return held, reserved
+    reserved = sells_at_venue(account, instrument=instrument, outcome=outcome)
+    return held, reserved.get((instrument.pk, outcome), ZERO)
 
 
 def selling_power_get(
