@@ -27,6 +27,7 @@ DEFAULT_SCHEDULES = [
     DefaultSchedule("Daily interest accrual", "trading.interest_accrue_daily", 86400),
     DefaultSchedule("Perpetual funding payments", "trading.funding_apply_due", 600),
     DefaultSchedule("Reconcile orders pending at venues", "trading.orders_reconcile", 30),
+    DefaultSchedule("Settle resolved markets (safety net)", "trading.markets_settle_due", 300),
     DefaultSchedule("Sync linked exchange accounts", "trading.linked_accounts_sync_due", 15),
     DefaultSchedule("Refresh venue request budgets", "trading.venue_budgets_refresh", 86400),
     DefaultSchedule("Apply approved four-eyes changes", "accounts.approvals_apply_due", 60),

@@ -38,10 +38,15 @@ def margin_calls_notify_enqueue(*, margin_call_ids: list[int]) -> OutboxItem:
     return outbox_enqueue(task=MARGIN_CALLS_NOTIFY, kwargs={"margin_call_ids": margin_call_ids})
 
 
-def market_settle_enqueue(*, instrument_id: int) -> OutboxItem:
-    """Pay out the positions of a resolved market (one item per market)."""
+def market_settle_enqueue(*, instrument_id: int, again: bool = False) -> OutboxItem:
+    """Pay out the positions of a resolved market (one item per market); `again`:
+    sent again after commit even when an unfinished item is joined (a position that
+    changed after that item's run listed the market's positions)."""
     return outbox_enqueue(
-        task=MARKET_SETTLE, kwargs={"instrument_id": instrument_id}, key=f"settle:{instrument_id}"
+        task=MARKET_SETTLE,
+        kwargs={"instrument_id": instrument_id},
+        key=f"settle:{instrument_id}",
+        again=again,
     )
 
 

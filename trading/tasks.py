@@ -21,7 +21,7 @@ from trading.services.margin_calls import margin_call_notify, margin_calls_remin
 from trading.services.perps import funding_apply, funding_period_last_completed
 from trading.services.reports import report_generate
 from trading.services.risk_policy import risk_policy_preview_store
-from trading.services.settlement import market_settle
+from trading.services.settlement import market_settle, markets_settle_due
 from trading.services.venue_budgets import venue_budgets_refresh
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,16 @@ def market_settle_task(*, instrument_id: int) -> dict[str, int | str | bool]:
     idempotency key on its journal). Retried on database errors.
     """
     return market_settle(instrument_id=instrument_id).as_dict()
+
+
+@shared_task(name="trading.markets_settle_due")
+def markets_settle_due_task() -> list[int]:
+    """The safety net of settlement: resolved markets with positions still to pay out
+    (trading.services.settlement.markets_settle_due). Safe to run twice."""
+    settled = markets_settle_due()
+    if settled:
+        logger.warning("Settled positions left in resolved markets: %s", settled)
+    return settled
 
 
 @shared_task(name="trading.orders_reconcile")

@@ -36,7 +36,7 @@ from datetime import timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account
@@ -54,8 +54,9 @@ from portal.errors import (
 )
 from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
+from trading.enqueue import market_settle_enqueue
 from trading.marketdata.quotes import Outcome
-from trading.models import Listing, Order, Venue
+from trading.models import Instrument, Listing, Order, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
@@ -560,7 +561,13 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
     fixed = order
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=fixed.account_id)
-        order = Order.objects.select_for_update().get(pk=fixed.pk)
+        # The market's status now, in the same statement: an order that leaves the
+        # venue after its market resolved asks for a settlement run.
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .annotate(market_status=F("instrument__status"))
+            .get(pk=fixed.pk)
+        )
         order.instrument = fixed.instrument
         if order.venue_id == fixed.venue_id:
             order.venue = fixed.venue
@@ -599,8 +606,10 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
             late = late_fill or fixed.status == Order.Status.PENDING
             fills_notify(order=order, fills=[fill], email=late)
             order_update_broadcast(order=order)
+            _settle_if_resolved(order)
             return order
         reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
+        _settle_if_resolved(order)
         if placed.reject_code == PRICE_LIMIT:
             _reject(order, code=ErrorCode.SLIPPAGE_EXCEEDED.code, reason=placed.reason)
         else:
@@ -621,6 +630,14 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
         )
         order_update_broadcast(order=order)
     return order
+
+
+def _settle_if_resolved(order: Order) -> None:
+    """An order that left the venue after its market resolved (`market_status`, read
+    with the order): what it bought, or the contracts a refused sell held back, are
+    paid out by another settlement run (`markets_settle_due` is the safety net)."""
+    if order.market_status == Instrument.Status.RESOLVED:
+        market_settle_enqueue(instrument_id=order.instrument_id, again=True)
 
 
 @dataclass(frozen=True, slots=True)

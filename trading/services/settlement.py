@@ -9,8 +9,11 @@ void market each position's cost back at its average price.
 
 Exactly once: each position is settled under its account's row lock and its
 own row lock, only while its quantity is still > 0, and its journal carries
-the idempotency key ``settle:<position id>``; a second run (or two
-concurrent runs) finds nothing left to pay.
+the idempotency key ``settle:<position id>:<its last change>``; a second run
+(or two concurrent runs) finds nothing left to pay. An order at a venue when the
+market resolves keeps its contracts (a sell) until the venue answers; the
+answer's booking asks for another run (`trading.services.execute`), which
+settles what it left or added.
 """
 
 import logging
@@ -36,6 +39,7 @@ from portal.money import ZERO, quantize_money
 from trading.enqueue import market_settle_enqueue
 from trading.models import Instrument, Position
 from trading.services.order_status import orders_cancel_for_instrument
+from trading.services.simulation import sells_at_venue
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +64,17 @@ class SettlementRun:
         }
 
 
-def settlement_payout(*, position: Position, resolution: str) -> Decimal:
-    """What one binary position is paid on resolution, in USDC (rounded down).
+def settlement_payout(*, position: Position, resolution: str, quantity: Decimal) -> Decimal:
+    """What `quantity` contracts of one binary position are paid on resolution, in
+    USDC (rounded down).
 
     1 per contract of the winning outcome, 0 for the losing one; on a void
-    market the position's cost back at its average price.
+    market their cost back at the position's average price.
     """
     if resolution == Instrument.Resolution.VOID:
-        return quantize_money(position.quantity * position.average_price, rounding=ROUND_DOWN)
+        return quantize_money(quantity * position.average_price, rounding=ROUND_DOWN)
     if position.outcome == resolution:
-        return quantize_money(position.quantity, rounding=ROUND_DOWN)
+        return quantize_money(quantity, rounding=ROUND_DOWN)
     return ZERO
 
 
@@ -137,25 +142,35 @@ def _position_settle(*, position_id: int, resolution: str, symbol: str) -> Decim
     """Settle one position in its own transaction; None when there was nothing to do.
 
     Locks the account row, then the position row (the order every fill path
-    uses), and re-reads the quantity under the lock.
+    uses), and re-reads the quantity under the lock. Contracts the account's
+    sells at a venue hold stay in the position until the venue answers: its
+    fill sells them, its refusal leaves them to the next run (the answer's
+    booking asks for one).
     """
     with transaction.atomic():
         account_id = Position.objects.values_list("account_id", flat=True).get(pk=position_id)
         account = Account.objects.select_for_update().get(pk=account_id)
         position = Position.objects.select_for_update().get(pk=position_id)
-        if position.quantity <= 0:
+        held_at_venue = sells_at_venue(
+            account, instrument=position.instrument_id, outcome=position.outcome
+        ).get((position.instrument_id, position.outcome), ZERO)
+        quantity = position.quantity - held_at_venue
+        if quantity <= 0:
             return None
-        payout = settlement_payout(position=position, resolution=resolution)
-        cost = position.quantity * position.average_price
+        payout = settlement_payout(position=position, resolution=resolution, quantity=quantity)
+        cost = quantity * position.average_price
+        # One key per settlement of the position as it stands (a position a late
+        # venue fill re-opened after an earlier settlement is settled again).
+        key = f"settle:{position.pk}:{position.updated_at.timestamp():.6f}"
         if payout:
             journal_post(
                 kind=Journal.Kind.SETTLEMENT,
                 account=account,
                 memo=(
-                    f"Settlement of {fmt.quantity(position.quantity)} {symbol} "
+                    f"Settlement of {fmt.quantity(quantity)} {symbol} "
                     f"{position.outcome.upper()}: the market resolved {resolution.upper()}"
                 ),
-                idempotency_key=f"settle:{position.pk}",
+                idempotency_key=key,
                 lines=[
                     Line(cash_ledger_account(account), payout),
                     Line(house_ledger_account(HouseAccount.VENUE_SETTLEMENT), -payout),
@@ -167,7 +182,7 @@ def _position_settle(*, position_id: int, resolution: str, symbol: str) -> Decim
                 lambda: accounts_changed_mark(account_ids=[account_id]), robust=True
             )
         position.realized_pnl += quantize_money(payout - cost)
-        position.quantity = ZERO
+        position.quantity = held_at_venue
         position.updated_at = timezone.now()
         position.save(update_fields=["quantity", "realized_pnl", "updated_at"])
     return payout
@@ -179,7 +194,9 @@ def market_settle(*, instrument_id: int) -> SettlementRun:
     Each position settles in its own transaction under its account lock
     (see the module docstring), so a failure leaves the others settled and a
     re-run finishes the rest. When none is left open the instrument's
-    `settled_at` is set. Safe to run twice or concurrently. Raises NotFound
+    `settled_at` is set; a position a venue's late answer opened or left open
+    after that (an order that was at the venue at resolution) is settled by
+    the run its booking asks for. Safe to run twice or concurrently. Raises NotFound
     for an unknown instrument and Conflict `not_resolved` for one that has
     not resolved.
     """
@@ -189,12 +206,12 @@ def market_settle(*, instrument_id: int) -> SettlementRun:
     if instrument.status != Instrument.Status.RESOLVED:
         raise Conflict(f"{instrument.symbol} has not resolved.", code=ErrorCode.NOT_RESOLVED)
     run = SettlementRun(instrument_id=instrument.pk)
-    if instrument.settled_at is not None:
-        run.already_settled = True
-        return run
     open_positions = Position.objects.filter(instrument=instrument, quantity__gt=0).values_list(
         "pk", "account_id"
     )
+    if instrument.settled_at is not None and not open_positions.exists():
+        run.already_settled = True
+        return run
     for position_id, account_id in open_positions.order_by("account_id", "pk"):
         payout = _position_settle(
             position_id=position_id, resolution=instrument.resolution, symbol=instrument.symbol
@@ -215,3 +232,20 @@ def market_settle(*, instrument_id: int) -> SettlementRun:
                 locked.save(update_fields=["settled_at"])
     logger.info("Settled %s: %s", instrument.symbol, run.as_dict())
     return run
+
+
+def markets_settle_due() -> list[int]:
+    """The safety net: settle every resolved market that still has a position to pay
+    out (one a venue's late answer opened or left after its settlement ran); return
+    their instrument ids. Safe to run twice or concurrently (`market_settle`)."""
+    due = list(
+        Position.objects.filter(instrument__status=Instrument.Status.RESOLVED, quantity__gt=0)
+        .values_list("instrument_id", flat=True)
+        .distinct()
+        .order_by("instrument_id")
+    )
+    settled = []
+    for instrument_id in due:
+        if market_settle(instrument_id=instrument_id).positions_settled:
+            settled.append(instrument_id)
+    return settled
