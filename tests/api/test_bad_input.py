@@ -10,7 +10,9 @@ from accounts.models import Deposit
 from portal.errors import InvalidParams
 from portal.pagination import PAGE_LIMIT_MAX, PAGE_OFFSET_MAX, Page
 from tests.api.refusals import BASE, error_of, money_state
-from trading.models import Order
+from tests.trading.quoting import put_quote
+from trading.models import Instrument, Order
+from trading.services.orders import order_place, orders_match
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +263,55 @@ def test_text_must_be_a_json_string(api, funded_account):
 )
 def test_an_empty_or_control_character_query_value_is_400(api, funded_account, path, query):
     assert error_of(api.get(BASE + path, query)) == (400, "invalid_params")
+
+
+# --- A sale too small to book: its proceeds round to nothing --------------------------------
+
+
+def _holding(api) -> None:
+    body = {"symbol": "TRUMP-WIN", "side": "buy", "notional_usdc": "100"}
+    assert api.post(BASE + "execute", body, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("orders", {"symbol": "TRUMP-WIN", "side": "sell", "quantity": "0.000001", "price": "0.5"}),
+        (
+            "orders",
+            {"symbol": "TRUMP-WIN", "side": "sell", "quantity": "0.000001", "order_type": "market"},
+        ),
+        ("execute", {"symbol": "TRUMP-WIN", "side": "sell", "notional_usdc": "0.000001"}),
+        ("positions/TRUMP-WIN/close", {"quantity": "0.000001"}),
+        ("positions/TRUMP-WIN/close", {"percent": "0.000001"}),
+    ],
+)
+def test_a_sale_too_small_to_book_is_400_and_changes_nothing(api, funded_account, path, body):
+    """0.000001 contracts at ~0.5 raise 0.0000005 USDC: rounded down, nothing; a journal
+    of nothing could not be posted (it was a 500, and a resting one never left the book)."""
+    _holding(api)
+    before = money_state(funded_account)
+    response = api.post(BASE + path, body, format="json")
+    assert error_of(response) == (400, "invalid_params"), response.json()
+    assert "Too small to sell" in response.json()["message"]
+    assert money_state(funded_account) == before
+
+
+def test_a_resting_sale_left_too_small_is_cancelled_when_the_book_crosses(api, funded_account):
+    """A resting remainder that has become dust (the order was placed before this check,
+    or a partial fill left it) is cancelled with the reason, not retried for ever."""
+    _holding(api)
+    order = order_place(
+        account=funded_account,
+        symbol="TRUMP-WIN",
+        side="sell",
+        quantity=Decimal(1),
+        price=Decimal("0.9"),
+    )
+    Order.objects.filter(pk=order.pk).update(quantity=Decimal("0.000001"))
+    for venue in ("kalshi", "polymarket"):
+        put_quote(f"TRUMP-WIN@{venue}", bid="0.95", ask="0.96")
+    orders_match(instrument_ids=[Instrument.objects.get(symbol="TRUMP-WIN").pk])
+    order.refresh_from_db()
+    assert (order.status, order.reject_code) == ("cancelled", "invalid_params")
+    assert "Too small to sell" in order.reject_reason

@@ -64,6 +64,7 @@ from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
 from trading.services.perps import perp_margin_needed
+from trading.services.positions import sale_proceeds
 from trading.services.routing import (
     Contract,
     RoutedFill,
@@ -287,6 +288,7 @@ def execute_check(*, account: Account, request: ExecuteRequest, route: RoutedFil
         if side == Order.Side.BUY:
             change = buy_change(contract=view, notional=request.notional, worst=worst)
         else:
+            sale_proceeds(quantity=estimate.quantity, price=worst.price, symbol=contract.symbol)
             free = sale_check(account=account, contract=contract, quantity=estimate.quantity)
             reserve_quantity = min(free, worst.quantity)
             change = trade_change(

@@ -63,6 +63,7 @@ from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
 from trading.services.order_status import RESTING, order_status_set
 from trading.services.perps import perp_order_margin
+from trading.services.positions import sale_proceeds
 from trading.services.routing import (
     Contract,
     VenueBook,
@@ -507,6 +508,8 @@ def _order_check(
         price = fills[-1][0] if fills else None
     if price is None:
         return None, None
+    if request.contract.instrument.is_binary and request.side == Order.Side.SELL:
+        sale_proceeds(quantity=request.quantity, price=price, symbol=request.contract.symbol)
     return price, _margin_check(
         account=account,
         contract=request.contract,

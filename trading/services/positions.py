@@ -37,6 +37,19 @@ class FillResult:
     realized_pnl: Decimal  # of this fill (sells only)
 
 
+def sale_proceeds(*, quantity: Decimal, price: Decimal, symbol: str) -> Decimal:
+    """A binary sale's proceeds as the ledger books them: rounded down to the
+    micro-dollar. InvalidParams when that is nothing (a sale too small to book):
+    the order paths refuse it before any venue call, a resting order is cancelled."""
+    proceeds = quantize_money(quantity * price, rounding=ROUND_DOWN)
+    if proceeds <= ZERO:
+        raise InvalidParams(
+            f"Too small to sell: {fmt.quantity(quantity, 6)} {symbol} at "
+            f"{fmt.cents(price)} raises less than 0.000001 USDC."
+        )
+    return proceeds
+
+
 def binary_fill_apply(
     *,
     account: Account,
@@ -101,7 +114,7 @@ def binary_fill_apply(
                 f"Cannot sell {fmt.quantity(quantity, 6)} {instrument.symbol} {outcome.upper()}: "
                 f"the position holds {fmt.quantity(position.quantity, 6)}."
             )
-        notional = quantize_money(quantity * price, rounding=ROUND_DOWN)
+        notional = sale_proceeds(quantity=quantity, price=price, symbol=instrument.symbol)
         realized = quantize_money(notional - quantity * position.average_price)
         position.quantity -= quantity
         position.realized_pnl += realized
