@@ -2,6 +2,7 @@
 
 import logging
 from datetime import date, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -14,7 +15,7 @@ from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
 from trading.models import Instrument
 from trading.services.execute import orders_reconcile
-from trading.services.interest import interest_accrue
+from trading.services.interest import interest_accrue, interest_accrue_recent
 from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
 from trading.services.liquidation import account_liquidate
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
@@ -64,16 +65,25 @@ def account_liquidate_task(
 
 
 @shared_task(name="trading.interest_accrue_daily")
-def interest_accrue_daily_task(day: str | None = None) -> dict[str, str | int]:
-    """Charge interest on Used Margin for `day` (ISO date; default: yesterday, UTC).
+def interest_accrue_daily_task(day: str | None = None) -> dict[str, Any]:
+    """Charge interest on Used Margin for `day` (ISO date), or by default for
+    yesterday (UTC) and each of the INTEREST_CATCH_UP_DAYS - 1 days before it that is
+    not charged yet (`caught_up`: those days' charges), so a lost run is made up.
 
     Safe to run twice: each account is charged once per day (idempotency key).
     """
-    accrual_day = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
-    run = interest_accrue(day=accrual_day)
-    log = logger.warning if run.failed else logger.info
-    log("Interest for %s: %s", accrual_day.isoformat(), run.as_dict())
-    return run.as_dict()
+    if day:
+        runs = [interest_accrue(day=date.fromisoformat(day))]
+    else:
+        yesterday = timezone.now().date() - timedelta(days=1)
+        runs = interest_accrue_recent(until=yesterday, days=max(1, settings.INTEREST_CATCH_UP_DAYS))
+    *earlier, last = runs
+    caught_up = {run.day.isoformat(): run.charged for run in earlier if run.charged}
+    if caught_up:
+        logger.warning("Interest caught up for days a run missed: %s", caught_up)
+    log = logger.warning if any(run.failed for run in runs) else logger.info
+    log("Interest for %s: %s", last.day.isoformat(), last.as_dict())
+    return last.as_dict() | ({"caught_up": caught_up} if caught_up else {})
 
 
 @shared_task(

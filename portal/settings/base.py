@@ -218,6 +218,9 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=120)
 # A report whose run has not beaten its heartbeat for this long lost its worker:
 # the next run (the outbox re-sends it) takes it over.
 REPORT_STALE_SECONDS = env.int("REPORT_STALE_SECONDS", default=120)
+# The daily interest run charges this many days up to yesterday (each account once a
+# day), so a day a lost run or an account's error left uncharged is charged next time.
+INTEREST_CATCH_UP_DAYS = env.int("INTEREST_CATCH_UP_DAYS", default=7)
 
 # /ready/ (portal.health): how old the feed's, the margin engine's and the workers'
 # heartbeats may be before the product counts as not ready.

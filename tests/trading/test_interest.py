@@ -208,3 +208,32 @@ def test_the_daily_task_accrues_yesterday_by_default_or_a_given_day(borrower):
         "total": "8.000000",
     }
     assert interest_accrue_daily_task.delay(day=today().isoformat()).get()["charged"] == 0
+
+
+def test_the_daily_task_catches_up_days_a_lost_run_missed(staff, monkeypatch, settings):
+    """The account borrows 36,500 today; the run meant to charge today (sent tomorrow)
+    is lost. Two days on, the daily run charges yesterday and makes up the lost day,
+    once; a day beyond INTEREST_CATCH_UP_DAYS is left alone."""
+    account = borrowing(staff, deposit="10000", contracts="93000")
+    borrowed_on = today()
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(days=2))
+    settings.INTEREST_CATCH_UP_DAYS = 2
+
+    result = interest_accrue_daily_task.delay().get()
+
+    assert result["day"] == (borrowed_on + timedelta(days=1)).isoformat()
+    assert result["caught_up"] == {borrowed_on.isoformat(): 1}
+    days = sorted(
+        key.rsplit(":", 1)[1]
+        for key in Journal.objects.filter(kind=Journal.Kind.INTEREST, account=account).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    assert days == [borrowed_on.isoformat(), (borrowed_on + timedelta(days=1)).isoformat()]
+    assert "caught_up" not in interest_accrue_daily_task.delay().get()  # once
+    settings.INTEREST_CATCH_UP_DAYS = 1
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(days=5))
+    interest_accrue_daily_task.delay().get()  # days 2 and 3 are beyond its reach
+    assert Journal.objects.filter(kind=Journal.Kind.INTEREST, account=account).count() == 3
+    assert ledger_reconcile().ok

@@ -131,6 +131,13 @@ def interest_accrue(*, day: date) -> InterestRun:
     )
 
 
+def interest_accrue_recent(*, until: date, days: int) -> list[InterestRun]:
+    """`interest_accrue` for each of the `days` days up to `until`, oldest first: the
+    daily run's catch-up (a day whose run was lost, or an account whose charge failed,
+    is charged by a later run; days already charged are skipped up front)."""
+    return [interest_accrue(day=until - timedelta(days=back)) for back in reversed(range(days))]
+
+
 def account_interest_accrue(
     *, account_id: int, day: date, rate_annual: Decimal | None = None
 ) -> InterestCharge | None:
