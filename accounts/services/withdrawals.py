@@ -262,17 +262,23 @@ def withdrawal_cancel(*, withdrawal: WithdrawalRequest, user: User) -> Withdrawa
 def withdrawal_payout_send(*, withdrawal_id: int) -> WithdrawalRequest:
     """Pay an approved withdrawal out through the provider, once.
 
-    Locks the WithdrawalRequest row (select_for_update), so concurrent runs
-    reach the provider one at a time; does nothing unless the request is
-    approved and has no payout reference yet, so running it twice is safe.
-    The provider's payout is itself idempotent on the withdrawal's public id,
-    so a crash between its answer and this commit cannot pay twice either.
+    Does nothing unless the request is approved (final: nothing moves it back)
+    and has no payout reference yet, so running it twice is safe. The provider
+    is called outside any transaction or lock: its payout is idempotent on the
+    withdrawal's public id, so two concurrent runs (or a run after a crash
+    between its answer and the commit) get the same payout, never a second one.
+    The reference is then recorded under the request's row lock, by the first run
+    to get there; that run notifies the owner.
     """
+    withdrawal = WithdrawalRequest.objects.get(pk=withdrawal_id)
+    if withdrawal.status != WithdrawalRequest.Status.APPROVED or withdrawal.provider_reference:
+        return withdrawal
+    reference = payment_provider().payout_create(withdrawal=withdrawal)
     with transaction.atomic():
         locked = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal_id)
-        if locked.status != WithdrawalRequest.Status.APPROVED or locked.provider_reference:
+        if locked.provider_reference:
             return locked
-        locked.provider_reference = payment_provider().payout_create(withdrawal=locked)
+        locked.provider_reference = reference
         locked.save(update_fields=["provider_reference"])
     # Its own transaction, after the request's lock is released: the notification's row
     # refers to the account, and the lock order is the account first (module docstring).

@@ -292,6 +292,23 @@ def test_payout_task_is_safe_to_run_twice(funded, staff, monkeypatch):
     assert payouts == [withdrawal.public_id]
 
 
+def test_the_payout_call_runs_outside_any_transaction_or_lock(funded, staff, monkeypatch):
+    """The provider is a network call: never inside a transaction (the test's own is
+    the outermost block here), so no row stays locked while the money goes out."""
+    depth: list[int] = []
+    original = SimulatedPaymentProvider.payout_create
+    outer = len(connection.savepoint_ids)  # the test case's own transaction
+
+    def watching(self, *, withdrawal):
+        depth.append(len(connection.savepoint_ids) - outer)
+        return original(self, withdrawal=withdrawal)
+
+    monkeypatch.setattr(SimulatedPaymentProvider, "payout_create", watching)
+    withdrawal = withdrawal_approve(withdrawal=request(funded, "100"), actor=staff)
+    assert withdrawal_payout_task.delay(withdrawal_id=withdrawal.pk).get().startswith("simpo_")
+    assert depth == [0]
+
+
 def test_payout_task_ignores_requests_that_were_not_approved(funded):
     withdrawal = request(funded, "100")
     assert withdrawal_payout_task.delay(withdrawal_id=withdrawal.pk).get() == ""
