@@ -1,7 +1,9 @@
 """In-app notifications, written in the transaction that caused them (an outbox).
 
-Email delivery is a Celery task that marks `emailed_at`, so a notification is
-never lost with a worker and never emailed twice.
+Email delivery is a Celery task that claims the email (`email_claimed_at`), sends
+it outside any transaction and marks `emailed_at`, so a notification is never lost
+with a worker and emailed once (again only if a run died between its send and that
+mark).
 """
 
 from django.db import models
@@ -37,6 +39,13 @@ class Notification(models.Model):
     dedupe_key = models.CharField(max_length=160, unique=True, null=True, blank=True)
     email = models.BooleanField(default=False, help_text="Also sent by email.")
     emailed_at = models.DateTimeField(null=True, blank=True)
+    email_claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a run took the email to send it (outside any transaction); another "
+        "run takes it over once this is older than the outbox's lease.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,18 +3,20 @@
 A notification is written in the transaction of the event that caused it, so
 it exists if and only if the event does. Its email is an outbox item written
 in that same transaction (`notification_email_send_on_commit`), sent by the
-`accounts.notification_emails_send` task, which marks `emailed_at` under the
-notification's row lock: a notification is emailed at most once however often
-the task runs, and the outbox re-sends the task until it has run (a lost
+`accounts.notification_emails_send` task, which claims each email in one UPDATE,
+sends it outside any transaction and marks `emailed_at`: a notification is
+emailed once however often the task runs, and the outbox re-sends the task until it has run (a lost
 message, a killed worker or a Redis restart delays an email, never loses it).
 """
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connections, router, transaction
+from django.db import connections, router
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -132,29 +134,36 @@ def account_notify(
 def notification_email_send(*, notification_id: int) -> bool:
     """Email one notification to its user; return whether an email was sent.
 
-    Locks the notification row (select_for_update) and skips it when it is
-    not for email or `emailed_at` is already set, so running this twice, or
-    twice at once, sends one email. The email goes out before `emailed_at`
-    commits: a crash in between can repeat it (at least once, never lost).
+    The email is claimed in one UPDATE (for email, not emailed, not claimed by a
+    run within the outbox's lease), sent outside any transaction or lock, then
+    marked `emailed_at`: running this twice, or twice at once, sends one email.
+    A run that dies between the send and the mark leaves the claim to expire,
+    and the outbox's next send emails it again (at least once, never lost).
     Raises Notification.DoesNotExist for an unknown id and whatever the email
-    backend raises (nothing is marked then, so a retry sends it).
+    backend raises (the claim is released then, so a retry sends it).
     """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("user", "account")
-            .get(pk=notification_id)
-        )
-        if not notification.email or notification.emailed_at is not None:
-            return False
+    now = timezone.now()
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    claimed = (
+        Notification.objects.filter(pk=notification_id, email=True, emailed_at__isnull=True)
+        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - lease))
+        .update(email_claimed_at=now)
+    )
+    notification = Notification.objects.select_related("user", "account").get(pk=notification_id)
+    if not claimed:
+        return False
+    mine = Notification.objects.filter(pk=notification_id, email_claimed_at=now)
+    try:
         send_mail(
             subject=notification.title,
             message=notification_email_text(notification),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.user.email],
         )
-        notification.emailed_at = timezone.now()
-        notification.save(update_fields=["emailed_at"])
+    except Exception:
+        mine.update(email_claimed_at=None)
+        raise
+    mine.update(emailed_at=timezone.now())
     logger.info("Emailed notification %s (%s).", notification.pk, notification.kind)
     return True
 

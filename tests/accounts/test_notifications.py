@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Notification, OutboxItem
 from accounts.outbox import outbox_dispatch
@@ -177,6 +178,30 @@ def test_a_failed_send_leaves_the_email_pending_for_a_retry(user, monkeypatch):
     monkeypatch.undo()
     assert notification_email_send(notification_id=notification.pk) is True
     assert len(mail.outbox) == 1
+
+
+def test_the_email_goes_out_outside_any_transaction_and_a_dead_runs_claim_expires(
+    user, monkeypatch, settings
+):
+    """SMTP is a network call: it runs in no transaction of ours (the test case's own
+    is the outermost block) and holds no lock. A run that dies after claiming the
+    email leaves it to the next run once the outbox's lease has passed."""
+    notification = create(user)
+    outer = len(connection.savepoint_ids)
+    depth: list[int] = []
+    send = notifications.send_mail
+    monkeypatch.setattr(
+        notifications,
+        "send_mail",
+        lambda **kw: depth.append(len(connection.savepoint_ids) - outer) or send(**kw),
+    )
+    Notification.objects.filter(pk=notification.pk).update(email_claimed_at=timezone.now())
+    assert notification_email_send(notification_id=notification.pk) is False  # claimed
+    stale = timezone.now() - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)
+    Notification.objects.filter(pk=notification.pk).update(email_claimed_at=stale)
+    assert notification_email_send(notification_id=notification.pk) is True  # taken over
+    assert notification_email_send(notification_id=notification.pk) is False
+    assert (depth, len(mail.outbox)) == ([0], 1)
 
 
 def test_an_email_whose_task_was_never_sent_goes_out_once_through_the_outbox(
