@@ -384,7 +384,7 @@ def prices_present(positions: Sequence[PositionView], *, stale_after_seconds: fl
     since = [view.quoted_at for view in delayed if view.quoted_at is not None]
     return {
         "stale": bool(delayed),
-        "stale_since": min(since).isoformat() if since else None,
+        "stale_since": timestamp(min(since)) if since else None,
         "stale_after_seconds": int(stale_after_seconds),
         "symbols": sorted({view.symbol for view in delayed}),
     }
