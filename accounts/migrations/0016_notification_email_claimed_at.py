@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0015_account_figures_version_db_default'),
+        ("accounts", "0015_account_figures_version_db_default"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='email_claimed_at',
-            field=models.DateTimeField(blank=True, editable=False, help_text="When a run took the email to send it (outside any transaction); another run takes it over once this is older than the outbox's lease.", null=True),
+            model_name="notification",
+            name="email_claimed_at",
+            field=models.DateTimeField(
+                blank=True,
+                editable=False,
+                help_text="When a run took the email to send it (outside any transaction); another run takes it over once this is older than the outbox's lease.",
+                null=True,
+            ),
         ),
     ]

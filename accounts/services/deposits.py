@@ -197,12 +197,27 @@ def _deposit_settle(*, provider: str, event: PaymentEvent) -> WebhookOutcome:
     account = Account.objects.select_for_update().get(pk=account_pk)
     deposit = Deposit.objects.select_for_update().get(pk=deposit_pk)
     if deposit.status != Deposit.Status.PENDING:
-        logger.info(
-            "Payment event %s for %s ignored: the deposit is already %s.",
-            event.id,
-            deposit.public_id,
-            deposit.status,
-        )
+        if (
+            deposit.status == Deposit.Status.FAILED
+            and event.type == PaymentEventType.PAYMENT_SUCCEEDED
+        ):
+            # Money the provider says arrived for a deposit we failed: never credited
+            # blindly (it may be the provider's error), never silent either.
+            logger.error(
+                "Deposit %s is failed but the provider reports the payment succeeded "
+                "(event %s, %s %s): nothing credited; reconcile with the provider.",
+                deposit.public_id,
+                event.id,
+                event.amount,
+                event.currency,
+            )
+        else:
+            logger.info(
+                "Payment event %s for %s ignored: the deposit is already %s.",
+                event.id,
+                deposit.public_id,
+                deposit.status,
+            )
         return WebhookOutcome.ALREADY_FINAL
     if event.type == PaymentEventType.PAYMENT_FAILED:
         _deposit_fail(
@@ -271,7 +286,9 @@ def payment_webhook_handle(*, provider: str, body: bytes, signature_header: str)
       confirmed. Credited even if the account was frozen meanwhile: the money
       has arrived and is owed to the customer.
     - payment.failed: status failed with the provider's reason.
-    - an event for a deposit already confirmed or failed: ALREADY_FINAL, no-op.
+    - an event for a deposit already confirmed or failed: ALREADY_FINAL, no-op
+      (a success reported for a failed deposit is logged as an error for ops to
+      reconcile with the provider, as a mismatch is).
     - amount or currency different from the deposit's: refused, never
       credited (neither figure can be trusted blindly); the deposit is
       marked failed with the discrepancy as its reason and an error is

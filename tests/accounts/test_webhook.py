@@ -99,10 +99,13 @@ def test_second_distinct_success_event_for_a_confirmed_deposit_credits_nothing(
     assert PaymentWebhookEvent.objects.count() == 2
 
 
-def test_failure_then_success_leaves_the_deposit_failed(client, deposit):
+def test_failure_then_success_leaves_the_deposit_failed(client, deposit, caplog):
     failed = _post(client, *SimulatedPaymentProvider.build_event(deposit, succeed=False))
     succeeded = _post(client, *SimulatedPaymentProvider.build_event(deposit, succeed=True))
     assert [failed.json()["outcome"], succeeded.json()["outcome"]] == ["failed", "already_final"]
+    # Money reported received for a failed deposit is not credited, nor silent: ops see it.
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert deposit.public_id in record.getMessage() and "reconcile" in record.getMessage()
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.FAILED
     assert "declined" in deposit.failure_reason
