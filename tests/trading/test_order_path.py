@@ -214,6 +214,41 @@ def test_a_fill_the_venue_reports_after_a_write_off_is_still_booked(elect, setti
     assert account.cash_balance == D("940") and account.orders_reserved == 0
 
 
+def test_the_reconciler_asks_again_about_a_written_off_order_and_books_a_late_fill(
+    elect, settings, monkeypatch
+):
+    """Written off `venue_not_received`; the venue records the order afterwards (a late
+    delivery). The reconciler asks again (at most every ten minutes, for a day) and
+    books the venue's fill; an order the venue still does not know is not asked again
+    within the ten minutes."""
+    account = trader("1000")
+    settings.SIMULATED_VENUE_NO_CONFIRM = "unfilled"
+    order = order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("60"))
+    other = order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("6"))
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    orders_reconcile(unknown_after=timedelta(0))
+    assert set(Order.objects.values_list("reject_code", flat=True)) == {"venue_not_received"}
+    assert orders_reconcile().filled == []  # written off just now: not asked yet
+    listing = elect.listings.get(venue__code="kalshi")
+    SimulatedVenue("kalshi").market_order_place(
+        listing, "buy", notional=D("60"), client_order_id=order.public_id
+    )
+    asked: list[str] = []
+    record = execute._venue_record
+    monkeypatch.setattr(execute, "_venue_record", lambda o: asked.append(o.public_id) or record(o))
+    later = timezone.now() + timedelta(minutes=11)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+
+    assert orders_reconcile().filled == [order.public_id]
+    assert sorted(asked) == sorted([order.public_id, other.public_id])
+    order.refresh_from_db()
+    assert order.status == Order.Status.FILLED
+    account.refresh_from_db()
+    assert account.cash_balance == D("940") == cash_balance_from_ledger(account)
+    assert orders_reconcile().filled == [] and len(asked) == 2  # `other`: in ten minutes
+    assert ledger_reconcile().ok
+
+
 def test_a_leaked_reservation_is_released_and_audited(elect):
     account = trader("1000")
     Account.objects.filter(pk=account.pk).update(orders_reserved=D("25"))

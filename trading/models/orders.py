@@ -207,6 +207,12 @@ class Order(models.Model):
                 condition=models.Q(status__in=["submitted", "pending"]),
                 name="order_at_venue",
             ),
+            # The reconciler asks the venue again about these for a day.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(reject_code="venue_not_received"),
+                name="order_written_off",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 
 from django.db import transaction
@@ -106,6 +106,11 @@ SUBMITTED_GRACE = timedelta(seconds=30)
 # timeouts and rate-limit waits are well under a minute).
 UNKNOWN_AT_VENUE_AFTER = timedelta(minutes=2)
 VENUE_NOT_RECEIVED = "venue_not_received"
+# A written-off order is asked about again for a day (a venue that filled it late
+# wins: the fill is booked), each at most every ten minutes, a bounded batch a run.
+WRITTEN_OFF_RECHECK_FOR = timedelta(hours=24)
+WRITTEN_OFF_RECHECK_EVERY = timedelta(minutes=10)
+WRITTEN_OFF_RECHECK_BATCH = 20
 
 
 def request_fingerprint(body: dict[str, object]) -> str:
@@ -670,16 +675,8 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         return order.status
     if order.status == Order.Status.SUBMITTED and age < SUBMITTED_GRACE:
         return order.status
-    listing = Listing.objects.select_related("venue", "instrument").get(
-        instrument=order.instrument, venue=order.venue
-    )
     try:
-        with metrics.venue_call_observed(listing.venue.code, "order_status"):
-            placed = venue_adapter(listing.venue.code).order_status(
-                listing,
-                client_order_id=order.public_id,
-                outcome=Outcome(order.outcome) if order.outcome else None,
-            )
+        placed = _venue_record(order)
     except VenueTimeout:
         return order.status
     if placed is None:
@@ -689,6 +686,52 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
     if placed.status == VenueOrderStatus.PENDING:
         return order.status
     return order_venue_answer_book(order=order, placed=placed).status
+
+
+def _venue_record(order: Order) -> VenueOrder | None:
+    """The venue's record of `order` (None: it has none); VenueTimeout. No lock held."""
+    listing = Listing.objects.select_related("venue", "instrument").get(
+        instrument=order.instrument, venue=order.venue
+    )
+    with metrics.venue_call_observed(listing.venue.code, "order_status"):
+        return venue_adapter(listing.venue.code).order_status(
+            listing,
+            client_order_id=order.public_id,
+            outcome=Outcome(order.outcome) if order.outcome else None,
+        )
+
+
+def written_off_recheck(*, now: datetime | None = None) -> list[str]:
+    """Ask the venue again about orders written off `venue_not_received` in the last
+    WRITTEN_OFF_RECHECK_FOR, each at most every WRITTEN_OFF_RECHECK_EVERY, at most
+    WRITTEN_OFF_RECHECK_BATCH a call (oldest asked first): one the venue did fill is
+    booked (`order_venue_answer_book`: the venue's record wins); return their ids.
+    Safe to run twice or concurrently: the booking re-checks under the locks."""
+    now = now or timezone.now()
+    due = (
+        Order.objects.filter(
+            status=Order.Status.REJECTED,
+            reject_code=VENUE_NOT_RECEIVED,
+            created_at__gte=now - WRITTEN_OFF_RECHECK_FOR,
+            updated_at__lt=now - WRITTEN_OFF_RECHECK_EVERY,
+        )
+        .select_related("instrument", "venue")
+        .order_by("updated_at")[:WRITTEN_OFF_RECHECK_BATCH]
+    )
+    filled = []
+    for order in due:
+        try:
+            placed = _venue_record(order)
+        except Exception:  # a venue error leaves it for the next run
+            logger.warning("written-off order %s: the venue did not answer", order.public_id)
+            continue
+        if placed is not None and placed.status == VenueOrderStatus.FILLED:
+            if order_venue_answer_book(order=order, placed=placed).status == Order.Status.FILLED:
+                filled.append(order.public_id)
+            continue
+        # Asked: not again for WRITTEN_OFF_RECHECK_EVERY (the row's last change).
+        Order.objects.filter(pk=order.pk, status=Order.Status.REJECTED).update(updated_at=now)
+    return filled
 
 
 def _not_received(*, order_id: int) -> Order:
@@ -718,7 +761,8 @@ def _not_received(*, order_id: int) -> Order:
 
 def orders_reconcile(*, unknown_after: timedelta = UNKNOWN_AT_VENUE_AFTER) -> ReconcileSummary:
     """Reconcile every order still at a venue (see `order_reconcile`), one at a time,
-    then audit the reservations (`reservations_audit`)."""
+    ask again about recently written-off ones (`written_off_recheck`), then audit the
+    reservations (`reservations_audit`)."""
     summary = ReconcileSummary(filled=[], closed=[], still_pending=[])
     at_venue = Order.objects.filter(status__in=Order.AT_VENUE_STATUSES).values_list(
         "pk", "public_id"
@@ -736,6 +780,7 @@ def orders_reconcile(*, unknown_after: timedelta = UNKNOWN_AT_VENUE_AFTER) -> Re
             summary.still_pending.append(public_id)
         else:
             summary.closed.append(public_id)
+    summary.filled.extend(written_off_recheck())
     reservations_audit()
     return summary
 
