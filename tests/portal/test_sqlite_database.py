@@ -1,6 +1,7 @@
 """`make run`'s embedded database: every migration applies to a fresh SQLite file (and
-accounts 0015 unapplies and applies again), the figures_version triggers are there and work, and so does the notifications'
-INSERT … ON CONFLICT (the suite itself runs on PostgreSQL)."""
+accounts 0015 unapplies and applies again), the figures_version triggers are there and
+work, and so does the notifications' INSERT … ON CONFLICT (the suite itself runs on
+PostgreSQL)."""
 
 import json
 import os
