@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0016_notification_email_claimed_at'),
-        ('trading', '0012_position_figures_version'),
+        ("accounts", "0016_notification_email_claimed_at"),
+        ("trading", "0012_position_figures_version"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('reject_code', 'venue_not_received')), fields=['updated_at'], name='order_written_off'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("reject_code", "venue_not_received")),
+                fields=["updated_at"],
+                name="order_written_off",
+            ),
         ),
     ]
