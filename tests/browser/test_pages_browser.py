@@ -38,8 +38,8 @@ from accounts.services.withdrawals import withdrawal_request
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory, notifications_create
 from tests.live_server import asgi_server
-from tests.web.dashboard_fixtures import BTC, FED, TRUMP, buy, markets_open, quotes_put, trader
-from trading.models import Report
+from tests.web.dashboard_fixtures import BTC, FED, TRUMP, buy, markets_open, trader
+from trading.models import Report, RiskPolicy
 from trading.services.linked_accounts import linked_account_link, linked_account_sync
 from trading.services.reports import report_generate, report_request
 from trading.venues.fakes.kalshi import FakeKalshi, seed_demo
@@ -65,6 +65,12 @@ class Site:
 
 
 def _seed() -> dict[str, str]:
+    # The quotes are put once and the module runs for minutes: past the default 15 s a
+    # contract is stale and its depth (the dashboard ticket's book.json) answers 503.
+    # Re-putting them would push live updates that abort the ticket's own fetches.
+    policy = RiskPolicy.objects.get_or_create(pk=1)[0]
+    policy.price_stale_after_seconds = 3600
+    policy.save()
     user = UserFactory(email=EMAIL, full_name="Pat Pages")
     account = trader("5000", owner=user)
     order = buy(account, TRUMP, "1500")
@@ -151,14 +157,6 @@ def site(django_db_setup, django_db_blocker) -> Iterator[Site]:
             # This module's connection (opened while Playwright runs, in a context of its
             # own) would otherwise keep the test database from being dropped at the end.
             connection.close()
-
-
-@pytest.fixture(autouse=True)
-def quotes_fresh(site) -> None:
-    """The quotes again before every page, as the feed would keep them: the module runs
-    for minutes, past the risk policy's staleness limit, and a stale contract's depth
-    (the dashboard ticket's book.json) answers 503."""
-    quotes_put()
 
 
 # --- The pages ------------------------------------------------------------------------------
