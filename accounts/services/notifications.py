@@ -5,8 +5,9 @@ it exists if and only if the event does. Its email is an outbox item written
 in that same transaction (`notification_email_send_on_commit`), sent by the
 `accounts.notification_emails_send` task, which claims each email in one UPDATE,
 sends it outside any transaction and marks `emailed_at`: a notification is
-emailed once however often the task runs, and the outbox re-sends the task until it has run (a lost
-message, a killed worker or a Redis restart delays an email, never loses it).
+emailed once however often the task runs, and the outbox re-sends the task
+until it has run (a lost message, a killed worker or a Redis restart delays an
+email, never loses it).
 """
 
 import logging

@@ -250,7 +250,7 @@ def _sell_to_target(
     """
     instruments = Instrument.objects.in_bulk({c.instrument_id for c in portfolio.contracts})
     # Contracts the account's sells at a venue hold are sold already: never twice.
-    held_at_venue = sells_at_venue(account)
+    at_venue = sells_at_venue(account)
     considered: set[int] = set()
     steps: list[dict[str, str]] = []
     while True:
@@ -267,7 +267,7 @@ def _sell_to_target(
         considered.add(i)
         contract = portfolio.contracts[portfolio.position_contract[i]]
         instrument = instruments[contract.instrument_id]
-        free = portfolio.quantity_exact[i] - held_at_venue.get(
+        free = portfolio.quantity_exact[i] - at_venue.get(
             (instrument.pk, contract.outcome), ZERO
         )
         if instrument.status != Instrument.Status.OPEN or free <= ZERO:

@@ -78,7 +78,7 @@ from trading.services.simulation import (
     binary_buy_change,
     change_simulate,
     decimal_clean,
-    sells_at_venue,
+    held_at_venue,
     slippage_limit,
 )
 from trading.venues import venue_adapter
@@ -998,8 +998,7 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
         available = held if parent.side == Order.Side.BUY else -held
         if instrument.is_binary and closing == Order.Side.SELL:
             # Not what the account's sells at a venue hold: those are sold already.
-            held_at_venue = sells_at_venue(account, instrument=instrument, outcome=parent.outcome)
-            available -= held_at_venue.get((instrument.pk, parent.outcome), ZERO)
+            available -= held_at_venue(account, instrument_id=instrument.pk, outcome=parent.outcome)
         quantity = min(parent.filled_quantity, max(available, ZERO))
         now = timezone.now()
         child = Order.objects.create(

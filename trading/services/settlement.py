@@ -39,7 +39,7 @@ from portal.money import ZERO, quantize_money
 from trading.enqueue import market_settle_enqueue
 from trading.models import Instrument, Position
 from trading.services.order_status import orders_cancel_for_instrument
-from trading.services.simulation import sells_at_venue
+from trading.services.simulation import held_at_venue
 
 logger = logging.getLogger(__name__)
 
@@ -151,10 +151,10 @@ def _position_settle(*, position_id: int, resolution: str, symbol: str) -> Decim
         account_id = Position.objects.values_list("account_id", flat=True).get(pk=position_id)
         account = Account.objects.select_for_update().get(pk=account_id)
         position = Position.objects.select_for_update().get(pk=position_id)
-        held_at_venue = sells_at_venue(
-            account, instrument=position.instrument_id, outcome=position.outcome
-        ).get((position.instrument_id, position.outcome), ZERO)
-        quantity = position.quantity - held_at_venue
+        at_venue = held_at_venue(
+            account, instrument_id=position.instrument_id, outcome=position.outcome
+        )
+        quantity = position.quantity - at_venue
         if quantity <= 0:
             return None
         payout = settlement_payout(position=position, resolution=resolution, quantity=quantity)
@@ -182,7 +182,7 @@ def _position_settle(*, position_id: int, resolution: str, symbol: str) -> Decim
                 lambda: accounts_changed_mark(account_ids=[account_id]), robust=True
             )
         position.realized_pnl += quantize_money(payout - cost)
-        position.quantity = held_at_venue
+        position.quantity = at_venue
         position.updated_at = timezone.now()
         position.save(update_fields=["quantity", "realized_pnl", "updated_at"])
     return payout

@@ -989,6 +989,13 @@ def sells_at_venue(account: Account, **contract: object) -> dict[tuple[int, str]
     return {(instrument_id, outcome): total for instrument_id, outcome, total in rows if total}
 
 
+def held_at_venue(account: Account, *, instrument_id: int, outcome: str) -> Decimal:
+    """`sells_at_venue` of one contract: the contracts of it the account's sells at a
+    venue hold."""
+    held = sells_at_venue(account, instrument_id=instrument_id, outcome=outcome)
+    return held.get((instrument_id, outcome), ZERO)
+
+
 def position_held(
     *, account: Account, instrument: Instrument, outcome: str
 ) -> tuple[Decimal, Decimal]:
@@ -1001,8 +1008,7 @@ def position_held(
         .first()
         or ZERO
     )
-    reserved = sells_at_venue(account, instrument=instrument, outcome=outcome)
-    return held, reserved.get((instrument.pk, outcome), ZERO)
+    return held, held_at_venue(account, instrument_id=instrument.pk, outcome=outcome)
 
 
 def selling_power_get(
