@@ -267,9 +267,7 @@ def _sell_to_target(
         considered.add(i)
         contract = portfolio.contracts[portfolio.position_contract[i]]
         instrument = instruments[contract.instrument_id]
-        free = portfolio.quantity_exact[i] - at_venue.get(
-            (instrument.pk, contract.outcome), ZERO
-        )
+        free = portfolio.quantity_exact[i] - at_venue.get((instrument.pk, contract.outcome), ZERO)
         if instrument.status != Instrument.Status.OPEN or free <= ZERO:
             continue
         route = _sale_route(
