@@ -16,6 +16,7 @@ from accounts.outbox import outbox_enqueue
 ACCOUNT_LIQUIDATE = "trading.account_liquidate"
 MARGIN_CALLS_NOTIFY = "trading.margin_calls_notify"
 MARKET_SETTLE = "trading.market_settle"
+ORDER_SEND = "trading.order_send"
 REPORT_GENERATE = "trading.report_generate"
 LINKED_ACCOUNT_SYNC = "trading.linked_account_sync"
 RISK_POLICY_PREVIEW = "trading.risk_policy_preview"
@@ -47,6 +48,15 @@ def market_settle_enqueue(*, instrument_id: int, again: bool = False) -> OutboxI
         kwargs={"instrument_id": instrument_id},
         key=f"settle:{instrument_id}",
         again=again,
+    )
+
+
+def order_send_enqueue(*, order_id: int) -> OutboxItem:
+    """Send an order the broker submitted (a take-profit or stop-loss child) to its
+    venue. Keyed by order; the venue is idempotent by the order's id, so a second
+    send is harmless (`orders_reconcile` also re-sends one the venue never got)."""
+    return outbox_enqueue(
+        task=ORDER_SEND, kwargs={"order_id": order_id}, key=f"order_send:{order_id}"
     )
 
 

@@ -14,7 +14,7 @@ from trading import enqueue
 from trading.engine import margin_sweep_full
 from trading.marketdata.history import price_ticks_prune
 from trading.models import Instrument
-from trading.services.execute import orders_reconcile
+from trading.services.execute import order_send, orders_reconcile
 from trading.services.interest import interest_accrue, interest_accrue_recent
 from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
 from trading.services.liquidation import account_liquidate
@@ -165,6 +165,22 @@ def markets_settle_due_task() -> list[int]:
     if settled:
         logger.warning("Settled positions left in resolved markets: %s", settled)
     return settled
+
+
+@shared_task(
+    name=enqueue.ORDER_SEND,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def order_send_task(*, order_id: int) -> str:
+    """Send an order the broker submitted (a take-profit or stop-loss child) to its
+    venue and book the answer; return its status. Safe to run twice or concurrently:
+    the venue is idempotent by the order's id and the booking re-checks under the
+    locks. Retried on database errors."""
+    return order_send(order_id=order_id).status
 
 
 @shared_task(name="trading.orders_reconcile")

@@ -1,16 +1,19 @@
 """Resting orders fill when the book crosses; take-profit / stop-loss fire child orders."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
+from accounts.models import OutboxItem
 from accounts.services.reconciliation import ledger_reconcile
 from portal.errors import Conflict, InvalidParams, NotFound
 from tests.conftest import credit_cash
 from tests.factories import open_account
 from tests.trading.quoting import put_quote
 from trading.models import Fill, Order, Position
-from trading.services.execute import order_execute, orders_reconcile
+from trading.services.execute import order_execute, order_send, orders_reconcile
 from trading.services.orders import (
     _trigger_fire,
     order_cancel,
@@ -18,10 +21,23 @@ from trading.services.orders import (
     order_triggers_cancel,
     orders_match,
 )
+from trading.venues.simulated import SimulatedVenue
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 KEY = "TRUMP-WIN@kalshi"
+
+
+@pytest.fixture
+def match(markets, django_capture_on_commit_callbacks):
+    """`orders_match` for TRUMP-WIN, then what it enqueued after commit (a fired
+    trigger's child is sent to the venue by the outbox's task)."""
+
+    def run() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return orders_match(instrument_ids=[markets.trump.pk])
+
+    return run
 
 
 @pytest.fixture
@@ -68,20 +84,90 @@ def armed(trader) -> Order:
 @pytest.mark.parametrize(
     ("bid", "ask", "trigger"), [("0.50", "0.52", "take_profit"), ("0.20", "0.22", "stop_loss")]
 )
-def test_take_profit_and_stop_loss_close_with_a_child_order(trader, markets, bid, ask, trigger):
+def test_take_profit_and_stop_loss_close_with_a_child_order(
+    trader, markets, match, bid, ask, trigger
+):
+    """The child is an order at the venue: placed there under its own id (the
+    venue's record is what is booked), its contracts reserved until it answers."""
     parent = armed(trader)
     assert parent.status == "filled"
     put_quote(KEY, bid="0.40", ask="0.42", size="100")
-    assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+    assert match() == 0
     put_quote(KEY, bid=bid, ask=ask, size="100")
-    assert orders_match(instrument_ids=[markets.trump.pk]) == 1
+    assert match() == 1
     child = Order.objects.get(parent=parent)
     assert (child.side, child.order_type, child.status) == ("sell", "market", "filled")
     assert child.filled_quantity == D("50") and child.average_fill_price == D(bid)
+    assert child.reference_price == D(bid) and child.reserved_quantity == 0
+    placed = SimulatedVenue("kalshi").order_status(
+        markets.trump.listings.get(venue__code="kalshi"), client_order_id=child.public_id
+    )
+    assert (placed.status, placed.quantity) == ("filled", D("50"))
+    assert child.venue_order_id == placed.venue_order_id
     assert Position.objects.get(account=trader).quantity == 0
     # A trigger fires once.
-    assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+    assert match() == 0
     assert Order.objects.filter(parent=parent).count() == 1
+    assert ledger_reconcile().ok
+
+
+def test_a_fired_child_holds_its_contracts_until_the_venue_answers(trader, markets):
+    """Between the tick that fires a stop and the venue's answer, the child is
+    `submitted` and holds what it sells: no other sale may take it."""
+    parent = armed(trader)
+    put_quote(KEY, bid="0.20", ask="0.22", size="100")
+    assert orders_match(instrument_ids=[markets.trump.pk]) == 1  # nothing sent yet
+    child = Order.objects.get(parent=parent)
+    assert (child.status, child.reserved_quantity) == ("submitted", D("50"))
+    assert OutboxItem.objects.get(key=f"order_send:{child.pk}").task == "trading.order_send"
+    with pytest.raises(InvalidParams, match="held by orders at a venue"):
+        order_execute(account=trader, symbol="TRUMP-WIN", side="sell", notional_usdc=D("5"))
+    assert order_send(order_id=child.pk).status == "filled"
+    assert order_send(order_id=child.pk).status == "filled"  # twice: nothing more
+    assert Fill.objects.filter(order=child).count() == 1
+    assert Position.objects.get(account=trader).quantity == 0
+    assert ledger_reconcile().ok
+
+
+def test_a_child_the_venue_never_got_is_sent_by_the_reconciler(trader, markets, settings):
+    """The outbox's send was lost and the venue has no record: the reconciler sends
+    it (never writes a stop that fired off); a venue that did not confirm leaves it
+    pending, and the next run books the venue's fill."""
+    parent = armed(trader)
+    put_quote(KEY, bid="0.20", ask="0.22", size="100")
+    orders_match(instrument_ids=[markets.trump.pk])
+    child = Order.objects.get(parent=parent)
+    Order.objects.filter(pk=child.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+    assert orders_reconcile().still_pending == [child.public_id]
+    child.refresh_from_db()
+    assert (child.status, child.reserved_quantity) == ("pending", D("50"))
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    assert orders_reconcile().filled == [child.public_id]
+    child.refresh_from_db()
+    assert (child.status, child.filled_quantity, child.reserved_quantity) == (
+        "filled",
+        D("50"),
+        0,
+    )
+    assert ledger_reconcile().ok
+
+
+def test_a_child_on_a_thin_book_fills_what_the_venue_fills_and_cancels_the_rest(
+    trader, markets, match
+):
+    parent = armed(trader)
+    put_quote(KEY, bid="0.20", ask="0.22", size="10", levels=2)  # 20 to sell into
+    match()
+    child = Order.objects.get(parent=parent)
+    assert (child.status, child.filled_quantity, child.reject_code) == (
+        "cancelled",
+        D("20"),
+        "ioc_unfilled",
+    )
+    assert child.reserved_quantity == 0
+    assert Position.objects.get(account=trader).quantity == D("30")
+    assert trader.__class__.objects.get(pk=trader.pk).orders_reserved == 0
     assert ledger_reconcile().ok
 
 
@@ -94,7 +180,7 @@ def test_matching_reads_candidates_in_one_query(trader, markets, django_assert_m
         assert orders_match(instrument_ids=[markets.trump.pk]) == 0
 
 
-def test_a_trigger_never_sells_what_a_sell_at_the_venue_holds(trader, markets, settings):
+def test_a_trigger_never_sells_what_a_sell_at_the_venue_holds(trader, markets, settings, match):
     """A sell at the venue whose answer was lost holds ~45 of the 50 contracts when the
     take-profit fires: the child sells only the other ~5, and the reconciler then books
     the venue's fill of that sell (selling them twice would leave it unbookable)."""
@@ -104,7 +190,7 @@ def test_a_trigger_never_sells_what_a_sell_at_the_venue_holds(trader, markets, s
     settings.SIMULATED_VENUE_NO_CONFIRM = ""
     assert sell.status == Order.Status.PENDING and sell.reserved_quantity > 44
     put_quote(KEY, bid="0.50", ask="0.52", size="100")
-    orders_match(instrument_ids=[markets.trump.pk])
+    match()
     child = Order.objects.get(parent=parent)
     assert child.filled_quantity == D("50") - sell.reserved_quantity
     assert orders_reconcile().filled == [sell.public_id]
@@ -114,7 +200,7 @@ def test_a_trigger_never_sells_what_a_sell_at_the_venue_holds(trader, markets, s
     assert ledger_reconcile().ok
 
 
-def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, markets):
+def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, markets, match):
     parent = armed(trader)
     order = order_triggers_cancel(account=trader, order_id=parent.public_id, which="stop_loss")
     assert (order.take_profit, order.stop_loss) == (D("0.50"), None)
@@ -122,7 +208,7 @@ def test_a_removed_stop_loss_never_fires_and_the_take_profit_still_does(trader, 
     assert orders_match(instrument_ids=[markets.trump.pk]) == 0
     assert not Order.objects.filter(parent=parent).exists()
     put_quote(KEY, bid="0.50", ask="0.52", size="100")
-    assert orders_match(instrument_ids=[markets.trump.pk]) == 1
+    assert match() == 1
     assert Order.objects.get(parent=parent).filled_quantity == D("50")
     with pytest.raises(Conflict, match="already fired") as refused:
         order_triggers_cancel(account=trader, client_order_id="armed")

@@ -153,7 +153,7 @@ def test_a_crash_before_the_venue_call_is_finished_by_the_reconciler(elect, monk
     writes it off and releases the reservation."""
     account = trader("1000")
 
-    def crash(order, request):
+    def crash(order):
         raise SystemExit("killed between submit and send")
 
     monkeypatch.setattr(execute, "_send", crash)
@@ -174,8 +174,8 @@ def test_a_crash_after_the_venue_filled_is_booked_once_by_the_reconciler(elect, 
     account = trader("1000")
     send = execute._send
 
-    def fill_then_crash(order, request):
-        send(order, request)
+    def fill_then_crash(order):
+        send(order)
         raise SystemExit("killed after the venue filled")
 
     monkeypatch.setattr(execute, "_send", fill_then_crash)

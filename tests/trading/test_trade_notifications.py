@@ -134,7 +134,7 @@ def test_a_resting_order_tells_each_fill_event_and_emails_them(book):
     ]
 
 
-def test_a_take_profit_fill_says_which_order_it_closed(book):
+def test_a_take_profit_fill_says_which_order_it_closed(book, django_capture_on_commit_callbacks):
     account = open_account()
     credit_cash(account, "1000")
     parent = order_place(
@@ -146,7 +146,8 @@ def test_a_take_profit_fill_says_which_order_it_closed(book):
         take_profit=D("0.50"),
     )
     put_quote(KEY, bid="0.50", ask="0.52", size="100")
-    orders_match(instrument_ids=[book.pk])
+    with django_capture_on_commit_callbacks(execute=True):  # the child goes to the venue
+        orders_match(instrument_ids=[book.pk])
     child = Order.objects.get(parent=parent)
     note = Notification.objects.get(dedupe_key=f"fill:{child.public_id}:50")
     assert note.title == "Order filled: sold 50 TRUMP-WIN YES"

@@ -63,6 +63,7 @@ from trading.services.fills import fill_notional, order_fill_apply
 from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
+from trading.services.order_status import order_status_set
 from trading.services.perps import perp_margin_needed
 from trading.services.positions import sale_proceeds
 from trading.services.routing import (
@@ -464,24 +465,51 @@ def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> 
     return order, True
 
 
-def _send(order: Order, request: ExecuteRequest) -> VenueOrder | None:
-    """Step 3: the venue call, outside any transaction; None when it did not answer."""
+def _send(order: Order) -> VenueOrder | None:
+    """Step 3: the venue call, outside any transaction; None when it did not answer.
+
+    A notional order (execute's) is limited at its slippage from the
+    reference price; a quantity order (a take-profit or stop-loss child)
+    takes what the book has, the rest cancelled.
+    """
     listing = listing_get(order.instrument, order.venue.code)
+    if order.notional_usdc is not None:
+        size = {"notional": order.notional_usdc}
+        worst_price = slippage_limit(
+            side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
+        )
+    else:
+        size, worst_price = {"quantity": order.quantity}, None
     try:
         with metrics.venue_call_observed(listing.venue.code, "order_place"):
             return venue_adapter(listing.venue.code).market_order_place(
                 listing,
                 order.side,
-                notional=order.notional_usdc,
+                **size,
                 client_order_id=order.public_id,
-                outcome=request.contract.book_outcome,
-                worst_price=slippage_limit(
-                    side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
-                ),
+                outcome=Outcome(order.outcome) if order.outcome else None,
+                worst_price=worst_price,
             )
     except VenueTimeout:
-        logger.warning("execute: %s not confirmed by %s", order.public_id, listing.venue.code)
+        logger.warning("order %s not confirmed by %s", order.public_id, listing.venue.code)
         return None
+
+
+def order_send(*, order_id: int) -> Order:
+    """Steps 3 and 4 for an order submitted by the broker itself (a take-profit or
+    stop-loss child: `trading.services.orders`): send it to its venue, outside any
+    transaction or lock, and book the answer; return the order.
+
+    Sent through the outbox (`order_send_enqueue`) after the submit commits,
+    and again by `order_reconcile` while the venue has no record of it (a
+    stop that fired is never written off for a lost message). Safe to run
+    twice or concurrently: the venue is idempotent by the order's public
+    id, and an order no longer at the venue is returned as it is.
+    """
+    order = Order.objects.select_related("instrument", "venue").get(pk=order_id)
+    if order.status not in Order.AT_VENUE_STATUSES:
+        return order
+    return order_venue_answer_book(order=order, placed=_send(order))
 
 
 @metrics.order_outcome_observed
@@ -533,8 +561,7 @@ def order_execute(
     order, new = _submit(account=account, request=request, route=route)
     if not new:
         return order
-    placed = _send(order, request)
-    order = order_venue_answer_book(order=order, placed=placed)
+    order = order_venue_answer_book(order=order, placed=_send(order))
     if (
         order.status == Order.Status.REJECTED
         and order.reject_code == ErrorCode.SLIPPAGE_EXCEEDED.code
@@ -609,9 +636,17 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
                 account_deltas={"orders_reserved": release} if release else None,
             )
             order.account = account
-            # Emailed when the venue confirmed late (the reconciler): nobody was waiting.
-            late = late_fill or fixed.status == Order.Status.PENDING
-            fills_notify(order=order, fills=[fill], email=late)
+            if order.status == Order.Status.PARTIALLY_FILLED:  # immediate or cancel
+                order_status_set(
+                    order,
+                    status=Order.Status.CANCELLED,
+                    code="ioc_unfilled",
+                    reason="Immediate or cancel: the venue filled only part of it.",
+                )
+            # Emailed when nobody was waiting: the venue confirmed late (the
+            # reconciler), or the broker sent it (a take-profit or stop-loss).
+            late = late_fill or fixed.status == Order.Status.PENDING or order.parent_id
+            fills_notify(order=order, fills=[fill], email=bool(late))
             order_update_broadcast(order=order)
             _settle_if_resolved(order)
             return order
@@ -679,6 +714,8 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         placed = _venue_record(order)
     except VenueTimeout:
         return order.status
+    if placed is None and order.parent_id is not None:
+        return order_send(order_id=order.pk).status  # the broker's own order: (re)send it
     if placed is None:
         if age < unknown_after:
             return order.status

@@ -14,7 +14,14 @@ An order that has filled and carries a take-profit and/or a stop-loss arms
 them: when the mark reaches the take-profit (a long: mark ≥ TP; a short:
 mark ≤ TP) or the stop-loss (a long: mark ≤ SL; a short: mark ≥ SL), a child
 market order (parent = the original) closes the filled quantity. A trigger
-fires once: the child order records it.
+fires once: the child order records it. The child goes to the venue like an
+execute (`trading.services.execute`): submitted under the account lock (what
+it sells held for it), sent after commit through the outbox
+(`order_send_enqueue`, no venue call in the engine's tick), booked when the
+venue answers; what the venue did not fill is cancelled (IOC).
+
+Limit orders are the broker's own: they rest here and fill against the
+broker's copy of the venue's book; no order for them is placed at the venue.
 
 Every fill goes through `trading.services.fills.order_fill_apply` (the one
 fill path: fees, position, journal, Fill, order totals) at the crossing book
@@ -45,6 +52,7 @@ from portal.errors import Conflict, DomainError, ErrorCode, InvalidParams, NotFo
 from portal.money import PRICE_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, ZERO
 from trading.broadcasts import order_update_broadcast
 from trading.catalog import listings_get
+from trading.enqueue import order_send_enqueue
 from trading.marketdata.quotes import OrderBook, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
 from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position
@@ -53,6 +61,7 @@ from trading.services.execute import (
     CLIENT_ORDER_ID_MAX,
     order_replay_get,
     request_fingerprint,
+    reservation_change,
     sale_check,
     slippage_bps_clean,
 )
@@ -1001,36 +1010,43 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
             available -= held_at_venue(account, instrument_id=instrument.pk, outcome=parent.outcome)
         quantity = min(parent.filled_quantity, max(available, ZERO))
         now = timezone.now()
-        child = Order.objects.create(
+        child = Order(
             account=account,
             instrument=instrument,
             outcome=parent.outcome,
             side=closing,
             order_type=Order.Type.MARKET,
             time_in_force=Order.TimeInForce.IOC,
-            status=Order.Status.OPEN,
-            quantity=parent.filled_quantity,
+            status=Order.Status.SUBMITTED,
+            quantity=quantity if quantity > 0 else parent.filled_quantity,
             leverage=parent.leverage,
             venue=parent.venue,
             parent=parent,
+            reference_price=_best(book, closing),
             created_at=now,
             updated_at=now,
         )
         if quantity <= 0 or instrument.status != Instrument.Status.OPEN:
-            order_status_set(
-                child,
-                status=Order.Status.CANCELLED,
-                code=trigger,
-                reason="Nothing left to close." if quantity <= 0 else "The market is closed.",
+            child.status = Order.Status.CANCELLED
+            child.reject_code = trigger
+            child.reject_reason = (
+                "Nothing left to close." if quantity <= 0 else "The market is closed."
             )
+            child.save()
             order_update_broadcast(order=child)
             return child
-        if quantity < child.quantity:
-            child.quantity = quantity
-            child.save(update_fields=["quantity"])
-        _execute_now(order=child, account=account, book=book, liquidity=Fill.Liquidity.TAKER)
+        if instrument.is_binary:  # what it sells is held for it until the venue answers
+            reservation_change(account=account, order=child, cash=ZERO, quantity=quantity)
+        child.save()
+        order_send_enqueue(order_id=child.pk)
         order_update_broadcast(order=child)
     return child
+
+
+def _best(book: OrderBook | None, side: str) -> Decimal | None:
+    """The best price a market order on `side` meets in `book` (None: that side is empty)."""
+    levels = () if book is None else book.asks if side == Order.Side.BUY else book.bids
+    return levels[0].price if levels else None
 
 
 def orders_match(*, instrument_ids: Collection[int]) -> int:

@@ -1,11 +1,11 @@
 """The interface every venue adapter implements, and the book walk they share.
 
 An adapter answers for one venue code (`kalshi`, `polymarket`, `leviathan`,
-`simulated`). Today it quotes, shows the order book and prices a market
-order against it; placing and cancelling orders, and reading the broker's
-positions and balance on the venue, join this interface (as abstract
-methods) with the orders issue, when the order and position records they
-return exist.
+`simulated`). It quotes, shows the order book, prices a market order against
+it (`fill_market`), places market orders by notional or by quantity
+(`market_order_place`, idempotent by our order id) and reads an order back
+(`order_status`). Resting orders at the venue (place, amend, cancel) are not
+part of the interface yet.
 """
 
 from abc import ABC, abstractmethod
@@ -129,6 +129,14 @@ def book_walk(
     )
 
 
+def order_size_check(notional: Decimal | None, quantity: Decimal | None) -> None:
+    """A market order's size: exactly one of `notional` or `quantity`, positive."""
+    if (notional is None) == (quantity is None):
+        raise InvalidParams("Give exactly one of notional or quantity.")
+    if (notional if quantity is None else quantity) <= ZERO:
+        raise InvalidParams("The order size must be positive.")
+
+
 def book_quote(listing: Listing, book: OrderBook, *, venue_name: str) -> Quote:
     """A listing's YES quote from one snapshot of a venue's live book.
 
@@ -245,18 +253,24 @@ class VenueAdapter(ABC):
         listing: Listing,
         side: Side | str,
         *,
-        notional: Decimal,
+        notional: Decimal | None = None,
+        quantity: Decimal | None = None,
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
     ) -> VenueOrder:
-        """Send a market order for `notional` USDC; return the venue's confirmation.
+        """Send a market order; return the venue's confirmation.
 
-        `client_order_id` (our order's public id) makes it idempotent: placing
-        the same id twice returns the first order. With `worst_price` the
-        order is marketable-limit: the venue rejects it (reject_code
-        PRICE_LIMIT) rather than fill at a worse average. Raises VenueTimeout
-        when the venue does not confirm in time (the order may have filled).
+        Its size is exactly one of `notional` (USDC to spend, or to raise by
+        selling: execute's orders) or `quantity` (contracts or base units:
+        the closing orders a take-profit or stop-loss fires, which take
+        what the book has, the rest cancelled). `client_order_id` (our
+        order's public id) makes it idempotent: placing the same id twice
+        returns the first order. With `worst_price` the order is
+        marketable-limit: the venue rejects it (reject_code PRICE_LIMIT)
+        rather than fill at a worse average. Raises InvalidParams for a
+        missing or doubled size, VenueTimeout when the venue does not
+        confirm in time (the order may have filled).
         """
         raise NotImplementedError(f"{type(self).__name__} does not place orders.")
 

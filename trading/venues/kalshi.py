@@ -98,6 +98,7 @@ from trading.venues.base import (
     VenueOrderStatus,
     VenueTimeout,
     book_quote,
+    order_size_check,
 )
 from trading.venues.http import (
     MAX_PAGES,
@@ -1256,21 +1257,24 @@ class KalshiVenue(VenueAdapter):
         listing: Listing,
         side: Side | str,
         *,
-        notional: Decimal,
+        notional: Decimal | None = None,
+        quantity: Decimal | None = None,
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
     ) -> VenueOrder:
-        """Send an immediate-or-cancel order for `notional` dollars; return Kalshi's record.
+        """Send an immediate-or-cancel order for `notional` dollars, or for `quantity`
+        contracts; return Kalshi's record.
 
         Kalshi takes no market orders: this is Create Order V2's IOC limit on
         the YES book at the protective price. Buying YES or selling NO is a
         bid, selling YES or buying NO an ask; the limit is `worst_price` (the
         book walk's worst level without one), in YES terms, moved onto the
         market's tick grid the safe way (down for a bid, up for an ask).
-        Counts are whole contracts, or 0.01 steps where the market allows: a
-        buy takes notional / worst_price (never spending more than
-        `notional`), a sell what the book walk says `notional` raises. The
+        Counts are whole contracts, or 0.01 steps where the market allows,
+        rounded down: `quantity`; else a buy takes notional / worst_price
+        (never spending more than `notional`), a sell what the book walk
+        says `notional` raises. The
         broker's account is an omnibus one, so orders are never reduce-only
         (an ask nets against YES the broker holds for other customers).
         Idempotent by `client_order_id`: an order already at Kalshi under
@@ -1280,6 +1284,7 @@ class KalshiVenue(VenueAdapter):
         when the outcome is unknown, and VenueError when nothing was sent or
         accepted.
         """
+        order_size_check(notional, quantity)
         side = Side(side)
         outcome = outcome or Outcome.YES
         ticker = self.venue_symbol(listing)
@@ -1287,19 +1292,22 @@ class KalshiVenue(VenueAdapter):
         if existing is not None:
             return self._venue_order(existing, outcome=outcome, worst_price=worst_price)
         market = self.client.market_cached(ticker)
-        if side == Side.BUY and worst_price is not None:
+        if notional is not None and side == Side.BUY and worst_price is not None:
             count = _count_for(notional / worst_price, market)
             limit = worst_price
         else:
-            estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
-            count = _count_for(estimate.quantity, market)
+            estimate = self.fill_market(
+                listing, side, notional=notional, quantity=quantity, outcome=outcome
+            )
+            count = _count_for(estimate.quantity if quantity is None else quantity, market)
             limit = worst_price if worst_price is not None else estimate.worst_price
         if count <= ZERO or limit is None:
+            size = f"{notional} USDC" if quantity is None else f"{quantity} contracts"
             return VenueOrder(
                 client_order_id=client_order_id,
                 venue_order_id="",
                 status=VenueOrderStatus.REJECTED,
-                reason=f"{notional} USDC does not buy one Kalshi contract here.",
+                reason=f"{size}: not one Kalshi contract can trade here now.",
             )
         bid = (side == Side.BUY) == (outcome == Outcome.YES)
         yes_limit = limit if outcome == Outcome.YES else ONE - limit

@@ -83,6 +83,7 @@ from trading.venues.base import (
     VenueTimeout,
     book_quote,
     book_walk,
+    order_size_check,
 )
 from trading.venues.http import (
     MAX_PAGES,
@@ -1550,21 +1551,25 @@ class PolymarketVenue(VenueAdapter):
         listing: Listing,
         side: Side | str,
         *,
-        notional: Decimal,
+        notional: Decimal | None = None,
+        quantity: Decimal | None = None,
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
     ) -> VenueOrder:
-        """Send a fill-or-kill market order for `notional` USDC; return the CLOB's answer.
+        """Send a fill-or-kill market order for `notional` USDC, or a sell of `quantity`
+        shares; return the CLOB's answer.
 
         The outcome's own token is traded on its own book (NO is the
         market's second token). The book is walked first: an order the book
         cannot fill, or only at an average worse than `worst_price`, is
         REJECTED without being sent (PRICE_LIMIT for the latter). Otherwise
         the official client signs a FOK order (buy: `notional` to spend,
-        rounded down to the cent; sell: the shares the walk says raise it)
-        limited at the walk's deepest level, so it never fills worse than
-        estimated. Idempotent by `client_order_id`: the signed order is
+        rounded down to the cent; sell: `quantity`, or the shares the walk
+        says raise `notional`, rounded down to the cent) limited at the
+        walk's deepest level, so it never fills worse than estimated. The
+        CLOB's market buys are sized in USDC: a buy by `quantity` is
+        InvalidParams. Idempotent by `client_order_id`: the signed order is
         recorded in Redis before it is sent; a repeat returns the recorded
         answer, or asks the CLOB for the order and re-sends the same signed
         order (same hash: it cannot fill twice) only if the CLOB never got
@@ -1576,8 +1581,9 @@ class PolymarketVenue(VenueAdapter):
             side = Side(side)
         except ValueError as exc:
             raise InvalidParams(f"Side must be 'buy' or 'sell', not {side!r}.") from exc
-        if notional is None or notional <= ZERO:
-            raise InvalidParams("The order notional must be positive.")
+        order_size_check(notional, quantity)
+        if quantity is not None and side == Side.BUY:
+            raise InvalidParams("Polymarket's market buys are sized in USDC, not in shares.")
         outcome = outcome or Outcome.YES
         yes_token = self.venue_symbol(listing)
         key = polymarket_order_key(self.code, client_order_id)
@@ -1585,7 +1591,9 @@ class PolymarketVenue(VenueAdapter):
         raw = store.get(key)
         if raw is not None:
             return self._resume(json.loads(raw), key)
-        record = self._prepare(yes_token, side, notional, outcome, worst_price, client_order_id)
+        record = self._prepare(
+            yes_token, side, (notional, quantity), outcome, worst_price, client_order_id
+        )
         if not store.set(key, json.dumps(record), nx=True, ex=ORDER_TTL_SECONDS):
             # Another process placed this id first: follow its order, not ours.
             return self._resume(json.loads(store.get(key)), key)
@@ -1629,12 +1637,13 @@ class PolymarketVenue(VenueAdapter):
         self,
         yes_token: str,
         side: Side,
-        notional: Decimal,
+        size: tuple[Decimal | None, Decimal | None],
         outcome: Outcome,
         worst_price: Decimal | None,
         client_order_id: str,
     ) -> dict[str, Any]:
-        """The record of the order to send: signed, or already rejected (never sent)."""
+        """The record of the order to send: signed, or already rejected (never sent).
+        `size`: (notional, quantity), one of them given."""
         token = yes_token if outcome == Outcome.YES else self._other_token(yes_token)
         record: dict[str, Any] = {
             "client_order_id": client_order_id,
@@ -1645,7 +1654,9 @@ class PolymarketVenue(VenueAdapter):
             "payload": None,
             "result": None,
         }
-        amount = notional.quantize(CENT, rounding=ROUND_DOWN)
+        notional, quantity = (
+            None if value is None else value.quantize(CENT, rounding=ROUND_DOWN) for value in size
+        )
 
         def rejected(reason: str, reject_code: str = "") -> dict[str, Any]:
             record["result"] = _order_to_dict(
@@ -1659,9 +1670,9 @@ class PolymarketVenue(VenueAdapter):
             )
             return record
 
-        if amount <= ZERO:
-            return rejected("The order is below one cent.")
-        estimate = book_walk(self.client.book(token), side, notional=amount)
+        if (notional or quantity or ZERO) <= ZERO:
+            return rejected("The order is below the smallest size the CLOB takes.")
+        estimate = book_walk(self.client.book(token), side, notional=notional, quantity=quantity)
         if not estimate.complete or estimate.worst_price is None:
             return rejected("Not enough liquidity in the book.")
         average = estimate.average_price
@@ -1673,13 +1684,13 @@ class PolymarketVenue(VenueAdapter):
                     f"price {worst_price}.",
                     PRICE_LIMIT,
                 )
-        size = amount if side == Side.BUY else estimate.quantity.quantize(CENT, rounding=ROUND_DOWN)
-        if size <= ZERO:
+        amount = notional if side == Side.BUY else estimate.quantity.quantize(CENT, ROUND_DOWN)
+        if amount <= ZERO:
             return rejected("The order is below the smallest size the CLOB takes.")
         signed = self.signer.sign_market_order(
             token_id=token,
             side=side,
-            amount=size,
+            amount=amount,
             limit_price=estimate.worst_price,
             metadata=order_metadata(client_order_id),
         )

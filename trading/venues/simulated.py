@@ -36,6 +36,7 @@ from trading.venues.base import (
     VenueOrder,
     VenueOrderStatus,
     VenueTimeout,
+    order_size_check,
 )
 
 ORDER_TTL_SECONDS = 7 * 86400
@@ -81,17 +82,21 @@ class SimulatedVenue(VenueAdapter):
         listing: Listing,
         side: Side | str,
         *,
-        notional: Decimal,
+        notional: Decimal | None = None,
+        quantity: Decimal | None = None,
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
     ) -> VenueOrder:
         """Fill a market order at once against the current book (see the module docstring).
 
-        A book that cannot fill the whole notional, or only at an average
-        worse than `worst_price`, rejects the order (the venue's record says
-        so). Idempotent by `client_order_id`.
+        A notional order is fill-or-kill: a book that cannot fill the whole
+        notional rejects it. A quantity order is immediate-or-cancel: it
+        takes what the book has (the venue's record says how much). Either
+        is rejected when its average would be worse than `worst_price`, or
+        when nothing fills. Idempotent by `client_order_id`.
         """
+        order_size_check(notional, quantity)
         latency = getattr(settings, "SIMULATED_VENUE_LATENCY_MS", 0)
         if latency:
             time.sleep(latency / 1000)
@@ -100,14 +105,21 @@ class SimulatedVenue(VenueAdapter):
             raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
         existing = self.order_status(listing, client_order_id=client_order_id)
         if existing is None:
-            estimate = self.fill_market(listing, side, notional=notional, outcome=outcome)
-            venue_order_id = f"sim-{client_order_id}"
-            beyond_limit = worst_price is not None and (
-                estimate.average_price > worst_price
-                if Side(side) == Side.BUY
-                else estimate.average_price < worst_price
+            estimate = self.fill_market(
+                listing, side, notional=notional, quantity=quantity, outcome=outcome
             )
-            if estimate.complete and beyond_limit:
+            venue_order_id = f"sim-{client_order_id}"
+            fills = estimate.complete or (quantity is not None and estimate.quantity > 0)
+            beyond_limit = (
+                fills
+                and worst_price is not None
+                and (
+                    estimate.average_price > worst_price
+                    if Side(side) == Side.BUY
+                    else estimate.average_price < worst_price
+                )
+            )
+            if beyond_limit:
                 order = VenueOrder(
                     client_order_id=client_order_id,
                     venue_order_id=venue_order_id,
@@ -116,7 +128,7 @@ class SimulatedVenue(VenueAdapter):
                     f"order's worst acceptable price {worst_price}.",
                     reject_code=PRICE_LIMIT,
                 )
-            elif estimate.complete:
+            elif fills:
                 order = VenueOrder(
                     client_order_id=client_order_id,
                     venue_order_id=venue_order_id,

@@ -725,6 +725,41 @@ def test_a_no_buy_and_a_sell(fake, write_key, pem):
     assert fake.account(write_key).positions[FED].position == Decimal(-5)
 
 
+def test_a_sale_by_quantity_sends_that_count_and_takes_what_the_book_has(fake, write_key, pem):
+    """A take-profit or stop-loss child sells contracts: the count is the quantity
+    (whole contracts here), limited at the book walk's deepest level; what the book
+    cannot take is cancelled by Kalshi (IOC) and the record says what filled."""
+    market_fed(fake)
+    venue = KalshiVenue("kalshi", client=client_for(fake, write_key, pem))
+    listing = kalshi_listing()
+
+    sold = venue.market_order_place(
+        listing, Side.SELL, quantity=Decimal("260.5"), client_order_id="ord-q1"
+    )
+    swept = venue.market_order_place(
+        listing, Side.SELL, quantity=Decimal(5000), client_order_id="ord-q2"
+    )
+
+    assert (sold.status, sold.quantity) == (VenueOrderStatus.FILLED, Decimal(260))
+    sent = fake.order_get(write_key, "ord-q1")
+    assert (sent["book_side"], sent["initial_count_fp"], sent["yes_price_dollars"]) == (
+        "ask",
+        "260.00",
+        "0.6000",
+    )
+    assert sold.average_price == Decimal("0.6096")  # (250 × 0.61 + 10 × 0.60) / 260
+    assert (swept.status, swept.quantity) == (VenueOrderStatus.FILLED, Decimal(590))
+    assert fake.account(write_key).positions[FED].position == Decimal(-850)
+    with pytest.raises(InvalidParams, match="exactly one"):
+        venue.market_order_place(
+            listing,
+            Side.SELL,
+            notional=Decimal(1),
+            quantity=Decimal(1),
+            client_order_id="ord-q3",
+        )
+
+
 def test_order_status_reads_the_order_back(fake, write_key, pem):
     market_fed(fake)
     venue = KalshiVenue("kalshi", client=client_for(fake, write_key, pem, max_retries=1))

@@ -790,6 +790,32 @@ def test_no_trades_the_no_token_and_sells_raise_the_notional(fake, trading):
     assert tokens == [no, yes]
 
 
+def test_a_sale_by_quantity_sells_those_shares_fill_or_kill(fake, trading):
+    """A take-profit or stop-loss child sells shares: the signed order's amount is the
+    quantity (cut to the cent); a book that cannot take it all refuses it unsent, and
+    the CLOB's market buys are sized in USDC only."""
+    venue, listing, *_ = trading
+    sold = venue.market_order_place(
+        listing, "sell", quantity=D("40.257"), client_order_id=order_id()
+    )
+    assert (sold.status, sold.quantity, sold.average_price) == (
+        VenueOrderStatus.FILLED,
+        D("40.25"),
+        D("0.61000000"),
+    )
+    (recorded,) = fake.orders.values()
+    assert recorded["_signed_order"]["side"] == "SELL"
+    assert recorded["_signed_order"]["makerAmount"] == "40250000"  # shares, 6 decimals
+    too_many = venue.market_order_place(
+        listing, "sell", quantity=D("100000"), client_order_id=order_id()
+    )
+    assert too_many.status == VenueOrderStatus.REJECTED
+    assert too_many.reason == "Not enough liquidity in the book."
+    assert len(fake.orders) == 1
+    with pytest.raises(InvalidParams, match="sized in USDC"):
+        venue.market_order_place(listing, "buy", quantity=D("5"), client_order_id=order_id())
+
+
 def test_the_broker_venue_is_configured_from_settings(fake, settings):
     from eth_account import Account
 
