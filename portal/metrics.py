@@ -164,7 +164,8 @@ MARGIN_CALLS = Counter(
 LIQUIDATIONS = Counter(
     "portal_liquidations",
     "Liquidations carried out: kind=account (margin call / threshold; status "
-    "completed or shortfall) or perp_isolated (one isolated perp position).",
+    "completed, shortfall or unfilled, as it finishes) or perp_isolated (one "
+    "isolated perp position).",
     ["kind", "status"],
 )
 

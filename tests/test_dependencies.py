@@ -88,5 +88,5 @@ def test_every_task_an_enqueue_helper_names_is_registered():
         for key, value in vars(module).items()
         if key.isupper() and isinstance(value, str)
     ]
-    assert len(names) == 9
+    assert len(names) == 10
     assert [name for name in names if name not in current_app.tasks] == []

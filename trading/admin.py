@@ -636,9 +636,11 @@ class MarginCallAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 # A liquidation step's fields (trading.services.liquidation), in table order.
 LIQUIDATION_STEP_COLUMNS = (
     ("venue", "Venue"),
+    ("order_id", "Order"),
     ("quantity", "Quantity sold"),
     ("average_price", "Average price"),
-    ("proceeds", "Proceeds (USDC)"),
+    ("proceeds", "Proceeds (USDC, net of fees)"),
+    ("fees", "Fees (USDC)"),
     ("remaining", "Quantity left"),
 )
 
@@ -680,6 +682,8 @@ class LiquidationAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     @admin.display(description="Sales")
     def sales(self, obj: Liquidation) -> str:
         """The steps as a table: one row per sale, each with its ledger journal."""
+        if obj.status == Liquidation.Status.SELLING:
+            return "Selling: its orders are at the venues."
         if not obj.steps:
             return "Nothing was sold."
         header = format_html_join(

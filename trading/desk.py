@@ -225,6 +225,13 @@ def _health_section(
     return _listed(section, ranked, row)
 
 
+LIQUIDATION_TONES = {
+    Liquidation.Status.SELLING: "danger",
+    Liquidation.Status.SHORTFALL: "warn",
+    Liquidation.Status.UNFILLED: "warn",
+}
+
+
 def _liquidations(now: datetime, accounts: dict[int, Account]) -> Section:
     requested = list(
         OutboxItem.objects.filter(task=ACCOUNT_LIQUIDATE, done_at__isnull=True).order_by(
@@ -276,7 +283,7 @@ def _liquidations(now: datetime, accounts: dict[int, Account]) -> Section:
                 ],
                 href=staff_link("admin:trading_liquidation_change", liquidation.pk)
                 or account_ops_href(liquidation.account),
-                tone="warn" if liquidation.status == Liquidation.Status.SHORTFALL else "",
+                tone=LIQUIDATION_TONES.get(liquidation.status, ""),
             )
         )
     section.rows = section.rows[:ROWS_MAX]

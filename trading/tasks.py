@@ -17,7 +17,7 @@ from trading.models import Instrument
 from trading.services.execute import order_send, orders_reconcile
 from trading.services.interest import interest_accrue, interest_accrue_recent
 from trading.services.linked_accounts import linked_account_sync, linked_credentials_due
-from trading.services.liquidation import account_liquidate
+from trading.services.liquidation import account_liquidate, liquidations_finish_due
 from trading.services.margin_calls import margin_call_notify, margin_calls_remind
 from trading.services.perps import funding_apply, funding_period_last_completed
 from trading.services.reports import report_generate
@@ -185,14 +185,19 @@ def order_send_task(*, order_id: int) -> str:
 
 @shared_task(name="trading.orders_reconcile")
 def orders_reconcile_task() -> dict[str, list[str]]:
-    """Settle market orders a venue did not confirm in time from the venue's own record.
+    """Settle orders a venue did not confirm in time from the venue's own record, then
+    finish the liquidations whose sales have all left their venues.
 
     Safe to run twice or concurrently: each order is settled under its row
-    lock, once (trading.services.execute.order_reconcile).
+    lock, once (trading.services.execute.order_reconcile); each liquidation
+    is finished under its account's lock, once.
     """
     summary = orders_reconcile()
     if summary.filled or summary.closed:
         logger.info("Orders reconciled: %s", summary.as_dict())
+    finished = liquidations_finish_due()
+    if finished:
+        logger.info("Liquidations finished by the reconciler: %s", finished)
     return summary.as_dict()
 
 

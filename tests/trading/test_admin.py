@@ -415,9 +415,9 @@ def test_a_liquidation_shows_its_sales_as_a_table(ops_client, liquidated):
     assertContains(page, "<th>Quantity sold</th>", html=True)
     assertContains(
         page,
-        f"<tr><td>TRUMP-WIN YES</td><td>{step['venue']}</td><td>{step['quantity']}</td>"
-        f"<td>{step['average_price']}</td><td>{step['proceeds']}</td>"
-        f"<td>{step['remaining']}</td>"
+        f"<tr><td>TRUMP-WIN YES</td><td>{step['venue']}</td><td>{step['order_id']}</td>"
+        f"<td>{step['quantity']}</td><td>{step['average_price']}</td><td>{step['proceeds']}</td>"
+        f"<td>{step['fees']}</td><td>{step['remaining']}</td>"
         f'<td><a href="{journal_url}">J{step["journal_id"]}</a></td></tr>',
         html=True,
     )

@@ -18,6 +18,7 @@ from tests.threads import together
 from tests.trading.conftest import binary_create
 from tests.trading.quoting import put_quote
 from trading.marketdata import store
+from trading.marketdata.quotes import Outcome
 from trading.models import Instrument, Liquidation, MarginCall, Order, Position
 from trading.selectors import margin_summary_get, risk_policy_get
 from trading.services.eligibility import account_margin_override_set
@@ -25,6 +26,8 @@ from trading.services.execute import order_execute, orders_reconcile
 from trading.services.liquidation import account_liquidate
 from trading.services.positions import binary_fill_apply
 from trading.tasks import account_liquidate_task
+from trading.venues.base import VenueOrder, VenueOrderStatus
+from trading.venues.simulated import SimulatedVenue
 
 BELOW = Liquidation.Reason.BELOW_THRESHOLD
 GRACE = Liquidation.Reason.GRACE_EXPIRED
@@ -150,14 +153,17 @@ def test_sells_least_contributing_first_until_health_is_restored(below_threshold
         ("GAMMA", "no", "polymarket"),  # best NO bid: 1 − 0.60 there, 1 − 0.62 on kalshi
     ]
     alpha, beta, gamma = liquidation.steps
-    assert (alpha["quantity"], alpha["average_price"], alpha["proceeds"]) == (
+    # Proceeds are the cash each sale raised: its notional less its fees (here the
+    # broker's 10 bps commission).
+    assert (alpha["quantity"], alpha["average_price"], alpha["proceeds"], alpha["fees"]) == (
         "1000.000000",
         "0.50000000",
-        "500.000000",
+        "499.500000",
+        "0.500000",
     )
     assert (beta["quantity"], beta["proceeds"], beta["remaining"]) == (
         "450.000000",
-        "405.000000",
+        "404.595000",
         "0.000000",
     )
     # The last position is sold only as far as needed: a part of it, and health
@@ -174,7 +180,7 @@ def test_sells_least_contributing_first_until_health_is_restored(below_threshold
     assert liquidation.health_after == after
     assert liquidation.health_before == before.health
     account.refresh_from_db()
-    proceeds = Decimal(500) + Decimal(405) + Decimal(gamma["proceeds"])
+    proceeds = Decimal("499.5") + Decimal("404.595") + Decimal(gamma["proceeds"])
     assert liquidation.proceeds == proceeds
     assert account.cash_balance == Decimal(-1764) + proceeds
     assert liquidation.used_margin_before == Decimal(1764)
@@ -196,9 +202,8 @@ def test_liquidation_sales_are_balanced_journals_through_the_fill_path(below_thr
         journal__in=journals, ledger_account__account=account
     ).values_list("amount", flat=True)
     assert sum(cash_in) == liquidation.proceeds
-    assert Account.objects.get(pk=account.pk).lifetime_volume == (
-        volume_before + liquidation.proceeds
-    )
+    sold = sum(Decimal(step["proceeds"]) + Decimal(step["fees"]) for step in liquidation.steps)
+    assert Account.objects.get(pk=account.pk).lifetime_volume == volume_before + sold
     assert ledger_reconcile().ok
 
 
@@ -288,7 +293,7 @@ def test_a_margin_call_past_its_grace_period_is_liquidated(in_grace, requested):
     assert Decimal("1.2") <= health(account) < Decimal("1.2001")
     call.refresh_from_db()
     assert call.status == MarginCall.Status.LIQUIDATED
-    assert call.resolved_at == liquidation.created_at
+    assert call.resolved_at >= liquidation.created_at
 
 
 def test_the_grace_period_is_the_policys(in_grace):
@@ -366,12 +371,12 @@ def test_shortfall_when_the_collateral_is_worthless(db, quote_store, staff):
 
     assert liquidation.status == Liquidation.Status.SHORTFALL
     assert [(s["quantity"], s["proceeds"]) for s in liquidation.steps] == [
-        ("1000.000000", "10.000000")
+        ("1000.000000", "9.990000")  # 10 less the 0.01 commission
     ]
     assert quantity(account, market) == 0
     account.refresh_from_db()
-    assert account.cash_balance == Decimal("-440")  # the account keeps the debt
-    assert liquidation.used_margin_after == Decimal("440")
+    assert account.cash_balance == Decimal("-440.01")  # the account keeps the debt
+    assert liquidation.used_margin_after == Decimal("440.01")
     assert liquidation.health_after == Decimal(0) == health(account)
     call.refresh_from_db()
     assert call.status == MarginCall.Status.OPEN  # still below maintenance
@@ -452,3 +457,115 @@ def test_contracts_a_sell_at_the_venue_holds_are_not_sold_again(quote_store, sta
     sell.refresh_from_db()
     assert quantity(account, alpha) == held_back - sell.filled_quantity
     assert ledger_reconcile().ok
+
+
+# --- The sales are orders at the venues ---------------------------------------------
+
+
+def test_each_sale_is_an_order_placed_at_its_venue(below_threshold):
+    """A sale is a sell order at the venue (the venue's record is what is booked), its
+    fill a LIQUIDATION journal; the owner hears of the liquidation, not of each fill."""
+    account = below_threshold.account
+
+    liquidation = account_liquidate(account_id=account.pk, reason=BELOW)
+
+    orders = {order.public_id: order for order in liquidation.orders.all()}
+    assert [step["order_id"] for step in liquidation.steps] == sorted(
+        orders, key=lambda public_id: orders[public_id].pk
+    )
+    for step in liquidation.steps:
+        order = orders[step["order_id"]]
+        assert (order.side, order.status, order.reserved_quantity) == ("sell", "filled", 0)
+        listing = order.instrument.listings.get(venue=order.venue)
+        placed = SimulatedVenue(order.venue.code).order_status(
+            listing, client_order_id=order.public_id, outcome=Outcome(order.outcome)
+        )
+        assert (placed.status, str(placed.quantity)) == ("filled", step["quantity"])
+        fill = order.fills.get()
+        assert fill.journal.kind == Journal.Kind.LIQUIDATION
+        assert str(fill.journal_id) == step["journal_id"]
+    assert not Notification.objects.filter(dedupe_key__startswith="fill:").exists()
+    assert Account.objects.get(pk=account.pk).orders_reserved == 0
+    assert ledger_reconcile().ok
+
+
+def test_a_venue_that_does_not_answer_leaves_it_selling_until_the_reconciler_books_it(
+    below_threshold, settings
+):
+    """No second liquidation starts while one is selling: a new run resumes it. The
+    reconciler books the venue's fills and finishes the report, notified once."""
+    account = below_threshold.account
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+
+    liquidation = account_liquidate(account_id=account.pk, reason=BELOW)
+
+    assert liquidation.status == Liquidation.Status.SELLING and liquidation.steps == []
+    sales = list(liquidation.orders.all())
+    assert {order.status for order in sales} == {"pending"}
+    assert all(order.reserved_quantity > 0 for order in sales)
+    assert account_liquidate(account_id=account.pk, reason=BELOW) is None  # resumes it
+    assert list(Liquidation.objects.all()) == [liquidation]
+    assert not Notification.objects.filter(kind=Notification.Kind.LIQUIDATION).exists()
+
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    celery_app.tasks["trading.orders_reconcile"].delay().get()
+
+    liquidation.refresh_from_db()
+    assert liquidation.status == Liquidation.Status.COMPLETED
+    assert [step["symbol"] for step in liquidation.steps] == ["ALPHA", "BETA", "GAMMA"]
+    assert Decimal("1.2") <= health(account) < Decimal("1.2001")
+    assert Notification.objects.filter(kind=Notification.Kind.LIQUIDATION).count() == 1
+    assert ledger_reconcile().ok
+
+
+def test_a_crash_before_the_sales_are_sent_strands_nothing(below_threshold, monkeypatch):
+    """The process dies after the submit commits: the sales are `submitted`, the venue
+    never saw them. The reconciler sends them (a liquidation's sale is never written
+    off) and finishes the report."""
+    import trading.services.liquidation as liquidation_module
+
+    account = below_threshold.account
+
+    def crash(**kwargs):
+        raise SystemExit("killed between submit and send")
+
+    monkeypatch.setattr(liquidation_module, "order_send", crash)
+    with pytest.raises(SystemExit):
+        account_liquidate(account_id=account.pk, reason=BELOW)
+    monkeypatch.undo()
+    liquidation = Liquidation.objects.get()
+    assert liquidation.status == Liquidation.Status.SELLING
+    assert {order.status for order in liquidation.orders.all()} == {"submitted"}
+    liquidation.orders.update(created_at=timezone.now() - timedelta(minutes=5))
+
+    celery_app.tasks["trading.orders_reconcile"].delay().get()
+
+    liquidation.refresh_from_db()
+    assert liquidation.status == Liquidation.Status.COMPLETED
+    assert {order.status for order in liquidation.orders.all()} == {"filled"}
+    assert Decimal("1.2") <= health(account) < Decimal("1.2001")
+    assert ledger_reconcile().ok
+
+
+def test_sales_the_venues_all_refuse_are_recorded_unfilled_and_not_retried_at_once(
+    below_threshold, monkeypatch
+):
+    account = below_threshold.account
+    refused = VenueOrder(
+        client_order_id="x", venue_order_id="", status=VenueOrderStatus.REJECTED, reason="halted"
+    )
+    monkeypatch.setattr(SimulatedVenue, "market_order_place", lambda *a, **k: refused)
+
+    liquidation = account_liquidate(account_id=account.pk, reason=BELOW)
+
+    assert (liquidation.status, liquidation.steps, liquidation.proceeds) == ("unfilled", [], 0)
+    assert {order.status for order in liquidation.orders.all()} == {"rejected"}
+    assert Account.objects.get(pk=account.pk).orders_reserved == 0
+    assert quantity(account, below_threshold.alpha) == 1000
+    assert not Notification.objects.filter(kind=Notification.Kind.LIQUIDATION).exists()
+    # The engine asks again on the next tick: not within UNFILLED_RETRY_AFTER.
+    assert account_liquidate(account_id=account.pk, reason=BELOW) is None
+    Liquidation.objects.update(created_at=timezone.now() - timedelta(minutes=2))
+    monkeypatch.undo()
+    again = account_liquidate(account_id=account.pk, reason=BELOW)
+    assert again.status == Liquidation.Status.COMPLETED

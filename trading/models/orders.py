@@ -172,6 +172,14 @@ class Order(models.Model):
         related_name="children",
         help_text="The order whose take-profit / stop-loss created this one.",
     )
+    liquidation = models.ForeignKey(
+        "trading.Liquidation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="The liquidation that placed this sale.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -217,6 +225,13 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.side} {self.instrument_id} {self.status}"
+
+    @property
+    def broker_placed(self) -> bool:
+        """Placed by the broker itself (a take-profit or stop-loss child, a liquidation
+        sale), not by a customer's request: nobody waits on it, and it is sent again
+        while its venue has no record of it."""
+        return self.parent_id is not None or self.liquidation_id is not None
 
 
 class Fill(models.Model):

@@ -221,8 +221,10 @@ class Liquidation(models.Model):
         GRACE_EXPIRED = "grace_expired", "Margin call open past the grace period"
 
     class Status(models.TextChoices):
+        SELLING = "selling", "Selling (its orders are at the venues)"
         COMPLETED = "completed", "Completed (health restored)"
         SHORTFALL = "shortfall", "Shortfall (all sold, health not restored)"
+        UNFILLED = "unfilled", "Unfilled (the venues filled none of its sales)"
 
     account = models.ForeignKey(
         "accounts.Account", on_delete=models.PROTECT, related_name="liquidations"
@@ -245,6 +247,14 @@ class Liquidation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # One liquidation of an account sells at a time.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status="selling"),
+                name="liquidation_one_selling_per_account",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Liquidation {self.pk} of {self.account_id} ({self.status})"

@@ -469,8 +469,8 @@ def _send(order: Order) -> VenueOrder | None:
     """Step 3: the venue call, outside any transaction; None when it did not answer.
 
     A notional order (execute's) is limited at its slippage from the
-    reference price; a quantity order (a take-profit or stop-loss child)
-    takes what the book has, the rest cancelled.
+    reference price; a quantity order (a take-profit or stop-loss child, a
+    liquidation sale) takes what the book has, the rest cancelled.
     """
     listing = listing_get(order.instrument, order.venue.code)
     if order.notional_usdc is not None:
@@ -497,7 +497,8 @@ def _send(order: Order) -> VenueOrder | None:
 
 def order_send(*, order_id: int) -> Order:
     """Steps 3 and 4 for an order submitted by the broker itself (a take-profit or
-    stop-loss child: `trading.services.orders`): send it to its venue, outside any
+    stop-loss child: `trading.services.orders`; a liquidation's sale:
+    `trading.services.liquidation`): send it to its venue, outside any
     transaction or lock, and book the answer; return the order.
 
     Sent through the outbox (`order_send_enqueue`) after the submit commits,
@@ -644,9 +645,11 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
                     reason="Immediate or cancel: the venue filled only part of it.",
                 )
             # Emailed when nobody was waiting: the venue confirmed late (the
-            # reconciler), or the broker sent it (a take-profit or stop-loss).
-            late = late_fill or fixed.status == Order.Status.PENDING or order.parent_id
-            fills_notify(order=order, fills=[fill], email=bool(late))
+            # reconciler), or the broker placed it (a take-profit or stop-loss; a
+            # liquidation's sales are told in the liquidation's own notice).
+            late = late_fill or fixed.status == Order.Status.PENDING or order.broker_placed
+            if order.liquidation_id is None:
+                fills_notify(order=order, fills=[fill], email=late)
             order_update_broadcast(order=order)
             _settle_if_resolved(order)
             return order
@@ -714,8 +717,8 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         placed = _venue_record(order)
     except VenueTimeout:
         return order.status
-    if placed is None and order.parent_id is not None:
-        return order_send(order_id=order.pk).status  # the broker's own order: (re)send it
+    if placed is None and order.broker_placed:
+        return order_send(order_id=order.pk).status  # never written off: (re)sent
     if placed is None:
         if age < unknown_after:
             return order.status

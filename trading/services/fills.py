@@ -70,6 +70,9 @@ def _position_apply(
             price=price,
             venue_fee=venue_fee,
             commission=commission,
+            journal_kind=(
+                Journal.Kind.TRADE if order.liquidation_id is None else Journal.Kind.LIQUIDATION
+            ),
             memo=memo,
             notional_cap=budget,
             account_deltas=account_deltas,
@@ -157,7 +160,12 @@ def order_fill_apply(
         price=price,
         venue_fee=fees.venue_fee,
         commission=fees.commission,
-        memo=f"{order.public_id}: {memo}",
+        memo=(
+            f"{order.public_id}: {memo}"
+            if order.liquidation_id is None
+            else f"{order.public_id}: Liquidation "
+            f"({order.liquidation.get_reason_display().lower()}): {memo}"
+        ),
         account_deltas=account_deltas,
     )
     now = timezone.now()
