@@ -94,18 +94,23 @@ class PositionCloseApi(ApiView):
         description="Close all of a position, a `quantity` or a `percent` of it, with an "
         "immediate-or-cancel limit order at the protective price: the best bid less "
         "`slippage_bps` for a sale (the best ask plus it to cover a short perp). It fills "
-        "what the books hold down to that price now and cancels the rest (status "
+        "what the venue's book holds down to that price now and cancels the rest (status "
         "`cancelled`, reject_code `ioc_unfilled`, with `filled_quantity` showing what "
         "closed). A close only lowers risk: no margin check refuses it. `symbol` is the "
-        "contract: `TRUMP-WIN`, `TRUMP-WIN:NO` or `BTC-PERP`. 201 with the order; a retry "
-        "with the same client_order_id and body answers 200 with the original. Errors: 404 "
+        "contract: `TRUMP-WIN`, `TRUMP-WIN:NO` or `BTC-PERP`. 201 with the order; 202 when "
+        "the venue did not confirm in time (status `pending`); a retry with the same "
+        "client_order_id and body answers 200 with the original. Errors: 404 "
         "no open position (or unknown symbol); 400 both quantity and percent, or more than "
         "the position; 409 `duplicate_order`, `market_closed`; 403 `custodial_required`, "
         "`kyb_required`; 503 no live book.",
         tags=TAGS,
         parameters=[ACCOUNT_PARAM, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
         request=s.PositionCloseInputSerializer,
-        responses={201: s.OrderSerializer, 200: s.OrderSerializer},
+        responses={
+            201: s.OrderSerializer,
+            200: s.OrderSerializer,
+            202: OpenApiResponse(s.OrderSerializer, description="Pending venue confirmation."),
+        },
     )
     def post(self, request: Request, symbol: str) -> Response:
         account = self.account_get(request)
@@ -118,7 +123,8 @@ class PositionCloseApi(ApiView):
             slippage_bps=data["slippage_bps"],
             client_order_id=data.get("client_order_id"),
         )
-        return Response(order_of(order), status=200 if order.replayed else 201)
+        pending = order.status == Order.Status.PENDING
+        return Response(order_of(order), status=200 if order.replayed else 202 if pending else 201)
 
 
 # ---------------------------------------------------------------------------

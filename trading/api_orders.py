@@ -9,7 +9,7 @@ account's order is a 404, like one that does not exist.
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ from portal.errors import CANNOT_TRANSACT, NO_LIVE_PRICES, ErrorCode, NotFound
 from trading import api_examples as examples
 from trading import api_serializers as s
 from trading.api import ACCOUNT_PARAM, TAGS
+from trading.models import Order
 from trading.presenters import fill_present, order_of, order_present
 from trading.selectors import TradeFilters, fill_list, order_get, order_list
 from trading.services.orders import (
@@ -82,16 +83,24 @@ class OrderCollectionApi(MethodPolicyApi):
         description="A limit order (or a market order: no price) with a time in force: GTC "
         "fills what crosses now and rests the rest; IOC cancels the rest; FOK fills all now or "
         "is rejected (status `rejected`, reject_code `fok_not_filled`). A filled order with a "
-        "take-profit / stop-loss closes its quantity when the mark reaches either. 201 with "
-        "the order as it stands after matching; a retry with the same client_order_id and "
-        "the same body answers 200 with the original order (nothing placed twice). Errors: "
+        "take-profit / stop-loss closes its quantity when the mark reaches either. What "
+        "crosses is sent to the venue at once as an immediate-or-cancel order at the limit "
+        "(fill-or-kill for FOK); a resting order is sent again whenever the book reaches "
+        "its price. 201 with the order as it stands after the venue's answer; 202 when the "
+        "venue did not confirm in time (status `pending`, settled from the venue's record "
+        "within a minute); a retry with the same client_order_id and the same body answers "
+        "200 with the original order (nothing placed twice). Errors: "
         "409 `duplicate_order` (client_order_id used for a different body), `market_closed`; "
         "422 `insufficient_margin`; 404 unknown symbol; 403 `custodial_required`, "
         "`kyb_required`; 503 no live book (IOC / FOK).",
         tags=TAGS,
         parameters=[ACCOUNT_PARAM],
         request=s.OrderPlaceInputSerializer,
-        responses={201: s.OrderSerializer, 200: s.OrderSerializer},
+        responses={
+            201: s.OrderSerializer,
+            200: s.OrderSerializer,
+            202: OpenApiResponse(s.OrderSerializer, description="Pending venue confirmation."),
+        },
     )
     def post(self, request: Request) -> Response:
         account = self.account_get(request)
@@ -109,7 +118,8 @@ class OrderCollectionApi(MethodPolicyApi):
             client_order_id=data.get("client_order_id"),
             leverage=data.get("leverage"),
         )
-        return Response(order_of(order), status=200 if order.replayed else 201)
+        pending = order.status == Order.Status.PENDING
+        return Response(order_of(order), status=200 if order.replayed else 202 if pending else 201)
 
 
 class _OrderLookup:
@@ -153,8 +163,9 @@ class OrderDetailApi(_OrderLookup, MethodPolicyApi):
         summary="Modify an order",
         description="Change an active limit order's price, quantity (not below what has "
         "filled), take-profit or stop-loss; the margin check runs again and a new price that "
-        "crosses the book fills at once. 409 `order_not_active` for a filled, cancelled or "
-        "rejected order; 422 `insufficient_margin`.",
+        "crosses the book is sent to the venue at once (the order comes back `pending` when "
+        "the venue did not confirm in time). 409 `order_not_active` for a filled, cancelled "
+        "or rejected order, or one with a send at the venue; 422 `insufficient_margin`.",
         tags=TAGS,
         parameters=[ORDER_ID_PARAM, ACCOUNT_PARAM],
         request=s.OrderModifyInputSerializer,

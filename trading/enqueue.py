@@ -51,12 +51,13 @@ def market_settle_enqueue(*, instrument_id: int, again: bool = False) -> OutboxI
     )
 
 
-def order_send_enqueue(*, order_id: int) -> OutboxItem:
-    """Send an order the broker submitted (a take-profit or stop-loss child) to its
-    venue. Keyed by order; the venue is idempotent by the order's id, so a second
-    send is harmless (`orders_reconcile` also re-sends one the venue never got)."""
+def order_send_enqueue(*, order_id: int, send: int) -> OutboxItem:
+    """Send an order's `send`-th submission to its venue (a resting limit order the
+    book reached, a take-profit or stop-loss child). Keyed by order and send; the
+    venue is idempotent by the send's id, so a second run is harmless
+    (`orders_reconcile` also re-sends one the venue never got)."""
     return outbox_enqueue(
-        task=ORDER_SEND, kwargs={"order_id": order_id}, key=f"order_send:{order_id}"
+        task=ORDER_SEND, kwargs={"order_id": order_id}, key=f"order_send:{order_id}:{send}"
     )
 
 

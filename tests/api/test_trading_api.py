@@ -47,6 +47,7 @@ from trading.selectors import (
     margin_summary_get,
     net_deposits_get,
 )
+from trading.services.execute import orders_reconcile
 from trading.services.simulation import portfolio_what_if
 
 D = Decimal
@@ -315,6 +316,20 @@ def test_execute_pending_at_the_venue_is_a_202(api, account, market, settings):
     ).json()
     assert order["status"] == "pending" and order["filled_quantity"] == "0.000000"
     assert not Fill.objects.filter(account=account).exists()
+
+
+def test_an_order_or_a_close_pending_at_the_venue_is_a_202(api, account, market, settings):
+    """What crosses goes to the venue in the request; a venue that does not confirm in
+    time leaves the order pending (its worst case reserved) for the reconciler."""
+    execute(api, symbol="TRUMP-WIN", notional_usdc="60")
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+    body = {"symbol": "TRUMP-WIN", "side": "buy", "quantity": "10", "price": "0.70"}
+    order = call(api, "post", "orders", body, expect=202).json()
+    assert (order["status"], order["filled_quantity"]) == ("pending", "0.000000")
+    close = call(api, "post", "positions/TRUMP-WIN/close", {"quantity": "5"}, expect=202).json()
+    assert close["status"] == "pending"
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    assert set(orders_reconcile().filled) == {order["id"], close["id"]}
 
 
 def test_execute_retry_returns_the_original_and_a_different_body_is_409(api, account, market):
@@ -1128,7 +1143,10 @@ def test_every_trading_endpoint_is_documented_with_its_errors():
         "/v1/intelligence/margin/simulate": {"post": {"200", "404", "409", "503"}},
         "/v1/intelligence/leverage": {"get": {"200", "404"}, "post": {"200", "404", "422"}},
         "/v1/intelligence/leverage/levels": {"get": {"200", "404"}},
-        "/v1/intelligence/orders": {"get": {"200", "404"}, "post": {"201", "409", "422", "503"}},
+        "/v1/intelligence/orders": {
+            "get": {"200", "404"},
+            "post": {"201", "202", "409", "422", "503"},
+        },
         "/v1/intelligence/orders/{order_id}": {
             "get": {"200", "404"},
             "patch": {"200", "404", "409", "422"},

@@ -176,6 +176,7 @@ def test_orders_fills_positions_and_leverage_are_pushed_after_commit(
         leverage_set(account=account, symbol="ETH-PERP", leverage=3)
     messages = drain(channel)
     assert [m["type"] for m in messages] == [
+        "order.update",  # submitted: sent to the venue
         "fill.update",
         "position.update",
         "order.update",
@@ -184,7 +185,10 @@ def test_orders_fills_positions_and_leverage_are_pushed_after_commit(
         "leverage.update",
     ]
     assert {m["account"] for m in messages} == {account.pk}
-    fill, position, order, opened, cancelled, leverage = (orjson.loads(m["text"]) for m in messages)
+    submitted, fill, position, order, opened, cancelled, leverage = (
+        orjson.loads(m["text"]) for m in messages
+    )
+    assert (submitted["id"], submitted["status"]) == (filled.public_id, "submitted")
     # Each push is `{"type": <kind>}` and the resource exactly as the REST API shows it.
     assert [fill.pop("type"), position.pop("type"), order.pop("type")] == [
         "fill",
@@ -224,7 +228,7 @@ def test_orders_fills_positions_and_leverage_are_pushed_after_commit(
     trades.close()
     (trade,) = orjson.loads(message["data"])["trades"]
     assert trade["id"] == fill["id"] and trade["key"] == "PUSH-MKT@kalshi"
-    assert (trade["side"], trade["price"], trade["size"]) == ("buy", "0.56", "10")
+    assert (trade["side"], trade["price"], trade["size"]) == ("buy", "0.56000000", "10")
 
 
 def test_a_closed_position_is_pushed_with_quantity_zero(django_capture_on_commit_callbacks):

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.models import OutboxItem
+from accounts.models import Account, OutboxItem
 from accounts.services.reconciliation import ledger_reconcile
 from portal.errors import Conflict, InvalidParams, NotFound
 from tests.conftest import credit_cash
@@ -21,6 +21,7 @@ from trading.services.orders import (
     order_triggers_cancel,
     orders_match,
 )
+from trading.venues.base import VenueOrder, VenueOrderStatus
 from trading.venues.simulated import SimulatedVenue
 
 pytestmark = pytest.mark.django_db
@@ -49,20 +50,29 @@ def trader(markets, quote_store):
     return account
 
 
-def test_gtc_rests_then_fills_as_maker_when_the_book_crosses(trader, markets):
+def test_gtc_rests_then_is_sent_to_the_venue_when_the_book_crosses(trader, markets, match):
+    """The tick only submits the crossing order (its worst case reserved); the outbox
+    task sends it, each send its own order at the venue."""
     order = order_place(
         account=trader, symbol="TRUMP-WIN", side="buy", quantity=D("150"), price=D("0.35")
     )
-    assert orders_match(instrument_ids=[markets.trump.pk]) == 0
+    assert match() == 0
     put_quote(KEY, bid="0.33", ask="0.35", size="100")
     assert orders_match(instrument_ids=[markets.trump.pk]) == 1
     order.refresh_from_db()
-    assert (order.status, order.filled_quantity) == ("partially_filled", D("100"))
-    assert set(Fill.objects.values_list("liquidity", flat=True)) == {"maker"}
-    put_quote(KEY, bid="0.32", ask="0.34", size="100")
-    orders_match(instrument_ids=[markets.trump.pk])
+    assert (order.status, order.venue_sends) == ("submitted", 1)
+    assert order.reserved_cash == D("52.552500")  # 150 at 0.35 and the fee
+    assert order_send(order_id=order.pk).status == "partially_filled"
     order.refresh_from_db()
-    assert (order.status, order.filled_quantity) == ("filled", D("150"))
+    assert (order.filled_quantity, order.reserved_cash) == (D("100"), 0)
+    assert set(Fill.objects.values_list("liquidity", flat=True)) == {"taker"}
+    put_quote(KEY, bid="0.32", ask="0.34", size="100")
+    match()
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.venue_sends) == ("filled", D("150"), 2)
+    listing = markets.trump.listings.get(venue__code="kalshi")
+    second = SimulatedVenue("kalshi").order_status(listing, client_order_id=order.venue_client_id)
+    assert (order.venue_client_id, second.quantity) == (f"{order.public_id}.2", D("50"))
     assert Position.objects.get(account=trader).quantity == D("150")
     assert ledger_reconcile().ok
 
@@ -119,7 +129,7 @@ def test_a_fired_child_holds_its_contracts_until_the_venue_answers(trader, marke
     assert orders_match(instrument_ids=[markets.trump.pk]) == 1  # nothing sent yet
     child = Order.objects.get(parent=parent)
     assert (child.status, child.reserved_quantity) == ("submitted", D("50"))
-    assert OutboxItem.objects.get(key=f"order_send:{child.pk}").task == "trading.order_send"
+    assert OutboxItem.objects.get(key=f"order_send:{child.pk}:1").task == "trading.order_send"
     with pytest.raises(InvalidParams, match="held by orders at a venue"):
         order_execute(account=trader, symbol="TRUMP-WIN", side="sell", notional_usdc=D("5"))
     assert order_send(order_id=child.pk).status == "filled"
@@ -246,3 +256,110 @@ def test_removing_triggers_refuses_what_it_cannot_do(trader, markets):
     with pytest.raises(Conflict, match="nothing filled") as refused:
         order_triggers_cancel(account=trader, order_id=resting.public_id)
     assert refused.value.code == "order_not_active"
+
+
+def test_a_send_the_venue_fills_none_of_rests_again_and_waits_before_the_next(
+    trader, markets, match, monkeypatch
+):
+    """The broker's copy of the book crossed, the venue's did not: the order rests
+    again, its reservation released, and is not sent again for LIMIT_RESEND_AFTER."""
+    order = order_place(
+        account=trader, symbol="TRUMP-WIN", side="buy", quantity=D("50"), price=D("0.35")
+    )
+    put_quote(KEY, bid="0.33", ask="0.35", size="100")
+
+    def nothing_at_the_limit(self, listing, side, **kwargs):
+        return VenueOrder(
+            client_order_id=kwargs["client_order_id"],
+            venue_order_id="sim-none",
+            status=VenueOrderStatus.REJECTED,
+            reason="Nothing in the book at or better than the limit.",
+        )
+
+    monkeypatch.setattr(SimulatedVenue, "market_order_place", nothing_at_the_limit)
+    assert match() == 1
+    order.refresh_from_db()
+    assert (order.status, order.venue_sends, order.reserved_cash, order.reject_code) == (
+        "open",
+        1,
+        0,
+        "",
+    )
+    assert order.venue_resend_after > timezone.now()
+    monkeypatch.undo()
+    assert match() == 0  # not again within LIMIT_RESEND_AFTER
+    Order.objects.filter(pk=order.pk).update(venue_resend_after=timezone.now())
+    assert match() == 1
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.venue_sends) == ("filled", D("50"), 2)
+    assert Account.objects.get(pk=trader.pk).orders_reserved == 0
+    assert ledger_reconcile().ok
+
+
+def test_an_order_pending_at_the_venue_cannot_change_until_it_answers(trader, settings):
+    settings.SIMULATED_VENUE_NO_CONFIRM = "filled"
+    order = order_place(
+        account=trader, symbol="TRUMP-WIN", side="buy", quantity=D("50"), price=D("0.42")
+    )
+    assert order.status == "pending"
+    assert order.reserved_cash == D("21.021000")  # 50 at 0.42 and the fee
+    assert Account.objects.get(pk=trader.pk).orders_reserved == D("21.021000")
+    with pytest.raises(Conflict, match="at the venue") as refused:
+        order_cancel(account=trader, order_id=order.public_id)
+    assert refused.value.code == "order_not_active"
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    assert orders_reconcile().filled == [order.public_id]
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.reserved_cash) == ("filled", D("50"), 0)
+    assert Account.objects.get(pk=trader.pk).orders_reserved == 0
+
+
+@pytest.mark.parametrize(("time_in_force", "outcome"), [("GTC", "filled"), ("IOC", "rejected")])
+def test_a_send_the_venue_never_got(trader, settings, time_in_force, outcome):
+    """A good-till-cancelled order stands until it fills or is cancelled: the reconciler
+    sends it again. An immediate-or-cancel one is written off, its reservation freed."""
+    settings.SIMULATED_VENUE_NO_CONFIRM = "unfilled"
+    order = order_place(
+        account=trader,
+        symbol="TRUMP-WIN",
+        side="buy",
+        quantity=D("50"),
+        price=D("0.42"),
+        time_in_force=time_in_force,
+    )
+    assert order.status == "pending"
+    settings.SIMULATED_VENUE_NO_CONFIRM = ""
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    orders_reconcile()
+    order.refresh_from_db()
+    assert (order.status, order.reserved_cash) == (outcome, 0)
+    if outcome == "rejected":
+        assert order.reject_code == "venue_not_received"
+    assert Account.objects.get(pk=trader.pk).orders_reserved == 0
+    assert ledger_reconcile().ok
+
+
+def test_fill_or_kill_asks_the_venue_for_all_or_nothing(trader, monkeypatch):
+    sent = []
+    real = SimulatedVenue.market_order_place
+
+    def spy(self, listing, side, **kwargs):
+        sent.append(kwargs)
+        return real(self, listing, side, **kwargs)
+
+    monkeypatch.setattr(SimulatedVenue, "market_order_place", spy)
+    order = order_place(
+        account=trader,
+        symbol="TRUMP-WIN",
+        side="buy",
+        quantity=D("150"),
+        price=D("0.43"),
+        time_in_force="FOK",
+    )
+    assert (order.status, order.filled_quantity) == ("filled", D("150"))
+    ((kwargs),) = sent
+    assert (kwargs["quantity"], kwargs["worst_price"], kwargs["fill_or_kill"]) == (
+        D("150"),
+        D("0.43"),
+        True,
+    )

@@ -156,7 +156,7 @@ def test_a_crash_before_the_venue_call_is_finished_by_the_reconciler(elect, monk
     def crash(order):
         raise SystemExit("killed between submit and send")
 
-    monkeypatch.setattr(execute, "_send", crash)
+    monkeypatch.setattr(execute, "order_venue_send", crash)
     with pytest.raises(SystemExit):
         order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("60"))
     order = Order.objects.get(account=account)
@@ -172,13 +172,13 @@ def test_a_crash_before_the_venue_call_is_finished_by_the_reconciler(elect, monk
 
 def test_a_crash_after_the_venue_filled_is_booked_once_by_the_reconciler(elect, monkeypatch):
     account = trader("1000")
-    send = execute._send
+    send = execute.order_venue_send
 
     def fill_then_crash(order):
         send(order)
         raise SystemExit("killed after the venue filled")
 
-    monkeypatch.setattr(execute, "_send", fill_then_crash)
+    monkeypatch.setattr(execute, "order_venue_send", fill_then_crash)
     with pytest.raises(SystemExit):
         order_execute(account=account, symbol="ELECT", side="buy", notional_usdc=D("60"))
     order = Order.objects.get(account=account)

@@ -12,6 +12,7 @@ from tests.trading.quoting import put_quote
 from trading.models import Fill, Order, Position
 from trading.selectors import TradeFilters, fill_list, order_list
 from trading.services.orders import order_cancel, order_modify, order_place
+from trading.venues.simulated import SimulatedVenue
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -63,11 +64,23 @@ def test_gtc_below_the_ask_rests_open(trader):
     assert order.outcome == "yes" and order.limit_price == D("0.30")
 
 
-def test_gtc_crossing_fills_at_book_prices_and_rests_the_rest(trader):
+def test_gtc_crossing_fills_at_the_venue_and_rests_the_rest(trader, markets):
+    """What crosses is sent to the venue as an immediate-or-cancel order at the limit:
+    its fill is the venue's (one fill at its average), the rest rests with the broker."""
     order = place(trader, quantity=D("250"), price=D("0.43"))
     assert order.status == "partially_filled"
     assert order.filled_quantity == D("200")  # 100 @ 0.42 + 100 @ 0.43; 0.44 > limit
-    assert sorted(Fill.objects.values_list("price", flat=True)) == [D("0.42"), D("0.43")]
+    (fill,) = Fill.objects.all()
+    assert (fill.price, fill.liquidity) == (D("0.425"), "taker")
+    placed = SimulatedVenue("kalshi").order_status(
+        markets.trump.listings.get(venue__code="kalshi"), client_order_id=order.public_id
+    )
+    assert (placed.status, placed.quantity, fill.venue_fill_id) == (
+        "filled",
+        D("200"),
+        placed.venue_fill_id,
+    )
+    assert (order.venue_sends, order.reserved_cash) == (1, 0)
     assert Position.objects.get(account=trader).quantity == D("200")
     assert ledger_reconcile().ok
 

@@ -172,6 +172,16 @@ class Order(models.Model):
         related_name="children",
         help_text="The order whose take-profit / stop-loss created this one.",
     )
+    venue_sends = models.PositiveIntegerField(
+        default=0,
+        help_text="How many immediate-or-cancel orders the broker has sent to the venue for "
+        "this one (a limit order is sent each time the book reaches its price).",
+    )
+    venue_resend_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A resting order whose last send filled nothing is not sent again before.",
+    )
     liquidation = models.ForeignKey(
         "trading.Liquidation",
         null=True,
@@ -225,6 +235,19 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.side} {self.instrument_id} {self.status}"
+
+    @property
+    def venue_client_id(self) -> str:
+        """The id of its current send at the venue (the venue's dedupe key): the public
+        id for the first, `<public id>.<n>` for the n-th send of a limit order."""
+        return self.public_id if self.venue_sends <= 1 else f"{self.public_id}.{self.venue_sends}"
+
+    @property
+    def resent_when_unknown(self) -> bool:
+        """A send the venue has no record of is sent again, never written off: the
+        broker's own orders (a take-profit or stop-loss child, a liquidation sale) and
+        a good-till-cancelled limit order (it stands until it fills or is cancelled)."""
+        return self.broker_placed or self.time_in_force == self.TimeInForce.GTC
 
     @property
     def broker_placed(self) -> bool:

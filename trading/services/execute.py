@@ -112,6 +112,9 @@ VENUE_NOT_RECEIVED = "venue_not_received"
 WRITTEN_OFF_RECHECK_FOR = timedelta(hours=24)
 WRITTEN_OFF_RECHECK_EVERY = timedelta(minutes=10)
 WRITTEN_OFF_RECHECK_BATCH = 20
+# A resting limit order whose send the venue filled none of (the broker's copy of
+# the book crossed, the venue's did not) is not sent again for this long.
+LIMIT_RESEND_AFTER = timedelta(seconds=5)
 
 
 def request_fingerprint(body: dict[str, object]) -> str:
@@ -449,6 +452,7 @@ def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> 
             order_type=Order.Type.MARKET,
             time_in_force=Order.TimeInForce.IOC,
             status=Order.Status.SUBMITTED,
+            venue_sends=1,
             notional_usdc=request.notional,
             slippage_bps=request.slippage_bps,
             client_order_id=request.client_order_id,
@@ -465,28 +469,34 @@ def _submit(*, account: Account, request: ExecuteRequest, route: RoutedFill) -> 
     return order, True
 
 
-def _send(order: Order) -> VenueOrder | None:
+def order_venue_send(order: Order) -> VenueOrder | None:
     """Step 3: the venue call, outside any transaction; None when it did not answer.
 
     A notional order (execute's) is limited at its slippage from the
-    reference price; a quantity order (a take-profit or stop-loss child, a
-    liquidation sale) takes what the book has, the rest cancelled.
+    reference price; a quantity order sends what is left of it at its limit
+    (a limit order's send; none for a take-profit or stop-loss child or a
+    liquidation sale, which take what the book has), the rest cancelled by
+    the venue (all or nothing for fill-or-kill).
     """
     listing = listing_get(order.instrument, order.venue.code)
     if order.notional_usdc is not None:
-        size = {"notional": order.notional_usdc}
+        size: dict[str, object] = {"notional": order.notional_usdc}
         worst_price = slippage_limit(
             side=order.side, best=order.reference_price, slippage_bps=order.slippage_bps
         )
     else:
-        size, worst_price = {"quantity": order.quantity}, None
+        size = {
+            "quantity": order.quantity - order.filled_quantity,
+            "fill_or_kill": order.time_in_force == Order.TimeInForce.FOK,
+        }
+        worst_price = order.limit_price
     try:
         with metrics.venue_call_observed(listing.venue.code, "order_place"):
             return venue_adapter(listing.venue.code).market_order_place(
                 listing,
                 order.side,
                 **size,
-                client_order_id=order.public_id,
+                client_order_id=order.venue_client_id,
                 outcome=Outcome(order.outcome) if order.outcome else None,
                 worst_price=worst_price,
             )
@@ -510,7 +520,7 @@ def order_send(*, order_id: int) -> Order:
     order = Order.objects.select_related("instrument", "venue").get(pk=order_id)
     if order.status not in Order.AT_VENUE_STATUSES:
         return order
-    return order_venue_answer_book(order=order, placed=_send(order))
+    return order_venue_answer_book(order=order, placed=order_venue_send(order), waiting=False)
 
 
 @metrics.order_outcome_observed
@@ -562,7 +572,7 @@ def order_execute(
     order, new = _submit(account=account, request=request, route=route)
     if not new:
         return order
-    order = order_venue_answer_book(order=order, placed=_send(order))
+    order = order_venue_answer_book(order=order, placed=order_venue_send(order))
     if (
         order.status == Order.Status.REJECTED
         and order.reject_code == ErrorCode.SLIPPAGE_EXCEEDED.code
@@ -577,7 +587,9 @@ def _reject(order: Order, *, code: str, reason: str) -> None:
     order.reject_reason = reason[:255]
 
 
-def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order:
+def order_venue_answer_book(
+    *, order: Order, placed: VenueOrder | None, waiting: bool = True
+) -> Order:
     """Step 4: book what the venue said about an order sent to it; return the order.
 
     `order` is the caller's copy (read without a lock): its instrument and
@@ -591,7 +603,10 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
     fill path; rejected or cancelled (a price-limit refusal is
     `slippage_exceeded`) → final; no answer → `pending`, the reservation
     kept. The reservation is released whenever the order leaves the venue.
-    The order push goes out after commit.
+    A limit order's send (its remaining quantity at its limit) that filled
+    in part, or not at all, leaves a good-till-cancelled order resting.
+    `waiting`: a request waits on the answer (no email of the fill). The
+    order push goes out after commit.
     """
     fixed = order
     with transaction.atomic():
@@ -637,7 +652,8 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
                 account_deltas={"orders_reserved": release} if release else None,
             )
             order.account = account
-            if order.status == Order.Status.PARTIALLY_FILLED:  # immediate or cancel
+            rests = order.time_in_force == Order.TimeInForce.GTC
+            if order.status == Order.Status.PARTIALLY_FILLED and not rests:
                 order_status_set(
                     order,
                     status=Order.Status.CANCELLED,
@@ -645,9 +661,10 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
                     reason="Immediate or cancel: the venue filled only part of it.",
                 )
             # Emailed when nobody was waiting: the venue confirmed late (the
-            # reconciler), or the broker placed it (a take-profit or stop-loss; a
-            # liquidation's sales are told in the liquidation's own notice).
-            late = late_fill or fixed.status == Order.Status.PENDING or order.broker_placed
+            # reconciler), or no request waits on it (a resting order's send, a
+            # take-profit or stop-loss; a liquidation's sales are told in the
+            # liquidation's own notice).
+            late = late_fill or fixed.status == Order.Status.PENDING or not waiting
             if order.liquidation_id is None:
                 fills_notify(order=order, fills=[fill], email=late)
             order_update_broadcast(order=order)
@@ -655,6 +672,10 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
             return order
         reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
         _settle_if_resolved(order)
+        if order.order_type == Order.Type.LIMIT:
+            _limit_unfilled(order, placed)
+            order_update_broadcast(order=order)
+            return order
         if placed.reject_code == PRICE_LIMIT:
             _reject(order, code=ErrorCode.SLIPPAGE_EXCEEDED.code, reason=placed.reason)
         else:
@@ -675,6 +696,37 @@ def order_venue_answer_book(*, order: Order, placed: VenueOrder | None) -> Order
         )
         order_update_broadcast(order=order)
     return order
+
+
+def _limit_unfilled(order: Order, placed: VenueOrder) -> None:
+    """A limit order's send the venue filled none of: a good-till-cancelled order rests
+    again (not sent again for LIMIT_RESEND_AFTER), an immediate-or-cancel one is
+    cancelled, a fill-or-kill one rejected. Saves it (the caller holds its lock)."""
+    now = timezone.now()
+    order.venue_order_id = placed.venue_order_id
+    order.updated_at = now
+    logger.info("order %s: the venue filled none of it: %s", order.public_id, placed.reason)
+    if order.time_in_force == Order.TimeInForce.GTC:
+        filled = order.filled_quantity > 0
+        order.status = Order.Status.PARTIALLY_FILLED if filled else Order.Status.OPEN
+        order.venue_resend_after = now + LIMIT_RESEND_AFTER
+    elif order.time_in_force == Order.TimeInForce.FOK:
+        _reject(order, code="fok_not_filled", reason=f"Fill or kill: {placed.reason}")
+    else:
+        _reject(order, code="ioc_unfilled", reason=f"Immediate or cancel: {placed.reason}")
+        order.status = Order.Status.CANCELLED
+    order.save(
+        update_fields=[
+            "venue_order_id",
+            "status",
+            "reject_code",
+            "reject_reason",
+            "reserved_cash",
+            "reserved_quantity",
+            "venue_resend_after",
+            "updated_at",
+        ]
+    )
 
 
 def _settle_if_resolved(order: Order) -> None:
@@ -717,7 +769,7 @@ def order_reconcile(*, order_id: int, unknown_after: timedelta = UNKNOWN_AT_VENU
         placed = _venue_record(order)
     except VenueTimeout:
         return order.status
-    if placed is None and order.broker_placed:
+    if placed is None and order.resent_when_unknown:
         return order_send(order_id=order.pk).status  # never written off: (re)sent
     if placed is None:
         if age < unknown_after:
@@ -736,7 +788,7 @@ def _venue_record(order: Order) -> VenueOrder | None:
     with metrics.venue_call_observed(listing.venue.code, "order_status"):
         return venue_adapter(listing.venue.code).order_status(
             listing,
-            client_order_id=order.public_id,
+            client_order_id=order.venue_client_id,
             outcome=Outcome(order.outcome) if order.outcome else None,
         )
 

@@ -243,6 +243,7 @@ def _liquidation_submit(
                 order_type=Order.Type.MARKET,
                 time_in_force=Order.TimeInForce.IOC,
                 status=Order.Status.SUBMITTED,
+                venue_sends=1,
                 quantity=sold,
                 venue=sale.listing.venue,
                 reference_price=sale.estimate.best_price,

@@ -6,9 +6,22 @@ contracts and, for a limit order, a limit price. Time in force:
 
 - GTC: fills what crosses the book now and rests the remainder (status
   `open` / `partially_filled`); `orders_match`, run by the margin engine on
-  every tick, fills it later when the book crosses its limit (maker).
+  every tick, sends it again when the book crosses its limit.
 - IOC: fills what crosses now and cancels the rest (market orders are IOC).
 - FOK: fills the whole quantity now or is rejected with nothing filled.
+
+The broker holds resting orders; every fill comes from the venue. An order
+the broker's copy of its venue's book crosses is sent to the venue as an
+immediate-or-cancel order (fill-or-kill for FOK) for what is left of it at
+its limit, in the three steps of `trading.services.execute`: submitted under
+the account lock with its worst case reserved (`_limit_submit`), the venue
+call outside any lock (in the request for a new or modified order; through
+the outbox task `trading.order_send` for a resting order the tick found
+crossing, so the engine never calls a venue), then the venue's answer booked
+(`order_venue_answer_book`): what the venue did not fill rests again (GTC,
+not sent again for `LIMIT_RESEND_AFTER` when nothing filled), or is
+cancelled (IOC) or rejected (FOK). Each send is its own order at the venue
+(`Order.venue_client_id`). Fills are taker fills.
 
 An order that has filled and carries a take-profit and/or a stop-loss arms
 them: when the mark reaches the take-profit (a long: mark ≥ TP; a short:
@@ -20,13 +33,10 @@ it sells held for it), sent after commit through the outbox
 (`order_send_enqueue`, no venue call in the engine's tick), booked when the
 venue answers; what the venue did not fill is cancelled (IOC).
 
-Limit orders are the broker's own: they rest here and fill against the
-broker's copy of the venue's book; no order for them is placed at the venue.
-
 Every fill goes through `trading.services.fills.order_fill_apply` (the one
-fill path: fees, position, journal, Fill, order totals) at the crossing book
-levels' prices, inside one transaction with the account row locked, then
-the order row. Lock order everywhere: account, then order, then position.
+fill path: fees, position, journal, Fill, order totals) at the venue's
+price, inside one transaction with the account row locked, then the order
+row. Lock order everywhere: account, then order, then position.
 
 Errors: InvalidParams (bad input), NotFound (unknown symbol or order),
 Conflict `market_closed` (halted / resolved market), `duplicate_order`
@@ -36,7 +46,7 @@ AccountNotActive / Forbidden (account checks), MarketDataUnavailable.
 """
 
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
@@ -60,16 +70,17 @@ from trading.selectors import contracts_get
 from trading.services.execute import (
     CLIENT_ORDER_ID_MAX,
     order_replay_get,
+    order_venue_answer_book,
+    order_venue_send,
     request_fingerprint,
     reservation_change,
     sale_check,
     slippage_bps_clean,
 )
 from trading.services.fees import fees_for_fill
-from trading.services.fills import fill_notional, order_fill_apply
+from trading.services.fills import fill_notional
 from trading.services.margin_check import margin_check_action, margin_refusal
 from trading.services.markets import instrument_check_tradable
-from trading.services.notices import fills_notify
 from trading.services.order_status import RESTING, order_status_set
 from trading.services.perps import perp_order_margin
 from trading.services.positions import sale_proceeds
@@ -297,35 +308,7 @@ def _margin_verdict(
 
 
 # ---------------------------------------------------------------------------
-# Fills
-
-
-def _fills_apply(
-    *,
-    order: Order,
-    account: Account,
-    fills: Iterable[tuple[Decimal, Decimal]],
-    liquidity: str,
-) -> None:
-    """Record each (price, quantity) through the one fill path (account locked), and
-    tell the customer of them in one notification (emailed when they did not just
-    place it: a resting order matched, a take-profit or stop-loss fired)."""
-    booked = [
-        order_fill_apply(
-            order=order,
-            account=account,
-            quantity=quantity,
-            price=price,
-            venue=order.venue,
-            liquidity=liquidity,
-        )
-        for price, quantity in fills
-    ]
-    fills_notify(
-        order=order,
-        fills=booked,
-        email=liquidity == Fill.Liquidity.MAKER or order.parent_id is not None,
-    )
+# Sending to the venue
 
 
 def _remaining(order: Order) -> Decimal:
@@ -338,34 +321,84 @@ def _status_after_fills(order: Order) -> str:
     return Order.Status.PARTIALLY_FILLED if order.filled_quantity > 0 else Order.Status.OPEN
 
 
-def _execute_now(
-    *, order: Order, account: Account, book: OrderBook | None, liquidity: str
-) -> Order:
-    """Match a new (or modified) order against `book` under the caller's locks.
+def _limit_submit(
+    *, order: Order, account: Account, levels: tuple[tuple[Decimal, Decimal], ...]
+) -> None:
+    """Make what is left of `order` a send to its venue (`submitted`): its remaining
+    quantity at its limit, reserving its worst case until the venue answers (a buy:
+    the cost at the highest price `levels` reach, fees included; a perp: the margin
+    it would allocate there, and the fee; a binary sell: its contracts). The caller
+    holds the account and order locks and sends it after commit."""
+    remaining = _remaining(order)
+    price = max(price for price, _ in levels)
+    fee = fees_for_fill(
+        venue=order.venue,
+        quantity=remaining,
+        price=price,
+        notional=fill_notional(side=order.side, quantity=remaining, price=price),
+        liquidity=Fill.Liquidity.TAKER,
+    ).total
+    cash, quantity = ZERO, ZERO
+    if order.instrument.is_binary and order.side == Order.Side.SELL:
+        quantity = remaining
+    elif order.instrument.is_binary:
+        cash = fill_notional(side=order.side, quantity=remaining, price=price) + fee
+    else:
+        held = (
+            Position.objects.filter(account=account, instrument=order.instrument, outcome="")
+            .values_list("quantity", flat=True)
+            .first()
+            or ZERO
+        )
+        margin = perp_order_margin(
+            held=held, side=order.side, quantity=remaining, price=price, leverage=order.leverage
+        )
+        cash = (margin or ZERO) + fee
+    reservation_change(account=account, order=order, cash=cash, quantity=quantity)
+    order.status = Order.Status.SUBMITTED
+    order.reject_code = order.reject_reason = ""
+    order.venue_sends += 1
+    order.venue_resend_after = None
+    order.reference_price = order.reference_price or levels[0][0]
+    order.updated_at = timezone.now()
+    order.save()
 
-    GTC rests what does not cross, IOC cancels it, FOK fills all or nothing.
+
+def _open(*, order: Order, account: Account, book: OrderBook | None) -> bool:
+    """Decide a new (or modified) order against the broker's copy of its venue's book,
+    under the caller's locks; save it; True when it is to be sent now.
+
+    What crosses is sent to the venue (`_limit_submit`); with nothing crossing, GTC
+    rests, IOC is cancelled; FOK is rejected unless the book holds all of it.
     """
     remaining = _remaining(order)
-    fills = crossing_levels(book, side=order.side, limit=order.limit_price, quantity=remaining)
-    available = sum((quantity for _, quantity in fills), ZERO)
+    levels = crossing_levels(book, side=order.side, limit=order.limit_price, quantity=remaining)
+    available = sum((quantity for _, quantity in levels), ZERO)
     if order.time_in_force == Order.TimeInForce.FOK and available < remaining:
-        order_status_set(
-            order,
-            status=Order.Status.REJECTED,
-            code="fok_not_filled",
-            reason=(
-                f"Fill or kill: only {fmt.quantity(available, 6)} of "
-                f"{fmt.quantity(remaining, 6)} could fill now."
-            ),
+        order.status, order.reject_code = Order.Status.REJECTED, "fok_not_filled"
+        order.reject_reason = (
+            f"Fill or kill: only {fmt.quantity(available, 6)} of "
+            f"{fmt.quantity(remaining, 6)} could fill now."
         )
+    elif levels:
+        _limit_submit(order=order, account=account, levels=levels)
+        return True
+    elif order.time_in_force != Order.TimeInForce.GTC:
+        order.status, order.reject_code = Order.Status.CANCELLED, "ioc_unfilled"
+        order.reject_reason = "Immediate or cancel: nothing crossed the book."
+    else:
+        order.status = _status_after_fills(order)
+    order.updated_at = timezone.now()
+    order.save()
+    return False
+
+
+def _sent(order: Order, *, send: bool) -> Order:
+    """After the caller's commit: a submitted send goes to the venue and its answer is
+    booked (`order_venue_answer_book`); the order as it then stands."""
+    if not send:
         return order
-    _fills_apply(order=order, account=account, fills=fills, liquidity=liquidity)
-    if _remaining(order) > 0 and order.time_in_force != Order.TimeInForce.GTC:
-        reason = "Immediate or cancel: the rest did not cross the book."
-        order_status_set(order, status=Order.Status.CANCELLED, code="ioc_unfilled", reason=reason)
-    elif order.status != _status_after_fills(order):
-        order_status_set(order, status=_status_after_fills(order))
-    return order
+    return order_venue_answer_book(order=order, placed=order_venue_send(order))
 
 
 # ---------------------------------------------------------------------------
@@ -397,9 +430,11 @@ def order_place(
     `replayed`; another request is Conflict `duplicate_order`; a caller such
     as `position_close` may identify its request by `request_fingerprint`),
     the pre-trade margin check at the limit price (buys; sells must hold the
-    contracts), then the order is created and filled per its time in force
-    (see the module docstring). Returns the order as it stands after
-    matching (FOK not filled: status `rejected`). Raises Conflict
+    contracts), then the order is created and, what crosses, submitted;
+    after commit that part is sent to the venue and its answer booked (see
+    the module docstring). Returns the order as it stands then (FOK not
+    filled: status `rejected`; the venue did not answer in time: `pending`,
+    settled by `orders_reconcile`). Raises Conflict
     `market_closed` for a halted or resolved market. `ops_close` is
     `position_close`'s, for a force-close ops decided (see
     `account_check_can_order`).
@@ -436,7 +471,7 @@ def order_place(
         lev = _order_leverage(account=locked, request=request)
         check_price, _ = _order_check(account=locked, request=request, book=book, leverage=lev)
         now = timezone.now()
-        order = Order.objects.create(
+        order = Order(
             account=locked,
             instrument=contract.instrument,
             outcome=contract.outcome,
@@ -456,9 +491,9 @@ def order_place(
             created_at=now,
             updated_at=now,
         )
-        _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+        send = _open(order=order, account=locked, book=book)
         order_update_broadcast(order=order)
-    return order
+    return _sent(order, send=send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,7 +623,7 @@ class OrderPlacePreview:
     """What `order_place` would do now, without placing anything.
 
     `fills`: the (price, quantity) levels it would take at once, as a taker,
-    best first (`crossing_levels`, the walk `_execute_now` books); `fees`:
+    best first (`crossing_levels`, what `_open` sends to the venue); `fees`:
     each of those fills' fees as `order_fill_apply` charges them; `resting`:
     what a GTC order leaves on the book, `cancelled`: what IOC cancels;
     `fok_rejected`: FOK cannot fill it all now. `projection` / `refusal`:
@@ -629,7 +664,7 @@ def order_place_preview(*, account: Account, **fields: object) -> OrderPlacePrev
     venue and its book (`_venue_pick`), the account checks, the leverage, the
     pre-trade check at the price `order_place` checks (`_order_check`, judged
     by `_margin_verdict`: the verdict `margin_check_action` raises) and the
-    fills `_execute_now` would book now with their fees. A refusal before the
+    fills `_open` would send for now with their fees. A refusal before the
     pre-trade check (market closed, no live book for IOC / FOK, the account,
     a sale beyond the position) is raised as the order would raise it.
     """
@@ -822,9 +857,9 @@ def order_modify(
         order.save(
             update_fields=["limit_price", "quantity", "take_profit", "stop_loss", "updated_at"]
         )
-        _execute_now(order=order, account=locked, book=book, liquidity=Fill.Liquidity.TAKER)
+        send = _open(order=order, account=locked, book=book)
         order_update_broadcast(order=order)
-    return order
+    return _sent(order, send=send)
 
 
 def order_cancel(
@@ -917,12 +952,16 @@ def _trigger_fired(order: Order, mark: Decimal) -> str | None:
 
 
 def _match_resting(*, order_id: int, book: OrderBook) -> bool:
-    """Fill one resting order against `book` as a maker; True if anything filled.
+    """Send one resting order that `book` (the broker's copy) now crosses to its venue;
+    True if it was sent.
 
     Locks the account, then the order, and re-checks under the locks: still
-    resting, market open, still crossing, and (buys) the pre-trade check for
-    what would fill. An order that can no longer fill (the margin check or
-    the position refuses it) is cancelled with the reason.
+    resting, market open, still crossing, and the pre-trade check for what
+    would fill (a buy's margin, a sale's position and size). An order that
+    can no longer fill is cancelled with the reason. Otherwise it becomes a
+    send (`_limit_submit`: submitted, its worst case reserved) that the
+    outbox task `trading.order_send` places after commit: the engine's tick
+    never calls a venue.
     """
     with transaction.atomic():
         account_id = Order.objects.values_list("account_id", flat=True).get(pk=order_id)
@@ -934,33 +973,33 @@ def _match_resting(*, order_id: int, book: OrderBook) -> bool:
         )
         if order.status not in RESTING or order.instrument.status != Instrument.Status.OPEN:
             return False
-        fills = crossing_levels(
+        levels = crossing_levels(
             book, side=order.side, limit=order.limit_price, quantity=_remaining(order)
         )
-        if not fills:
+        if not levels:
             return False
-        quantity = sum((q for _, q in fills), ZERO)
+        quantity = sum((q for _, q in levels), ZERO)
+        contract = Contract(order.instrument, order.outcome)
         try:
-            with transaction.atomic():
-                _margin_check(
-                    account=account,
-                    contract=Contract(order.instrument, order.outcome),
-                    side=order.side,
-                    quantity=quantity,
-                    price=fills[-1][0],
-                    leverage=order.leverage,
-                )
-                _fills_apply(
-                    order=order, account=account, fills=fills, liquidity=Fill.Liquidity.MAKER
-                )
-        except DomainError as exc:  # margin, position: cancel; the customer re-places
-            order.refresh_from_db()
+            if order.instrument.is_binary and order.side == Order.Side.SELL:
+                sale_proceeds(quantity=quantity, price=levels[-1][0], symbol=contract.symbol)
+            _margin_check(
+                account=account,
+                contract=contract,
+                side=order.side,
+                quantity=quantity,
+                price=levels[-1][0],
+                leverage=order.leverage,
+            )
+        except DomainError as exc:  # margin, position, size: cancel; the customer re-places
             order_status_set(
                 order, status=Order.Status.CANCELLED, code=exc.code, reason=exc.message
             )
             order_update_broadcast(order=order)
             logger.info("Resting order %s cancelled: %s", order.public_id, exc.message)
             return False
+        _limit_submit(order=order, account=account, levels=levels)
+        order_send_enqueue(order_id=order.pk, send=order.venue_sends)
         order_update_broadcast(order=order)
     return True
 
@@ -985,6 +1024,7 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
             parent.children.exists()
             or parent.filled_quantity <= 0
             or getattr(parent, trigger) is None  # removed since the tick read it
+            or parent.status in Order.AT_VENUE_STATUSES  # a send of it is out: next tick
         ):
             return None
         if parent.status in RESTING:
@@ -1037,8 +1077,9 @@ def _trigger_fire(*, order_id: int, trigger: str, book: OrderBook) -> Order | No
             return child
         if instrument.is_binary:  # what it sells is held for it until the venue answers
             reservation_change(account=account, order=child, cash=ZERO, quantity=quantity)
+        child.venue_sends = 1
         child.save()
-        order_send_enqueue(order_id=child.pk)
+        order_send_enqueue(order_id=child.pk, send=1)
         order_update_broadcast(order=child)
     return child
 
@@ -1065,10 +1106,12 @@ def orders_match(*, instrument_ids: Collection[int]) -> int:
     armed = Q(filled_quantity__gt=0, parent__isnull=True) & (
         Q(take_profit__isnull=False) | Q(stop_loss__isnull=False)
     )
+    # A resting order whose last send filled nothing waits LIMIT_RESEND_AFTER.
+    sendable = Q(venue_resend_after__isnull=True) | Q(venue_resend_after__lte=timezone.now())
     candidates = list(
         Order.objects.filter(instrument_id__in=instrument_ids, instrument__status="open")
         .filter(
-            Q(status__in=RESTING, order_type=Order.Type.LIMIT)
+            (Q(status__in=RESTING, order_type=Order.Type.LIMIT) & sendable)
             | (armed & ~Exists(Order.objects.filter(parent=OuterRef("pk"))))
         )
         .select_related("instrument", "venue")

@@ -258,17 +258,20 @@ class VenueAdapter(ABC):
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
+        fill_or_kill: bool = False,
     ) -> VenueOrder:
-        """Send a market order; return the venue's confirmation.
+        """Send an order that fills at once or not at all; return the venue's confirmation.
 
         Its size is exactly one of `notional` (USDC to spend, or to raise by
-        selling: execute's orders) or `quantity` (contracts or base units:
-        the closing orders a take-profit or stop-loss fires, which take
-        what the book has, the rest cancelled). `client_order_id` (our
-        order's public id) makes it idempotent: placing the same id twice
-        returns the first order. With `worst_price` the order is
-        marketable-limit: the venue rejects it (reject_code PRICE_LIMIT)
-        rather than fill at a worse average. Raises InvalidParams for a
+        selling: execute's market orders; with `worst_price` the venue
+        rejects it, reject_code PRICE_LIMIT, rather than fill at a worse
+        average) or `quantity` (contracts or base units: a limit order's
+        send at its limit `worst_price`, a take-profit / stop-loss child, a
+        liquidation sale; it takes the levels at or better than
+        `worst_price`, any without one, and the venue cancels the rest,
+        unless `fill_or_kill` asks for all or nothing). `client_order_id`
+        (our order's id for this send) makes it idempotent: placing the same
+        id twice returns the first order. Raises InvalidParams for a
         missing or doubled size, VenueTimeout when the venue does not
         confirm in time (the order may have filled).
         """

@@ -1262,9 +1262,10 @@ class KalshiVenue(VenueAdapter):
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
+        fill_or_kill: bool = False,
     ) -> VenueOrder:
-        """Send an immediate-or-cancel order for `notional` dollars, or for `quantity`
-        contracts; return Kalshi's record.
+        """Send an immediate-or-cancel order (fill-or-kill with `fill_or_kill`) for
+        `notional` dollars, or for `quantity` contracts; return Kalshi's record.
 
         Kalshi takes no market orders: this is Create Order V2's IOC limit on
         the YES book at the protective price. Buying YES or selling NO is a
@@ -1320,6 +1321,7 @@ class KalshiVenue(VenueAdapter):
                 price=yes_limit,
                 client_order_id=client_order_id,
                 subaccount=settings.KALSHI_BROKER_SUBACCOUNT,
+                time_in_force="fill_or_kill" if fill_or_kill else "immediate_or_cancel",
             )
         except KalshiConflict:
             order = self.client.order_get_by_client_id(client_order_id, ticker=ticker)

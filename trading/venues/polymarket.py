@@ -1556,20 +1556,24 @@ class PolymarketVenue(VenueAdapter):
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
+        fill_or_kill: bool = True,
     ) -> VenueOrder:
-        """Send a fill-or-kill market order for `notional` USDC, or a sell of `quantity`
-        shares; return the CLOB's answer.
+        """Send a fill-or-kill market order for `notional` USDC or `quantity` shares;
+        return the CLOB's answer.
 
-        The outcome's own token is traded on its own book (NO is the
-        market's second token). The book is walked first: an order the book
-        cannot fill, or only at an average worse than `worst_price`, is
+        Always fill-or-kill (`fill_or_kill` is accepted for the interface). The
+        outcome's own token is traded on its own book (NO is the market's
+        second token). The book is walked first: an order the book cannot
+        fill (a `quantity` order: at levels at or better than `worst_price`),
+        or a `notional` order only at an average worse than `worst_price`, is
         REJECTED without being sent (PRICE_LIMIT for the latter). Otherwise
-        the official client signs a FOK order (buy: `notional` to spend,
-        rounded down to the cent; sell: `quantity`, or the shares the walk
-        says raise `notional`, rounded down to the cent) limited at the
-        walk's deepest level, so it never fills worse than estimated. The
-        CLOB's market buys are sized in USDC: a buy by `quantity` is
-        InvalidParams. Idempotent by `client_order_id`: the signed order is
+        the official client signs a FOK order limited at the walk's deepest
+        level, so it never fills worse than estimated: a buy spends
+        `notional`, or what the walk says `quantity` costs, rounded down to
+        the cent (the CLOB's market buys are sized in USDC, so a buy by
+        quantity may get a hair less); a sell gives `quantity`, or the
+        shares the walk says raise `notional`, rounded down to the cent.
+        Idempotent by `client_order_id`: the signed order is
         recorded in Redis before it is sent; a repeat returns the recorded
         answer, or asks the CLOB for the order and re-sends the same signed
         order (same hash: it cannot fill twice) only if the CLOB never got
@@ -1582,8 +1586,6 @@ class PolymarketVenue(VenueAdapter):
         except ValueError as exc:
             raise InvalidParams(f"Side must be 'buy' or 'sell', not {side!r}.") from exc
         order_size_check(notional, quantity)
-        if quantity is not None and side == Side.BUY:
-            raise InvalidParams("Polymarket's market buys are sized in USDC, not in shares.")
         outcome = outcome or Outcome.YES
         yes_token = self.venue_symbol(listing)
         key = polymarket_order_key(self.code, client_order_id)
@@ -1672,11 +1674,17 @@ class PolymarketVenue(VenueAdapter):
 
         if (notional or quantity or ZERO) <= ZERO:
             return rejected("The order is below the smallest size the CLOB takes.")
-        estimate = book_walk(self.client.book(token), side, notional=notional, quantity=quantity)
+        limit = worst_price if quantity is not None else None
+        estimate = book_walk(
+            self.client.book(token), side, notional=notional, quantity=quantity, limit=limit
+        )
         if not estimate.complete or estimate.worst_price is None:
-            return rejected("Not enough liquidity in the book.")
+            return rejected(
+                "Not enough liquidity in the book"
+                + (" at or better than the limit." if limit is not None else ".")
+            )
         average = estimate.average_price
-        if worst_price is not None and average is not None:
+        if notional is not None and worst_price is not None and average is not None:
             beyond = average > worst_price if side == Side.BUY else average < worst_price
             if beyond:
                 return rejected(
@@ -1684,7 +1692,10 @@ class PolymarketVenue(VenueAdapter):
                     f"price {worst_price}.",
                     PRICE_LIMIT,
                 )
-        amount = notional if side == Side.BUY else estimate.quantity.quantize(CENT, ROUND_DOWN)
+        if side == Side.SELL:
+            amount = estimate.quantity.quantize(CENT, ROUND_DOWN)
+        else:
+            amount = notional or estimate.notional.quantize(CENT, ROUND_DOWN)
         if amount <= ZERO:
             return rejected("The order is below the smallest size the CLOB takes.")
         signed = self.signer.sign_market_order(

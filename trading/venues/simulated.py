@@ -36,6 +36,7 @@ from trading.venues.base import (
     VenueOrder,
     VenueOrderStatus,
     VenueTimeout,
+    book_walk,
     order_size_check,
 )
 
@@ -87,14 +88,17 @@ class SimulatedVenue(VenueAdapter):
         client_order_id: str,
         outcome: Outcome | None = None,
         worst_price: Decimal | None = None,
+        fill_or_kill: bool = False,
     ) -> VenueOrder:
-        """Fill a market order at once against the current book (see the module docstring).
+        """Fill an order at once against the current book (see the module docstring).
 
         A notional order is fill-or-kill: a book that cannot fill the whole
-        notional rejects it. A quantity order is immediate-or-cancel: it
-        takes what the book has (the venue's record says how much). Either
-        is rejected when its average would be worse than `worst_price`, or
-        when nothing fills. Idempotent by `client_order_id`.
+        notional rejects it, and so does an average worse than `worst_price`
+        (PRICE_LIMIT). A quantity order is immediate-or-cancel (fill-or-kill
+        with `fill_or_kill`) at `worst_price`: it takes the levels at or
+        better than that price, up to its quantity (the venue's record says
+        how much). Nothing filled is REJECTED. Idempotent by
+        `client_order_id`.
         """
         order_size_check(notional, quantity)
         latency = getattr(settings, "SIMULATED_VENUE_LATENCY_MS", 0)
@@ -105,24 +109,33 @@ class SimulatedVenue(VenueAdapter):
             raise VenueTimeout(f"{self.code} did not confirm order {client_order_id}.")
         existing = self.order_status(listing, client_order_id=client_order_id)
         if existing is None:
-            estimate = self.fill_market(
-                listing, side, notional=notional, quantity=quantity, outcome=outcome
-            )
+            book = self.order_book(listing, outcome=outcome)
             venue_order_id = f"sim-{client_order_id}"
-            fills = estimate.complete or (quantity is not None and estimate.quantity > 0)
-            beyond_limit = (
-                fills
-                and worst_price is not None
-                and (
-                    estimate.average_price > worst_price
-                    if Side(side) == Side.BUY
-                    else estimate.average_price < worst_price
+            common = {"client_order_id": client_order_id, "venue_order_id": venue_order_id}
+            if quantity is None:
+                estimate = book_walk(book, side, notional=notional)
+                fills, unfilled = estimate.complete, "Not enough liquidity in the book."
+                beyond_limit = (
+                    fills
+                    and worst_price is not None
+                    and (
+                        estimate.average_price > worst_price
+                        if Side(side) == Side.BUY
+                        else estimate.average_price < worst_price
+                    )
                 )
-            )
+            else:
+                estimate = book_walk(book, side, quantity=quantity, limit=worst_price)
+                fills = estimate.complete if fill_or_kill else estimate.quantity > 0
+                unfilled = (
+                    "Fill or kill: the book cannot fill all of it now."
+                    if fill_or_kill and estimate.quantity > 0
+                    else "Nothing in the book at or better than the limit."
+                )
+                beyond_limit = False
             if beyond_limit:
                 order = VenueOrder(
-                    client_order_id=client_order_id,
-                    venue_order_id=venue_order_id,
+                    **common,
                     status=VenueOrderStatus.REJECTED,
                     reason=f"The fill would average {estimate.average_price}, beyond the "
                     f"order's worst acceptable price {worst_price}.",
@@ -130,20 +143,14 @@ class SimulatedVenue(VenueAdapter):
                 )
             elif fills:
                 order = VenueOrder(
-                    client_order_id=client_order_id,
-                    venue_order_id=venue_order_id,
+                    **common,
                     status=VenueOrderStatus.FILLED,
                     quantity=estimate.quantity,
                     average_price=estimate.average_price,
                     venue_fill_id=f"{venue_order_id}-1",
                 )
             else:
-                order = VenueOrder(
-                    client_order_id=client_order_id,
-                    venue_order_id=venue_order_id,
-                    status=VenueOrderStatus.REJECTED,
-                    reason="Not enough liquidity in the book.",
-                )
+                order = VenueOrder(**common, status=VenueOrderStatus.REJECTED, reason=unfilled)
             key = simulated_order_key(self.code, client_order_id)
             if not redis_client().set(key, _dumps(order), nx=True, ex=ORDER_TTL_SECONDS):
                 order = self.order_status(listing, client_order_id=client_order_id)

@@ -83,7 +83,9 @@ class Orders(_Group):
         account_id: str | None = None,
     ) -> m.Order:
         """Place an order (limit by default). A client_order_id is generated when none is
-        given; a retry reuses it, so the API places the order once."""
+        given; a retry reuses it, so the API places the order once. What crosses is sent
+        to the venue at once: the order comes back `pending` (HTTP 202) when the venue has
+        not confirmed yet; `get()` it later."""
         body = {
             "symbol": symbol,
             "side": side,

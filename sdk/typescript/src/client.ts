@@ -214,7 +214,9 @@ export interface LeverageResource {
 }
 
 export interface OrdersResource {
-  /** POST orders. A client_order_id is generated when none is given; retries reuse it. */
+  /** POST orders. A client_order_id is generated when none is given; retries reuse it.
+   * What crosses is sent to the venue at once: `status` "pending" (HTTP 202) until the
+   * venue confirms; `get()` it later. */
   create(input: OrderPlaceInputRequest, options?: RequestOptions): Promise<Order>;
   /** GET orders: a page (await) or every order (for await). */
   list(query?: OrdersListQuery, options?: RequestOptions): PagedList<OrderPage, Order>;

@@ -1912,7 +1912,7 @@ export const OPERATIONS = {
   /** DELETE /v1/intelligence/orders/by-client-id/{client_order_id}: Cancel an order by client order id */
   orders_cancel_by_client_id: {"method": "DELETE", "path": "/v1/intelligence/orders/by-client-id/{client_order_id}", "pathParams": ["client_order_id"], "query": {}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
   /** POST /v1/intelligence/orders: Place an order */
-  orders_create: {"method": "POST", "path": "/v1/intelligence/orders", "pathParams": [], "query": {}, "accountQuery": true, "body": "OrderPlaceInputRequest", "accountInBody": true, "responses": {"200": "Order", "201": "Order"}, "modelErrors": {}, "items": null},
+  orders_create: {"method": "POST", "path": "/v1/intelligence/orders", "pathParams": [], "query": {}, "accountQuery": true, "body": "OrderPlaceInputRequest", "accountInBody": true, "responses": {"200": "Order", "201": "Order", "202": "Order"}, "modelErrors": {}, "items": null},
   /** GET /v1/intelligence/orders/{order_id}: Get an order */
   orders_get: {"method": "GET", "path": "/v1/intelligence/orders/{order_id}", "pathParams": ["order_id"], "query": {}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
   /** GET /v1/intelligence/orders/by-client-id/{client_order_id}: Get an order by client order id */
@@ -1928,7 +1928,7 @@ export const OPERATIONS = {
   /** DELETE /v1/intelligence/orders/by-client-id/{client_order_id}/triggers: Remove an order's take-profit / stop-loss by client order id */
   orders_triggers_cancel_by_client_id: {"method": "DELETE", "path": "/v1/intelligence/orders/by-client-id/{client_order_id}/triggers", "pathParams": ["client_order_id"], "query": {"which": "which"}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "Order"}, "modelErrors": {}, "items": null},
   /** POST /v1/intelligence/positions/{symbol}/close: Close a position */
-  position_close: {"method": "POST", "path": "/v1/intelligence/positions/{symbol}/close", "pathParams": ["symbol"], "query": {}, "accountQuery": true, "body": "PositionCloseInputRequest", "accountInBody": true, "responses": {"200": "Order", "201": "Order"}, "modelErrors": {}, "items": null},
+  position_close: {"method": "POST", "path": "/v1/intelligence/positions/{symbol}/close", "pathParams": ["symbol"], "query": {}, "accountQuery": true, "body": "PositionCloseInputRequest", "accountInBody": true, "responses": {"200": "Order", "201": "Order", "202": "Order"}, "modelErrors": {}, "items": null},
   /** GET /v1/intelligence/positions: Open positions */
   positions_list: {"method": "GET", "path": "/v1/intelligence/positions", "pathParams": [], "query": {}, "accountQuery": true, "body": null, "accountInBody": false, "responses": {"200": "PositionList"}, "modelErrors": {}, "items": null},
   /** POST /v1/intelligence/reports: Request a report (performance, positions or transactions) for a date range */

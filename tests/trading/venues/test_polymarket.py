@@ -792,8 +792,8 @@ def test_no_trades_the_no_token_and_sells_raise_the_notional(fake, trading):
 
 def test_a_sale_by_quantity_sells_those_shares_fill_or_kill(fake, trading):
     """A take-profit or stop-loss child sells shares: the signed order's amount is the
-    quantity (cut to the cent); a book that cannot take it all refuses it unsent, and
-    the CLOB's market buys are sized in USDC only."""
+    quantity (cut to the cent); a book that cannot take it all refuses it unsent. A buy
+    by quantity at a limit spends what the walk says it costs, cut to the cent."""
     venue, listing, *_ = trading
     sold = venue.market_order_place(
         listing, "sell", quantity=D("40.257"), client_order_id=order_id()
@@ -812,8 +812,18 @@ def test_a_sale_by_quantity_sells_those_shares_fill_or_kill(fake, trading):
     assert too_many.status == VenueOrderStatus.REJECTED
     assert too_many.reason == "Not enough liquidity in the book."
     assert len(fake.orders) == 1
-    with pytest.raises(InvalidParams, match="sized in USDC"):
-        venue.market_order_place(listing, "buy", quantity=D("5"), client_order_id=order_id())
+    beyond = venue.market_order_place(
+        listing, "buy", quantity=D("5"), client_order_id=order_id(), worst_price=D("0.62")
+    )
+    assert beyond.status == VenueOrderStatus.REJECTED  # the best ask is 0.63
+    assert beyond.reason == "Not enough liquidity in the book at or better than the limit."
+    bought = venue.market_order_place(
+        listing, "buy", quantity=D("5"), client_order_id=order_id(), worst_price=D("0.63")
+    )
+    assert bought.status == VenueOrderStatus.FILLED
+    assert bought.quantity == D("5") and bought.average_price == D("0.63000000")
+    signed = list(fake.orders.values())[-1]["_signed_order"]
+    assert (signed["side"], signed["makerAmount"]) == ("BUY", "3150000")  # 5 × 0.63 USDC
 
 
 def test_the_broker_venue_is_configured_from_settings(fake, settings):
