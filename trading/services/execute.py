@@ -672,17 +672,15 @@ def order_venue_answer_book(
             return order
         reservation_change(account=account, order=order, cash=ZERO, quantity=ZERO)
         _settle_if_resolved(order)
+        order.updated_at = timezone.now()
         if order.order_type == Order.Type.LIMIT:
             _limit_unfilled(order, placed)
-            order_update_broadcast(order=order)
-            return order
-        if placed.reject_code == PRICE_LIMIT:
+        elif placed.reject_code == PRICE_LIMIT:
             _reject(order, code=ErrorCode.SLIPPAGE_EXCEEDED.code, reason=placed.reason)
         else:
             _reject(order, code=f"venue_{placed.status}", reason=placed.reason)
             if placed.status == VenueOrderStatus.CANCELLED:
                 order.status = Order.Status.CANCELLED
-        order.updated_at = timezone.now()
         order.save(
             update_fields=[
                 "venue_order_id",
@@ -691,6 +689,7 @@ def order_venue_answer_book(
                 "reject_reason",
                 "reserved_cash",
                 "reserved_quantity",
+                "venue_resend_after",
                 "updated_at",
             ]
         )
@@ -701,32 +700,17 @@ def order_venue_answer_book(
 def _limit_unfilled(order: Order, placed: VenueOrder) -> None:
     """A limit order's send the venue filled none of: a good-till-cancelled order rests
     again (not sent again for LIMIT_RESEND_AFTER), an immediate-or-cancel one is
-    cancelled, a fill-or-kill one rejected. Saves it (the caller holds its lock)."""
-    now = timezone.now()
-    order.venue_order_id = placed.venue_order_id
-    order.updated_at = now
+    cancelled, a fill-or-kill one rejected. The caller saves it."""
     logger.info("order %s: the venue filled none of it: %s", order.public_id, placed.reason)
     if order.time_in_force == Order.TimeInForce.GTC:
         filled = order.filled_quantity > 0
         order.status = Order.Status.PARTIALLY_FILLED if filled else Order.Status.OPEN
-        order.venue_resend_after = now + LIMIT_RESEND_AFTER
+        order.venue_resend_after = order.updated_at + LIMIT_RESEND_AFTER
     elif order.time_in_force == Order.TimeInForce.FOK:
         _reject(order, code="fok_not_filled", reason=f"Fill or kill: {placed.reason}")
     else:
         _reject(order, code="ioc_unfilled", reason=f"Immediate or cancel: {placed.reason}")
         order.status = Order.Status.CANCELLED
-    order.save(
-        update_fields=[
-            "venue_order_id",
-            "status",
-            "reject_code",
-            "reject_reason",
-            "reserved_cash",
-            "reserved_quantity",
-            "venue_resend_after",
-            "updated_at",
-        ]
-    )
 
 
 def _settle_if_resolved(order: Order) -> None:
