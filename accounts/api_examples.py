@@ -120,6 +120,7 @@ WITHDRAWAL = {
     "destination": "Chase business checking ****4821",
     "status": "pending",
     "rejection_reason": "",
+    "failure_reason": "",
     "created_at": "2026-04-18T09:30:27.263663Z",
     "reviewed_at": None,
 }
@@ -130,6 +131,7 @@ APPROVED_WITHDRAWAL = {
     "destination": "Chase business checking ****4821",
     "status": "approved",
     "rejection_reason": "",
+    "failure_reason": "",
     "created_at": "2026-04-03T13:02:51.880214Z",
     "reviewed_at": "2026-04-03T15:47:09.412876Z",
 }

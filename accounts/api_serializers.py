@@ -161,9 +161,11 @@ class WithdrawalOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=WithdrawalRequest.Status.values,
         help_text="pending until ops review it: approved (paid out) or rejected; "
-        "cancelled by the customer.",
+        "cancelled by the customer; failed when the payment provider refused the approved "
+        "payout (the amount is back in cash; `failure_reason` says why).",
     )
     rejection_reason = serializers.CharField()
+    failure_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
 

@@ -70,6 +70,7 @@ class WithdrawalRequest(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Payout failed (returned to cash)"
 
     public_id = models.CharField(max_length=40, unique=True, default=new_withdrawal_id)
     account = models.ForeignKey(
@@ -89,6 +90,17 @@ class WithdrawalRequest(models.Model):
     journal = models.OneToOneField(
         "accounts.Journal", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    failure_reason = models.CharField(
+        max_length=255, blank=True, help_text="Why the provider refused the payout."
+    )
+    reversal_journal = models.OneToOneField(
+        "accounts.Journal",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The journal that returned a failed payout's amount to cash.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -100,6 +112,11 @@ class WithdrawalRequest(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status="approved") | models.Q(journal__isnull=False),
                 name="withdrawal_approved_has_journal",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="failed")
+                | models.Q(journal__isnull=False, reversal_journal__isnull=False),
+                name="withdrawal_failed_is_reversed",
             ),
         ]
 

@@ -118,6 +118,16 @@ def payment_event_parse(body: bytes) -> PaymentEvent:
     )
 
 
+class PayoutRefused(Exception):
+    """The provider refused a payout for good (a closed or invalid destination, a
+    compliance block): nothing was sent, and sending it again will not change that.
+    Any other error is transient: the payout is sent again later."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class PaymentProvider(ABC):
     """A card / bank-transfer processor.
 
@@ -146,7 +156,8 @@ class PaymentProvider(ABC):
         """Send an approved withdrawal's money out; return the payout reference.
 
         Must be idempotent on `withdrawal.public_id`: a retried call returns
-        the same payout, never a second one.
+        the same payout, never a second one. Raises PayoutRefused when the
+        provider refuses it for good.
         """
 
     def webhook_event_parse(self, *, body: bytes, signature_header: str) -> PaymentEvent:

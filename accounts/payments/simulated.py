@@ -25,7 +25,12 @@ from django.urls import reverse
 
 from accounts.enqueue import simulated_payment_deliver_enqueue
 from accounts.models import Deposit, WithdrawalRequest
-from accounts.payments.base import SETTLEMENT_CURRENCY, PaymentEventType, PaymentProvider
+from accounts.payments.base import (
+    SETTLEMENT_CURRENCY,
+    PaymentEventType,
+    PaymentProvider,
+    PayoutRefused,
+)
 from accounts.payments.signing import SIGNATURE_HEADER, webhook_sign
 from portal.money import quantize_money
 
@@ -65,7 +70,11 @@ class SimulatedPaymentProvider(PaymentProvider):
         return reference
 
     def payout_create(self, *, withdrawal: WithdrawalRequest) -> str:
-        """Accept the payout; the reference is derived from the withdrawal (idempotent)."""
+        """Accept the payout; the reference is derived from the withdrawal (idempotent).
+        A destination listed in settings.SIMULATED_PAYOUT_REFUSED_DESTINATIONS is refused
+        for good (PayoutRefused), as a closed bank account would be."""
+        if withdrawal.destination in settings.SIMULATED_PAYOUT_REFUSED_DESTINATIONS:
+            raise PayoutRefused(f"The destination {withdrawal.destination} is closed.")
         return f"simpo_{_digest(f'payout:{withdrawal.public_id}')}"
 
     @classmethod

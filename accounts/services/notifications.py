@@ -229,13 +229,14 @@ def deposit_notify(*, deposit: Deposit) -> Notification | None:
     )
 
 
-WITHDRAWAL_EVENTS = ("requested", "approved", "paid", "rejected")
+WITHDRAWAL_EVENTS = ("requested", "approved", "paid", "rejected", "failed")
 
 
 def withdrawal_notify(*, withdrawal: WithdrawalRequest, event: str) -> Notification:
     """The owner's notification of a step of their withdrawal, in the caller's transaction;
     once per withdrawal and step. `event`: requested, approved, paid (the payout sent:
-    in-app only, the approval was emailed) or rejected (with the reason ops gave)."""
+    in-app only, the approval was emailed), rejected (with the reason ops gave) or
+    failed (the provider refused the payout: the amount is back in cash)."""
     if event not in WITHDRAWAL_EVENTS:
         raise ValueError(f"Unknown withdrawal event {event!r}.")
     account = withdrawal.account
@@ -258,6 +259,14 @@ def withdrawal_notify(*, withdrawal: WithdrawalRequest, event: str) -> Notificat
         body = f"{what} has been sent."
         if withdrawal.provider_reference:
             body += f" Payout reference: {withdrawal.provider_reference}."
+    elif event == "failed":
+        title = f"Withdrawal of {amount} failed"
+        reason = _reason(withdrawal.failure_reason, "The payment provider gave no reason.")
+        body = (
+            f"{what} could not be paid out: the payment provider refused it. Reason: {reason} "
+            "The amount is back in your cash. Check the destination, then request the "
+            "withdrawal again."
+        )
     else:
         title = f"Withdrawal of {amount} rejected"
         reason = _reason(withdrawal.rejection_reason, "No reason was given.")

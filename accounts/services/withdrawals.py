@@ -22,6 +22,7 @@ from accounts.enqueue import withdrawal_payout_enqueue
 from accounts.hooks import desk_changed, withdrawal_check
 from accounts.models import Account, HouseAccount, Journal, User, WithdrawalRequest
 from accounts.payments import payment_provider
+from accounts.payments.base import PayoutRefused
 from accounts.services.audit import audit_record
 from accounts.services.deposits import payment_account_check, payment_amount_clean
 from accounts.services.ledger import (
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 WITHDRAWAL_MAX = Decimal("1000000")  # per request, USDC
 DESTINATION_MAX_LENGTH = WithdrawalRequest._meta.get_field("destination").max_length
 REJECTION_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("rejection_reason").max_length
+REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("failure_reason").max_length
 
 
 def _account_lock(account_id: int) -> Account:
@@ -268,12 +270,17 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> WithdrawalRequest:
     withdrawal's public id, so two concurrent runs (or a run after a crash
     between its answer and the commit) get the same payout, never a second one.
     The reference is then recorded under the request's row lock, by the first run
-    to get there; that run notifies the owner.
+    to get there; that run notifies the owner. A payout the provider refuses for
+    good (PayoutRefused) fails the withdrawal (`_payout_failed`); any other error
+    leaves it approved for the outbox to send again.
     """
     withdrawal = WithdrawalRequest.objects.get(pk=withdrawal_id)
     if withdrawal.status != WithdrawalRequest.Status.APPROVED or withdrawal.provider_reference:
         return withdrawal
-    reference = payment_provider().payout_create(withdrawal=withdrawal)
+    try:
+        reference = payment_provider().payout_create(withdrawal=withdrawal)
+    except PayoutRefused as exc:
+        return _payout_failed(withdrawal_id=withdrawal_id, reason=exc.reason)
     with transaction.atomic():
         locked = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal_id)
         if locked.provider_reference:
@@ -286,5 +293,59 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> WithdrawalRequest:
         withdrawal_notify(withdrawal=locked, event="paid")
     logger.info(
         "Withdrawal %s paid out (reference %s).", locked.public_id, locked.provider_reference
+    )
+    return locked
+
+
+def _payout_failed(*, withdrawal_id: int, reason: str) -> WithdrawalRequest:
+    """Return a withdrawal the provider refused to pay out to the customer's cash.
+
+    In one transaction, the account row locked, then the request's: only an
+    approved request without a payout reference fails (a second run, or a
+    run after another recorded a payout, changes nothing). ONE reversing
+    journal (+amount customer cash, −amount house payment clearing;
+    idempotency key `withdrawal-failed:<public_id>`), the request `failed`
+    with the provider's reason, the audit log, the owner's notification
+    (in-app and email) and the ops desk's refresh.
+    """
+    with transaction.atomic():
+        account_id = WithdrawalRequest.objects.values_list("account_id", flat=True).get(
+            pk=withdrawal_id
+        )
+        account = _account_lock(account_id)
+        locked = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal_id)
+        if locked.status != WithdrawalRequest.Status.APPROVED or locked.provider_reference:
+            return locked
+        locked.reversal_journal = journal_post(
+            kind=Journal.Kind.WITHDRAWAL,
+            account=account,
+            memo=f"Withdrawal {locked.public_id} returned: the payout failed ({reason})"[:255],
+            idempotency_key=f"withdrawal-failed:{locked.public_id}",
+            lines=[
+                Line(cash_ledger_account(account), locked.amount),
+                Line(house_ledger_account(HouseAccount.PAYMENT_CLEARING), -locked.amount),
+            ],
+        )
+        locked.status = WithdrawalRequest.Status.FAILED
+        locked.failure_reason = reason[:REASON_MAX_LENGTH]
+        locked.save(update_fields=["status", "failure_reason", "reversal_journal"])
+        audit_record(
+            actor=None,
+            action="withdrawal_payout_failed",
+            obj=locked,
+            changes={
+                "status": [WithdrawalRequest.Status.APPROVED, locked.status],
+                "failure_reason": ["", locked.failure_reason],
+            },
+        )
+        withdrawal_notify(withdrawal=locked, event="failed")
+        desk_changed(reason="withdrawal")
+    logger.error(
+        "Withdrawal %s of %s USDC from %s: the provider refused the payout (%s); the "
+        "amount is back in the account's cash.",
+        locked.public_id,
+        locked.amount,
+        account.public_id,
+        reason,
     )
     return locked

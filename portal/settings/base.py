@@ -392,6 +392,11 @@ PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
 PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Seconds the simulated provider waits before it confirms a bank transfer.
 SIMULATED_BANK_TRANSFER_DELAY = env.int("SIMULATED_BANK_TRANSFER_DELAY", default=20)
+# Withdrawal destinations the simulated provider refuses to pay out to, as a closed bank
+# account would be refused (the withdrawal fails and its amount returns to cash).
+SIMULATED_PAYOUT_REFUSED_DESTINATIONS = env.list(
+    "SIMULATED_PAYOUT_REFUSED_DESTINATIONS", default=["Closed account 0000"]
+)
 # Withdrawals above this many USDC need a second staff member's approval (four-eyes,
 # accounts.services.withdrawal_review); at or below it one staff member approves.
 WITHDRAWAL_FOUR_EYES_USDC = env("WITHDRAWAL_FOUR_EYES_USDC", default="10000")

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from accounts.models import Account, AuditLog, Deposit, HouseAccount, Journal, User
+from accounts.models import Account, AuditLog, Deposit, HouseAccount, Journal, Notification, User
 from accounts.models import WithdrawalRequest as Withdrawal
 from accounts.payments.simulated import SimulatedPaymentProvider
 from accounts.selectors import account_balances_get
@@ -16,6 +16,7 @@ from accounts.services.reconciliation import ledger_reconcile
 from accounts.services.withdrawals import (
     withdrawal_approve,
     withdrawal_cancel,
+    withdrawal_payout_send,
     withdrawal_reject,
     withdrawal_request,
 )
@@ -307,6 +308,57 @@ def test_the_payout_call_runs_outside_any_transaction_or_lock(funded, staff, mon
     withdrawal = withdrawal_approve(withdrawal=request(funded, "100"), actor=staff)
     assert withdrawal_payout_task.delay(withdrawal_id=withdrawal.pk).get().startswith("simpo_")
     assert depth == [0]
+
+
+def test_a_payout_the_provider_refuses_fails_and_returns_the_amount_to_cash(funded, staff):
+    """A closed destination: the provider refuses for good. The withdrawal fails, one
+    reversing journal puts the amount back in cash, the owner is told; the task is done
+    (not re-sent for ever) and a second run changes nothing."""
+    refused_to = "Closed account 0000"  # settings.SIMULATED_PAYOUT_REFUSED_DESTINATIONS
+    approved = withdrawal_approve(
+        withdrawal=withdrawal_request(
+            account=funded,
+            amount=Decimal("250"),
+            destination=refused_to,
+            requested_by=funded.owner,
+        ),
+        actor=staff,
+    )
+    assert _cash(funded) == Decimal("750")
+
+    assert withdrawal_payout_task.delay(withdrawal_id=approved.pk).get() == ""
+    assert withdrawal_payout_task.delay(withdrawal_id=approved.pk).get() == ""
+
+    failed = Withdrawal.objects.get(pk=approved.pk)
+    assert (failed.status, failed.failure_reason) == (
+        "failed",
+        f"The destination {refused_to} is closed.",
+    )
+    assert _cash(funded) == Decimal("1000")
+    reversal = failed.reversal_journal
+    assert (reversal.kind, reversal.idempotency_key) == (
+        Journal.Kind.WITHDRAWAL,
+        f"withdrawal-failed:{approved.public_id}",
+    )
+    assert Journal.objects.filter(idempotency_key__startswith="withdrawal-failed:").count() == 1
+    assert cash_balance_from_ledger(funded) == Decimal("1000")
+    assert ledger_reconcile().ok
+    note = Notification.objects.get(dedupe_key=f"withdrawal:{approved.public_id}:failed")
+    assert note.title == "Withdrawal of 250.00 USDC failed" and note.email
+    assert "The amount is back in your cash." in note.body
+    assert AuditLog.objects.filter(action="withdrawal_payout_failed").count() == 1
+
+
+def test_a_transient_payout_error_leaves_it_approved_for_the_next_send(funded, staff, monkeypatch):
+    def down(self, *, withdrawal):
+        raise ConnectionError("the provider is down")
+
+    monkeypatch.setattr(SimulatedPaymentProvider, "payout_create", down)
+    approved = withdrawal_approve(withdrawal=request(funded, "100"), actor=staff)
+    with pytest.raises(ConnectionError):
+        withdrawal_payout_send(withdrawal_id=approved.pk)
+    assert Withdrawal.objects.get(pk=approved.pk).status == "approved"
+    assert _cash(funded) == Decimal("900")
 
 
 def test_payout_task_ignores_requests_that_were_not_approved(funded):

@@ -252,6 +252,31 @@ def test_a_double_submit_places_one_order(markets):
     assert Order.objects.filter(account=account).count() == 1
 
 
+def test_a_retry_after_the_account_was_frozen_gets_its_order_as_rest_does(markets):
+    """The retry is answered before any other check (REST's order): the original order
+    (200), while a new order from the frozen account is refused."""
+    account = trader("1000")
+    client = signed_in(account)
+    first = place(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="60", client_order_id="web-2"
+    )
+    account_freeze_set(account=account, frozen=True, actor=StaffFactory(), reason="review")
+    again = place(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="60", client_order_id="web-2"
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["order"]["id"] == first.json()["order"]["id"]
+    other = place(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="61", client_order_id="web-2"
+    )
+    assert (other.status_code, other.json()["code"]) == (409, "duplicate_order")
+    new = place(
+        client, account, symbol=TRUMP, side="buy", notional_usdc="60", client_order_id="web-3"
+    )
+    assert (new.status_code, new.json()["code"]) == (403, "account_not_active")
+    assert Order.objects.filter(account=account).count() == 1
+
+
 def test_orders_need_the_csrf_token_and_the_owner(markets):
     account = trader("1000")
     strict = Client(enforce_csrf_checks=True)

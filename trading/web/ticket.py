@@ -562,6 +562,16 @@ def confirmation_refusal(*, account: Account, data: dict[str, Any]) -> str | Non
     )
 
 
+def ticket_retry(*, account: Account, data: dict[str, Any]) -> bool:
+    """True when the ticket's client_order_id already names one of the account's
+    orders: a retry, which the order path answers (the original, or 409
+    `duplicate_order`) before any other check, as the REST API does."""
+    client_order_id = data.get("client_order_id")
+    return bool(client_order_id) and (
+        Order.objects.filter(account=account, client_order_id=client_order_id).exists()
+    )
+
+
 def ticket_order_place(*, account: Account, data: dict[str, Any]) -> Order:
     """The ticket's order through the one order path: execute (`order_execute`) for
     a market order by notional, `order_place` for a limit order or one sized in

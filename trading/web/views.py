@@ -216,7 +216,9 @@ def order_place(request: HttpRequest, account: Account) -> HttpResponse:
 
     JSON (`Accept: application/json`, the page's script): 201 with the order and
     the sentence and link of `figures.order_result_out` (202 while the venue has
-    not confirmed, 200 for a retry of the same client_order_id), or
+    not confirmed, 200 for a retry of the same client_order_id, answered before
+    any other check, so a retry after the account was frozen still gets its
+    order), or
     `{"code", "message"}` with the service's status. An order above the
     confirmation size without `confirmed=1` is refused (409 `conflict`,
     `confirm_required`): a form without scripts cannot skip the confirmation.
@@ -233,13 +235,14 @@ def order_place(request: HttpRequest, account: Account) -> HttpResponse:
         return redirect("dashboard")
     data = form.cleaned_data
     try:
-        account_check_can_order(account)
-        refusal = ticket.confirmation_refusal(account=account, data=data)
-        if refusal is not None:
-            if wants_json:
-                return _error(ErrorCode.CONFLICT, refusal, confirm_required=True)
-            messages.error(request, refusal)
-            return redirect("dashboard")
+        if not ticket.ticket_retry(account=account, data=data):
+            account_check_can_order(account)
+            refusal = ticket.confirmation_refusal(account=account, data=data)
+            if refusal is not None:
+                if wants_json:
+                    return _error(ErrorCode.CONFLICT, refusal, confirm_required=True)
+                messages.error(request, refusal)
+                return redirect("dashboard")
         order = ticket.ticket_order_place(account=account, data=data)
     except DomainError as exc:
         message = ticket.readable(exc.message)

@@ -235,6 +235,7 @@ class WithdrawalOutputStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -1286,6 +1287,7 @@ class WithdrawalOutput(Model):
     destination: str
     status: WithdrawalOutputStatus | str
     rejection_reason: str
+    failure_reason: str
     created_at: datetime
     reviewed_at: datetime | None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -1296,6 +1298,7 @@ class WithdrawalOutput(Model):
         "destination": ("destination", STR),
         "status": ("status", enum(WithdrawalOutputStatus)),
         "rejection_reason": ("rejection_reason", STR),
+        "failure_reason": ("failure_reason", STR),
         "created_at": ("created_at", DATETIME),
         "reviewed_at": ("reviewed_at", DATETIME),
     }

@@ -1268,16 +1268,19 @@ export interface WithdrawalOutput {
   amount: Decimal;
   destination: string;
   /**
-   * pending until ops review it: approved (paid out) or rejected; cancelled by the customer.
+   * pending until ops review it: approved (paid out) or rejected; cancelled by the customer; failed when the payment provider refused the approved payout (the amount is back in cash; `failure_reason` says why).
    *
    * * `pending` - pending
    * * `approved` - approved
    * * `rejected` - rejected
    * * `cancelled` - cancelled
+   * * `failed` - failed
    */
   status: WithdrawalOutputStatusEnum;
   /** Wire name: `rejection_reason`. */
   rejectionReason: string;
+  /** Wire name: `failure_reason`. */
+  failureReason: string;
   /** Wire name: `created_at`. */
   createdAt: DateTime;
   /** Wire name: `reviewed_at`. */
@@ -1289,12 +1292,13 @@ export interface WithdrawalOutput {
  * * `approved` - approved
  * * `rejected` - rejected
  * * `cancelled` - cancelled
+ * * `failed` - failed
  *
  * A value this SDK does not know yet is kept as it came (a plain string).
  */
-export type WithdrawalOutputStatusEnum = "pending" | "approved" | "rejected" | "cancelled" | (string & {});
+export type WithdrawalOutputStatusEnum = "pending" | "approved" | "rejected" | "cancelled" | "failed" | (string & {});
 /** The values of WithdrawalOutputStatusEnum the API document lists. */
-export const WithdrawalOutputStatusEnumValues = ["pending", "approved", "rejected", "cancelled"] as const;
+export const WithdrawalOutputStatusEnumValues = ["pending", "approved", "rejected", "cancelled", "failed"] as const;
 
 /** Each object schema's properties: wire name → [camelCase name, shape]. */
 export const SCHEMAS: Readonly<Record<string, SchemaTable>> = {
@@ -1709,6 +1713,7 @@ export const SCHEMAS: Readonly<Record<string, SchemaTable>> = {
     destination: ["destination", null],
     status: ["status", null],
     rejection_reason: ["rejectionReason", null],
+    failure_reason: ["failureReason", null],
     created_at: ["createdAt", null],
     reviewed_at: ["reviewedAt", null],
   },
@@ -1865,8 +1870,9 @@ export interface WithdrawalsListQuery {
    * * `approved` - Approved
    * * `rejected` - Rejected
    * * `cancelled` - Cancelled
+   * * `failed` - Payout failed (returned to cash)
    */
-  status?: "pending" | "approved" | "rejected" | "cancelled" | (string & {});
+  status?: "pending" | "approved" | "rejected" | "cancelled" | "failed" | (string & {});
 }
 
 /** Every operation of the document, by operationId. */
