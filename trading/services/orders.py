@@ -1091,8 +1091,9 @@ def _best(book: OrderBook | None, side: str) -> Decimal | None:
 
 
 def orders_match(*, instrument_ids: Collection[int]) -> int:
-    """Fill resting orders that now cross the book and fire reached triggers; return
-    how many orders filled or fired.
+    """Send resting orders that now cross the book to their venue and fire reached
+    triggers (`_match_resting`, `_trigger_fire`: each submits under its locks and
+    the outbox task places it); return how many orders were sent or fired.
 
     Called by the margin engine on every tick with the instruments that
     ticked. One query finds the candidates (resting limit orders, and filled
