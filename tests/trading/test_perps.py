@@ -1,5 +1,6 @@
 """The perp fill path: open, add, reduce, flip; isolated margin in the ledger."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -164,47 +165,96 @@ def test_liquidation_not_triggered_above_maintenance(funded, markets, quote_stor
     assert perp_position(funded, markets.btc).quantity == 2
 
 
-def test_liquidation_below_maintenance_closes_at_the_book(funded, markets, quote_store):
-    from accounts.models import Notification
+def liquidate(markets, capture) -> list:
+    """One tick's isolated liquidation, then the outbox's send of its closing orders."""
     from trading.services.perps import perp_positions_liquidate
 
+    with capture(execute=True):
+        return perp_positions_liquidate(instrument_ids=[markets.btc.pk])
+
+
+def test_liquidation_below_maintenance_closes_at_the_venue(
+    funded, markets, quote_store, django_capture_on_commit_callbacks
+):
+    """The tick submits a market order that closes the position; the venue's fill is
+    booked (journal kind LIQUIDATION, fees as any fill) and the owner told once."""
+    from accounts.models import Notification
+    from trading.venues.simulated import SimulatedVenue
+
     fill(funded, markets.btc, "buy", "2", "50000", leverage=10)
+    funded.refresh_from_db()
+    cash_before = funded.cash_balance
     put_btc("46000")
-    (done,) = perp_positions_liquidate(instrument_ids=[markets.btc.pk])
-    assert (done.closed_quantity, done.price) == (D(2), D(46000))
-    assert done.realized_pnl == D(-8000)
-    assert done.shortfall == 0
+    (order,) = liquidate(markets, django_capture_on_commit_callbacks)
+    order.refresh_from_db()
+    assert (order.side, order.status, order.isolated_liquidation) == ("sell", "filled", True)
+    assert (order.filled_quantity, order.average_fill_price) == (D(2), D(46000))
+    listing = markets.btc.listings.get(venue__code="leviathan")
+    placed = SimulatedVenue("leviathan").order_status(listing, client_order_id=order.public_id)
+    assert (placed.status, placed.quantity) == ("filled", D(2))
+    (closed,) = order.fills.all()
+    assert closed.realized_pnl == D(-8000)
+    assert closed.journal.kind == Journal.Kind.LIQUIDATION
+    assert closed.journal.memo.startswith(f"{order.public_id}: Isolated liquidation: ")
     position = perp_position(funded, markets.btc)
     assert (position.quantity, position.isolated_margin) == (0, 0)
     funded.refresh_from_db()
-    assert funded.cash_balance == D(100000) - D(8000)
-    assert Journal.objects.get(pk=done.journal_id).kind == Journal.Kind.LIQUIDATION
-    assert Notification.objects.filter(account=funded, kind="liquidation").count() == 1
-    assert perp_positions_liquidate(instrument_ids=[markets.btc.pk]) == []
+    # The 10,000 of margin comes back less the 8,000 loss and the fill's fees.
+    assert funded.cash_balance == cash_before + D(10000) - D(8000) - order.fees
+    (note,) = Notification.objects.filter(account=funded, kind="liquidation")
+    assert "2 were closed at 46,000" in note.body
+    assert "Realized P&L -8,000.00 USDC; isolated margin released 10,000.00 USDC." in note.body
+    assert "exceeded" not in note.body
+    assert liquidate(markets, django_capture_on_commit_callbacks) == []
     assert_reconciled(funded, markets.btc)
     assert ledger_reconcile().ok
 
 
-def test_short_liquidation_loss_beyond_margin_comes_from_cash(funded, markets, quote_store):
+def test_a_closing_order_at_the_venue_is_not_sent_twice(funded, markets, quote_store, settings):
+    from trading.models import Order
+    from trading.services.execute import orders_reconcile
     from trading.services.perps import perp_positions_liquidate
 
-    fill(funded, markets.btc, "sell", "1", "50000", leverage=20)  # M = 2,500
-    put_btc("60000")
-    (done,) = perp_positions_liquidate(instrument_ids=[markets.btc.pk])
-    assert done.closed_quantity == D(-1)
-    assert done.realized_pnl == D(-10000)
-    assert done.shortfall == D(7500)
-    funded.refresh_from_db()
-    assert funded.cash_balance == D(90000)
+    fill(funded, markets.btc, "buy", "2", "50000", leverage=10)
+    put_btc("46000")
+    (order,) = perp_positions_liquidate(instrument_ids=[markets.btc.pk])  # not sent yet
+    assert order.status == "submitted"
+    assert perp_positions_liquidate(instrument_ids=[markets.btc.pk]) == []
+    Order.objects.filter(pk=order.pk).update(created_at=order.created_at - timedelta(minutes=5))
+    assert orders_reconcile().filled == [order.public_id]  # the reconciler sends it
+    assert perp_position(funded, markets.btc).quantity == 0
     assert ledger_reconcile().ok
 
 
-def test_engine_batch_liquidates_moved_perps(funded, markets, quote_store):
+def test_short_liquidation_loss_beyond_margin_comes_from_cash(
+    funded, markets, quote_store, django_capture_on_commit_callbacks
+):
+    from accounts.models import Notification
+
+    fill(funded, markets.btc, "sell", "1", "50000", leverage=20)  # M = 2,500
+    funded.refresh_from_db()
+    cash_before = funded.cash_balance
+    put_btc("60000")
+    (order,) = liquidate(markets, django_capture_on_commit_callbacks)
+    order.refresh_from_db()
+    assert (order.side, order.filled_quantity) == ("buy", D(1))
+    assert order.fills.get().realized_pnl == D(-10000)
+    funded.refresh_from_db()
+    assert funded.cash_balance == cash_before + D(2500) - D(10000) - order.fees
+    note = Notification.objects.get(account=funded, kind="liquidation")
+    assert "The loss exceeded the isolated margin by 7,500.00 USDC" in note.body
+    assert ledger_reconcile().ok
+
+
+def test_engine_batch_liquidates_moved_perps(
+    funded, markets, quote_store, django_capture_on_commit_callbacks
+):
     from tests.trading.quoting import put_quote
     from trading.engine import MarginEngine
     from trading.marketdata.store import TickBatch
 
     fill(funded, markets.btc, "buy", "2", "50000", leverage=10)
     quote = put_quote("BTC-PERP@leviathan", bid="46000", ask="46000", binary=False, step="1")
-    MarginEngine(publish=False).process_batch(TickBatch(ts=quote.ts, quotes=(quote,)))
+    with django_capture_on_commit_callbacks(execute=True):  # the outbox sends the close
+        MarginEngine(publish=False).process_batch(TickBatch(ts=quote.ts, quotes=(quote,)))
     assert perp_position(funded, markets.btc).quantity == 0

@@ -182,6 +182,9 @@ class Order(models.Model):
         blank=True,
         help_text="A resting order whose last send filled nothing is not sent again before.",
     )
+    isolated_liquidation = models.BooleanField(
+        default=False, help_text="Closes a perp position that fell below its maintenance margin."
+    )
     liquidation = models.ForeignKey(
         "trading.Liquidation",
         null=True,
@@ -252,9 +255,13 @@ class Order(models.Model):
     @property
     def broker_placed(self) -> bool:
         """Placed by the broker itself (a take-profit or stop-loss child, a liquidation
-        sale), not by a customer's request: nobody waits on it, and it is sent again
-        while its venue has no record of it."""
-        return self.parent_id is not None or self.liquidation_id is not None
+        sale, an isolated perp liquidation), not by a customer's request: nobody waits
+        on it, and it is sent again while its venue has no record of it."""
+        return (
+            self.parent_id is not None
+            or self.liquidation_id is not None
+            or self.isolated_liquidation
+        )
 
 
 class Fill(models.Model):

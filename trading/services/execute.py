@@ -56,7 +56,7 @@ from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
 from trading.enqueue import market_settle_enqueue
 from trading.marketdata.quotes import Outcome
-from trading.models import Instrument, Listing, Order, Venue
+from trading.models import Instrument, Listing, Order, Position, Venue
 from trading.selectors import contracts_get
 from trading.services.fees import fees_for_fill
 from trading.services.fills import fill_notional, order_fill_apply
@@ -64,7 +64,7 @@ from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
 from trading.services.order_status import order_status_set
-from trading.services.perps import perp_margin_needed
+from trading.services.perps import perp_liquidation_notify, perp_margin_needed
 from trading.services.positions import sale_proceeds
 from trading.services.routing import (
     Contract,
@@ -640,6 +640,7 @@ def order_venue_answer_book(
             return order
         order.venue_order_id = placed.venue_order_id
         if placed.status == VenueOrderStatus.FILLED:
+            margin_before = _isolated_margin(order) if order.isolated_liquidation else ZERO
             # The reservation is released in the fill's one UPDATE of the account row.
             release = _reservation_set(order, cash=ZERO, quantity=ZERO)
             fill = order_fill_apply(
@@ -665,7 +666,11 @@ def order_venue_answer_book(
             # take-profit or stop-loss; a liquidation's sales are told in the
             # liquidation's own notice).
             late = late_fill or fixed.status == Order.Status.PENDING or not waiting
-            if order.liquidation_id is None:
+            if order.isolated_liquidation:
+                perp_liquidation_notify(
+                    account=account, order=order, fill=fill, margin_before=margin_before
+                )
+            elif order.liquidation_id is None:
                 fills_notify(order=order, fills=[fill], email=late)
             order_update_broadcast(order=order)
             _settle_if_resolved(order)
@@ -695,6 +700,18 @@ def order_venue_answer_book(
         )
         order_update_broadcast(order=order)
     return order
+
+
+def _isolated_margin(order: Order) -> Decimal:
+    """The isolated margin of the perp position `order` trades, read under the locks."""
+    return (
+        Position.objects.filter(
+            account_id=order.account_id, instrument_id=order.instrument_id, outcome=""
+        )
+        .values_list("isolated_margin", flat=True)
+        .first()
+        or ZERO
+    )
 
 
 def _limit_unfilled(order: Order, placed: VenueOrder) -> None:

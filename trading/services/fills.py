@@ -45,6 +45,22 @@ def fill_notional(*, side: str, quantity: Decimal, price: Decimal) -> Decimal:
     return quantize_money(quantity * price, rounding=rounding)
 
 
+def _journal_kind(order: Order) -> Journal.Kind:
+    """A liquidation's fills (an account's sales, an isolated perp close) post
+    LIQUIDATION journals; every other fill a TRADE."""
+    if order.liquidation_id is not None or order.isolated_liquidation:
+        return Journal.Kind.LIQUIDATION
+    return Journal.Kind.TRADE
+
+
+def _memo_prefix(order: Order) -> str:
+    if order.isolated_liquidation:
+        return "Isolated liquidation: "
+    if order.liquidation_id is not None:
+        return f"Liquidation ({order.liquidation.get_reason_display().lower()}): "
+    return ""
+
+
 def _position_apply(
     *,
     order: Order,
@@ -70,9 +86,7 @@ def _position_apply(
             price=price,
             venue_fee=venue_fee,
             commission=commission,
-            journal_kind=(
-                Journal.Kind.TRADE if order.liquidation_id is None else Journal.Kind.LIQUIDATION
-            ),
+            journal_kind=_journal_kind(order),
             memo=memo,
             notional_cap=budget,
             account_deltas=account_deltas,
@@ -89,6 +103,7 @@ def _position_apply(
             leverage=order.leverage,
             memo=memo,
             account_deltas=account_deltas,
+            journal_kind=_journal_kind(order),
         )
     return _Applied(
         position=result.position,
@@ -160,12 +175,7 @@ def order_fill_apply(
         price=price,
         venue_fee=fees.venue_fee,
         commission=fees.commission,
-        memo=(
-            f"{order.public_id}: {memo}"
-            if order.liquidation_id is None
-            else f"{order.public_id}: Liquidation "
-            f"({order.liquidation.get_reason_display().lower()}): {memo}"
-        ),
+        memo=f"{order.public_id}: {_memo_prefix(order)}{memo}",
         account_deltas=account_deltas,
     )
     now = timezone.now()

@@ -11,7 +11,8 @@
   account's open orders in that market.
 - `perp_positions_liquidate`: isolated liquidation of positions whose
   equity M + uPnL fell below maintenance |s|·mark·MMF (the margin engine
-  calls it for the perps a tick moved).
+  calls it for the perps a tick moved), by a closing market order at the
+  venue.
 - `funding_apply`: one funding period of one market, once per account.
 
 Isolated margin lives in a ledger account per (account, market) (purpose
@@ -44,10 +45,19 @@ from portal.errors import (
 from portal.money import ZERO, quantize_money
 from portal.validators import whole_number_parse
 from trading import perp_math
-from trading.broadcasts import leverage_broadcast
+from trading.broadcasts import leverage_broadcast, order_update_broadcast
+from trading.enqueue import order_send_enqueue
 from trading.marketdata.quotes import OrderBook, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
-from trading.models import FundingPayment, Instrument, LeverageSetting, Listing, Position
+from trading.models import (
+    Fill,
+    FundingPayment,
+    Instrument,
+    LeverageSetting,
+    Listing,
+    Order,
+    Position,
+)
 from trading.selectors import perp_quotes_get
 from trading.services.eligibility import account_margin_eligibility_refresh
 from trading.services.margin_check import margin_refusal_reason
@@ -74,7 +84,7 @@ from trading.services.simulation import (
     worst_case,
 )
 from trading.venues import venue_adapter
-from trading.venues.base import QUANTITY_QUANTUM, book_walk
+from trading.venues.base import QUANTITY_QUANTUM
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +242,7 @@ def perp_fill_apply(
     leverage: int | None = None,
     memo: str = "",
     account_deltas: Mapping[str, Decimal] | None = None,
+    journal_kind: Journal.Kind = Journal.Kind.TRADE,
 ) -> PerpFillResult:
     """Record a filled perp buy or sell of `quantity` contracts at `price`.
 
@@ -245,7 +256,8 @@ def perp_fill_apply(
     account's row, e.g. an order's reservation released) go in the same
     UPDATE of the row as the cash and the lifetime volume. Raises
     InvalidParams for a non-perp, a non-positive quantity or price, negative
-    fees, a bad side or leverage.
+    fees, a bad side or leverage. `journal_kind`: LIQUIDATION for an isolated
+    liquidation's fill.
     """
     return _perp_fill(
         account=account,
@@ -257,7 +269,7 @@ def perp_fill_apply(
         commission=commission,
         leverage=leverage,
         memo=memo,
-        journal_kind=Journal.Kind.TRADE,
+        journal_kind=journal_kind,
         account_deltas=account_deltas,
     )
 
@@ -819,17 +831,6 @@ def leverage_set(*, account: Account, symbol: str, leverage: object) -> Leverage
 # Isolated liquidation -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PerpLiquidation:
-    account_id: int
-    symbol: str
-    closed_quantity: Decimal  # signed, as it was held
-    price: Decimal
-    realized_pnl: Decimal
-    shortfall: Decimal  # the loss beyond the isolated margin, taken from cash (≥ 0)
-    journal_id: int | None
-
-
 def _liquidatable(position: Position, mark: Decimal) -> bool:
     return perp_math.is_liquidatable(
         margin=position.isolated_margin,
@@ -840,18 +841,22 @@ def _liquidatable(position: Position, mark: Decimal) -> bool:
     )
 
 
-def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidation]:
-    """Close every perp position in these markets whose M + uPnL < |s|·mark·MMF.
+def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[Order]:
+    """Close every perp position in these markets whose M + uPnL < |s|·mark·MMF;
+    return the closing orders submitted.
 
     Screens with the live marks and reads each candidate's book (before any
     lock: no venue call waits under it), then per position, in its own
     transaction under the account lock, re-reads the position and the mark
-    and closes it at that book (`book_walk`) through the fill path (journal
-    kind LIQUIDATION, no fees). A loss beyond the margin comes out of cash (a
-    shortfall may leave cash negative) and is recorded in the result and the
-    owner's notification (emailed after commit). A book too thin closes what
-    it can; the rest is retried on the next tick. Idempotent: a position no
-    longer below maintenance is left alone. Errors are logged per position.
+    and submits a market order at the venue that closes it
+    (`isolated_liquidation`; the outbox task `trading.order_send` places it
+    after commit, so the engine's tick never calls a venue). The venue's
+    fill is booked through the one fill path (journal kind LIQUIDATION, fees
+    as any fill), and `perp_liquidation_notify` tells the owner. A loss
+    beyond the margin comes out of cash (a shortfall may leave cash
+    negative). What the venue did not fill is closed on a later tick. A
+    position whose closing order is still at the venue is left alone, and so
+    is one no longer below maintenance. Errors are logged per position.
     """
     quotes = perp_quotes_get(instrument_ids=instrument_ids)
     candidates = [
@@ -874,8 +879,8 @@ def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidati
                 venue__code=quotes[position.instrument_id].venue,
             )
             book = venue_adapter(listing.venue.code).order_book(listing)
-            liquidation = _perp_position_liquidate(
-                account_id=position.account_id, instrument=position.instrument, book=book
+            order = _perp_position_liquidate(
+                account_id=position.account_id, listing=listing, book=book
             )
         except DomainError:
             logger.exception(
@@ -884,14 +889,13 @@ def perp_positions_liquidate(*, instrument_ids: list[int]) -> list[PerpLiquidati
                 position.instrument.symbol,
             )
             continue
-        if liquidation is not None:
-            done.append(liquidation)
+        if order is not None:
+            done.append(order)
     return done
 
 
-def _perp_position_liquidate(
-    *, account_id: int, instrument: Instrument, book: OrderBook
-) -> PerpLiquidation | None:
+def _perp_position_liquidate(*, account_id: int, listing: Listing, book: OrderBook) -> Order | None:
+    instrument = listing.instrument
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_id)
         position = (
@@ -904,58 +908,76 @@ def _perp_position_liquidate(
         quote = perp_quotes_get(instrument_ids=[instrument.pk]).get(instrument.pk)
         if position is None or quote is None or not _liquidatable(position, quote.mark):
             return None
-        held, margin_before = position.quantity, position.isolated_margin
-        side = Side.SELL if held > 0 else Side.BUY
-        estimate = book_walk(book, side, quantity=abs(held))
-        if not estimate.quantity or estimate.average_price is None:
-            logger.warning("No book to liquidate account %s in %s", account_id, instrument.symbol)
-            return None
-        price = quantize_price(estimate.average_price)
-        result = _perp_fill(
+        closing = Order.objects.filter(
             account=account,
             instrument=instrument,
-            side=side,
-            quantity=estimate.quantity,
-            price=price,
-            venue_fee=ZERO,
-            commission=ZERO,
-            leverage=None,
-            memo="Isolated liquidation: "
-            + fmt.trade(side, estimate.quantity, instrument.symbol, price, binary=False),
-            journal_kind=Journal.Kind.LIQUIDATION,
+            isolated_liquidation=True,
+            status__in=Order.AT_VENUE_STATUSES,
         )
-        released = margin_before - result.position.isolated_margin
-        shortfall = max(ZERO, -result.realized_pnl - released)
-        closed = estimate.quantity if held > 0 else -estimate.quantity
-        body = (
-            f"Your {instrument.symbol} position of {fmt.quantity(held)} fell below its "
-            f"maintenance margin and {fmt.quantity(abs(closed))} were closed at "
-            f"{fmt.perp_price(price)}. Realized P&L {fmt.usdc_signed(result.realized_pnl)}; "
-            f"isolated margin released {fmt.usdc(released)}."
-        )
-        if shortfall:
-            body += (
-                f" The loss exceeded the isolated margin by {fmt.usdc(shortfall)}, taken from cash."
-            )
-        account_notify(
+        if closing.exists():
+            return None
+        side = Side.SELL if position.quantity > 0 else Side.BUY
+        levels = book.bids if side == Side.SELL else book.asks
+        if not levels:
+            logger.warning("No book to liquidate account %s in %s", account_id, instrument.symbol)
+            return None
+        now = timezone.now()
+        order = Order.objects.create(
             account=account,
-            kind=Notification.Kind.LIQUIDATION,
-            title=f"{instrument.symbol} position liquidated",
-            body=body,
-            email=True,
-            dedupe_key=None if result.journal is None else f"perp_liquidation:{result.journal.pk}",
+            instrument=instrument,
+            outcome=PERP_OUTCOME,
+            side=side,
+            order_type=Order.Type.MARKET,
+            time_in_force=Order.TimeInForce.IOC,
+            status=Order.Status.SUBMITTED,
+            venue_sends=1,
+            quantity=abs(position.quantity),
+            leverage=position.leverage,
+            venue=listing.venue,
+            reference_price=levels[0].price,
+            isolated_liquidation=True,
+            created_at=now,
+            updated_at=now,
         )
-        logger.info("Perp liquidation: account %s %s", account_id, body)
-        metrics.count_on_commit(metrics.LIQUIDATIONS, kind="perp_isolated", status="completed")
-        return PerpLiquidation(
-            account_id=account.pk,
-            symbol=instrument.symbol,
-            closed_quantity=closed,
-            price=price,
-            realized_pnl=result.realized_pnl,
-            shortfall=shortfall,
-            journal_id=None if result.journal is None else result.journal.pk,
-        )
+        order_send_enqueue(order_id=order.pk, send=1)
+        order_update_broadcast(order=order)
+        logger.info("Perp liquidation: account %s %s %s sent", account_id, side, instrument.symbol)
+        return order
+
+
+def perp_liquidation_notify(
+    *, account: Account, order: Order, fill: Fill, margin_before: Decimal
+) -> None:
+    """Tell the owner what an isolated liquidation's fill closed, in the booking's
+    transaction (emailed after commit): the realized P&L, the margin released and
+    any loss beyond it, taken from cash."""
+    instrument = order.instrument
+    margin_after = (
+        Position.objects.filter(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+        .values_list("isolated_margin", flat=True)
+        .first()
+        or ZERO
+    )
+    released = margin_before - margin_after
+    shortfall = max(ZERO, -fill.realized_pnl - released)
+    body = (
+        f"Your {instrument.symbol} position fell below its maintenance margin and "
+        f"{fmt.quantity(fill.quantity)} were closed at {fmt.perp_price(fill.price)}. "
+        f"Realized P&L {fmt.usdc_signed(fill.realized_pnl)}; isolated margin released "
+        f"{fmt.usdc(released)}."
+    )
+    if shortfall:
+        body += f" The loss exceeded the isolated margin by {fmt.usdc(shortfall)}, taken from cash."
+    account_notify(
+        account=account,
+        kind=Notification.Kind.LIQUIDATION,
+        title=f"{instrument.symbol} position liquidated",
+        body=body,
+        email=True,
+        dedupe_key=f"perp_liquidation:{fill.journal_id}",
+    )
+    logger.info("Perp liquidation: account %s %s", account.pk, body)
+    metrics.count_on_commit(metrics.LIQUIDATIONS, kind="perp_isolated", status="completed")
 
 
 # Funding ----------------------------------------------------------------------------
