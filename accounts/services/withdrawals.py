@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 WITHDRAWAL_MAX = Decimal("1000000")  # per request, USDC
 DESTINATION_MAX_LENGTH = WithdrawalRequest._meta.get_field("destination").max_length
 REJECTION_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("rejection_reason").max_length
-REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("failure_reason").max_length
+FAILURE_REASON_MAX_LENGTH = WithdrawalRequest._meta.get_field("failure_reason").max_length
 
 
 def _account_lock(account_id: int) -> Account:
@@ -327,7 +327,7 @@ def _payout_failed(*, withdrawal_id: int, reason: str) -> WithdrawalRequest:
             ],
         )
         locked.status = WithdrawalRequest.Status.FAILED
-        locked.failure_reason = reason[:REASON_MAX_LENGTH]
+        locked.failure_reason = reason[:FAILURE_REASON_MAX_LENGTH]
         locked.save(update_fields=["status", "failure_reason", "reversal_journal"])
         audit_record(
             actor=None,
