@@ -56,15 +56,18 @@ from portal.money import QUANTITY_DECIMAL_PLACES, ZERO, quantize_money
 from trading.broadcasts import order_update_broadcast
 from trading.enqueue import market_settle_enqueue
 from trading.marketdata.quotes import Outcome
-from trading.models import Instrument, Listing, Order, Position, Venue
+from trading.models import Instrument, Listing, Order, Venue
 from trading.selectors import contracts_get
-from trading.services.fees import fees_for_fill
-from trading.services.fills import fill_notional, order_fill_apply
+from trading.services.fills import order_fill_apply, taker_fee
 from trading.services.margin_check import margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.notices import fills_notify
 from trading.services.order_status import order_status_set
-from trading.services.perps import perp_liquidation_notify, perp_margin_needed
+from trading.services.perps import (
+    perp_liquidation_notify,
+    perp_margin_needed,
+    perp_position_get,
+)
 from trading.services.positions import sale_proceeds
 from trading.services.routing import (
     Contract,
@@ -235,13 +238,10 @@ class ExecutePlan:
 
 
 def _fee_of(venue: Venue, side: str):
-    """A fill's total fee on `venue` (its schedule plus the broker commission)."""
+    """A fill's total fee on `venue` (`taker_fee`) as a function of quantity and price."""
 
     def fee_of(quantity: Decimal, price: Decimal) -> Decimal:
-        notional = fill_notional(side=side, quantity=quantity, price=price)
-        return fees_for_fill(
-            venue=venue, quantity=quantity, price=price, notional=notional, liquidity="taker"
-        ).total
+        return taker_fee(venue=venue, side=side, quantity=quantity, price=price)
 
     return fee_of
 
@@ -640,7 +640,10 @@ def order_venue_answer_book(
             return order
         order.venue_order_id = placed.venue_order_id
         if placed.status == VenueOrderStatus.FILLED:
-            margin_before = _isolated_margin(order) if order.isolated_liquidation else ZERO
+            margin_before = ZERO
+            if order.isolated_liquidation:
+                position = perp_position_get(account=account, instrument=order.instrument)
+                margin_before = position.isolated_margin
             # The reservation is released in the fill's one UPDATE of the account row.
             release = _reservation_set(order, cash=ZERO, quantity=ZERO)
             fill = order_fill_apply(
@@ -700,18 +703,6 @@ def order_venue_answer_book(
         )
         order_update_broadcast(order=order)
     return order
-
-
-def _isolated_margin(order: Order) -> Decimal:
-    """The isolated margin of the perp position `order` trades, read under the locks."""
-    return (
-        Position.objects.filter(
-            account_id=order.account_id, instrument_id=order.instrument_id, outcome=""
-        )
-        .values_list("isolated_margin", flat=True)
-        .first()
-        or ZERO
-    )
 
 
 def _limit_unfilled(order: Order, placed: VenueOrder) -> None:

@@ -45,6 +45,19 @@ def fill_notional(*, side: str, quantity: Decimal, price: Decimal) -> Decimal:
     return quantize_money(quantity * price, rounding=rounding)
 
 
+def taker_fee(*, venue: Venue, side: str, quantity: Decimal, price: Decimal) -> Decimal:
+    """A taker fill's total fee on `venue` (its schedule plus the broker commission), on
+    the notional the ledger books (`fill_notional`): what `order_fill_apply` charges."""
+    notional = fill_notional(side=side, quantity=quantity, price=price)
+    return fees_for_fill(
+        venue=venue,
+        quantity=quantity,
+        price=price,
+        notional=notional,
+        liquidity=Fill.Liquidity.TAKER,
+    ).total
+
+
 def _journal_kind(order: Order) -> Journal.Kind:
     """A liquidation's fills (an account's sales, an isolated perp close) post
     LIQUIDATION journals; every other fill a TRADE."""

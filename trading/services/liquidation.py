@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.models import Account, Notification
@@ -47,6 +48,7 @@ from trading import margin
 from trading.broadcasts import desk_changed_broadcast
 from trading.marketdata.quotes import OrderBook, Outcome
 from trading.models import (
+    Fill,
     Instrument,
     Liquidation,
     Listing,
@@ -63,8 +65,7 @@ from trading.selectors import (
     risk_policy_get,
 )
 from trading.services.execute import order_send, reservation_change
-from trading.services.fees import fees_for_fill
-from trading.services.fills import fill_notional
+from trading.services.fills import fill_notional, taker_fee
 from trading.services.positions import Side
 from trading.services.simulation import sells_at_venue
 from trading.venues import venue_adapter
@@ -274,7 +275,9 @@ def liquidation_finish(*, liquidation_id: int) -> Liquidation:
         if liquidation.status != Liquidation.Status.SELLING:
             return liquidation
         orders = list(
-            liquidation.orders.select_related("instrument", "venue").order_by("created_at", "pk")
+            liquidation.orders.select_related("instrument", "venue")
+            .prefetch_related(Prefetch("fills", queryset=Fill.objects.order_by("pk")))
+            .order_by("created_at", "pk")
         )
         if any(order.status in Order.AT_VENUE_STATUSES for order in orders):
             return liquidation
@@ -342,7 +345,7 @@ def liquidations_finish_due() -> list[int]:
 def _steps(account: Account, orders: list[Order]) -> list[dict[str, str]]:
     """The report's steps: each fill of the liquidation's sales, in order, with what
     the position held after it."""
-    fills = [(order, fill) for order in orders for fill in order.fills.order_by("pk")]
+    fills = [(order, fill) for order in orders for fill in order.fills.all()]
     contracts = {(order.instrument_id, order.outcome) for order, _ in fills}
     held = {
         (instrument_id, outcome): quantity
@@ -473,8 +476,8 @@ def _sales_plan(
         for listing, estimate in route:
             sales.append(_Sale(instrument, contract.outcome, listing, estimate))
         if route:
-            portfolio = _after(portfolio, cash=cash, index=i, route=route)
             cash += _proceeds(route)
+            portfolio = _after(portfolio, cash=cash, index=i, route=route)
     return sales
 
 
@@ -523,28 +526,23 @@ def _proceeds(route: Route) -> Decimal:
     total = ZERO
     for listing, estimate in route:
         sold = estimate.quantity.quantize(QUANTITY_QUANTUM)
-        notional = fill_notional(side=Side.SELL, quantity=sold, price=estimate.average_price)
-        fees = fees_for_fill(
-            venue=listing.venue,
-            quantity=sold,
-            price=estimate.average_price,
-            notional=notional,
-            liquidity="taker",
+        price = estimate.average_price
+        total += fill_notional(side=Side.SELL, quantity=sold, price=price) - taker_fee(
+            venue=listing.venue, side=Side.SELL, quantity=sold, price=price
         )
-        total += notional - fees.total
     return total
 
 
 def _after(portfolio: Portfolio, *, cash: Decimal, index: int, route: Route) -> Portfolio:
-    """`portfolio` after the sales of `route` from position `index`, with `cash` before
-    them."""
+    """`portfolio` after the sales of `route` from position `index`, `cash` the cash
+    after them."""
     sold = sum((estimate.quantity for _, estimate in route), ZERO)
     quantity = portfolio.quantity.copy()
     quantity[index] = float(portfolio.quantity_exact[index] - sold)
     quantity_exact = list(portfolio.quantity_exact)
     quantity_exact[index] = portfolio.quantity_exact[index] - sold
     balance = portfolio.cash.copy()
-    balance[0] = float(cash + _proceeds(route))
+    balance[0] = float(cash)
     return replace(portfolio, quantity=quantity, quantity_exact=quantity_exact, cash=balance)
 
 
@@ -566,7 +564,7 @@ def _sale_route(
     """
 
     def health_after(route: Route) -> float:
-        after = _after(portfolio, cash=cash, index=index, route=route)
+        after = _after(portfolio, cash=cash + _proceeds(route), index=index, route=route)
         return float(after.evaluate(params).health[0])
 
     whole = _route(books, free)

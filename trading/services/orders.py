@@ -65,7 +65,7 @@ from trading.catalog import listings_get
 from trading.enqueue import order_send_enqueue
 from trading.marketdata.quotes import OrderBook, quantize_price
 from trading.marketdata.store import MarketDataUnavailable
-from trading.models import Fill, Instrument, LeverageSetting, Listing, Order, Position
+from trading.models import Instrument, LeverageSetting, Listing, Order, Position
 from trading.selectors import contracts_get
 from trading.services.execute import (
     CLIENT_ORDER_ID_MAX,
@@ -77,12 +77,11 @@ from trading.services.execute import (
     sale_check,
     slippage_bps_clean,
 )
-from trading.services.fees import fees_for_fill
-from trading.services.fills import fill_notional
+from trading.services.fills import fill_notional, taker_fee
 from trading.services.margin_check import margin_check_action, margin_refusal
 from trading.services.markets import instrument_check_tradable
 from trading.services.order_status import RESTING, order_status_set
-from trading.services.perps import perp_order_margin
+from trading.services.perps import perp_order_margin, perp_position_get
 from trading.services.positions import sale_proceeds
 from trading.services.routing import (
     Contract,
@@ -268,7 +267,8 @@ def _margin_check(
     None when the order only reduces risk.
 
     A binary buy projects the cash paid and the contracts added; a sell only
-    reduces risk (the position must hold it: InvalidParams). A perp order
+    reduces risk (the position must hold it, and it must raise something:
+    InvalidParams). A perp order
     allocates notional / leverage of isolated margin, unless it only reduces
     the position. `check` is `margin_check_action` (under the caller's account
     lock: InsufficientMargin / InsufficientFunds) or, for the ticket's preview,
@@ -277,6 +277,7 @@ def _margin_check(
     instrument = contract.instrument
     if instrument.is_binary:
         if side == Order.Side.SELL:
+            sale_proceeds(quantity=quantity, price=price, symbol=contract.symbol)
             sale_check(account=account, contract=contract, quantity=quantity)
             return None
         key = (instrument.pk, contract.outcome)
@@ -284,18 +285,34 @@ def _margin_check(
             contract=contracts_get([key])[key], quantity=quantity, price=price
         )
         return check(account=account, change=change, action="buy")
-    held = (
-        Position.objects.filter(account=account, instrument=instrument, outcome="")
-        .values_list("quantity", flat=True)
-        .first()
-        or ZERO
-    )
-    margin = perp_order_margin(
-        held=held, side=side, quantity=quantity, price=price, leverage=leverage
+    margin = _perp_margin(
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        price=price,
+        leverage=leverage,
     )
     if margin is None:
         return None  # it only reduces the position: no margin is allocated
     return check(account=account, change=PortfolioChange(cash=-margin), action="perp order")
+
+
+def _perp_margin(
+    *,
+    account: Account,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    leverage: int | None,
+) -> Decimal | None:
+    """The isolated margin a perp order allocates at `price` given the account's
+    position (`perp_order_margin`; None: it only reduces the position)."""
+    held = perp_position_get(account=account, instrument=instrument).quantity
+    return perp_order_margin(
+        held=held, side=side, quantity=quantity, price=price, leverage=leverage
+    )
 
 
 def _margin_verdict(
@@ -331,27 +348,20 @@ def _limit_submit(
     holds the account and order locks and sends it after commit."""
     remaining = _remaining(order)
     price = max(price for price, _ in levels)
-    fee = fees_for_fill(
-        venue=order.venue,
-        quantity=remaining,
-        price=price,
-        notional=fill_notional(side=order.side, quantity=remaining, price=price),
-        liquidity=Fill.Liquidity.TAKER,
-    ).total
+    fee = taker_fee(venue=order.venue, side=order.side, quantity=remaining, price=price)
     cash, quantity = ZERO, ZERO
     if order.instrument.is_binary and order.side == Order.Side.SELL:
         quantity = remaining
     elif order.instrument.is_binary:
         cash = fill_notional(side=order.side, quantity=remaining, price=price) + fee
     else:
-        held = (
-            Position.objects.filter(account=account, instrument=order.instrument, outcome="")
-            .values_list("quantity", flat=True)
-            .first()
-            or ZERO
-        )
-        margin = perp_order_margin(
-            held=held, side=order.side, quantity=remaining, price=price, leverage=order.leverage
+        margin = _perp_margin(
+            account=account,
+            instrument=order.instrument,
+            side=order.side,
+            quantity=remaining,
+            price=price,
+            leverage=order.leverage,
         )
         cash = (margin or ZERO) + fee
     reservation_change(account=account, order=order, cash=cash, quantity=quantity)
@@ -552,8 +562,6 @@ def _order_check(
         price = fills[-1][0] if fills else None
     if price is None:
         return None, None
-    if request.contract.instrument.is_binary and request.side == Order.Side.SELL:
-        sale_proceeds(quantity=request.quantity, price=price, symbol=request.contract.symbol)
     return price, _margin_check(
         account=account,
         contract=request.contract,
@@ -683,16 +691,13 @@ def order_place_preview(*, account: Account, **fields: object) -> OrderPlacePrev
     fok_rejected = request.time_in_force == Order.TimeInForce.FOK and available < quantity
     if fok_rejected:
         fills = ()
-    fees = ZERO
-    for price, filled in fills:
-        notional = fill_notional(side=side, quantity=filled, price=price)
-        fees += fees_for_fill(
-            venue=listing.venue,
-            quantity=filled,
-            price=price,
-            notional=notional,
-            liquidity=Fill.Liquidity.TAKER,
-        ).total
+    fees = sum(
+        (
+            taker_fee(venue=listing.venue, side=side, quantity=filled, price=price)
+            for price, filled in fills
+        ),
+        ZERO,
+    )
     left = ZERO if fok_rejected else quantity - available
     gtc = request.time_in_force == Order.TimeInForce.GTC
     return OrderPlacePreview(
@@ -979,13 +984,10 @@ def _match_resting(*, order_id: int, book: OrderBook) -> bool:
         if not levels:
             return False
         quantity = sum((q for _, q in levels), ZERO)
-        contract = Contract(order.instrument, order.outcome)
         try:
-            if order.instrument.is_binary and order.side == Order.Side.SELL:
-                sale_proceeds(quantity=quantity, price=levels[-1][0], symbol=contract.symbol)
             _margin_check(
                 account=account,
-                contract=contract,
+                contract=Contract(order.instrument, order.outcome),
                 side=order.side,
                 quantity=quantity,
                 price=levels[-1][0],

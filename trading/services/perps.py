@@ -351,6 +351,14 @@ def _perp_fill(
     )
 
 
+def perp_position_get(*, account: Account, instrument: Instrument) -> Position:
+    """The account's position in a perp market, or an empty unsaved one (quantity and
+    isolated margin 0)."""
+    return Position.objects.filter(
+        account=account, instrument=instrument, outcome=PERP_OUTCOME
+    ).first() or Position(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+
+
 def perp_margin_needed(
     *, account: Account, instrument: Instrument, side: str, quantity: Decimal, price: Decimal
 ) -> Decimal:
@@ -363,9 +371,7 @@ def perp_margin_needed(
     _require_perp(instrument)
     if quantity <= ZERO or price <= ZERO:
         raise InvalidParams("A fill needs a positive quantity and price.")
-    position = Position.objects.filter(
-        account=account, instrument=instrument, outcome=PERP_OUTCOME
-    ).first() or Position(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+    position = perp_position_get(account=account, instrument=instrument)
     leverage = _leverage_effective(account=account, instrument=instrument)[0]
     plan = _fill_plan(
         position=position, delta=_signed(side, quantity), price=price, leverage=leverage
@@ -557,9 +563,7 @@ def perp_power_get(
     side_taken = side_clean(side)
     in_force = _leverage_effective(account=account, instrument=instrument)[0]
     chosen = _leverage_for_fill(account=account, instrument=instrument, leverage=leverage)
-    position = Position.objects.filter(
-        account=account, instrument=instrument, outcome=PERP_OUTCOME
-    ).first() or Position(account=account, instrument=instrument, outcome=PERP_OUTCOME)
+    position = perp_position_get(account=account, instrument=instrument)
     return perp_power_find(
         state=account_state_load(account=account),
         position=position,
@@ -952,13 +956,9 @@ def perp_liquidation_notify(
     transaction (emailed after commit): the realized P&L, the margin released and
     any loss beyond it, taken from cash."""
     instrument = order.instrument
-    margin_after = (
-        Position.objects.filter(account=account, instrument=instrument, outcome=PERP_OUTCOME)
-        .values_list("isolated_margin", flat=True)
-        .first()
-        or ZERO
+    released = (
+        margin_before - perp_position_get(account=account, instrument=instrument).isolated_margin
     )
-    released = margin_before - margin_after
     shortfall = max(ZERO, -fill.realized_pnl - released)
     body = (
         f"Your {instrument.symbol} position fell below its maintenance margin and "
